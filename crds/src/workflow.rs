@@ -1,0 +1,298 @@
+//! `LogicalAIWorkflow`: the per-request pipeline that ties an EdgeLLM to a CloudLLM —
+//! edge prompt completion, the routing decision, desensitization, cloud generation.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::common::{DNS_LABEL_PATTERN, LocalObjectRef};
+use crate::status::{conditions_schema, named_list_schema};
+
+/// A logical AI workflow: one gateway per site of `edgeRef`, running `steps` for each
+/// request and deciding whether the edge answers alone or the cloud answers.
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[kube(
+    group = "netgpt.io",
+    version = "v1alpha1",
+    kind = "LogicalAIWorkflow",
+    plural = "logicalaiworkflows",
+    namespaced,
+    status = "LogicalAIWorkflowStatus",
+    shortname = "aiwf",
+    category = "netgpt",
+    printcolumn = r#"{"name": "Edge", "type": "string", "jsonPath": ".spec.edgeRef.name"}"#,
+    printcolumn = r#"{"name": "Cloud", "type": "string", "jsonPath": ".spec.cloudRef.name"}"#,
+    printcolumn = r#"{"name": "Threshold", "type": "number", "jsonPath": ".spec.routing.confidenceThreshold"}"#,
+    printcolumn = r#"{"name": "Ready", "type": "string", "jsonPath": ".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name": "Reason", "type": "string", "jsonPath": ".status.conditions[?(@.type==\"Ready\")].reason"}"#,
+    printcolumn = r#"{"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct LogicalAIWorkflowSpec {
+    /// The EdgeLLM whose sites complete prompts (one gateway per site).
+    pub edge_ref: LocalObjectRef,
+    /// The CloudLLM that answers forwarded prompts.
+    pub cloud_ref: LocalObjectRef,
+    /// Steps run for each request. Without `dependsOn` they run in list order; with it
+    /// they form a DAG (checked for cycles by the operator).
+    #[schemars(
+        schema_with = "named_list_schema::<WorkflowStep>",
+        length(min = 1, max = 32)
+    )]
+    pub steps: Vec<WorkflowStep>,
+    /// When the edge answers alone and how long the cloud may take.
+    #[serde(default)]
+    pub routing: RoutingPolicy,
+    /// What personal data is removed before anything leaves the edge.
+    #[serde(default)]
+    pub desensitization: DesensitizationPolicy,
+    /// How the gateway is exposed.
+    #[serde(default)]
+    pub exposure: Exposure,
+}
+
+/// One step of the workflow.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkflowStep {
+    /// Step name, unique in the workflow.
+    #[schemars(regex(pattern = DNS_LABEL_PATTERN), length(min = 1, max = 63))]
+    pub name: String,
+    /// What the step does.
+    pub kind: StepKind,
+    /// Where a `generate` step runs; ignored by other kinds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<Target>,
+    /// Steps that must finish first (DAG form).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<String>,
+    /// Time limit of this step in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 600000))]
+    pub timeout_ms: Option<i32>,
+}
+
+/// Kinds of workflow step.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum StepKind {
+    /// The site's edge LLM turns the concise prompt into a comprehensive one.
+    PromptCompletion,
+    /// Personal data is removed (per `desensitization`) before the cloud sees the prompt.
+    Desensitize,
+    /// An LLM answers (`target`: edge or cloud).
+    Generate,
+}
+
+/// Where a `generate` step runs.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum Target {
+    /// The site's edge LLM.
+    Edge,
+    /// The workflow's cloud LLM.
+    Cloud,
+}
+
+/// Routing between edge and cloud.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RoutingPolicy {
+    /// The edge answers alone when its confidence is at least this (0..1).
+    #[serde(default = "default_threshold")]
+    #[schemars(range(min = 0.0, max = 1.0))]
+    pub confidence_threshold: f64,
+    /// How edge confidence is computed from the edge model's token log-probabilities.
+    #[serde(default)]
+    pub confidence_metric: ConfidenceMetric,
+    /// End-to-end latency budget in milliseconds. When the cloud path cannot meet it (or
+    /// is down), the edge answers and the response says so.
+    #[serde(default = "default_budget")]
+    #[schemars(range(min = 1, max = 600000))]
+    pub latency_budget_ms: i32,
+}
+
+fn default_threshold() -> f64 {
+    0.7
+}
+
+fn default_budget() -> i32 {
+    30000
+}
+
+impl Default for RoutingPolicy {
+    fn default() -> Self {
+        Self {
+            confidence_threshold: default_threshold(),
+            confidence_metric: ConfidenceMetric::default(),
+            latency_budget_ms: default_budget(),
+        }
+    }
+}
+
+/// Edge confidence measures.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum ConfidenceMetric {
+    /// exp(mean token log-probability): the geometric-mean token probability.
+    #[default]
+    MeanTokenProbability,
+    /// exp(min token log-probability): the least certain token decides.
+    MinTokenProbability,
+}
+
+/// Desensitization of prompts before they leave the edge.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DesensitizationPolicy {
+    /// Turn desensitization on (strongly recommended; the default).
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Entity types to remove. Empty means all supported types.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub entities: Vec<EntityType>,
+    /// What replaces a detected entity.
+    #[serde(default)]
+    pub action: DesensitizeAction,
+    /// Put the original values back where the cloud's answer repeats a pseudonym.
+    #[serde(default = "yes")]
+    pub restore_in_response: bool,
+    /// What happens when desensitization fails (error, timeout, crash). Both choices are
+    /// fail-closed: there is deliberately no setting that forwards unredacted text.
+    #[serde(default)]
+    pub on_failure: DesensitizeFailure,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for DesensitizationPolicy {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            entities: Vec::new(),
+            action: DesensitizeAction::default(),
+            restore_in_response: true,
+            on_failure: DesensitizeFailure::default(),
+        }
+    }
+}
+
+/// Personal-data entity types the desensitizer detects.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum EntityType {
+    /// People's names.
+    Person,
+    /// E-mail addresses.
+    Email,
+    /// Phone numbers.
+    Phone,
+    /// Payment card numbers (Luhn-checked).
+    CreditCard,
+    /// IBANs (checksum-verified).
+    Iban,
+    /// IPv4 / IPv6 addresses.
+    IpAddress,
+    /// Street addresses.
+    StreetAddress,
+    /// National identity numbers.
+    NationalId,
+    /// Dates of birth.
+    DateOfBirth,
+}
+
+/// Replacement for a detected entity.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum DesensitizeAction {
+    /// Replace with the entity type, e.g. `[EMAIL]`.
+    Redact,
+    /// Replace characters with `*`, keeping length.
+    Mask,
+    /// Replace with a stable per-request pseudonym, e.g. `[PERSON_1]`, which can be restored.
+    #[default]
+    Pseudonymize,
+}
+
+/// Fail-closed behaviours when desensitization cannot complete.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum DesensitizeFailure {
+    /// Answer at the edge and say so in the response.
+    #[default]
+    EdgeFallback,
+    /// Answer with an error (HTTP 503).
+    Reject,
+}
+
+/// Exposure of the gateway.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Exposure {
+    /// Service port of the gateway.
+    #[serde(default = "default_port")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub port: i32,
+    /// Service type of the gateway.
+    #[serde(default)]
+    pub service_type: ServiceType,
+}
+
+fn default_port() -> i32 {
+    8080
+}
+
+impl Default for Exposure {
+    fn default() -> Self {
+        Self {
+            port: default_port(),
+            service_type: ServiceType::default(),
+        }
+    }
+}
+
+/// Kubernetes Service types the gateway may use.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum ServiceType {
+    /// In-cluster only.
+    #[default]
+    ClusterIP,
+    /// A port on every node.
+    NodePort,
+    /// A cloud or bare-metal load balancer.
+    LoadBalancer,
+}
+
+/// Observed state of a workflow.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LogicalAIWorkflowStatus {
+    /// The `metadata.generation` this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// `Ready`, `Progressing`, `Degraded`.
+    #[serde(default)]
+    #[schemars(schema_with = "conditions_schema")]
+    pub conditions: Vec<Condition>,
+    /// Per-site gateways.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "named_list_schema::<WorkflowSiteStatus>")]
+    pub sites: Vec<WorkflowSiteStatus>,
+}
+
+/// Observed state of one site's gateway.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkflowSiteStatus {
+    /// Site name (from the EdgeLLM).
+    pub name: String,
+    /// In-cluster URL of the site's gateway.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// Whether the gateway is ready.
+    #[serde(default)]
+    pub ready: bool,
+}

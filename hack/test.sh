@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Runs every test: installs (cached) and starts the real Kubernetes 1.20 test control
+# plane, then `cargo test` over the whole workspace. Extra arguments go to cargo test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+hack/testenv.sh install
+started_here=0
+if ! hack/testenv.sh start 2>&1 | tee /dev/stderr | grep -q 'already running'; then
+  started_here=1
+fi
+# Leave a control plane the developer started alone; stop the one started for this run.
+[ "$started_here" = 1 ] && trap 'hack/testenv.sh stop' EXIT
+
+cargo test --workspace --all-targets "$@"
