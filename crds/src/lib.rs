@@ -32,6 +32,7 @@
 
 pub mod cloud;
 pub mod common;
+pub mod config;
 pub mod edge;
 pub mod status;
 pub mod workflow;
