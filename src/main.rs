@@ -24,12 +24,36 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         output_dir: Option<PathBuf>,
     },
+    /// Run the operator: reconcile EdgeLLM and CloudLLM resources into serving workloads.
+    Operator(netgpt_operator::OperatorArgs),
+    /// Download a model or adapter file (init container): retries, SHA-256 check, atomic rename.
+    Fetch(netgpt_operator::fetch::FetchArgs),
+    /// Serve a model over an OpenAI-compatible HTTP API.
+    Serve(netgpt_inference::ServeArgs),
+    /// Manage locally cached models (`netgpt model pull smollm2`).
+    Model {
+        #[command(subcommand)]
+        command: netgpt_inference::ModelCommand,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Crd { output_dir } => crd(output_dir),
+        Command::Operator(args) => Ok(runtime()?.block_on(netgpt_operator::run(args))?),
+        Command::Fetch(args) => {
+            netgpt_operator::run::init_tracing(netgpt_operator::run::LogFormat::Text);
+            Ok(runtime()?.block_on(netgpt_operator::fetch::fetch(&args))?)
+        }
+        Command::Serve(args) => Ok(netgpt_inference::serve(args)?),
+        Command::Model { command } => Ok(netgpt_inference::run_model_command(command)?),
     }
+}
+
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
 }
 
 fn crd(output_dir: Option<PathBuf>) -> anyhow::Result<()> {

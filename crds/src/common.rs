@@ -79,8 +79,9 @@ pub struct ModelSpec {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AdapterSpec {
-    /// Adapter name: what a request puts in `"model"` to select it.
-    #[schemars(regex(pattern = DNS_LABEL_PATTERN), length(min = 1, max = 63))]
+    /// Adapter name: what a request puts in `"model"` to select it. At most 48 characters
+    /// so that the pod volume derived from it stays a valid name.
+    #[schemars(regex(pattern = DNS_LABEL_PATTERN), length(min = 1, max = 48))]
     pub name: String,
     /// Directory holding `adapter_config.json` and `adapter_model.safetensors`.
     pub source: ArtifactSource,

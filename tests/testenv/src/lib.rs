@@ -102,8 +102,65 @@ impl TestNamespace {
 
 impl Drop for TestNamespace {
     fn drop(&mut self) {
+        // No kubelet runs, so pods never finish terminating by themselves and would keep
+        // their GPUs (and the namespace) forever: remove them the way a kubelet would.
+        let _ = kubectl(&[
+            "delete",
+            "pods",
+            "--all",
+            "-n",
+            &self.name,
+            "--force",
+            "--grace-period=0",
+        ]);
         let _ = kubectl(&["delete", "namespace", &self.name, "--wait=false"]);
     }
+}
+
+/// Polls `check` every 200 ms until it returns `Some`, or panics after `timeout`.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Creates a PersistentVolume and a claim bound to it, so pods mounting `claim` can be
+/// scheduled (the test plane has no storage provisioner).
+pub async fn bound_claim(client: &Client, namespace: &str, claim: &str) {
+    use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
+    let pv_name = format!("{namespace}-{claim}");
+    let pv: PersistentVolume = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": pv_name, "labels": {"netgpt.io/test": "true"}},
+        "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadOnlyMany"],
+                 "hostPath": {"path": format!("/var/lib/netgpt-test/{pv_name}")},
+                 "claimRef": {"namespace": namespace, "name": claim}}
+    }))
+    .expect("PV object");
+    Api::<PersistentVolume>::all(client.clone())
+        .create(&PostParams::default(), &pv)
+        .await
+        .expect("creating PV");
+    let pvc: PersistentVolumeClaim = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": claim},
+        "spec": {"accessModes": ["ReadOnlyMany"], "resources": {"requests": {"storage": "1Gi"}},
+                 "volumeName": pv_name, "storageClassName": ""}
+    }))
+    .expect("PVC object");
+    Api::<PersistentVolumeClaim>::namespaced(client.clone(), namespace)
+        .create(&PostParams::default(), &pvc)
+        .await
+        .expect("creating PVC");
 }
 
 fn unique_suffix() -> String {

@@ -1,0 +1,147 @@
+//! Errors of the HTTP API, rendered as OpenAI's `{"error": {message, type, param, code}}`.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// Seconds a client is told to wait after a 429.
+const RETRY_AFTER_SECONDS: u32 = 1;
+
+/// Everything a request can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("invalid JSON body: {0}")]
+    InvalidJson(String),
+    #[error("{message}")]
+    InvalidParameter {
+        param: &'static str,
+        message: String,
+    },
+    #[error("the model `{0}` does not exist")]
+    ModelNotFound(String),
+    #[error(
+        "this model's maximum context length is {context_length} tokens; the request has {prompt_tokens} prompt tokens{detail}"
+    )]
+    ContextLengthExceeded {
+        context_length: usize,
+        prompt_tokens: usize,
+        detail: String,
+    },
+    #[error("request body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("the server is busy ({0}); retry later")]
+    Overloaded(String),
+    #[error("the model is still loading")]
+    NotReady,
+    #[error("the server is shutting down")]
+    ShuttingDown,
+    #[error("no route for {0}")]
+    NotFound(String),
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("generation failed: {0}")]
+    Internal(String),
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: ErrorDetail<'a>,
+}
+
+#[derive(Serialize)]
+struct ErrorDetail<'a> {
+    message: String,
+    #[serde(rename = "type")]
+    kind: &'a str,
+    param: Option<&'a str>,
+    code: Option<&'a str>,
+}
+
+impl ApiError {
+    /// HTTP status of the error.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::InvalidJson(_)
+            | Self::InvalidParameter { .. }
+            | Self::ContextLengthExceeded { .. } => StatusCode::BAD_REQUEST,
+            Self::ModelNotFound(_) | Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Overloaded(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::NotReady | Self::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::ModelNotFound(_) | Self::NotFound(_) => "not_found_error",
+            Self::Overloaded(_) => "rate_limit_error",
+            Self::NotReady | Self::ShuttingDown => "unavailable_error",
+            Self::Internal(_) => "server_error",
+            _ => "invalid_request_error",
+        }
+    }
+
+    fn param(&self) -> Option<&'static str> {
+        match self {
+            Self::InvalidParameter { param, .. } => Some(param),
+            Self::ModelNotFound(_) => Some("model"),
+            Self::ContextLengthExceeded { .. } => Some("messages"),
+            _ => None,
+        }
+    }
+
+    fn code(&self) -> Option<&'static str> {
+        Some(match self {
+            Self::InvalidJson(_) => "invalid_json",
+            Self::InvalidParameter { .. } => "invalid_value",
+            Self::ModelNotFound(_) => "model_not_found",
+            Self::ContextLengthExceeded { .. } => "context_length_exceeded",
+            Self::PayloadTooLarge { .. } => "request_too_large",
+            Self::Overloaded(_) => "queue_full",
+            Self::NotReady => "model_loading",
+            Self::ShuttingDown => "shutting_down",
+            Self::NotFound(_) => "route_not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::Internal(_) => "internal_error",
+        })
+    }
+
+    /// Shorthand for a 400 naming the offending field.
+    pub fn invalid(param: &'static str, message: impl Into<String>) -> Self {
+        Self::InvalidParameter {
+            param,
+            message: message.into(),
+        }
+    }
+
+    /// The JSON body (also used inside an SSE stream when generation fails midway).
+    pub fn body_json(&self) -> serde_json::Value {
+        serde_json::to_value(ErrorBody {
+            error: ErrorDetail {
+                message: self.to_string(),
+                kind: self.kind(),
+                param: self.param(),
+                code: self.code(),
+            },
+        })
+        .unwrap_or(serde_json::Value::Null)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status(), Json(self.body_json())).into_response();
+        if matches!(
+            self,
+            Self::Overloaded(_) | Self::NotReady | Self::ShuttingDown
+        ) {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+        }
+        response
+    }
+}

@@ -1,0 +1,308 @@
+//! Byte-level BPE tokenizer built from a GGUF file's `tokenizer.ggml.*` metadata.
+//!
+//! candle's own `TokenizerFromGguf` maps SmolLM2's `pre = "smollm"` to a ByteLevel
+//! pre-tokenizer with `add_prefix_space = true`, which gives ids that differ from llama.cpp.
+//! This builds what SmolLM2's `tokenizer.json` declares instead: BPE over
+//! `tokenizer.ggml.tokens` + `tokenizer.ggml.merges`, pre-tokenizer `Digits(individual)` then
+//! `ByteLevel(add_prefix_space = false)`, ByteLevel decoder, and every control (type 3) or
+//! user-defined (type 4) token registered as an added token so it is matched whole.
+
+use std::collections::{HashMap, HashSet};
+
+use candle_core::quantized::gguf_file;
+use tokenizers::decoders::byte_level::ByteLevel as ByteLevelDecoder;
+use tokenizers::models::bpe::{BPE, Vocab};
+use tokenizers::pre_tokenizers::byte_level::ByteLevel;
+use tokenizers::pre_tokenizers::digits::Digits;
+use tokenizers::pre_tokenizers::sequence::Sequence;
+use tokenizers::{AddedToken, PreTokenizerWrapper, Tokenizer};
+
+/// GGUF token type of control tokens (`<|im_start|>`, `<|endoftext|>`, …).
+const TOKEN_TYPE_CONTROL: i32 = 3;
+/// GGUF token type of user-defined tokens.
+const TOKEN_TYPE_USER_DEFINED: i32 = 4;
+
+/// Errors building or using the tokenizer.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenizerError {
+    #[error("GGUF metadata key {0} is missing")]
+    MissingKey(&'static str),
+    #[error("GGUF metadata key {key} has an unexpected type: {message}")]
+    BadValue { key: &'static str, message: String },
+    #[error("unsupported tokenizer model {0:?} (only byte-level BPE, \"gpt2\", is supported)")]
+    UnsupportedModel(String),
+    #[error("tokenizer: {0}")]
+    Tokenizers(String),
+}
+
+impl From<tokenizers::Error> for TokenizerError {
+    fn from(error: tokenizers::Error) -> Self {
+        Self::Tokenizers(error.to_string())
+    }
+}
+
+/// A GGUF model's tokenizer plus the special ids generation needs.
+#[derive(Clone)]
+pub struct GgufTokenizer {
+    inner: Tokenizer,
+    /// Ids that end generation (`eos_token_id`, `<|endoftext|>`, `<|im_end|>`, `<|eot_id|>`).
+    end_of_generation_ids: HashSet<u32>,
+    /// Id prepended to every prompt when the model asks for it (`add_bos_token`).
+    bos_id: Option<u32>,
+    /// The chat template string as stored in the file, if any.
+    chat_template: Option<String>,
+    vocab_size: usize,
+}
+
+impl std::fmt::Debug for GgufTokenizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GgufTokenizer")
+            .field("vocab_size", &self.vocab_size)
+            .field("end_of_generation_ids", &self.end_of_generation_ids)
+            .field("bos_id", &self.bos_id)
+            .finish_non_exhaustive()
+    }
+}
+
+fn string_array(
+    content: &gguf_file::Content,
+    key: &'static str,
+) -> Result<Vec<String>, TokenizerError> {
+    let value = content
+        .metadata
+        .get(key)
+        .ok_or(TokenizerError::MissingKey(key))?;
+    let values = value.to_vec().map_err(|e| TokenizerError::BadValue {
+        key,
+        message: e.to_string(),
+    })?;
+    values
+        .iter()
+        .map(|v| {
+            v.to_string()
+                .cloned()
+                .map_err(|e| TokenizerError::BadValue {
+                    key,
+                    message: e.to_string(),
+                })
+        })
+        .collect()
+}
+
+fn optional_u32(content: &gguf_file::Content, key: &'static str) -> Option<u32> {
+    content.metadata.get(key).and_then(|v| v.to_u32().ok())
+}
+
+fn token_types(content: &gguf_file::Content) -> Result<Vec<i32>, TokenizerError> {
+    const KEY: &str = "tokenizer.ggml.token_type";
+    let Some(value) = content.metadata.get(KEY) else {
+        return Ok(Vec::new());
+    };
+    let values = value.to_vec().map_err(|e| TokenizerError::BadValue {
+        key: KEY,
+        message: e.to_string(),
+    })?;
+    values
+        .iter()
+        .map(|v| {
+            v.to_i32().map_err(|e| TokenizerError::BadValue {
+                key: KEY,
+                message: e.to_string(),
+            })
+        })
+        .collect()
+}
+
+impl GgufTokenizer {
+    /// Builds the tokenizer from a parsed GGUF header.
+    pub fn from_gguf(content: &gguf_file::Content) -> Result<Self, TokenizerError> {
+        let model = content
+            .metadata
+            .get("tokenizer.ggml.model")
+            .and_then(|v| v.to_string().ok())
+            .cloned()
+            .ok_or(TokenizerError::MissingKey("tokenizer.ggml.model"))?;
+        if model != "gpt2" {
+            return Err(TokenizerError::UnsupportedModel(model));
+        }
+        let tokens = string_array(content, "tokenizer.ggml.tokens")?;
+        let merges = string_array(content, "tokenizer.ggml.merges")?;
+        let types = token_types(content)?;
+
+        let vocab: Vocab = tokens
+            .iter()
+            .enumerate()
+            .map(|(id, token)| (token.clone(), id as u32))
+            .collect();
+        // Byte-level merges never contain a literal space (it is mapped to `Ġ`), so the
+        // first space separates the pair.
+        let merges: Vec<(String, String)> = merges
+            .iter()
+            .filter_map(|merge| {
+                merge
+                    .split_once(' ')
+                    .map(|(a, b)| (a.to_string(), b.to_string()))
+            })
+            .collect();
+        let bpe = BPE::builder()
+            .vocab_and_merges(vocab, merges)
+            .build()
+            .map_err(TokenizerError::from)?;
+
+        let mut inner = Tokenizer::new(bpe);
+        inner.with_pre_tokenizer(Some(PreTokenizerWrapper::Sequence(Sequence::new(vec![
+            PreTokenizerWrapper::Digits(Digits::new(true)),
+            PreTokenizerWrapper::ByteLevel(ByteLevel::new(false, true, true)),
+        ]))));
+        inner.with_decoder(Some(ByteLevelDecoder::default()));
+
+        let special: Vec<AddedToken> = tokens
+            .iter()
+            .zip(types.iter())
+            .filter(|(_, kind)| matches!(**kind, TOKEN_TYPE_CONTROL | TOKEN_TYPE_USER_DEFINED))
+            .map(|(token, _)| AddedToken::from(token.clone(), true))
+            .collect();
+        inner.add_special_tokens(&special);
+
+        let mut end_of_generation_ids = HashSet::new();
+        if let Some(eos) = optional_u32(content, "tokenizer.ggml.eos_token_id") {
+            end_of_generation_ids.insert(eos);
+        }
+        if let Some(eot) = optional_u32(content, "tokenizer.ggml.eot_token_id") {
+            end_of_generation_ids.insert(eot);
+        }
+        // ChatML models end a turn with `<|im_end|>` but may also emit `<|endoftext|>`;
+        // llama.cpp treats both as end of generation.
+        for name in [
+            "<|endoftext|>",
+            "<|im_end|>",
+            "<|eot_id|>",
+            "<|end_of_text|>",
+        ] {
+            if let Some(id) = vocab_id(&tokens, name) {
+                end_of_generation_ids.insert(id);
+            }
+        }
+
+        let add_bos = content
+            .metadata
+            .get("tokenizer.ggml.add_bos_token")
+            .and_then(|v| v.to_bool().ok())
+            .unwrap_or(false);
+        let bos_id = if add_bos {
+            optional_u32(content, "tokenizer.ggml.bos_token_id")
+        } else {
+            None
+        };
+        let chat_template = content
+            .metadata
+            .get("tokenizer.chat_template")
+            .and_then(|v| v.to_string().ok())
+            .cloned();
+
+        Ok(Self {
+            inner,
+            end_of_generation_ids,
+            bos_id,
+            chat_template,
+            vocab_size: tokens.len(),
+        })
+    }
+
+    /// Token ids of `text`; special-token text (e.g. `<|im_start|>`) maps to its single id.
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>, TokenizerError> {
+        let encoding = self.inner.encode(text, false)?;
+        let mut ids = Vec::with_capacity(encoding.len() + 1);
+        ids.extend(self.bos_id);
+        ids.extend_from_slice(encoding.get_ids());
+        Ok(ids)
+    }
+
+    /// Text of `ids`; special tokens are dropped when `skip_special` is set.
+    pub fn decode(&self, ids: &[u32], skip_special: bool) -> Result<String, TokenizerError> {
+        Ok(self.inner.decode(ids, skip_special)?)
+    }
+
+    /// The raw bytes a single token stands for (byte-level BPE: each char is one byte).
+    pub fn token_bytes(&self, id: u32) -> Vec<u8> {
+        match self.inner.decode(&[id], false) {
+            Ok(text) if !text.contains('\u{FFFD}') => text.into_bytes(),
+            _ => self
+                .inner
+                .id_to_token(id)
+                .map(|token| byte_level_bytes(&token))
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Text of a single token as an API shows it (lossy for partial UTF-8 sequences).
+    pub fn token_text(&self, id: u32) -> String {
+        String::from_utf8_lossy(&self.token_bytes(id)).into_owned()
+    }
+
+    /// Whether sampling `id` ends the generation.
+    pub fn is_end_of_generation(&self, id: u32) -> bool {
+        self.end_of_generation_ids.contains(&id)
+    }
+
+    /// The template string from `tokenizer.chat_template`.
+    pub fn chat_template(&self) -> Option<&str> {
+        self.chat_template.as_deref()
+    }
+
+    /// Number of token ids.
+    pub fn vocab_size(&self) -> usize {
+        self.vocab_size
+    }
+
+    /// Id of a token given by its exact vocabulary string.
+    pub fn token_to_id(&self, token: &str) -> Option<u32> {
+        self.inner.token_to_id(token)
+    }
+}
+
+fn vocab_id(tokens: &[String], name: &str) -> Option<u32> {
+    tokens.iter().position(|t| t == name).map(|id| id as u32)
+}
+
+/// Inverse of GPT-2's bytes-to-unicode table: maps each char of a byte-level token back
+/// to its byte.
+fn byte_level_bytes(token: &str) -> Vec<u8> {
+    let table = unicode_to_byte_table();
+    token
+        .chars()
+        .filter_map(|c| table.get(&c).copied())
+        .collect()
+}
+
+fn unicode_to_byte_table() -> HashMap<char, u8> {
+    let mut printable: Vec<u32> = (u32::from('!')..=u32::from('~')).collect();
+    printable.extend(0xA1..=0xAC);
+    printable.extend(0xAE..=0xFF);
+    let mut table = HashMap::with_capacity(256);
+    let mut extra = 0u32;
+    for byte in 0u32..=255 {
+        let code = if printable.contains(&byte) {
+            byte
+        } else {
+            extra += 1;
+            255 + extra
+        };
+        if let Some(c) = char::from_u32(code) {
+            table.insert(c, byte as u8);
+        }
+    }
+    table
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_level_table_round_trips_space_and_newline() {
+        assert_eq!(byte_level_bytes("Ġ"), vec![b' ']);
+        assert_eq!(byte_level_bytes("Ċ"), vec![b'\n']);
+        assert_eq!(byte_level_bytes("Hi"), b"Hi".to_vec());
+    }
+}

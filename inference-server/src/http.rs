@@ -1,0 +1,797 @@
+//! The axum router: OpenAI-compatible generation endpoints, probes and metrics.
+
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use futures::{Stream, StreamExt, stream};
+use rand::Rng;
+use serde::de::DeserializeOwned;
+use tokio::sync::mpsc;
+
+use crate::api_error::ApiError;
+use crate::chat_template::{ChatMessage, ChatTemplate};
+use crate::engine::{EngineHandle, GenerationEvent, GenerationRequest, SubmitError};
+use crate::gguf_tokenizer::GgufTokenizer;
+use crate::metrics::Metrics;
+use crate::openai::{
+    ChatChoice, ChatChunkChoice, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest,
+    ChatDelta, ChatLogprobs, ChatMessageOut, Completion, CompletionChoice, CompletionLogprobs,
+    CompletionRequest, MessageContent, ModelCard, ModelList, PromptField, SamplingFields, Usage,
+};
+use crate::sampler::SamplingParams;
+
+/// Header carrying a request's id; accepted from clients and echoed back.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+/// Most alternatives a request may ask for per token.
+const MAX_TOP_LOGPROBS: u32 = 20;
+/// Routes the server answers, used as the `path` metric label.
+const KNOWN_PATHS: &[&str] = &[
+    "/v1/chat/completions",
+    "/v1/completions",
+    "/v1/models",
+    "/health",
+    "/ready",
+    "/metrics",
+];
+
+/// The model once loaded, with what the handlers need to use it.
+pub struct ServedModel {
+    pub tokenizer: GgufTokenizer,
+    pub chat_template: ChatTemplate,
+    pub engine: EngineHandle,
+    pub context_length: usize,
+}
+
+/// State shared by all handlers.
+pub struct AppState {
+    pub model_name: String,
+    pub model: OnceLock<ServedModel>,
+    pub shutting_down: AtomicBool,
+    pub metrics: Metrics,
+    /// Upper bound on `max_tokens`.
+    pub max_new_tokens: Option<usize>,
+    pub max_body_bytes: usize,
+    pub created: u64,
+}
+
+impl AppState {
+    /// Ready: the model is loaded and the server is not draining.
+    pub fn is_ready(&self) -> bool {
+        self.model.get().is_some() && !self.shutting_down.load(Ordering::Acquire)
+    }
+
+    fn served(&self) -> Result<&ServedModel, ApiError> {
+        self.model.get().ok_or(ApiError::NotReady)
+    }
+}
+
+/// Builds the router over `state`.
+pub fn router(state: Arc<AppState>) -> Router {
+    let body_limit = state.max_body_bytes;
+    Router::new()
+        .route("/v1/chat/completions", post(chat_completions))
+        .route("/v1/completions", post(completions))
+        .route("/v1/models", get(list_models))
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .route("/metrics", get(metrics))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            observe_request,
+        ))
+        .with_state(state)
+}
+
+/// Echoes or assigns `x-request-id`, and counts the request by route and status.
+async fn observe_request(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let started = Instant::now();
+    // Routing happens after this middleware, so the route label is taken from the known
+    // paths; anything else is "unmatched", which keeps the label set bounded.
+    let path = KNOWN_PATHS
+        .iter()
+        .find(|p| **p == request.uri().path())
+        .copied()
+        .unwrap_or("unmatched");
+    let request_id = request
+        .headers()
+        .get(REQUEST_ID_HEADER)
+        .filter(|v| !v.is_empty() && v.len() <= 128)
+        .cloned()
+        .unwrap_or_else(new_request_id);
+    let span = tracing::info_span!("request", id = ?request_id, path);
+    let mut response = {
+        let _entered = span.enter();
+        tracing::debug!(method = %request.method(), "request");
+        drop(_entered);
+        next.run(request).await
+    };
+    response
+        .headers_mut()
+        .insert(HeaderName::from_static(REQUEST_ID_HEADER), request_id);
+    let status = response.status().as_u16().to_string();
+    state
+        .metrics
+        .http_requests
+        .with_label_values(&[path, status.as_str()])
+        .inc();
+    state
+        .metrics
+        .http_request_duration
+        .with_label_values(&[path])
+        .observe(started.elapsed().as_secs_f64());
+    response
+}
+
+fn new_request_id() -> HeaderValue {
+    let id: u128 = rand::rng().random();
+    HeaderValue::from_str(&format!("{id:032x}")).unwrap_or(HeaderValue::from_static("unknown"))
+}
+
+async fn health() -> impl IntoResponse {
+    axum::Json(serde_json::json!({"status": "ok"}))
+}
+
+async fn ready(State(state): State<Arc<AppState>>) -> Response {
+    if state.is_ready() {
+        axum::Json(serde_json::json!({"status": "ready"})).into_response()
+    } else if state.shutting_down.load(Ordering::Acquire) {
+        ApiError::ShuttingDown.into_response()
+    } else {
+        ApiError::NotReady.into_response()
+    }
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    match state.metrics.render() {
+        Ok(text) => (
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
+        Err(error) => ApiError::Internal(error.to_string()).into_response(),
+    }
+}
+
+async fn not_found(request: Request) -> ApiError {
+    ApiError::NotFound(request.uri().path().to_string())
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}
+
+async fn list_models(State(state): State<Arc<AppState>>) -> Response {
+    let max_model_len = state.model.get().map_or(0, |m| m.context_length);
+    axum::Json(ModelList {
+        object: "list",
+        data: vec![ModelCard {
+            id: state.model_name.clone(),
+            object: "model",
+            created: state.created,
+            owned_by: "netgpt",
+            max_model_len,
+        }],
+    })
+    .into_response()
+}
+
+/// Parses a JSON body, mapping every failure to the API's error shape.
+fn parse_body<T: DeserializeOwned>(
+    body: Result<Bytes, BytesRejection>,
+    limit: usize,
+) -> Result<T, ApiError> {
+    let bytes = body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge { limit }
+        } else {
+            ApiError::InvalidJson(rejection.body_text())
+        }
+    })?;
+    serde_json::from_slice(&bytes).map_err(|e| ApiError::InvalidJson(e.to_string()))
+}
+
+fn check_model(state: &AppState, requested: Option<&str>) -> Result<(), ApiError> {
+    match requested {
+        Some(name) if name != state.model_name => Err(ApiError::ModelNotFound(name.to_string())),
+        _ => Ok(()),
+    }
+}
+
+/// Validated generation settings of one request.
+struct Generation {
+    max_tokens: usize,
+    sampling: SamplingParams,
+    stop: Vec<String>,
+    stream: bool,
+    include_usage: bool,
+}
+
+fn validate_sampling(
+    fields: &SamplingFields,
+    max_tokens: Option<u32>,
+    top_logprobs: usize,
+) -> Result<Generation, ApiError> {
+    if let Some(n) = fields.n.filter(|n| *n != 1) {
+        return Err(ApiError::invalid(
+            "n",
+            format!("only n = 1 is supported, got {n}"),
+        ));
+    }
+    let temperature = fields.temperature.unwrap_or(1.0);
+    if !(0.0..=2.0).contains(&temperature) {
+        return Err(ApiError::invalid(
+            "temperature",
+            "temperature must be between 0 and 2",
+        ));
+    }
+    let top_p = fields.top_p.unwrap_or(1.0);
+    if !(top_p > 0.0 && top_p <= 1.0) {
+        return Err(ApiError::invalid("top_p", "top_p must be in (0, 1]"));
+    }
+    let repetition_penalty = fields.repetition_penalty.unwrap_or(1.0);
+    if !(repetition_penalty > 0.0 && repetition_penalty.is_finite()) {
+        return Err(ApiError::invalid(
+            "repetition_penalty",
+            "repetition_penalty must be positive",
+        ));
+    }
+    let presence_penalty = fields.presence_penalty.unwrap_or(0.0);
+    let frequency_penalty = fields.frequency_penalty.unwrap_or(0.0);
+    for (param, value) in [
+        ("presence_penalty", presence_penalty),
+        ("frequency_penalty", frequency_penalty),
+    ] {
+        if !(-2.0..=2.0).contains(&value) {
+            return Err(ApiError::invalid(
+                param,
+                format!("{param} must be between -2 and 2"),
+            ));
+        }
+    }
+    if max_tokens == Some(0) {
+        return Err(ApiError::invalid(
+            "max_tokens",
+            "max_tokens must be at least 1",
+        ));
+    }
+    let stop = fields
+        .stop
+        .clone()
+        .map(|s| s.into_vec())
+        .unwrap_or_default();
+    if stop.len() > 4 {
+        return Err(ApiError::invalid(
+            "stop",
+            "at most 4 stop sequences are allowed",
+        ));
+    }
+    Ok(Generation {
+        max_tokens: max_tokens.map_or(usize::MAX, |m| m as usize),
+        sampling: SamplingParams {
+            temperature,
+            top_p,
+            top_k: fields.top_k.unwrap_or(0) as usize,
+            repetition_penalty,
+            presence_penalty,
+            frequency_penalty,
+            seed: fields.seed,
+            top_logprobs,
+        },
+        stop,
+        stream: fields.stream,
+        include_usage: fields
+            .stream_options
+            .as_ref()
+            .is_some_and(|o| o.include_usage),
+    })
+}
+
+/// Enforces the context and `max_tokens` limits and queues the request.
+fn submit(
+    state: &AppState,
+    served: &ServedModel,
+    prompt_ids: Vec<u32>,
+    generation: &Generation,
+    prompt_param: &'static str,
+) -> Result<mpsc::UnboundedReceiver<GenerationEvent>, ApiError> {
+    let context_length = served.context_length;
+    let prompt_tokens = prompt_ids.len();
+    if prompt_tokens == 0 {
+        return Err(ApiError::invalid(prompt_param, "the prompt is empty"));
+    }
+    if prompt_tokens >= context_length {
+        return Err(ApiError::ContextLengthExceeded {
+            context_length,
+            prompt_tokens,
+            detail: String::new(),
+        });
+    }
+    if let Some(limit) = state.max_new_tokens
+        && generation.max_tokens != usize::MAX
+        && generation.max_tokens > limit
+    {
+        return Err(ApiError::invalid(
+            "max_tokens",
+            format!("max_tokens may be at most {limit}"),
+        ));
+    }
+    let room = context_length - prompt_tokens;
+    let max_tokens = if generation.max_tokens == usize::MAX {
+        room.min(state.max_new_tokens.unwrap_or(usize::MAX))
+    } else if generation.max_tokens > room {
+        return Err(ApiError::ContextLengthExceeded {
+            context_length,
+            prompt_tokens,
+            detail: format!(" and asks for {} completion tokens", generation.max_tokens),
+        });
+    } else {
+        generation.max_tokens
+    };
+    served
+        .engine
+        .submit(GenerationRequest {
+            prompt_ids,
+            max_tokens,
+            sampling: generation.sampling.clone(),
+            stop: generation.stop.clone(),
+        })
+        .map_err(|error| match error {
+            SubmitError::QueueFull { .. } => ApiError::Overloaded(error.to_string()),
+            SubmitError::EngineStopped => ApiError::ShuttingDown,
+        })
+}
+
+fn unix_time() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn completion_id(prefix: &str) -> String {
+    let id: u64 = rand::rng().random();
+    format!("{prefix}-{id:016x}")
+}
+
+fn render_messages(request: &ChatCompletionRequest) -> Result<Vec<ChatMessage>, ApiError> {
+    if request.messages.is_empty() {
+        return Err(ApiError::invalid("messages", "messages must not be empty"));
+    }
+    request
+        .messages
+        .iter()
+        .map(|message| {
+            if !matches!(
+                message.role.as_str(),
+                "system" | "user" | "assistant" | "tool" | "developer"
+            ) {
+                return Err(ApiError::invalid(
+                    "messages",
+                    format!("unknown role {:?}", message.role),
+                ));
+            }
+            let content = match &message.content {
+                None => String::new(),
+                Some(MessageContent::Text(text)) => text.clone(),
+                Some(MessageContent::Parts(parts)) => {
+                    let mut text = String::new();
+                    for part in parts {
+                        match (part.kind.as_str(), &part.text) {
+                            ("text", Some(t)) => text.push_str(t),
+                            (kind, _) => {
+                                return Err(ApiError::invalid(
+                                    "messages",
+                                    format!("unsupported content part type {kind:?}"),
+                                ));
+                            }
+                        }
+                    }
+                    text
+                }
+            };
+            // `developer` is OpenAI's newer name for `system`.
+            let role = if message.role == "developer" {
+                "system".to_string()
+            } else {
+                message.role.clone()
+            };
+            Ok(ChatMessage { role, content })
+        })
+        .collect()
+}
+
+async fn chat_completions(
+    State(state): State<Arc<AppState>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let request: ChatCompletionRequest = parse_body(body, state.max_body_bytes)?;
+    check_model(&state, request.model.as_deref())?;
+    let served = state.served()?;
+    let top_logprobs = request.top_logprobs.unwrap_or(0);
+    if top_logprobs > MAX_TOP_LOGPROBS {
+        return Err(ApiError::invalid(
+            "top_logprobs",
+            format!("top_logprobs may be at most {MAX_TOP_LOGPROBS}"),
+        ));
+    }
+    let want_logprobs = request.logprobs;
+    let max_tokens = request
+        .max_completion_tokens
+        .or(request.sampling.max_tokens);
+    let generation = validate_sampling(
+        &request.sampling,
+        max_tokens,
+        if want_logprobs {
+            top_logprobs as usize
+        } else {
+            0
+        },
+    )?;
+    let messages = render_messages(&request)?;
+    let prompt = served.chat_template.render(&messages);
+    let prompt_ids = served
+        .tokenizer
+        .encode(&prompt)
+        .map_err(|e| ApiError::invalid("messages", e.to_string()))?;
+    let events = submit(&state, served, prompt_ids, &generation, "messages")?;
+    let id = completion_id("chatcmpl");
+    let created = unix_time();
+    let model = state.model_name.clone();
+    if generation.stream {
+        let stream = chat_stream(
+            events,
+            ChunkHeader { id, created, model },
+            want_logprobs,
+            generation.include_usage,
+        );
+        return Ok(sse_response(stream));
+    }
+    let collected = collect(events, want_logprobs).await?;
+    Ok(axum::Json(ChatCompletion {
+        id,
+        object: "chat.completion",
+        created,
+        model,
+        choices: vec![ChatChoice {
+            index: 0,
+            message: ChatMessageOut {
+                role: "assistant",
+                content: collected.text,
+            },
+            logprobs: collected.chat_logprobs,
+            finish_reason: collected.finish_reason,
+        }],
+        usage: collected.usage,
+    })
+    .into_response())
+}
+
+async fn completions(
+    State(state): State<Arc<AppState>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let request: CompletionRequest = parse_body(body, state.max_body_bytes)?;
+    check_model(&state, request.model.as_deref())?;
+    let served = state.served()?;
+    if request.echo {
+        return Err(ApiError::invalid("echo", "echo is not supported"));
+    }
+    let top_logprobs = request.logprobs.unwrap_or(0);
+    if top_logprobs > 5 {
+        return Err(ApiError::invalid("logprobs", "logprobs may be at most 5"));
+    }
+    let want_logprobs = request.logprobs.is_some();
+    let generation = validate_sampling(
+        &request.sampling,
+        request.sampling.max_tokens.or(Some(16)),
+        top_logprobs as usize,
+    )?;
+    let prompt_ids = match &request.prompt {
+        PromptField::Text(text) => served.tokenizer.encode(text),
+        PromptField::Texts(texts) if texts.len() == 1 => served.tokenizer.encode(&texts[0]),
+        PromptField::Tokens(ids) => Ok(ids.clone()),
+        PromptField::TokenLists(lists) if lists.len() == 1 => Ok(lists[0].clone()),
+        _ => {
+            return Err(ApiError::invalid(
+                "prompt",
+                "exactly one prompt per request is supported",
+            ));
+        }
+    }
+    .map_err(|e| ApiError::invalid("prompt", e.to_string()))?;
+    let vocab = served.tokenizer.vocab_size() as u32;
+    if let Some(bad) = prompt_ids.iter().find(|id| **id >= vocab) {
+        return Err(ApiError::invalid(
+            "prompt",
+            format!("token id {bad} is out of range"),
+        ));
+    }
+    let events = submit(&state, served, prompt_ids, &generation, "prompt")?;
+    let header = ChunkHeader {
+        id: completion_id("cmpl"),
+        created: unix_time(),
+        model: state.model_name.clone(),
+    };
+    if generation.stream {
+        let stream = completion_stream(events, header, want_logprobs, generation.include_usage);
+        return Ok(sse_response(stream));
+    }
+    let collected = collect(events, want_logprobs).await?;
+    Ok(axum::Json(Completion {
+        id: header.id,
+        object: "text_completion",
+        created: header.created,
+        model: header.model,
+        choices: vec![CompletionChoice {
+            index: 0,
+            text: collected.text,
+            logprobs: collected.completion_logprobs,
+            finish_reason: Some(collected.finish_reason),
+        }],
+        usage: Some(collected.usage),
+    })
+    .into_response())
+}
+
+/// Everything a non-streamed response needs.
+struct Collected {
+    text: String,
+    chat_logprobs: Option<ChatLogprobs>,
+    completion_logprobs: Option<CompletionLogprobs>,
+    finish_reason: &'static str,
+    usage: Usage,
+}
+
+async fn collect(
+    mut events: mpsc::UnboundedReceiver<GenerationEvent>,
+    want_logprobs: bool,
+) -> Result<Collected, ApiError> {
+    let mut text = String::new();
+    let mut chat_logprobs = want_logprobs.then(ChatLogprobs::default);
+    let mut completion_logprobs = want_logprobs.then(CompletionLogprobs::default);
+    while let Some(event) = events.recv().await {
+        match event {
+            GenerationEvent::Delta {
+                text: delta,
+                tokens,
+            } => {
+                if let Some(l) = chat_logprobs.as_mut() {
+                    l.extend(&tokens);
+                }
+                if let Some(l) = completion_logprobs.as_mut() {
+                    let start = l.text_offset.last().copied().unwrap_or(0)
+                        + l.tokens.last().map_or(0, String::len);
+                    l.extend(&tokens, start);
+                }
+                text.push_str(&delta);
+            }
+            GenerationEvent::Finished {
+                reason,
+                prompt_tokens,
+                completion_tokens,
+            } => {
+                return Ok(Collected {
+                    text,
+                    chat_logprobs,
+                    completion_logprobs,
+                    finish_reason: reason.as_str(),
+                    usage: Usage::new(prompt_tokens, completion_tokens),
+                });
+            }
+            GenerationEvent::Failed { message } => return Err(ApiError::Internal(message)),
+        }
+    }
+    Err(ApiError::Internal(
+        "the engine stopped mid-generation".into(),
+    ))
+}
+
+/// Fields every chunk of one streamed response repeats.
+#[derive(Clone)]
+struct ChunkHeader {
+    id: String,
+    created: u64,
+    model: String,
+}
+
+fn sse_response(stream: impl Stream<Item = Event> + Send + 'static) -> Response {
+    Sse::new(stream.map(Ok::<_, Infallible>))
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
+fn json_event<T: serde::Serialize>(value: &T) -> Event {
+    Event::default()
+        .json_data(value)
+        .unwrap_or_else(|_| Event::default().data("{}"))
+}
+
+fn done_event() -> Event {
+    Event::default().data("[DONE]")
+}
+
+/// Turns engine events into SSE events with `render`; after the final event comes
+/// `data: [DONE]`. Dropping the stream (client gone) drops the receiver, which cancels
+/// the generation.
+fn event_stream<F>(
+    events: mpsc::UnboundedReceiver<GenerationEvent>,
+    first: Vec<Event>,
+    mut render: F,
+) -> impl Stream<Item = Event> + Send + 'static
+where
+    F: FnMut(GenerationEvent) -> Vec<Event> + Send + 'static,
+{
+    let body = stream::unfold(Some(events), move |receiver| async move {
+        let mut receiver = receiver?;
+        match receiver.recv().await {
+            Some(event) => {
+                let last = !matches!(event, GenerationEvent::Delta { .. });
+                Some((event, (!last).then_some(receiver)))
+            }
+            None => Some((
+                GenerationEvent::Failed {
+                    message: "the engine stopped mid-generation".into(),
+                },
+                None,
+            )),
+        }
+    })
+    .flat_map(move |event| {
+        let last = !matches!(event, GenerationEvent::Delta { .. });
+        let mut out = render(event);
+        if last {
+            out.push(done_event());
+        }
+        stream::iter(out)
+    });
+    stream::iter(first).chain(body)
+}
+
+fn chat_stream(
+    events: mpsc::UnboundedReceiver<GenerationEvent>,
+    header: ChunkHeader,
+    want_logprobs: bool,
+    include_usage: bool,
+) -> impl Stream<Item = Event> + Send + 'static {
+    let chunk = move |header: &ChunkHeader,
+                      delta: ChatDelta,
+                      logprobs: Option<ChatLogprobs>,
+                      finish_reason: Option<&'static str>| {
+        ChatCompletionChunk {
+            id: header.id.clone(),
+            object: "chat.completion.chunk",
+            created: header.created,
+            model: header.model.clone(),
+            choices: vec![ChatChunkChoice {
+                index: 0,
+                delta,
+                logprobs,
+                finish_reason,
+            }],
+            usage: None,
+        }
+    };
+    let opening = json_event(&chunk(
+        &header,
+        ChatDelta {
+            role: Some("assistant"),
+            content: Some(String::new()),
+        },
+        None,
+        None,
+    ));
+    event_stream(events, vec![opening], move |event| match event {
+        GenerationEvent::Delta { text, tokens } => {
+            let logprobs = want_logprobs.then(|| {
+                let mut l = ChatLogprobs::default();
+                l.extend(&tokens);
+                l
+            });
+            vec![json_event(&chunk(
+                &header,
+                ChatDelta {
+                    role: None,
+                    content: Some(text),
+                },
+                logprobs,
+                None,
+            ))]
+        }
+        GenerationEvent::Finished {
+            reason,
+            prompt_tokens,
+            completion_tokens,
+        } => {
+            let mut out = vec![json_event(&chunk(
+                &header,
+                ChatDelta::default(),
+                None,
+                Some(reason.as_str()),
+            ))];
+            if include_usage {
+                let mut usage_chunk = chunk(&header, ChatDelta::default(), None, None);
+                usage_chunk.choices.clear();
+                usage_chunk.usage = Some(Usage::new(prompt_tokens, completion_tokens));
+                out.push(json_event(&usage_chunk));
+            }
+            out
+        }
+        GenerationEvent::Failed { message } => {
+            vec![json_event(&ApiError::Internal(message).body_json())]
+        }
+    })
+}
+
+fn completion_stream(
+    events: mpsc::UnboundedReceiver<GenerationEvent>,
+    header: ChunkHeader,
+    want_logprobs: bool,
+    include_usage: bool,
+) -> impl Stream<Item = Event> + Send + 'static {
+    let mut text_offset = 0usize;
+    let chunk = move |header: &ChunkHeader,
+                      text: String,
+                      logprobs: Option<CompletionLogprobs>,
+                      finish_reason: Option<&'static str>,
+                      usage: Option<Usage>| Completion {
+        id: header.id.clone(),
+        object: "text_completion",
+        created: header.created,
+        model: header.model.clone(),
+        choices: vec![CompletionChoice {
+            index: 0,
+            text,
+            logprobs,
+            finish_reason,
+        }],
+        usage,
+    };
+    event_stream(events, Vec::new(), move |event| match event {
+        GenerationEvent::Delta { text, tokens } => {
+            let logprobs = want_logprobs.then(|| {
+                let mut l = CompletionLogprobs::default();
+                l.extend(&tokens, text_offset);
+                l
+            });
+            text_offset += tokens.iter().map(|t| t.text.len()).sum::<usize>();
+            vec![json_event(&chunk(&header, text, logprobs, None, None))]
+        }
+        GenerationEvent::Finished {
+            reason,
+            prompt_tokens,
+            completion_tokens,
+        } => {
+            let usage = include_usage.then(|| Usage::new(prompt_tokens, completion_tokens));
+            vec![json_event(&chunk(
+                &header,
+                String::new(),
+                None,
+                Some(reason.as_str()),
+                usage,
+            ))]
+        }
+        GenerationEvent::Failed { message } => {
+            vec![json_event(&ApiError::Internal(message).body_json())]
+        }
+    })
+}

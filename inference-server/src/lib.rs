@@ -1,0 +1,68 @@
+//! `netgpt serve`: a candle-based LLM server with an OpenAI-compatible HTTP API.
+//!
+//! Layout: [`gguf_tokenizer`] and [`chat_template`] turn requests into token ids,
+//! [`llama`] runs the network with one KV cache per sequence, [`sampler`] and
+//! [`text_stream`] turn logits back into text, [`engine`] batches all running sequences on
+//! one thread, [`http`] is the axum API and [`server`] wires it to configuration and
+//! signals. [`model_store`] fetches the default model.
+
+pub mod api_error;
+pub mod chat_template;
+pub mod engine;
+pub mod gguf_tokenizer;
+pub mod http;
+pub mod llama;
+pub mod loader;
+pub mod metrics;
+pub mod model_store;
+pub mod openai;
+pub mod sampler;
+pub mod server;
+pub mod text_stream;
+
+pub use model_store::{ensure_default_model, pull_model};
+pub use server::{RunningServer, ServeArgs, ServeError, ServerSettings, serve, start};
+
+/// `netgpt model …` subcommands.
+#[derive(clap::Subcommand, Debug, Clone)]
+pub enum ModelCommand {
+    /// Fetch a model into the local cache (`${NETGPT_CACHE:-~/.cache/netgpt}/models`).
+    Pull {
+        /// Model to fetch (known: `smollm2`).
+        #[arg(default_value = model_store::DEFAULT_MODEL_ALIAS)]
+        name: String,
+    },
+    /// Print where a model is (or would be) cached.
+    Path {
+        /// Model name (known: `smollm2`).
+        #[arg(default_value = model_store::DEFAULT_MODEL_ALIAS)]
+        name: String,
+    },
+}
+
+/// Runs a `netgpt model …` subcommand.
+pub fn run_model_command(command: ModelCommand) -> Result<(), model_store::PullError> {
+    match command {
+        ModelCommand::Pull { name } => {
+            let path = pull_model(&name, &mut |line| eprintln!("{line}"))?;
+            println!("{}", path.display());
+        }
+        ModelCommand::Path { name } => {
+            if name != model_store::DEFAULT_MODEL_ALIAS {
+                return Err(model_store::PullError::UnknownModel(name));
+            }
+            println!("{}", model_store::default_model_path()?.display());
+        }
+    }
+    Ok(())
+}
+
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`). Safe to call more than once.
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

@@ -1,0 +1,420 @@
+//! LLaMA-family decoder over quantized GGUF weights, with one KV cache per sequence.
+//!
+//! Adapted from candle-transformers 0.11.1 `models/quantized_llama.rs`
+//! (Copyright the candle authors, licensed MIT OR Apache-2.0). Changes:
+//! - the KV cache lives outside the weights ([`KvCache`]), so one loaded model serves many
+//!   sequences at once;
+//! - [`Llama::forward`] takes several sequences at different positions in one call: the
+//!   projections and MLP run on all their tokens together (one matmul per weight per step),
+//!   attention runs per sequence against its own cache;
+//! - RoPE tables cover the context length the file declares instead of a fixed 4096;
+//! - mixture-of-experts and the old GGML loader are dropped.
+
+use candle_core::quantized::{QMatMul, gguf_file};
+use candle_core::{DType, Device, IndexOp, Module, Tensor};
+use candle_nn::Embedding;
+
+/// Errors loading or running the model.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("GGUF metadata key {0} is missing or has the wrong type")]
+    Metadata(String),
+    #[error("unsupported architecture {0:?} (supported: llama)")]
+    UnsupportedArchitecture(String),
+    #[error("position {position} is beyond the model's context length {context_length}")]
+    ContextExceeded {
+        position: usize,
+        context_length: usize,
+    },
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
+}
+
+/// Hyper-parameters read from the GGUF metadata.
+#[derive(Debug, Clone)]
+pub struct LlamaConfig {
+    pub architecture: String,
+    pub layer_count: usize,
+    pub head_count: usize,
+    pub kv_head_count: usize,
+    pub embedding_length: usize,
+    pub head_dim: usize,
+    pub rope_dim: usize,
+    pub rope_freq_base: f32,
+    pub rms_norm_eps: f64,
+    pub context_length: usize,
+    /// NEOX RoPE pairs (i, i + d/2); the llama convention pairs (2i, 2i + 1).
+    pub rope_is_neox: bool,
+}
+
+impl LlamaConfig {
+    /// Reads the hyper-parameters of a llama-style GGUF file.
+    pub fn from_gguf(content: &gguf_file::Content) -> Result<Self, ModelError> {
+        let architecture = content
+            .metadata
+            .get("general.architecture")
+            .and_then(|v| v.to_string().ok())
+            .cloned()
+            .ok_or_else(|| ModelError::Metadata("general.architecture".into()))?;
+        // Families whose GGUF tensors follow llama's names and layout.
+        let rope_is_neox = match architecture.as_str() {
+            "llama" | "mistral" => false,
+            "qwen2" => true,
+            other => return Err(ModelError::UnsupportedArchitecture(other.to_string())),
+        };
+        let key = |name: &str| format!("{architecture}.{name}");
+        let get_u32 = |name: &str| -> Result<usize, ModelError> {
+            let k = key(name);
+            content
+                .metadata
+                .get(&k)
+                .and_then(|v| v.to_u32().ok())
+                .map(|v| v as usize)
+                .ok_or(ModelError::Metadata(k))
+        };
+        let get_f32 = |name: &str| -> Option<f32> {
+            content
+                .metadata
+                .get(&key(name))
+                .and_then(|v| v.to_f32().ok())
+        };
+        let head_count = get_u32("attention.head_count")?;
+        let embedding_length = get_u32("embedding_length")?;
+        let head_dim = embedding_length / head_count.max(1);
+        Ok(Self {
+            layer_count: get_u32("block_count")?,
+            head_count,
+            kv_head_count: get_u32("attention.head_count_kv").unwrap_or(head_count),
+            embedding_length,
+            head_dim,
+            rope_dim: get_u32("rope.dimension_count").unwrap_or(head_dim),
+            rope_freq_base: get_f32("rope.freq_base").unwrap_or(10_000.0),
+            rms_norm_eps: f64::from(get_f32("attention.layer_norm_rms_epsilon").unwrap_or(1e-5)),
+            context_length: get_u32("context_length").unwrap_or(4096),
+            rope_is_neox,
+            architecture,
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+struct RmsNorm {
+    weight: Tensor,
+    eps: f32,
+}
+
+impl RmsNorm {
+    fn load(
+        content: &gguf_file::Content,
+        reader: &mut std::fs::File,
+        name: &str,
+        eps: f64,
+        device: &Device,
+    ) -> Result<Self, ModelError> {
+        let weight = content.tensor(reader, name, device)?.dequantize(device)?;
+        Ok(Self {
+            weight,
+            eps: eps as f32,
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        candle_nn::ops::rms_norm(x, &self.weight, self.eps)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Layer {
+    attention_q: QMatMul,
+    attention_k: QMatMul,
+    attention_v: QMatMul,
+    attention_output: QMatMul,
+    attention_norm: RmsNorm,
+    ffn_gate: QMatMul,
+    ffn_up: QMatMul,
+    ffn_down: QMatMul,
+    ffn_norm: RmsNorm,
+}
+
+/// Keys and values a sequence has produced so far, one pair per layer.
+#[derive(Debug, Clone, Default)]
+pub struct KvCache {
+    layers: Vec<Option<(Tensor, Tensor)>>,
+    len: usize,
+}
+
+impl KvCache {
+    /// Number of positions already processed.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether nothing has been processed yet.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// New tokens of one sequence for a forward step, with that sequence's cache.
+pub struct SequenceStep<'a> {
+    pub tokens: &'a [u32],
+    pub cache: &'a mut KvCache,
+}
+
+/// A loaded LLaMA-family model. Weights are reference-counted; cloning is cheap.
+#[derive(Debug, Clone)]
+pub struct Llama {
+    config: LlamaConfig,
+    embeddings: Embedding,
+    layers: Vec<Layer>,
+    output_norm: RmsNorm,
+    output: QMatMul,
+    rope_cos: Tensor,
+    rope_sin: Tensor,
+    device: Device,
+}
+
+fn rope_tables(config: &LlamaConfig, device: &Device) -> candle_core::Result<(Tensor, Tensor)> {
+    let dim = config.rope_dim;
+    let inverse_frequencies: Vec<f32> = (0..dim)
+        .step_by(2)
+        .map(|i| 1f32 / config.rope_freq_base.powf(i as f32 / dim as f32))
+        .collect();
+    let half = inverse_frequencies.len();
+    let inverse_frequencies = Tensor::from_vec(inverse_frequencies, (1, half), device)?;
+    let positions = Tensor::arange(0, config.context_length as u32, device)?
+        .to_dtype(DType::F32)?
+        .reshape((config.context_length, 1))?;
+    let angles = positions.matmul(&inverse_frequencies)?;
+    Ok((angles.cos()?, angles.sin()?))
+}
+
+impl Llama {
+    /// Loads the weights of a llama-style GGUF file.
+    pub fn from_gguf(
+        content: &gguf_file::Content,
+        reader: &mut std::fs::File,
+        device: &Device,
+    ) -> Result<Self, ModelError> {
+        let config = LlamaConfig::from_gguf(content)?;
+        let eps = config.rms_norm_eps;
+        let embeddings_q = content.tensor(reader, "token_embd.weight", device)?;
+        let embeddings = embeddings_q.dequantize(device)?;
+        let output_norm = RmsNorm::load(content, reader, "output_norm.weight", eps, device)?;
+        // Small models tie the output projection to the embeddings.
+        let output = match content.tensor(reader, "output.weight", device) {
+            Ok(tensor) => tensor,
+            Err(_) => embeddings_q,
+        };
+        let mut layers = Vec::with_capacity(config.layer_count);
+        for index in 0..config.layer_count {
+            let prefix = format!("blk.{index}");
+            let mut matmul = |name: &str| -> Result<QMatMul, ModelError> {
+                let tensor = content.tensor(reader, &format!("{prefix}.{name}.weight"), device)?;
+                Ok(QMatMul::from_qtensor(tensor)?)
+            };
+            let attention_q = matmul("attn_q")?;
+            let attention_k = matmul("attn_k")?;
+            let attention_v = matmul("attn_v")?;
+            let attention_output = matmul("attn_output")?;
+            let ffn_gate = matmul("ffn_gate")?;
+            let ffn_up = matmul("ffn_up")?;
+            let ffn_down = matmul("ffn_down")?;
+            layers.push(Layer {
+                attention_q,
+                attention_k,
+                attention_v,
+                attention_output,
+                ffn_gate,
+                ffn_up,
+                ffn_down,
+                attention_norm: RmsNorm::load(
+                    content,
+                    reader,
+                    &format!("{prefix}.attn_norm.weight"),
+                    eps,
+                    device,
+                )?,
+                ffn_norm: RmsNorm::load(
+                    content,
+                    reader,
+                    &format!("{prefix}.ffn_norm.weight"),
+                    eps,
+                    device,
+                )?,
+            });
+        }
+        let (rope_cos, rope_sin) = rope_tables(&config, device)?;
+        Ok(Self {
+            embeddings: Embedding::new(embeddings, config.embedding_length),
+            layers,
+            output_norm,
+            output: QMatMul::from_qtensor(output)?,
+            rope_cos,
+            rope_sin,
+            device: device.clone(),
+            config,
+        })
+    }
+
+    /// The model's hyper-parameters.
+    pub fn config(&self) -> &LlamaConfig {
+        &self.config
+    }
+
+    /// A fresh, empty cache for a new sequence.
+    pub fn new_cache(&self) -> KvCache {
+        KvCache {
+            layers: vec![None; self.config.layer_count],
+            len: 0,
+        }
+    }
+
+    /// Runs the new tokens of each sequence through the model, appends them to the
+    /// sequences' caches and returns the logits after each sequence's last token,
+    /// shape `[sequences, vocab]`.
+    pub fn forward(&self, steps: &mut [SequenceStep<'_>]) -> Result<Tensor, ModelError> {
+        for step in steps.iter() {
+            let end = step.cache.len + step.tokens.len();
+            if end > self.config.context_length {
+                return Err(ModelError::ContextExceeded {
+                    position: end,
+                    context_length: self.config.context_length,
+                });
+            }
+        }
+        let all_tokens: Vec<u32> = steps
+            .iter()
+            .flat_map(|s| s.tokens.iter().copied())
+            .collect();
+        let total = all_tokens.len();
+        let ids = Tensor::from_vec(all_tokens, (1, total), &self.device)?;
+        let mut hidden = self.embeddings.forward(&ids)?;
+        for (layer_index, layer) in self.layers.iter().enumerate() {
+            let residual = &hidden;
+            let normed = layer.attention_norm.forward(&hidden)?;
+            let attention = self.attention(layer, layer_index, &normed, steps)?;
+            let after_attention = (attention + residual)?;
+            let normed = layer.ffn_norm.forward(&after_attention)?;
+            let gate = layer.ffn_gate.forward(&normed)?;
+            let up = layer.ffn_up.forward(&normed)?;
+            let mlp = layer
+                .ffn_down
+                .forward(&(candle_nn::ops::silu(&gate)? * up)?)?;
+            hidden = (mlp + after_attention)?;
+        }
+        for step in steps.iter_mut() {
+            step.cache.len += step.tokens.len();
+        }
+        // Only each sequence's last position is needed for sampling.
+        let mut last_rows = Vec::with_capacity(steps.len());
+        let mut offset = 0usize;
+        for step in steps.iter() {
+            offset += step.tokens.len();
+            last_rows.push((offset - 1) as u32);
+        }
+        let rows = Tensor::from_vec(last_rows, steps.len(), &self.device)?;
+        let last = hidden.i(0)?.index_select(&rows, 0)?;
+        let normed = self.output_norm.forward(&last)?;
+        Ok(self.output.forward(&normed)?)
+    }
+
+    fn rotate(&self, x: &Tensor, position: usize, len: usize) -> candle_core::Result<Tensor> {
+        let cos = self.rope_cos.narrow(0, position, len)?;
+        let sin = self.rope_sin.narrow(0, position, len)?;
+        if self.config.rope_is_neox {
+            candle_nn::rotary_emb::rope(x, &cos, &sin)
+        } else {
+            candle_nn::rotary_emb::rope_i(x, &cos, &sin)
+        }
+    }
+
+    /// Self-attention of every sequence against its own cache; input and output are
+    /// `[1, total_tokens, embedding]`.
+    fn attention(
+        &self,
+        layer: &Layer,
+        layer_index: usize,
+        x: &Tensor,
+        steps: &mut [SequenceStep<'_>],
+    ) -> Result<Tensor, ModelError> {
+        let c = &self.config;
+        let q_all = layer.attention_q.forward(x)?;
+        let k_all = layer.attention_k.forward(x)?;
+        let v_all = layer.attention_v.forward(x)?;
+        let mut outputs = Vec::with_capacity(steps.len());
+        let mut offset = 0usize;
+        for step in steps.iter_mut() {
+            let len = step.tokens.len();
+            let position = step.cache.len;
+            let split = |t: &Tensor, heads: usize| -> candle_core::Result<Tensor> {
+                t.narrow(1, offset, len)?
+                    .reshape((1, len, heads, c.head_dim))?
+                    .transpose(1, 2)?
+                    .contiguous()
+            };
+            let q = self.rotate(&split(&q_all, c.head_count)?, position, len)?;
+            let k = self.rotate(&split(&k_all, c.kv_head_count)?, position, len)?;
+            let v = split(&v_all, c.kv_head_count)?;
+            let slot = &mut step.cache.layers[layer_index];
+            let (k, v) = match slot.take() {
+                Some((k_cache, v_cache)) => (
+                    Tensor::cat(&[&k_cache, &k], 2)?,
+                    Tensor::cat(&[&v_cache, &v], 2)?,
+                ),
+                None => (k, v),
+            };
+            *slot = Some((k.clone(), v.clone()));
+
+            let groups = c.head_count / c.kv_head_count.max(1);
+            let k = candle_transformers::utils::repeat_kv(k, groups)?;
+            let v = candle_transformers::utils::repeat_kv(v, groups)?;
+            let scores = (q.matmul(&k.t()?)? / (c.head_dim as f64).sqrt())?;
+            let scores = if len > 1 {
+                scores.broadcast_add(&causal_mask(len, position, &self.device)?)?
+            } else {
+                scores
+            };
+            let weights = candle_nn::ops::softmax_last_dim(&scores)?;
+            let y = weights.matmul(&v.contiguous()?)?;
+            outputs.push(
+                y.transpose(1, 2)?
+                    .reshape((1, len, c.head_count * c.head_dim))?,
+            );
+            offset += len;
+        }
+        let y = Tensor::cat(&outputs, 1)?;
+        Ok(layer.attention_output.forward(&y)?)
+    }
+}
+
+/// Additive mask `[len, position + len]`: query `i` (at `position + i`) sees keys up to
+/// and including its own position.
+fn causal_mask(len: usize, position: usize, device: &Device) -> candle_core::Result<Tensor> {
+    let kv_len = position + len;
+    let mask: Vec<f32> = (0..len)
+        .flat_map(|i| {
+            (0..kv_len).map(move |j| {
+                if j > position + i {
+                    f32::NEG_INFINITY
+                } else {
+                    0.0
+                }
+            })
+        })
+        .collect();
+    Tensor::from_vec(mask, (len, kv_len), device)
+}
+
+/// Log-softmax of one row of logits, in f32 on the host.
+pub fn log_softmax(logits: &[f32]) -> Vec<f32> {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let sum: f32 = logits.iter().map(|l| (l - max).exp()).sum();
+    let log_sum = sum.ln() + max;
+    logits.iter().map(|l| l - log_sum).collect()
+}
+
+/// Converts `[sequences, vocab]` logits into one host vector per sequence.
+pub fn logits_rows(logits: &Tensor) -> Result<Vec<Vec<f32>>, ModelError> {
+    Ok(logits.to_dtype(DType::F32)?.to_vec2::<f32>()?)
+}

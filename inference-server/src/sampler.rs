@@ -1,0 +1,267 @@
+//! Picks the next token from a row of logits and reports its log-probability.
+
+use std::collections::HashMap;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use crate::llama::log_softmax;
+
+/// How many recent tokens the repetition penalty looks at (llama.cpp's default).
+const REPEAT_LAST_N: usize = 64;
+
+/// Decoding parameters of one request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SamplingParams {
+    /// 0 selects greedy decoding.
+    pub temperature: f32,
+    /// Nucleus sampling mass in (0, 1]; 1 disables it.
+    pub top_p: f32,
+    /// Keep only the k most likely tokens; 0 disables it.
+    pub top_k: usize,
+    /// >1 discourages tokens seen in the last [`REPEAT_LAST_N`] tokens; 1 disables it.
+    pub repetition_penalty: f32,
+    /// OpenAI-style penalties over the generated tokens.
+    pub presence_penalty: f32,
+    pub frequency_penalty: f32,
+    /// Fixes the random stream so sampled output is reproducible.
+    pub seed: Option<u64>,
+    /// Number of alternatives to report with each token's log-probability.
+    pub top_logprobs: usize,
+}
+
+impl Default for SamplingParams {
+    fn default() -> Self {
+        Self {
+            temperature: 1.0,
+            top_p: 1.0,
+            top_k: 0,
+            repetition_penalty: 1.0,
+            presence_penalty: 0.0,
+            frequency_penalty: 0.0,
+            seed: None,
+            top_logprobs: 0,
+        }
+    }
+}
+
+/// The chosen token with its log-probability under the model (before any penalty or
+/// temperature: what a confidence estimate needs) and the most likely alternatives.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SampledToken {
+    pub id: u32,
+    pub logprob: f32,
+    pub top: Vec<(u32, f32)>,
+}
+
+/// Per-sequence sampler state: parameters and random stream.
+#[derive(Debug)]
+pub struct Sampler {
+    params: SamplingParams,
+    rng: StdRng,
+}
+
+impl Sampler {
+    pub fn new(params: SamplingParams) -> Self {
+        let rng = match params.seed {
+            Some(seed) => StdRng::seed_from_u64(seed),
+            None => StdRng::from_os_rng(),
+        };
+        Self { params, rng }
+    }
+
+    /// Chooses the next token. `context` holds the prompt and the tokens generated so far;
+    /// `generated` only the latter.
+    pub fn sample(&mut self, logits: &[f32], context: &[u32], generated: &[u32]) -> SampledToken {
+        let model_logprobs = log_softmax(logits);
+        let mut adjusted = logits.to_vec();
+        self.apply_penalties(&mut adjusted, context, generated);
+
+        let id = if self.params.temperature <= 0.0 {
+            argmax(&adjusted)
+        } else {
+            self.sample_distribution(&adjusted)
+        };
+        let logprob = model_logprobs
+            .get(id as usize)
+            .copied()
+            .unwrap_or(f32::NEG_INFINITY);
+        let top = if self.params.top_logprobs > 0 {
+            top_n(&model_logprobs, self.params.top_logprobs)
+        } else {
+            Vec::new()
+        };
+        SampledToken { id, logprob, top }
+    }
+
+    fn apply_penalties(&self, logits: &mut [f32], context: &[u32], generated: &[u32]) {
+        let penalty = self.params.repetition_penalty;
+        if penalty > 0.0 && (penalty - 1.0).abs() > f32::EPSILON {
+            let start = context.len().saturating_sub(REPEAT_LAST_N);
+            let mut seen = context[start..].to_vec();
+            seen.sort_unstable();
+            seen.dedup();
+            for id in seen {
+                if let Some(logit) = logits.get_mut(id as usize) {
+                    // Dividing a negative logit would raise it; multiply instead.
+                    *logit = if *logit >= 0.0 {
+                        *logit / penalty
+                    } else {
+                        *logit * penalty
+                    };
+                }
+            }
+        }
+        if self.params.presence_penalty != 0.0 || self.params.frequency_penalty != 0.0 {
+            let mut counts: HashMap<u32, usize> = HashMap::new();
+            for &id in generated {
+                *counts.entry(id).or_default() += 1;
+            }
+            for (id, count) in counts {
+                if let Some(logit) = logits.get_mut(id as usize) {
+                    *logit -=
+                        self.params.presence_penalty + self.params.frequency_penalty * count as f32;
+                }
+            }
+        }
+    }
+
+    fn sample_distribution(&mut self, logits: &[f32]) -> u32 {
+        let temperature = self.params.temperature;
+        let mut candidates: Vec<(u32, f32)> = logits
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l.is_finite())
+            .map(|(id, l)| (id as u32, l / temperature))
+            .collect();
+        if candidates.is_empty() {
+            return argmax(logits);
+        }
+        candidates.sort_unstable_by(|a, b| b.1.total_cmp(&a.1));
+        if self.params.top_k > 0 {
+            candidates.truncate(self.params.top_k);
+        }
+        let max = candidates[0].1;
+        let mut probabilities: Vec<f32> = candidates.iter().map(|(_, l)| (l - max).exp()).collect();
+        let total: f32 = probabilities.iter().sum();
+        for p in probabilities.iter_mut() {
+            *p /= total;
+        }
+        if self.params.top_p < 1.0 {
+            let mut cumulative = 0.0;
+            let mut keep = probabilities.len();
+            for (index, p) in probabilities.iter().enumerate() {
+                cumulative += p;
+                if cumulative >= self.params.top_p {
+                    keep = index + 1;
+                    break;
+                }
+            }
+            probabilities.truncate(keep);
+            candidates.truncate(keep);
+        }
+        let total: f32 = probabilities.iter().sum();
+        let mut threshold = self.rng.random::<f32>() * total;
+        for (index, p) in probabilities.iter().enumerate() {
+            threshold -= p;
+            if threshold <= 0.0 {
+                return candidates[index].0;
+            }
+        }
+        candidates[candidates.len() - 1].0
+    }
+}
+
+fn argmax(values: &[f32]) -> u32 {
+    let mut best = 0usize;
+    for (index, value) in values.iter().enumerate() {
+        if *value > values[best] {
+            best = index;
+        }
+    }
+    best as u32
+}
+
+fn top_n(logprobs: &[f32], n: usize) -> Vec<(u32, f32)> {
+    let mut indexed: Vec<(u32, f32)> = logprobs
+        .iter()
+        .enumerate()
+        .map(|(id, lp)| (id as u32, *lp))
+        .collect();
+    let n = n.min(indexed.len());
+    if n == 0 {
+        return Vec::new();
+    }
+    indexed.select_nth_unstable_by(n - 1, |a, b| b.1.total_cmp(&a.1));
+    indexed.truncate(n);
+    indexed.sort_unstable_by(|a, b| b.1.total_cmp(&a.1));
+    indexed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn greedy() -> SamplingParams {
+        SamplingParams {
+            temperature: 0.0,
+            ..SamplingParams::default()
+        }
+    }
+
+    #[test]
+    fn greedy_picks_the_largest_logit_and_reports_its_logprob() {
+        let mut sampler = Sampler::new(greedy());
+        let token = sampler.sample(&[0.0, 2.0, 1.0], &[], &[]);
+        assert_eq!(token.id, 1);
+        let expected = 2.0 - (1f32 + 2f32.exp() + 1f32.exp()).ln();
+        assert!((token.logprob - expected).abs() < 1e-6);
+    }
+
+    #[test]
+    fn repetition_penalty_demotes_seen_tokens() {
+        let mut sampler = Sampler::new(SamplingParams {
+            repetition_penalty: 3.0,
+            ..greedy()
+        });
+        assert_eq!(sampler.sample(&[0.0, 2.0, 1.0], &[1], &[]).id, 2);
+    }
+
+    #[test]
+    fn seeded_sampling_is_reproducible() {
+        let params = SamplingParams {
+            temperature: 1.0,
+            seed: Some(7),
+            ..SamplingParams::default()
+        };
+        let logits: Vec<f32> = (0..50).map(|i| (i as f32 * 0.37).sin()).collect();
+        let mut a = Sampler::new(params.clone());
+        let mut b = Sampler::new(params);
+        let ids_a: Vec<u32> = (0..20).map(|_| a.sample(&logits, &[], &[]).id).collect();
+        let ids_b: Vec<u32> = (0..20).map(|_| b.sample(&logits, &[], &[]).id).collect();
+        assert_eq!(ids_a, ids_b);
+    }
+
+    #[test]
+    fn top_k_one_is_greedy() {
+        let mut sampler = Sampler::new(SamplingParams {
+            temperature: 5.0,
+            top_k: 1,
+            ..SamplingParams::default()
+        });
+        for _ in 0..10 {
+            assert_eq!(sampler.sample(&[0.0, 2.0, 1.9], &[], &[]).id, 1);
+        }
+    }
+
+    #[test]
+    fn top_logprobs_are_sorted_descending() {
+        let mut sampler = Sampler::new(SamplingParams {
+            top_logprobs: 2,
+            ..greedy()
+        });
+        let token = sampler.sample(&[0.0, 2.0, 1.0], &[], &[]);
+        let ids: Vec<u32> = token.top.iter().map(|(id, _)| *id).collect();
+        assert_eq!(ids, vec![1, 2]);
+    }
+}

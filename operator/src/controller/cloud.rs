@@ -1,0 +1,159 @@
+//! CloudLLM reconcile: validate, apply the children, report status.
+//!
+//! No finalizer, for the same reason as EdgeLLM: owner references let the garbage
+//! collector remove every child.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use kube::api::Api;
+use kube::runtime::controller::Action;
+use kube::{Resource, ResourceExt};
+use netgpt_crds::CloudLLM;
+use netgpt_crds::status::condition_type::{DEGRADED, PROGRESSING, READY};
+
+use super::{
+    Context, Error, apply_child, condition, finish, invalid_spec_conditions, list_nodes,
+    patch_status, pod_placement, report_invalid, resync,
+};
+use crate::render::cloud::render_cloud;
+use crate::render::labels::{Component, owned_selector};
+use crate::render::pod::service_url;
+use crate::validate::{FieldError, needs_nodes, validate_cloud};
+
+const KIND: &str = "CloudLLM";
+
+pub async fn reconcile(cloud: Arc<CloudLLM>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let started = Instant::now();
+    let mut invalid = false;
+    let result = reconcile_inner(&cloud, &ctx, &mut invalid).await;
+    ctx.metrics
+        .reconcile_duration
+        .with_label_values(&[KIND])
+        .observe(started.elapsed().as_secs_f64());
+    finish(&ctx, cloud.as_ref(), &result, KIND, invalid);
+    result
+}
+
+async fn reconcile_inner(
+    cloud: &CloudLLM,
+    ctx: &Context,
+    invalid: &mut bool,
+) -> Result<Action, Error> {
+    let name = cloud.name_any();
+    let namespace = cloud
+        .namespace()
+        .ok_or_else(|| Error::NoNamespace(name.clone()))?;
+    let api: Api<CloudLLM> = Api::namespaced(ctx.client.clone(), &namespace);
+    let generation = cloud.meta().generation;
+    let previous = cloud
+        .status
+        .as_ref()
+        .map(|s| s.conditions.clone())
+        .unwrap_or_default();
+    let owner = cloud.object_ref(&());
+
+    let nodes = if needs_nodes(cloud.spec.resources.as_ref()) {
+        list_nodes(&ctx.client).await?
+    } else {
+        Vec::new()
+    };
+    let mut errors = validate_cloud(&name, &cloud.spec, &nodes);
+    let rendered = if errors.is_empty() {
+        render_cloud(cloud, &ctx.default_image)
+            .map_err(|e| {
+                errors.push(FieldError {
+                    field: e.field().to_string(),
+                    message: e.to_string(),
+                })
+            })
+            .ok()
+    } else {
+        None
+    };
+    let Some(children) = rendered else {
+        *invalid = true;
+        report_invalid(ctx, &owner, &errors).await;
+        let status = serde_json::json!({
+            "observedGeneration": generation,
+            "conditions": invalid_spec_conditions(&previous, &errors, generation),
+        });
+        patch_status(&api, &name, status).await?;
+        return Ok(Action::await_change());
+    };
+
+    apply_child(ctx, &owner, &children.config_map).await?;
+    let deployment = apply_child(ctx, &owner, &children.deployment).await?;
+    apply_child(ctx, &owner, &children.service).await?;
+
+    let selector = owned_selector(Component::CloudLlm, &name);
+    let placement = pod_placement(&ctx.client, &namespace, &selector).await?;
+    let pods = placement.get("");
+    let replicas = cloud.spec.replicas;
+    let st = deployment.status.clone().unwrap_or_default();
+    let ready = st.ready_replicas.unwrap_or(0);
+    let rolling = st.observed_generation < deployment.metadata.generation
+        || st.updated_replicas.unwrap_or(0) < replicas;
+    let unschedulable = pods.and_then(|p| p.unschedulable.clone());
+    let conditions = vec![
+        if ready >= replicas {
+            condition(
+                &previous,
+                READY,
+                true,
+                "AllReplicasReady",
+                "serving",
+                generation,
+            )
+        } else {
+            condition(
+                &previous,
+                READY,
+                false,
+                "WaitingForPods",
+                format!("{ready}/{replicas} ready"),
+                generation,
+            )
+        },
+        if rolling {
+            condition(
+                &previous,
+                PROGRESSING,
+                true,
+                "RollingOut",
+                "rolling out the current spec",
+                generation,
+            )
+        } else {
+            condition(
+                &previous,
+                PROGRESSING,
+                false,
+                "Converged",
+                "running the current spec",
+                generation,
+            )
+        },
+        match unschedulable {
+            None => condition(&previous, DEGRADED, false, "AsExpected", "", generation),
+            Some(reason) => condition(
+                &previous,
+                DEGRADED,
+                true,
+                "Unschedulable",
+                reason,
+                generation,
+            ),
+        },
+    ];
+    let status = serde_json::json!({
+        "observedGeneration": generation,
+        "conditions": conditions,
+        "replicas": replicas,
+        "readyReplicas": ready,
+        "nodes": pods.map(|p| p.nodes.iter().cloned().collect::<Vec<_>>()).unwrap_or_default(),
+        "endpoint": service_url(&name, &namespace),
+    });
+    patch_status(&api, &name, status).await?;
+    Ok(resync())
+}

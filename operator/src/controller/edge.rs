@@ -1,0 +1,202 @@
+//! EdgeLLM reconcile: validate, apply each site's children, prune what no longer
+//! belongs, and report per-site status.
+//!
+//! No finalizer: every child is namespaced and carries a controller owner reference, so
+//! Kubernetes' garbage collector removes them when the EdgeLLM is deleted; nothing
+//! outside the cluster needs cleaning up.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Instant;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use kube::api::Api;
+use kube::runtime::controller::Action;
+use kube::{Resource, ResourceExt};
+use netgpt_crds::status::condition_type::{DEGRADED, PROGRESSING, READY};
+use netgpt_crds::{EdgeLLM, EdgeSiteStatus};
+
+use super::{
+    Context, Error, apply_child, condition, finish, invalid_spec_conditions, list_nodes,
+    patch_status, pod_placement, prune_children, report_invalid, resync,
+};
+use crate::render::edge::render_edge;
+use crate::render::labels::{Component, owned_selector};
+use crate::render::pod::service_url;
+use crate::validate::{FieldError, needs_nodes, validate_edge};
+
+const KIND: &str = "EdgeLLM";
+
+pub async fn reconcile(edge: Arc<EdgeLLM>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let started = Instant::now();
+    let mut invalid = false;
+    let result = reconcile_inner(&edge, &ctx, &mut invalid).await;
+    ctx.metrics
+        .reconcile_duration
+        .with_label_values(&[KIND])
+        .observe(started.elapsed().as_secs_f64());
+    finish(&ctx, edge.as_ref(), &result, KIND, invalid);
+    result
+}
+
+async fn reconcile_inner(
+    edge: &EdgeLLM,
+    ctx: &Context,
+    invalid: &mut bool,
+) -> Result<Action, Error> {
+    let name = edge.name_any();
+    let namespace = edge
+        .namespace()
+        .ok_or_else(|| Error::NoNamespace(name.clone()))?;
+    let api: Api<EdgeLLM> = Api::namespaced(ctx.client.clone(), &namespace);
+    let generation = edge.meta().generation;
+    let previous = edge
+        .status
+        .as_ref()
+        .map(|s| s.conditions.clone())
+        .unwrap_or_default();
+    let owner = edge.object_ref(&());
+
+    let nodes = if needs_nodes(edge.spec.resources.as_ref()) {
+        list_nodes(&ctx.client).await?
+    } else {
+        Vec::new()
+    };
+    let mut errors = validate_edge(&name, &edge.spec, &nodes);
+    let rendered = if errors.is_empty() {
+        match render_edge(edge, &ctx.default_image) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                errors.push(FieldError {
+                    field: e.field().to_string(),
+                    message: e.to_string(),
+                });
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let Some(sites) = rendered else {
+        *invalid = true;
+        report_invalid(ctx, &owner, &errors).await;
+        let status = serde_json::json!({
+            "observedGeneration": generation,
+            "conditions": invalid_spec_conditions(&previous, &errors, generation),
+        });
+        patch_status(&api, &name, status).await?;
+        return Ok(Action::await_change());
+    };
+
+    let mut keep = HashSet::new();
+    let mut deployments = Vec::new();
+    for site in sites {
+        keep.insert(site.children.deployment.name_any());
+        apply_child(ctx, &owner, &site.children.config_map).await?;
+        let deployment = apply_child(ctx, &owner, &site.children.deployment).await?;
+        apply_child(ctx, &owner, &site.children.service).await?;
+        deployments.push((site.site, deployment));
+    }
+    let selector = owned_selector(Component::EdgeLlm, &name);
+    prune_children::<Deployment>(ctx, &owner, &namespace, &selector, &keep).await?;
+    prune_children::<Service>(ctx, &owner, &namespace, &selector, &keep).await?;
+    prune_children::<ConfigMap>(ctx, &owner, &namespace, &selector, &keep).await?;
+
+    let placement = pod_placement(&ctx.client, &namespace, &selector).await?;
+    let mut site_status = Vec::new();
+    let mut waiting = Vec::new();
+    let mut rolling = Vec::new();
+    let mut unschedulable = Vec::new();
+    for (site, deployment) in &deployments {
+        let spec_site = edge.spec.sites.iter().find(|s| &s.name == site);
+        let replicas = spec_site.map(|s| s.replicas).unwrap_or_default();
+        let st = deployment.status.clone().unwrap_or_default();
+        let ready = st.ready_replicas.unwrap_or(0);
+        let observed = st.observed_generation >= deployment.metadata.generation;
+        if !observed || st.updated_replicas.unwrap_or(0) < replicas {
+            rolling.push(site.clone());
+        }
+        if ready < replicas {
+            waiting.push(format!("{site}: {ready}/{replicas} ready"));
+        }
+        let pods = placement.get(site);
+        if let Some(reason) = pods.and_then(|p| p.unschedulable.clone()) {
+            unschedulable.push(format!("{site}: {reason}"));
+        }
+        site_status.push(EdgeSiteStatus {
+            name: site.clone(),
+            replicas,
+            ready_replicas: ready,
+            nodes: pods
+                .map(|p| p.nodes.iter().cloned().collect())
+                .unwrap_or_default(),
+            endpoint: Some(service_url(&deployment.name_any(), &namespace)),
+            adapter: spec_site.and_then(|s| s.adapter.clone()),
+        });
+    }
+    let ready_sites = site_status
+        .iter()
+        .filter(|s| s.ready_replicas >= s.replicas)
+        .count();
+    let conditions = vec![
+        if waiting.is_empty() {
+            condition(
+                &previous,
+                READY,
+                true,
+                "AllSitesReady",
+                "every site is serving",
+                generation,
+            )
+        } else {
+            condition(
+                &previous,
+                READY,
+                false,
+                "WaitingForPods",
+                waiting.join("; "),
+                generation,
+            )
+        },
+        if rolling.is_empty() {
+            condition(
+                &previous,
+                PROGRESSING,
+                false,
+                "Converged",
+                "every site runs the current spec",
+                generation,
+            )
+        } else {
+            condition(
+                &previous,
+                PROGRESSING,
+                true,
+                "RollingOut",
+                format!("rolling out: {}", rolling.join(", ")),
+                generation,
+            )
+        },
+        if unschedulable.is_empty() {
+            condition(&previous, DEGRADED, false, "AsExpected", "", generation)
+        } else {
+            condition(
+                &previous,
+                DEGRADED,
+                true,
+                "Unschedulable",
+                unschedulable.join("; "),
+                generation,
+            )
+        },
+    ];
+    let status = serde_json::json!({
+        "observedGeneration": generation,
+        "conditions": conditions,
+        "readySites": format!("{ready_sites}/{}", site_status.len()),
+        "sites": site_status,
+    });
+    patch_status(&api, &name, status).await?;
+    Ok(resync())
+}

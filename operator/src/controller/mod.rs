@@ -1,0 +1,446 @@
+//! Controllers for EdgeLLM and CloudLLM and what they share: the context, server-side
+//! apply of children, pruning by label, conditions and Events.
+
+pub mod cloud;
+pub mod edge;
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::fmt::Debug;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::api::core::v1::{Node, ObjectReference, Pod};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType, Recorder};
+use kube::{Client, Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::metrics::Metrics;
+use crate::validate::FieldError;
+
+/// Field manager of every child object the operator applies.
+pub const FIELD_MANAGER: &str = "netgpt-operator";
+/// Field manager of status patches. Kubernetes 1.20 keeps one managedFields entry per
+/// manager for the object and its status, so sharing one would make spec pruning
+/// forget fields the operator dropped.
+pub const STATUS_FIELD_MANAGER: &str = "netgpt-operator-status";
+/// Periodic resync, on top of watch events.
+const RESYNC: Duration = Duration::from_secs(300);
+
+/// Errors a reconcile can return; all are retried with back-off.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("Kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("serializing status: {0}")]
+    Serialize(#[from] serde_json::Error),
+    #[error("{0} has no namespace")]
+    NoNamespace(String),
+}
+
+/// Shared state of the controllers.
+pub struct Context {
+    pub client: Client,
+    pub recorder: Recorder,
+    pub metrics: Metrics,
+    /// Image for serving pods when a resource sets none.
+    pub default_image: String,
+    failures: Mutex<HashMap<String, u32>>,
+}
+
+impl Context {
+    pub fn new(
+        client: Client,
+        recorder: Recorder,
+        metrics: Metrics,
+        default_image: String,
+    ) -> Self {
+        Self {
+            client,
+            recorder,
+            metrics,
+            default_image,
+            failures: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Exponential back-off per object: 1 s, 2 s, 4 s … capped at 5 minutes.
+    pub fn backoff(&self, key: &str) -> Duration {
+        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let n = failures.entry(key.to_string()).or_insert(0);
+        *n = n.saturating_add(1);
+        Duration::from_secs(1u64 << (*n - 1).min(8)).min(Duration::from_secs(300))
+    }
+
+    fn reset_backoff(&self, key: &str) {
+        self.failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
+    }
+
+    /// Publishes an Event about `regarding`; failures are logged, never fatal.
+    pub async fn event(
+        &self,
+        regarding: &ObjectReference,
+        type_: EventType,
+        reason: &str,
+        action: &str,
+        note: String,
+        related: Option<ObjectReference>,
+    ) {
+        let event = Event {
+            type_,
+            reason: reason.to_string(),
+            note: Some(note),
+            action: action.to_string(),
+            secondary: related,
+        };
+        if let Err(e) = self.recorder.publish(&event, regarding).await {
+            tracing::warn!(error = %e, reason, "publishing event failed");
+        }
+    }
+}
+
+/// What server-side apply did to an object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Applied {
+    Created,
+    Updated,
+    Unchanged,
+}
+
+/// Server-side applies `obj` (forcing ownership of its fields) and reports whether it was
+/// created, changed or already as desired, with an Event for the first two.
+pub async fn apply_child<K>(ctx: &Context, owner: &ObjectReference, obj: &K) -> Result<K, Error>
+where
+    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+        + Serialize
+        + DeserializeOwned
+        + Clone
+        + Debug,
+{
+    let namespace = obj
+        .namespace()
+        .ok_or_else(|| Error::NoNamespace(obj.name_any()))?;
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), &namespace);
+    let name = obj.name_any();
+    let before = api
+        .get_metadata_opt(&name)
+        .await?
+        .and_then(|m| m.metadata.resource_version);
+    let after = api
+        .patch(
+            &name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(obj),
+        )
+        .await?;
+    let applied = match before {
+        None => Applied::Created,
+        Some(rv) if after.resource_version().as_deref() == Some(rv.as_str()) => Applied::Unchanged,
+        Some(_) => Applied::Updated,
+    };
+    let kind = K::kind(&());
+    if applied != Applied::Unchanged {
+        let (reason, verb) = if applied == Applied::Created {
+            ("Created", "created")
+        } else {
+            ("Updated", "updated")
+        };
+        ctx.metrics
+            .children
+            .with_label_values(&[kind.as_ref(), verb])
+            .inc();
+        tracing::info!(%kind, %namespace, %name, verb, "applied child");
+        ctx.event(
+            owner,
+            EventType::Normal,
+            reason,
+            "Apply",
+            format!("{verb} {kind} {name}"),
+            Some(after.object_ref(&())),
+        )
+        .await;
+    }
+    Ok(after)
+}
+
+/// Deletes children matching `selector` that this owner controls but no longer wants.
+pub async fn prune_children<K>(
+    ctx: &Context,
+    owner: &ObjectReference,
+    namespace: &str,
+    selector: &str,
+    keep: &HashSet<String>,
+) -> Result<(), Error>
+where
+    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+        + DeserializeOwned
+        + Clone
+        + Debug,
+{
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), namespace);
+    let owner_uid = owner.uid.as_deref().unwrap_or_default();
+    for obj in api
+        .list_metadata(&ListParams::default().labels(selector))
+        .await?
+    {
+        let name = obj.name_any();
+        let owned = obj
+            .owner_references()
+            .iter()
+            .any(|o| o.uid == owner_uid && o.controller == Some(true));
+        if keep.contains(&name) || !owned {
+            continue;
+        }
+        api.delete(&name, &DeleteParams::background()).await?;
+        let kind = K::kind(&());
+        ctx.metrics
+            .children
+            .with_label_values(&[kind.as_ref(), "deleted"])
+            .inc();
+        tracing::info!(%kind, %namespace, %name, "pruned child");
+        ctx.event(
+            owner,
+            EventType::Normal,
+            "Deleted",
+            "Prune",
+            format!("deleted {kind} {name}"),
+            None,
+        )
+        .await;
+    }
+    Ok(())
+}
+
+/// Pods of a resource, grouped by the `netgpt.io/site` label ("" when none): the nodes
+/// they were bound to and any scheduling failure.
+#[derive(Default, Debug)]
+pub struct PodPlacement {
+    pub nodes: BTreeSet<String>,
+    pub unschedulable: Option<String>,
+}
+
+pub async fn pod_placement(
+    client: &Client,
+    namespace: &str,
+    selector: &str,
+) -> Result<HashMap<String, PodPlacement>, Error> {
+    let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let mut out: HashMap<String, PodPlacement> = HashMap::new();
+    for pod in api.list(&ListParams::default().labels(selector)).await? {
+        if pod.metadata.deletion_timestamp.is_some() {
+            continue;
+        }
+        let site = pod
+            .labels()
+            .get(crate::render::labels::SITE_LABEL)
+            .cloned()
+            .unwrap_or_default();
+        let entry = out.entry(site).or_default();
+        if let Some(node) = pod.spec.as_ref().and_then(|s| s.node_name.clone()) {
+            entry.nodes.insert(node);
+        }
+        let unschedulable = pod
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .and_then(|cs| {
+                cs.iter().find(|c| {
+                    c.type_ == "PodScheduled"
+                        && c.status == "False"
+                        && c.reason.as_deref() == Some("Unschedulable")
+                })
+            });
+        if let Some(c) = unschedulable {
+            entry.unschedulable = Some(
+                c.message
+                    .clone()
+                    .unwrap_or_else(|| "pod is unschedulable".into()),
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// Lists nodes, for validation of GPU requests.
+pub async fn list_nodes(client: &Client) -> Result<Vec<Node>, Error> {
+    Ok(Api::<Node>::all(client.clone())
+        .list(&ListParams::default())
+        .await?
+        .items)
+}
+
+/// Builds a condition, keeping `lastTransitionTime` when the status did not change.
+pub fn condition(
+    previous: &[Condition],
+    type_: &str,
+    status: bool,
+    reason: &str,
+    message: impl Into<String>,
+    generation: Option<i64>,
+) -> Condition {
+    let status = if status { "True" } else { "False" }.to_string();
+    let last_transition_time = previous
+        .iter()
+        .find(|c| c.type_ == type_ && c.status == status)
+        .map(|c| c.last_transition_time.clone())
+        .unwrap_or_else(|| Time(Timestamp::now()));
+    Condition {
+        type_: type_.to_string(),
+        status,
+        reason: reason.to_string(),
+        message: message.into(),
+        observed_generation: generation,
+        last_transition_time,
+    }
+}
+
+/// Conditions for a spec that failed validation.
+pub fn invalid_spec_conditions(
+    previous: &[Condition],
+    errors: &[FieldError],
+    generation: Option<i64>,
+) -> Vec<Condition> {
+    use netgpt_crds::status::condition_type::{DEGRADED, PROGRESSING, READY};
+    let message = errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ");
+    vec![
+        condition(
+            previous,
+            READY,
+            false,
+            "InvalidSpec",
+            message.clone(),
+            generation,
+        ),
+        condition(
+            previous,
+            PROGRESSING,
+            false,
+            "InvalidSpec",
+            "waiting for a valid spec",
+            generation,
+        ),
+        condition(previous, DEGRADED, true, "InvalidSpec", message, generation),
+    ]
+}
+
+/// Records the invalid spec: one Warning Event per broken field.
+pub async fn report_invalid(ctx: &Context, owner: &ObjectReference, errors: &[FieldError]) {
+    for e in errors {
+        tracing::warn!(field = %e.field, message = %e.message, "invalid spec");
+        // The action carries the field so that distinct problems are distinct Events
+        // (the recorder folds repeats of the same key into one series, keeping its note).
+        ctx.event(
+            owner,
+            EventType::Warning,
+            "InvalidSpec",
+            &format!("Validate {}", e.field),
+            e.to_string(),
+            None,
+        )
+        .await;
+    }
+}
+
+/// Writes `status` with the status field manager.
+pub async fn patch_status<K>(
+    api: &Api<K>,
+    name: &str,
+    status: serde_json::Value,
+) -> Result<(), Error>
+where
+    K: Resource<DynamicType = ()> + DeserializeOwned + Clone + Debug,
+{
+    let body = serde_json::json!({
+        "apiVersion": K::api_version(&()),
+        "kind": K::kind(&()),
+        "status": status,
+    });
+    match api
+        .patch_status(
+            name,
+            &PatchParams::apply(STATUS_FIELD_MANAGER).force(),
+            &Patch::Apply(&body),
+        )
+        .await
+    {
+        // Deleted while we reconciled: nothing left to report on.
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+        other => other.map(|_| ()).map_err(Error::from),
+    }
+}
+
+/// Key identifying an object for back-off bookkeeping.
+pub fn object_key<K: Resource<DynamicType = ()>>(obj: &K) -> String {
+    format!(
+        "{}/{}/{}",
+        K::kind(&()),
+        obj.meta().namespace.as_deref().unwrap_or_default(),
+        obj.meta().name.as_deref().unwrap_or_default()
+    )
+}
+
+/// Bookkeeping after a reconcile, shared by all controllers.
+pub fn finish<K: Resource<DynamicType = ()>>(
+    ctx: &Context,
+    obj: &K,
+    result: &Result<Action, Error>,
+    kind: &str,
+    invalid: bool,
+) {
+    let label = match result {
+        Ok(_) if invalid => "invalid_spec",
+        Ok(_) => "success",
+        Err(_) => "error",
+    };
+    ctx.metrics
+        .reconciles
+        .with_label_values(&[kind, label])
+        .inc();
+    if result.is_ok() {
+        ctx.reset_backoff(&object_key(obj));
+    }
+}
+
+/// The error policy of every controller: log and retry with exponential back-off.
+pub fn error_policy<K: Resource<DynamicType = ()>>(
+    obj: std::sync::Arc<K>,
+    error: &Error,
+    ctx: std::sync::Arc<Context>,
+) -> Action {
+    let key = object_key(obj.as_ref());
+    let delay = ctx.backoff(&key);
+    tracing::warn!(object = %key, %error, retry_in = ?delay, "reconcile failed");
+    Action::requeue(delay)
+}
+
+/// Requeue for periodic resync after a successful reconcile.
+pub fn resync() -> Action {
+    Action::requeue(RESYNC)
+}
+
+/// Maps a serving pod to the custom resource it belongs to (pods are owned by
+/// ReplicaSets, not by the resource, so the controller maps them by label).
+pub fn pod_owner<K: Resource<DynamicType = ()>>(
+    pod: &Pod,
+    component: crate::render::labels::Component,
+) -> Option<kube::runtime::reflector::ObjectRef<K>> {
+    use crate::render::labels::{COMPONENT_LABEL, INSTANCE_LABEL};
+    let labels = pod.labels();
+    if labels.get(COMPONENT_LABEL).map(String::as_str) != Some(component.as_str()) {
+        return None;
+    }
+    let instance = labels.get(INSTANCE_LABEL)?;
+    Some(kube::runtime::reflector::ObjectRef::new(instance).within(&pod.namespace()?))
+}

@@ -1,0 +1,99 @@
+//! The operator's Prometheus metrics (`netgpt_operator_*`), served on `/metrics`.
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+
+/// Metrics of one operator process.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    /// Reconciles by resource kind and result (`success`, `invalid_spec`, `error`).
+    pub reconciles: IntCounterVec,
+    /// Reconcile duration by resource kind.
+    pub reconcile_duration: HistogramVec,
+    /// Custom resources currently managed, by kind.
+    pub managed: IntGaugeVec,
+    /// Child objects written, by child kind and action (`created`, `updated`, `deleted`).
+    pub children: IntCounterVec,
+    /// 1 while this process holds the leader lease.
+    pub leader: IntGauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let reconciles = IntCounterVec::new(
+            Opts::new(
+                "netgpt_operator_reconciles_total",
+                "Reconciles by resource kind and result.",
+            ),
+            &["kind", "result"],
+        )
+        .expect("valid metric");
+        let reconcile_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "netgpt_operator_reconcile_duration_seconds",
+                "Time spent in one reconcile.",
+            )
+            .buckets(vec![
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ]),
+            &["kind"],
+        )
+        .expect("valid metric");
+        let managed = IntGaugeVec::new(
+            Opts::new(
+                "netgpt_operator_managed_resources",
+                "Custom resources currently managed, by kind.",
+            ),
+            &["kind"],
+        )
+        .expect("valid metric");
+        let children = IntCounterVec::new(
+            Opts::new(
+                "netgpt_operator_child_writes_total",
+                "Child objects created, updated or deleted.",
+            ),
+            &["kind", "action"],
+        )
+        .expect("valid metric");
+        let leader = IntGauge::new(
+            "netgpt_operator_leader",
+            "1 while this process holds the leader lease.",
+        )
+        .expect("valid metric");
+        for c in [
+            Box::new(reconciles.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(reconcile_duration.clone()),
+            Box::new(managed.clone()),
+            Box::new(children.clone()),
+            Box::new(leader.clone()),
+        ] {
+            registry.register(c).expect("metric names are unique");
+        }
+        Self {
+            registry,
+            reconciles,
+            reconcile_duration,
+            managed,
+            children,
+            leader,
+        }
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        // Encoding into a Vec cannot fail for well-formed metric families.
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
+        String::from_utf8(buf).unwrap_or_default()
+    }
+}

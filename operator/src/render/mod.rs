@@ -1,0 +1,116 @@
+//! Pure rendering: custom resource spec → the child objects it should own. Unit-tested
+//! without a cluster; the controllers apply what these functions return.
+
+pub mod artifacts;
+pub mod cloud;
+pub mod edge;
+pub mod labels;
+pub mod pod;
+
+/// Why a spec cannot be rendered. Reported as an `InvalidSpec` condition naming `field`.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum RenderError {
+    #[error("{field}: {reason}")]
+    InvalidSource { field: String, reason: String },
+    #[error("rendering the serving configuration: {0}")]
+    Config(String),
+}
+
+impl RenderError {
+    /// The spec field the error is about.
+    pub fn field(&self) -> &str {
+        match self {
+            Self::InvalidSource { field, .. } => field,
+            Self::Config(_) => "spec",
+        }
+    }
+}
+
+/// Directory models are mounted under in the serving container.
+pub const MODEL_DIR: &str = "/var/lib/netgpt/model";
+/// Directory tokenizers are mounted under.
+pub const TOKENIZER_DIR: &str = "/var/lib/netgpt/tokenizer";
+/// Directory adapters are mounted under (one sub-directory per adapter).
+pub const ADAPTER_DIR: &str = "/var/lib/netgpt/adapters";
+
+use netgpt_crds::config::{
+    CONFIG_API_VERSION, SERVING_CONFIG_KIND, ServedAdapter, ServedModel, ServingConfig, SiteConfig,
+};
+use netgpt_crds::{AdapterSpec, ModelFormat, ModelSpec, ServingLimits};
+
+use artifacts::{ADAPTER_FILES, ArtifactKind, SAFETENSORS_MODEL_FILES, StagedArtifact, stage};
+
+/// Stages the model, its tokenizer and `adapters`, and builds the serving configuration
+/// that points at where they land in the container.
+pub(crate) fn stage_serving(
+    model: &ModelSpec,
+    served_name: &str,
+    adapters: &[(usize, &AdapterSpec)],
+    site: Option<SiteConfig>,
+    limits: Option<&ServingLimits>,
+    image: &str,
+) -> Result<(String, Vec<StagedArtifact>), RenderError> {
+    let model_kind = match model.format {
+        ModelFormat::Gguf => ArtifactKind::File,
+        ModelFormat::Safetensors => ArtifactKind::Directory(SAFETENSORS_MODEL_FILES),
+    };
+    let staged_model = stage(
+        &model.source,
+        "model",
+        MODEL_DIR,
+        model_kind,
+        image,
+        "spec.model.source.uri",
+    )?;
+    let mut served_model = ServedModel {
+        name: served_name.to_string(),
+        architecture: model.architecture,
+        format: model.format,
+        path: staged_model.local_path.clone(),
+        tokenizer_path: None,
+    };
+    let mut artifacts = vec![staged_model];
+    if let Some(tokenizer) = &model.tokenizer {
+        let staged = stage(
+            tokenizer,
+            "tokenizer",
+            TOKENIZER_DIR,
+            ArtifactKind::File,
+            image,
+            "spec.model.tokenizer.uri",
+        )?;
+        served_model.tokenizer_path = Some(staged.local_path.clone());
+        artifacts.push(staged);
+    }
+    let mut served_adapters = Vec::new();
+    for (index, adapter) in adapters {
+        let staged = stage(
+            &adapter.source,
+            &format!("lora-{}", adapter.name),
+            &format!("{ADAPTER_DIR}/{}", adapter.name),
+            ArtifactKind::Directory(ADAPTER_FILES),
+            image,
+            &format!("spec.adapters[{index}].source.uri"),
+        )?;
+        served_adapters.push(ServedAdapter {
+            name: adapter.name.clone(),
+            path: staged.local_path.clone(),
+        });
+        artifacts.push(staged);
+    }
+    let config = ServingConfig {
+        api_version: CONFIG_API_VERSION.to_string(),
+        kind: SERVING_CONFIG_KIND.to_string(),
+        model: served_model,
+        adapters: served_adapters,
+        site,
+        limits: limits.cloned().unwrap_or_default(),
+    };
+    let yaml = config
+        .to_yaml()
+        .map_err(|e| RenderError::Config(e.to_string()))?;
+    Ok((yaml, artifacts))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,290 @@
+//! The serving workload shared by edge sites and cloud models: a ConfigMap with the
+//! serving configuration, a Deployment running `netgpt serve`, and a Service.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
+use k8s_openapi::api::core::v1::{
+    Capabilities, ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource,
+    HTTPGetAction, PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements,
+    SeccompProfile, SecurityContext, Service, ServicePort, ServiceSpec, Volume, VolumeMount,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use netgpt_crds::{Placement, ResourceSpec};
+
+use super::artifacts::{FETCH_DIR, FETCH_VOLUME, StagedArtifact};
+use super::labels::{Component, object_labels, selector_labels};
+
+/// Port the model server listens on.
+pub const SERVING_PORT: i32 = 8000;
+/// Where the serving configuration is mounted.
+pub const CONFIG_DIR: &str = "/etc/netgpt";
+/// File name of the serving configuration inside [`CONFIG_DIR`].
+pub const CONFIG_FILE: &str = "serving.yaml";
+/// Unprivileged user the server runs as (the image's `nonroot`).
+const RUN_AS: i64 = 65532;
+
+/// Everything needed to render one serving workload.
+pub struct ServingWorkload<'a> {
+    pub name: String,
+    pub namespace: String,
+    pub component: Component,
+    pub instance: &'a str,
+    pub site: Option<&'a str>,
+    pub owner: OwnerReference,
+    pub replicas: i32,
+    pub image: &'a str,
+    pub node_selector: BTreeMap<String, String>,
+    pub placement: Option<&'a Placement>,
+    pub resources: Option<&'a ResourceSpec>,
+    pub config_yaml: String,
+    pub artifacts: Vec<StagedArtifact>,
+}
+
+/// The three children of one serving workload.
+pub struct ServingChildren {
+    pub config_map: ConfigMap,
+    pub deployment: Deployment,
+    pub service: Service,
+}
+
+fn meta(w: &ServingWorkload<'_>) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(w.name.clone()),
+        namespace: Some(w.namespace.clone()),
+        labels: Some(object_labels(w.component, w.instance, w.site)),
+        owner_references: Some(vec![w.owner.clone()]),
+        ..Default::default()
+    }
+}
+
+/// Security context of every container: non-root, read-only root filesystem, no
+/// privilege escalation, no capabilities, the runtime's default seccomp profile.
+pub fn container_security_context() -> SecurityContext {
+    SecurityContext {
+        run_as_non_root: Some(true),
+        run_as_user: Some(RUN_AS),
+        read_only_root_filesystem: Some(true),
+        allow_privilege_escalation: Some(false),
+        privileged: Some(false),
+        capabilities: Some(Capabilities {
+            drop: Some(vec!["ALL".to_string()]),
+            add: None,
+        }),
+        seccomp_profile: Some(SeccompProfile {
+            type_: "RuntimeDefault".to_string(),
+            localhost_profile: None,
+        }),
+        ..Default::default()
+    }
+}
+
+fn probe(path: &str, period: i32, failures: i32) -> Probe {
+    Probe {
+        http_get: Some(HTTPGetAction {
+            path: Some(path.to_string()),
+            port: IntOrString::String("http".to_string()),
+            scheme: Some("HTTP".to_string()),
+            ..Default::default()
+        }),
+        period_seconds: Some(period),
+        failure_threshold: Some(failures),
+        timeout_seconds: Some(2),
+        ..Default::default()
+    }
+}
+
+fn resources(spec: Option<&ResourceSpec>) -> Option<ResourceRequirements> {
+    let spec = spec?;
+    let mut requests = BTreeMap::new();
+    let mut limits = BTreeMap::new();
+    if let Some(cpu) = &spec.cpu {
+        requests.insert("cpu".to_string(), cpu.clone());
+    }
+    if let Some(memory) = &spec.memory {
+        requests.insert("memory".to_string(), memory.clone());
+        limits.insert("memory".to_string(), memory.clone());
+    }
+    if let Some(gpu) = spec.gpu.filter(|g| *g > 0) {
+        // Extended resources are limits-only; Kubernetes copies them to requests.
+        limits.insert("nvidia.com/gpu".to_string(), Quantity(gpu.to_string()));
+    }
+    Some(ResourceRequirements {
+        requests: (!requests.is_empty()).then_some(requests),
+        limits: (!limits.is_empty()).then_some(limits),
+        ..Default::default()
+    })
+}
+
+/// Renders the ConfigMap, Deployment and Service of one serving workload.
+pub fn render(w: ServingWorkload<'_>) -> ServingChildren {
+    let metadata = meta(&w);
+    let config_map = ConfigMap {
+        metadata: metadata.clone(),
+        data: Some(BTreeMap::from([(
+            CONFIG_FILE.to_string(),
+            w.config_yaml.clone(),
+        )])),
+        ..Default::default()
+    };
+
+    let mut volumes = vec![
+        Volume {
+            name: "config".to_string(),
+            config_map: Some(ConfigMapVolumeSource {
+                name: w.name.clone(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        // The root filesystem is read-only; the server may need scratch space.
+        Volume {
+            name: "tmp".to_string(),
+            empty_dir: Some(EmptyDirVolumeSource::default()),
+            ..Default::default()
+        },
+    ];
+    let mut mounts = vec![
+        VolumeMount {
+            name: "config".to_string(),
+            mount_path: CONFIG_DIR.to_string(),
+            read_only: Some(true),
+            ..Default::default()
+        },
+        VolumeMount {
+            name: "tmp".to_string(),
+            mount_path: "/tmp".to_string(),
+            ..Default::default()
+        },
+    ];
+    let mut init_containers = Vec::new();
+    let mut fetches = false;
+    for artifact in w.artifacts {
+        volumes.extend(artifact.volumes);
+        mounts.extend(artifact.mounts);
+        init_containers.extend(artifact.init_containers);
+        fetches |= artifact.uses_fetch_volume;
+    }
+    if fetches {
+        volumes.push(Volume {
+            name: FETCH_VOLUME.to_string(),
+            empty_dir: Some(EmptyDirVolumeSource::default()),
+            ..Default::default()
+        });
+        mounts.push(VolumeMount {
+            name: FETCH_VOLUME.to_string(),
+            mount_path: FETCH_DIR.to_string(),
+            read_only: Some(true),
+            ..Default::default()
+        });
+    }
+
+    let server = Container {
+        name: "server".to_string(),
+        image: Some(w.image.to_string()),
+        args: Some(
+            [
+                "serve",
+                "--config",
+                &format!("{CONFIG_DIR}/{CONFIG_FILE}"),
+                "--host",
+                "0.0.0.0",
+                "--port",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .chain([SERVING_PORT.to_string()])
+            .collect(),
+        ),
+        ports: Some(vec![ContainerPort {
+            name: Some("http".to_string()),
+            container_port: SERVING_PORT,
+            protocol: Some("TCP".to_string()),
+            ..Default::default()
+        }]),
+        // Loading a model can take minutes; the startup probe holds liveness off until then.
+        startup_probe: Some(probe("/health", 5, 120)),
+        liveness_probe: Some(probe("/health", 10, 3)),
+        // Ready only once the model and every configured adapter are loaded.
+        readiness_probe: Some(probe("/ready", 5, 1)),
+        resources: resources(w.resources),
+        volume_mounts: Some(mounts),
+        security_context: Some(container_security_context()),
+        ..Default::default()
+    };
+
+    let placement = w.placement.cloned().unwrap_or_default();
+    let mut node_selector = placement.node_selector;
+    node_selector.extend(w.node_selector.clone());
+    let selector = selector_labels(w.component, w.instance, w.site);
+    let pod = PodSpec {
+        containers: vec![server],
+        init_containers: (!init_containers.is_empty()).then_some(init_containers),
+        volumes: Some(volumes),
+        node_selector: (!node_selector.is_empty()).then_some(node_selector),
+        tolerations: (!placement.tolerations.is_empty()).then_some(placement.tolerations),
+        affinity: placement.affinity,
+        // The model server never talks to the Kubernetes API.
+        automount_service_account_token: Some(false),
+        enable_service_links: Some(false),
+        security_context: Some(PodSecurityContext {
+            run_as_non_root: Some(true),
+            run_as_user: Some(RUN_AS),
+            run_as_group: Some(RUN_AS),
+            fs_group: Some(RUN_AS),
+            seccomp_profile: Some(SeccompProfile {
+                type_: "RuntimeDefault".to_string(),
+                localhost_profile: None,
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let deployment = Deployment {
+        metadata: metadata.clone(),
+        spec: Some(DeploymentSpec {
+            replicas: Some(w.replicas),
+            selector: LabelSelector {
+                match_labels: Some(selector.clone()),
+                ..Default::default()
+            },
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(object_labels(w.component, w.instance, w.site)),
+                    ..Default::default()
+                }),
+                spec: Some(pod),
+            },
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let service = Service {
+        metadata,
+        spec: Some(ServiceSpec {
+            selector: Some(selector),
+            ports: Some(vec![ServicePort {
+                name: Some("http".to_string()),
+                port: SERVING_PORT,
+                target_port: Some(IntOrString::String("http".to_string())),
+                // Kubernetes 1.20 rejects server-side apply of a port without it.
+                protocol: Some("TCP".to_string()),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    ServingChildren {
+        config_map,
+        deployment,
+        service,
+    }
+}
+
+/// In-cluster URL of a serving Service.
+pub fn service_url(name: &str, namespace: &str) -> String {
+    format!("http://{name}.{namespace}.svc:{SERVING_PORT}")
+}

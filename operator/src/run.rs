@@ -1,0 +1,373 @@
+//! `netgpt operator`: leader election, the controllers, and the `/metrics`, `/health` and
+//! `/ready` endpoints.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::{Controller, watcher};
+use kube::{Api, Client};
+use kube_lease_manager::LeaseManagerBuilder;
+use netgpt_crds::{CloudLLM, EdgeLLM};
+use tokio::sync::watch;
+
+use crate::controller::{self, Context, pod_owner};
+use crate::metrics::Metrics;
+use crate::render::labels::{COMPONENT_LABEL, Component, MANAGED_BY, MANAGED_BY_LABEL};
+
+/// Options of `netgpt operator`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct OperatorArgs {
+    /// Watch only this namespace (default: all namespaces).
+    #[arg(long, env = "NETGPT_WATCH_NAMESPACE")]
+    pub namespace: Option<String>,
+    /// Address of the `/metrics`, `/health` and `/ready` endpoints.
+    #[arg(long, default_value = "0.0.0.0:8080", env = "NETGPT_METRICS_ADDR")]
+    pub metrics_addr: SocketAddr,
+    /// Image of serving pods when a resource sets none.
+    #[arg(long, env = "NETGPT_DEFAULT_IMAGE", default_value = concat!("ghcr.io/netgpt/netgpt:", env!("CARGO_PKG_VERSION")))]
+    pub default_image: String,
+    /// Elect a leader through a coordination.k8s.io/v1 Lease so several replicas are safe.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, env = "NETGPT_LEADER_ELECT")]
+    pub leader_elect: bool,
+    /// Name of the leader Lease.
+    #[arg(long, default_value = "netgpt-operator")]
+    pub lease_name: String,
+    /// Namespace of the leader Lease (default: the pod's namespace, else `default`).
+    #[arg(long, env = "POD_NAMESPACE")]
+    pub lease_namespace: Option<String>,
+    /// Lease duration in seconds: how long a dead leader blocks a takeover.
+    #[arg(long, default_value_t = 15)]
+    pub lease_duration: u64,
+    /// This replica's identity in the Lease (default: the pod name).
+    #[arg(long, env = "POD_NAME")]
+    pub identity: Option<String>,
+    /// Log format.
+    #[arg(long, value_enum, default_value = "text", env = "NETGPT_LOG_FORMAT")]
+    pub log_format: LogFormat,
+}
+
+/// Log output formats.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Errors that stop the operator.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("connecting to Kubernetes: {0}")]
+    Client(#[from] kube::Error),
+    #[error("leader election: {0}")]
+    Lease(#[from] kube_lease_manager::LeaseManagerError),
+    #[error("serving metrics on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("lost the leader lease; exiting so a fresh replica can take over")]
+    LostLease,
+}
+
+/// Sets up logging (once per process; later calls are no-ops).
+pub fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,kube_lease_manager=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+#[derive(Clone)]
+struct Health {
+    metrics: Metrics,
+    ready: Arc<AtomicBool>,
+}
+
+/// Runs until SIGTERM/SIGINT.
+pub async fn run(args: OperatorArgs) -> Result<(), RunError> {
+    run_until(args, shutdown_signal(), |_| {}).await
+}
+
+/// Runs until `shutdown` resolves. `on_bound` receives the metrics address actually bound
+/// (useful with port 0).
+pub async fn run_until(
+    args: OperatorArgs,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    on_bound: impl FnOnce(SocketAddr),
+) -> Result<(), RunError> {
+    init_tracing(args.log_format);
+    let client = Client::try_default().await?;
+    let metrics = Metrics::new();
+    let ready = Arc::new(AtomicBool::new(false));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+
+    let listener = tokio::net::TcpListener::bind(args.metrics_addr)
+        .await
+        .map_err(|source| RunError::Bind {
+            addr: args.metrics_addr,
+            source,
+        })?;
+    let bound = listener.local_addr().map_err(|source| RunError::Bind {
+        addr: args.metrics_addr,
+        source,
+    })?;
+    on_bound(bound);
+    let app = Router::new()
+        .route(
+            "/metrics",
+            get(|State(h): State<Health>| async move { h.metrics.render() }),
+        )
+        .route("/health", get(|| async { "ok" }))
+        .route(
+            "/ready",
+            get(|State(h): State<Health>| async move {
+                if h.ready.load(Ordering::Relaxed) {
+                    (StatusCode::OK, "ready")
+                } else {
+                    (StatusCode::SERVICE_UNAVAILABLE, "not ready")
+                }
+            }),
+        )
+        .with_state(Health {
+            metrics: metrics.clone(),
+            ready: ready.clone(),
+        });
+    let mut http_stop = stop_rx.clone();
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = http_stop.wait_for(|s| *s).await;
+            })
+            .await;
+    });
+
+    let identity = args.identity.clone().unwrap_or_else(default_identity);
+    let result = if args.leader_elect {
+        let lease_ns = args
+            .lease_namespace
+            .clone()
+            .unwrap_or_else(|| "default".to_string());
+        let manager = LeaseManagerBuilder::new(client.clone(), &args.lease_name)
+            .with_namespace(&lease_ns)
+            .with_identity(&identity)
+            .with_duration(args.lease_duration)
+            .with_grace(args.lease_duration.div_ceil(3).max(1))
+            .build()
+            .await?;
+        let (mut leader_rx, lease_task) = manager.watch().await;
+        // A standby replica is healthy and ready: it is doing its job by waiting.
+        ready.store(true, Ordering::Relaxed);
+        tracing::info!(%identity, lease = %args.lease_name, namespace = %lease_ns, "waiting for leadership");
+        let mut stop = stop_rx.clone();
+        let became_leader = tokio::select! {
+            r = leader_rx.wait_for(|l| *l) => r.is_ok(),
+            _ = stop.wait_for(|s| *s) => false,
+        };
+        let outcome = if became_leader {
+            tracing::info!(%identity, "acquired leadership");
+            metrics.leader.set(1);
+            let mut lost_rx = leader_rx.clone();
+            let lost = async move {
+                let _ = lost_rx.wait_for(|l| !*l).await;
+            };
+            let mut stop = stop_rx.clone();
+            let stopped = async move {
+                let _ = stop.wait_for(|s| *s).await;
+            };
+            let lost_lease = Arc::new(AtomicBool::new(false));
+            let flag = lost_lease.clone();
+            let until = async move {
+                tokio::select! {
+                    _ = lost => flag.store(true, Ordering::Relaxed),
+                    _ = stopped => {}
+                }
+            };
+            run_controllers(client, &args, &identity, metrics.clone(), until).await;
+            metrics.leader.set(0);
+            if lost_lease.load(Ordering::Relaxed) {
+                Err(RunError::LostLease)
+            } else {
+                Ok(())
+            }
+        } else {
+            Ok(())
+        };
+        // Dropping the receiver makes the lease task release the lease for the next leader.
+        drop(leader_rx);
+        let _ = lease_task.await;
+        outcome
+    } else {
+        ready.store(true, Ordering::Relaxed);
+        let mut stop = stop_rx.clone();
+        run_controllers(client, &args, &identity, metrics.clone(), async move {
+            let _ = stop.wait_for(|s| *s).await;
+        })
+        .await;
+        Ok(())
+    };
+    ready.store(false, Ordering::Relaxed);
+    server.abort();
+    result
+}
+
+fn default_identity() -> String {
+    std::env::var("HOSTNAME").unwrap_or_else(|_| format!("netgpt-operator-{}", std::process::id()))
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+fn children_config(component: Component) -> watcher::Config {
+    watcher::Config::default().labels(&format!(
+        "{MANAGED_BY_LABEL}={MANAGED_BY},{COMPONENT_LABEL}={}",
+        component.as_str()
+    ))
+}
+
+/// Runs the EdgeLLM and CloudLLM controllers until `until` resolves, then drains them.
+async fn run_controllers(
+    client: Client,
+    args: &OperatorArgs,
+    identity: &str,
+    metrics: Metrics,
+    until: impl Future<Output = ()> + Send + 'static,
+) {
+    let reporter = Reporter {
+        controller: "netgpt-operator".into(),
+        instance: Some(identity.to_string()),
+    };
+    let recorder = Recorder::new(client.clone(), reporter);
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        recorder,
+        metrics.clone(),
+        args.default_image.clone(),
+    ));
+    let ns = args.namespace.as_deref();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        until.await;
+        let _ = stop_tx.send(true);
+    });
+    let stop = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+
+    let edge = Controller::new(api::<EdgeLLM>(&client, ns), watcher::Config::default());
+    let edge_store = edge.store();
+    let edge_metrics = metrics.clone();
+    let edge = edge
+        .owns(
+            api::<Deployment>(&client, ns),
+            children_config(Component::EdgeLlm),
+        )
+        .owns(
+            api::<Service>(&client, ns),
+            children_config(Component::EdgeLlm),
+        )
+        .owns(
+            api::<ConfigMap>(&client, ns),
+            children_config(Component::EdgeLlm),
+        )
+        .watches(
+            api::<Pod>(&client, ns),
+            children_config(Component::EdgeLlm),
+            |pod| pod_owner::<EdgeLLM>(&pod, Component::EdgeLlm),
+        )
+        .graceful_shutdown_on(stop(stop_rx.clone()))
+        .run(
+            controller::edge::reconcile,
+            controller::error_policy,
+            ctx.clone(),
+        )
+        .for_each(move |_| {
+            edge_metrics
+                .managed
+                .with_label_values(&["EdgeLLM"])
+                .set(edge_store.state().len() as i64);
+            futures::future::ready(())
+        });
+
+    let cloud = Controller::new(api::<CloudLLM>(&client, ns), watcher::Config::default());
+    let cloud_store = cloud.store();
+    let cloud_metrics = metrics.clone();
+    let cloud = cloud
+        .owns(
+            api::<Deployment>(&client, ns),
+            children_config(Component::CloudLlm),
+        )
+        .owns(
+            api::<Service>(&client, ns),
+            children_config(Component::CloudLlm),
+        )
+        .owns(
+            api::<ConfigMap>(&client, ns),
+            children_config(Component::CloudLlm),
+        )
+        .watches(
+            api::<Pod>(&client, ns),
+            children_config(Component::CloudLlm),
+            |pod| pod_owner::<CloudLLM>(&pod, Component::CloudLlm),
+        )
+        .graceful_shutdown_on(stop(stop_rx.clone()))
+        .run(
+            controller::cloud::reconcile,
+            controller::error_policy,
+            ctx.clone(),
+        )
+        .for_each(move |_| {
+            cloud_metrics
+                .managed
+                .with_label_values(&["CloudLLM"])
+                .set(cloud_store.state().len() as i64);
+            futures::future::ready(())
+        });
+
+    tracing::info!(namespace = ns.unwrap_or("<all>"), "controllers running");
+    futures::join!(edge, cloud);
+    tracing::info!("controllers stopped");
+}

