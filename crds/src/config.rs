@@ -77,28 +77,77 @@ pub struct SiteConfig {
     pub adapter: Option<String>,
 }
 
-/// Errors reading a configuration file.
-#[derive(Debug)]
-pub enum ConfigError {
-    /// The file is not valid YAML for this type.
-    Parse(serde_norway::Error),
-    /// `apiVersion`/`kind` name another configuration.
-    WrongKind { api_version: String, kind: String },
+/// `kind` of a gateway / desensitizer configuration file.
+pub const WORKFLOW_CONFIG_KIND: &str = "WorkflowConfig";
+
+/// The compiled workflow of one site: what `netgpt gateway` runs for each request and
+/// what the `netgpt desensitize` sidecar enforces. The operator renders it into the
+/// gateway's ConfigMap (`/etc/netgpt/workflow.yaml`); `netgpt local` renders the same.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WorkflowConfig {
+    /// Always [`CONFIG_API_VERSION`].
+    pub api_version: String,
+    /// Always [`WORKFLOW_CONFIG_KIND`].
+    pub kind: String,
+    /// Name of the LogicalAIWorkflow.
+    pub workflow: String,
+    /// The site this gateway serves, with its location profile.
+    pub site: SiteConfig,
+    /// The site's edge model server.
+    pub edge: UpstreamModel,
+    /// The cloud model server. The gateway never calls it directly: only through the
+    /// desensitizer, which proxies to this URL.
+    pub cloud: UpstreamModel,
+    /// Where the gateway reaches the desensitizer sidecar (e.g. `http://127.0.0.1:8081`).
+    pub desensitizer_url: String,
+    /// Steps, in order or as a DAG (`dependsOn`).
+    pub steps: Vec<crate::workflow::WorkflowStep>,
+    /// Edge/cloud routing.
+    pub routing: crate::workflow::RoutingPolicy,
+    /// What the desensitizer removes and how.
+    pub desensitization: crate::workflow::DesensitizationPolicy,
 }
 
-impl std::fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Parse(e) => write!(f, "invalid serving configuration: {e}"),
-            Self::WrongKind { api_version, kind } => write!(
-                f,
-                "expected apiVersion {CONFIG_API_VERSION} kind {SERVING_CONFIG_KIND}, found {api_version} {kind}"
-            ),
+/// An OpenAI-compatible model endpoint.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UpstreamModel {
+    /// Base URL, e.g. `http://llama-cloud.ns.svc:8000`.
+    pub url: String,
+    /// Value of `"model"` in requests (base model or adapter name).
+    pub model: String,
+}
+
+impl WorkflowConfig {
+    /// Parses and checks a workflow configuration file's text.
+    pub fn from_yaml(text: &str) -> Result<Self, ConfigError> {
+        let config: Self = serde_norway::from_str(text).map_err(ConfigError::Parse)?;
+        if config.api_version != CONFIG_API_VERSION || config.kind != WORKFLOW_CONFIG_KIND {
+            return Err(ConfigError::WrongKind {
+                api_version: config.api_version,
+                kind: config.kind,
+            });
         }
+        Ok(config)
+    }
+
+    /// Renders the configuration as YAML.
+    pub fn to_yaml(&self) -> Result<String, serde_norway::Error> {
+        serde_norway::to_string(self)
     }
 }
 
-impl std::error::Error for ConfigError {}
+/// Errors reading a configuration file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file is not valid YAML for this type.
+    #[error("invalid configuration: {0}")]
+    Parse(serde_norway::Error),
+    /// `apiVersion`/`kind` name another configuration.
+    #[error("unexpected apiVersion/kind {api_version} {kind} (want {CONFIG_API_VERSION})")]
+    WrongKind { api_version: String, kind: String },
+}
 
 impl ServingConfig {
     /// Parses and checks a configuration file's text.

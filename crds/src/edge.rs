@@ -8,9 +8,7 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::common::{
-    AdapterSpec, DNS_LABEL_PATTERN, ModelSpec, Placement, ResourceSpec, ServingLimits,
-};
+use crate::common::{AdapterSpec, DNS_LABEL_PATTERN, ModelSpec, Placement, ResourceSpec, ServingLimits};
 use crate::status::{conditions_schema, named_list_schema};
 
 /// An edge LLM deployed to one or more sites. The model is shared; each site may pick
@@ -41,10 +39,7 @@ pub struct EdgeLLMSpec {
     #[schemars(schema_with = "named_list_schema::<AdapterSpec>", length(max = 64))]
     pub adapters: Vec<AdapterSpec>,
     /// Sites (base stations) this model serves; one Deployment and Service each.
-    #[schemars(
-        schema_with = "named_list_schema::<EdgeSite>",
-        length(min = 1, max = 256)
-    )]
+    #[schemars(schema_with = "named_list_schema::<EdgeSite>", length(min = 1, max = 256))]
     pub sites: Vec<EdgeSite>,
     /// Node-pool placement shared by all sites.
     #[serde(default, skip_serializing_if = "Option::is_none")]

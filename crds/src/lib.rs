@@ -39,9 +39,7 @@ pub mod workflow;
 
 pub use cloud::{CloudLLM, CloudLLMSpec, CloudLLMStatus};
 pub use common::*;
-pub use edge::{
-    Coordinates, EdgeLLM, EdgeLLMSpec, EdgeLLMStatus, EdgeSite, EdgeSiteStatus, LocationProfile,
-};
+pub use edge::{Coordinates, EdgeLLM, EdgeLLMSpec, EdgeLLMStatus, EdgeSite, EdgeSiteStatus, LocationProfile};
 pub use workflow::*;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;

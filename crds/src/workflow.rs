@@ -36,10 +36,7 @@ pub struct LogicalAIWorkflowSpec {
     pub cloud_ref: LocalObjectRef,
     /// Steps run for each request. Without `dependsOn` they run in list order; with it
     /// they form a DAG (checked for cycles by the operator).
-    #[schemars(
-        schema_with = "named_list_schema::<WorkflowStep>",
-        length(min = 1, max = 32)
-    )]
+    #[schemars(schema_with = "named_list_schema::<WorkflowStep>", length(min = 1, max = 32))]
     pub steps: Vec<WorkflowStep>,
     /// When the edge answers alone and how long the cloud may take.
     #[serde(default)]
@@ -202,6 +199,12 @@ pub enum EntityType {
     NationalId,
     /// Dates of birth.
     DateOfBirth,
+    /// API keys, access tokens, passwords and other secrets.
+    ApiKey,
+    /// The `user:password` part of URLs that carry credentials.
+    UrlCredentials,
+    /// Places a person can be located by (city or district named as where they live).
+    Location,
 }
 
 /// Replacement for a detected entity.

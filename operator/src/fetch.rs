@@ -33,19 +33,13 @@ pub struct FetchArgs {
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
     #[error("{url}: server answered {status}")]
-    Status {
-        url: String,
-        status: reqwest::StatusCode,
-    },
+    Status { url: String, status: reqwest::StatusCode },
     #[error("{url}: {source}")]
     Http { url: String, source: reqwest::Error },
     #[error("{url}: no data for {0:?}", .timeout)]
     Stalled { url: String, timeout: Duration },
     #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     #[error("sha256 mismatch for {url}: expected {expected}, got {actual}; the file was discarded")]
     Checksum {
         url: String,
@@ -78,10 +72,7 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> FetchError + '_ {
 /// Downloads `args.url` to `args.output`, retrying transient failures with back-off.
 pub async fn fetch(args: &FetchArgs) -> Result<(), FetchError> {
     if let Some(sha) = &args.sha256
-        && (sha.len() != 64
-            || !sha
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+        && (sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
     {
         return Err(FetchError::BadChecksumArg(sha.clone()));
     }
@@ -127,14 +118,10 @@ pub async fn fetch(args: &FetchArgs) -> Result<(), FetchError> {
 
 async fn fetch_once(client: &reqwest::Client, args: &FetchArgs) -> Result<(), FetchError> {
     let url = &args.url;
-    let response = client
-        .get(url)
-        .send()
-        .await
-        .map_err(|source| FetchError::Http {
-            url: url.clone(),
-            source,
-        })?;
+    let response = client.get(url).send().await.map_err(|source| FetchError::Http {
+        url: url.clone(),
+        source,
+    })?;
     let status = response.status();
     if !status.is_success() {
         return Err(FetchError::Status {
@@ -153,16 +140,26 @@ async fn fetch_once(client: &reqwest::Client, args: &FetchArgs) -> Result<(), Fe
         let idle = Duration::from_secs(args.idle_timeout_secs);
         loop {
             let chunk = match tokio::time::timeout(idle, stream.next()).await {
-                Err(_) => return Err(FetchError::Stalled { url: url.clone(), timeout: idle }),
+                Err(_) => {
+                    return Err(FetchError::Stalled {
+                        url: url.clone(),
+                        timeout: idle,
+                    });
+                }
                 Ok(None) => break,
-                Ok(Some(chunk)) => chunk.map_err(|source| FetchError::Http { url: url.clone(), source })?,
+                Ok(Some(chunk)) => chunk.map_err(|source| FetchError::Http {
+                    url: url.clone(),
+                    source,
+                })?,
             };
             hasher.update(&chunk);
             file.write_all(&chunk).await.map_err(io_err(&tmp))?;
             received += chunk.len() as u64;
             if received >= next_report {
                 match total {
-                    Some(t) if t > 0 => tracing::info!(url, received, total = t, percent = received * 100 / t, "downloading"),
+                    Some(t) if t > 0 => {
+                        tracing::info!(url, received, total = t, percent = received * 100 / t, "downloading")
+                    }
                     _ => tracing::info!(url, received, "downloading"),
                 }
                 next_report = received + 64 * 1024 * 1024;
@@ -173,9 +170,15 @@ async fn fetch_once(client: &reqwest::Client, args: &FetchArgs) -> Result<(), Fe
         if let Some(expected) = &args.sha256
             && actual != *expected
         {
-            return Err(FetchError::Checksum { url: url.clone(), expected: expected.clone(), actual });
+            return Err(FetchError::Checksum {
+                url: url.clone(),
+                expected: expected.clone(),
+                actual,
+            });
         }
-        tokio::fs::rename(&tmp, &args.output).await.map_err(io_err(&args.output))?;
+        tokio::fs::rename(&tmp, &args.output)
+            .await
+            .map_err(io_err(&args.output))?;
         tracing::info!(url, output = %args.output.display(), bytes = received, sha256 = %actual, "fetched");
         Ok(())
     }

@@ -1,8 +1,7 @@
 //! The operator's Prometheus metrics (`netgpt_operator_*`), served on `/metrics`.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 /// Metrics of one operator process.
@@ -43,9 +42,7 @@ impl Metrics {
                 "netgpt_operator_reconcile_duration_seconds",
                 "Time spent in one reconcile.",
             )
-            .buckets(vec![
-                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-            ]),
+            .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
             &["kind"],
         )
         .expect("valid metric");
@@ -65,11 +62,8 @@ impl Metrics {
             &["kind", "action"],
         )
         .expect("valid metric");
-        let leader = IntGauge::new(
-            "netgpt_operator_leader",
-            "1 while this process holds the leader lease.",
-        )
-        .expect("valid metric");
+        let leader = IntGauge::new("netgpt_operator_leader", "1 while this process holds the leader lease.")
+            .expect("valid metric");
         for c in [
             Box::new(reconciles.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(reconcile_duration.clone()),

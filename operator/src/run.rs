@@ -13,11 +13,12 @@ use axum::routing::get;
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::{Controller, watcher};
 use kube::{Api, Client};
 use kube_lease_manager::LeaseManagerBuilder;
-use netgpt_crds::{CloudLLM, EdgeLLM};
+use netgpt_crds::{CloudLLM, EdgeLLM, LogicalAIWorkflow};
 use tokio::sync::watch;
 
 use crate::controller::{self, Context, pod_owner};
@@ -71,10 +72,7 @@ pub enum RunError {
     #[error("leader election: {0}")]
     Lease(#[from] kube_lease_manager::LeaseManagerError),
     #[error("serving metrics on {addr}: {source}")]
-    Bind {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
+    Bind { addr: SocketAddr, source: std::io::Error },
     #[error("lost the leader lease; exiting so a fresh replica can take over")]
     LostLease,
 }
@@ -160,10 +158,7 @@ pub async fn run_until(
 
     let identity = args.identity.clone().unwrap_or_else(default_identity);
     let result = if args.leader_elect {
-        let lease_ns = args
-            .lease_namespace
-            .clone()
-            .unwrap_or_else(|| "default".to_string());
+        let lease_ns = args.lease_namespace.clone().unwrap_or_else(|| "default".to_string());
         let manager = LeaseManagerBuilder::new(client.clone(), &args.lease_name)
             .with_namespace(&lease_ns)
             .with_identity(&identity)
@@ -234,14 +229,13 @@ fn default_identity() -> String {
 async fn shutdown_signal() {
     #[cfg(unix)]
     {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = tokio::signal::ctrl_c().await;
-                    return;
-                }
-            };
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
         tokio::select! {
             _ = term.recv() => {}
             _ = tokio::signal::ctrl_c() => {}
@@ -259,6 +253,21 @@ where
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
     }
+}
+
+/// Workflows in the same namespace whose reference (picked by `field`) names `target`.
+fn referencing<K: kube::Resource>(
+    store: &kube::runtime::reflector::Store<LogicalAIWorkflow>,
+    target: &K,
+    field: impl Fn(&LogicalAIWorkflow) -> &String,
+) -> Vec<kube::runtime::reflector::ObjectRef<LogicalAIWorkflow>> {
+    let (name, namespace) = (target.meta().name.clone(), target.meta().namespace.clone());
+    store
+        .state()
+        .iter()
+        .filter(|wf| wf.metadata.namespace == namespace && Some(field(wf)) == name.as_ref())
+        .map(|wf| kube::runtime::reflector::ObjectRef::from_obj(wf.as_ref()))
+        .collect()
 }
 
 fn children_config(component: Component) -> watcher::Config {
@@ -301,29 +310,14 @@ async fn run_controllers(
     let edge_store = edge.store();
     let edge_metrics = metrics.clone();
     let edge = edge
-        .owns(
-            api::<Deployment>(&client, ns),
-            children_config(Component::EdgeLlm),
-        )
-        .owns(
-            api::<Service>(&client, ns),
-            children_config(Component::EdgeLlm),
-        )
-        .owns(
-            api::<ConfigMap>(&client, ns),
-            children_config(Component::EdgeLlm),
-        )
-        .watches(
-            api::<Pod>(&client, ns),
-            children_config(Component::EdgeLlm),
-            |pod| pod_owner::<EdgeLLM>(&pod, Component::EdgeLlm),
-        )
+        .owns(api::<Deployment>(&client, ns), children_config(Component::EdgeLlm))
+        .owns(api::<Service>(&client, ns), children_config(Component::EdgeLlm))
+        .owns(api::<ConfigMap>(&client, ns), children_config(Component::EdgeLlm))
+        .watches(api::<Pod>(&client, ns), children_config(Component::EdgeLlm), |pod| {
+            pod_owner::<EdgeLLM>(&pod, Component::EdgeLlm)
+        })
         .graceful_shutdown_on(stop(stop_rx.clone()))
-        .run(
-            controller::edge::reconcile,
-            controller::error_policy,
-            ctx.clone(),
-        )
+        .run(controller::edge::reconcile, controller::error_policy, ctx.clone())
         .for_each(move |_| {
             edge_metrics
                 .managed
@@ -336,29 +330,14 @@ async fn run_controllers(
     let cloud_store = cloud.store();
     let cloud_metrics = metrics.clone();
     let cloud = cloud
-        .owns(
-            api::<Deployment>(&client, ns),
-            children_config(Component::CloudLlm),
-        )
-        .owns(
-            api::<Service>(&client, ns),
-            children_config(Component::CloudLlm),
-        )
-        .owns(
-            api::<ConfigMap>(&client, ns),
-            children_config(Component::CloudLlm),
-        )
-        .watches(
-            api::<Pod>(&client, ns),
-            children_config(Component::CloudLlm),
-            |pod| pod_owner::<CloudLLM>(&pod, Component::CloudLlm),
-        )
+        .owns(api::<Deployment>(&client, ns), children_config(Component::CloudLlm))
+        .owns(api::<Service>(&client, ns), children_config(Component::CloudLlm))
+        .owns(api::<ConfigMap>(&client, ns), children_config(Component::CloudLlm))
+        .watches(api::<Pod>(&client, ns), children_config(Component::CloudLlm), |pod| {
+            pod_owner::<CloudLLM>(&pod, Component::CloudLlm)
+        })
         .graceful_shutdown_on(stop(stop_rx.clone()))
-        .run(
-            controller::cloud::reconcile,
-            controller::error_policy,
-            ctx.clone(),
-        )
+        .run(controller::cloud::reconcile, controller::error_policy, ctx.clone())
         .for_each(move |_| {
             cloud_metrics
                 .managed
@@ -367,7 +346,33 @@ async fn run_controllers(
             futures::future::ready(())
         });
 
+    let workflows = Controller::new(api::<LogicalAIWorkflow>(&client, ns), watcher::Config::default());
+    let wf_store = workflows.store();
+    let (by_edge, by_cloud) = (wf_store.clone(), wf_store.clone());
+    let wf_metrics = metrics.clone();
+    let workflows = workflows
+        .owns(api::<Deployment>(&client, ns), children_config(Component::Gateway))
+        .owns(api::<Service>(&client, ns), children_config(Component::Gateway))
+        .owns(api::<ConfigMap>(&client, ns), children_config(Component::Gateway))
+        .owns(api::<NetworkPolicy>(&client, ns), children_config(Component::Gateway))
+        // A change to a referenced EdgeLLM/CloudLLM (sites, readiness) re-renders the workflow.
+        .watches(api::<EdgeLLM>(&client, ns), watcher::Config::default(), move |edge| {
+            referencing(&by_edge, &edge, |wf| &wf.spec.edge_ref.name)
+        })
+        .watches(api::<CloudLLM>(&client, ns), watcher::Config::default(), move |cloud| {
+            referencing(&by_cloud, &cloud, |wf| &wf.spec.cloud_ref.name)
+        })
+        .graceful_shutdown_on(stop(stop_rx.clone()))
+        .run(controller::workflow::reconcile, controller::error_policy, ctx.clone())
+        .for_each(move |_| {
+            wf_metrics
+                .managed
+                .with_label_values(&["LogicalAIWorkflow"])
+                .set(wf_store.state().len() as i64);
+            futures::future::ready(())
+        });
+
     tracing::info!(namespace = ns.unwrap_or("<all>"), "controllers running");
-    futures::join!(edge, cloud);
+    futures::join!(edge, cloud, workflows);
     tracing::info!("controllers stopped");
 }

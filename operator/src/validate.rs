@@ -4,9 +4,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use k8s_openapi::api::core::v1::Node;
-use netgpt_crds::{
-    AdapterSpec, Architecture, CloudLLMSpec, EdgeLLMSpec, ModelFormat, ModelSpec, ResourceSpec,
-};
+use netgpt_crds::{AdapterSpec, Architecture, CloudLLMSpec, EdgeLLMSpec, ModelFormat, ModelSpec, ResourceSpec};
 
 use crate::render::edge::site_object_name;
 
@@ -76,9 +74,7 @@ fn check_gpu(
     };
     let capable = nodes.iter().any(|node| {
         let labels = node.metadata.labels.as_ref();
-        let matches = selector
-            .iter()
-            .all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v));
+        let matches = selector.iter().all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v));
         let allocatable = node
             .status
             .as_ref()
@@ -161,13 +157,7 @@ pub fn validate_cloud(name: &str, spec: &CloudLLMSpec, nodes: &[Node]) -> Vec<Fi
         .as_ref()
         .map(|p| p.node_selector.clone())
         .unwrap_or_default();
-    check_gpu(
-        spec.resources.as_ref(),
-        &pool,
-        nodes,
-        "the placement",
-        &mut errors,
-    );
+    check_gpu(spec.resources.as_ref(), &pool, nodes, "the placement", &mut errors);
     errors
 }
 

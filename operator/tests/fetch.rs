@@ -18,30 +18,23 @@ async fn serve(fail_first: u32) -> (String, Arc<AtomicU32>) {
     let app = Router::new()
         .route(
             "/model.gguf",
-            get(
-                |State((hits, fail_first)): State<(Arc<AtomicU32>, u32)>| async move {
-                    if hits.fetch_add(1, Ordering::SeqCst) < fail_first {
-                        (StatusCode::SERVICE_UNAVAILABLE, Vec::new())
-                    } else {
-                        (StatusCode::OK, BODY.to_vec())
-                    }
-                },
-            ),
+            get(|State((hits, fail_first)): State<(Arc<AtomicU32>, u32)>| async move {
+                if hits.fetch_add(1, Ordering::SeqCst) < fail_first {
+                    (StatusCode::SERVICE_UNAVAILABLE, Vec::new())
+                } else {
+                    (StatusCode::OK, BODY.to_vec())
+                }
+            }),
         )
         .with_state((hits.clone(), fail_first));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move { axum::serve(listener, app).await });
     (format!("http://{addr}"), hits)
 }
 
 fn sha(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn args(url: String, output: std::path::PathBuf, sha256: Option<String>) -> FetchArgs {
@@ -68,19 +61,11 @@ async fn verified_download_lands_atomically_after_retries() {
     let (base, hits) = serve(2).await;
     let dir = tempdir("ok");
     let out = dir.join("models/model.gguf");
-    fetch(&args(
-        format!("{base}/model.gguf"),
-        out.clone(),
-        Some(sha(BODY)),
-    ))
-    .await
-    .expect("fetch succeeds");
+    fetch(&args(format!("{base}/model.gguf"), out.clone(), Some(sha(BODY))))
+        .await
+        .expect("fetch succeeds");
     assert_eq!(std::fs::read(&out).expect("file"), BODY);
-    assert_eq!(
-        hits.load(Ordering::SeqCst),
-        3,
-        "two 503s retried, then success"
-    );
+    assert_eq!(hits.load(Ordering::SeqCst), 3, "two 503s retried, then success");
     assert_eq!(
         dir_entries(&dir.join("models")),
         vec!["model.gguf"],
@@ -99,13 +84,9 @@ async fn checksum_mismatch_fails_and_leaves_nothing() {
     let dir = tempdir("mismatch");
     let out = dir.join("model.gguf");
     let wrong = sha(b"something else");
-    let err = fetch(&args(
-        format!("{base}/model.gguf"),
-        out.clone(),
-        Some(wrong.clone()),
-    ))
-    .await
-    .expect_err("mismatch");
+    let err = fetch(&args(format!("{base}/model.gguf"), out.clone(), Some(wrong.clone())))
+        .await
+        .expect_err("mismatch");
     assert!(matches!(err, FetchError::Checksum { .. }), "{err}");
     let msg = err.to_string();
     assert!(
@@ -131,13 +112,9 @@ async fn not_found_is_not_retried_and_bad_checksum_argument_is_refused() {
         "{err}"
     );
     assert_eq!(hits.load(Ordering::SeqCst), 0);
-    let err = fetch(&args(
-        format!("{base}/model.gguf"),
-        dir.join("x"),
-        Some("ABC".into()),
-    ))
-    .await
-    .expect_err("bad arg");
+    let err = fetch(&args(format!("{base}/model.gguf"), dir.join("x"), Some("ABC".into())))
+        .await
+        .expect_err("bad arg");
     assert!(matches!(err, FetchError::BadChecksumArg(_)), "{err}");
 }
 

@@ -3,142 +3,19 @@
 //! its own namespace, in-process.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Client, ResourceExt};
 use netgpt_crds::config::ServingConfig;
 use netgpt_crds::{CloudLLM, EdgeLLM};
-use netgpt_operator::OperatorArgs;
-use netgpt_operator::run::LogFormat;
-use netgpt_testenv::{
-    TestNamespace, bound_claim, client, eventually, install_crds, kubectl, output_text, repo_root,
-};
-use tokio::sync::oneshot;
+use netgpt_testenv::{bound_claim, eventually};
 
-const WAIT: Duration = Duration::from_secs(60);
-
-struct Operator {
-    stop: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<()>,
-    metrics_addr: SocketAddr,
-}
-
-impl Operator {
-    async fn start(namespace: &str) -> Self {
-        let args = OperatorArgs {
-            namespace: Some(namespace.to_string()),
-            metrics_addr: "127.0.0.1:0".parse().expect("addr"),
-            default_image: "ghcr.io/netgpt/netgpt:test".to_string(),
-            leader_elect: true,
-            lease_name: "netgpt-operator".to_string(),
-            lease_namespace: Some(namespace.to_string()),
-            lease_duration: 15,
-            identity: Some(format!("test-{namespace}")),
-            log_format: LogFormat::Text,
-        };
-        let (stop, stopped) = oneshot::channel::<()>();
-        let (bound_tx, bound_rx) = oneshot::channel();
-        // SAFETY of env: tests share the process; the kubeconfig path is the same for all.
-        unsafe { std::env::set_var("KUBECONFIG", netgpt_testenv::kubeconfig_path()) };
-        let task = tokio::spawn(async move {
-            let shutdown = async move {
-                let _ = stopped.await;
-            };
-            netgpt_operator::run_until(args, shutdown, move |addr| {
-                let _ = bound_tx.send(addr);
-            })
-            .await
-            .expect("operator runs");
-        });
-        let metrics_addr = bound_rx.await.expect("operator bound its metrics port");
-        Self {
-            stop: Some(stop),
-            task,
-            metrics_addr,
-        }
-    }
-
-    async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        let _ = tokio::time::timeout(Duration::from_secs(20), &mut self.task).await;
-    }
-}
-
-async fn setup(prefix: &str) -> (Client, TestNamespace, Operator) {
-    let client = client().await;
-    install_crds(&client).await;
-    let ns = TestNamespace::new(&client, prefix).await;
-    let operator = Operator::start(&ns.name).await;
-    (client, ns, operator)
-}
-
-fn apply_example(ns: &str, file: &str) {
-    let path = repo_root().join("examples").join(file);
-    let out = kubectl(&["apply", "-n", ns, "-f", path.to_str().expect("utf-8")]);
-    assert!(out.status.success(), "{}", output_text(&out));
-}
-
-async fn get_opt<K>(client: &Client, ns: &str, name: &str) -> Option<K>
-where
-    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
-        + Clone
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug,
-{
-    Api::<K>::namespaced(client.clone(), ns)
-        .get_opt(name)
-        .await
-        .expect("get")
-}
-
-/// Pods of one Deployment-owned site, once all are bound to nodes.
-async fn bound_pods(client: &Client, ns: &str, selector: &str, count: usize) -> Vec<Pod> {
-    let api: Api<Pod> = Api::namespaced(client.clone(), ns);
-    eventually(
-        &format!("{count} bound pods for {selector}"),
-        WAIT,
-        || async {
-            let pods = api
-                .list(&ListParams::default().labels(selector))
-                .await
-                .ok()?
-                .items;
-            let bound = pods
-                .iter()
-                .filter(|p| p.spec.as_ref().and_then(|s| s.node_name.as_ref()).is_some())
-                .count();
-            (pods.len() == count && bound == count).then_some(pods)
-        },
-    )
-    .await
-}
-
-fn node_of(pod: &Pod) -> String {
-    pod.spec
-        .as_ref()
-        .and_then(|s| s.node_name.clone())
-        .unwrap_or_default()
-}
-
-async fn edge_status(client: &Client, ns: &str, name: &str) -> Option<netgpt_crds::EdgeLLMStatus> {
-    get_opt::<EdgeLLM>(client, ns, name).await?.status
-}
-
-fn ready_condition(
-    conditions: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition],
-) -> Option<(String, String)> {
-    conditions
-        .iter()
-        .find(|c| c.type_ == "Ready")
-        .map(|c| (c.status.clone(), c.reason.clone()))
-}
+mod common;
+use common::*;
 
 #[tokio::test]
 async fn examples_converge_and_pods_land_on_the_right_nodes() {
@@ -161,24 +38,16 @@ async fn examples_converge_and_pods_land_on_the_right_nodes() {
     let cm = get_opt::<ConfigMap>(&client, &ns.name, "smollm2-edge-site-a")
         .await
         .expect("configmap");
-    let config = ServingConfig::from_yaml(&cm.data.expect("data")["serving.yaml"])
-        .expect("valid ServingConfig");
+    let config = ServingConfig::from_yaml(&cm.data.expect("data")["serving.yaml"]).expect("valid ServingConfig");
     assert_eq!(config.model.name, "smollm2");
     assert_eq!(
         config.model.path,
         "/var/lib/netgpt/model/SmolLM2-135M-Instruct.Q4_1.gguf"
     );
-    assert_eq!(
-        config.adapters.len(),
-        1,
-        "a site carries only its own adapter"
-    );
+    assert_eq!(config.adapters.len(), 1, "a site carries only its own adapter");
     assert_eq!(config.adapters[0].name, "site-a-lora");
     let site = config.site.expect("site config");
-    assert_eq!(
-        site.location.place_name.as_deref(),
-        Some("Pudong, Shanghai")
-    );
+    assert_eq!(site.location.place_name.as_deref(), Some("Pudong, Shanghai"));
     assert_eq!(config.limits.max_new_tokens, Some(256));
 
     // Cloud pods: GPU limit, toleration, init containers fetching the https model.
@@ -210,13 +79,7 @@ async fn examples_converge_and_pods_land_on_the_right_nodes() {
     );
     let init = pod.init_containers.expect("fetch init container");
     assert_eq!(init[0].args.as_ref().expect("args")[0], "fetch");
-    assert!(
-        init[0]
-            .args
-            .as_ref()
-            .expect("args")
-            .contains(&"--sha256".to_string())
-    );
+    assert!(init[0].args.as_ref().expect("args").contains(&"--sha256".to_string()));
     assert_eq!(
         server
             .readiness_probe
@@ -237,19 +100,9 @@ async fn examples_converge_and_pods_land_on_the_right_nodes() {
             node_of(p)
         );
     }
-    let cloud_pods = bound_pods(
-        &client,
-        &ns.name,
-        "app.kubernetes.io/component=cloud-llm",
-        2,
-    )
-    .await;
+    let cloud_pods = bound_pods(&client, &ns.name, "app.kubernetes.io/component=cloud-llm", 2).await;
     for p in &cloud_pods {
-        assert!(
-            node_of(p).starts_with("cloud-gpu-"),
-            "GPU pod on {}",
-            node_of(p)
-        );
+        assert!(node_of(p).starts_with("cloud-gpu-"), "GPU pod on {}", node_of(p));
     }
 
     // Status: per-site replicas, nodes and endpoints; not ready (no kubelet marks pods ready).
@@ -258,11 +111,7 @@ async fn examples_converge_and_pods_land_on_the_right_nodes() {
         (st.sites.len() == 2 && st.sites.iter().all(|s| !s.nodes.is_empty())).then_some(st)
     })
     .await;
-    let a = status
-        .sites
-        .iter()
-        .find(|s| s.name == "site-a")
-        .expect("site-a status");
+    let a = status.sites.iter().find(|s| s.name == "site-a").expect("site-a status");
     assert_eq!(
         (a.replicas, a.ready_replicas, a.nodes.clone()),
         (1, 0, vec!["edge-bs-1".to_string()])
@@ -281,10 +130,7 @@ async fn examples_converge_and_pods_land_on_the_right_nodes() {
     let events: Api<Event> = Api::namespaced(client.clone(), &ns.name);
     let created = eventually("Created events", WAIT, || async {
         let list = events.list(&ListParams::default()).await.ok()?.items;
-        let n = list
-            .iter()
-            .filter(|e| e.reason.as_deref() == Some("Created"))
-            .count();
+        let n = list.iter().filter(|e| e.reason.as_deref() == Some("Created")).count();
         (n >= 9).then_some(n)
     })
     .await;
@@ -343,10 +189,7 @@ async fn spec_edits_converge_repair_and_prune_exactly() {
         gone.then_some(())
     })
     .await;
-    let a1 = deployments
-        .get("smollm2-edge-site-a")
-        .await
-        .expect("site-a kept");
+    let a1 = deployments.get("smollm2-edge-site-a").await.expect("site-a kept");
     assert_eq!(a1.uid(), a0.uid());
     assert_eq!(
         a1.resource_version(),
@@ -358,20 +201,15 @@ async fn spec_edits_converge_repair_and_prune_exactly() {
     let patch = serde_json::json!({"spec": {"sites": [{"name": "site-a", "nodeSelector": {"netgpt.io/site": "site-a"},
         "adapter": "site-b-lora", "replicas": 2}]}});
     edges
-        .patch(
-            "smollm2-edge",
-            &PatchParams::default(),
-            &Patch::Merge(&patch),
-        )
+        .patch("smollm2-edge", &PatchParams::default(), &Patch::Merge(&patch))
         .await
         .expect("patch");
     eventually("adapter and scale applied", WAIT, || async {
         let cm = get_opt::<ConfigMap>(&client, &ns.name, "smollm2-edge-site-a").await?;
         let config = ServingConfig::from_yaml(&cm.data?["serving.yaml"]).ok()?;
         let d = deployments.get("smollm2-edge-site-a").await.ok()?;
-        (config.adapters.first().map(|a| a.name.as_str()) == Some("site-b-lora")
-            && d.spec?.replicas == Some(2))
-        .then_some(())
+        (config.adapters.first().map(|a| a.name.as_str()) == Some("site-b-lora") && d.spec?.replicas == Some(2))
+            .then_some(())
     })
     .await;
 
@@ -468,15 +306,10 @@ async fn invalid_specs_get_condition_and_event_and_touch_nothing() {
             .expect("create");
         let status = eventually(&format!("{name} InvalidSpec"), WAIT, || async {
             let st = edge_status(&client, &ns.name, name).await?;
-            (ready_condition(&st.conditions) == Some(("False".into(), "InvalidSpec".into())))
-                .then_some(st)
+            (ready_condition(&st.conditions) == Some(("False".into(), "InvalidSpec".into()))).then_some(st)
         })
         .await;
-        let ready = status
-            .conditions
-            .iter()
-            .find(|c| c.type_ == "Ready")
-            .expect("Ready");
+        let ready = status.conditions.iter().find(|c| c.type_ == "Ready").expect("Ready");
         assert!(
             ready.message.contains(field),
             "{name}: condition message {:?} lacks {field}",
@@ -496,10 +329,7 @@ async fn invalid_specs_get_condition_and_event_and_touch_nothing() {
             .list(&ListParams::default().labels(&format!("app.kubernetes.io/instance={name}")))
             .await
             .expect("list");
-        assert!(
-            children.items.is_empty(),
-            "{name}: an invalid spec created children"
-        );
+        assert!(children.items.is_empty(), "{name}: an invalid spec created children");
     }
 
     // A valid resource turned invalid keeps its children untouched.
@@ -529,34 +359,13 @@ async fn invalid_specs_get_condition_and_event_and_touch_nothing() {
         .then_some(())
     })
     .await;
-    let after = deployments
-        .get("was-valid-a")
-        .await
-        .expect("deployment kept");
+    let after = deployments.get("was-valid-a").await.expect("deployment kept");
     assert_eq!(
         after.resource_version(),
         before.resource_version(),
         "invalid spec must not touch children"
     );
     operator.stop().await;
-}
-
-/// Marks a pod Running and Ready, as a kubelet would.
-async fn play_kubelet(client: &Client, pod: &Pod) {
-    let api: Api<Pod> = Api::namespaced(client.clone(), &pod.namespace().expect("ns"));
-    let now = k8s_openapi::jiff::Timestamp::now().to_string();
-    let status = serde_json::json!({"status": {"phase": "Running", "conditions": [
-        {"type": "Ready", "status": "True", "lastTransitionTime": now},
-        {"type": "ContainersReady", "status": "True", "lastTransitionTime": now},
-        {"type": "PodScheduled", "status": "True", "lastTransitionTime": now}
-    ]}});
-    api.patch_status(
-        &pod.name_any(),
-        &PatchParams::default(),
-        &Patch::Merge(&status),
-    )
-    .await
-    .expect("pod status");
 }
 
 #[tokio::test]
@@ -579,8 +388,7 @@ async fn status_becomes_ready_when_pods_are_ready() {
     }
     let status = eventually("Ready=True", WAIT, || async {
         let st = edge_status(&client, &ns.name, "ready").await?;
-        (ready_condition(&st.conditions) == Some(("True".into(), "AllSitesReady".into())))
-            .then_some(st)
+        (ready_condition(&st.conditions) == Some(("True".into(), "AllSitesReady".into()))).then_some(st)
     })
     .await;
     let counts: BTreeMap<_, _> = status
@@ -588,10 +396,7 @@ async fn status_becomes_ready_when_pods_are_ready() {
         .iter()
         .map(|s| (s.name.clone(), (s.ready_replicas, s.replicas)))
         .collect();
-    assert_eq!(
-        counts,
-        BTreeMap::from([("a".into(), (1, 1)), ("b".into(), (2, 2))])
-    );
+    assert_eq!(counts, BTreeMap::from([("a".into(), (1, 1)), ("b".into(), (2, 2))]));
     assert_eq!(status.ready_sites.as_deref(), Some("2/2"));
     let b = status.sites.iter().find(|s| s.name == "b").expect("b");
     assert!(
@@ -619,8 +424,7 @@ async fn status_becomes_ready_when_pods_are_ready() {
     play_kubelet(&client, &pods[0]).await;
     let st = eventually("cloud Ready=True", WAIT, || async {
         let st = clouds.get("cloud").await.ok()?.status?;
-        (ready_condition(&st.conditions) == Some(("True".into(), "AllReplicasReady".into())))
-            .then_some(st)
+        (ready_condition(&st.conditions) == Some(("True".into(), "AllReplicasReady".into()))).then_some(st)
     })
     .await;
     assert_eq!((st.ready_replicas, st.replicas), (1, 1));

@@ -13,8 +13,8 @@ use netgpt_crds::CloudLLM;
 use netgpt_crds::status::condition_type::{DEGRADED, PROGRESSING, READY};
 
 use super::{
-    Context, Error, apply_child, condition, finish, invalid_spec_conditions, list_nodes,
-    patch_status, pod_placement, report_invalid, resync,
+    Context, Error, apply_child, condition, finish, invalid_spec_conditions, list_nodes, patch_status, pod_placement,
+    report_invalid, resync,
 };
 use crate::render::cloud::render_cloud;
 use crate::render::labels::{Component, owned_selector};
@@ -35,22 +35,12 @@ pub async fn reconcile(cloud: Arc<CloudLLM>, ctx: Arc<Context>) -> Result<Action
     result
 }
 
-async fn reconcile_inner(
-    cloud: &CloudLLM,
-    ctx: &Context,
-    invalid: &mut bool,
-) -> Result<Action, Error> {
+async fn reconcile_inner(cloud: &CloudLLM, ctx: &Context, invalid: &mut bool) -> Result<Action, Error> {
     let name = cloud.name_any();
-    let namespace = cloud
-        .namespace()
-        .ok_or_else(|| Error::NoNamespace(name.clone()))?;
+    let namespace = cloud.namespace().ok_or_else(|| Error::NoNamespace(name.clone()))?;
     let api: Api<CloudLLM> = Api::namespaced(ctx.client.clone(), &namespace);
     let generation = cloud.meta().generation;
-    let previous = cloud
-        .status
-        .as_ref()
-        .map(|s| s.conditions.clone())
-        .unwrap_or_default();
+    let previous = cloud.status.as_ref().map(|s| s.conditions.clone()).unwrap_or_default();
     let owner = cloud.object_ref(&());
 
     let nodes = if needs_nodes(cloud.spec.resources.as_ref()) {
@@ -92,19 +82,12 @@ async fn reconcile_inner(
     let replicas = cloud.spec.replicas;
     let st = deployment.status.clone().unwrap_or_default();
     let ready = st.ready_replicas.unwrap_or(0);
-    let rolling = st.observed_generation < deployment.metadata.generation
-        || st.updated_replicas.unwrap_or(0) < replicas;
+    let rolling =
+        st.observed_generation < deployment.metadata.generation || st.updated_replicas.unwrap_or(0) < replicas;
     let unschedulable = pods.and_then(|p| p.unschedulable.clone());
     let conditions = vec![
         if ready >= replicas {
-            condition(
-                &previous,
-                READY,
-                true,
-                "AllReplicasReady",
-                "serving",
-                generation,
-            )
+            condition(&previous, READY, true, "AllReplicasReady", "serving", generation)
         } else {
             condition(
                 &previous,
@@ -136,14 +119,7 @@ async fn reconcile_inner(
         },
         match unschedulable {
             None => condition(&previous, DEGRADED, false, "AsExpected", "", generation),
-            Some(reason) => condition(
-                &previous,
-                DEGRADED,
-                true,
-                "Unschedulable",
-                reason,
-                generation,
-            ),
+            Some(reason) => condition(&previous, DEGRADED, true, "Unschedulable", reason, generation),
         },
     ];
     let status = serde_json::json!({

@@ -18,8 +18,8 @@ use netgpt_crds::status::condition_type::{DEGRADED, PROGRESSING, READY};
 use netgpt_crds::{EdgeLLM, EdgeSiteStatus};
 
 use super::{
-    Context, Error, apply_child, condition, finish, invalid_spec_conditions, list_nodes,
-    patch_status, pod_placement, prune_children, report_invalid, resync,
+    Context, Error, apply_child, condition, finish, invalid_spec_conditions, list_nodes, patch_status, pod_placement,
+    prune_children, report_invalid, resync,
 };
 use crate::render::edge::render_edge;
 use crate::render::labels::{Component, owned_selector};
@@ -40,22 +40,12 @@ pub async fn reconcile(edge: Arc<EdgeLLM>, ctx: Arc<Context>) -> Result<Action, 
     result
 }
 
-async fn reconcile_inner(
-    edge: &EdgeLLM,
-    ctx: &Context,
-    invalid: &mut bool,
-) -> Result<Action, Error> {
+async fn reconcile_inner(edge: &EdgeLLM, ctx: &Context, invalid: &mut bool) -> Result<Action, Error> {
     let name = edge.name_any();
-    let namespace = edge
-        .namespace()
-        .ok_or_else(|| Error::NoNamespace(name.clone()))?;
+    let namespace = edge.namespace().ok_or_else(|| Error::NoNamespace(name.clone()))?;
     let api: Api<EdgeLLM> = Api::namespaced(ctx.client.clone(), &namespace);
     let generation = edge.meta().generation;
-    let previous = edge
-        .status
-        .as_ref()
-        .map(|s| s.conditions.clone())
-        .unwrap_or_default();
+    let previous = edge.status.as_ref().map(|s| s.conditions.clone()).unwrap_or_default();
     let owner = edge.object_ref(&());
 
     let nodes = if needs_nodes(edge.spec.resources.as_ref()) {
@@ -128,17 +118,12 @@ async fn reconcile_inner(
             name: site.clone(),
             replicas,
             ready_replicas: ready,
-            nodes: pods
-                .map(|p| p.nodes.iter().cloned().collect())
-                .unwrap_or_default(),
+            nodes: pods.map(|p| p.nodes.iter().cloned().collect()).unwrap_or_default(),
             endpoint: Some(service_url(&deployment.name_any(), &namespace)),
             adapter: spec_site.and_then(|s| s.adapter.clone()),
         });
     }
-    let ready_sites = site_status
-        .iter()
-        .filter(|s| s.ready_replicas >= s.replicas)
-        .count();
+    let ready_sites = site_status.iter().filter(|s| s.ready_replicas >= s.replicas).count();
     let conditions = vec![
         if waiting.is_empty() {
             condition(

@@ -3,6 +3,7 @@
 
 pub mod cloud;
 pub mod edge;
+pub mod workflow;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt::Debug;
@@ -54,12 +55,7 @@ pub struct Context {
 }
 
 impl Context {
-    pub fn new(
-        client: Client,
-        recorder: Recorder,
-        metrics: Metrics,
-        default_image: String,
-    ) -> Self {
+    pub fn new(client: Client, recorder: Recorder, metrics: Metrics, default_image: String) -> Self {
         Self {
             client,
             recorder,
@@ -78,10 +74,7 @@ impl Context {
     }
 
     fn reset_backoff(&self, key: &str) {
-        self.failures
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(key);
+        self.failures.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
     }
 
     /// Publishes an Event about `regarding`; failures are logged, never fatal.
@@ -119,31 +112,21 @@ pub enum Applied {
 /// created, changed or already as desired, with an Event for the first two.
 pub async fn apply_child<K>(ctx: &Context, owner: &ObjectReference, obj: &K) -> Result<K, Error>
 where
-    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
-        + Serialize
-        + DeserializeOwned
-        + Clone
-        + Debug,
+    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()> + Serialize + DeserializeOwned + Clone + Debug,
 {
-    let namespace = obj
-        .namespace()
-        .ok_or_else(|| Error::NoNamespace(obj.name_any()))?;
+    let namespace = obj.namespace().ok_or_else(|| Error::NoNamespace(obj.name_any()))?;
     let api: Api<K> = Api::namespaced(ctx.client.clone(), &namespace);
     let name = obj.name_any();
-    let before = api
-        .get_metadata_opt(&name)
-        .await?
-        .and_then(|m| m.metadata.resource_version);
+    let before = api.get_metadata_opt(&name).await?.map(|m| m.metadata);
     let after = api
-        .patch(
-            &name,
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(obj),
-        )
+        .patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(obj))
         .await?;
+    // Objects with a generation (Deployments) change resourceVersion on every status
+    // update by their controller; only a generation bump means our apply changed them.
     let applied = match before {
         None => Applied::Created,
-        Some(rv) if after.resource_version().as_deref() == Some(rv.as_str()) => Applied::Unchanged,
+        Some(m) if m.generation.is_some() && m.generation == after.meta().generation => Applied::Unchanged,
+        Some(m) if m.generation.is_none() && m.resource_version == after.meta().resource_version => Applied::Unchanged,
         Some(_) => Applied::Updated,
     };
     let kind = K::kind(&());
@@ -153,10 +136,7 @@ where
         } else {
             ("Updated", "updated")
         };
-        ctx.metrics
-            .children
-            .with_label_values(&[kind.as_ref(), verb])
-            .inc();
+        ctx.metrics.children.with_label_values(&[kind.as_ref(), verb]).inc();
         tracing::info!(%kind, %namespace, %name, verb, "applied child");
         ctx.event(
             owner,
@@ -180,17 +160,11 @@ pub async fn prune_children<K>(
     keep: &HashSet<String>,
 ) -> Result<(), Error>
 where
-    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
-        + DeserializeOwned
-        + Clone
-        + Debug,
+    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()> + DeserializeOwned + Clone + Debug,
 {
     let api: Api<K> = Api::namespaced(ctx.client.clone(), namespace);
     let owner_uid = owner.uid.as_deref().unwrap_or_default();
-    for obj in api
-        .list_metadata(&ListParams::default().labels(selector))
-        .await?
-    {
+    for obj in api.list_metadata(&ListParams::default().labels(selector)).await? {
         let name = obj.name_any();
         let owned = obj
             .owner_references()
@@ -247,23 +221,13 @@ pub async fn pod_placement(
         if let Some(node) = pod.spec.as_ref().and_then(|s| s.node_name.clone()) {
             entry.nodes.insert(node);
         }
-        let unschedulable = pod
-            .status
-            .as_ref()
-            .and_then(|s| s.conditions.as_ref())
-            .and_then(|cs| {
-                cs.iter().find(|c| {
-                    c.type_ == "PodScheduled"
-                        && c.status == "False"
-                        && c.reason.as_deref() == Some("Unschedulable")
-                })
-            });
+        let unschedulable = pod.status.as_ref().and_then(|s| s.conditions.as_ref()).and_then(|cs| {
+            cs.iter().find(|c| {
+                c.type_ == "PodScheduled" && c.status == "False" && c.reason.as_deref() == Some("Unschedulable")
+            })
+        });
         if let Some(c) = unschedulable {
-            entry.unschedulable = Some(
-                c.message
-                    .clone()
-                    .unwrap_or_else(|| "pod is unschedulable".into()),
-            );
+            entry.unschedulable = Some(c.message.clone().unwrap_or_else(|| "pod is unschedulable".into()));
         }
     }
     Ok(out)
@@ -309,20 +273,9 @@ pub fn invalid_spec_conditions(
     generation: Option<i64>,
 ) -> Vec<Condition> {
     use netgpt_crds::status::condition_type::{DEGRADED, PROGRESSING, READY};
-    let message = errors
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("; ");
+    let message = errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
     vec![
-        condition(
-            previous,
-            READY,
-            false,
-            "InvalidSpec",
-            message.clone(),
-            generation,
-        ),
+        condition(previous, READY, false, "InvalidSpec", message.clone(), generation),
         condition(
             previous,
             PROGRESSING,
@@ -354,11 +307,7 @@ pub async fn report_invalid(ctx: &Context, owner: &ObjectReference, errors: &[Fi
 }
 
 /// Writes `status` with the status field manager.
-pub async fn patch_status<K>(
-    api: &Api<K>,
-    name: &str,
-    status: serde_json::Value,
-) -> Result<(), Error>
+pub async fn patch_status<K>(api: &Api<K>, name: &str, status: serde_json::Value) -> Result<(), Error>
 where
     K: Resource<DynamicType = ()> + DeserializeOwned + Clone + Debug,
 {
@@ -404,10 +353,7 @@ pub fn finish<K: Resource<DynamicType = ()>>(
         Ok(_) => "success",
         Err(_) => "error",
     };
-    ctx.metrics
-        .reconciles
-        .with_label_values(&[kind, label])
-        .inc();
+    ctx.metrics.reconciles.with_label_values(&[kind, label]).inc();
     if result.is_ok() {
         ctx.reset_backoff(&object_key(obj));
     }

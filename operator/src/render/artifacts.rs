@@ -27,8 +27,7 @@ pub enum ArtifactKind {
 /// Files of a PEFT adapter directory, weights first.
 pub const ADAPTER_FILES: &[&str] = &["adapter_model.safetensors", "adapter_config.json"];
 /// Files of a Hugging Face safetensors model directory, weights first.
-pub const SAFETENSORS_MODEL_FILES: &[&str] =
-    &["model.safetensors", "config.json", "tokenizer.json"];
+pub const SAFETENSORS_MODEL_FILES: &[&str] = &["model.safetensors", "config.json", "tokenizer.json"];
 
 /// What the pod needs for one artifact.
 #[derive(Debug, Default)]
@@ -57,14 +56,9 @@ pub fn stage(
         field: field.to_string(),
         reason: reason.to_string(),
     };
-    if let Some(path) = uri
-        .strip_prefix("file://")
-        .or_else(|| uri.strip_prefix("hostpath://"))
-    {
+    if let Some(path) = uri.strip_prefix("file://").or_else(|| uri.strip_prefix("hostpath://")) {
         if !path.starts_with('/') || path.len() < 2 {
-            return Err(invalid(
-                "a file:// or hostpath:// source needs an absolute path",
-            ));
+            return Err(invalid("a file:// or hostpath:// source needs an absolute path"));
         }
         let path = path.trim_end_matches('/');
         let base = base_name(path).ok_or_else(|| invalid("the path has no file name"))?;
@@ -93,9 +87,7 @@ pub fn stage(
             .ok_or_else(|| invalid("expected pvc://<claim>/<path>"))?;
         let sub_path = sub_path.trim_matches('/');
         if claim.is_empty() || sub_path.is_empty() || sub_path.split('/').any(|s| s == "..") {
-            return Err(invalid(
-                "expected pvc://<claim>/<path> with a path inside the claim",
-            ));
+            return Err(invalid("expected pvc://<claim>/<path> with a path inside the claim"));
         }
         let base = base_name(sub_path).ok_or_else(|| invalid("the path has no file name"))?;
         let local_path = format!("{mount_dir}/{base}");
@@ -133,11 +125,7 @@ pub fn stage(
                     downloads.push(Download {
                         url: format!("{url}/{f}"),
                         dest: format!("{dir}/{f}"),
-                        sha256: if i == 0 {
-                            source.sha256.as_deref()
-                        } else {
-                            None
-                        },
+                        sha256: if i == 0 { source.sha256.as_deref() } else { None },
                     });
                 }
                 dir
@@ -146,9 +134,7 @@ pub fn stage(
         let init_containers = downloads
             .into_iter()
             .enumerate()
-            .map(|(i, d)| {
-                fetch_container(&format!("fetch-{id}-{i}"), image, &d.url, &d.dest, d.sha256)
-            })
+            .map(|(i, d)| fetch_container(&format!("fetch-{id}-{i}"), image, &d.url, &d.dest, d.sha256))
             .collect();
         return Ok(StagedArtifact {
             init_containers,
@@ -170,9 +156,7 @@ struct Download<'a> {
 }
 
 fn base_name(path: &str) -> Option<&str> {
-    path.rsplit('/')
-        .next()
-        .filter(|b| !b.is_empty() && *b != "..")
+    path.rsplit('/').next().filter(|b| !b.is_empty() && *b != "..")
 }
 
 fn read_only_mount(volume: &str, path: &str, sub_path: Option<&str>) -> VolumeMount {
@@ -185,13 +169,7 @@ fn read_only_mount(volume: &str, path: &str, sub_path: Option<&str>) -> VolumeMo
     }
 }
 
-fn fetch_container(
-    name: &str,
-    image: &str,
-    url: &str,
-    dest: &str,
-    sha256: Option<&str>,
-) -> Container {
+fn fetch_container(name: &str, image: &str, url: &str, dest: &str, sha256: Option<&str>) -> Container {
     let mut args = vec!["fetch".to_string(), url.to_string(), dest.to_string()];
     if let Some(sha) = sha256 {
         args.push("--sha256".to_string());

@@ -16,12 +16,7 @@ pub fn render_cloud(cloud: &CloudLLM, default_image: &str) -> Result<ServingChil
         .controller_owner_ref(&())
         .ok_or_else(|| RenderError::Config("object has no uid".into()))?;
     let image = cloud.spec.image.as_deref().unwrap_or(default_image);
-    let served_name = cloud
-        .spec
-        .model
-        .served_name
-        .clone()
-        .unwrap_or_else(|| name.clone());
+    let served_name = cloud.spec.model.served_name.clone().unwrap_or_else(|| name.clone());
     let adapters: Vec<_> = cloud.spec.adapters.iter().enumerate().collect();
     let (config_yaml, artifacts) = stage_serving(
         &cloud.spec.model,

@@ -29,12 +29,7 @@ pub fn render_edge(edge: &EdgeLLM, default_image: &str) -> Result<Vec<SiteChildr
         .controller_owner_ref(&())
         .ok_or_else(|| RenderError::Config("object has no uid".into()))?;
     let image = edge.spec.image.as_deref().unwrap_or(default_image);
-    let served_name = edge
-        .spec
-        .model
-        .served_name
-        .clone()
-        .unwrap_or_else(|| name.clone());
+    let served_name = edge.spec.model.served_name.clone().unwrap_or_else(|| name.clone());
     let mut out = Vec::with_capacity(edge.spec.sites.len());
     for site in &edge.spec.sites {
         let adapters: Vec<_> = edge

@@ -31,11 +31,7 @@ impl Component {
 }
 
 /// Labels identifying one workload's pods (also the Deployment selector; immutable).
-pub fn selector_labels(
-    component: Component,
-    instance: &str,
-    site: Option<&str>,
-) -> BTreeMap<String, String> {
+pub fn selector_labels(component: Component, instance: &str, site: Option<&str>) -> BTreeMap<String, String> {
     let mut labels = BTreeMap::from([
         (NAME_LABEL.to_string(), "netgpt".to_string()),
         (COMPONENT_LABEL.to_string(), component.as_str().to_string()),
@@ -48,11 +44,7 @@ pub fn selector_labels(
 }
 
 /// Labels on every child object.
-pub fn object_labels(
-    component: Component,
-    instance: &str,
-    site: Option<&str>,
-) -> BTreeMap<String, String> {
+pub fn object_labels(component: Component, instance: &str, site: Option<&str>) -> BTreeMap<String, String> {
     let mut labels = selector_labels(component, instance, site);
     labels.insert(MANAGED_BY_LABEL.to_string(), MANAGED_BY.to_string());
     labels

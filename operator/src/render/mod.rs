@@ -6,6 +6,7 @@ pub mod cloud;
 pub mod edge;
 pub mod labels;
 pub mod pod;
+pub mod workflow;
 
 /// Why a spec cannot be rendered. Reported as an `InvalidSpec` condition naming `field`.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -106,9 +107,7 @@ pub(crate) fn stage_serving(
         site,
         limits: limits.cloned().unwrap_or_default(),
     };
-    let yaml = config
-        .to_yaml()
-        .map_err(|e| RenderError::Config(e.to_string()))?;
+    let yaml = config.to_yaml().map_err(|e| RenderError::Config(e.to_string()))?;
     Ok((yaml, artifacts))
 }
 

@@ -23,16 +23,9 @@ fn sites_merge_pool_and_site_selectors_and_get_gpu_limits() {
     }));
     let sites = render_edge(&e, "img:1").expect("renders");
     let d = &sites[0].children.deployment;
-    let pod = d
-        .spec
-        .as_ref()
-        .and_then(|s| s.template.spec.clone())
-        .expect("pod");
+    let pod = d.spec.as_ref().and_then(|s| s.template.spec.clone()).expect("pod");
     let selector = pod.node_selector.expect("node selector");
-    assert_eq!(
-        (selector["pool"].as_str(), selector["site"].as_str()),
-        ("edge", "a")
-    );
+    assert_eq!((selector["pool"].as_str(), selector["site"].as_str()), ("edge", "a"));
     let limits = pod.containers[0]
         .resources
         .as_ref()
@@ -43,10 +36,7 @@ fn sites_merge_pool_and_site_selectors_and_get_gpu_limits() {
     assert_eq!(d.spec.as_ref().and_then(|s| s.replicas), Some(2));
     assert_eq!(pod.automount_service_account_token, Some(false));
     let owner = &d.metadata.owner_references.as_ref().expect("owner")[0];
-    assert_eq!(
-        (owner.kind.as_str(), owner.controller),
-        ("EdgeLLM", Some(true))
-    );
+    assert_eq!((owner.kind.as_str(), owner.controller), ("EdgeLLM", Some(true)));
 }
 
 #[test]
@@ -84,10 +74,7 @@ fn each_scheme_is_staged_as_expected() {
         .iter()
         .find_map(|v| v.persistent_volume_claim.clone())
         .expect("pvc");
-    assert_eq!(
-        (claim.claim_name.as_str(), claim.read_only),
-        ("claim", Some(true))
-    );
+    assert_eq!((claim.claim_name.as_str(), claim.read_only), ("claim", Some(true)));
     let mount = p.containers[0]
         .volume_mounts
         .as_ref()

@@ -29,9 +29,7 @@ pub fn kubeconfig_path() -> PathBuf {
     }
     let cache = std::env::var_os("NETGPT_CACHE")
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/netgpt")
-        });
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/netgpt"));
     cache.join("testenv/kubeconfig")
 }
 
@@ -59,13 +57,9 @@ pub async fn install_crds(client: &Client) {
         let api: Api<CustomResourceDefinition> = Api::all(client.clone());
         for crd in netgpt_crds::all_crds() {
             let name = crd.metadata.name.clone().expect("CRDs are named");
-            api.patch(
-                &name,
-                &PatchParams::apply(FIELD_MANAGER).force(),
-                &Patch::Apply(&crd),
-            )
-            .await
-            .unwrap_or_else(|e| panic!("applying CRD {name}: {e}"));
+            api.patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&crd))
+                .await
+                .unwrap_or_else(|e| panic!("applying CRD {name}: {e}"));
             tokio::time::timeout(
                 Duration::from_secs(30),
                 await_condition(api.clone(), &name, conditions::is_crd_established()),

@@ -1,0 +1,186 @@
+//! LogicalAIWorkflow reconcile: check the step graph and the references, render one
+//! gateway per site of the EdgeLLM plus the cloud NetworkPolicy, apply, prune, report.
+//!
+//! No finalizer: children carry owner references. The referenced EdgeLLM and CloudLLM
+//! are watched, so changing them re-renders the compiled workflow.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Instant;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use kube::api::Api;
+use kube::runtime::controller::Action;
+use kube::{Resource, ResourceExt};
+use netgpt_crds::status::condition_type::{DEGRADED, PROGRESSING, READY};
+use netgpt_crds::{CloudLLM, EdgeLLM, LogicalAIWorkflow, WorkflowSiteStatus};
+
+use super::{
+    Context, Error, apply_child, condition, finish, invalid_spec_conditions, patch_status, prune_children,
+    report_invalid, resync,
+};
+use crate::render::labels::{Component, owned_selector};
+use crate::render::workflow::{is_ready, render_cloud_policy, render_gateways, validate_steps};
+use crate::validate::FieldError;
+
+const KIND: &str = "LogicalAIWorkflow";
+
+pub async fn reconcile(wf: Arc<LogicalAIWorkflow>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let started = Instant::now();
+    let mut invalid = false;
+    let result = reconcile_inner(&wf, &ctx, &mut invalid).await;
+    ctx.metrics
+        .reconcile_duration
+        .with_label_values(&[KIND])
+        .observe(started.elapsed().as_secs_f64());
+    finish(&ctx, wf.as_ref(), &result, KIND, invalid);
+    result
+}
+
+async fn reconcile_inner(wf: &LogicalAIWorkflow, ctx: &Context, invalid: &mut bool) -> Result<Action, Error> {
+    let name = wf.name_any();
+    let namespace = wf.namespace().ok_or_else(|| Error::NoNamespace(name.clone()))?;
+    let api: Api<LogicalAIWorkflow> = Api::namespaced(ctx.client.clone(), &namespace);
+    let generation = wf.meta().generation;
+    let previous = wf.status.as_ref().map(|s| s.conditions.clone()).unwrap_or_default();
+    let owner = wf.object_ref(&());
+
+    let mut errors = validate_steps(wf);
+    let edge = Api::<EdgeLLM>::namespaced(ctx.client.clone(), &namespace)
+        .get_opt(&wf.spec.edge_ref.name)
+        .await?;
+    let cloud = Api::<CloudLLM>::namespaced(ctx.client.clone(), &namespace)
+        .get_opt(&wf.spec.cloud_ref.name)
+        .await?;
+    if edge.is_none() {
+        errors.push(FieldError {
+            field: "spec.edgeRef.name".into(),
+            message: format!("EdgeLLM {:?} not found in namespace {namespace}", wf.spec.edge_ref.name),
+        });
+    }
+    if cloud.is_none() {
+        errors.push(FieldError {
+            field: "spec.cloudRef.name".into(),
+            message: format!(
+                "CloudLLM {:?} not found in namespace {namespace}",
+                wf.spec.cloud_ref.name
+            ),
+        });
+    }
+    let rendered = match (&edge, &cloud) {
+        (Some(edge), Some(cloud)) if errors.is_empty() => {
+            match (
+                render_gateways(wf, edge, cloud, &ctx.default_image),
+                render_cloud_policy(wf, cloud),
+            ) {
+                (Ok(g), Ok(p)) => Some((g, p)),
+                (Err(e), _) | (_, Err(e)) => {
+                    errors.push(FieldError {
+                        field: e.field().to_string(),
+                        message: e.to_string(),
+                    });
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
+    let (Some((gateways, policy)), Some(edge), Some(cloud)) = (rendered, edge, cloud) else {
+        *invalid = true;
+        report_invalid(ctx, &owner, &errors).await;
+        let status = serde_json::json!({
+            "observedGeneration": generation,
+            "conditions": invalid_spec_conditions(&previous, &errors, generation),
+        });
+        patch_status(&api, &name, status).await?;
+        return Ok(Action::await_change());
+    };
+
+    let mut keep = HashSet::new();
+    let mut sites = Vec::new();
+    for gw in gateways {
+        keep.insert(gw.deployment.name_any());
+        apply_child(ctx, &owner, &gw.config_map).await?;
+        let deployment = apply_child(ctx, &owner, &gw.deployment).await?;
+        apply_child(ctx, &owner, &gw.service).await?;
+        let ready = deployment.status.as_ref().and_then(|s| s.ready_replicas).unwrap_or(0) >= 1;
+        let endpoint = format!(
+            "http://{}.{namespace}.svc:{}",
+            gw.service.name_any(),
+            wf.spec.exposure.port
+        );
+        sites.push(WorkflowSiteStatus {
+            name: gw.site,
+            endpoint: Some(endpoint),
+            ready,
+        });
+    }
+    let policy = apply_child(ctx, &owner, &policy).await?;
+    let selector = owned_selector(Component::Gateway, &name);
+    prune_children::<Deployment>(ctx, &owner, &namespace, &selector, &keep).await?;
+    prune_children::<Service>(ctx, &owner, &namespace, &selector, &keep).await?;
+    prune_children::<ConfigMap>(ctx, &owner, &namespace, &selector, &keep).await?;
+    prune_children::<NetworkPolicy>(ctx, &owner, &namespace, &selector, &HashSet::from([policy.name_any()])).await?;
+
+    let edge_ready = is_ready(edge.status.as_ref().map(|s| s.conditions.as_slice()));
+    let cloud_ready = is_ready(cloud.status.as_ref().map(|s| s.conditions.as_slice()));
+    let waiting_gateways: Vec<&str> = sites.iter().filter(|s| !s.ready).map(|s| s.name.as_str()).collect();
+    let ready = if !edge_ready {
+        condition(
+            &previous,
+            READY,
+            false,
+            "WaitingForEdge",
+            format!("EdgeLLM {} is not ready", edge.name_any()),
+            generation,
+        )
+    } else if !cloud_ready {
+        condition(
+            &previous,
+            READY,
+            false,
+            "WaitingForCloud",
+            format!("CloudLLM {} is not ready", cloud.name_any()),
+            generation,
+        )
+    } else if !waiting_gateways.is_empty() {
+        condition(
+            &previous,
+            READY,
+            false,
+            "WaitingForGateways",
+            format!("gateways not ready: {}", waiting_gateways.join(", ")),
+            generation,
+        )
+    } else {
+        condition(
+            &previous,
+            READY,
+            true,
+            "AllReady",
+            "edge, cloud and every gateway are serving",
+            generation,
+        )
+    };
+    let conditions = vec![
+        ready,
+        condition(
+            &previous,
+            PROGRESSING,
+            !waiting_gateways.is_empty(),
+            if waiting_gateways.is_empty() {
+                "Converged"
+            } else {
+                "RollingOut"
+            },
+            "",
+            generation,
+        ),
+        condition(&previous, DEGRADED, false, "AsExpected", "", generation),
+    ];
+    let status = serde_json::json!({"observedGeneration": generation, "conditions": conditions, "sites": sites});
+    patch_status(&api, &name, status).await?;
+    Ok(resync())
+}

@@ -1,0 +1,396 @@
+//! LogicalAIWorkflow → per site of its EdgeLLM: a gateway Deployment (gateway +
+//! desensitizer sidecar) pinned to the site's nodes, a ConfigMap with the compiled
+//! workflow, a Service; plus a NetworkPolicy that lets only the workflow's gateway pods
+//! reach the cloud LLM.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, HTTPGetAction,
+    PodSecurityContext, PodSpec, PodTemplateSpec, Probe, SeccompProfile, Service, ServicePort, ServiceSpec, Volume,
+    VolumeMount,
+};
+use k8s_openapi::api::networking::v1::{
+    NetworkPolicy, NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicyPort, NetworkPolicySpec,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::{Resource, ResourceExt};
+use netgpt_crds::config::{CONFIG_API_VERSION, SiteConfig, UpstreamModel, WORKFLOW_CONFIG_KIND, WorkflowConfig};
+use netgpt_crds::{CloudLLM, EdgeLLM, LogicalAIWorkflow, StepKind, Target};
+
+use super::RenderError;
+use super::edge::site_object_name;
+use super::labels::{Component, object_labels, selector_labels};
+use super::pod::{CONFIG_DIR, container_security_context, service_url};
+use crate::validate::FieldError;
+
+/// File name of the compiled workflow inside [`CONFIG_DIR`].
+pub const WORKFLOW_FILE: &str = "workflow.yaml";
+/// Port the gateway container listens on.
+pub const GATEWAY_PORT: i32 = 8080;
+/// Port the desensitizer sidecar listens on (loopback only: reachable from the gateway
+/// container of the same pod, not from the network).
+pub const DESENSITIZER_PORT: i32 = 8081;
+
+/// Checks the step graph: known dependencies, no cycles, targets where needed, and a
+/// cloud generation always preceded by desensitization.
+pub fn validate_steps(wf: &LogicalAIWorkflow) -> Vec<FieldError> {
+    let steps = &wf.spec.steps;
+    let mut errors = Vec::new();
+    let index: HashMap<&str, usize> = steps.iter().enumerate().map(|(i, s)| (s.name.as_str(), i)).collect();
+    let dag = steps.iter().any(|s| !s.depends_on.is_empty());
+    for (i, step) in steps.iter().enumerate() {
+        for dep in &step.depends_on {
+            if !index.contains_key(dep.as_str()) {
+                errors.push(FieldError {
+                    field: format!("spec.steps[{i}].dependsOn"),
+                    message: format!("unknown step {dep:?}"),
+                });
+            }
+        }
+        if step.kind == StepKind::Generate && step.target.is_none() {
+            errors.push(FieldError {
+                field: format!("spec.steps[{i}].target"),
+                message: "a generate step needs target edge or cloud".into(),
+            });
+        }
+    }
+    if !errors.is_empty() {
+        return errors;
+    }
+    // Predecessors of each step: explicit for a DAG, the previous step for a list.
+    let preds: Vec<Vec<usize>> = steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            if dag {
+                s.depends_on
+                    .iter()
+                    .filter_map(|d| index.get(d.as_str()).copied())
+                    .collect()
+            } else if i > 0 {
+                vec![i - 1]
+            } else {
+                vec![]
+            }
+        })
+        .collect();
+    if let Some(i) = find_cycle(&preds) {
+        errors.push(FieldError {
+            field: format!("spec.steps[{i}].dependsOn"),
+            message: format!("step {:?} is part of a dependency cycle", steps[i].name),
+        });
+        return errors;
+    }
+    for (i, step) in steps.iter().enumerate() {
+        if step.kind == StepKind::Generate && step.target == Some(Target::Cloud) && wf.spec.desensitization.enabled {
+            let mut seen = HashSet::new();
+            let mut stack = preds[i].clone();
+            let mut desensitized = false;
+            while let Some(p) = stack.pop() {
+                if seen.insert(p) {
+                    desensitized |= steps[p].kind == StepKind::Desensitize;
+                    stack.extend(preds[p].iter().copied());
+                }
+            }
+            if !desensitized {
+                errors.push(FieldError {
+                    field: format!("spec.steps[{i}]"),
+                    message: "a cloud generate step must depend on a desensitize step (desensitization is enabled)"
+                        .into(),
+                });
+            }
+        }
+    }
+    errors
+}
+
+/// Index of a step on a cycle, if the graph has one.
+fn find_cycle(preds: &[Vec<usize>]) -> Option<usize> {
+    // 0 = unvisited, 1 = on the current path, 2 = done.
+    fn visit(n: usize, preds: &[Vec<usize>], state: &mut [u8]) -> Option<usize> {
+        match state[n] {
+            1 => return Some(n),
+            2 => return None,
+            _ => {}
+        }
+        state[n] = 1;
+        for &p in &preds[n] {
+            if let Some(c) = visit(p, preds, state) {
+                return Some(c);
+            }
+        }
+        state[n] = 2;
+        None
+    }
+    let mut state = vec![0u8; preds.len()];
+    (0..preds.len()).find_map(|n| visit(n, preds, &mut state))
+}
+
+/// Children of one site's gateway.
+pub struct GatewayChildren {
+    pub site: String,
+    pub config_map: ConfigMap,
+    pub deployment: Deployment,
+    pub service: Service,
+}
+
+/// Name of a site's gateway objects.
+pub fn gateway_object_name(workflow: &str, site: &str) -> String {
+    format!("{workflow}-{site}-gw")
+}
+
+/// Name of the NetworkPolicy guarding the cloud LLM.
+pub fn cloud_policy_name(workflow: &str) -> String {
+    format!("{workflow}-cloud-ingress")
+}
+
+/// The compiled workflow for one site, as the gateway and desensitizer read it.
+pub fn workflow_config(
+    wf: &LogicalAIWorkflow,
+    edge: &EdgeLLM,
+    cloud: &CloudLLM,
+    site_name: &str,
+    edge_url: String,
+    cloud_url: String,
+) -> Option<WorkflowConfig> {
+    let site = edge.spec.sites.iter().find(|s| s.name == site_name)?;
+    let edge_served = edge.spec.model.served_name.clone().unwrap_or_else(|| edge.name_any());
+    let cloud_served = cloud.spec.model.served_name.clone().unwrap_or_else(|| cloud.name_any());
+    Some(WorkflowConfig {
+        api_version: CONFIG_API_VERSION.to_string(),
+        kind: WORKFLOW_CONFIG_KIND.to_string(),
+        workflow: wf.name_any(),
+        site: SiteConfig {
+            name: site.name.clone(),
+            location: site.location.clone(),
+            adapter: site.adapter.clone(),
+        },
+        edge: UpstreamModel {
+            url: edge_url,
+            model: site.adapter.clone().unwrap_or(edge_served),
+        },
+        cloud: UpstreamModel {
+            url: cloud_url,
+            model: cloud_served,
+        },
+        desensitizer_url: format!("http://127.0.0.1:{DESENSITIZER_PORT}"),
+        steps: wf.spec.steps.clone(),
+        routing: wf.spec.routing.clone(),
+        desensitization: wf.spec.desensitization.clone(),
+    })
+}
+
+/// Renders every site's gateway. `wf` must come from the apiserver (it needs a uid).
+pub fn render_gateways(
+    wf: &LogicalAIWorkflow,
+    edge: &EdgeLLM,
+    cloud: &CloudLLM,
+    default_image: &str,
+) -> Result<Vec<GatewayChildren>, RenderError> {
+    let name = wf.name_any();
+    let namespace = wf.namespace().unwrap_or_default();
+    let owner = wf
+        .controller_owner_ref(&())
+        .ok_or_else(|| RenderError::Config("object has no uid".into()))?;
+    let image = edge.spec.image.as_deref().unwrap_or(default_image);
+    let cloud_url = service_url(&cloud.name_any(), &namespace);
+    let mut out = Vec::new();
+    for site in &edge.spec.sites {
+        let object = gateway_object_name(&name, &site.name);
+        let edge_url = service_url(&site_object_name(&edge.name_any(), &site.name), &namespace);
+        let config = workflow_config(wf, edge, cloud, &site.name, edge_url, cloud_url.clone())
+            .ok_or_else(|| RenderError::Config(format!("site {} vanished", site.name)))?;
+        let yaml = config.to_yaml().map_err(|e| RenderError::Config(e.to_string()))?;
+        let meta = ObjectMeta {
+            name: Some(object.clone()),
+            namespace: Some(namespace.clone()),
+            labels: Some(object_labels(Component::Gateway, &name, Some(&site.name))),
+            owner_references: Some(vec![owner.clone()]),
+            ..Default::default()
+        };
+        let config_map = ConfigMap {
+            metadata: meta.clone(),
+            data: Some(BTreeMap::from([(WORKFLOW_FILE.to_string(), yaml)])),
+            ..Default::default()
+        };
+        let config_path = format!("{CONFIG_DIR}/{WORKFLOW_FILE}");
+        let mount = VolumeMount {
+            name: "config".into(),
+            mount_path: CONFIG_DIR.into(),
+            read_only: Some(true),
+            ..Default::default()
+        };
+        let probe = |path: &str, port: &str| Probe {
+            http_get: Some(HTTPGetAction {
+                path: Some(path.into()),
+                port: IntOrString::String(port.into()),
+                ..Default::default()
+            }),
+            period_seconds: Some(5),
+            ..Default::default()
+        };
+        let gateway = Container {
+            name: "gateway".into(),
+            image: Some(image.into()),
+            args: Some(vec![
+                "gateway".into(),
+                "--config".into(),
+                config_path.clone(),
+                "--listen".into(),
+                format!("0.0.0.0:{GATEWAY_PORT}"),
+            ]),
+            ports: Some(vec![ContainerPort {
+                name: Some("http".into()),
+                container_port: GATEWAY_PORT,
+                protocol: Some("TCP".into()),
+                ..Default::default()
+            }]),
+            readiness_probe: Some(probe("/ready", "http")),
+            liveness_probe: Some(probe("/health", "http")),
+            volume_mounts: Some(vec![mount.clone()]),
+            security_context: Some(container_security_context()),
+            ..Default::default()
+        };
+        // The sidecar listens on loopback only; the pod's network never exposes it.
+        let desensitizer = Container {
+            name: "desensitizer".into(),
+            image: Some(image.into()),
+            args: Some(vec![
+                "desensitize".into(),
+                "--config".into(),
+                config_path,
+                "--listen".into(),
+                format!("127.0.0.1:{DESENSITIZER_PORT}"),
+            ]),
+            volume_mounts: Some(vec![mount]),
+            security_context: Some(container_security_context()),
+            ..Default::default()
+        };
+        let placement = edge.spec.placement.clone().unwrap_or_default();
+        let mut node_selector = placement.node_selector;
+        node_selector.extend(site.node_selector.clone());
+        let selector = selector_labels(Component::Gateway, &name, Some(&site.name));
+        let deployment = Deployment {
+            metadata: meta.clone(),
+            spec: Some(DeploymentSpec {
+                replicas: Some(1),
+                selector: LabelSelector {
+                    match_labels: Some(selector.clone()),
+                    ..Default::default()
+                },
+                template: PodTemplateSpec {
+                    metadata: Some(ObjectMeta {
+                        labels: Some(object_labels(Component::Gateway, &name, Some(&site.name))),
+                        ..Default::default()
+                    }),
+                    spec: Some(PodSpec {
+                        containers: vec![gateway, desensitizer],
+                        volumes: Some(vec![
+                            Volume {
+                                name: "config".into(),
+                                config_map: Some(ConfigMapVolumeSource {
+                                    name: object.clone(),
+                                    ..Default::default()
+                                }),
+                                ..Default::default()
+                            },
+                            Volume {
+                                name: "tmp".into(),
+                                empty_dir: Some(EmptyDirVolumeSource::default()),
+                                ..Default::default()
+                            },
+                        ]),
+                        node_selector: (!node_selector.is_empty()).then_some(node_selector),
+                        tolerations: (!placement.tolerations.is_empty()).then_some(placement.tolerations),
+                        affinity: placement.affinity,
+                        automount_service_account_token: Some(false),
+                        enable_service_links: Some(false),
+                        security_context: Some(PodSecurityContext {
+                            run_as_non_root: Some(true),
+                            seccomp_profile: Some(SeccompProfile {
+                                type_: "RuntimeDefault".into(),
+                                localhost_profile: None,
+                            }),
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    }),
+                },
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let service = Service {
+            metadata: meta,
+            spec: Some(ServiceSpec {
+                selector: Some(selector),
+                type_: Some(format!("{:?}", wf.spec.exposure.service_type)),
+                ports: Some(vec![ServicePort {
+                    name: Some("http".into()),
+                    port: wf.spec.exposure.port,
+                    target_port: Some(IntOrString::String("http".into())),
+                    protocol: Some("TCP".into()),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        out.push(GatewayChildren {
+            site: site.name.clone(),
+            config_map,
+            deployment,
+            service,
+        });
+    }
+    Ok(out)
+}
+
+/// NetworkPolicy on the cloud LLM's pods: ingress only from this workflow's gateway pods
+/// (whose only route to the cloud is the desensitizer sidecar).
+pub fn render_cloud_policy(wf: &LogicalAIWorkflow, cloud: &CloudLLM) -> Result<NetworkPolicy, RenderError> {
+    let name = wf.name_any();
+    let owner = wf
+        .controller_owner_ref(&())
+        .ok_or_else(|| RenderError::Config("object has no uid".into()))?;
+    let gateway_pods: BTreeMap<String, String> = selector_labels(Component::Gateway, &name, None);
+    Ok(NetworkPolicy {
+        metadata: ObjectMeta {
+            name: Some(cloud_policy_name(&name)),
+            namespace: wf.namespace(),
+            labels: Some(object_labels(Component::Gateway, &name, None)),
+            owner_references: Some(vec![owner]),
+            ..Default::default()
+        },
+        spec: Some(NetworkPolicySpec {
+            pod_selector: Some(LabelSelector {
+                match_labels: Some(selector_labels(Component::CloudLlm, &cloud.name_any(), None)),
+                ..Default::default()
+            }),
+            policy_types: Some(vec!["Ingress".into()]),
+            ingress: Some(vec![NetworkPolicyIngressRule {
+                from: Some(vec![NetworkPolicyPeer {
+                    pod_selector: Some(LabelSelector {
+                        match_labels: Some(gateway_pods),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }]),
+                ports: Some(vec![NetworkPolicyPort {
+                    port: Some(IntOrString::Int(super::pod::SERVING_PORT)),
+                    protocol: Some("TCP".into()),
+                    ..Default::default()
+                }]),
+            }]),
+            ..Default::default()
+        }),
+    })
+}
+
+/// Whether a resource's generation has been observed and reported Ready.
+pub fn is_ready(conditions: Option<&[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition]>) -> bool {
+    conditions.is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
