@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
+
+mod local;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -28,6 +30,10 @@ enum Command {
     Operator(netgpt_operator::OperatorArgs),
     /// Download a model or adapter file (init container): retries, SHA-256 check, atomic rename.
     Fetch(netgpt_operator::fetch::FetchArgs),
+    /// Run a whole NetGPT deployment on this machine from EdgeLLM/CloudLLM/LogicalAIWorkflow manifests.
+    Local(local::LocalArgs),
+    /// Run one site's workflow gateway (edge completion, routing, desensitized cloud path).
+    Gateway(netgpt_inference::gateway::GatewayArgs),
     /// Serve a model over an OpenAI-compatible HTTP API.
     Serve(netgpt_inference::ServeArgs),
     /// Manage locally cached models (`netgpt model pull smollm2`).
@@ -35,6 +41,8 @@ enum Command {
         #[command(subcommand)]
         command: netgpt_inference::ModelCommand,
     },
+    /// Data-desensitization sidecar in front of the cloud model (`eval` scores detection).
+    Desensitize(netgpt_inference::desensitize::DesensitizeArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -45,15 +53,16 @@ fn main() -> anyhow::Result<()> {
             netgpt_operator::run::init_tracing(netgpt_operator::run::LogFormat::Text);
             Ok(runtime()?.block_on(netgpt_operator::fetch::fetch(&args))?)
         }
+        Command::Local(args) => local::run(args),
+        Command::Gateway(args) => Ok(netgpt_inference::gateway::run(args)?),
         Command::Serve(args) => Ok(netgpt_inference::serve(args)?),
         Command::Model { command } => Ok(netgpt_inference::run_model_command(command)?),
+        Command::Desensitize(args) => Ok(netgpt_inference::desensitize::run(args)?),
     }
 }
 
 fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()
 }
 
 fn crd(output_dir: Option<PathBuf>) -> anyhow::Result<()> {

@@ -14,10 +14,7 @@ pub enum ApiError {
     #[error("invalid JSON body: {0}")]
     InvalidJson(String),
     #[error("{message}")]
-    InvalidParameter {
-        param: &'static str,
-        message: String,
-    },
+    InvalidParameter { param: &'static str, message: String },
     #[error("the model `{0}` does not exist")]
     ModelNotFound(String),
     #[error(
@@ -62,9 +59,9 @@ impl ApiError {
     /// HTTP status of the error.
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::InvalidJson(_)
-            | Self::InvalidParameter { .. }
-            | Self::ContextLengthExceeded { .. } => StatusCode::BAD_REQUEST,
+            Self::InvalidJson(_) | Self::InvalidParameter { .. } | Self::ContextLengthExceeded { .. } => {
+                StatusCode::BAD_REQUEST
+            }
             Self::ModelNotFound(_) | Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -134,10 +131,7 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = (self.status(), Json(self.body_json())).into_response();
-        if matches!(
-            self,
-            Self::Overloaded(_) | Self::NotReady | Self::ShuttingDown
-        ) {
+        if matches!(self, Self::Overloaded(_) | Self::NotReady | Self::ShuttingDown) {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));

@@ -32,9 +32,7 @@ impl ChatTemplate {
             Some(s) => Self::ChatMl {
                 default_system: default_chatml_system_prompt(s),
             },
-            None => Self::ChatMl {
-                default_system: None,
-            },
+            None => Self::ChatMl { default_system: None },
         }
     }
 

@@ -13,11 +13,11 @@ use std::time::Instant;
 
 use tokio::sync::mpsc;
 
-use crate::gguf_tokenizer::GgufTokenizer;
-use crate::llama::{KvCache, Llama, SequenceStep, logits_rows};
 use crate::metrics::Metrics;
+use crate::model::{KvCache, LanguageModel, SequenceStep, logits_rows};
 use crate::sampler::{SampledToken, Sampler, SamplingParams};
 use crate::text_stream::{IncrementalDecoder, StopCheck, StopMatcher};
+use crate::tokenizer::TextTokenizer;
 
 /// Why a generation ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,10 +60,7 @@ pub struct TopLogprob {
 pub enum GenerationEvent {
     /// New text and the tokens that produced it (the text may lag the tokens while a
     /// partial character or a possible stop sequence is held back).
-    Delta {
-        text: String,
-        tokens: Vec<TokenLogprob>,
-    },
+    Delta { text: String, tokens: Vec<TokenLogprob> },
     /// Generation ended.
     Finished {
         reason: FinishReason,
@@ -136,10 +133,7 @@ pub struct EngineHandle {
 impl EngineHandle {
     /// Queues a request; the receiver yields its events until `Finished` or `Failed`.
     /// Dropping the receiver cancels the generation.
-    pub fn submit(
-        &self,
-        request: GenerationRequest,
-    ) -> Result<mpsc::UnboundedReceiver<GenerationEvent>, SubmitError> {
+    pub fn submit(&self, request: GenerationRequest) -> Result<mpsc::UnboundedReceiver<GenerationEvent>, SubmitError> {
         let admitted = self
             .outstanding
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
@@ -175,8 +169,8 @@ impl EngineHandle {
 
 /// Starts the engine thread that owns `model`.
 pub fn start_engine(
-    model: Llama,
-    tokenizer: GgufTokenizer,
+    model: Box<dyn LanguageModel>,
+    tokenizer: TextTokenizer,
     limits: EngineLimits,
     metrics: Metrics,
 ) -> std::io::Result<(EngineHandle, std::thread::JoinHandle<()>)> {
@@ -222,8 +216,8 @@ enum Outcome {
 }
 
 struct Engine {
-    model: Llama,
-    tokenizer: GgufTokenizer,
+    model: Box<dyn LanguageModel>,
+    tokenizer: TextTokenizer,
     limits: EngineLimits,
     metrics: Metrics,
     waiting: VecDeque<Submission>,
@@ -246,7 +240,16 @@ impl Engine {
             self.admit();
             self.update_gauges();
             if !self.running.is_empty() {
-                self.step();
+                // A panic inside the model code must not take the engine (and with it
+                // every later request) down: fail the running sequences instead.
+                let stepped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.step()));
+                if stepped.is_err() {
+                    tracing::error!("forward step panicked; failing the running requests");
+                    let failed = (0..self.running.len())
+                        .map(|index| (index, Outcome::Failed("internal model error".into())))
+                        .collect();
+                    self.finish_many(failed);
+                }
             }
         }
         self.update_gauges();
@@ -327,8 +330,7 @@ impl Engine {
         }
         let logits = {
             // Borrow each planned sequence's cache mutably, in plan order.
-            let mut caches: Vec<Option<&mut Sequence>> =
-                self.running.iter_mut().map(Some).collect();
+            let mut caches: Vec<Option<&mut Sequence>> = self.running.iter_mut().map(Some).collect();
             let mut steps = Vec::with_capacity(plan.len());
             for &(index, start, len) in &plan {
                 let Some(sequence) = caches[index].take() else {
@@ -362,9 +364,7 @@ impl Engine {
             if sequence.cache.len() < sequence.context.len() {
                 continue; // prompt not fully processed yet
             }
-            let token = sequence
-                .sampler
-                .sample(row, &sequence.context, &sequence.generated);
+            let token = sequence.sampler.sample(row, &sequence.context, &sequence.generated);
             let outcome = self.accept_token(index, token);
             if !matches!(outcome, Outcome::Continue) {
                 outcomes.push((index, outcome));
@@ -384,9 +384,7 @@ impl Engine {
             None => metrics
                 .time_to_first_token
                 .observe((now - sequence.submission.received_at).as_secs_f64()),
-            Some(previous) => metrics
-                .inter_token_latency
-                .observe((now - previous).as_secs_f64()),
+            Some(previous) => metrics.inter_token_latency.observe((now - previous).as_secs_f64()),
         }
         sequence.last_token_at = Some(now);
 
@@ -409,10 +407,10 @@ impl Engine {
         if !released.is_empty() {
             let tokens = std::mem::take(&mut sequence.unreported);
             // A send error means the client left; the next step drops the sequence.
-            let _ = sequence.submission.events.send(GenerationEvent::Delta {
-                text: released,
-                tokens,
-            });
+            let _ = sequence
+                .submission
+                .events
+                .send(GenerationEvent::Delta { text: released, tokens });
         }
         if stopped {
             Outcome::Finished(FinishReason::Stop)
@@ -452,17 +450,14 @@ impl Engine {
                 }
                 Outcome::Failed(message) => {
                     let _ = events.send(GenerationEvent::Failed { message });
-                    self.metrics
-                        .requests_finished
-                        .with_label_values(&["error"])
-                        .inc();
+                    self.metrics.requests_finished.with_label_values(&["error"]).inc();
                 }
             }
         }
     }
 }
 
-fn token_logprob(tokenizer: &GgufTokenizer, token: &SampledToken) -> TokenLogprob {
+fn token_logprob(tokenizer: &TextTokenizer, token: &SampledToken) -> TokenLogprob {
     TokenLogprob {
         id: token.id,
         text: tokenizer.token_text(token.id),

@@ -22,14 +22,14 @@ use tokio::sync::mpsc;
 use crate::api_error::ApiError;
 use crate::chat_template::{ChatMessage, ChatTemplate};
 use crate::engine::{EngineHandle, GenerationEvent, GenerationRequest, SubmitError};
-use crate::gguf_tokenizer::GgufTokenizer;
 use crate::metrics::Metrics;
 use crate::openai::{
-    ChatChoice, ChatChunkChoice, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest,
-    ChatDelta, ChatLogprobs, ChatMessageOut, Completion, CompletionChoice, CompletionLogprobs,
-    CompletionRequest, MessageContent, ModelCard, ModelList, PromptField, SamplingFields, Usage,
+    ChatChoice, ChatChunkChoice, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatDelta, ChatLogprobs,
+    ChatMessageOut, Completion, CompletionChoice, CompletionLogprobs, CompletionRequest, MessageContent, ModelCard,
+    ModelList, PromptField, SamplingFields, Usage,
 };
 use crate::sampler::SamplingParams;
+use crate::tokenizer::TextTokenizer;
 
 /// Header carrying a request's id; accepted from clients and echoed back.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -47,7 +47,7 @@ const KNOWN_PATHS: &[&str] = &[
 
 /// The model once loaded, with what the handlers need to use it.
 pub struct ServedModel {
-    pub tokenizer: GgufTokenizer,
+    pub tokenizer: TextTokenizer,
     pub chat_template: ChatTemplate,
     pub engine: EngineHandle,
     pub context_length: usize,
@@ -89,19 +89,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            observe_request,
-        ))
+        .layer(middleware::from_fn_with_state(state.clone(), observe_request))
         .with_state(state)
 }
 
 /// Echoes or assigns `x-request-id`, and counts the request by route and status.
-async fn observe_request(
-    State(state): State<Arc<AppState>>,
-    request: Request,
-    next: Next,
-) -> Response {
+async fn observe_request(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     // Routing happens after this middleware, so the route label is taken from the known
     // paths; anything else is "unmatched", which keeps the label set bounded.
@@ -162,10 +155,7 @@ async fn ready(State(state): State<Arc<AppState>>) -> Response {
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     match state.metrics.render() {
         Ok(text) => (
-            [(
-                header::CONTENT_TYPE,
-                "text/plain; version=0.0.4; charset=utf-8",
-            )],
+            [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
             text,
         )
             .into_response(),
@@ -197,10 +187,7 @@ async fn list_models(State(state): State<Arc<AppState>>) -> Response {
 }
 
 /// Parses a JSON body, mapping every failure to the API's error shape.
-fn parse_body<T: DeserializeOwned>(
-    body: Result<Bytes, BytesRejection>,
-    limit: usize,
-) -> Result<T, ApiError> {
+fn parse_body<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<T, ApiError> {
     let bytes = body.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::PayloadTooLarge { limit }
@@ -233,17 +220,11 @@ fn validate_sampling(
     top_logprobs: usize,
 ) -> Result<Generation, ApiError> {
     if let Some(n) = fields.n.filter(|n| *n != 1) {
-        return Err(ApiError::invalid(
-            "n",
-            format!("only n = 1 is supported, got {n}"),
-        ));
+        return Err(ApiError::invalid("n", format!("only n = 1 is supported, got {n}")));
     }
     let temperature = fields.temperature.unwrap_or(1.0);
     if !(0.0..=2.0).contains(&temperature) {
-        return Err(ApiError::invalid(
-            "temperature",
-            "temperature must be between 0 and 2",
-        ));
+        return Err(ApiError::invalid("temperature", "temperature must be between 0 and 2"));
     }
     let top_p = fields.top_p.unwrap_or(1.0);
     if !(top_p > 0.0 && top_p <= 1.0) {
@@ -263,28 +244,15 @@ fn validate_sampling(
         ("frequency_penalty", frequency_penalty),
     ] {
         if !(-2.0..=2.0).contains(&value) {
-            return Err(ApiError::invalid(
-                param,
-                format!("{param} must be between -2 and 2"),
-            ));
+            return Err(ApiError::invalid(param, format!("{param} must be between -2 and 2")));
         }
     }
     if max_tokens == Some(0) {
-        return Err(ApiError::invalid(
-            "max_tokens",
-            "max_tokens must be at least 1",
-        ));
+        return Err(ApiError::invalid("max_tokens", "max_tokens must be at least 1"));
     }
-    let stop = fields
-        .stop
-        .clone()
-        .map(|s| s.into_vec())
-        .unwrap_or_default();
+    let stop = fields.stop.clone().map(|s| s.into_vec()).unwrap_or_default();
     if stop.len() > 4 {
-        return Err(ApiError::invalid(
-            "stop",
-            "at most 4 stop sequences are allowed",
-        ));
+        return Err(ApiError::invalid("stop", "at most 4 stop sequences are allowed"));
     }
     Ok(Generation {
         max_tokens: max_tokens.map_or(usize::MAX, |m| m as usize),
@@ -300,10 +268,7 @@ fn validate_sampling(
         },
         stop,
         stream: fields.stream,
-        include_usage: fields
-            .stream_options
-            .as_ref()
-            .is_some_and(|o| o.include_usage),
+        include_usage: fields.stream_options.as_ref().is_some_and(|o| o.include_usage),
     })
 }
 
@@ -363,9 +328,7 @@ fn submit(
 }
 
 fn unix_time() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 fn completion_id(prefix: &str) -> String {
@@ -435,17 +398,11 @@ async fn chat_completions(
         ));
     }
     let want_logprobs = request.logprobs;
-    let max_tokens = request
-        .max_completion_tokens
-        .or(request.sampling.max_tokens);
+    let max_tokens = request.max_completion_tokens.or(request.sampling.max_tokens);
     let generation = validate_sampling(
         &request.sampling,
         max_tokens,
-        if want_logprobs {
-            top_logprobs as usize
-        } else {
-            0
-        },
+        if want_logprobs { top_logprobs as usize } else { 0 },
     )?;
     let messages = render_messages(&request)?;
     let prompt = served.chat_template.render(&messages);
@@ -521,10 +478,7 @@ async fn completions(
     .map_err(|e| ApiError::invalid("prompt", e.to_string()))?;
     let vocab = served.tokenizer.vocab_size() as u32;
     if let Some(bad) = prompt_ids.iter().find(|id| **id >= vocab) {
-        return Err(ApiError::invalid(
-            "prompt",
-            format!("token id {bad} is out of range"),
-        ));
+        return Err(ApiError::invalid("prompt", format!("token id {bad} is out of range")));
     }
     let events = submit(&state, served, prompt_ids, &generation, "prompt")?;
     let header = ChunkHeader {
@@ -571,16 +525,12 @@ async fn collect(
     let mut completion_logprobs = want_logprobs.then(CompletionLogprobs::default);
     while let Some(event) = events.recv().await {
         match event {
-            GenerationEvent::Delta {
-                text: delta,
-                tokens,
-            } => {
+            GenerationEvent::Delta { text: delta, tokens } => {
                 if let Some(l) = chat_logprobs.as_mut() {
                     l.extend(&tokens);
                 }
                 if let Some(l) = completion_logprobs.as_mut() {
-                    let start = l.text_offset.last().copied().unwrap_or(0)
-                        + l.tokens.last().map_or(0, String::len);
+                    let start = l.text_offset.last().copied().unwrap_or(0) + l.tokens.last().map_or(0, String::len);
                     l.extend(&tokens, start);
                 }
                 text.push_str(&delta);
@@ -601,9 +551,7 @@ async fn collect(
             GenerationEvent::Failed { message } => return Err(ApiError::Internal(message)),
         }
     }
-    Err(ApiError::Internal(
-        "the engine stopped mid-generation".into(),
-    ))
+    Err(ApiError::Internal("the engine stopped mid-generation".into()))
 }
 
 /// Fields every chunk of one streamed response repeats.

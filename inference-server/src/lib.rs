@@ -1,24 +1,29 @@
 //! `netgpt serve`: a candle-based LLM server with an OpenAI-compatible HTTP API.
 //!
-//! Layout: [`gguf_tokenizer`] and [`chat_template`] turn requests into token ids,
-//! [`llama`] runs the network with one KV cache per sequence, [`sampler`] and
+//! Layout: [`tokenizer`] and [`chat_template`] turn requests into token ids,
+//! [`llama`] (GGUF) and [`gpt2`] (safetensors) run the network with one KV cache per
+//! sequence ([`model`]), [`sampler`] and
 //! [`text_stream`] turn logits back into text, [`engine`] batches all running sequences on
 //! one thread, [`http`] is the axum API and [`server`] wires it to configuration and
 //! signals. [`model_store`] fetches the default model.
 
 pub mod api_error;
 pub mod chat_template;
+pub mod desensitize;
 pub mod engine;
-pub mod gguf_tokenizer;
+pub mod gateway;
+pub mod gpt2;
 pub mod http;
 pub mod llama;
 pub mod loader;
 pub mod metrics;
+pub mod model;
 pub mod model_store;
 pub mod openai;
 pub mod sampler;
 pub mod server;
 pub mod text_stream;
+pub mod tokenizer;
 
 pub use model_store::{ensure_default_model, pull_model};
 pub use server::{RunningServer, ServeArgs, ServeError, ServerSettings, serve, start};

@@ -7,8 +7,10 @@ use candle_core::Device;
 use candle_core::quantized::gguf_file;
 
 use crate::chat_template::ChatTemplate;
-use crate::gguf_tokenizer::{GgufTokenizer, TokenizerError};
+use crate::gpt2::{Gpt2, Gpt2LoadError};
 use crate::llama::{Llama, ModelError};
+use crate::model::LanguageModel;
+use crate::tokenizer::{TextTokenizer, TokenizerError};
 
 /// Errors loading a model.
 #[derive(Debug, thiserror::Error)]
@@ -31,20 +33,105 @@ pub enum LoadError {
     Model(#[from] ModelError),
     #[error(transparent)]
     Tokenizer(#[from] TokenizerError),
+    #[error(transparent)]
+    Gpt2(#[from] Gpt2LoadError),
+}
+
+/// Where a model's files are and what they hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModelSource {
+    /// A LLaMA-family GGUF file (tokenizer and chat template inside).
+    LlamaGguf(PathBuf),
+    /// A Hugging Face GPT-2 directory (`config.json`, `model.safetensors`) and its
+    /// `tokenizer.json` (default: inside the directory).
+    Gpt2Safetensors { dir: PathBuf, tokenizer: Option<PathBuf> },
+}
+
+impl ModelSource {
+    /// Guesses the kind from the path: a directory is a safetensors checkpoint, a file is
+    /// GGUF.
+    pub fn from_path(path: &Path, tokenizer: Option<PathBuf>) -> Self {
+        if path.is_dir() {
+            Self::Gpt2Safetensors {
+                dir: path.to_path_buf(),
+                tokenizer,
+            }
+        } else {
+            Self::LlamaGguf(path.to_path_buf())
+        }
+    }
+
+    /// The model file or directory.
+    pub fn path(&self) -> &Path {
+        match self {
+            Self::LlamaGguf(path) => path,
+            Self::Gpt2Safetensors { dir, .. } => dir,
+        }
+    }
+}
+
+/// How to load a model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// Caps the model's context length.
+    pub context_limit: Option<usize>,
+    /// Re-quantize GGUF weight types without fast CPU kernels (Q4_1, Q5_x) to Q8_0.
+    pub requantize: bool,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        Self {
+            context_limit: None,
+            requantize: true,
+        }
+    }
+}
+
+/// Loads any supported model.
+pub fn load(source: &ModelSource, options: LoadOptions) -> Result<LoadedModel, LoadError> {
+    let context_limit = options.context_limit;
+    match source {
+        ModelSource::LlamaGguf(path) => load_gguf(path, options),
+        ModelSource::Gpt2Safetensors { dir, tokenizer } => load_gpt2(dir, tokenizer.as_deref(), context_limit),
+    }
+}
+
+/// Loads a GPT-2 safetensors directory and its `tokenizer.json`.
+pub fn load_gpt2(
+    dir: &Path,
+    tokenizer_path: Option<&Path>,
+    context_limit: Option<usize>,
+) -> Result<LoadedModel, LoadError> {
+    let started = Instant::now();
+    let model = Gpt2::from_dir(dir, &Device::Cpu)?;
+    let tokenizer_path = tokenizer_path
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| dir.join("tokenizer.json"));
+    let tokenizer = TextTokenizer::from_tokenizer_json(&tokenizer_path)?;
+    let model_context = model.context_length();
+    Ok(LoadedModel {
+        model: Box::new(model),
+        tokenizer,
+        chat_template: ChatTemplate::from_template_source(None),
+        context_length: context_limit.map_or(model_context, |limit| limit.min(model_context)),
+        load_duration: started.elapsed(),
+    })
 }
 
 /// A model ready to serve.
 pub struct LoadedModel {
-    pub model: Llama,
-    pub tokenizer: GgufTokenizer,
+    pub model: Box<dyn LanguageModel>,
+    pub tokenizer: TextTokenizer,
     pub chat_template: ChatTemplate,
     /// Positions the model supports (from the file, capped by configuration).
     pub context_length: usize,
     pub load_duration: Duration,
 }
 
-/// Loads a LLaMA-family GGUF file. `context_limit` caps the file's context length.
-pub fn load_gguf(path: &Path, context_limit: Option<usize>) -> Result<LoadedModel, LoadError> {
+/// Loads a LLaMA-family GGUF file.
+pub fn load_gguf(path: &Path, options: LoadOptions) -> Result<LoadedModel, LoadError> {
+    let context_limit = options.context_limit;
     let started = Instant::now();
     let mut file = std::fs::File::open(path).map_err(|source| LoadError::Open {
         path: path.to_path_buf(),
@@ -54,13 +141,13 @@ pub fn load_gguf(path: &Path, context_limit: Option<usize>) -> Result<LoadedMode
         path: path.to_path_buf(),
         source,
     })?;
-    let tokenizer = GgufTokenizer::from_gguf(&content)?;
-    let model = Llama::from_gguf(&content, &mut file, &Device::Cpu)?;
+    let tokenizer = TextTokenizer::from_gguf(&content)?;
+    let model = Llama::from_gguf_with(&content, &mut file, &Device::Cpu, options.requantize)?;
     let chat_template = ChatTemplate::from_template_source(tokenizer.chat_template());
     let model_context = model.config().context_length;
     let context_length = context_limit.map_or(model_context, |limit| limit.min(model_context));
     Ok(LoadedModel {
-        model,
+        model: Box::new(model),
         tokenizer,
         chat_template,
         context_length,

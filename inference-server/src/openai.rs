@@ -242,13 +242,8 @@ impl CompletionLogprobs {
         for token in tokens {
             self.tokens.push(token.text.clone());
             self.token_logprobs.push(token.logprob);
-            self.top_logprobs.push(
-                token
-                    .top
-                    .iter()
-                    .map(|alt| (alt.text.clone(), alt.logprob))
-                    .collect(),
-            );
+            self.top_logprobs
+                .push(token.top.iter().map(|alt| (alt.text.clone(), alt.logprob)).collect());
             self.text_offset.push(offset);
             offset += token.text.len();
         }

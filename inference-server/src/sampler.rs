@@ -82,10 +82,7 @@ impl Sampler {
         } else {
             self.sample_distribution(&adjusted)
         };
-        let logprob = model_logprobs
-            .get(id as usize)
-            .copied()
-            .unwrap_or(f32::NEG_INFINITY);
+        let logprob = model_logprobs.get(id as usize).copied().unwrap_or(f32::NEG_INFINITY);
         let top = if self.params.top_logprobs > 0 {
             top_n(&model_logprobs, self.params.top_logprobs)
         } else {
@@ -119,8 +116,7 @@ impl Sampler {
             }
             for (id, count) in counts {
                 if let Some(logit) = logits.get_mut(id as usize) {
-                    *logit -=
-                        self.params.presence_penalty + self.params.frequency_penalty * count as f32;
+                    *logit -= self.params.presence_penalty + self.params.frequency_penalty * count as f32;
                 }
             }
         }
@@ -183,11 +179,7 @@ fn argmax(values: &[f32]) -> u32 {
 }
 
 fn top_n(logprobs: &[f32], n: usize) -> Vec<(u32, f32)> {
-    let mut indexed: Vec<(u32, f32)> = logprobs
-        .iter()
-        .enumerate()
-        .map(|(id, lp)| (id as u32, *lp))
-        .collect();
+    let mut indexed: Vec<(u32, f32)> = logprobs.iter().enumerate().map(|(id, lp)| (id as u32, *lp)).collect();
     let n = n.min(indexed.len());
     if n == 0 {
         return Vec::new();

@@ -12,7 +12,7 @@ use tokio::sync::{oneshot, watch};
 
 use crate::engine::{EngineLimits, start_engine};
 use crate::http::{AppState, ServedModel, router};
-use crate::loader::{LoadError, load_gguf, log_cpu_features};
+use crate::loader::{LoadError, LoadOptions, ModelSource, load, log_cpu_features};
 use crate::metrics::Metrics;
 use crate::model_store::{self, DEFAULT_MODEL_FILE};
 
@@ -28,9 +28,13 @@ pub struct ServeArgs {
     /// Serving configuration file (`ServingConfig`, as the operator renders it).
     #[arg(long, value_name = "FILE", env = "NETGPT_SERVING_CONFIG")]
     pub config: Option<PathBuf>,
-    /// GGUF model file. Defaults to the cached SmolLM2 (`netgpt model pull smollm2`).
-    #[arg(long, value_name = "FILE")]
+    /// Model: a LLaMA-family GGUF file, or a GPT-2 safetensors directory. Defaults to the
+    /// cached SmolLM2 (`netgpt model pull smollm2`).
+    #[arg(long, value_name = "PATH")]
     pub model: Option<PathBuf>,
+    /// `tokenizer.json` of a safetensors model (default: inside its directory).
+    #[arg(long, value_name = "FILE")]
+    pub tokenizer: Option<PathBuf>,
     /// Name the API serves the model under.
     #[arg(long, value_name = "NAME")]
     pub served_model_name: Option<String>,
@@ -62,6 +66,11 @@ pub struct ServeArgs {
     /// prompt can pause the other sequences).
     #[arg(long, default_value_t = DEFAULT_STEP_TOKEN_BUDGET)]
     pub step_token_budget: usize,
+    /// Keep GGUF weights in the file's own quantization. By default Q4_1/Q5_0/Q5_1
+    /// weights are re-quantized to Q8_0 at load, which candle multiplies several times
+    /// faster on CPU at a small numerical cost.
+    #[arg(long)]
+    pub keep_quantization: bool,
     /// Seconds between reporting not-ready and closing the listener on SIGTERM, so load
     /// balancers stop sending traffic first.
     #[arg(long, default_value_t = 0)]
@@ -104,7 +113,7 @@ pub enum ServeError {
 /// Everything the server needs, after merging the config file and flags.
 #[derive(Debug, Clone)]
 pub struct ServerSettings {
-    pub model_path: PathBuf,
+    pub model: ModelSource,
     pub model_name: String,
     pub listen: SocketAddr,
     pub threads: usize,
@@ -115,6 +124,8 @@ pub struct ServerSettings {
     pub max_body_bytes: usize,
     pub step_token_budget: usize,
     pub shutdown_delay: Duration,
+    /// See [`ServeArgs::keep_quantization`] (inverted).
+    pub requantize: bool,
 }
 
 fn positive(value: Option<i32>) -> Option<usize> {
@@ -127,7 +138,7 @@ impl ServerSettings {
     pub fn for_model(model_path: PathBuf) -> Self {
         Self {
             model_name: model_name_from_path(&model_path),
-            model_path,
+            model: ModelSource::from_path(&model_path, None),
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             threads: available_cores(),
             context_length: None,
@@ -137,6 +148,7 @@ impl ServerSettings {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             step_token_budget: DEFAULT_STEP_TOKEN_BUDGET,
             shutdown_delay: Duration::ZERO,
+            requantize: true,
         }
     }
 
@@ -146,38 +158,30 @@ impl ServerSettings {
             Some(path) => Some(read_config(path)?),
             None => None,
         };
-        let limits = config
-            .as_ref()
-            .map(|c| c.limits.clone())
-            .unwrap_or_default();
-        let model_path = match (&args.model, &config) {
-            (Some(path), _) => path.clone(),
-            (None, Some(config)) => PathBuf::from(&config.model.path),
+        let limits = config.as_ref().map(|c| c.limits.clone()).unwrap_or_default();
+        let model = match (&args.model, &config) {
+            (Some(path), _) => ModelSource::from_path(path, args.tokenizer.clone()),
+            (None, Some(config)) => source_from_config(config, args.tokenizer.clone())?,
             (None, None) => {
                 let path = model_store::default_model_path()?;
                 if !path.is_file() {
                     return Err(ServeError::NoModel(path));
                 }
-                path
+                ModelSource::LlamaGguf(path)
             }
         };
         let model_name = args
             .served_model_name
             .clone()
             .or_else(|| config.as_ref().map(|c| c.model.name.clone()))
-            .unwrap_or_else(|| model_name_from_path(&model_path));
+            .unwrap_or_else(|| model_name_from_path(model.path()));
         let listen = format!("{}:{}", args.host, args.port);
-        let listen: SocketAddr = listen
-            .parse()
-            .map_err(|_| ServeError::Address(listen.clone()))?;
+        let listen: SocketAddr = listen.parse().map_err(|_| ServeError::Address(listen.clone()))?;
         Ok(Self {
-            model_path,
+            model,
             model_name,
             listen,
-            threads: args
-                .threads
-                .filter(|t| *t > 0)
-                .unwrap_or_else(available_cores),
+            threads: args.threads.filter(|t| *t > 0).unwrap_or_else(available_cores),
             context_length: args.context_length.or(positive(limits.context_length)),
             max_new_tokens: args.max_new_tokens.or(positive(limits.max_new_tokens)),
             max_running: args
@@ -192,6 +196,7 @@ impl ServerSettings {
             max_body_bytes: args.max_body_bytes,
             step_token_budget: args.step_token_budget.max(1),
             shutdown_delay: Duration::from_secs(args.shutdown_delay_seconds),
+            requantize: !args.keep_quantization,
         })
     }
 }
@@ -205,13 +210,6 @@ fn read_config(path: &PathBuf) -> Result<ServingConfig, ServeError> {
         path: path.clone(),
         message: e.to_string(),
     })?;
-    if config.model.architecture != Architecture::Llama || config.model.format != ModelFormat::Gguf
-    {
-        return Err(ServeError::Unsupported(format!(
-            "model {:?} is {:?}/{:?}; this server build serves llama GGUF models only",
-            config.model.name, config.model.architecture, config.model.format
-        )));
-    }
     if !config.adapters.is_empty() {
         // Reporting ready without the configured adapters would route traffic to a server
         // that cannot answer for them.
@@ -220,6 +218,21 @@ fn read_config(path: &PathBuf) -> Result<ServingConfig, ServeError> {
         ));
     }
     Ok(config)
+}
+
+/// The model files a serving configuration names.
+fn source_from_config(config: &ServingConfig, tokenizer_flag: Option<PathBuf>) -> Result<ModelSource, ServeError> {
+    let path = PathBuf::from(&config.model.path);
+    let tokenizer = tokenizer_flag.or_else(|| config.model.tokenizer_path.as_ref().map(PathBuf::from));
+    match (config.model.architecture, config.model.format) {
+        (Architecture::Llama, ModelFormat::Gguf) => Ok(ModelSource::LlamaGguf(path)),
+        (Architecture::Gpt2, ModelFormat::Safetensors) => Ok(ModelSource::Gpt2Safetensors { dir: path, tokenizer }),
+        (architecture, format) => Err(ServeError::Unsupported(format!(
+            "model {:?} is {architecture:?} in {format:?} format; this server serves llama \
+             from GGUF and gpt2 from safetensors",
+            config.model.name
+        ))),
+    }
 }
 
 fn model_name_from_path(path: &std::path::Path) -> String {
@@ -319,9 +332,7 @@ pub async fn start(settings: ServerSettings) -> Result<RunningServer, ServeError
         metrics: metrics.clone(),
         max_new_tokens: settings.max_new_tokens,
         max_body_bytes: settings.max_body_bytes,
-        created: SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs()),
+        created: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
     });
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
@@ -333,7 +344,7 @@ pub async fn start(settings: ServerSettings) -> Result<RunningServer, ServeError
         action: "reading the bound address",
         source,
     })?;
-    tracing::info!(%addr, model = %settings.model_path.display(), "listening");
+    tracing::info!(%addr, model = %settings.model.path().display(), "listening");
 
     let (load_tx, load_rx) = watch::channel(None);
     let loader_state = state.clone();
@@ -367,7 +378,13 @@ pub async fn start(settings: ServerSettings) -> Result<RunningServer, ServeError
 
 fn load_into(state: &AppState, settings: &ServerSettings) -> Result<(), LoadError> {
     log_cpu_features();
-    let loaded = load_gguf(&settings.model_path, settings.context_length)?;
+    let loaded = load(
+        &settings.model,
+        LoadOptions {
+            context_limit: settings.context_length,
+            requantize: settings.requantize,
+        },
+    )?;
     state
         .metrics
         .model_load_duration
@@ -446,4 +463,107 @@ pub fn serve(args: ServeArgs) -> Result<(), ServeError> {
         termination_signal().await;
         server.shutdown().await
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write_config(name: &str, text: &str) -> PathBuf {
+        let path = std::env::temp_dir().join(format!("netgpt-serving-{}-{name}.yaml", std::process::id()));
+        std::fs::write(&path, text).expect("write config");
+        path
+    }
+
+    const CONFIG: &str = "apiVersion: netgpt.io/v1alpha1
+kind: ServingConfig
+model:
+  name: edge-smol
+  architecture: llama
+  format: gguf
+  path: /models/smol.gguf
+limits:
+  contextLength: 512
+  maxNewTokens: 64
+  maxConcurrentRequests: 2
+  maxQueuedRequests: 4
+";
+
+    #[test]
+    fn config_file_values_apply_and_flags_override_them() {
+        let path = write_config("merge", CONFIG);
+        let args = ServeArgs {
+            config: Some(path.clone()),
+            host: "127.0.0.1".into(),
+            port: 9000,
+            max_new_tokens: Some(100),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            step_token_budget: DEFAULT_STEP_TOKEN_BUDGET,
+            ..ServeArgs::default()
+        };
+        let settings = ServerSettings::from_args(&args).expect("settings");
+        let _ = std::fs::remove_file(path);
+        assert_eq!(settings.model, ModelSource::LlamaGguf("/models/smol.gguf".into()));
+        assert_eq!(settings.model_name, "edge-smol");
+        assert_eq!(settings.context_length, Some(512));
+        assert_eq!(settings.max_new_tokens, Some(100), "the flag wins");
+        assert_eq!(settings.max_running, 2);
+        assert_eq!(settings.max_queued, 4);
+        assert_eq!(settings.listen, SocketAddr::from(([127, 0, 0, 1], 9000)));
+    }
+
+    #[test]
+    fn gpt2_safetensors_config_selects_the_gpt2_loader() {
+        let text = CONFIG
+            .replace("architecture: llama", "architecture: gpt2")
+            .replace("format: gguf", "format: safetensors")
+            .replace(
+                "path: /models/smol.gguf",
+                "path: /models/gpt2\n  tokenizerPath: /t.json",
+            );
+        let path = write_config("gpt2", &text);
+        let args = ServeArgs {
+            config: Some(path.clone()),
+            host: "0.0.0.0".into(),
+            ..ServeArgs::default()
+        };
+        let settings = ServerSettings::from_args(&args).expect("settings");
+        let _ = std::fs::remove_file(path);
+        assert_eq!(
+            settings.model,
+            ModelSource::Gpt2Safetensors {
+                dir: "/models/gpt2".into(),
+                tokenizer: Some("/t.json".into()),
+            }
+        );
+    }
+
+    #[test]
+    fn unsupported_combinations_and_adapters_are_refused() {
+        let llama_safetensors = CONFIG.replace("format: gguf", "format: safetensors");
+        let with_adapter = format!("{CONFIG}adapters:\n  - name: site-a\n    path: /adapters/a\n");
+        for (name, text) in [("st", llama_safetensors), ("lora", with_adapter)] {
+            let path = write_config(name, &text);
+            let args = ServeArgs {
+                config: Some(path.clone()),
+                host: "0.0.0.0".into(),
+                ..ServeArgs::default()
+            };
+            let result = ServerSettings::from_args(&args);
+            let _ = std::fs::remove_file(path);
+            assert!(matches!(result, Err(ServeError::Unsupported(_))), "{name}: {result:?}");
+        }
+    }
+
+    #[test]
+    fn wrong_kind_is_an_invalid_config() {
+        let path = write_config("kind", &CONFIG.replace("ServingConfig", "WorkflowConfig"));
+        let args = ServeArgs {
+            config: Some(path.clone()),
+            ..ServeArgs::default()
+        };
+        let result = ServerSettings::from_args(&args);
+        let _ = std::fs::remove_file(path);
+        assert!(matches!(result, Err(ServeError::InvalidConfig { .. })), "{result:?}");
+    }
 }

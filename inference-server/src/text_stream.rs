@@ -1,7 +1,7 @@
 //! Turns generated token ids into text deltas, holding back what could still become a stop
 //! sequence or is an incomplete UTF-8 character.
 
-use crate::gguf_tokenizer::{GgufTokenizer, TokenizerError};
+use crate::tokenizer::{TextTokenizer, TokenizerError};
 
 /// Incremental detokenizer (the prefix/read-offset scheme of text-generation-inference):
 /// only a short window is re-decoded per token, and nothing is released while the window
@@ -15,7 +15,7 @@ pub struct IncrementalDecoder {
 
 impl IncrementalDecoder {
     /// Adds one token and returns the text it completes (possibly empty).
-    pub fn push(&mut self, tokenizer: &GgufTokenizer, id: u32) -> Result<String, TokenizerError> {
+    pub fn push(&mut self, tokenizer: &TextTokenizer, id: u32) -> Result<String, TokenizerError> {
         self.ids.push(id);
         let prefix = tokenizer.decode(&self.ids[self.prefix_offset..self.read_offset], true)?;
         let full = tokenizer.decode(&self.ids[self.prefix_offset..], true)?;
@@ -110,10 +110,7 @@ mod tests {
     #[test]
     fn stop_sequence_split_across_pushes_is_withheld_then_cut() {
         let mut matcher = StopMatcher::new(vec!["END".into()]);
-        assert_eq!(
-            matcher.push("hello E"),
-            StopCheck::Continue("hello ".into())
-        );
+        assert_eq!(matcher.push("hello E"), StopCheck::Continue("hello ".into()));
         assert_eq!(matcher.push("N"), StopCheck::Continue(String::new()));
         assert_eq!(matcher.push("D more"), StopCheck::Stopped(String::new()));
     }

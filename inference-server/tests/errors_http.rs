@@ -42,13 +42,7 @@ async fn send_raw(
     (status, body, headers)
 }
 
-async fn expect_error(
-    addr: SocketAddr,
-    path: &str,
-    body: impl Into<reqwest::Body>,
-    status: u16,
-    code: &str,
-) -> Value {
+async fn expect_error(addr: SocketAddr, path: &str, body: impl Into<reqwest::Body>, status: u16, code: &str) -> Value {
     let (actual, body, _) = send_raw(addr, path, body).await;
     assert_eq!(actual, status, "{body}");
     let error = assert_error_shape(&body).clone();
@@ -219,10 +213,7 @@ async fn prompt_longer_than_context_is_400() {
         "context_length_exceeded",
     )
     .await;
-    assert!(
-        error["message"].as_str().unwrap_or("").contains("64"),
-        "{error}"
-    );
+    assert!(error["message"].as_str().unwrap_or("").contains("64"), "{error}");
     // Prompt fits, but prompt plus max_tokens does not.
     expect_error(
         addr,
@@ -241,8 +232,7 @@ async fn generation_stops_at_the_context_length() {
     let (status, body, _) = send_raw(
         addr,
         "/v1/chat/completions",
-        json!({"messages": [{"role": "user", "content": "Tell me a story."}], "temperature": 0})
-            .to_string(),
+        json!({"messages": [{"role": "user", "content": "Tell me a story."}], "temperature": 0}).to_string(),
     )
     .await;
     assert_eq!(status, 200, "{body}");
@@ -255,11 +245,7 @@ async fn generation_stops_at_the_context_length() {
 #[tokio::test]
 async fn unknown_route_and_wrong_method_are_json_errors() {
     let addr = limited_server();
-    let response = client()
-        .get(url(addr, "/v2/nothing"))
-        .send()
-        .await
-        .expect("request");
+    let response = client().get(url(addr, "/v2/nothing")).send().await.expect("request");
     assert_eq!(response.status(), 404);
     let body: Value = response.json().await.expect("JSON");
     assert_error_shape(&body);
@@ -312,10 +298,7 @@ async fn full_queue_is_429_with_retry_after() {
             break;
         }
     }
-    assert!(
-        served,
-        "the slot was not released after the client disconnected"
-    );
+    assert!(served, "the slot was not released after the client disconnected");
 }
 
 /// Random bytes, truncated valid requests and type-shuffled fields: every answer is a
@@ -361,9 +344,7 @@ async fn fuzzed_bodies_never_break_the_server() {
         let base = &valid[round % 2];
         let body: Vec<u8> = match round % 3 {
             0 => base.as_bytes()[..rng.random_range(0..base.len())].to_vec(),
-            1 => (0..rng.random_range(0..200))
-                .map(|_| rng.random())
-                .collect(),
+            1 => (0..rng.random_range(0..200)).map(|_| rng.random()).collect(),
             _ => {
                 let mut value: Value = serde_json::from_str(base).unwrap_or(json!({}));
                 let field = fields[rng.random_range(0..fields.len())];
@@ -381,10 +362,6 @@ async fn fuzzed_bodies_never_break_the_server() {
             assert_error_shape(&response);
         }
     }
-    let health = client()
-        .get(url(addr, "/health"))
-        .send()
-        .await
-        .expect("health");
+    let health = client().get(url(addr, "/health")).send().await.expect("health");
     assert_eq!(health.status(), 200);
 }

@@ -13,9 +13,7 @@ use serde_json::json;
 async fn shutdown_finishes_in_flight_streams_and_reports_not_ready() {
     let mut settings = ServerSettings::for_model(model_path());
     settings.shutdown_delay = Duration::from_millis(500);
-    let mut server = netgpt_inference::start(settings)
-        .await
-        .expect("server starts");
+    let mut server = netgpt_inference::start(settings).await.expect("server starts");
     server.wait_loaded().await.expect("model loads");
     let addr = server.addr;
     assert!(server.is_ready());
@@ -23,9 +21,7 @@ async fn shutdown_finishes_in_flight_streams_and_reports_not_ready() {
     let in_flight = tokio::spawn(async move {
         let response = client()
             .post(url(addr, "/v1/completions"))
-            .json(
-                &json!({"prompt": "1, 2, 3,", "temperature": 0, "max_tokens": 24, "stream": true}),
-            )
+            .json(&json!({"prompt": "1, 2, 3,", "temperature": 0, "max_tokens": 24, "stream": true}))
             .send()
             .await
             .expect("request");
@@ -36,30 +32,15 @@ async fn shutdown_finishes_in_flight_streams_and_reports_not_ready() {
 
     let shutdown = tokio::spawn(server.shutdown());
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let ready = client()
-        .get(url(addr, "/ready"))
-        .send()
-        .await
-        .expect("ready probe");
-    assert_eq!(
-        ready.status(),
-        503,
-        "readiness must drop before the listener closes"
-    );
+    let ready = client().get(url(addr, "/ready")).send().await.expect("ready probe");
+    assert_eq!(ready.status(), 503, "readiness must drop before the listener closes");
 
     let body = in_flight.await.expect("in-flight task");
     let (text, finish) = streamed_text(&body);
-    assert_eq!(
-        finish.as_deref(),
-        Some("length"),
-        "stream cut short: {body}"
-    );
+    assert_eq!(finish.as_deref(), Some("length"), "stream cut short: {body}");
     assert!(!text.is_empty());
     assert!(body.trim_end().ends_with("data: [DONE]"));
-    shutdown
-        .await
-        .expect("shutdown task")
-        .expect("clean shutdown");
+    shutdown.await.expect("shutdown task").expect("clean shutdown");
     assert!(
         client().get(url(addr, "/health")).send().await.is_err(),
         "listener still open"

@@ -3,13 +3,13 @@
 mod common;
 
 use candle_core::quantized::gguf_file;
-use netgpt_inference::gguf_tokenizer::GgufTokenizer;
+use netgpt_inference::tokenizer::TextTokenizer;
 
-fn tokenizer() -> GgufTokenizer {
+fn tokenizer() -> TextTokenizer {
     let path = common::model_path();
     let mut file = std::fs::File::open(&path).expect("open model");
     let content = gguf_file::Content::read(&mut file).expect("read GGUF header");
-    GgufTokenizer::from_gguf(&content).expect("build tokenizer")
+    TextTokenizer::from_gguf(&content).expect("build tokenizer")
 }
 
 const SAMPLES: &[&str] = &[
@@ -37,10 +37,7 @@ fn decode_inverts_encode() {
 /// special=True)`) on the same GGUF file.
 const LLAMA_CPP_REFERENCE: &[(&str, &[u32])] = &[
     ("Hello world", &[19556, 905]),
-    (
-        "What is the capital of France?",
-        &[1780, 314, 260, 3575, 282, 4649, 47],
-    ),
+    ("What is the capital of France?", &[1780, 314, 260, 3575, 282, 4649, 47]),
     (
         "  leading spaces and  double  spaces ",
         &[216, 2899, 5600, 284, 216, 5561, 216, 5600, 216],
@@ -54,21 +51,17 @@ const LLAMA_CPP_REFERENCE: &[(&str, &[u32])] = &[
     (
         "東京は日本の首都です。",
         &[
-            30679, 126, 16736, 122, 7365, 124, 23274, 115, 40993, 26453, 180, 116, 240, 180, 38466,
-            7365, 117, 39958, 19076,
+            30679, 126, 16736, 122, 7365, 124, 23274, 115, 40993, 26453, 180, 116, 240, 180, 38466, 7365, 117, 39958,
+            19076,
         ],
     ),
     (
         "Numbers: 12345 and 3.14159, year 2024!",
         &[
-            39006, 42, 216, 33, 34, 35, 36, 37, 284, 216, 35, 30, 33, 36, 33, 37, 41, 28, 713, 216,
-            34, 32, 34, 36, 17,
+            39006, 42, 216, 33, 34, 35, 36, 37, 284, 216, 35, 30, 33, 36, 33, 37, 41, 28, 713, 216, 34, 32, 34, 36, 17,
         ],
     ),
-    (
-        "tabs\tand\nnewlines\n\n",
-        &[100, 7366, 197, 397, 198, 2241, 5110, 1116],
-    ),
+    ("tabs\tand\nnewlines\n\n", &[100, 7366, 197, 397, 198, 2241, 5110, 1116]),
     (
         "emoji 🦀🚀 mixed",
         &[391, 33777, 15107, 116, 218, 10813, 244, 218, 6468],
@@ -80,16 +73,12 @@ const LLAMA_CPP_REFERENCE: &[(&str, &[u32])] = &[
         ],
     ),
     ("don't you'll I'M", &[12420, 982, 346, 3060, 339, 23, 61]),
-    (
-        "<|im_start|>user\nHi<|im_end|>\n",
-        &[1, 4093, 198, 26843, 2, 198],
-    ),
+    ("<|im_start|>user\nHi<|im_end|>\n", &[1, 4093, 198, 26843, 2, 198]),
     (
         "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\n",
         &[
-            1, 9690, 198, 2683, 359, 253, 5356, 5646, 11173, 3365, 3511, 308, 34519, 28, 7018, 411,
-            407, 19712, 8182, 2, 198, 1, 4093, 198, 1780, 314, 260, 3575, 282, 4649, 47, 2, 198, 1,
-            520, 9531, 198,
+            1, 9690, 198, 2683, 359, 253, 5356, 5646, 11173, 3365, 3511, 308, 34519, 28, 7018, 411, 407, 19712, 8182,
+            2, 198, 1, 4093, 198, 1780, 314, 260, 3575, 282, 4649, 47, 2, 198, 1, 520, 9531, 198,
         ],
     ),
 ];
@@ -125,9 +114,7 @@ fn no_prefix_space_is_added() {
 #[test]
 fn special_tokens_are_single_ids_and_end_generation() {
     let tokenizer = tokenizer();
-    let ids = tokenizer
-        .encode("<|im_start|>user\nHi<|im_end|>\n")
-        .expect("encode");
+    let ids = tokenizer.encode("<|im_start|>user\nHi<|im_end|>\n").expect("encode");
     assert_eq!(ids.first(), Some(&1), "<|im_start|> is id 1");
     assert!(ids.contains(&2), "<|im_end|> is id 2");
     assert!(tokenizer.is_end_of_generation(0));

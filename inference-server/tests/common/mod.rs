@@ -9,10 +9,17 @@ use netgpt_inference::{ServerSettings, ensure_default_model};
 use serde_json::Value;
 
 /// Path of the default model, pulled into the cache on first use.
+///
+/// Also pins candle to one compute thread for the whole test process: candle's barrier
+/// pool spins while a worker is descheduled, so on a busy CI machine (parallel builds)
+/// two threads can be 5-10x slower than one. Speed is the benchmark's job, not the tests'.
 pub fn model_path() -> PathBuf {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
-    PATH.get_or_init(|| ensure_default_model().expect("pulling the default model"))
-        .clone()
+    PATH.get_or_init(|| {
+        netgpt_inference::server::configure_threads(1);
+        ensure_default_model().expect("pulling the default model")
+    })
+    .clone()
 }
 
 /// Starts a server on its own thread and runtime (so it outlives any one test's runtime)
@@ -28,9 +35,7 @@ pub fn spawn_server(customize: impl FnOnce(&mut ServerSettings)) -> SocketAddr {
             .build()
             .expect("test runtime");
         runtime.block_on(async move {
-            let mut server = netgpt_inference::start(settings)
-                .await
-                .expect("server starts");
+            let mut server = netgpt_inference::start(settings).await.expect("server starts");
             server.wait_loaded().await.expect("model loads");
             tx.send(server.addr).expect("report address");
             std::future::pending::<()>().await;

@@ -41,8 +41,42 @@ use netgpt_crds::{AdapterSpec, ModelFormat, ModelSpec, ServingLimits};
 
 use artifacts::{ADAPTER_FILES, ArtifactKind, SAFETENSORS_MODEL_FILES, StagedArtifact, stage};
 
-/// Stages the model, its tokenizer and `adapters`, and builds the serving configuration
-/// that points at where they land in the container.
+/// The serving configuration for a model whose files are at the given local paths.
+/// Shared by the operator (paths inside the pod) and `netgpt local` (paths on this host).
+pub fn serving_config(
+    model: &ModelSpec,
+    served_name: &str,
+    paths: ResolvedPaths,
+    site: Option<SiteConfig>,
+    limits: Option<&ServingLimits>,
+) -> ServingConfig {
+    ServingConfig {
+        api_version: CONFIG_API_VERSION.to_string(),
+        kind: SERVING_CONFIG_KIND.to_string(),
+        model: ServedModel {
+            name: served_name.to_string(),
+            architecture: model.architecture,
+            format: model.format,
+            path: paths.model,
+            tokenizer_path: paths.tokenizer,
+        },
+        adapters: paths.adapters.into_iter().map(|(name, path)| ServedAdapter { name, path }).collect(),
+        site,
+        limits: limits.cloned().unwrap_or_default(),
+    }
+}
+
+/// Where a model's files are, once staged.
+#[derive(Clone, Debug, Default)]
+pub struct ResolvedPaths {
+    pub model: String,
+    pub tokenizer: Option<String>,
+    /// (adapter name, directory)
+    pub adapters: Vec<(String, String)>,
+}
+
+/// Stages the model, its tokenizer and `adapters` into the pod, and builds the serving
+/// configuration that points at where they land in the container.
 pub(crate) fn stage_serving(
     model: &ModelSpec,
     served_name: &str,
@@ -55,35 +89,15 @@ pub(crate) fn stage_serving(
         ModelFormat::Gguf => ArtifactKind::File,
         ModelFormat::Safetensors => ArtifactKind::Directory(SAFETENSORS_MODEL_FILES),
     };
-    let staged_model = stage(
-        &model.source,
-        "model",
-        MODEL_DIR,
-        model_kind,
-        image,
-        "spec.model.source.uri",
-    )?;
-    let mut served_model = ServedModel {
-        name: served_name.to_string(),
-        architecture: model.architecture,
-        format: model.format,
-        path: staged_model.local_path.clone(),
-        tokenizer_path: None,
-    };
+    let staged_model = stage(&model.source, "model", MODEL_DIR, model_kind, image, "spec.model.source.uri")?;
+    let mut paths = ResolvedPaths { model: staged_model.local_path.clone(), ..Default::default() };
     let mut artifacts = vec![staged_model];
     if let Some(tokenizer) = &model.tokenizer {
-        let staged = stage(
-            tokenizer,
-            "tokenizer",
-            TOKENIZER_DIR,
-            ArtifactKind::File,
-            image,
-            "spec.model.tokenizer.uri",
-        )?;
-        served_model.tokenizer_path = Some(staged.local_path.clone());
+        let staged =
+            stage(tokenizer, "tokenizer", TOKENIZER_DIR, ArtifactKind::File, image, "spec.model.tokenizer.uri")?;
+        paths.tokenizer = Some(staged.local_path.clone());
         artifacts.push(staged);
     }
-    let mut served_adapters = Vec::new();
     for (index, adapter) in adapters {
         let staged = stage(
             &adapter.source,
@@ -93,21 +107,12 @@ pub(crate) fn stage_serving(
             image,
             &format!("spec.adapters[{index}].source.uri"),
         )?;
-        served_adapters.push(ServedAdapter {
-            name: adapter.name.clone(),
-            path: staged.local_path.clone(),
-        });
+        paths.adapters.push((adapter.name.clone(), staged.local_path.clone()));
         artifacts.push(staged);
     }
-    let config = ServingConfig {
-        api_version: CONFIG_API_VERSION.to_string(),
-        kind: SERVING_CONFIG_KIND.to_string(),
-        model: served_model,
-        adapters: served_adapters,
-        site,
-        limits: limits.cloned().unwrap_or_default(),
-    };
-    let yaml = config.to_yaml().map_err(|e| RenderError::Config(e.to_string()))?;
+    let yaml = serving_config(model, served_name, paths, site, limits)
+        .to_yaml()
+        .map_err(|e| RenderError::Config(e.to_string()))?;
     Ok((yaml, artifacts))
 }
 

@@ -1,6 +1,7 @@
-//! Byte-level BPE tokenizer built from a GGUF file's `tokenizer.ggml.*` metadata.
+//! The text tokenizer: from a GGUF file's `tokenizer.ggml.*` metadata, or from a
+//! Hugging Face `tokenizer.json`.
 //!
-//! candle's own `TokenizerFromGguf` maps SmolLM2's `pre = "smollm"` to a ByteLevel
+//! For GGUF, candle's own `TokenizerFromGguf` maps SmolLM2's `pre = "smollm"` to a ByteLevel
 //! pre-tokenizer with `add_prefix_space = true`, which gives ids that differ from llama.cpp.
 //! This builds what SmolLM2's `tokenizer.json` declares instead: BPE over
 //! `tokenizer.ggml.tokens` + `tokenizer.ggml.merges`, pre-tokenizer `Digits(individual)` then
@@ -35,6 +36,9 @@ pub enum TokenizerError {
     Tokenizers(String),
 }
 
+/// Names of end-of-text tokens across model families.
+const END_OF_GENERATION_TOKENS: &[&str] = &["<|endoftext|>", "<|im_end|>", "<|eot_id|>", "<|end_of_text|>"];
+
 impl From<tokenizers::Error> for TokenizerError {
     fn from(error: tokenizers::Error) -> Self {
         Self::Tokenizers(error.to_string())
@@ -43,7 +47,7 @@ impl From<tokenizers::Error> for TokenizerError {
 
 /// A GGUF model's tokenizer plus the special ids generation needs.
 #[derive(Clone)]
-pub struct GgufTokenizer {
+pub struct TextTokenizer {
     inner: Tokenizer,
     /// Ids that end generation (`eos_token_id`, `<|endoftext|>`, `<|im_end|>`, `<|eot_id|>`).
     end_of_generation_ids: HashSet<u32>,
@@ -54,9 +58,9 @@ pub struct GgufTokenizer {
     vocab_size: usize,
 }
 
-impl std::fmt::Debug for GgufTokenizer {
+impl std::fmt::Debug for TextTokenizer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GgufTokenizer")
+        f.debug_struct("TextTokenizer")
             .field("vocab_size", &self.vocab_size)
             .field("end_of_generation_ids", &self.end_of_generation_ids)
             .field("bos_id", &self.bos_id)
@@ -64,14 +68,8 @@ impl std::fmt::Debug for GgufTokenizer {
     }
 }
 
-fn string_array(
-    content: &gguf_file::Content,
-    key: &'static str,
-) -> Result<Vec<String>, TokenizerError> {
-    let value = content
-        .metadata
-        .get(key)
-        .ok_or(TokenizerError::MissingKey(key))?;
+fn string_array(content: &gguf_file::Content, key: &'static str) -> Result<Vec<String>, TokenizerError> {
+    let value = content.metadata.get(key).ok_or(TokenizerError::MissingKey(key))?;
     let values = value.to_vec().map_err(|e| TokenizerError::BadValue {
         key,
         message: e.to_string(),
@@ -79,12 +77,10 @@ fn string_array(
     values
         .iter()
         .map(|v| {
-            v.to_string()
-                .cloned()
-                .map_err(|e| TokenizerError::BadValue {
-                    key,
-                    message: e.to_string(),
-                })
+            v.to_string().cloned().map_err(|e| TokenizerError::BadValue {
+                key,
+                message: e.to_string(),
+            })
         })
         .collect()
 }
@@ -113,7 +109,7 @@ fn token_types(content: &gguf_file::Content) -> Result<Vec<i32>, TokenizerError>
         .collect()
 }
 
-impl GgufTokenizer {
+impl TextTokenizer {
     /// Builds the tokenizer from a parsed GGUF header.
     pub fn from_gguf(content: &gguf_file::Content) -> Result<Self, TokenizerError> {
         let model = content
@@ -138,11 +134,7 @@ impl GgufTokenizer {
         // first space separates the pair.
         let merges: Vec<(String, String)> = merges
             .iter()
-            .filter_map(|merge| {
-                merge
-                    .split_once(' ')
-                    .map(|(a, b)| (a.to_string(), b.to_string()))
-            })
+            .filter_map(|merge| merge.split_once(' ').map(|(a, b)| (a.to_string(), b.to_string())))
             .collect();
         let bpe = BPE::builder()
             .vocab_and_merges(vocab, merges)
@@ -173,12 +165,7 @@ impl GgufTokenizer {
         }
         // ChatML models end a turn with `<|im_end|>` but may also emit `<|endoftext|>`;
         // llama.cpp treats both as end of generation.
-        for name in [
-            "<|endoftext|>",
-            "<|im_end|>",
-            "<|eot_id|>",
-            "<|end_of_text|>",
-        ] {
+        for name in ["<|endoftext|>", "<|im_end|>", "<|eot_id|>", "<|end_of_text|>"] {
             if let Some(id) = vocab_id(&tokens, name) {
                 end_of_generation_ids.insert(id);
             }
@@ -206,6 +193,23 @@ impl GgufTokenizer {
             bos_id,
             chat_template,
             vocab_size: tokens.len(),
+        })
+    }
+
+    /// Loads a Hugging Face `tokenizer.json` (no chat template: ChatML is the fallback).
+    pub fn from_tokenizer_json(path: &std::path::Path) -> Result<Self, TokenizerError> {
+        let inner = Tokenizer::from_file(path)?;
+        let end_of_generation_ids = END_OF_GENERATION_TOKENS
+            .iter()
+            .filter_map(|name| inner.token_to_id(name))
+            .collect();
+        let vocab_size = inner.get_vocab_size(true);
+        Ok(Self {
+            inner,
+            end_of_generation_ids,
+            bos_id: None,
+            chat_template: None,
+            vocab_size,
         })
     }
 
@@ -269,10 +273,7 @@ fn vocab_id(tokens: &[String], name: &str) -> Option<u32> {
 /// to its byte.
 fn byte_level_bytes(token: &str) -> Vec<u8> {
     let table = unicode_to_byte_table();
-    token
-        .chars()
-        .filter_map(|c| table.get(&c).copied())
-        .collect()
+    token.chars().filter_map(|c| table.get(&c).copied()).collect()
 }
 
 fn unicode_to_byte_table() -> HashMap<char, u8> {

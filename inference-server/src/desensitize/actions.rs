@@ -1,0 +1,171 @@
+//! What replaces a detected entity: `redact` (`[EMAIL]`), `mask` (same length, `*`) or
+//! `pseudonymize` (`[EMAIL_1]`, restorable through the request's [`Vault`]).
+
+use std::sync::LazyLock;
+
+use netgpt_crds::workflow::{DesensitizationPolicy, DesensitizeAction, EntityType};
+use regex::Regex;
+
+use super::detect::{Detector, compile};
+use super::entity;
+use super::vault::Vault;
+
+/// Placeholder-shaped text, as this module writes it.
+pub(crate) static PLACEHOLDER: LazyLock<Regex> = LazyLock::new(|| compile(r"\[[A-Z][A-Z_]*_[0-9]+\]"));
+
+/// Entities found per type in one request (counts only: values are never kept here).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct EntityCounts(pub [u32; entity::ALL.len()]);
+
+impl EntityCounts {
+    pub fn add(&mut self, kind: EntityType) {
+        self.0[entity::index(kind)] += 1;
+    }
+
+    pub fn get(&self, kind: EntityType) -> u32 {
+        self.0[entity::index(kind)]
+    }
+
+    pub fn total(&self) -> u32 {
+        self.0.iter().sum()
+    }
+
+    /// `(type name, count)` for the types seen.
+    pub fn nonzero(&self) -> impl Iterator<Item = (&'static str, u32)> + '_ {
+        entity::ALL
+            .iter()
+            .zip(self.0)
+            .filter(|(_, n)| *n > 0)
+            .map(|(kind, n)| (entity::name(*kind), n))
+    }
+}
+
+/// Applies a [`DesensitizationPolicy`] to text.
+#[derive(Debug, Clone)]
+pub struct Desensitizer {
+    detector: Detector,
+    policy: DesensitizationPolicy,
+    /// `mask` keeps separators (`-`, spaces, `@`, `.`) so the shape stays readable.
+    pub keep_mask_separators: bool,
+}
+
+impl Desensitizer {
+    pub fn new(policy: DesensitizationPolicy) -> Self {
+        Self {
+            detector: Detector::new(&policy.entities),
+            policy,
+            keep_mask_separators: true,
+        }
+    }
+
+    pub fn policy(&self) -> &DesensitizationPolicy {
+        &self.policy
+    }
+
+    pub fn detector(&self) -> &Detector {
+        &self.detector
+    }
+
+    /// True when the answer needs restoring (pseudonyms that the user wants back).
+    pub fn restores(&self) -> bool {
+        self.policy.enabled && self.policy.restore_in_response && self.policy.action == DesensitizeAction::Pseudonymize
+    }
+
+    /// Reserves placeholder-shaped strings the input already contains (see [`Vault::reserve`]).
+    pub fn reserve_existing(&self, text: &str, vault: &mut Vault) {
+        for m in PLACEHOLDER.find_iter(text) {
+            vault.reserve(m.as_str());
+        }
+    }
+
+    /// Returns `text` with every enabled entity replaced; `None` when nothing was found.
+    pub fn desensitize_text(&self, text: &str, vault: &mut Vault, counts: &mut EntityCounts) -> Option<String> {
+        if !self.policy.enabled {
+            return None;
+        }
+        let found = self.detector.detect(text);
+        if found.is_empty() {
+            return None;
+        }
+        let mut out = String::with_capacity(text.len());
+        let mut last = 0;
+        for d in found {
+            // Detections are non-overlapping and on char boundaries; `get` keeps a bug in
+            // a detector from turning into a panic (the span is then left out and the
+            // caller's fail-closed check sees the missing replacement as a change anyway).
+            let (Some(before), Some(value)) = (text.get(last..d.start), text.get(d.start..d.end)) else {
+                continue;
+            };
+            out.push_str(before);
+            counts.add(d.kind);
+            match self.policy.action {
+                DesensitizeAction::Redact => {
+                    out.push('[');
+                    out.push_str(entity::label(d.kind));
+                    out.push(']');
+                }
+                DesensitizeAction::Mask => out.push_str(&self.mask(value)),
+                DesensitizeAction::Pseudonymize => out.push_str(&vault.pseudonym(d.kind, value)),
+            }
+            last = d.end;
+        }
+        out.push_str(text.get(last..).unwrap_or(""));
+        Some(out)
+    }
+
+    fn mask(&self, value: &str) -> String {
+        value
+            .chars()
+            .map(|c| {
+                let separator = c.is_whitespace() || matches!(c, '-' | '.' | '@' | ':' | '/' | '(' | ')' | ',');
+                if self.keep_mask_separators && separator { c } else { '*' }
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(action: DesensitizeAction) -> Desensitizer {
+        Desensitizer::new(DesensitizationPolicy {
+            action,
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn redact_mask_pseudonymize() {
+        let text = "mail jo@example.com or jo@example.com, card 4111 1111 1111 1111";
+        let (mut vault, mut counts) = (Vault::new(), EntityCounts::default());
+        let redacted = with(DesensitizeAction::Redact).desensitize_text(text, &mut vault, &mut counts);
+        assert_eq!(redacted.as_deref(), Some("mail [EMAIL] or [EMAIL], card [CREDIT_CARD]"));
+        let masked = with(DesensitizeAction::Mask).desensitize_text(text, &mut vault, &mut counts);
+        assert_eq!(
+            masked.as_deref(),
+            Some("mail **@*******.*** or **@*******.***, card **** **** **** ****")
+        );
+        assert!(vault.is_empty(), "only pseudonyms enter the vault");
+        let pseudo = with(DesensitizeAction::Pseudonymize).desensitize_text(text, &mut vault, &mut counts);
+        assert_eq!(
+            pseudo.as_deref(),
+            Some("mail [EMAIL_1] or [EMAIL_1], card [CREDIT_CARD_1]")
+        );
+        assert_eq!(vault.original("[EMAIL_1]"), Some("jo@example.com"));
+        assert_eq!(counts.get(EntityType::Email), 6);
+    }
+
+    #[test]
+    fn disabled_policy_changes_nothing() {
+        let d = Desensitizer::new(DesensitizationPolicy {
+            enabled: false,
+            ..Default::default()
+        });
+        let mut vault = Vault::new();
+        assert!(
+            d.desensitize_text("jo@example.com", &mut vault, &mut EntityCounts::default())
+                .is_none()
+        );
+    }
+}

@@ -1,0 +1,60 @@
+//! Dates of birth: a date right after a birth label (`born on`, `DOB:`, `出生日期`). A bare
+//! date is not personal data; the label is what makes it one.
+
+use std::sync::LazyLock;
+
+use netgpt_crds::workflow::EntityType;
+use regex::Regex;
+
+use super::{Detection, compile, number_isolated, priority};
+
+static DOB: LazyLock<Regex> = LazyLock::new(|| {
+    compile(concat!(
+        r"(?i)(?:born on|born|date of birth|birth date|birthdate|d\.o\.b\.?|dob|birthday|出生日期|出生于|出生在|生日)",
+        // `date of birth: …`, `born 1990-…`, or `date of birth. It's …`.
+        r"(?:\s*(?:is|was|:|：|是|为|-)\s*|[.,]?\s*(?:it's|it is)\s+|\s+|)",
+        r"(",
+        r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}",
+        r"|[0-9]{4}/[0-9]{1,2}/[0-9]{1,2}",
+        r"|[0-9]{1,2}[/.\-][0-9]{1,2}[/.\-][0-9]{2,4}",
+        r"|[0-9]{4}年[0-9]{1,2}月[0-9]{1,2}日",
+        r"|(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.? [0-9]{1,2}(?:st|nd|rd|th)?,? [0-9]{4}",
+        r"|[0-9]{1,2}(?:st|nd|rd|th)? (?:of )?(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?,? [0-9]{4}",
+        r")",
+    ))
+});
+
+pub(super) fn detect(text: &str, out: &mut Vec<Detection>) {
+    for caps in DOB.captures_iter(text) {
+        if let Some(m) = caps.get(1)
+            && number_isolated(text, m.start(), m.end())
+        {
+            out.push(Detection::new(
+                m.start(),
+                m.end(),
+                EntityType::DateOfBirth,
+                priority::SHAPE,
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn found(text: &str) -> Vec<&str> {
+        let mut out = Vec::new();
+        detect(text, &mut out);
+        out.iter().map(|d| &text[d.start..d.end]).collect()
+    }
+
+    #[test]
+    fn labelled_dates() {
+        assert_eq!(found("I was born on March 3, 1987."), ["March 3, 1987"]);
+        assert_eq!(found("DOB: 03/12/1990"), ["03/12/1990"]);
+        assert_eq!(found("your date of birth. It's 1939-01-22"), ["1939-01-22"]);
+        assert_eq!(found("出生日期：1990年3月12日"), ["1990年3月12日"]);
+        assert!(found("the meeting is on 2024-05-01").is_empty());
+    }
+}

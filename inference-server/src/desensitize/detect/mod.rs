@@ -1,0 +1,290 @@
+//! Detection of personal data in text.
+//!
+//! Every detector is a pure function from text to candidate spans (byte offsets on char
+//! boundaries). Candidates carry a priority: validated, specific entities (a Luhn-checked
+//! card, a credential inside a URL) outrank heuristic ones (a capitalized name pair), and
+//! [`resolve`] keeps a non-overlapping set, highest priority first, longer spans first.
+//! Nothing here may panic on any input: offsets come from regex matches or from
+//! `char_indices`, and slicing goes through `str::get`.
+
+mod address;
+mod card;
+mod dob;
+mod email;
+mod iban;
+mod ip;
+mod names;
+mod national_id;
+mod person;
+mod phone;
+mod secret;
+mod url_credentials;
+
+use netgpt_crds::workflow::EntityType;
+
+pub use card::luhn_valid;
+pub use iban::iban_valid;
+pub use national_id::{cn_resident_id_valid, us_ssn_valid};
+
+/// One detected entity: `text[start..end]` (byte offsets).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Detection {
+    pub start: usize,
+    pub end: usize,
+    pub kind: EntityType,
+    /// Higher wins an overlap (see the module documentation).
+    pub priority: u8,
+}
+
+impl Detection {
+    pub(crate) fn new(start: usize, end: usize, kind: EntityType, priority: u8) -> Self {
+        Self {
+            start,
+            end,
+            kind,
+            priority,
+        }
+    }
+
+    fn overlaps(&self, other: &Detection) -> bool {
+        self.start < other.end && other.start < self.end
+    }
+}
+
+/// Priorities, in one place so their order is easy to review.
+pub(crate) mod priority {
+    /// Credentials found by an unmistakable shape (URL userinfo, vendor key prefixes).
+    pub const CREDENTIAL: u8 = 95;
+    /// National IDs with a checksum and a valid birth date inside.
+    pub const CHECKSUM_ID: u8 = 92;
+    /// Luhn / mod-97 validated numbers.
+    pub const CHECKSUM: u8 = 90;
+    /// Rule-validated shapes: SSN, e-mail, IP addresses.
+    pub const VALIDATED: u8 = 85;
+    /// Secrets found by a label (`password: …`) and entropy.
+    pub const LABELLED_SECRET: u8 = 75;
+    /// Phone numbers and dates of birth: shape plus context.
+    pub const SHAPE: u8 = 60;
+    /// Street addresses (number + street suffix).
+    pub const ADDRESS: u8 = 50;
+    /// Names found by a context (honorific, "my name is").
+    pub const PERSON_CONTEXT: u8 = 45;
+    /// Names found by a first-name list.
+    pub const PERSON_LIST: u8 = 40;
+    /// Two capitalized words mid-sentence: the weakest name cue.
+    pub const PERSON_PAIR: u8 = 35;
+    /// Places named as where someone lives.
+    pub const LOCATION: u8 = 30;
+}
+
+/// Runs the detectors of the enabled entity types.
+#[derive(Debug, Clone)]
+pub struct Detector {
+    enabled: [bool; crate::desensitize::entity::ALL.len()],
+}
+
+impl Default for Detector {
+    fn default() -> Self {
+        Self::new(&[])
+    }
+}
+
+impl Detector {
+    /// A detector for `entities`; empty means every supported type (as the policy says).
+    pub fn new(entities: &[EntityType]) -> Self {
+        let mut enabled = [entities.is_empty(); crate::desensitize::entity::ALL.len()];
+        for kind in entities {
+            enabled[crate::desensitize::entity::index(*kind)] = true;
+        }
+        Self { enabled }
+    }
+
+    fn on(&self, kind: EntityType) -> bool {
+        self.enabled[crate::desensitize::entity::index(kind)]
+    }
+
+    /// Non-overlapping detections in `text`, sorted by position.
+    pub fn detect(&self, text: &str) -> Vec<Detection> {
+        let mut found = Vec::new();
+        // Every detector runs even when its type is off: a disabled type still claims its
+        // span, so that e.g. a card number is not half-detected as a phone number.
+        url_credentials::detect(text, &mut found);
+        secret::detect(text, &mut found);
+        national_id::detect(text, &mut found);
+        card::detect(text, &mut found);
+        iban::detect(text, &mut found);
+        email::detect(text, &mut found);
+        ip::detect(text, &mut found);
+        phone::detect(text, &mut found);
+        dob::detect(text, &mut found);
+        address::detect(text, &mut found);
+        person::detect(text, &mut found);
+        let mut kept = resolve(found);
+        kept.retain(|d| self.on(d.kind));
+        kept
+    }
+}
+
+/// Keeps a non-overlapping subset: highest priority first, then the longer span, then the
+/// earlier one.
+pub fn resolve(mut found: Vec<Detection>) -> Vec<Detection> {
+    found.retain(|d| d.start < d.end);
+    found.sort_by(|a, b| {
+        b.priority
+            .cmp(&a.priority)
+            .then((b.end - b.start).cmp(&(a.end - a.start)))
+            .then(a.start.cmp(&b.start))
+    });
+    let mut kept: Vec<Detection> = Vec::with_capacity(found.len());
+    for candidate in found {
+        if !kept.iter().any(|k| k.overlaps(&candidate)) {
+            kept.push(candidate);
+        }
+    }
+    kept.sort_by_key(|d| d.start);
+    kept
+}
+
+/// The character before byte offset `at`, if any.
+pub(crate) fn char_before(text: &str, at: usize) -> Option<char> {
+    text.get(..at).and_then(|s| s.chars().next_back())
+}
+
+/// The character at byte offset `at`, if any.
+pub(crate) fn char_at(text: &str, at: usize) -> Option<char> {
+    text.get(at..).and_then(|s| s.chars().next())
+}
+
+/// True when `text[start..end]` is not glued to letters or digits on either side. CJK text
+/// has no spaces, so Unicode `\b` would reject `电话13812345678`; only ASCII letters and
+/// digits count as glue.
+pub(crate) fn ascii_isolated(text: &str, start: usize, end: usize) -> bool {
+    let glued = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+    !glued(char_before(text, start)) && !glued(char_at(text, end))
+}
+
+/// Like [`ascii_isolated`], and also not part of a longer dotted/dashed number
+/// (`1.2.3.4.5`, `555-1234-99`).
+pub(crate) fn number_isolated(text: &str, start: usize, end: usize) -> bool {
+    if !ascii_isolated(text, start, end) {
+        return false;
+    }
+    let before = char_before(text, start);
+    if matches!(before, Some('.' | '-' | '+' | '/'))
+        && char_before(text, start.saturating_sub(1)).is_some_and(|c| c.is_ascii_digit())
+    {
+        return false;
+    }
+    let after = char_at(text, end);
+    !(matches!(after, Some('.' | '-' | '/')) && char_at(text, end + 1).is_some_and(|c| c.is_ascii_digit()))
+}
+
+/// Shannon entropy of `s` in bits per character.
+pub(crate) fn entropy(s: &str) -> f64 {
+    let mut counts = std::collections::HashMap::new();
+    let mut total = 0usize;
+    for c in s.chars() {
+        *counts.entry(c).or_insert(0usize) += 1;
+        total += 1;
+    }
+    if total == 0 {
+        return 0.0;
+    }
+    counts
+        .values()
+        .map(|&n| {
+            let p = n as f64 / total as f64;
+            -p * p.log2()
+        })
+        .sum()
+}
+
+/// Compiles a constant pattern. The patterns are literals of this module, covered by unit
+/// tests, so a failure is a programming error caught before release.
+pub(crate) fn compile(pattern: &str) -> regex::Regex {
+    regex::Regex::new(pattern).unwrap_or_else(|e| panic!("invalid built-in pattern: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kinds(text: &str) -> Vec<(EntityType, String)> {
+        Detector::default()
+            .detect(text)
+            .into_iter()
+            .map(|d| (d.kind, text[d.start..d.end].to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn overlaps_prefer_priority_then_length() {
+        let spans = resolve(vec![
+            Detection::new(0, 10, EntityType::Phone, priority::SHAPE),
+            Detection::new(2, 12, EntityType::CreditCard, priority::CHECKSUM),
+            Detection::new(12, 14, EntityType::Person, priority::PERSON_LIST),
+        ]);
+        assert_eq!(spans.len(), 2);
+        assert_eq!(spans[0].kind, EntityType::CreditCard);
+        assert_eq!(spans[1].kind, EntityType::Person);
+    }
+
+    #[test]
+    fn mixed_text_finds_each_entity_once() {
+        let text = "Hi, I'm John Smith (john.smith@example.com, +1 415-555-0132). \
+                    Card 4111 1111 1111 1111, IBAN DE89 3704 0044 0532 0130 00, \
+                    server 192.168.10.7, 身份证 11010519491231002X.";
+        let found = kinds(text);
+        let has = |k: EntityType, v: &str| found.iter().any(|(kk, vv)| *kk == k && vv == v);
+        assert!(has(EntityType::Person, "John Smith"), "{found:?}");
+        assert!(has(EntityType::Email, "john.smith@example.com"), "{found:?}");
+        assert!(has(EntityType::Phone, "+1 415-555-0132"), "{found:?}");
+        assert!(has(EntityType::CreditCard, "4111 1111 1111 1111"), "{found:?}");
+        assert!(has(EntityType::Iban, "DE89 3704 0044 0532 0130 00"), "{found:?}");
+        assert!(has(EntityType::IpAddress, "192.168.10.7"), "{found:?}");
+        assert!(has(EntityType::NationalId, "11010519491231002X"), "{found:?}");
+    }
+
+    #[test]
+    fn disabled_types_are_not_reported() {
+        let detector = Detector::new(&[EntityType::Email]);
+        let text = "mail a.b@example.org or call +44 20 7946 0958";
+        let found = detector.detect(text);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].kind, EntityType::Email);
+    }
+
+    #[test]
+    fn pathological_inputs_stay_linear() {
+        let detector = Detector::default();
+        for unit in [
+            "1 ",
+            "4111-",
+            "[",
+            "a@",
+            "::",
+            "Maria ",
+            "王",
+            "12.",
+            "DE89 ",
+            "password: x ",
+        ] {
+            let text = unit.repeat(20_000);
+            let started = std::time::Instant::now();
+            let found = detector.detect(&text);
+            assert!(found.iter().all(|d| d.end <= text.len()));
+            // Generous for unoptimized builds; quadratic behaviour would take minutes.
+            assert!(
+                started.elapsed().as_secs() < 20,
+                "{unit:?} took {:?}",
+                started.elapsed()
+            );
+        }
+    }
+
+    #[test]
+    fn entropy_orders_random_above_repetitive() {
+        assert!(entropy("aaaaaaaaaaaa") < 0.1);
+        assert!(entropy("q8Zr2LmX0vPk4TnB") > 3.5);
+    }
+}

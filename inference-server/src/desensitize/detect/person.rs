@@ -1,0 +1,370 @@
+//! Person names, by heuristics (no NER model in the sidecar's latency budget): a name after
+//! an honorific (`Dr. Ana Lima`) or an introduction (`my name is …`, `Dear …`), a listed
+//! given name optionally followed by capitalized surnames (`Maria Gonzalez`), and Chinese
+//! names (common surname + one or two characters) after `我叫`/`姓名` or before a title
+//! (`先生`, `女士`).
+
+use std::sync::LazyLock;
+
+use netgpt_crds::workflow::EntityType;
+use regex::Regex;
+
+use super::names::{AMBIGUOUS_FIRST_NAMES, CN_SURNAMES, FIRST_NAMES, NOT_NAME_WORDS, NOT_SURNAMES, SURNAMES};
+use super::{Detection, compile, priority};
+
+/// One to three capitalized name words, a middle initial allowed.
+const NAME: &str =
+    r"\p{Lu}\p{Ll}+(?:['\-]\p{Lu}?\p{Ll}+)?(?:\s+\p{Lu}\.)?(?:\s+\p{Lu}\p{Ll}+(?:['\-]\p{Lu}?\p{Ll}+)?){0,2}";
+
+static HONORIFIC: LazyLock<Regex> = LazyLock::new(|| {
+    compile(&format!(
+        r"(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Professor|Sir|Dame|Madam|Mme|Mlle|Herr|Frau|Sr|Sra)\.?\s+({NAME})"
+    ))
+});
+
+static INTRO: LazyLock<Regex> = LazyLock::new(|| {
+    compile(&format!(
+        r"(?i:my name is|my name's|call me|name\s*:|full name\s*:|signed,?|regards,|sincerely,|yours truly,|best wishes,|dear|contact person\s*:?|ask for|patient\s*:|customer\s*:|attn\.?:?|from\s*:|to\s*:)\s*({NAME})"
+    ))
+});
+
+/// People do not always capitalize their own name in chat: `my name is john smith`.
+static INTRO_LOWER: LazyLock<Regex> =
+    LazyLock::new(|| compile(r"(?i:my name is|my name's|call me)\s+(\p{Ll}[\p{Ll}'\-]+(?:\s+\p{Ll}[\p{Ll}'\-]+)?)"));
+
+/// A capitalized word before a listed family name (`Thiago Silva`).
+static GIVEN_SURNAME: LazyLock<Regex> =
+    LazyLock::new(|| compile(r"\p{Lu}\p{Ll}+(?:-\p{Lu}\p{Ll}+)?\s+(\p{Lu}\p{Ll}+(?:'\p{Lu}\p{Ll}+)?)"));
+
+/// A name after a generic name cue (`What's your last name? Cooper`, `was called Tony
+/// Bryant`), after a speech verb or a role/relation word (`says Rodriguez`, `my kid Leah`,
+/// `Producer Steve Peterson`).
+static CUED: LazyLock<Regex> = LazyLock::new(|| {
+    compile(&format!(
+        concat!(
+            r"(?:(?i:(?:first |last |full |maiden |user)?name(?: is|'s|\?|:)|called|named|says|said|asked|shouted|",
+            r"explained|replied|wrote|told|thanked|producer|singer|director|manager|engineer|doctor|nurse|officer|",
+            r"agent|colleague|assistant|founder|author|writer|actor|actress|coach|teacher|lawyer|attorney|friend|",
+            r"neighbou?r|boss|wife|husband|son|daughter|kid|mother|father|brother|sister|uncle|aunt|cousin|",
+            r"grandfather|grandmother|guardian|client|tenant|landlord|partner|fiancée?|girlfriend|boyfriend))",
+            r"\s+({NAME})"
+        ),
+        NAME = NAME
+    ))
+});
+
+/// A name before a possessed relation/thing or a speech verb (`Joseph's address`,
+/// `Harris said`).
+static BEFORE_VERB: LazyLock<Regex> = LazyLock::new(|| {
+    compile(&format!(
+        concat!(
+            r"({NAME})(?:'s\s+(?:address|daughter|son|kids?|wife|husband|mother|father|friend|brother|sister|phone|",
+            r"number|email|house|car|account|birthday|family|parents|children|killers)",
+            r"|\s+(?:says|said|asked|shouted|explained|replied|wrote|told|called|emailed|texted)\b)"
+        ),
+        NAME = NAME
+    ))
+});
+
+/// Academic and professional suffixes belong to the name (`Wendy Walton MD`).
+static SUFFIXED: LazyLock<Regex> =
+    LazyLock::new(|| compile(&format!(r"({NAME}\s+(?:MD|PhD|DDS|DVM|Jr\.|Sr\.|Esq\.))")));
+
+/// Two capitalized words in the middle of a sentence (after a lower-case word): in prose
+/// that is usually a person (`we need to add Veronica Griffith as guardian`). Place and
+/// organisation words are excluded by [`COMMON_CAPITALIZED`].
+static MID_SENTENCE_PAIR: LazyLock<Regex> =
+    LazyLock::new(|| compile(r"\p{Ll}[,;]?\s+(\p{Lu}\p{Ll}+(?:-\p{Lu}\p{Ll}+)?\s\p{Lu}\p{Ll}+(?:-\p{Lu}\p{Ll}+)?)"));
+
+/// Capitalized words that start or end place and organisation names, not people's.
+const COMMON_CAPITALIZED: &[&str] = &[
+    "airport",
+    "amazon",
+    "apple",
+    "bank",
+    "bay",
+    "beach",
+    "center",
+    "centre",
+    "church",
+    "city",
+    "club",
+    "college",
+    "company",
+    "corp",
+    "county",
+    "district",
+    "east",
+    "facebook",
+    "fort",
+    "foundation",
+    "google",
+    "group",
+    "hospital",
+    "hotel",
+    "inc",
+    "institute",
+    "international",
+    "island",
+    "lake",
+    "las",
+    "los",
+    "ltd",
+    "microsoft",
+    "ministry",
+    "mount",
+    "museum",
+    "national",
+    "new",
+    "north",
+    "office",
+    "port",
+    "republic",
+    "saint",
+    "san",
+    "santa",
+    "school",
+    "south",
+    "state",
+    "states",
+    "station",
+    "united",
+    "university",
+    "valley",
+    "west",
+    "windows",
+];
+
+static WORD: LazyLock<Regex> = LazyLock::new(|| compile(r"\p{Lu}\p{Ll}+(?:['\-]\p{Lu}?\p{Ll}+)?"));
+
+/// Surnames after a given name: a middle initial, then up to two capitalized words.
+static TRAILING_SURNAMES: LazyLock<Regex> = LazyLock::new(|| {
+    compile(
+        r"\A(?:\s+\p{Lu}\.)?(?:\s+(?:(?:van|von|de|da|del|di|le|la|bin|al)\s+)?\p{Lu}\p{Ll}+(?:['\-]\p{Lu}?\p{Ll}+)?){1,2}",
+    )
+});
+
+static CN_INTRO: LazyLock<Regex> = LazyLock::new(|| {
+    compile(&format!(
+        r"(?:我叫|我是|名叫|叫做|名字是|名字叫|姓名[:：]?|联系人[:：]?|收件人[:：]?|患者[:：]?|客户[:：]?|用户[:：]?)\s*([{CN_SURNAMES}]\p{{Han}}{{1,2}})"
+    ))
+});
+
+static CN_TITLE: LazyLock<Regex> = LazyLock::new(|| {
+    compile(&format!(
+        r"([{CN_SURNAMES}]\p{{Han}}{{0,2}}?)(?:先生|女士|小姐|老师|经理|医生|教授|同学|律师|主任)"
+    ))
+});
+
+/// Characters that end a clause rather than a given name (`我叫李明的朋友`).
+const CN_PARTICLES: &[char] = &[
+    '的', '了', '是', '在', '和', '与', '跟', '说', '来', '去', '吗', '呢', '吧', '今', '也',
+];
+
+pub(super) fn detect(text: &str, out: &mut Vec<Detection>) {
+    for regex in [&*HONORIFIC, &*INTRO, &*CUED, &*BEFORE_VERB, &*SUFFIXED] {
+        for caps in regex.captures_iter(text) {
+            if let Some(m) = caps.get(1)
+                && let Some((start, end)) = cut_at_non_surname(text, m.start(), m.end())
+            {
+                out.push(Detection::new(start, end, EntityType::Person, priority::PERSON_CONTEXT));
+            }
+        }
+    }
+    for caps in INTRO_LOWER.captures_iter(text) {
+        let Some(m) = caps.get(1) else { continue };
+        let mut end = m.start();
+        for word in m.as_str().split_whitespace() {
+            if NOT_NAME_WORDS.binary_search(&word).is_ok() || NOT_SURNAMES.binary_search(&word).is_ok() {
+                break;
+            }
+            // `word` is a subslice of the match: its end is its offset plus its length.
+            end = m.start() + (word.as_ptr() as usize - m.as_str().as_ptr() as usize) + word.len();
+        }
+        if end > m.start() && name_isolated(text, m.start(), end) {
+            out.push(Detection::new(
+                m.start(),
+                end,
+                EntityType::Person,
+                priority::PERSON_CONTEXT,
+            ));
+        }
+    }
+    for caps in MID_SENTENCE_PAIR.captures_iter(text) {
+        let Some(m) = caps.get(1) else { continue };
+        let common = m.as_str().split_whitespace().any(|w| {
+            let w = w.to_lowercase();
+            COMMON_CAPITALIZED.binary_search(&w.as_str()).is_ok() || NOT_SURNAMES.binary_search(&w.as_str()).is_ok()
+        });
+        // A third capitalized word makes it a title or an organisation.
+        let longer = text
+            .get(m.end()..)
+            .and_then(|rest| rest.strip_prefix(' '))
+            .and_then(|rest| rest.chars().next())
+            .is_some_and(char::is_uppercase);
+        if !common && !longer && name_isolated(text, m.start(), m.end()) {
+            out.push(Detection::new(
+                m.start(),
+                m.end(),
+                EntityType::Person,
+                priority::PERSON_PAIR,
+            ));
+        }
+    }
+    // Overlapping pairs (`Ana Maria Silva`) are found because each start is tried.
+    let mut at = 0;
+    while let Some(caps) = text.get(at..).and_then(|rest| GIVEN_SURNAME.captures(rest)) {
+        let (Some(whole), Some(surname)) = (caps.get(0), caps.get(1)) else {
+            break;
+        };
+        let (start, end) = (at + whole.start(), at + whole.end());
+        let given = whole.as_str().split_whitespace().next().unwrap_or("").to_lowercase();
+        let family = surname.as_str().to_lowercase().replace('\'', "");
+        if SURNAMES.binary_search(&family.as_str()).is_ok()
+            && NOT_SURNAMES.binary_search(&given.as_str()).is_err()
+            && name_isolated(text, start, end)
+        {
+            out.push(Detection::new(start, end, EntityType::Person, priority::PERSON_LIST));
+        }
+        // Continue from the second word, so it can start a pair of its own.
+        at = at + whole.start() + whole.as_str().find(char::is_whitespace).unwrap_or(whole.len()).max(1);
+    }
+    for m in WORD.find_iter(text) {
+        let lower = m.as_str().to_lowercase();
+        let listed = FIRST_NAMES.binary_search(&lower.as_str()).is_ok();
+        let ambiguous = AMBIGUOUS_FIRST_NAMES.binary_search(&lower.as_str()).is_ok();
+        if !(listed || ambiguous) || !name_isolated(text, m.start(), m.end()) {
+            continue;
+        }
+        let mut end = m.end();
+        if let Some(rest) = text.get(end..)
+            && let Some(s) = TRAILING_SURNAMES.find(rest)
+            && let Some((_, cut)) = cut_at_non_surname(text, end, end + s.end())
+        {
+            end = cut;
+        }
+        if end == m.end() && ambiguous {
+            continue;
+        }
+        if name_isolated(text, m.start(), end) {
+            out.push(Detection::new(
+                m.start(),
+                end,
+                EntityType::Person,
+                priority::PERSON_LIST,
+            ));
+        }
+    }
+    for regex in [&*CN_INTRO, &*CN_TITLE] {
+        for caps in regex.captures_iter(text) {
+            let Some(m) = caps.get(1) else { continue };
+            let mut end = m.end();
+            while let Some(c) = text.get(m.start()..end).and_then(|s| s.chars().next_back()) {
+                if end - c.len_utf8() > m.start() && CN_PARTICLES.contains(&c) {
+                    end -= c.len_utf8();
+                } else {
+                    break;
+                }
+            }
+            out.push(Detection::new(
+                m.start(),
+                end,
+                EntityType::Person,
+                priority::PERSON_CONTEXT,
+            ));
+        }
+    }
+}
+
+/// Not glued to other letters or digits. Han characters do not count: Chinese has no
+/// spaces, and `我叫Maria` still names Maria.
+fn name_isolated(text: &str, start: usize, end: usize) -> bool {
+    let glued = |c: Option<char>| {
+        c.is_some_and(|c| (c.is_alphanumeric() || c == '_') && !('\u{2e80}'..='\u{9fff}').contains(&c))
+    };
+    !glued(super::char_before(text, start)) && !glued(super::char_at(text, end))
+}
+
+/// Ends a name before the first word that cannot be part of one (`Smith Street`,
+/// `John Thanks`); `None` when nothing of a name is left.
+fn cut_at_non_surname(text: &str, start: usize, end: usize) -> Option<(usize, usize)> {
+    let span = text.get(start..end)?;
+    let mut last_end = None;
+    let mut offset = 0;
+    for word in span.split_inclusive(char::is_whitespace) {
+        let trimmed = word.trim_end();
+        let bare = trimmed.trim_end_matches('.').to_lowercase();
+        if NOT_SURNAMES.binary_search(&bare.as_str()).is_ok() && bare.len() > 1 {
+            break;
+        }
+        if !trimmed.is_empty() {
+            last_end = Some(start + offset + trimmed.len());
+        }
+        offset += word.len();
+    }
+    last_end.map(|e| (start, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn found(text: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        detect(text, &mut out);
+        let kept = super::super::resolve(out);
+        kept.iter().map(|d| text[d.start..d.end].to_string()).collect()
+    }
+
+    #[test]
+    fn lists_are_sorted_for_binary_search() {
+        for list in [
+            FIRST_NAMES,
+            AMBIGUOUS_FIRST_NAMES,
+            NOT_SURNAMES,
+            SURNAMES,
+            NOT_NAME_WORDS,
+            COMMON_CAPITALIZED,
+        ] {
+            let mut sorted = list.to_vec();
+            sorted.sort_unstable();
+            sorted.dedup();
+            assert_eq!(sorted, list, "list must be sorted and unique");
+        }
+    }
+
+    #[test]
+    fn english_names() {
+        assert_eq!(found("Please ask Dr. Okonkwo Adebayo."), ["Okonkwo Adebayo"]);
+        assert_eq!(found("my name is Zelda Quist and"), ["Zelda Quist"]);
+        assert_eq!(found("Yesterday Maria Gonzalez called"), ["Maria Gonzalez"]);
+        assert_eq!(found("I met John F. Kennedy"), ["John F. Kennedy"]);
+        assert_eq!(found("Regards, Priya"), ["Priya"]);
+        assert_eq!(found("opened by Thiago Silva today"), ["Thiago Silva"]);
+        assert_eq!(found("my name is Mateo Müller and"), ["Mateo Müller"]);
+        assert_eq!(found("my name is peter müller, sorry"), ["peter müller"]);
+        assert_eq!(found("我叫Maria，你好"), ["Maria"]);
+        assert_eq!(found("What's your last name? Cooper"), ["Cooper"]);
+        assert_eq!(found("I want to remove my kid Leah from the will"), ["Leah"]);
+        assert_eq!(found("\"Fine,\" says Rodriguez."), ["Rodriguez"]);
+        assert_eq!(found("Follow up with Wendy Walton MD soon"), ["Wendy Walton MD"]);
+        assert_eq!(
+            found("we need to add Veronica Griffith as guardian"),
+            ["Veronica Griffith"]
+        );
+        assert_eq!(found("here's Joseph's address"), ["Joseph"]);
+        assert!(found("we flew to New York City last year").is_empty());
+        assert!(found("she studies at Stanford University now").is_empty());
+        assert_eq!(found("hi my name is john smith, sorry"), ["john smith"]);
+        assert!(found("my name is not important").is_empty());
+        assert!(found("See you in May.").is_empty());
+        assert!(found("We will meet at Grace Street").is_empty());
+    }
+
+    #[test]
+    fn chinese_names() {
+        assert_eq!(found("你好，我叫王小明，住在上海"), ["王小明"]);
+        assert_eq!(found("请联系张伟先生"), ["张伟"]);
+        assert_eq!(found("我叫李明的朋友"), ["李明"]);
+    }
+}

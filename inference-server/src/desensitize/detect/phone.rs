@@ -1,0 +1,151 @@
+//! Phone numbers: international (`+86 138 1234 5678`, `0044 20 …`), Chinese mobiles
+//! (`1[3-9]` + 9 digits) and landlines (`010-12345678`), North American (`(415) 555-0132`),
+//! UK/EU national numbers starting with 0 (`020 7946 0958`, `06 12 34 56 78`), and any
+//! digit sequence of plausible length right after a phone label (`tel:`, `电话`).
+
+use std::sync::LazyLock;
+
+use netgpt_crds::workflow::EntityType;
+use regex::Regex;
+
+use super::{Detection, compile, number_isolated, priority};
+
+struct Shape {
+    regex: LazyLock<Regex>,
+    /// Accepted number of digits, country code included.
+    digits: std::ops::RangeInclusive<usize>,
+    /// North American numbering: area code and exchange start with 2–9.
+    nanp: bool,
+}
+
+static SHAPES: [Shape; 6] = [
+    // +CC, then groups; parentheses around an area code allowed.
+    Shape {
+        regex: LazyLock::new(|| {
+            compile(concat!(
+                r"\+[1-9][0-9]{0,2}(?:[ .\-]?\(0?[0-9]{1,4}\))?(?:[ .\-]?[0-9]{1,5}){1,6}",
+                r"(?:\s?(?:x|ext\.?|extension)\s?[0-9]{1,6})?"
+            ))
+        }),
+        digits: 8..=15,
+        nanp: false,
+    },
+    // 00CC international prefix.
+    Shape {
+        regex: LazyLock::new(|| compile(r"00[1-9][0-9]{0,2}(?:[ .\-]?[0-9]{1,5}){2,6}")),
+        digits: 10..=17,
+        nanp: false,
+    },
+    // Chinese mobile.
+    Shape {
+        regex: LazyLock::new(|| compile(r"1[3-9][0-9](?:[ \-]?[0-9]{4}){2}")),
+        digits: 11..=11,
+        nanp: false,
+    },
+    // Chinese landline with area code.
+    Shape {
+        regex: LazyLock::new(|| compile(r"(?:0[1-9][0-9]{1,2}-|\(0[1-9][0-9]{1,2}\) ?)[2-9][0-9]{6,7}")),
+        digits: 10..=12,
+        nanp: false,
+    },
+    // North American, optional leading 1.
+    Shape {
+        regex: LazyLock::new(|| {
+            compile(concat!(
+                r"(?:(?:001|1)[ .\-]?)?(?:\([0-9]{3}\)[ .\-]?|[0-9]{3}[ .\-])[0-9]{3}[ .\-][0-9]{4}",
+                r"(?:\s?(?:x|ext\.?|extension)\s?[0-9]{1,6})?"
+            ))
+        }),
+        digits: 10..=13,
+        nanp: true,
+    },
+    // UK/EU national numbers: trunk 0, then at least two groups.
+    Shape {
+        regex: LazyLock::new(|| compile(r"0[1-9][0-9]{0,4}(?:[ \-][0-9]{2,4}){1,4}|0[1-9][0-9]{8,9}")),
+        digits: 10..=11,
+        nanp: false,
+    },
+];
+
+/// A number right after a phone label: any grouping, 7–15 digits.
+static LABELLED: LazyLock<Regex> = LazyLock::new(|| {
+    compile(
+        r"(?i)(?:phone|tel|telephone|mobile|cell|fax|whatsapp|call me at|call|text me at|电话|手机|手机号|手机号码|联系电话|座机)[^0-9+\n]{0,12}(\+?\(?[0-9][0-9 ().\-]{5,20}[0-9])",
+    )
+});
+
+pub(super) fn detect(text: &str, out: &mut Vec<Detection>) {
+    for shape in &SHAPES {
+        for m in shape.regex.find_iter(text) {
+            // An extension (`x123`, `ext. 12`) is part of the span, not of the number.
+            let number = m.as_str().split(['x', 'e']).next().unwrap_or("");
+            let digits: Vec<u8> = number.bytes().filter(u8::is_ascii_digit).collect();
+            if !shape.digits.contains(&digits.len()) || !number_isolated(text, m.start(), m.end()) {
+                continue;
+            }
+            if shape.nanp && !nanp_ok(&digits) {
+                continue;
+            }
+            out.push(Detection::new(m.start(), m.end(), EntityType::Phone, priority::SHAPE));
+        }
+    }
+    for caps in LABELLED.captures_iter(text) {
+        let Some(m) = caps.get(1) else { continue };
+        let digits = m.as_str().bytes().filter(u8::is_ascii_digit).count();
+        if (7..=15).contains(&digits) && number_isolated(text, m.start(), m.end()) {
+            out.push(Detection::new(m.start(), m.end(), EntityType::Phone, priority::SHAPE));
+        }
+    }
+}
+
+/// Area code and exchange of a NANP number (optionally prefixed by 1) start with 2–9.
+fn nanp_ok(digits: &[u8]) -> bool {
+    let national = match digits.len() {
+        13 if digits.starts_with(b"001") => &digits[3..],
+        11 if digits[0] == b'1' => &digits[1..],
+        10 => digits,
+        _ => return false,
+    };
+    (b'2'..=b'9').contains(&national[0]) && (b'2'..=b'9').contains(&national[3])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn found(text: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        detect(text, &mut out);
+        let kept = super::super::resolve(out);
+        kept.iter().map(|d| text[d.start..d.end].to_string()).collect()
+    }
+
+    #[test]
+    fn international_and_chinese() {
+        assert_eq!(found("call +86 138 1234 5678 now"), ["+86 138 1234 5678"]);
+        assert_eq!(found("手机13812345678，谢谢"), ["13812345678"]);
+        assert_eq!(found("电话：010-62345678"), ["010-62345678"]);
+        assert_eq!(found("ring 0044 20 7946 0958"), ["0044 20 7946 0958"]);
+        assert_eq!(found("+44 (0)20 7946 0958"), ["+44 (0)20 7946 0958"]);
+    }
+
+    #[test]
+    fn national_formats() {
+        assert_eq!(found("(415) 555-0132"), ["(415) 555-0132"]);
+        assert_eq!(found("at 1-800-555-0199."), ["1-800-555-0199"]);
+        assert_eq!(found("on 774-511-8187x885."), ["774-511-8187x885"]);
+        assert_eq!(found("call 001-495-252-0557x4402"), ["001-495-252-0557x4402"]);
+        assert_eq!(found("to +1-611-777-7613 ext. 79"), ["+1-611-777-7613 ext. 79"]);
+        assert_eq!(found("office 020 7946 0958"), ["020 7946 0958"]);
+        assert_eq!(found("portable 06 12 34 56 78"), ["06 12 34 56 78"]);
+        assert_eq!(found("tel: 5550132 ext"), ["5550132"]);
+    }
+
+    #[test]
+    fn ignores_dates_versions_and_short_numbers() {
+        assert!(found("on 2023-10-15 at 10:30").is_empty());
+        assert!(found("version 1.2.3").is_empty());
+        assert!(found("order 12345").is_empty());
+        assert!(found("(123) 555-0132").is_empty()); // area code cannot start with 1
+    }
+}

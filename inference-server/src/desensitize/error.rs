@@ -1,0 +1,101 @@
+//! Errors of the sidecar, rendered as OpenAI's `{"error": {message, type, param, code}}`.
+//! Messages never quote request text: they name fields and types only.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+/// Why a request was not forwarded (or its answer not returned).
+#[derive(Debug, thiserror::Error)]
+pub enum DesensitizeError {
+    #[error("request body is not valid JSON: {0}")]
+    InvalidJson(String),
+    #[error("request body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("invalid request: {message}")]
+    InvalidRequest { param: String, message: String },
+    /// Content the desensitizer cannot inspect (images, audio, token ids): fail closed.
+    #[error("{param} cannot be desensitized ({what}); the request was not forwarded")]
+    Unsupported { param: String, what: String },
+    #[error("the cloud model is unreachable: {0}")]
+    UpstreamUnavailable(String),
+    #[error("the cloud model did not answer within {0:?}")]
+    UpstreamTimeout(std::time::Duration),
+    #[error("the cloud model's answer failed midway: {0}")]
+    UpstreamBroken(String),
+    #[error("no route for {0}")]
+    NotFound(String),
+    /// Detection itself failed (a bug): fail closed, nothing is forwarded.
+    #[error("desensitization failed; the request was not forwarded")]
+    DetectionFailed,
+}
+
+impl DesensitizeError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::InvalidJson(_) | Self::InvalidRequest { .. } => StatusCode::BAD_REQUEST,
+            Self::Unsupported { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UpstreamUnavailable(_) | Self::UpstreamBroken(_) => StatusCode::BAD_GATEWAY,
+            Self::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::DetectionFailed => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The bounded-cardinality reason used in `netgpt_desensitizer_blocked_total{reason}`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::InvalidJson(_) => "invalid_json",
+            Self::PayloadTooLarge { .. } => "too_large",
+            Self::InvalidRequest { .. } => "invalid_request",
+            Self::Unsupported { .. } => "unsupported_content",
+            Self::UpstreamUnavailable(_) => "upstream_unavailable",
+            Self::UpstreamTimeout(_) => "upstream_timeout",
+            Self::UpstreamBroken(_) => "upstream_broken",
+            Self::NotFound(_) => "not_found",
+            Self::DetectionFailed => "detection_failed",
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::UpstreamUnavailable(_) | Self::UpstreamTimeout(_) | Self::UpstreamBroken(_) => "upstream_error",
+            Self::NotFound(_) => "not_found_error",
+            Self::DetectionFailed => "server_error",
+            _ => "invalid_request_error",
+        }
+    }
+
+    fn param(&self) -> Option<&str> {
+        match self {
+            Self::InvalidRequest { param, .. } | Self::Unsupported { param, .. } => Some(param),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn invalid(param: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::InvalidRequest {
+            param: param.into(),
+            message: message.into(),
+        }
+    }
+
+    /// The OpenAI-style JSON body.
+    pub fn body_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "error": {
+                "message": self.to_string(),
+                "type": self.kind(),
+                "param": self.param(),
+                "code": self.reason(),
+            }
+        })
+    }
+}
+
+impl IntoResponse for DesensitizeError {
+    fn into_response(self) -> Response {
+        (self.status(), Json(self.body_json())).into_response()
+    }
+}

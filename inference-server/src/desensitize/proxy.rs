@@ -1,0 +1,380 @@
+//! The sidecar: an OpenAI-compatible proxy that desensitizes requests before they reach the
+//! cloud model and restores pseudonyms in its answers.
+//!
+//! Fail closed: a body that cannot be parsed or fully desensitized is answered with an
+//! error and never forwarded, and the forwarded body is always the re-serialized,
+//! desensitized one — never the bytes the client sent.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use futures::StreamExt;
+use netgpt_crds::workflow::DesensitizationPolicy;
+use serde_json::Value;
+
+use super::actions::Desensitizer;
+use super::error::DesensitizeError;
+use super::metrics::Metrics;
+use super::request::Outcome;
+use super::response::{SseRestorer, restore_json};
+use super::restore::Restorer;
+
+/// Header with the number of entities replaced in the request (a count, never values).
+pub const ENTITIES_HEADER: &str = "x-netgpt-desensitized-entities";
+const REQUEST_ID: &str = "x-request-id";
+
+/// Everything the sidecar needs to run.
+#[derive(Debug, Clone)]
+pub struct SidecarSettings {
+    pub listen: SocketAddr,
+    /// Base URL of the cloud model server (`cloud.url` of the workflow).
+    pub upstream: String,
+    pub policy: DesensitizationPolicy,
+    pub max_body_bytes: usize,
+    /// Limit for the cloud's response head (a streamed body may take longer).
+    pub upstream_timeout: Duration,
+    pub connect_timeout: Duration,
+}
+
+impl SidecarSettings {
+    pub fn new(upstream: impl Into<String>, policy: DesensitizationPolicy) -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8081)),
+            upstream: upstream.into(),
+            policy,
+            max_body_bytes: 8 * 1024 * 1024,
+            upstream_timeout: Duration::from_secs(120),
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Errors starting the sidecar.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("binding {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    #[error("HTTP client: {0}")]
+    Client(#[from] reqwest::Error),
+    #[error("upstream URL must start with http:// or https://: {0}")]
+    Upstream(String),
+}
+
+struct Shared {
+    desensitizer: Desensitizer,
+    upstream: String,
+    client: reqwest::Client,
+    metrics: Metrics,
+    max_body_bytes: usize,
+    upstream_timeout: Duration,
+}
+
+/// A running sidecar; dropping it does not stop it, [`RunningSidecar::shutdown`] does.
+pub struct RunningSidecar {
+    pub addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningSidecar {
+    /// Stops accepting connections and waits for in-flight requests.
+    pub async fn shutdown(mut self) -> std::io::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.task.await.unwrap_or_else(|e| Err(std::io::Error::other(e)))
+    }
+
+    /// Waits until the server stops by itself (it does not, short of an I/O error).
+    pub async fn wait(self) -> std::io::Result<()> {
+        self.task.await.unwrap_or_else(|e| Err(std::io::Error::other(e)))
+    }
+}
+
+/// Binds and starts serving.
+pub async fn start(settings: SidecarSettings) -> Result<RunningSidecar, StartError> {
+    if !(settings.upstream.starts_with("http://") || settings.upstream.starts_with("https://")) {
+        return Err(StartError::Upstream(settings.upstream));
+    }
+    let client = reqwest::Client::builder()
+        .connect_timeout(settings.connect_timeout)
+        .build()?;
+    let shared = Arc::new(Shared {
+        desensitizer: Desensitizer::new(settings.policy.clone()),
+        upstream: settings.upstream.trim_end_matches('/').to_string(),
+        client,
+        metrics: Metrics::new()?,
+        max_body_bytes: settings.max_body_bytes,
+        upstream_timeout: settings.upstream_timeout,
+    });
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: settings.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Bind {
+        addr: settings.listen,
+        source,
+    })?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let app = router(shared);
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                // A dropped handle (sender gone) is not a request to stop.
+                if stopped.await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            })
+            .await
+    });
+    Ok(RunningSidecar {
+        addr,
+        stop: Some(stop),
+        task,
+    })
+}
+
+fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/v1/chat/completions", post(chat))
+        .route("/v1/completions", post(completions))
+        .route("/v1/models", get(models))
+        .route("/health", get(|| async { "ok" }))
+        .route("/ready", get(|| async { "ready" }))
+        .route("/metrics", get(metrics))
+        .fallback(|request: Request| async move {
+            DesensitizeError::NotFound(format!("{} {}", request.method(), request.uri().path()))
+        })
+        // The body limit is enforced by the handlers, so that it is answered in JSON.
+        .layer(DefaultBodyLimit::disable())
+        .with_state(shared)
+}
+
+async fn metrics(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        shared.metrics.render(),
+    )
+}
+
+async fn chat(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Body) -> Response {
+    handle(shared, headers, body, Kind::Chat).await
+}
+
+async fn completions(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Body) -> Response {
+    handle(shared, headers, body, Kind::Completion).await
+}
+
+/// `GET /v1/models` carries no user text: forwarded as is.
+async fn models(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    let request = shared.client.get(format!("{}/v1/models", shared.upstream));
+    match send(&shared, copy_headers(request, &headers)).await {
+        Ok(upstream) => {
+            let status = upstream.status().as_u16();
+            let body = upstream.bytes().await.unwrap_or_default();
+            (
+                StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
+                [(header::CONTENT_TYPE, "application/json")],
+                body,
+            )
+                .into_response()
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Chat,
+    Completion,
+}
+
+impl Kind {
+    fn path(self) -> &'static str {
+        match self {
+            Self::Chat => "/v1/chat/completions",
+            Self::Completion => "/v1/completions",
+        }
+    }
+}
+
+async fn handle(shared: Arc<Shared>, headers: HeaderMap, body: Body, kind: Kind) -> Response {
+    let request_id = headers.get(REQUEST_ID).cloned();
+    let mut response = match forward(&shared, &headers, body, kind).await {
+        Ok(response) => response,
+        Err(error) => {
+            let outcome = match error {
+                DesensitizeError::UpstreamUnavailable(_)
+                | DesensitizeError::UpstreamTimeout(_)
+                | DesensitizeError::UpstreamBroken(_) => "upstream_error",
+                _ => "blocked",
+            };
+            if outcome == "blocked" {
+                shared.metrics.record_blocked(error.reason(), outcome);
+            } else {
+                shared.metrics.requests.with_label_values(&[outcome]).inc();
+            }
+            tracing::warn!(reason = error.reason(), path = kind.path(), "request not forwarded");
+            error.into_response()
+        }
+    };
+    if let Some(id) = request_id {
+        response.headers_mut().insert(HeaderName::from_static(REQUEST_ID), id);
+    }
+    response
+}
+
+async fn forward(
+    shared: &Arc<Shared>,
+    headers: &HeaderMap,
+    body: Body,
+    kind: Kind,
+) -> Result<Response, DesensitizeError> {
+    let limit = shared.max_body_bytes;
+    let bytes = axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| DesensitizeError::PayloadTooLarge { limit })?;
+    let started = Instant::now();
+    let desensitizer = shared.desensitizer.clone();
+    // Detection runs off the async workers (large bodies take milliseconds), and a panic in
+    // it becomes an error here rather than a forwarded body.
+    let (body, outcome) = tokio::task::spawn_blocking(move || -> Result<(Value, Outcome), DesensitizeError> {
+        let mut body: Value =
+            serde_json::from_slice(&bytes).map_err(|e| DesensitizeError::InvalidJson(e.to_string()))?;
+        let outcome = match kind {
+            Kind::Chat => desensitizer.desensitize_chat(&mut body)?,
+            Kind::Completion => desensitizer.desensitize_completion(&mut body)?,
+        };
+        Ok((body, outcome))
+    })
+    .await
+    .map_err(|_| DesensitizeError::DetectionFailed)??;
+    shared
+        .metrics
+        .desensitize_duration
+        .observe(started.elapsed().as_secs_f64());
+    shared.metrics.record_entities(&outcome.counts);
+    let types: Vec<String> = outcome.counts.nonzero().map(|(t, n)| format!("{t}={n}")).collect();
+    tracing::info!(path = kind.path(), entities = outcome.counts.total(), types = %types.join(","), "desensitized");
+
+    let payload = serde_json::to_vec(&body).map_err(|_| DesensitizeError::DetectionFailed)?;
+    let request = shared
+        .client
+        .post(format!("{}{}", shared.upstream, kind.path()))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(payload);
+    let started = Instant::now();
+    let upstream = send(shared, copy_headers(request, headers)).await?;
+    shared
+        .metrics
+        .upstream_duration
+        .observe(started.elapsed().as_secs_f64());
+    shared.metrics.requests.with_label_values(&["forwarded"]).inc();
+
+    let status = StatusCode::from_u16(upstream.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    let content_type = upstream
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json")
+        .to_string();
+    let restore = shared.desensitizer.restores() && !outcome.vault.is_empty();
+    let restorer = Restorer::new(Arc::new(outcome.vault));
+    let is_sse = content_type.starts_with("text/event-stream");
+    let body = if !restore {
+        Body::from_stream(upstream.bytes_stream())
+    } else if is_sse {
+        sse_body(upstream, restorer)
+    } else {
+        let bytes = upstream
+            .bytes()
+            .await
+            .map_err(|e| DesensitizeError::UpstreamBroken(e.to_string()))?;
+        Body::from(restore_whole(&restorer, &bytes))
+    };
+    let mut response = Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, content_type)
+        .header(ENTITIES_HEADER, HeaderValue::from(outcome.counts.total()));
+    if is_sse {
+        response = response.header(header::CACHE_CONTROL, "no-cache");
+    }
+    response.body(body).map_err(|_| DesensitizeError::DetectionFailed)
+}
+
+fn copy_headers(mut request: reqwest::RequestBuilder, headers: &HeaderMap) -> reqwest::RequestBuilder {
+    for name in [
+        header::AUTHORIZATION,
+        header::ACCEPT,
+        HeaderName::from_static(REQUEST_ID),
+    ] {
+        if let Some(value) = headers.get(&name)
+            && let Ok(value) = reqwest::header::HeaderValue::from_bytes(value.as_bytes())
+        {
+            request = request.header(name.as_str(), value);
+        }
+    }
+    request
+}
+
+async fn send(shared: &Shared, request: reqwest::RequestBuilder) -> Result<reqwest::Response, DesensitizeError> {
+    match tokio::time::timeout(shared.upstream_timeout, request.send()).await {
+        Err(_) => Err(DesensitizeError::UpstreamTimeout(shared.upstream_timeout)),
+        Ok(Err(e)) => Err(DesensitizeError::UpstreamUnavailable(without_url(&e))),
+        Ok(Ok(response)) => Ok(response),
+    }
+}
+
+/// reqwest's error text, without the URL (it is configuration, but keep messages short).
+fn without_url(error: &reqwest::Error) -> String {
+    let kind = if error.is_connect() {
+        "connection failed"
+    } else if error.is_timeout() {
+        "timed out"
+    } else {
+        "request failed"
+    };
+    kind.to_string()
+}
+
+fn restore_whole(restorer: &Restorer, bytes: &Bytes) -> Bytes {
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(mut value) => {
+            restore_json(restorer, &mut value);
+            Bytes::from(value.to_string())
+        }
+        Err(_) => Bytes::from(restorer.restore(&String::from_utf8_lossy(bytes))),
+    }
+}
+
+fn sse_body(upstream: reqwest::Response, restorer: Restorer) -> Body {
+    let state = (upstream.bytes_stream().boxed(), SseRestorer::new(restorer), false);
+    let stream = futures::stream::unfold(state, |(mut source, mut sse, done)| async move {
+        if done {
+            return None;
+        }
+        let (out, done) = match source.next().await {
+            Some(Ok(bytes)) => (sse.push(&bytes), false),
+            Some(Err(e)) => {
+                let mut out = sse.finish();
+                let error = DesensitizeError::UpstreamBroken(without_url(&e));
+                out.extend_from_slice(format!("data: {}\n\n", error.body_json()).as_bytes());
+                (out, true)
+            }
+            None => (sse.finish(), true),
+        };
+        Some((Ok::<_, std::io::Error>(Bytes::from(out)), (source, sse, done)))
+    });
+    Body::from_stream(stream)
+}

@@ -1,0 +1,611 @@
+//! The gateway's HTTP API and the per-request workflow.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use futures::StreamExt;
+use netgpt_crds::DesensitizeFailure;
+use netgpt_crds::config::WorkflowConfig;
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+use tracing::Instrument;
+
+use super::metrics::GatewayMetrics;
+use super::route::{Plan, ServedPath, answer_at_edge, completion_messages, confidence, finish_completion};
+
+/// Options of `netgpt gateway`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct GatewayArgs {
+    /// Compiled workflow (`WorkflowConfig` YAML) rendered by the operator or `netgpt local`.
+    #[arg(long, default_value = "/etc/netgpt/workflow.yaml")]
+    pub config: PathBuf,
+    /// Address to listen on.
+    #[arg(long, default_value = "0.0.0.0:8080")]
+    pub listen: SocketAddr,
+}
+
+/// Errors that stop the gateway.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error("reading {path}: {source}")]
+    ReadConfig { path: PathBuf, source: std::io::Error },
+    #[error("{0}")]
+    Config(#[from] netgpt_crds::config::ConfigError),
+    #[error("listening on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("HTTP client: {0}")]
+    Client(#[from] reqwest::Error),
+    #[error("runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+/// Largest request body the gateway accepts.
+const MAX_BODY: usize = 1 << 20;
+/// Tokens the edge may spend completing a prompt.
+const COMPLETION_TOKENS: u64 = 96;
+
+struct Gateway {
+    config: WorkflowConfig,
+    plan: Plan,
+    http: reqwest::Client,
+    metrics: GatewayMetrics,
+}
+
+/// A gateway running in this process (tests, `netgpt local`).
+pub struct RunningGateway {
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RunningGateway {
+    /// Stops accepting requests and waits for in-flight ones.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+}
+
+/// Starts a gateway for `config` on `listen`.
+pub async fn start(config: WorkflowConfig, listen: SocketAddr) -> Result<RunningGateway, GatewayError> {
+    let gateway = Arc::new(Gateway {
+        plan: Plan::from_steps(&config.steps),
+        config,
+        http: reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .build()?,
+        metrics: GatewayMetrics::new(),
+    });
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|source| GatewayError::Bind { addr: listen, source })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| GatewayError::Bind { addr: listen, source })?;
+    let app = Router::new()
+        .route("/v1/chat/completions", post(chat_completions))
+        .route("/health", get(|| async { "ok" }))
+        .route("/ready", get(ready))
+        .route(
+            "/metrics",
+            get(|State(g): State<Arc<Gateway>>| async move { g.metrics.render() }),
+        )
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(gateway);
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            })
+            .await;
+    });
+    tracing::info!(%addr, "gateway listening");
+    Ok(RunningGateway {
+        addr,
+        stop: Some(stop),
+        task,
+    })
+}
+
+/// `netgpt gateway`: runs until SIGTERM/SIGINT.
+pub fn run(args: GatewayArgs) -> Result<(), GatewayError> {
+    crate::init_tracing();
+    let text = std::fs::read_to_string(&args.config).map_err(|source| GatewayError::ReadConfig {
+        path: args.config.clone(),
+        source,
+    })?;
+    let config = WorkflowConfig::from_yaml(&text)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(GatewayError::Runtime)?;
+    runtime.block_on(async move {
+        let gateway = start(config, args.listen).await?;
+        let _ = tokio::signal::ctrl_c().await;
+        gateway.shutdown().await;
+        Ok(())
+    })
+}
+
+/// Ready when the site's edge model is ready (the cloud is optional: the edge falls back).
+async fn ready(State(g): State<Arc<Gateway>>) -> impl IntoResponse {
+    let url = format!("{}/ready", g.config.edge.url.trim_end_matches('/'));
+    match g.http.get(url).timeout(Duration::from_secs(2)).send().await {
+        Ok(r) if r.status().is_success() => (StatusCode::OK, "ready"),
+        _ => (StatusCode::SERVICE_UNAVAILABLE, "edge model not ready"),
+    }
+}
+
+fn error_response(status: StatusCode, message: &str, type_: &str, param: Option<&str>) -> Response {
+    let body = json!({"error": {"message": message, "type": type_, "param": param, "code": Value::Null}});
+    (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+}
+
+/// Why a call to an upstream failed.
+#[derive(Debug)]
+enum UpstreamError {
+    Timeout,
+    Unreachable(String),
+    Status(u16, String),
+    Invalid(String),
+}
+
+impl std::fmt::Display for UpstreamError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Timeout => write!(f, "timed out"),
+            Self::Unreachable(e) => write!(f, "unreachable: {e}"),
+            Self::Status(s, body) => write!(f, "answered {s}: {body}"),
+            Self::Invalid(e) => write!(f, "invalid answer: {e}"),
+        }
+    }
+}
+
+/// Text and token log-probabilities of one chat completion.
+struct Answer {
+    text: String,
+    logprobs: Vec<f64>,
+    finish_reason: String,
+}
+
+async fn chat(g: &Gateway, url: &str, body: &Value, timeout: Duration) -> Result<Answer, UpstreamError> {
+    let url = format!("{}/v1/chat/completions", url.trim_end_matches('/'));
+    let request = g.http.post(url).json(body).timeout(timeout).send();
+    let response = request.await.map_err(|e| {
+        if e.is_timeout() {
+            UpstreamError::Timeout
+        } else {
+            UpstreamError::Unreachable(e.to_string())
+        }
+    })?;
+    let status = response.status();
+    let text = response.text().await.map_err(|e| {
+        if e.is_timeout() {
+            UpstreamError::Timeout
+        } else {
+            UpstreamError::Unreachable(e.to_string())
+        }
+    })?;
+    if !status.is_success() {
+        return Err(UpstreamError::Status(status.as_u16(), text.chars().take(300).collect()));
+    }
+    let v: Value = serde_json::from_str(&text).map_err(|e| UpstreamError::Invalid(e.to_string()))?;
+    let choice = &v["choices"][0];
+    let content = choice["message"]["content"]
+        .as_str()
+        .ok_or_else(|| UpstreamError::Invalid("no message content".into()))?;
+    let logprobs = choice["logprobs"]["content"]
+        .as_array()
+        .map(|ts| ts.iter().filter_map(|t| t["logprob"].as_f64()).collect())
+        .unwrap_or_default();
+    Ok(Answer {
+        text: content.to_string(),
+        logprobs,
+        finish_reason: choice["finish_reason"].as_str().unwrap_or("stop").to_string(),
+    })
+}
+
+/// The validated parts of a client request the workflow needs.
+struct ClientRequest {
+    body: Value,
+    prompt: String,
+    stream: bool,
+    debug: bool,
+}
+
+fn parse_request(bytes: &[u8], headers: &HeaderMap) -> Result<ClientRequest, Response> {
+    let body: Value = serde_json::from_slice(bytes).map_err(|e| {
+        error_response(
+            StatusCode::BAD_REQUEST,
+            &format!("invalid JSON body: {e}"),
+            "invalid_request_error",
+            None,
+        )
+    })?;
+    let messages = body["messages"].as_array().filter(|m| !m.is_empty()).ok_or_else(|| {
+        error_response(
+            StatusCode::BAD_REQUEST,
+            "messages must be a non-empty array",
+            "invalid_request_error",
+            Some("messages"),
+        )
+    })?;
+    let last = messages.last().filter(|m| m["role"] == "user").ok_or_else(|| {
+        error_response(
+            StatusCode::BAD_REQUEST,
+            "the last message must come from the user",
+            "invalid_request_error",
+            Some("messages"),
+        )
+    })?;
+    let prompt = match &last["content"] {
+        Value::String(s) => s.clone(),
+        Value::Array(parts) => parts
+            .iter()
+            .filter_map(|p| p["text"].as_str())
+            .collect::<Vec<_>>()
+            .join("\n"),
+        _ => {
+            return Err(error_response(
+                StatusCode::BAD_REQUEST,
+                "the user message needs text content",
+                "invalid_request_error",
+                Some("messages"),
+            ));
+        }
+    };
+    if body.get("stream").is_some_and(|s| !s.is_boolean() && !s.is_null()) {
+        return Err(error_response(
+            StatusCode::BAD_REQUEST,
+            "stream must be a boolean",
+            "invalid_request_error",
+            Some("stream"),
+        ));
+    }
+    let debug = headers.get("x-netgpt-debug").is_some_and(|v| v == "true" || v == "1")
+        || body["netgpt"]["debug"].as_bool().unwrap_or(false);
+    Ok(ClientRequest {
+        stream: body["stream"].as_bool().unwrap_or(false),
+        prompt,
+        debug,
+        body,
+    })
+}
+
+/// The client's messages with the last user turn replaced by `prompt`.
+fn with_prompt(body: &Value, prompt: &str) -> Vec<Value> {
+    let mut messages = body["messages"].as_array().cloned().unwrap_or_default();
+    if let Some(last) = messages.last_mut() {
+        last["content"] = Value::String(prompt.to_string());
+    }
+    // The `netgpt` extension and sampling are set per call; roles/content pass through.
+    messages
+}
+
+fn remaining(deadline: Instant, step_limit_ms: Option<u64>) -> Duration {
+    let left = deadline.saturating_duration_since(Instant::now());
+    step_limit_ms.map_or(left, |ms| left.min(Duration::from_millis(ms)))
+}
+
+async fn chat_completions(State(g): State<Arc<Gateway>>, headers: HeaderMap, bytes: Bytes) -> Response {
+    let request_id = headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("req-{:016x}", rand::random::<u64>()));
+    let span = tracing::info_span!("workflow", request_id = %request_id, site = %g.config.site.name);
+    let mut response = match parse_request(&bytes, &headers) {
+        Ok(req) => run_workflow(&g, req).instrument(span).await,
+        Err(resp) => resp,
+    };
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("x-request-id", v);
+    }
+    response
+}
+
+async fn run_workflow(g: &Gateway, req: ClientRequest) -> Response {
+    let started = Instant::now();
+    let site = g.config.site.name.as_str();
+    let deadline = started + Duration::from_millis(g.config.routing.latency_budget_ms.max(1) as u64);
+    let observe_step = |step: &str, since: Instant| {
+        g.metrics
+            .step_duration
+            .with_label_values(&[site, step])
+            .observe(since.elapsed().as_secs_f64());
+    };
+
+    // Step: promptCompletion on the edge, with the site's location profile.
+    let mut completed = req.prompt.clone();
+    if g.plan.complete {
+        let t = Instant::now();
+        let body = json!({
+            "model": g.config.edge.model,
+            "messages": completion_messages(&g.config.site, &req.prompt),
+            "temperature": 0.0,
+            "max_tokens": COMPLETION_TOKENS,
+            "stop": ["\n"],
+        });
+        let result = chat(
+            g,
+            &g.config.edge.url,
+            &body,
+            remaining(deadline, g.plan.completion_timeout_ms),
+        )
+        .instrument(tracing::info_span!("step", name = "promptCompletion"))
+        .await;
+        observe_step("promptCompletion", t);
+        match result {
+            Ok(answer) => completed = finish_completion(&g.config.site, &answer.text, &req.prompt),
+            Err(e) => {
+                tracing::warn!(error = %e, "prompt completion failed; adding the location to the original prompt");
+                completed = finish_completion(&g.config.site, "", &req.prompt);
+            }
+        }
+    }
+
+    // The edge drafts an answer; its confidence decides the route.
+    let t = Instant::now();
+    let mut edge_body = req.body.clone();
+    if let Some(obj) = edge_body.as_object_mut() {
+        obj.remove("netgpt");
+        obj.insert("model".into(), Value::String(g.config.edge.model.clone()));
+        obj.insert("messages".into(), Value::Array(with_prompt(&req.body, &completed)));
+        obj.insert("stream".into(), Value::Bool(false));
+        obj.insert("logprobs".into(), Value::Bool(true));
+    }
+    let edge = chat(
+        g,
+        &g.config.edge.url,
+        &edge_body,
+        remaining(deadline, g.plan.edge_timeout_ms),
+    )
+    .instrument(tracing::info_span!("step", name = "generate", target = "edge"))
+    .await;
+    observe_step("edgeGenerate", t);
+    let confidence = edge
+        .as_ref()
+        .ok()
+        .and_then(|a| confidence(&a.logprobs, g.config.routing.confidence_metric));
+    if let Some(c) = confidence {
+        g.metrics.edge_confidence.with_label_values(&[site]).observe(c);
+    }
+    let meta = |path: ServedPath, reason: Option<String>| {
+        let mut m =
+            json!({"path": path.as_str(), "site": site, "confidence": confidence, "workflow": g.config.workflow});
+        if let Some(r) = reason {
+            m["fallbackReason"] = Value::String(r);
+        }
+        if req.debug {
+            m["completedPrompt"] = Value::String(completed.clone());
+        }
+        m
+    };
+    let finish = |path: ServedPath| {
+        g.metrics.requests.with_label_values(&[site, path.as_str()]).inc();
+        g.metrics
+            .request_duration
+            .with_label_values(&[site, path.as_str()])
+            .observe(started.elapsed().as_secs_f64());
+    };
+
+    if answer_at_edge(&g.plan, confidence, g.config.routing.confidence_threshold) || !g.plan.cloud {
+        return match edge {
+            Ok(answer) => {
+                finish(ServedPath::Edge);
+                answer_response(g, &req, answer, meta(ServedPath::Edge, None))
+            }
+            Err(e) => {
+                g.metrics.requests.with_label_values(&[site, "error"]).inc();
+                error_response(
+                    StatusCode::BAD_GATEWAY,
+                    &format!("edge model {e}"),
+                    "upstream_error",
+                    None,
+                )
+            }
+        };
+    }
+
+    // Cloud path: only through the desensitizer, which proxies to the cloud model.
+    let t = Instant::now();
+    let mut cloud_body = req.body.clone();
+    if let Some(obj) = cloud_body.as_object_mut() {
+        obj.remove("netgpt");
+        obj.insert("model".into(), Value::String(g.config.cloud.model.clone()));
+        obj.insert("messages".into(), Value::Array(with_prompt(&req.body, &completed)));
+    }
+    let limit = [
+        g.plan.cloud_timeout_ms,
+        g.plan
+            .desensitize_timeout_ms
+            .map(|d| d + g.plan.cloud_timeout_ms.unwrap_or(0)),
+    ]
+    .into_iter()
+    .flatten()
+    .max();
+    let timeout = remaining(deadline, limit);
+    let url = format!(
+        "{}/v1/chat/completions",
+        g.config.desensitizer_url.trim_end_matches('/')
+    );
+    let sent = g
+        .http
+        .post(url)
+        .json(&cloud_body)
+        .timeout(timeout)
+        .send()
+        .instrument(tracing::info_span!("step", name = "cloud"))
+        .await;
+    let failure = match sent {
+        Ok(resp) if resp.status().is_success() => {
+            observe_step("cloudFirstByte", t);
+            finish(ServedPath::Cloud);
+            return cloud_response(g, &req, resp, meta(ServedPath::Cloud, None)).await;
+        }
+        Ok(resp) => {
+            let status = resp.status();
+            let body = resp.text().await.unwrap_or_default();
+            // The sidecar refuses (4xx) when it cannot desensitize: a privacy failure.
+            let privacy = status.is_client_error();
+            (
+                privacy,
+                format!(
+                    "desensitizer/cloud answered {status}: {}",
+                    body.chars().take(200).collect::<String>()
+                ),
+            )
+        }
+        Err(e) if e.is_timeout() => (false, "cloud path exceeded the latency budget".to_string()),
+        Err(e) => (e.is_connect(), format!("desensitizer unreachable: {e}")),
+    };
+    let (privacy_failure, reason) = failure;
+    tracing::warn!(%reason, "cloud path failed; answering at the edge");
+    if privacy_failure && g.config.desensitization.on_failure == DesensitizeFailure::Reject {
+        g.metrics.requests.with_label_values(&[site, "error"]).inc();
+        return error_response(StatusCode::SERVICE_UNAVAILABLE, &reason, "desensitization_error", None);
+    }
+    match edge {
+        Ok(answer) => {
+            finish(ServedPath::EdgeFallback);
+            answer_response(g, &req, answer, meta(ServedPath::EdgeFallback, Some(reason)))
+        }
+        Err(e) => {
+            g.metrics.requests.with_label_values(&[site, "error"]).inc();
+            error_response(
+                StatusCode::BAD_GATEWAY,
+                &format!("{reason}; edge model {e}"),
+                "upstream_error",
+                None,
+            )
+        }
+    }
+}
+
+fn path_headers(meta: &Value) -> [(&'static str, String); 2] {
+    [
+        ("x-netgpt-path", meta["path"].as_str().unwrap_or_default().to_string()),
+        (
+            "x-netgpt-confidence",
+            meta["confidence"]
+                .as_f64()
+                .map(|c| format!("{c:.4}"))
+                .unwrap_or_default(),
+        ),
+    ]
+}
+
+fn completion_id() -> String {
+    format!("chatcmpl-{:016x}", rand::random::<u64>())
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// An answer the gateway already holds (the edge draft), streamed or not.
+fn answer_response(g: &Gateway, req: &ClientRequest, answer: Answer, meta: Value) -> Response {
+    let id = completion_id();
+    let model = format!("netgpt/{}", g.config.workflow);
+    let headers = path_headers(&meta);
+    if !req.stream {
+        let body = json!({
+            "id": id, "object": "chat.completion", "created": unix_now(), "model": model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": answer.text}, "finish_reason": answer.finish_reason}],
+            "netgpt": meta,
+        });
+        let mut resp = (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            body.to_string(),
+        )
+            .into_response();
+        set_headers(&mut resp, &headers);
+        return resp;
+    }
+    let chunk = |delta: Value, finish: Value, extra: Option<&Value>| {
+        let mut c = json!({"id": id, "object": "chat.completion.chunk", "created": unix_now(), "model": model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
+        if let Some(m) = extra {
+            c["netgpt"] = m.clone();
+        }
+        format!("data: {c}\n\n")
+    };
+    let events = vec![
+        chunk(json!({"role": "assistant"}), Value::Null, Some(&meta)),
+        chunk(json!({"content": answer.text}), Value::Null, None),
+        chunk(json!({}), Value::String(answer.finish_reason), None),
+        "data: [DONE]\n\n".to_string(),
+    ];
+    let stream = futures::stream::iter(events.into_iter().map(|e| Ok::<_, std::io::Error>(Bytes::from(e))));
+    let mut resp = sse(Body::from_stream(stream));
+    set_headers(&mut resp, &headers);
+    resp
+}
+
+/// The cloud's answer as the desensitizer returned it (pseudonyms already restored).
+async fn cloud_response(_g: &Gateway, req: &ClientRequest, upstream: reqwest::Response, meta: Value) -> Response {
+    let headers = path_headers(&meta);
+    if !req.stream {
+        let mut resp = match upstream.json::<Value>().await {
+            Ok(mut body) => {
+                body["netgpt"] = meta;
+                (
+                    StatusCode::OK,
+                    [(header::CONTENT_TYPE, "application/json")],
+                    body.to_string(),
+                )
+                    .into_response()
+            }
+            Err(e) => error_response(
+                StatusCode::BAD_GATEWAY,
+                &format!("cloud answer unreadable: {e}"),
+                "upstream_error",
+                None,
+            ),
+        };
+        set_headers(&mut resp, &headers);
+        return resp;
+    }
+    // First our metadata as a comment-free chunk, then the upstream SSE verbatim.
+    let first = format!(
+        "data: {}\n\n",
+        json!({"object": "chat.completion.chunk", "choices": [], "netgpt": meta})
+    );
+    let head = futures::stream::once(async move { Ok::<_, std::io::Error>(Bytes::from(first)) });
+    let rest = upstream.bytes_stream().map(|r| r.map_err(std::io::Error::other));
+    let mut resp = sse(Body::from_stream(head.chain(rest)));
+    set_headers(&mut resp, &headers);
+    resp
+}
+
+fn sse(body: Body) -> Response {
+    let mut resp = Response::new(body);
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    resp
+}
+
+fn set_headers(resp: &mut Response, headers: &[(&'static str, String)]) {
+    for (name, value) in headers {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            resp.headers_mut().insert(*name, v);
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! What every served network shares: per-sequence KV caches, batched forward steps and
+//! the attention over a sequence's cache.
+
+use candle_core::{DType, Device, Tensor};
+
+/// Errors loading or running a model.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("model metadata {0} is missing or has the wrong type")]
+    Metadata(String),
+    #[error("unsupported architecture {0:?}")]
+    UnsupportedArchitecture(String),
+    #[error("position {position} is beyond the model's context length {context_length}")]
+    ContextExceeded { position: usize, context_length: usize },
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
+}
+
+/// Keys and values a sequence has produced so far, one pair per layer.
+#[derive(Debug, Clone, Default)]
+pub struct KvCache {
+    layers: Vec<Option<(Tensor, Tensor)>>,
+    len: usize,
+}
+
+impl KvCache {
+    /// An empty cache for a model with `layers` layers.
+    pub fn new(layers: usize) -> Self {
+        Self {
+            layers: vec![None; layers],
+            len: 0,
+        }
+    }
+
+    /// Number of positions already processed.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether nothing has been processed yet.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Records that `tokens` more positions were processed (after all layers ran).
+    pub(crate) fn advance(&mut self, tokens: usize) {
+        self.len += tokens;
+    }
+}
+
+/// New tokens of one sequence for a forward step, with that sequence's cache.
+pub struct SequenceStep<'a> {
+    pub tokens: &'a [u32],
+    pub cache: &'a mut KvCache,
+}
+
+/// A decoder-only network that runs several sequences per step.
+pub trait LanguageModel: Send + 'static {
+    /// Runs the new tokens of each sequence, appends them to the sequences' caches and
+    /// returns the logits after each sequence's last token, `[sequences, vocab]`.
+    fn forward(&self, steps: &mut [SequenceStep<'_>]) -> Result<Tensor, ModelError>;
+    /// A fresh cache for a new sequence.
+    fn new_cache(&self) -> KvCache;
+    /// Positions the network supports.
+    fn context_length(&self) -> usize;
+}
+
+/// Fails when a step would run past `context_length`.
+pub(crate) fn check_context(steps: &[SequenceStep<'_>], context_length: usize) -> Result<(), ModelError> {
+    for step in steps {
+        let end = step.cache.len() + step.tokens.len();
+        if end > context_length {
+            return Err(ModelError::ContextExceeded {
+                position: end,
+                context_length,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Attention shapes of one model.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AttentionShape {
+    pub heads: usize,
+    pub kv_heads: usize,
+    pub head_dim: usize,
+}
+
+/// Appends `k`/`v` (`[1, kv_heads, len, head_dim]`) to the cache of `layer` and attends
+/// `q` (`[1, heads, len, head_dim]`) over everything cached, causally. Returns
+/// `[1, len, heads * head_dim]`.
+pub(crate) fn cached_attention(
+    cache: &mut KvCache,
+    layer: usize,
+    shape: AttentionShape,
+    q: &Tensor,
+    k: Tensor,
+    v: Tensor,
+) -> candle_core::Result<Tensor> {
+    let len = q.dim(2)?;
+    let position = cache.len();
+    let slot = &mut cache.layers[layer];
+    let (k, v) = match slot.take() {
+        Some((k_cache, v_cache)) => (Tensor::cat(&[&k_cache, &k], 2)?, Tensor::cat(&[&v_cache, &v], 2)?),
+        None => (k, v),
+    };
+    *slot = Some((k.clone(), v.clone()));
+
+    let groups = shape.heads / shape.kv_heads.max(1);
+    let k = candle_transformers::utils::repeat_kv(k, groups)?;
+    let v = candle_transformers::utils::repeat_kv(v, groups)?;
+    let scores = (q.matmul(&k.t()?)? / (shape.head_dim as f64).sqrt())?;
+    let scores = if len > 1 {
+        scores.broadcast_add(&causal_mask(len, position, q.device())?)?
+    } else {
+        scores
+    };
+    let weights = candle_nn::ops::softmax_last_dim(&scores)?;
+    weights
+        .matmul(&v.contiguous()?)?
+        .transpose(1, 2)?
+        .reshape((1, len, shape.heads * shape.head_dim))
+}
+
+/// Row indexes of each sequence's last token in the concatenated batch.
+pub(crate) fn last_token_rows(steps: &[SequenceStep<'_>], device: &Device) -> candle_core::Result<Tensor> {
+    let mut rows = Vec::with_capacity(steps.len());
+    let mut offset = 0usize;
+    for step in steps {
+        offset += step.tokens.len();
+        rows.push((offset - 1) as u32);
+    }
+    Tensor::from_vec(rows, steps.len(), device)
+}
+
+/// Additive mask `[len, position + len]`: query `i` (at `position + i`) sees keys up to
+/// and including its own position.
+fn causal_mask(len: usize, position: usize, device: &Device) -> candle_core::Result<Tensor> {
+    let kv_len = position + len;
+    let mask: Vec<f32> = (0..len)
+        .flat_map(|i| (0..kv_len).map(move |j| if j > position + i { f32::NEG_INFINITY } else { 0.0 }))
+        .collect();
+    Tensor::from_vec(mask, (len, kv_len), device)
+}
+
+/// Log-softmax of one row of logits, in f32 on the host.
+pub fn log_softmax(logits: &[f32]) -> Vec<f32> {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let sum: f32 = logits.iter().map(|l| (l - max).exp()).sum();
+    let log_sum = sum.ln() + max;
+    logits.iter().map(|l| l - log_sum).collect()
+}
+
+/// Converts `[sequences, vocab]` logits into one host vector per sequence.
+pub fn logits_rows(logits: &Tensor) -> Result<Vec<Vec<f32>>, ModelError> {
+    Ok(logits.to_dtype(DType::F32)?.to_vec2::<f32>()?)
+}

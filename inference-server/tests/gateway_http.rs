@@ -1,0 +1,286 @@
+//! The workflow gateway with the real SmolLM2 edge model over real HTTP: routing by the
+//! confidence threshold, edge fallback when the cloud path is down or too slow, no
+//! personal data reaching a recording cloud, and fail-closed when the desensitizer is
+//! missing.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::routing::post;
+use netgpt_crds::config::{CONFIG_API_VERSION, SiteConfig, UpstreamModel, WORKFLOW_CONFIG_KIND, WorkflowConfig};
+use netgpt_crds::{DesensitizationPolicy, DesensitizeFailure, RoutingPolicy, WorkflowStep};
+use netgpt_inference::desensitize::proxy::{SidecarSettings, start as start_sidecar};
+use netgpt_inference::gateway::start as start_gateway;
+use serde_json::{Value, json};
+
+fn steps() -> Vec<WorkflowStep> {
+    serde_json::from_value(json!([
+        {"name": "complete", "kind": "promptCompletion"},
+        {"name": "scrub", "kind": "desensitize"},
+        {"name": "answer", "kind": "generate", "target": "cloud"}
+    ]))
+    .expect("steps")
+}
+
+fn config(edge: SocketAddr, cloud_url: &str, desensitizer_url: &str, threshold: f64, budget_ms: i32) -> WorkflowConfig {
+    WorkflowConfig {
+        api_version: CONFIG_API_VERSION.into(),
+        kind: WORKFLOW_CONFIG_KIND.into(),
+        workflow: "test".into(),
+        site: serde_json::from_value::<SiteConfig>(json!({
+            "name": "pudong",
+            "location": {"placeName": "Pudong, Shanghai", "context": "Lujiazui; Shanghai Tower; metro line 2."}
+        }))
+        .expect("site"),
+        edge: UpstreamModel {
+            url: format!("http://{edge}"),
+            model: "smollm2".into(),
+        },
+        cloud: UpstreamModel {
+            url: cloud_url.into(),
+            model: "cloud-model".into(),
+        },
+        desensitizer_url: desensitizer_url.into(),
+        steps: steps(),
+        routing: RoutingPolicy {
+            confidence_threshold: threshold,
+            latency_budget_ms: budget_ms,
+            ..Default::default()
+        },
+        desensitization: DesensitizationPolicy::default(),
+    }
+}
+
+/// A cloud model that records every request body and answers by echoing the last user
+/// message (so placeholders come back and can be restored).
+async fn recording_cloud() -> (String, Arc<Mutex<Vec<Vec<u8>>>>) {
+    let seen: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
+    let app = Router::new()
+        .route(
+            "/v1/chat/completions",
+            post(|State(seen): State<Arc<Mutex<Vec<Vec<u8>>>>>, body: Bytes| async move {
+                seen.lock().expect("lock").push(body.to_vec());
+                let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                let last = v["messages"].as_array().and_then(|m| m.last()).map(|m| m["content"].clone());
+                let text = format!("Cloud answer about: {}", last.and_then(|c| c.as_str().map(str::to_string)).unwrap_or_default());
+                axum::Json(json!({
+                    "id": "c1", "object": "chat.completion", "created": 0, "model": "cloud-model",
+                    "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}]
+                }))
+            }),
+        )
+        .with_state(seen.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}"), seen)
+}
+
+async fn sidecar(cloud_url: &str) -> String {
+    let mut settings = SidecarSettings::new(cloud_url.to_string(), DesensitizationPolicy::default());
+    settings.listen = "127.0.0.1:0".parse().expect("addr");
+    let running = start_sidecar(settings).await.expect("sidecar starts");
+    let url = format!("http://{}", running.addr);
+    std::mem::forget(running); // lives for the test binary
+    url
+}
+
+async fn ask(gateway: SocketAddr, prompt: &str) -> (reqwest::StatusCode, Value, reqwest::header::HeaderMap) {
+    let resp = reqwest::Client::new()
+        .post(format!("http://{gateway}/v1/chat/completions"))
+        .header("x-netgpt-debug", "true")
+        .header("x-request-id", "req-42")
+        .json(&json!({"model": "netgpt", "messages": [{"role": "user", "content": prompt}], "temperature": 0.0, "max_tokens": 24}))
+        .send()
+        .await
+        .expect("gateway answers");
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    (status, resp.json().await.expect("json"), headers)
+}
+
+#[tokio::test]
+async fn threshold_routes_between_edge_and_cloud_and_pii_never_reaches_the_cloud() {
+    let edge = common::shared_server();
+    let (cloud_url, seen) = recording_cloud().await;
+    let desensitizer = sidecar(&cloud_url).await;
+
+    // Threshold 0: the edge always answers; nothing goes to the cloud.
+    let gw = start_gateway(
+        config(edge, &cloud_url, &desensitizer, 0.0, 60_000),
+        "127.0.0.1:0".parse().expect("addr"),
+    )
+    .await
+    .expect("gateway");
+    let (status, body, headers) = ask(gw.addr, "Where can I eat?").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["netgpt"]["path"], "edge");
+    assert_eq!(headers["x-netgpt-path"], "edge");
+    assert_eq!(headers["x-request-id"], "req-42");
+    let completed = body["netgpt"]["completedPrompt"]
+        .as_str()
+        .expect("debug shows the completed prompt");
+    assert!(
+        completed.contains("Pudong"),
+        "completion carries the site's location: {completed}"
+    );
+    assert!(seen.lock().expect("lock").is_empty());
+    gw.shutdown().await;
+
+    // Threshold 1: the cloud answers, through the desensitizer; PII never reaches it and
+    // comes back restored.
+    let gw = start_gateway(
+        config(edge, &cloud_url, &desensitizer, 1.0, 60_000),
+        "127.0.0.1:0".parse().expect("addr"),
+    )
+    .await
+    .expect("gateway");
+    let email = "li.wei@example.com";
+    let phone = "+86 138 0013 8000";
+    let (status, body, _) = ask(gw.addr, &format!("Book a table, mail {email} or call {phone}")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["netgpt"]["path"], "cloud");
+    let recorded = seen.lock().expect("lock").clone();
+    assert_eq!(recorded.len(), 1, "one request reached the cloud");
+    let sent = String::from_utf8_lossy(&recorded[0]);
+    assert!(
+        !sent.contains(email) && !sent.contains("138 0013 8000") && !sent.contains("13800138000"),
+        "PII leaked: {sent}"
+    );
+    assert!(
+        sent.contains("Pudong"),
+        "the cloud receives the completed prompt: {sent}"
+    );
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn cloud_down_or_desensitizer_missing_falls_back_to_the_edge_within_budget() {
+    let edge = common::shared_server();
+    // Nothing listens on these ports.
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr")
+    };
+    let dead_url = format!("http://{dead}");
+
+    // Cloud down behind a live desensitizer.
+    let desensitizer = sidecar(&dead_url).await;
+    let gw = start_gateway(
+        config(edge, &dead_url, &desensitizer, 1.0, 60_000),
+        "127.0.0.1:0".parse().expect("addr"),
+    )
+    .await
+    .expect("gateway");
+    let started = Instant::now();
+    let (status, body, _) = ask(gw.addr, "Where can I eat?").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["netgpt"]["path"], "edge-fallback", "{body}");
+    assert!(body["netgpt"]["fallbackReason"].as_str().is_some());
+    assert!(started.elapsed() < Duration::from_secs(60));
+    gw.shutdown().await;
+
+    // Desensitizer unreachable: nothing may go to the cloud; edgeFallback answers at the edge.
+    let (cloud_url, seen) = recording_cloud().await;
+    let gw = start_gateway(
+        config(edge, &cloud_url, &dead_url, 1.0, 60_000),
+        "127.0.0.1:0".parse().expect("addr"),
+    )
+    .await
+    .expect("gateway");
+    let (status, body, _) = ask(gw.addr, "My email is a@b.cn, where can I eat?").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["netgpt"]["path"], "edge-fallback");
+    assert!(
+        seen.lock().expect("lock").is_empty(),
+        "the gateway never calls the cloud itself"
+    );
+    gw.shutdown().await;
+
+    // …and with onFailure: reject the user gets a 503 instead.
+    let mut cfg = config(edge, &cloud_url, &dead_url, 1.0, 60_000);
+    cfg.desensitization.on_failure = DesensitizeFailure::Reject;
+    let gw = start_gateway(cfg, "127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("gateway");
+    let (status, body, _) = ask(gw.addr, "Where can I eat?").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body["error"]["message"].is_string());
+    assert!(seen.lock().expect("lock").is_empty());
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_tight_budget_answers_at_the_edge_instead_of_waiting_for_a_slow_cloud() {
+    let edge = common::shared_server();
+    // A cloud that never answers in time.
+    let app = Router::new().route(
+        "/v1/chat/completions",
+        post(|| async {
+            tokio::time::sleep(Duration::from_secs(120)).await;
+            "late"
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let slow = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let desensitizer = sidecar(&slow).await;
+    // The budget covers the edge work (a few seconds here) but not a 120 s cloud.
+    let gw = start_gateway(
+        config(edge, &slow, &desensitizer, 1.0, 20_000),
+        "127.0.0.1:0".parse().expect("addr"),
+    )
+    .await
+    .expect("gateway");
+    let started = Instant::now();
+    let (status, body, _) = ask(gw.addr, "Where can I eat?").await;
+    let took = started.elapsed();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["netgpt"]["path"], "edge-fallback", "{body}");
+    assert!(took < Duration::from_secs(25), "answered within the budget: {took:?}");
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn bad_requests_get_openai_errors() {
+    let edge = common::shared_server();
+    let gw = start_gateway(
+        config(edge, "http://127.0.0.1:9", "http://127.0.0.1:9", 0.0, 10_000),
+        "127.0.0.1:0".parse().expect("addr"),
+    )
+    .await
+    .expect("gateway");
+    let client = reqwest::Client::new();
+    let url = format!("http://{}/v1/chat/completions", gw.addr);
+    for (body, param) in [
+        ("{not json", Value::Null),
+        (r#"{"messages": []}"#, json!("messages")),
+        (
+            r#"{"messages": [{"role": "assistant", "content": "hi"}]}"#,
+            json!("messages"),
+        ),
+        (
+            r#"{"messages": [{"role": "user", "content": "hi"}], "stream": "yes"}"#,
+            json!("stream"),
+        ),
+    ] {
+        let resp = client
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("answer");
+        assert_eq!(resp.status(), 400, "{body}");
+        let v: Value = resp.json().await.expect("json");
+        assert_eq!(v["error"]["type"], "invalid_request_error");
+        assert_eq!(v["error"]["param"], param, "{body}");
+    }
+    gw.shutdown().await;
+}
