@@ -332,6 +332,18 @@ async fn invalid_specs_get_condition_and_event_and_touch_nothing() {
         assert!(children.items.is_empty(), "{name}: an invalid spec created children");
     }
 
+    // The deliberately invalid example produces the condition its header documents.
+    let path = netgpt_testenv::repo_root().join("examples/invalid/undeclared-adapter.yaml");
+    let out = netgpt_testenv::kubectl(&["apply", "-n", &ns.name, "-f", path.to_str().expect("utf-8")]);
+    assert!(out.status.success(), "{}", netgpt_testenv::output_text(&out));
+    let message = eventually("broken-edge InvalidSpec", WAIT, || async {
+        let st = edge_status(&client, &ns.name, "broken-edge").await?;
+        st.conditions.into_iter().find(|c| c.type_ == "Ready" && c.reason == "InvalidSpec").map(|c| c.message)
+    })
+    .await;
+    let header = std::fs::read_to_string(&path).expect("example");
+    assert!(message.contains("spec.sites[0].adapter") && header.contains(&message), "{message}");
+
     // A valid resource turned invalid keeps its children untouched.
     edges
         .create(
