@@ -338,11 +338,17 @@ async fn invalid_specs_get_condition_and_event_and_touch_nothing() {
     assert!(out.status.success(), "{}", netgpt_testenv::output_text(&out));
     let message = eventually("broken-edge InvalidSpec", WAIT, || async {
         let st = edge_status(&client, &ns.name, "broken-edge").await?;
-        st.conditions.into_iter().find(|c| c.type_ == "Ready" && c.reason == "InvalidSpec").map(|c| c.message)
+        st.conditions
+            .into_iter()
+            .find(|c| c.type_ == "Ready" && c.reason == "InvalidSpec")
+            .map(|c| c.message)
     })
     .await;
     let header = std::fs::read_to_string(&path).expect("example");
-    assert!(message.contains("spec.sites[0].adapter") && header.contains(&message), "{message}");
+    assert!(
+        message.contains("spec.sites[0].adapter") && header.contains(&message),
+        "{message}"
+    );
 
     // A valid resource turned invalid keeps its children untouched.
     edges
@@ -441,5 +447,27 @@ async fn status_becomes_ready_when_pods_are_ready() {
     .await;
     assert_eq!((st.ready_replicas, st.replicas), (1, 1));
     assert!(st.nodes[0].starts_with("cloud-gpu-"));
+    operator.stop().await;
+}
+
+#[tokio::test]
+async fn unschedulable_pods_make_the_resource_degraded() {
+    let (client, ns, operator) = setup("degraded").await;
+    let sites = serde_json::json!([{"name": "a", "nodeSelector": {"netgpt.io/site": "site-a"}}]);
+    Api::<EdgeLLM>::namespaced(client.clone(), &ns.name)
+        .create(
+            &PostParams::default(),
+            &edge_manifest("huge", sites, serde_json::json!({"resources": {"cpu": "100"}})),
+        )
+        .await
+        .expect("create");
+    let degraded = eventually("Degraded=True Unschedulable", WAIT, || async {
+        let st = edge_status(&client, &ns.name, "huge").await?;
+        st.conditions
+            .into_iter()
+            .find(|c| c.type_ == "Degraded" && c.status == "True" && c.reason == "Unschedulable")
+    })
+    .await;
+    assert!(degraded.message.contains("Insufficient cpu"), "{}", degraded.message);
     operator.stop().await;
 }
