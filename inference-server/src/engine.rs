@@ -2,7 +2,7 @@
 //! every admitted sequence; HTTP handlers talk to it through channels.
 //!
 //! Each step feeds one token for every decoding sequence plus chunks of pending prompts
-//! (within a token budget) through a single [`Llama::forward`] call, so all sequences make
+//! (within a token budget) through a single `LanguageModel::forward` call, so all sequences make
 //! progress together and a long prompt cannot stall the others for long.
 
 use std::collections::VecDeque;

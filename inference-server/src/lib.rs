@@ -1,11 +1,11 @@
 //! `netgpt serve`: a candle-based LLM server with an OpenAI-compatible HTTP API.
 //!
-//! Layout: [`tokenizer`] and [`chat_template`] turn requests into token ids,
-//! [`llama`] (GGUF) and [`gpt2`] (safetensors) run the network with one KV cache per
-//! sequence ([`model`]), [`sampler`] and
-//! [`text_stream`] turn logits back into text, [`engine`] batches all running sequences on
-//! one thread, [`http`] is the axum API and [`server`] wires it to configuration and
-//! signals. [`model_store`] fetches the default model.
+//! Layout: [`tokenizer`] and [`chat_template`] turn requests into token ids; [`llama`]
+//! (GGUF), [`hf_llama`] and [`gpt2`] (safetensors) run the network with one KV cache per
+//! sequence ([`model`]); [`sampler`] and [`text_stream`] turn logits back into text;
+//! [`engine`] batches all running sequences on one thread; [`http`] is the axum API and
+//! [`server`] wires it to configuration and signals; [`model_store`] fetches the default
+//! model. See `SERVING.md`.
 
 pub mod api_error;
 pub mod chat_template;
@@ -13,6 +13,7 @@ pub mod desensitize;
 pub mod engine;
 pub mod gateway;
 pub mod gpt2;
+pub mod hf_llama;
 pub mod http;
 pub mod llama;
 pub mod loader;

@@ -148,7 +148,7 @@ fn rope_tables(config: &LlamaConfig, device: &Device) -> candle_core::Result<(Te
 
 impl Llama {
     /// Loads the weights of a llama-style GGUF file, re-quantizing types that lack fast
-    /// CPU kernels (see [`with_fast_kernel`]).
+    /// CPU kernels (Q4_1/Q5_0/Q5_1 become Q8_0; see `with_fast_kernel`).
     pub fn from_gguf(
         content: &gguf_file::Content,
         reader: &mut std::fs::File,

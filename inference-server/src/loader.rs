@@ -8,6 +8,7 @@ use candle_core::quantized::gguf_file;
 
 use crate::chat_template::ChatTemplate;
 use crate::gpt2::{Gpt2, Gpt2LoadError};
+use crate::hf_llama::{HfLlama, HfLlamaLoadError};
 use crate::llama::{Llama, ModelError};
 use crate::model::LanguageModel;
 use crate::tokenizer::{TextTokenizer, TokenizerError};
@@ -35,6 +36,8 @@ pub enum LoadError {
     Tokenizer(#[from] TokenizerError),
     #[error(transparent)]
     Gpt2(#[from] Gpt2LoadError),
+    #[error(transparent)]
+    HfLlama(#[from] HfLlamaLoadError),
 }
 
 /// Where a model's files are and what they hold.
@@ -45,19 +48,26 @@ pub enum ModelSource {
     /// A Hugging Face GPT-2 directory (`config.json`, `model.safetensors`) and its
     /// `tokenizer.json` (default: inside the directory).
     Gpt2Safetensors { dir: PathBuf, tokenizer: Option<PathBuf> },
+    /// A Hugging Face LLaMA directory, likewise.
+    LlamaSafetensors { dir: PathBuf, tokenizer: Option<PathBuf> },
 }
 
 impl ModelSource {
-    /// Guesses the kind from the path: a directory is a safetensors checkpoint, a file is
-    /// GGUF.
+    /// Guesses the kind from the path: a file is GGUF; a directory is a safetensors
+    /// checkpoint whose `config.json` `model_type` says GPT-2 or (otherwise) LLaMA.
     pub fn from_path(path: &Path, tokenizer: Option<PathBuf>) -> Self {
-        if path.is_dir() {
-            Self::Gpt2Safetensors {
-                dir: path.to_path_buf(),
-                tokenizer,
-            }
+        if !path.is_dir() {
+            return Self::LlamaGguf(path.to_path_buf());
+        }
+        let model_type = std::fs::read_to_string(path.join("config.json"))
+            .ok()
+            .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+            .and_then(|config| config["model_type"].as_str().map(str::to_string));
+        let dir = path.to_path_buf();
+        if model_type.as_deref() == Some("gpt2") {
+            Self::Gpt2Safetensors { dir, tokenizer }
         } else {
-            Self::LlamaGguf(path.to_path_buf())
+            Self::LlamaSafetensors { dir, tokenizer }
         }
     }
 
@@ -65,7 +75,7 @@ impl ModelSource {
     pub fn path(&self) -> &Path {
         match self {
             Self::LlamaGguf(path) => path,
-            Self::Gpt2Safetensors { dir, .. } => dir,
+            Self::Gpt2Safetensors { dir, .. } | Self::LlamaSafetensors { dir, .. } => dir,
         }
     }
 }
@@ -93,27 +103,41 @@ pub fn load(source: &ModelSource, options: LoadOptions) -> Result<LoadedModel, L
     let context_limit = options.context_limit;
     match source {
         ModelSource::LlamaGguf(path) => load_gguf(path, options),
-        ModelSource::Gpt2Safetensors { dir, tokenizer } => load_gpt2(dir, tokenizer.as_deref(), context_limit),
+        ModelSource::Gpt2Safetensors { dir, tokenizer } => {
+            let started = Instant::now();
+            let model = Gpt2::from_dir(dir, &Device::Cpu)?;
+            finish_safetensors(Box::new(model), dir, tokenizer.as_deref(), context_limit, started)
+        }
+        ModelSource::LlamaSafetensors { dir, tokenizer } => {
+            let started = Instant::now();
+            let model = HfLlama::from_dir(dir, &Device::Cpu)?;
+            finish_safetensors(Box::new(model), dir, tokenizer.as_deref(), context_limit, started)
+        }
     }
 }
 
-/// Loads a GPT-2 safetensors directory and its `tokenizer.json`.
-pub fn load_gpt2(
+/// Adds the tokenizer (`tokenizer.json`) and chat template (`tokenizer_config.json`'s
+/// `chat_template`, when present) of a Hugging Face model directory.
+fn finish_safetensors(
+    model: Box<dyn LanguageModel>,
     dir: &Path,
     tokenizer_path: Option<&Path>,
     context_limit: Option<usize>,
+    started: Instant,
 ) -> Result<LoadedModel, LoadError> {
-    let started = Instant::now();
-    let model = Gpt2::from_dir(dir, &Device::Cpu)?;
     let tokenizer_path = tokenizer_path
         .map(Path::to_path_buf)
         .unwrap_or_else(|| dir.join("tokenizer.json"));
     let tokenizer = TextTokenizer::from_tokenizer_json(&tokenizer_path)?;
+    let template_source = std::fs::read_to_string(dir.join("tokenizer_config.json"))
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .and_then(|config| config["chat_template"].as_str().map(str::to_string));
     let model_context = model.context_length();
     Ok(LoadedModel {
-        model: Box::new(model),
+        model,
         tokenizer,
-        chat_template: ChatTemplate::from_template_source(None),
+        chat_template: ChatTemplate::from_template_source(template_source.as_deref()),
         context_length: context_limit.map_or(model_context, |limit| limit.min(model_context)),
         load_duration: started.elapsed(),
     })

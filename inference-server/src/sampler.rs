@@ -19,7 +19,7 @@ pub struct SamplingParams {
     pub top_p: f32,
     /// Keep only the k most likely tokens; 0 disables it.
     pub top_k: usize,
-    /// >1 discourages tokens seen in the last [`REPEAT_LAST_N`] tokens; 1 disables it.
+    /// >1 discourages tokens seen in the last 64 tokens; 1 disables it.
     pub repetition_penalty: f32,
     /// OpenAI-style penalties over the generated tokens.
     pub presence_penalty: f32,

@@ -222,17 +222,19 @@ fn read_config(path: &PathBuf) -> Result<ServingConfig, ServeError> {
 
 /// The model files a serving configuration names.
 fn source_from_config(config: &ServingConfig, tokenizer_flag: Option<PathBuf>) -> Result<ModelSource, ServeError> {
-    let path = PathBuf::from(&config.model.path);
+    let dir = PathBuf::from(&config.model.path);
     let tokenizer = tokenizer_flag.or_else(|| config.model.tokenizer_path.as_ref().map(PathBuf::from));
-    match (config.model.architecture, config.model.format) {
-        (Architecture::Llama, ModelFormat::Gguf) => Ok(ModelSource::LlamaGguf(path)),
-        (Architecture::Gpt2, ModelFormat::Safetensors) => Ok(ModelSource::Gpt2Safetensors { dir: path, tokenizer }),
-        (architecture, format) => Err(ServeError::Unsupported(format!(
-            "model {:?} is {architecture:?} in {format:?} format; this server serves llama \
-             from GGUF and gpt2 from safetensors",
-            config.model.name
-        ))),
-    }
+    Ok(match (config.model.architecture, config.model.format) {
+        (Architecture::Llama, ModelFormat::Gguf) => ModelSource::LlamaGguf(dir),
+        (Architecture::Llama, ModelFormat::Safetensors) => ModelSource::LlamaSafetensors { dir, tokenizer },
+        (Architecture::Gpt2, ModelFormat::Safetensors) => ModelSource::Gpt2Safetensors { dir, tokenizer },
+        (Architecture::Gpt2, ModelFormat::Gguf) => {
+            return Err(ServeError::Unsupported(format!(
+                "model {:?}: GPT-2 is served from safetensors only",
+                config.model.name
+            )));
+        }
+    })
 }
 
 fn model_name_from_path(path: &std::path::Path) -> String {
@@ -540,9 +542,9 @@ limits:
 
     #[test]
     fn unsupported_combinations_and_adapters_are_refused() {
-        let llama_safetensors = CONFIG.replace("format: gguf", "format: safetensors");
+        let gpt2_gguf = CONFIG.replace("architecture: llama", "architecture: gpt2");
         let with_adapter = format!("{CONFIG}adapters:\n  - name: site-a\n    path: /adapters/a\n");
-        for (name, text) in [("st", llama_safetensors), ("lora", with_adapter)] {
+        for (name, text) in [("gpt2-gguf", gpt2_gguf), ("lora", with_adapter)] {
             let path = write_config(name, &text);
             let args = ServeArgs {
                 config: Some(path.clone()),

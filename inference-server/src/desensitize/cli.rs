@@ -62,6 +62,9 @@ pub struct SidecarArgs {
     /// Seconds to wait for the cloud's response head.
     #[arg(long, default_value_t = 120)]
     pub upstream_timeout_secs: u64,
+    /// With `mask`, keep separators (`-`, spaces, `@`, `.`) instead of masking them too.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub mask_keeps_separators: bool,
     /// Largest request body accepted, in bytes.
     #[arg(long, default_value_t = 8 * 1024 * 1024)]
     pub max_body_bytes: usize,
@@ -147,6 +150,7 @@ pub fn settings(args: &SidecarArgs) -> Result<SidecarSettings, CliError> {
     settings.listen = args.listen;
     settings.upstream_timeout = Duration::from_secs(args.upstream_timeout_secs);
     settings.max_body_bytes = args.max_body_bytes;
+    settings.mask_keeps_separators = args.mask_keeps_separators;
     Ok(settings)
 }
 

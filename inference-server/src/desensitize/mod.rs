@@ -38,5 +38,6 @@ pub use cli::{DesensitizeArgs, run};
 pub use detect::{Detection, Detector};
 pub use error::DesensitizeError;
 pub use request::Outcome;
+pub use response::{SseRestorer, restore_json};
 pub use restore::{Restorer, StreamRestorer};
 pub use vault::Vault;

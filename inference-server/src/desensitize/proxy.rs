@@ -41,6 +41,8 @@ pub struct SidecarSettings {
     /// Limit for the cloud's response head (a streamed body may take longer).
     pub upstream_timeout: Duration,
     pub connect_timeout: Duration,
+    /// `mask` keeps separators (`-`, spaces, `@`, `.`) so that shapes stay readable.
+    pub mask_keeps_separators: bool,
 }
 
 impl SidecarSettings {
@@ -52,6 +54,7 @@ impl SidecarSettings {
             max_body_bytes: 8 * 1024 * 1024,
             upstream_timeout: Duration::from_secs(120),
             connect_timeout: Duration::from_secs(5),
+            mask_keeps_separators: true,
         }
     }
 }
@@ -109,7 +112,10 @@ pub async fn start(settings: SidecarSettings) -> Result<RunningSidecar, StartErr
         .connect_timeout(settings.connect_timeout)
         .build()?;
     let shared = Arc::new(Shared {
-        desensitizer: Desensitizer::new(settings.policy.clone()),
+        desensitizer: Desensitizer {
+            keep_mask_separators: settings.mask_keeps_separators,
+            ..Desensitizer::new(settings.policy.clone())
+        },
         upstream: settings.upstream.trim_end_matches('/').to_string(),
         client,
         metrics: Metrics::new()?,

@@ -346,6 +346,46 @@ mod tests {
     }
 
     #[test]
+    fn streamed_tool_arguments_and_several_choices() {
+        let tool = |index: u64, args: &str, finish: Option<&str>| {
+            format!(
+                "data: {}\n\n",
+                serde_json::json!({"choices": [{"index": index, "delta": {"tool_calls": [{"index": 0, "function": {"arguments": args}}]}, "finish_reason": finish}]})
+            )
+        };
+        let upstream = [
+            tool(0, "{\"to\":\"[EMAI", None),
+            tool(1, "{\"to\":\"[EM", None),
+            tool(0, "L_1]\"}", Some("tool_calls")),
+            tool(1, "AIL_1]\"}", Some("tool_calls")),
+            "data: [DONE]\n\n".to_string(),
+        ]
+        .concat();
+        let mut sse = SseRestorer::new(restorer());
+        let mut out = sse.push(upstream.as_bytes());
+        out.extend(sse.finish());
+        let mut arguments = [String::new(), String::new()];
+        for line in String::from_utf8_lossy(&out).lines() {
+            let Some(chunk) = line
+                .strip_prefix("data: ")
+                .and_then(|d| serde_json::from_str::<Value>(d).ok())
+            else {
+                continue;
+            };
+            for choice in chunk["choices"].as_array().into_iter().flatten() {
+                let index = choice["index"].as_u64().unwrap_or(9) as usize;
+                if let Some(a) = choice["delta"]["tool_calls"][0]["function"]["arguments"].as_str() {
+                    arguments[index].push_str(a);
+                }
+            }
+        }
+        assert_eq!(
+            arguments,
+            ["{\"to\":\"jo@example.com\"}", "{\"to\":\"jo@example.com\"}"]
+        );
+    }
+
+    #[test]
     fn json_answer_and_tool_arguments() {
         let mut answer = serde_json::json!({"choices": [{"message": {"content": "to [EMAIL_1]", "tool_calls": [{"function": {"arguments": "{\"to\":\"[EMAIL_1]\"}"}}]}}]});
         restore_json(&restorer(), &mut answer);

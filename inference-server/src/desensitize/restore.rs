@@ -63,7 +63,7 @@ fn restore_with(vault: &Vault, text: &str, json_text: bool) -> String {
             .find(|(_, c)| *c == ']' || *c == '[')
             .filter(|(_, c)| *c == ']')
             .map(|(i, _)| i);
-        match close.and_then(|i| vault.original(&tail[..=i]).map(|v| (i, v))) {
+        match close.and_then(|i| lookup(vault, &tail[..=i]).map(|v| (i, v))) {
             Some((i, original)) => {
                 if json_text {
                     out.push_str(&json_escape(original));
@@ -80,6 +80,14 @@ fn restore_with(vault: &Vault, text: &str, json_text: bool) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// Models sometimes change the case of what they copy (`[Email_1]`); placeholders are
+/// upper-case ASCII, so comparing upper-cased text is exact otherwise.
+fn lookup<'v>(vault: &'v Vault, candidate: &str) -> Option<&'v str> {
+    vault
+        .original(candidate)
+        .or_else(|| vault.original(&candidate.to_ascii_uppercase()))
 }
 
 /// The body of a JSON string literal for `value` (without the quotes).
@@ -126,7 +134,8 @@ impl StreamRestorer {
     /// A tail is held while it is a *proper* prefix of a placeholder; a complete one is
     /// restored right away.
     fn could_complete(&self, tail: &str) -> bool {
-        self.vault.original(tail).is_none() && self.vault.is_placeholder_prefix(tail)
+        let upper = tail.to_ascii_uppercase();
+        self.vault.original(&upper).is_none() && self.vault.is_placeholder_prefix(&upper)
     }
 }
 
@@ -154,6 +163,15 @@ mod tests {
             r.restore_json_text(r#"{"to":"[PERSON_1]"}"#),
             r#"{"to":"Zoë \"Z\" Li"}"#
         );
+    }
+
+    #[test]
+    fn case_changes_by_the_model_are_tolerated() {
+        let r = restorer();
+        assert_eq!(r.restore("to [Email_1]"), "to jo@example.com");
+        let mut s = r.stream(false);
+        assert_eq!(s.push("to [em"), "to ");
+        assert_eq!(s.push("ail_1]!"), "jo@example.com!");
     }
 
     #[test]

@@ -224,31 +224,41 @@ struct ClientRequest {
     debug: bool,
 }
 
-fn parse_request(bytes: &[u8], headers: &HeaderMap) -> Result<ClientRequest, Response> {
-    let body: Value = serde_json::from_slice(bytes).map_err(|e| {
+/// A request the gateway refuses with 400, naming the parameter at fault.
+struct BadRequest {
+    message: String,
+    param: Option<&'static str>,
+}
+
+impl BadRequest {
+    fn new(message: impl Into<String>, param: Option<&'static str>) -> Self {
+        Self {
+            message: message.into(),
+            param,
+        }
+    }
+
+    fn into_response(self) -> Response {
         error_response(
             StatusCode::BAD_REQUEST,
-            &format!("invalid JSON body: {e}"),
+            &self.message,
             "invalid_request_error",
-            None,
+            self.param,
         )
-    })?;
-    let messages = body["messages"].as_array().filter(|m| !m.is_empty()).ok_or_else(|| {
-        error_response(
-            StatusCode::BAD_REQUEST,
-            "messages must be a non-empty array",
-            "invalid_request_error",
-            Some("messages"),
-        )
-    })?;
-    let last = messages.last().filter(|m| m["role"] == "user").ok_or_else(|| {
-        error_response(
-            StatusCode::BAD_REQUEST,
-            "the last message must come from the user",
-            "invalid_request_error",
-            Some("messages"),
-        )
-    })?;
+    }
+}
+
+fn parse_request(bytes: &[u8], headers: &HeaderMap) -> Result<ClientRequest, BadRequest> {
+    let body: Value =
+        serde_json::from_slice(bytes).map_err(|e| BadRequest::new(format!("invalid JSON body: {e}"), None))?;
+    let messages = body["messages"]
+        .as_array()
+        .filter(|m| !m.is_empty())
+        .ok_or_else(|| BadRequest::new("messages must be a non-empty array", Some("messages")))?;
+    let last = messages
+        .last()
+        .filter(|m| m["role"] == "user")
+        .ok_or_else(|| BadRequest::new("the last message must come from the user", Some("messages")))?;
     let prompt = match &last["content"] {
         Value::String(s) => s.clone(),
         Value::Array(parts) => parts
@@ -256,22 +266,10 @@ fn parse_request(bytes: &[u8], headers: &HeaderMap) -> Result<ClientRequest, Res
             .filter_map(|p| p["text"].as_str())
             .collect::<Vec<_>>()
             .join("\n"),
-        _ => {
-            return Err(error_response(
-                StatusCode::BAD_REQUEST,
-                "the user message needs text content",
-                "invalid_request_error",
-                Some("messages"),
-            ));
-        }
+        _ => return Err(BadRequest::new("the user message needs text content", Some("messages"))),
     };
     if body.get("stream").is_some_and(|s| !s.is_boolean() && !s.is_null()) {
-        return Err(error_response(
-            StatusCode::BAD_REQUEST,
-            "stream must be a boolean",
-            "invalid_request_error",
-            Some("stream"),
-        ));
+        return Err(BadRequest::new("stream must be a boolean", Some("stream")));
     }
     let debug = headers.get("x-netgpt-debug").is_some_and(|v| v == "true" || v == "1")
         || body["netgpt"]["debug"].as_bool().unwrap_or(false);
@@ -307,7 +305,7 @@ async fn chat_completions(State(g): State<Arc<Gateway>>, headers: HeaderMap, byt
     let span = tracing::info_span!("workflow", request_id = %request_id, site = %g.config.site.name);
     let mut response = match parse_request(&bytes, &headers) {
         Ok(req) => run_workflow(&g, req).instrument(span).await,
-        Err(resp) => resp,
+        Err(bad) => bad.into_response(),
     };
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert("x-request-id", v);

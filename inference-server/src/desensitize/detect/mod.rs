@@ -71,8 +71,6 @@ pub(crate) mod priority {
     pub const PERSON_CONTEXT: u8 = 45;
     /// Names found by a first-name list.
     pub const PERSON_LIST: u8 = 40;
-    /// Two capitalized words mid-sentence: the weakest name cue.
-    pub const PERSON_PAIR: u8 = 35;
     /// Places named as where someone lives.
     pub const LOCATION: u8 = 30;
 }

@@ -356,6 +356,15 @@ NEGATIVES = [
     lambda: f"Our API returns at most {rng.randint(10, 500)} tokens per call.",
     lambda: "The Main Street bakery opens at nine.",
     lambda: "Grace and Hope are virtues, says the essay.",
+    # Technical prompts full of capitalized terms, the sidecar's everyday traffic.
+    lambda: "Explain how Kubernetes Operators work and compare them with Helm Charts.",
+    lambda: "How do I configure Nginx Ingress with Cert Manager on Azure Kubernetes Service?",
+    lambda: "The log says Permission Denied when the Deployment mounts the ConfigMap.",
+    lambda: "Is Machine Learning different from Deep Learning in Computer Vision?",
+    lambda: "I use Visual Studio Code on Ubuntu Linux with Rust Analyzer.",
+    lambda: f"Retry the Pull Request checks on port {rng.randint(1024, 65535)} after {rng.randint(2, 9)} minutes.",
+    lambda: "The Chief Executive approved the budget for Project Phoenix.",
+    lambda: "We visited the Eiffel Tower and the Louvre Museum on the same day.",
 ]
 
 
@@ -382,7 +391,7 @@ def main():
         samples.append(render(MIXED[i % len(MIXED)]))
     for i in range(60):
         samples.append(render(HARD[i % len(HARD)]))
-    for i in range(80):
+    for i in range(112):
         samples.append({"text": NEGATIVES[i % len(NEGATIVES)](), "spans": []})
     rng.shuffle(samples)
     out = sys.stdout

@@ -1,0 +1,323 @@
+//! LLaMA-family decoder from Hugging Face safetensors (`config.json` +
+//! `model.safetensors`), in f32, with the same per-sequence KV caches and batched steps
+//! as the GGUF model.
+//!
+//! Differences from the GGUF layout: projections are `nn.Linear` (`[out, in]`), and Q/K
+//! rows are in HF order, so RoPE rotates halves (`rotate_half`, candle's `rope`) instead
+//! of adjacent pairs (`rope_i`, which the GGUF converter's row permutation requires).
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use candle_core::{DType, Device, IndexOp, Module, Tensor};
+use candle_nn::{Embedding, Linear, RmsNorm, VarBuilder};
+use serde::Deserialize;
+
+use crate::model::{
+    AttentionShape, KvCache, LanguageModel, ModelError, SequenceStep, cached_attention, check_context, last_token_rows,
+};
+
+/// The fields of a LLaMA `config.json` this implementation reads.
+#[derive(Debug, Clone, Deserialize)]
+pub struct HfLlamaConfig {
+    pub vocab_size: usize,
+    pub hidden_size: usize,
+    pub intermediate_size: usize,
+    pub num_hidden_layers: usize,
+    pub num_attention_heads: usize,
+    #[serde(default)]
+    pub num_key_value_heads: Option<usize>,
+    #[serde(default)]
+    pub head_dim: Option<usize>,
+    #[serde(default = "default_rms_norm_eps")]
+    pub rms_norm_eps: f64,
+    #[serde(default = "default_rope_theta")]
+    pub rope_theta: f32,
+    pub max_position_embeddings: usize,
+    #[serde(default)]
+    pub tie_word_embeddings: bool,
+    /// Older files: `rope_scaling` (must be absent); transformers 5: `rope_parameters`.
+    #[serde(default)]
+    pub rope_scaling: Option<serde_json::Value>,
+    #[serde(default)]
+    pub rope_parameters: Option<RopeParameters>,
+    #[serde(default = "default_hidden_act")]
+    pub hidden_act: String,
+    #[serde(default)]
+    pub attention_bias: bool,
+    #[serde(default)]
+    pub mlp_bias: bool,
+}
+
+/// `rope_parameters` of transformers 5 configs.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RopeParameters {
+    pub rope_theta: Option<f32>,
+    pub rope_type: Option<String>,
+}
+
+impl HfLlamaConfig {
+    /// RoPE base frequency, wherever the file keeps it.
+    fn rope_base(&self) -> f32 {
+        self.rope_parameters
+            .as_ref()
+            .and_then(|p| p.rope_theta)
+            .unwrap_or(self.rope_theta)
+    }
+}
+
+fn default_rms_norm_eps() -> f64 {
+    1e-6
+}
+
+fn default_rope_theta() -> f32 {
+    10_000.0
+}
+
+fn default_hidden_act() -> String {
+    "silu".into()
+}
+
+/// Errors loading a LLaMA safetensors checkpoint.
+#[derive(Debug, thiserror::Error)]
+pub enum HfLlamaLoadError {
+    #[error("reading {path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid config.json: {0}")]
+    Config(#[from] serde_json::Error),
+    #[error("unsupported LLaMA variant: {0}")]
+    Unsupported(String),
+    #[error(transparent)]
+    Model(#[from] ModelError),
+}
+
+impl From<candle_core::Error> for HfLlamaLoadError {
+    fn from(error: candle_core::Error) -> Self {
+        Self::Model(ModelError::Candle(error))
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Layer {
+    input_norm: RmsNorm,
+    q_proj: Linear,
+    k_proj: Linear,
+    v_proj: Linear,
+    o_proj: Linear,
+    post_attention_norm: RmsNorm,
+    gate_proj: Linear,
+    up_proj: Linear,
+    down_proj: Linear,
+}
+
+/// A LLaMA model loaded from safetensors.
+#[derive(Debug, Clone)]
+pub struct HfLlama {
+    config: HfLlamaConfig,
+    shape: AttentionShape,
+    embed_tokens: Embedding,
+    layers: Vec<Layer>,
+    norm: RmsNorm,
+    lm_head: Linear,
+    rope_cos: Tensor,
+    rope_sin: Tensor,
+    device: Device,
+}
+
+fn linear(vb: VarBuilder, inputs: usize, outputs: usize) -> candle_core::Result<Linear> {
+    Ok(Linear::new(vb.get((outputs, inputs), "weight")?, None))
+}
+
+impl HfLlama {
+    /// Loads `config.json` and `model.safetensors` from a Hugging Face model directory.
+    pub fn from_dir(dir: &Path, device: &Device) -> Result<Self, HfLlamaLoadError> {
+        let config_path = dir.join("config.json");
+        let text = std::fs::read_to_string(&config_path).map_err(|source| HfLlamaLoadError::Read {
+            path: config_path.display().to_string(),
+            source,
+        })?;
+        let config: HfLlamaConfig = serde_json::from_str(&text)?;
+        let tensors = candle_core::safetensors::load(dir.join("model.safetensors"), device)?;
+        Self::from_tensors(config, tensors, device)
+    }
+
+    /// Builds the model from HF-named tensors.
+    pub fn from_tensors(
+        config: HfLlamaConfig,
+        tensors: HashMap<String, Tensor>,
+        device: &Device,
+    ) -> Result<Self, HfLlamaLoadError> {
+        let scaled_rope = config.rope_scaling.as_ref().is_some_and(|v| !v.is_null())
+            || config
+                .rope_parameters
+                .as_ref()
+                .and_then(|p| p.rope_type.as_deref())
+                .is_some_and(|kind| kind != "default");
+        if scaled_rope {
+            return Err(HfLlamaLoadError::Unsupported("scaled RoPE".into()));
+        }
+        if config.attention_bias || config.mlp_bias {
+            return Err(HfLlamaLoadError::Unsupported("projection biases".into()));
+        }
+        if config.hidden_act != "silu" {
+            return Err(HfLlamaLoadError::Unsupported(format!(
+                "hidden_act {}",
+                config.hidden_act
+            )));
+        }
+        let heads = config.num_attention_heads;
+        let kv_heads = config.num_key_value_heads.unwrap_or(heads);
+        if heads == 0 || kv_heads == 0 || !heads.is_multiple_of(kv_heads) {
+            return Err(HfLlamaLoadError::Unsupported(format!(
+                "{heads} attention heads with {kv_heads} key/value heads"
+            )));
+        }
+        let head_dim = config.head_dim.unwrap_or(config.hidden_size / heads);
+        let shape = AttentionShape {
+            heads,
+            kv_heads,
+            head_dim,
+        };
+        let has_lm_head = tensors.contains_key("lm_head.weight");
+        let vb = VarBuilder::from_tensors(tensors, DType::F32, device);
+        let h = config.hidden_size;
+        let eps = config.rms_norm_eps;
+        let model = vb.pp("model");
+        let embeddings = model.get((config.vocab_size, h), "embed_tokens.weight")?;
+        let mut layers = Vec::with_capacity(config.num_hidden_layers);
+        for index in 0..config.num_hidden_layers {
+            let l = model.pp(format!("layers.{index}"));
+            let attention = l.pp("self_attn");
+            let mlp = l.pp("mlp");
+            layers.push(Layer {
+                input_norm: candle_nn::rms_norm(h, eps, l.pp("input_layernorm"))?,
+                q_proj: linear(attention.pp("q_proj"), h, heads * head_dim)?,
+                k_proj: linear(attention.pp("k_proj"), h, kv_heads * head_dim)?,
+                v_proj: linear(attention.pp("v_proj"), h, kv_heads * head_dim)?,
+                o_proj: linear(attention.pp("o_proj"), heads * head_dim, h)?,
+                post_attention_norm: candle_nn::rms_norm(h, eps, l.pp("post_attention_layernorm"))?,
+                gate_proj: linear(mlp.pp("gate_proj"), h, config.intermediate_size)?,
+                up_proj: linear(mlp.pp("up_proj"), h, config.intermediate_size)?,
+                down_proj: linear(mlp.pp("down_proj"), config.intermediate_size, h)?,
+            });
+        }
+        let norm = candle_nn::rms_norm(h, eps, model.pp("norm"))?;
+        let lm_head = if has_lm_head && !config.tie_word_embeddings {
+            linear(vb.pp("lm_head"), h, config.vocab_size)?
+        } else {
+            Linear::new(embeddings.clone(), None)
+        };
+        let (rope_cos, rope_sin) = rope_tables(head_dim, config.rope_base(), config.max_position_embeddings, device)?;
+        Ok(Self {
+            embed_tokens: Embedding::new(embeddings, h),
+            layers,
+            norm,
+            lm_head,
+            rope_cos,
+            rope_sin,
+            device: device.clone(),
+            shape,
+            config,
+        })
+    }
+
+    /// The model's hyper-parameters.
+    pub fn config(&self) -> &HfLlamaConfig {
+        &self.config
+    }
+
+    /// Logits for every position of one sequence, `[len, vocab]` (tests, scoring).
+    pub fn forward_all(&self, tokens: &[u32]) -> Result<Tensor, ModelError> {
+        let mut cache = self.new_cache();
+        let hidden = self.hidden_states(&mut [SequenceStep {
+            tokens,
+            cache: &mut cache,
+        }])?;
+        let normed = self.norm.forward(&hidden.i(0)?)?;
+        Ok(self.lm_head.forward(&normed)?)
+    }
+
+    fn hidden_states(&self, steps: &mut [SequenceStep<'_>]) -> Result<Tensor, ModelError> {
+        check_context(steps, self.config.max_position_embeddings)?;
+        let ids: Vec<u32> = steps.iter().flat_map(|s| s.tokens.iter().copied()).collect();
+        let total = ids.len();
+        let ids = Tensor::from_vec(ids, (1, total), &self.device)?;
+        let mut hidden = self.embed_tokens.forward(&ids)?;
+        let shape = self.shape;
+        for (index, layer) in self.layers.iter().enumerate() {
+            let normed = layer.input_norm.forward(&hidden)?;
+            let q_all = layer.q_proj.forward(&normed)?;
+            let k_all = layer.k_proj.forward(&normed)?;
+            let v_all = layer.v_proj.forward(&normed)?;
+            let mut outputs = Vec::with_capacity(steps.len());
+            let mut offset = 0usize;
+            for step in steps.iter_mut() {
+                let len = step.tokens.len();
+                let position = step.cache.len();
+                let split = |t: &Tensor, heads: usize| -> candle_core::Result<Tensor> {
+                    t.narrow(1, offset, len)?
+                        .reshape((1, len, heads, shape.head_dim))?
+                        .transpose(1, 2)?
+                        .contiguous()
+                };
+                let cos = self.rope_cos.narrow(0, position, len)?;
+                let sin = self.rope_sin.narrow(0, position, len)?;
+                let q = candle_nn::rotary_emb::rope(&split(&q_all, shape.heads)?, &cos, &sin)?;
+                let k = candle_nn::rotary_emb::rope(&split(&k_all, shape.kv_heads)?, &cos, &sin)?;
+                let v = split(&v_all, shape.kv_heads)?;
+                outputs.push(cached_attention(step.cache, index, shape, &q, k, v)?);
+                offset += len;
+            }
+            let attention = layer.o_proj.forward(&Tensor::cat(&outputs, 1)?)?;
+            hidden = (hidden + attention)?;
+            let normed = layer.post_attention_norm.forward(&hidden)?;
+            let gate = candle_nn::ops::silu(&layer.gate_proj.forward(&normed)?)?;
+            let mlp = layer.down_proj.forward(&(gate * layer.up_proj.forward(&normed)?)?)?;
+            hidden = (hidden + mlp)?;
+        }
+        for step in steps.iter_mut() {
+            step.cache.advance(step.tokens.len());
+        }
+        Ok(hidden)
+    }
+}
+
+fn rope_tables(
+    head_dim: usize,
+    theta: f32,
+    positions: usize,
+    device: &Device,
+) -> candle_core::Result<(Tensor, Tensor)> {
+    let inverse: Vec<f32> = (0..head_dim)
+        .step_by(2)
+        .map(|i| 1f32 / theta.powf(i as f32 / head_dim as f32))
+        .collect();
+    let half = inverse.len();
+    let inverse = Tensor::from_vec(inverse, (1, half), device)?;
+    let angles = Tensor::arange(0, positions as u32, device)?
+        .to_dtype(DType::F32)?
+        .reshape((positions, 1))?
+        .matmul(&inverse)?;
+    Ok((angles.cos()?, angles.sin()?))
+}
+
+impl LanguageModel for HfLlama {
+    fn forward(&self, steps: &mut [SequenceStep<'_>]) -> Result<Tensor, ModelError> {
+        let hidden = self.hidden_states(steps)?;
+        let rows = last_token_rows(steps, &self.device)?;
+        let last = hidden.i(0)?.index_select(&rows, 0)?;
+        Ok(self.lm_head.forward(&self.norm.forward(&last)?)?)
+    }
+
+    fn new_cache(&self) -> KvCache {
+        KvCache::new(self.config.num_hidden_layers)
+    }
+
+    fn context_length(&self) -> usize {
+        self.config.max_position_embeddings
+    }
+}
