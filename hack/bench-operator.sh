@@ -58,6 +58,8 @@ converge=$(awk "BEGIN {print $(now) - $t0}")
 sleep 5
 rss=$(awk '/VmRSS/ {print $2/1024}' /proc/$OP/status)
 hwm=$(awk '/VmHWM/ {print $2/1024}' /proc/$OP/status)
+# No kubelet runs here: pods must be force-deleted or they hold node capacity forever.
+kubectl delete pods --all -n "$ns" --force --grace-period=0 >/dev/null 2>&1 || true
 kubectl delete ns "$ns" --wait=false >/dev/null
 rm -f "$manifest"
 

@@ -3,7 +3,7 @@
 # etcd + kube-apiserver + kube-controller-manager + kube-scheduler on loopback,
 # with fake edge / cloud-GPU Nodes so the real scheduler places pods.
 #
-#   hack/testenv.sh install   # apt packages, build (cached) the control plane, fetch helm
+#   hack/testenv.sh install   # apt packages (incl. prometheus), build (cached) the control plane, fetch helm
 #   hack/testenv.sh start     # start it (idempotent), create fake nodes, write the kubeconfig
 #   hack/testenv.sh stop      # stop it and wipe its state
 #   hack/testenv.sh env       # print `export KUBECONFIG=...` for local development
@@ -42,6 +42,13 @@ install_packages() {
     log "apt-get install ${need[*]}"
     as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}"
+  fi
+  # Prometheus 2.42 and promtool for tests/dashboards.rs (the test runs its own server on
+  # loopback; the package's system service, if its postinst starts one, is never used).
+  if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
+    log "apt-get install prometheus"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus
   fi
 }
 

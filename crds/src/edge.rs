@@ -25,7 +25,9 @@ use crate::status::{conditions_schema, named_list_schema};
     shortname = "ellm",
     category = "netgpt",
     printcolumn = r#"{"name": "Arch", "type": "string", "jsonPath": ".spec.model.architecture"}"#,
+    printcolumn = r#"{"name": "Model", "type": "string", "jsonPath": ".spec.model.servedName"}"#,
     printcolumn = r#"{"name": "Sites", "type": "string", "jsonPath": ".status.readySites", "description": "ready sites / sites"}"#,
+    printcolumn = r#"{"name": "Adapters", "type": "integer", "jsonPath": ".status.adapterCount", "description": "LoRA adapters declared"}"#,
     printcolumn = r#"{"name": "Ready", "type": "string", "jsonPath": ".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name": "Reason", "type": "string", "jsonPath": ".status.conditions[?(@.type==\"Ready\")].reason"}"#,
     printcolumn = r#"{"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}"#
@@ -128,6 +130,9 @@ pub struct EdgeLLMStatus {
     /// Ready sites over all sites, e.g. `2/3` (for `kubectl get`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ready_sites: Option<String>,
+    /// Number of LoRA adapters declared (for `kubectl get`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adapter_count: Option<i32>,
     /// Per-site rollout state.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(schema_with = "named_list_schema::<EdgeSiteStatus>")]

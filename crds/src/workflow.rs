@@ -26,6 +26,7 @@ use crate::status::{conditions_schema, named_list_schema};
     printcolumn = r#"{"name": "Threshold", "type": "number", "jsonPath": ".spec.routing.confidenceThreshold"}"#,
     printcolumn = r#"{"name": "Ready", "type": "string", "jsonPath": ".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name": "Reason", "type": "string", "jsonPath": ".status.conditions[?(@.type==\"Ready\")].reason"}"#,
+    printcolumn = r#"{"name": "Endpoint", "type": "string", "priority": 1, "jsonPath": ".status.sites[*].endpoint"}"#,
     printcolumn = r#"{"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]

@@ -319,6 +319,23 @@ async fn redact_and_mask_are_not_restored() {
         assert_eq!(status, 200);
         assert_eq!(answer_text(&body), expected);
     }
+    let mut settings = SidecarSettings::new(
+        format!("http://{upstream}"),
+        DesensitizationPolicy {
+            action: DesensitizeAction::Mask,
+            ..Default::default()
+        },
+    );
+    settings.listen = "127.0.0.1:0".parse().expect("addr");
+    settings.mask_keeps_separators = false;
+    let addr = start(settings).await.expect("sidecar starts").addr;
+    let (_, body) = post_json(
+        addr,
+        "/v1/chat/completions",
+        &json!({"messages": [{"role": "user", "content": "mail jo.smith@example.com now"}]}),
+    )
+    .await;
+    assert_eq!(answer_text(&body), "mail ******************** now");
     assert!(!recorder.joined().contains("jo.smith@example.com"));
 }
 
@@ -559,4 +576,70 @@ fn out_of_distribution_corpus_regression_floor() {
         "precision {:.3}",
         report.overall.precision()
     );
+}
+
+#[tokio::test]
+async fn slow_upstream_times_out_with_an_error() {
+    let app = Router::new().route(
+        "/v1/chat/completions",
+        post(|| async {
+            tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+            "too late"
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let upstream = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let mut settings = SidecarSettings::new(format!("http://{upstream}"), DesensitizationPolicy::default());
+    settings.listen = "127.0.0.1:0".parse().expect("addr");
+    settings.upstream_timeout = std::time::Duration::from_millis(300);
+    let addr = start(settings).await.expect("sidecar starts").addr;
+    let started = std::time::Instant::now();
+    let (status, body) = post_json(
+        addr,
+        "/v1/chat/completions",
+        &json!({"messages": [{"role": "user", "content": "hi"}]}),
+    )
+    .await;
+    assert_eq!(status, 504, "{body}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    let error: Value = serde_json::from_str(&body).expect("error JSON");
+    assert_eq!(error["error"]["code"], "upstream_timeout");
+}
+
+/// Every request has its own vault: concurrent requests all use `[EMAIL_1]`, and each
+/// answer must get back its own address, never another request's.
+#[tokio::test]
+async fn concurrent_requests_restore_only_their_own_values() {
+    let (upstream, recorder) = recording_upstream().await;
+    let addr = sidecar(upstream, DesensitizationPolicy::default()).await;
+    let client = reqwest::Client::new();
+    let tasks: Vec<_> = (0..32)
+        .map(|i| {
+            let client = client.clone();
+            tokio::spawn(async move {
+                let email = format!("user{i}@example.com");
+                let response = client
+                    .post(format!("http://{addr}/v1/chat/completions"))
+                    .json(&json!({"stream": i % 2 == 0, "messages": [{"role": "user", "content": format!("mail {email}")}]}))
+                    .send()
+                    .await
+                    .expect("answer");
+                let entities = response
+                    .headers()
+                    .get(netgpt_inference::desensitize::proxy::ENTITIES_HEADER)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string);
+                (email, entities, response.text().await.expect("body"))
+            })
+        })
+        .collect();
+    for task in tasks {
+        let (email, entities, body) = task.await.expect("task");
+        assert_eq!(answer_text(&body), format!("mail {email}"));
+        assert_eq!(entities.as_deref(), Some("1"));
+    }
+    let sent = recorder.joined();
+    assert!(!sent.contains("@example.com"), "{sent}");
+    assert_eq!(sent.matches("[EMAIL_1]").count(), 32);
 }

@@ -125,6 +125,7 @@ async fn examples_converge_and_pods_land_on_the_right_nodes() {
         Some(("False".into(), "WaitingForPods".into()))
     );
     assert_eq!(status.ready_sites.as_deref(), Some("0/2"));
+    assert_eq!(status.adapter_count, Some(2));
 
     // Events for the creations, and metrics on /metrics.
     let events: Api<Event> = Api::namespaced(client.clone(), &ns.name);

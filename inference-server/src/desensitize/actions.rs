@@ -58,6 +58,12 @@ impl Desensitizer {
         }
     }
 
+    /// Whether `mask` keeps separators (default) or masks every character.
+    pub fn keeping_mask_separators(mut self, keep: bool) -> Self {
+        self.keep_mask_separators = keep;
+        self
+    }
+
     pub fn policy(&self) -> &DesensitizationPolicy {
         &self.policy
     }

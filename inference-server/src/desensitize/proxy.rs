@@ -112,10 +112,8 @@ pub async fn start(settings: SidecarSettings) -> Result<RunningSidecar, StartErr
         .connect_timeout(settings.connect_timeout)
         .build()?;
     let shared = Arc::new(Shared {
-        desensitizer: Desensitizer {
-            keep_mask_separators: settings.mask_keeps_separators,
-            ..Desensitizer::new(settings.policy.clone())
-        },
+        desensitizer: Desensitizer::new(settings.policy.clone())
+            .keeping_mask_separators(settings.mask_keeps_separators),
         upstream: settings.upstream.trim_end_matches('/').to_string(),
         client,
         metrics: Metrics::new()?,
@@ -286,7 +284,6 @@ async fn forward(
         .metrics
         .upstream_duration
         .observe(started.elapsed().as_secs_f64());
-    shared.metrics.requests.with_label_values(&["forwarded"]).inc();
 
     let status = StatusCode::from_u16(upstream.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
     let content_type = upstream
@@ -309,6 +306,9 @@ async fn forward(
             .map_err(|e| DesensitizeError::UpstreamBroken(e.to_string()))?;
         Body::from(restore_whole(&restorer, &bytes))
     };
+    // Counted once the answer is in hand (a broken non-streamed body counts as an
+    // upstream error instead).
+    shared.metrics.requests.with_label_values(&["forwarded"]).inc();
     let mut response = Response::builder()
         .status(status)
         .header(header::CONTENT_TYPE, content_type)

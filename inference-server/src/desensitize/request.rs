@@ -74,8 +74,12 @@ impl Visit for Replace<'_> {
         // (a model's truncated call) → treat as plain text.
         match serde_json::from_str::<Value>(s) {
             Ok(mut parsed) => {
+                let before = self.counts.total();
                 walk_all_strings(&mut parsed, self);
-                *s = parsed.to_string();
+                // Re-serializing reorders keys; leave untouched arguments as the model wrote them.
+                if self.counts.total() != before {
+                    *s = parsed.to_string();
+                }
             }
             Err(_) => self.text(s),
         }

@@ -386,6 +386,31 @@ mod tests {
     }
 
     #[test]
+    fn random_bytes_never_panic() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let pieces: [&[u8]; 8] = [
+            b"data: ",
+            b"[DONE]",
+            b"\n",
+            b"{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"[EMA",
+            b"IL_1]\"},\"finish_reason\":null}]}",
+            "\u{00e9}\u{4e2d}".as_bytes(),
+            &[0xff, 0xfe, 0xc3],
+            b"\r\n",
+        ];
+        for _ in 0..2000 {
+            let mut sse = SseRestorer::new(restorer());
+            for _ in 0..rng.random_range(0..12) {
+                let piece = pieces[rng.random_range(0..pieces.len())];
+                let cut = rng.random_range(0..=piece.len());
+                let _ = sse.push(&piece[..cut]);
+            }
+            let _ = sse.finish();
+        }
+    }
+
+    #[test]
     fn json_answer_and_tool_arguments() {
         let mut answer = serde_json::json!({"choices": [{"message": {"content": "to [EMAIL_1]", "tool_calls": [{"function": {"arguments": "{\"to\":\"[EMAIL_1]\"}"}}]}}]});
         restore_json(&restorer(), &mut answer);

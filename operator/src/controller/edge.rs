@@ -180,6 +180,7 @@ async fn reconcile_inner(edge: &EdgeLLM, ctx: &Context, invalid: &mut bool) -> R
         "observedGeneration": generation,
         "conditions": conditions,
         "readySites": format!("{ready_sites}/{}", site_status.len()),
+        "adapterCount": edge.spec.adapters.len(),
         "sites": site_status,
     });
     patch_status(&api, &name, status).await?;

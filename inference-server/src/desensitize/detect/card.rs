@@ -6,7 +6,7 @@ use std::sync::LazyLock;
 use netgpt_crds::workflow::EntityType;
 use regex::Regex;
 
-use super::{Detection, compile, number_isolated, priority};
+use super::{Detection, compile, identifier_isolated, priority};
 
 /// Runs of digit groups separated by one space or dash.
 static DIGIT_RUN: LazyLock<Regex> = LazyLock::new(|| compile(r"[0-9]+(?:[ \-][0-9]+)*"));
@@ -67,7 +67,7 @@ fn scan_run(text: &str, offset: usize, run: &str, out: &mut Vec<Detection>) {
         match best {
             Some(last) => {
                 let (start, end) = (offset + groups[first].0, offset + groups[last].1);
-                if number_isolated(text, start, end) {
+                if identifier_isolated(text, start, end) {
                     out.push(Detection::new(start, end, EntityType::CreditCard, priority::CHECKSUM));
                 }
                 first = last + 1;
@@ -150,5 +150,9 @@ mod tests {
         assert!(found("1111 1111 1111 1117").is_empty()); // prefix 1 is no issuer
         assert!(found("4111-1111 1111-1111").is_empty()); // mixed separators
         assert!(found("v1.4111111111111111").is_empty());
+        assert!(
+            found("id 550e8400-e29b-41d4-a71f-566655440006 failed").is_empty(),
+            "UUID segment"
+        );
     }
 }

@@ -177,6 +177,17 @@ pub(crate) fn number_isolated(text: &str, start: usize, end: usize) -> bool {
     !(matches!(after, Some('.' | '-' | '/')) && char_at(text, end + 1).is_some_and(|c| c.is_ascii_digit()))
 }
 
+/// Like [`number_isolated`], and also not one dashed/underscored segment of a longer
+/// identifier (`…-a71f-566655440000` in a UUID).
+pub(crate) fn identifier_isolated(text: &str, start: usize, end: usize) -> bool {
+    let joined = |joint: Option<char>, beyond: Option<char>| {
+        matches!(joint, Some('-' | '_')) && beyond.is_some_and(|c| c.is_ascii_alphanumeric())
+    };
+    number_isolated(text, start, end)
+        && !joined(char_before(text, start), char_before(text, start.saturating_sub(1)))
+        && !joined(char_at(text, end), char_at(text, end + 1))
+}
+
 /// Shannon entropy of `s` in bits per character.
 pub(crate) fn entropy(s: &str) -> f64 {
     let mut counts = std::collections::HashMap::new();

@@ -16,6 +16,7 @@ import json
 import random
 import string
 import sys
+import uuid
 
 rng = random.Random(20261126)
 
@@ -365,6 +366,8 @@ NEGATIVES = [
     lambda: f"Retry the Pull Request checks on port {rng.randint(1024, 65535)} after {rng.randint(2, 9)} minutes.",
     lambda: "The Chief Executive approved the budget for Project Phoenix.",
     lambda: "We visited the Eiffel Tower and the Louvre Museum on the same day.",
+    lambda: f"Request {uuid.UUID(int=rng.getrandbits(128))} failed with status {rng.choice([500, 502, 503])}.",
+    lambda: f"The commit {token(40, '0123456789abcdef')} broke the build.",
 ]
 
 
@@ -391,7 +394,7 @@ def main():
         samples.append(render(MIXED[i % len(MIXED)]))
     for i in range(60):
         samples.append(render(HARD[i % len(HARD)]))
-    for i in range(112):
+    for i in range(120):
         samples.append({"text": NEGATIVES[i % len(NEGATIVES)](), "spans": []})
     rng.shuffle(samples)
     out = sys.stdout
