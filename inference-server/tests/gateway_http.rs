@@ -284,3 +284,56 @@ async fn bad_requests_get_openai_errors() {
     }
     gw.shutdown().await;
 }
+
+/// Concatenated `delta.content` of an SSE body, and the `netgpt` metadata it carried.
+fn sse_text(body: &str) -> (String, Value, bool) {
+    let mut text = String::new();
+    let mut meta = Value::Null;
+    let mut done = false;
+    for data in common::sse_data(body) {
+        if data == "[DONE]" {
+            done = true;
+            continue;
+        }
+        let v: Value = serde_json::from_str(&data).expect("chunk is JSON");
+        if !v["netgpt"].is_null() {
+            meta = v["netgpt"].clone();
+        }
+        if let Some(t) = v["choices"][0]["delta"]["content"].as_str() {
+            text.push_str(t);
+        }
+    }
+    (text, meta, done)
+}
+
+#[tokio::test]
+async fn streaming_answers_carry_the_path_on_both_routes() {
+    let edge = common::shared_server();
+    let cloud_url = format!("http://{edge}"); // the same real model plays the cloud
+    let desensitizer = sidecar(&cloud_url).await;
+    for (threshold, path) in [(0.0, "edge"), (1.0, "cloud")] {
+        let mut cfg = config(edge, &cloud_url, &desensitizer, threshold, 60_000);
+        cfg.cloud.model = "smollm2".into();
+        let gw = start_gateway(cfg, "127.0.0.1:0".parse().expect("addr"))
+            .await
+            .expect("gateway");
+        let resp = reqwest::Client::new()
+            .post(format!("http://{}/v1/chat/completions", gw.addr))
+            .json(
+                &json!({"model": "netgpt", "stream": true, "temperature": 0.0, "max_tokens": 16,
+                          "messages": [{"role": "user", "content": "Name one famous tower."}]}),
+            )
+            .send()
+            .await
+            .expect("answer");
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.headers()["content-type"], "text/event-stream");
+        assert_eq!(resp.headers()["x-netgpt-path"], path);
+        let body = resp.text().await.expect("body");
+        let (text, meta, done) = sse_text(&body);
+        assert!(done, "stream ends with [DONE]: {body}");
+        assert_eq!(meta["path"], path, "{body}");
+        assert!(!text.trim().is_empty(), "{path}: streamed some text: {body}");
+        gw.shutdown().await;
+    }
+}
