@@ -87,18 +87,13 @@ fn resolve(source: &ArtifactSource, field: &str) -> anyhow::Result<PathBuf> {
     if path.exists() {
         return Ok(path);
     }
-    let name = path
-        .file_name()
-        .ok_or_else(|| anyhow!("{field}: {:?} has no file name", source.uri))?;
+    let name = path.file_name().ok_or_else(|| anyhow!("{field}: {:?} has no file name", source.uri))?;
     let cached = netgpt_inference::model_store::default_model_path()?.with_file_name(name);
     if cached.exists() {
         return Ok(cached);
     }
     if cached == netgpt_inference::model_store::default_model_path()? {
-        eprintln!(
-            "netgpt local: fetching the default model (SmolLM2-135M-Instruct) into {}",
-            cached.display()
-        );
+        eprintln!("netgpt local: fetching the default model (SmolLM2-135M-Instruct) into {}", cached.display());
         return Ok(netgpt_inference::ensure_default_model()?);
     }
     bail!("{field}: {} does not exist (nor {})", path.display(), cached.display())
@@ -130,11 +125,7 @@ async fn model_server(
         .map(|t| resolve(t, &format!("{field}.tokenizer.uri")))
         .transpose()?
         .map(|p| p.to_string_lossy().into_owned());
-    let paths = ResolvedPaths {
-        model: path.to_string_lossy().into_owned(),
-        tokenizer,
-        adapters: Vec::new(),
-    };
+    let paths = ResolvedPaths { model: path.to_string_lossy().into_owned(), tokenizer, adapters: Vec::new() };
     let config = serving_config(model, served, paths, None, limits);
     let config_path = dir.join(format!("serving-{}.yaml", servers.len()));
     std::fs::write(&config_path, config.to_yaml()?).with_context(|| format!("writing {}", config_path.display()))?;
@@ -150,18 +141,8 @@ async fn model_server(
     let settings = ServerSettings::from_args(&args)?;
     let mut server = start_server(settings).await?;
     let url = format!("http://{}", server.addr);
-    wait_with_progress(
-        &format!("loading {} ({})", served, path.display()),
-        server.wait_loaded(),
-    )
-    .await?;
-    servers.insert(
-        key,
-        ModelServer {
-            server,
-            url: url.clone(),
-        },
-    );
+    wait_with_progress(&format!("loading {} ({})", served, path.display()), server.wait_loaded()).await?;
+    servers.insert(key, ModelServer { server, url: url.clone() });
     Ok(url)
 }
 
@@ -208,25 +189,13 @@ async fn run_async(args: LocalArgs) -> anyhow::Result<()> {
     // The operator's validation, so local and cluster refuse the same specs.
     let mut errors = Vec::new();
     for (name, e) in &manifests.edges {
-        errors.extend(
-            validate_edge(name, &e.spec, &[])
-                .into_iter()
-                .map(|e| format!("EdgeLLM {name}: {e}")),
-        );
+        errors.extend(validate_edge(name, &e.spec, &[]).into_iter().map(|e| format!("EdgeLLM {name}: {e}")));
     }
     for (name, c) in &manifests.clouds {
-        errors.extend(
-            validate_cloud(name, &c.spec, &[])
-                .into_iter()
-                .map(|e| format!("CloudLLM {name}: {e}")),
-        );
+        errors.extend(validate_cloud(name, &c.spec, &[]).into_iter().map(|e| format!("CloudLLM {name}: {e}")));
     }
     for wf in &manifests.workflows {
-        errors.extend(
-            validate_steps(wf)
-                .into_iter()
-                .map(|e| format!("LogicalAIWorkflow {}: {e}", wf.name_any())),
-        );
+        errors.extend(validate_steps(wf).into_iter().map(|e| format!("LogicalAIWorkflow {}: {e}", wf.name_any())));
     }
     if !errors.is_empty() {
         bail!("invalid manifests:\n  {}", errors.join("\n  "));
@@ -242,22 +211,13 @@ async fn run_async(args: LocalArgs) -> anyhow::Result<()> {
     for wf in &manifests.workflows {
         let wf_name = wf.name_any();
         let edge = manifests.edges.get(&wf.spec.edge_ref.name).ok_or_else(|| {
-            anyhow!(
-                "LogicalAIWorkflow {wf_name}: spec.edgeRef.name: no EdgeLLM {:?}",
-                wf.spec.edge_ref.name
-            )
+            anyhow!("LogicalAIWorkflow {wf_name}: spec.edgeRef.name: no EdgeLLM {:?}", wf.spec.edge_ref.name)
         })?;
         let cloud = manifests.clouds.get(&wf.spec.cloud_ref.name).ok_or_else(|| {
-            anyhow!(
-                "LogicalAIWorkflow {wf_name}: spec.cloudRef.name: no CloudLLM {:?}",
-                wf.spec.cloud_ref.name
-            )
+            anyhow!("LogicalAIWorkflow {wf_name}: spec.cloudRef.name: no CloudLLM {:?}", wf.spec.cloud_ref.name)
         })?;
         if edge.spec.sites.iter().any(|s| s.adapter.is_some()) {
-            bail!(
-                "EdgeLLM {}: per-site LoRA adapters are not served by netgpt local yet",
-                edge.name_any()
-            );
+            bail!("EdgeLLM {}: per-site LoRA adapters are not served by netgpt local yet", edge.name_any());
         }
         let edge_served = edge.spec.model.served_name.clone().unwrap_or_else(|| edge.name_any());
         let cloud_served = cloud.spec.model.served_name.clone().unwrap_or_else(|| cloud.name_any());
@@ -353,28 +313,18 @@ async fn demo(sites: &[Site], prompt: &str) -> anyhow::Result<()> {
             bail!("site {}: gateway answered {status}: {v}", s.name);
         }
         let meta = &v["netgpt"];
-        println!(
-            "\n=== site {} ({}) — {:.1}s",
-            s.name,
-            s.place,
-            started.elapsed().as_secs_f64()
-        );
+        println!("\n=== site {} ({}) — {:.1}s", s.name, s.place, started.elapsed().as_secs_f64());
         println!("concise prompt   : {prompt}");
         println!("completed prompt : {}", meta["completedPrompt"].as_str().unwrap_or("-"));
         println!(
             "path             : {} (edge confidence {})",
             meta["path"].as_str().unwrap_or("?"),
-            meta["confidence"]
-                .as_f64()
-                .map_or("n/a".to_string(), |c| format!("{c:.3}"))
+            meta["confidence"].as_f64().map_or("n/a".to_string(), |c| format!("{c:.3}"))
         );
         if let Some(reason) = meta["fallbackReason"].as_str() {
             println!("fallback reason  : {reason}");
         }
-        println!(
-            "answer           : {}",
-            v["choices"][0]["message"]["content"].as_str().unwrap_or("").trim()
-        );
+        println!("answer           : {}", v["choices"][0]["message"]["content"].as_str().unwrap_or("").trim());
     }
     Ok(())
 }

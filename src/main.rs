@@ -8,11 +8,7 @@ mod local;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(
-    name = "netgpt",
-    version,
-    about = "Personalized edge and cloud LLM services on Kubernetes"
-)]
+#[command(name = "netgpt", version, about = "Personalized edge and cloud LLM services on Kubernetes")]
 struct Cli {
     #[command(subcommand)]
     command: Command,

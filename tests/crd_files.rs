@@ -15,9 +15,5 @@ fn chart_crds_are_up_to_date() {
         );
     }
     let files = std::fs::read_dir(&dir).map(|d| d.count()).unwrap_or(0);
-    assert_eq!(
-        files,
-        crds.len(),
-        "charts/netgpt/crds holds files that are not generated CRDs"
-    );
+    assert_eq!(files, crds.len(), "charts/netgpt/crds holds files that are not generated CRDs");
 }

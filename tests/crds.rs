@@ -16,11 +16,7 @@ fn yaml_docs(path: &std::path::Path) -> Vec<serde_json::Value> {
 }
 
 fn dynamic_api(client: &kube::Client, ns: &str, obj: &serde_json::Value) -> Api<DynamicObject> {
-    let (group, version) = obj["apiVersion"]
-        .as_str()
-        .expect("apiVersion")
-        .split_once('/')
-        .expect("group/version");
+    let (group, version) = obj["apiVersion"].as_str().expect("apiVersion").split_once('/').expect("group/version");
     let gvk = GroupVersionKind::gvk(group, version, obj["kind"].as_str().expect("kind"));
     let plural = format!("{}s", gvk.kind.to_lowercase());
     Api::namespaced_with(client.clone(), ns, &ApiResource::from_gvk_with_plural(&gvk, &plural))
@@ -32,19 +28,10 @@ async fn crds_install_and_become_established() {
     install_crds(&client).await;
     let out = kubectl(&["get", "crd", "-o", "name"]);
     let names = output_text(&out);
-    for crd in [
-        "edgellms.netgpt.io",
-        "cloudllms.netgpt.io",
-        "logicalaiworkflows.netgpt.io",
-    ] {
+    for crd in ["edgellms.netgpt.io", "cloudllms.netgpt.io", "logicalaiworkflows.netgpt.io"] {
         assert!(names.contains(crd), "{crd} missing from `kubectl get crd`: {names}");
-        let established = kubectl(&[
-            "get",
-            "crd",
-            crd,
-            "-o",
-            "jsonpath={.status.conditions[?(@.type==\"Established\")].status}",
-        ]);
+        let established =
+            kubectl(&["get", "crd", crd, "-o", "jsonpath={.status.conditions[?(@.type==\"Established\")].status}"]);
         assert_eq!(output_text(&established).trim(), "True", "{crd} not Established");
     }
 }
@@ -53,22 +40,12 @@ async fn crds_install_and_become_established() {
 async fn netgpt_crd_output_applies_with_kubectl() {
     let client = client().await;
     install_crds(&client).await; // same content: apply must be a no-op conflict-free update
-    let crd = std::process::Command::new(env!("CARGO_BIN_EXE_netgpt"))
-        .arg("crd")
-        .output()
-        .expect("netgpt crd");
+    let crd = std::process::Command::new(env!("CARGO_BIN_EXE_netgpt")).arg("crd").output().expect("netgpt crd");
     assert!(crd.status.success(), "netgpt crd failed: {}", output_text(&crd));
-    let applied = kubectl_with_stdin(
-        &["apply", "--server-side", "--force-conflicts", "-f", "-"],
-        Some(&crd.stdout),
-    );
+    let applied = kubectl_with_stdin(&["apply", "--server-side", "--force-conflicts", "-f", "-"], Some(&crd.stdout));
     let text = output_text(&applied);
     assert!(applied.status.success(), "kubectl apply of `netgpt crd` failed: {text}");
-    assert_eq!(
-        text.matches("serverside-applied").count(),
-        3,
-        "expected three CRDs applied: {text}"
-    );
+    assert_eq!(text.matches("serverside-applied").count(), 3, "expected three CRDs applied: {text}");
 }
 
 #[tokio::test]
@@ -84,28 +61,12 @@ async fn examples_are_accepted() {
             continue;
         }
         let out = kubectl(&["apply", "-n", &ns.name, "-f", path.to_str().expect("utf-8 path")]);
-        assert!(
-            out.status.success(),
-            "{} rejected: {}",
-            path.display(),
-            output_text(&out)
-        );
+        assert!(out.status.success(), "{} rejected: {}", path.display(), output_text(&out));
         applied += yaml_docs(&path).len();
     }
-    assert!(
-        applied >= 3,
-        "expected at least an EdgeLLM, a CloudLLM and a workflow in examples/"
-    );
+    assert!(applied >= 3, "expected at least an EdgeLLM, a CloudLLM and a workflow in examples/");
     // Defaults from the schema were filled in by the apiserver.
-    let wf = kubectl(&[
-        "get",
-        "aiwf",
-        "netgpt",
-        "-n",
-        &ns.name,
-        "-o",
-        "jsonpath={.spec.exposure.serviceType}",
-    ]);
+    let wf = kubectl(&["get", "aiwf", "netgpt", "-n", &ns.name, "-o", "jsonpath={.spec.exposure.serviceType}"]);
     assert_eq!(output_text(&wf).trim(), "ClusterIP");
 }
 
@@ -129,24 +90,14 @@ async fn invalid_manifests_are_rejected_naming_the_field() {
             .create(&PostParams::default(), &dynamic)
             .await
             .expect_err(&format!("{} was accepted but must be rejected", path.display()));
-        let kube::Error::Api(status) = err else {
-            panic!("{}: unexpected error {err}", path.display())
-        };
+        let kube::Error::Api(status) = err else { panic!("{}: unexpected error {err}", path.display()) };
         assert_eq!(status.code, 422, "{}: {}", path.display(), status.message);
         for want in expected {
-            assert!(
-                status.message.contains(want),
-                "{}: message {:?} lacks {want:?}",
-                path.display(),
-                status.message
-            );
+            assert!(status.message.contains(want), "{}: message {:?} lacks {want:?}", path.display(), status.message);
         }
         checked += 1;
     }
-    assert!(
-        checked >= 5,
-        "expected the invalid cases to be present, found {checked}"
-    );
+    assert!(checked >= 5, "expected the invalid cases to be present, found {checked}");
 }
 
 #[tokio::test]
@@ -160,22 +111,10 @@ async fn kubectl_get_shows_printer_columns() {
         assert!(out.status.success(), "{}", output_text(&out));
     }
     let cases = [
-        (
-            "edgellm",
-            vec!["NAME", "ARCH", "SITES", "READY", "REASON", "AGE"],
-            "smollm2-edge   llama",
-        ),
+        ("edgellm", vec!["NAME", "ARCH", "SITES", "READY", "REASON", "AGE"], "smollm2-edge   llama"),
         ("ellm", vec!["NAME", "ARCH", "SITES"], "smollm2-edge"),
-        (
-            "cloudllm",
-            vec!["NAME", "ARCH", "DESIRED", "AVAILABLE", "READY"],
-            "llama-cloud   llama   2",
-        ),
-        (
-            "aiwf",
-            vec!["NAME", "EDGE", "CLOUD", "THRESHOLD", "READY"],
-            "netgpt   smollm2-edge   llama-cloud   0.75",
-        ),
+        ("cloudllm", vec!["NAME", "ARCH", "DESIRED", "AVAILABLE", "READY"], "llama-cloud   llama   2"),
+        ("aiwf", vec!["NAME", "EDGE", "CLOUD", "THRESHOLD", "READY"], "netgpt   smollm2-edge   llama-cloud   0.75"),
     ];
     for (resource, columns, row) in cases {
         let out = kubectl(&["get", resource, "-n", &ns.name]);
@@ -184,28 +123,16 @@ async fn kubectl_get_shows_printer_columns() {
         let header = text.lines().find(|l| l.starts_with("NAME")).unwrap_or_default();
         let header_cols: Vec<&str> = header.split_whitespace().collect();
         for c in columns {
-            assert!(
-                header_cols.contains(&c),
-                "`kubectl get {resource}` lacks column {c}: {header}"
-            );
+            assert!(header_cols.contains(&c), "`kubectl get {resource}` lacks column {c}: {header}");
         }
-        let squeezed: String = text
-            .split(' ')
-            .filter(|s| !s.is_empty())
-            .collect::<Vec<_>>()
-            .join("   ");
-        assert!(
-            squeezed.contains(row),
-            "`kubectl get {resource}` lacks row {row:?}: {text}"
-        );
+        let squeezed: String = text.split(' ').filter(|s| !s.is_empty()).collect::<Vec<_>>().join("   ");
+        assert!(squeezed.contains(row), "`kubectl get {resource}` lacks row {row:?}: {text}");
     }
     // The `netgpt` category lists all three kinds at once.
     let all = output_text(&kubectl(&["get", "netgpt", "-n", &ns.name, "-o", "name"]));
-    for want in [
-        "edgellm.netgpt.io/smollm2-edge",
-        "cloudllm.netgpt.io/llama-cloud",
-        "logicalaiworkflow.netgpt.io/netgpt",
-    ] {
+    for want in
+        ["edgellm.netgpt.io/smollm2-edge", "cloudllm.netgpt.io/llama-cloud", "logicalaiworkflow.netgpt.io/netgpt"]
+    {
         assert!(all.contains(want), "`kubectl get netgpt` lacks {want}: {all}");
     }
 }
@@ -228,10 +155,7 @@ async fn empty_strings_are_accepted_in_spec_and_status() {
         }
     }))
     .expect("EdgeLLM");
-    let created = api
-        .create(&PostParams::default(), &edge)
-        .await
-        .expect("CR with an empty string is accepted");
+    let created = api.create(&PostParams::default(), &edge).await.expect("CR with an empty string is accepted");
     assert_eq!(created.spec.sites[0].location.context.as_deref(), Some(""));
 
     let status = serde_json::json!({
@@ -242,11 +166,7 @@ async fn empty_strings_are_accepted_in_spec_and_status() {
         }]}
     });
     let patched = api
-        .patch_status(
-            "empty-strings",
-            &PatchParams::apply("netgpt-tests-status").force(),
-            &Patch::Apply(&status),
-        )
+        .patch_status("empty-strings", &PatchParams::apply("netgpt-tests-status").force(), &Patch::Apply(&status))
         .await
         .expect("status with an empty condition message is accepted");
     let cond = &patched.status.expect("status").conditions[0];

@@ -16,10 +16,7 @@ use netgpt_testenv::{
 };
 
 fn helm_path() -> PathBuf {
-    let out = Command::new(repo_root().join("hack/testenv.sh"))
-        .arg("helm-path")
-        .output()
-        .expect("testenv.sh");
+    let out = Command::new(repo_root().join("hack/testenv.sh")).arg("helm-path").output().expect("testenv.sh");
     PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
 }
 
@@ -45,23 +42,14 @@ async fn chart_lints_and_renders_objects_the_apiserver_accepts() {
     assert!(lint.status.success(), "helm lint: {}", output_text(&lint));
     let chart = chart();
     let watch = format!("watchNamespace={}", ns.name);
-    for extra in [
-        vec![],
-        vec!["--set", watch.as_str(), "--set", "leaderElection.enabled=false"],
-    ] {
+    for extra in [vec![], vec!["--set", watch.as_str(), "--set", "leaderElection.enabled=false"]] {
         let mut args = vec!["template", "dry", chart.as_str(), "--namespace", ns.name.as_str()];
         args.extend(extra);
         let rendered = helm(&args);
         assert!(rendered.status.success(), "helm template: {}", output_text(&rendered));
-        let applied = kubectl_with_stdin(
-            &["apply", "--dry-run=server", "-n", &ns.name, "-f", "-"],
-            Some(&rendered.stdout),
-        );
-        assert!(
-            applied.status.success(),
-            "server dry run rejected the chart: {}",
-            output_text(&applied)
-        );
+        let applied =
+            kubectl_with_stdin(&["apply", "--dry-run=server", "-n", &ns.name, "-f", "-"], Some(&rendered.stdout));
+        assert!(applied.status.success(), "server dry run rejected the chart: {}", output_text(&applied));
     }
     // The values schema rejects typos.
     let typo = helm(&["template", "dry", &chart, "--set", "replicaCont=2"]);
@@ -76,21 +64,12 @@ async fn service_account_kubeconfig(client: &kube::Client, ns: &str, sa: &str, d
         sas.get_opt(sa).await.ok()??.secrets?.first()?.name.clone()
     })
     .await;
-    let secret = Api::<Secret>::namespaced(client.clone(), ns)
-        .get(&secret_name)
-        .await
-        .expect("token secret");
-    let token = secret
-        .data
-        .and_then(|d| d.get("token").cloned())
-        .expect("token in secret");
+    let secret = Api::<Secret>::namespaced(client.clone(), ns).get(&secret_name).await.expect("token secret");
+    let token = secret.data.and_then(|d| d.get("token").cloned()).expect("token in secret");
     let token = String::from_utf8(token.0).expect("utf-8 token");
     let admin = std::fs::read_to_string(kubeconfig_path()).expect("admin kubeconfig");
-    let server = admin
-        .lines()
-        .find_map(|l| l.split("server: \"").nth(1))
-        .and_then(|s| s.split('"').next())
-        .expect("server");
+    let server =
+        admin.lines().find_map(|l| l.split("server: \"").nth(1)).and_then(|s| s.split('"').next()).expect("server");
     let path = dir.join("sa.kubeconfig");
     std::fs::write(
         &path,
@@ -141,14 +120,7 @@ async fn operator_reconciles_with_the_charts_rbac_and_uninstall_cleans_up() {
     let _operator = Operator(
         Command::new(env!("CARGO_BIN_EXE_netgpt"))
             .args(["operator", "--metrics-addr", "127.0.0.1:0", "--namespace", &apps.name])
-            .args([
-                "--lease-name",
-                &sa,
-                "--lease-namespace",
-                &release_ns.name,
-                "--identity",
-                "helm-test",
-            ])
+            .args(["--lease-name", &sa, "--lease-namespace", &release_ns.name, "--identity", "helm-test"])
             .env("KUBECONFIG", &kubeconfig)
             .env("NO_COLOR", "1")
             .env("RUST_LOG", "info")
@@ -166,27 +138,23 @@ async fn operator_reconciles_with_the_charts_rbac_and_uninstall_cleans_up() {
     }
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), &apps.name);
     let edges: Api<EdgeLLM> = Api::namespaced(client.clone(), &apps.name);
-    eventually(
-        "examples reconciled with the chart's RBAC",
-        Duration::from_secs(60),
-        || async {
-            let names: Vec<String> = deployments
-                .list(&ListParams::default())
-                .await
-                .ok()?
-                .items
-                .into_iter()
-                .filter_map(|d| d.metadata.name)
-                .collect();
-            let status = edges.get("smollm2-edge").await.ok()?.status?;
-            let done = ["smollm2-edge-site-a", "smollm2-edge-site-b", "llama-cloud"]
-                .iter()
-                .all(|n| names.contains(&n.to_string()))
-                && status.sites.iter().all(|s| !s.nodes.is_empty())
-                && status.sites.len() == 2;
-            done.then_some(())
-        },
-    )
+    eventually("examples reconciled with the chart's RBAC", Duration::from_secs(60), || async {
+        let names: Vec<String> = deployments
+            .list(&ListParams::default())
+            .await
+            .ok()?
+            .items
+            .into_iter()
+            .filter_map(|d| d.metadata.name)
+            .collect();
+        let status = edges.get("smollm2-edge").await.ok()?.status?;
+        let done = ["smollm2-edge-site-a", "smollm2-edge-site-b", "llama-cloud"]
+            .iter()
+            .all(|n| names.contains(&n.to_string()))
+            && status.sites.iter().all(|s| !s.nodes.is_empty())
+            && status.sites.len() == 2;
+        done.then_some(())
+    })
     .await;
     // Events were written too (events.k8s.io permission).
     let events = kubectl(&["get", "events", "-n", &apps.name, "-o", "name"]);
@@ -195,49 +163,19 @@ async fn operator_reconciles_with_the_charts_rbac_and_uninstall_cleans_up() {
     let text = std::fs::read_to_string(&log_path).expect("log");
     assert!(text.contains("acquired leadership"), "operator log: {text}");
     for bad in ["forbidden", "Forbidden", "403"] {
-        assert!(
-            !text.contains(bad),
-            "the chart's RBAC is missing a permission ({bad}):\n{text}"
-        );
+        assert!(!text.contains(bad), "the chart's RBAC is missing a permission ({bad}):\n{text}");
     }
 
-    let upgrade = helm(&[
-        "upgrade",
-        &release,
-        &chart(),
-        "-n",
-        &release_ns.name,
-        "--reuse-values",
-        "--set",
-        "replicaCount=2",
-    ]);
+    let upgrade =
+        helm(&["upgrade", &release, &chart(), "-n", &release_ns.name, "--reuse-values", "--set", "replicaCount=2"]);
     assert!(upgrade.status.success(), "helm upgrade: {}", output_text(&upgrade));
     let op: Api<Deployment> = Api::namespaced(client.clone(), &release_ns.name);
-    assert_eq!(
-        op.get(&sa)
-            .await
-            .expect("operator deployment")
-            .spec
-            .and_then(|s| s.replicas),
-        Some(2)
-    );
+    assert_eq!(op.get(&sa).await.expect("operator deployment").spec.and_then(|s| s.replicas), Some(2));
 
     let uninstall = helm(&["uninstall", &release, "-n", &release_ns.name]);
-    assert!(
-        uninstall.status.success(),
-        "helm uninstall: {}",
-        output_text(&uninstall)
-    );
+    assert!(uninstall.status.success(), "helm uninstall: {}", output_text(&uninstall));
     let selector = format!("app.kubernetes.io/instance={release}");
-    let left = kubectl(&[
-        "get",
-        "deploy,svc,sa,role,rolebinding,configmap",
-        "-A",
-        "-l",
-        &selector,
-        "-o",
-        "name",
-    ]);
+    let left = kubectl(&["get", "deploy,svc,sa,role,rolebinding,configmap", "-A", "-l", &selector, "-o", "name"]);
     assert_eq!(output_text(&left).trim(), "", "objects left behind after uninstall");
     let cluster_left = kubectl(&["get", "clusterrole,clusterrolebinding", "-l", &selector, "-o", "name"]);
     assert_eq!(output_text(&cluster_left).trim(), "", "cluster objects left behind");

@@ -17,8 +17,10 @@ fn netgpt_local_completes_prompts_with_each_sites_location() {
     let blocks: Vec<&str> = stdout.split("=== site ").skip(1).collect();
     assert_eq!(blocks.len(), 2, "two sites answered:\n{stdout}");
     for (site, area) in [("pudong", "Pudong"), ("xuhui", "Xu")] {
-        let block = blocks.iter().find(|b| b.starts_with(site)).unwrap_or_else(|| panic!("no block for {site}:\n{stdout}"));
-        let completed = block.lines().find_map(|l| l.strip_prefix("completed prompt : ")).expect("completed prompt line");
+        let block =
+            blocks.iter().find(|b| b.starts_with(site)).unwrap_or_else(|| panic!("no block for {site}:\n{stdout}"));
+        let completed =
+            block.lines().find_map(|l| l.strip_prefix("completed prompt : ")).expect("completed prompt line");
         assert!(completed.contains(area), "{site}: completion lacks its area {area:?}: {completed}");
         let path = block.lines().find_map(|l| l.strip_prefix("path             : ")).expect("path line");
         assert!(["edge", "cloud", "edge-fallback"].iter().any(|p| path.starts_with(p)), "{path}");

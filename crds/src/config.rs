@@ -124,10 +124,7 @@ impl WorkflowConfig {
     pub fn from_yaml(text: &str) -> Result<Self, ConfigError> {
         let config: Self = serde_norway::from_str(text).map_err(ConfigError::Parse)?;
         if config.api_version != CONFIG_API_VERSION || config.kind != WORKFLOW_CONFIG_KIND {
-            return Err(ConfigError::WrongKind {
-                api_version: config.api_version,
-                kind: config.kind,
-            });
+            return Err(ConfigError::WrongKind { api_version: config.api_version, kind: config.kind });
         }
         Ok(config)
     }
@@ -154,10 +151,7 @@ impl ServingConfig {
     pub fn from_yaml(text: &str) -> Result<Self, ConfigError> {
         let config: Self = serde_norway::from_str(text).map_err(ConfigError::Parse)?;
         if config.api_version != CONFIG_API_VERSION || config.kind != SERVING_CONFIG_KIND {
-            return Err(ConfigError::WrongKind {
-                api_version: config.api_version,
-                kind: config.kind,
-            });
+            return Err(ConfigError::WrongKind { api_version: config.api_version, kind: config.kind });
         }
         Ok(config)
     }

@@ -251,10 +251,7 @@ fn default_port() -> i32 {
 
 impl Default for Exposure {
     fn default() -> Self {
-        Self {
-            port: default_port(),
-            service_type: ServiceType::default(),
-        }
+        Self { port: default_port(), service_type: ServiceType::default() }
     }
 }
 

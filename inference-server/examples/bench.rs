@@ -26,18 +26,12 @@ fn measure(model: &Llama) -> Result<Speed, Box<dyn std::error::Error>> {
     let prompt: Vec<u32> = (0..PROMPT_TOKENS as u32).map(|i| 1000 + i % 500).collect();
     let mut cache = model.new_cache();
     let started = Instant::now();
-    model.forward(&mut [SequenceStep {
-        tokens: &prompt,
-        cache: &mut cache,
-    }])?;
+    model.forward(&mut [SequenceStep { tokens: &prompt, cache: &mut cache }])?;
     let prompt_seconds = started.elapsed().as_secs_f64();
     let started = Instant::now();
     for i in 0..DECODE_TOKENS {
         let token = [1000 + i as u32];
-        model.forward(&mut [SequenceStep {
-            tokens: &token,
-            cache: &mut cache,
-        }])?;
+        model.forward(&mut [SequenceStep { tokens: &token, cache: &mut cache }])?;
     }
     Ok(Speed {
         prompt: PROMPT_TOKENS as f64 / prompt_seconds,
@@ -80,10 +74,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut file = std::fs::File::open(&path)?;
     let content = gguf_file::Content::read(&mut file)?;
     if std::env::var("NETGPT_BENCH_CHILD").is_err() {
-        println!(
-            "model {} (prompt {PROMPT_TOKENS} tokens, decode {DECODE_TOKENS} tokens)",
-            path.display()
-        );
+        println!("model {} (prompt {PROMPT_TOKENS} tokens, decode {DECODE_TOKENS} tokens)", path.display());
     }
     for threads in thread_counts {
         // candle sizes its pool once per process, so each thread count runs in a child.
@@ -101,10 +92,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         netgpt_inference::server::configure_threads(threads);
         let model = Llama::from_gguf(&content, &mut file, &Device::Cpu)?;
         let ours = measure(&model)?;
-        println!(
-            "netgpt    threads {threads}: prompt {:7.1} tok/s  decode {:6.1} tok/s",
-            ours.prompt, ours.decode
-        );
+        println!("netgpt    threads {threads}: prompt {:7.1} tok/s  decode {:6.1} tok/s", ours.prompt, ours.decode);
         if with_llama_cpp {
             match llama_cpp(&path, threads) {
                 Ok(theirs) => println!(

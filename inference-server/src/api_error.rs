@@ -5,6 +5,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use crate::lora::{LoraError, RegistryError};
+
 /// Seconds a client is told to wait after a 429.
 const RETRY_AFTER_SECONDS: u32 = 1;
 
@@ -20,11 +22,7 @@ pub enum ApiError {
     #[error(
         "this model's maximum context length is {context_length} tokens; the request has {prompt_tokens} prompt tokens{detail}"
     )]
-    ContextLengthExceeded {
-        context_length: usize,
-        prompt_tokens: usize,
-        detail: String,
-    },
+    ContextLengthExceeded { context_length: usize, prompt_tokens: usize, detail: String },
     #[error("request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
     #[error("the server is busy ({0}); retry later")]
@@ -39,6 +37,8 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("generation failed: {0}")]
     Internal(String),
+    #[error("{0}")]
+    Adapter(#[from] RegistryError),
 }
 
 #[derive(Serialize)]
@@ -68,6 +68,18 @@ impl ApiError {
             Self::Overloaded(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::NotReady | Self::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Adapter(error) => match error {
+                RegistryError::NotReady => StatusCode::SERVICE_UNAVAILABLE,
+                RegistryError::LoadingDisabled => StatusCode::FORBIDDEN,
+                RegistryError::NotFound(_) => StatusCode::NOT_FOUND,
+                RegistryError::BaseName(_) | RegistryError::Exists(_) | RegistryError::TooMany { .. } => {
+                    StatusCode::CONFLICT
+                }
+                RegistryError::TooLarge { .. } | RegistryError::Load { source: LoraError::TooLarge { .. }, .. } => {
+                    StatusCode::PAYLOAD_TOO_LARGE
+                }
+                _ => StatusCode::BAD_REQUEST,
+            },
         }
     }
 
@@ -75,8 +87,10 @@ impl ApiError {
         match self {
             Self::ModelNotFound(_) | Self::NotFound(_) => "not_found_error",
             Self::Overloaded(_) => "rate_limit_error",
-            Self::NotReady | Self::ShuttingDown => "unavailable_error",
+            Self::NotReady | Self::ShuttingDown | Self::Adapter(RegistryError::NotReady) => "unavailable_error",
             Self::Internal(_) => "server_error",
+            Self::Adapter(RegistryError::NotFound(_)) => "not_found_error",
+            Self::Adapter(RegistryError::LoadingDisabled) => "permission_error",
             _ => "invalid_request_error",
         }
     }
@@ -86,6 +100,10 @@ impl ApiError {
             Self::InvalidParameter { param, .. } => Some(param),
             Self::ModelNotFound(_) => Some("model"),
             Self::ContextLengthExceeded { .. } => Some("messages"),
+            Self::Adapter(RegistryError::InvalidName(_) | RegistryError::BaseName(_) | RegistryError::Exists(_)) => {
+                Some("name")
+            }
+            Self::Adapter(RegistryError::OutsideRoot(_) | RegistryError::Load { .. }) => Some("path"),
             _ => None,
         }
     }
@@ -103,26 +121,31 @@ impl ApiError {
             Self::NotFound(_) => "route_not_found",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::Internal(_) => "internal_error",
+            Self::Adapter(error) => match error {
+                RegistryError::NotReady => "model_loading",
+                RegistryError::Unsupported(_) => "adapters_unsupported",
+                RegistryError::InvalidName(_) => "invalid_value",
+                RegistryError::BaseName(_) | RegistryError::Exists(_) => "adapter_exists",
+                RegistryError::NotFound(_) => "adapter_not_found",
+                RegistryError::LoadingDisabled => "adapter_loading_disabled",
+                RegistryError::OutsideRoot(_) => "adapter_path_forbidden",
+                RegistryError::TooMany { .. } => "adapter_limit_reached",
+                RegistryError::TooLarge { .. } => "adapter_too_large",
+                RegistryError::Load { source: LoraError::TooLarge { .. }, .. } => "adapter_too_large",
+                RegistryError::Load { .. } => "invalid_adapter",
+            },
         })
     }
 
     /// Shorthand for a 400 naming the offending field.
     pub fn invalid(param: &'static str, message: impl Into<String>) -> Self {
-        Self::InvalidParameter {
-            param,
-            message: message.into(),
-        }
+        Self::InvalidParameter { param, message: message.into() }
     }
 
     /// The JSON body (also used inside an SSE stream when generation fails midway).
     pub fn body_json(&self) -> serde_json::Value {
         serde_json::to_value(ErrorBody {
-            error: ErrorDetail {
-                message: self.to_string(),
-                kind: self.kind(),
-                param: self.param(),
-                code: self.code(),
-            },
+            error: ErrorDetail { message: self.to_string(), kind: self.kind(), param: self.param(), code: self.code() },
         })
         .unwrap_or(serde_json::Value::Null)
     }
@@ -131,10 +154,11 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = (self.status(), Json(self.body_json())).into_response();
-        if matches!(self, Self::Overloaded(_) | Self::NotReady | Self::ShuttingDown) {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+        if matches!(
+            self,
+            Self::Overloaded(_) | Self::NotReady | Self::ShuttingDown | Self::Adapter(RegistryError::NotReady)
+        ) {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
         }
         response
     }

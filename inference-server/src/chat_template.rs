@@ -29,9 +29,7 @@ impl ChatTemplate {
     pub fn from_template_source(source: Option<&str>) -> Self {
         match source {
             Some(s) if s.contains("<|start_header_id|>") => Self::Llama3,
-            Some(s) => Self::ChatMl {
-                default_system: default_chatml_system_prompt(s),
-            },
+            Some(s) => Self::ChatMl { default_system: default_chatml_system_prompt(s) },
             None => Self::ChatMl { default_system: None },
         }
     }
@@ -98,10 +96,7 @@ mod tests {
     const SMOLLM2_TEMPLATE: &str = "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n' }}{% endif %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}";
 
     fn user(text: &str) -> ChatMessage {
-        ChatMessage {
-            role: "user".into(),
-            content: text.into(),
-        }
+        ChatMessage { role: "user".into(), content: text.into() }
     }
 
     #[test]
@@ -116,10 +111,7 @@ mod tests {
     #[test]
     fn explicit_system_message_replaces_default() {
         let template = ChatTemplate::from_template_source(Some(SMOLLM2_TEMPLATE));
-        let system = ChatMessage {
-            role: "system".into(),
-            content: "Be brief.".into(),
-        };
+        let system = ChatMessage { role: "system".into(), content: "Be brief.".into() };
         assert_eq!(
             template.render(&[system, user("Hi")]),
             "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
@@ -129,9 +121,6 @@ mod tests {
     #[test]
     fn missing_template_falls_back_to_plain_chatml() {
         let template = ChatTemplate::from_template_source(None);
-        assert_eq!(
-            template.render(&[user("Hi")]),
-            "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
-        );
+        assert_eq!(template.render(&[user("Hi")]), "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
     }
 }

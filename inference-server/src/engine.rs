@@ -13,6 +13,7 @@ use std::time::Instant;
 
 use tokio::sync::mpsc;
 
+use crate::lora::LoraAdapter;
 use crate::metrics::Metrics;
 use crate::model::{KvCache, LanguageModel, SequenceStep, logits_rows};
 use crate::sampler::{SampledToken, Sampler, SamplingParams};
@@ -62,11 +63,7 @@ pub enum GenerationEvent {
     /// partial character or a possible stop sequence is held back).
     Delta { text: String, tokens: Vec<TokenLogprob> },
     /// Generation ended.
-    Finished {
-        reason: FinishReason,
-        prompt_tokens: usize,
-        completion_tokens: usize,
-    },
+    Finished { reason: FinishReason, prompt_tokens: usize, completion_tokens: usize },
     /// The model failed; the request cannot complete.
     Failed { message: String },
 }
@@ -78,6 +75,9 @@ pub struct GenerationRequest {
     pub max_tokens: usize,
     pub sampling: SamplingParams,
     pub stop: Vec<String>,
+    /// The adapter this request generates with, held until it ends (a replaced or
+    /// unloaded adapter stays alive for the requests that started with it).
+    pub adapter: Option<Arc<LoraAdapter>>,
 }
 
 /// Why a request was not admitted.
@@ -136,27 +136,16 @@ impl EngineHandle {
     pub fn submit(&self, request: GenerationRequest) -> Result<mpsc::UnboundedReceiver<GenerationEvent>, SubmitError> {
         let admitted = self
             .outstanding
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < self.capacity).then_some(n + 1)
-            })
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < self.capacity).then_some(n + 1))
             .is_ok();
         if !admitted {
             self.metrics.requests_rejected.inc();
-            return Err(SubmitError::QueueFull {
-                capacity: self.capacity,
-            });
+            return Err(SubmitError::QueueFull { capacity: self.capacity });
         }
-        let permit = AdmissionPermit {
-            outstanding: self.outstanding.clone(),
-        };
+        let permit = AdmissionPermit { outstanding: self.outstanding.clone() };
         let (events, receiver) = mpsc::unbounded_channel();
         self.sender
-            .send(Submission {
-                request,
-                events,
-                received_at: Instant::now(),
-                _permit: permit,
-            })
+            .send(Submission { request, events, received_at: Instant::now(), _permit: permit })
             .map_err(|_| SubmitError::EngineStopped)?;
         Ok(receiver)
     }
@@ -181,17 +170,8 @@ pub fn start_engine(
         capacity: limits.max_running.max(1) + limits.max_queued,
         metrics: metrics.clone(),
     };
-    let engine = Engine {
-        model,
-        tokenizer,
-        limits,
-        metrics,
-        waiting: VecDeque::new(),
-        running: Vec::new(),
-    };
-    let thread = std::thread::Builder::new()
-        .name("netgpt-engine".into())
-        .spawn(move || engine.run(receiver))?;
+    let engine = Engine { model, tokenizer, limits, metrics, waiting: VecDeque::new(), running: Vec::new() };
+    let thread = std::thread::Builder::new().name("netgpt-engine".into()).spawn(move || engine.run(receiver))?;
     Ok((handle, thread))
 }
 
@@ -268,10 +248,7 @@ impl Engine {
         self.running.retain(|s| !s.submission.events.is_closed());
         let cancelled = before - self.waiting.len() - self.running.len();
         if cancelled > 0 {
-            self.metrics
-                .requests_finished
-                .with_label_values(&["cancelled"])
-                .inc_by(cancelled as u64);
+            self.metrics.requests_finished.with_label_values(&["cancelled"]).inc_by(cancelled as u64);
         }
     }
 
@@ -280,9 +257,7 @@ impl Engine {
             let Some(submission) = self.waiting.pop_front() else {
                 break;
             };
-            self.metrics
-                .prompt_tokens
-                .inc_by(submission.request.prompt_ids.len() as u64);
+            self.metrics.prompt_tokens.inc_by(submission.request.prompt_ids.len() as u64);
             let context = submission.request.prompt_ids.clone();
             let sampler = Sampler::new(submission.request.sampling.clone());
             let stops = StopMatcher::new(submission.request.stop.clone());
@@ -332,16 +307,15 @@ impl Engine {
             // Borrow each planned sequence's cache mutably, in plan order.
             let mut caches: Vec<Option<&mut Sequence>> = self.running.iter_mut().map(Some).collect();
             let mut steps = Vec::with_capacity(plan.len());
+            let mut adapters = Vec::with_capacity(plan.len());
             for &(index, start, len) in &plan {
                 let Some(sequence) = caches[index].take() else {
                     continue;
                 };
-                steps.push(SequenceStep {
-                    tokens: &sequence.context[start..start + len],
-                    cache: &mut sequence.cache,
-                });
+                adapters.push(sequence.submission.request.adapter.as_deref());
+                steps.push(SequenceStep { tokens: &sequence.context[start..start + len], cache: &mut sequence.cache });
             }
-            self.model.forward(&mut steps).and_then(|l| logits_rows(&l))
+            self.model.forward_with_adapters(&mut steps, &adapters).and_then(|l| logits_rows(&l))
         };
         let rows = match logits {
             Ok(rows) => rows,
@@ -349,12 +323,7 @@ impl Engine {
                 tracing::error!(%error, "forward step failed");
                 let message = error.to_string();
                 let failed: Vec<usize> = plan.iter().map(|(index, _, _)| *index).collect();
-                self.finish_many(
-                    failed
-                        .into_iter()
-                        .map(|i| (i, Outcome::Failed(message.clone())))
-                        .collect(),
-                );
+                self.finish_many(failed.into_iter().map(|i| (i, Outcome::Failed(message.clone()))).collect());
                 return;
             }
         };
@@ -381,9 +350,7 @@ impl Engine {
         let sequence = &mut self.running[index];
         let now = Instant::now();
         match sequence.last_token_at {
-            None => metrics
-                .time_to_first_token
-                .observe((now - sequence.submission.received_at).as_secs_f64()),
+            None => metrics.time_to_first_token.observe((now - sequence.submission.received_at).as_secs_f64()),
             Some(previous) => metrics.inter_token_latency.observe((now - previous).as_secs_f64()),
         }
         sequence.last_token_at = Some(now);
@@ -407,10 +374,7 @@ impl Engine {
         if !released.is_empty() {
             let tokens = std::mem::take(&mut sequence.unreported);
             // A send error means the client left; the next step drops the sequence.
-            let _ = sequence
-                .submission
-                .events
-                .send(GenerationEvent::Delta { text: released, tokens });
+            let _ = sequence.submission.events.send(GenerationEvent::Delta { text: released, tokens });
         }
         if stopped {
             Outcome::Finished(FinishReason::Stop)
@@ -443,10 +407,7 @@ impl Engine {
                         prompt_tokens: sequence.submission.request.prompt_ids.len(),
                         completion_tokens: sequence.generated.len(),
                     });
-                    self.metrics
-                        .requests_finished
-                        .with_label_values(&[reason.as_str()])
-                        .inc();
+                    self.metrics.requests_finished.with_label_values(&[reason.as_str()]).inc();
                 }
                 Outcome::Failed(message) => {
                     let _ = events.send(GenerationEvent::Failed { message });

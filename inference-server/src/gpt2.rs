@@ -13,6 +13,7 @@ use candle_core::{DType, Device, IndexOp, Module, Tensor};
 use candle_nn::{Embedding, LayerNorm, VarBuilder};
 use serde::Deserialize;
 
+use crate::lora::{LoraAdapter, LoraLayout, LoraStep, Target};
 use crate::model::{
     AttentionShape, KvCache, LanguageModel, ModelError, SequenceStep, cached_attention, check_context, last_token_rows,
 };
@@ -83,10 +84,7 @@ struct Conv1D {
 
 impl Conv1D {
     fn load(vb: VarBuilder, inputs: usize, outputs: usize) -> candle_core::Result<Self> {
-        Ok(Self {
-            weight: vb.get((inputs, outputs), "weight")?,
-            bias: vb.get(outputs, "bias")?,
-        })
+        Ok(Self { weight: vb.get((inputs, outputs), "weight")?, bias: vb.get(outputs, "bias")? })
     }
 
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
@@ -119,10 +117,8 @@ impl Gpt2 {
     /// Loads `config.json` and `model.safetensors` from a Hugging Face model directory.
     pub fn from_dir(dir: &Path, device: &Device) -> Result<Self, Gpt2LoadError> {
         let config_path = dir.join("config.json");
-        let text = std::fs::read_to_string(&config_path).map_err(|source| Gpt2LoadError::Read {
-            path: config_path.display().to_string(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(&config_path)
+            .map_err(|source| Gpt2LoadError::Read { path: config_path.display().to_string(), source })?;
         let config: Gpt2Config = serde_json::from_str(&text)?;
         let weights_path = dir.join("model.safetensors");
         let tensors = candle_core::safetensors::load(&weights_path, device)?;
@@ -135,19 +131,11 @@ impl Gpt2 {
         tensors: HashMap<String, Tensor>,
         device: &Device,
     ) -> Result<Self, Gpt2LoadError> {
-        if !matches!(
-            config.activation_function.as_str(),
-            "gelu_new" | "gelu_pytorch_tanh" | "gelu"
-        ) {
-            return Err(Gpt2LoadError::Unsupported(format!(
-                "activation {}",
-                config.activation_function
-            )));
+        if !matches!(config.activation_function.as_str(), "gelu_new" | "gelu_pytorch_tanh" | "gelu") {
+            return Err(Gpt2LoadError::Unsupported(format!("activation {}", config.activation_function)));
         }
         if config.scale_attn_by_inverse_layer_idx || config.reorder_and_upcast_attn {
-            return Err(Gpt2LoadError::Unsupported(
-                "scale_attn_by_inverse_layer_idx / reorder_and_upcast_attn".into(),
-            ));
+            return Err(Gpt2LoadError::Unsupported("scale_attn_by_inverse_layer_idx / reorder_and_upcast_attn".into()));
         }
         if !config.scale_attn_weights {
             return Err(Gpt2LoadError::Unsupported("scale_attn_weights = false".into()));
@@ -179,14 +167,7 @@ impl Gpt2 {
             });
         }
         let ln_f = candle_nn::layer_norm(n, eps, vb.pp("ln_f"))?;
-        Ok(Self {
-            wte: Embedding::new(wte, n),
-            wpe,
-            blocks,
-            ln_f,
-            device: device.clone(),
-            config,
-        })
+        Ok(Self { wte: Embedding::new(wte, n), wpe, blocks, ln_f, device: device.clone(), config })
     }
 
     /// The model's hyper-parameters.
@@ -196,18 +177,29 @@ impl Gpt2 {
 
     /// Logits for every position of one sequence, `[len, vocab]` (for tests and scoring).
     pub fn forward_all(&self, tokens: &[u32]) -> Result<Tensor, ModelError> {
+        self.forward_all_with_adapter(tokens, None)
+    }
+
+    /// [`Self::forward_all`] with a LoRA adapter applied.
+    pub fn forward_all_with_adapter(
+        &self,
+        tokens: &[u32],
+        adapter: Option<&LoraAdapter>,
+    ) -> Result<Tensor, ModelError> {
         let mut cache = self.new_cache();
-        let hidden = self.hidden_states(&mut [SequenceStep {
-            tokens,
-            cache: &mut cache,
-        }])?;
+        let hidden = self.hidden_states(&mut [SequenceStep { tokens, cache: &mut cache }], &[adapter])?;
         let normed = self.ln_f.forward(&hidden.i(0)?)?;
         Ok(normed.matmul(&self.wte.embeddings().t()?)?)
     }
 
     /// Final hidden states of all new tokens, `[1, total, n_embd]`, before `ln_f`.
-    fn hidden_states(&self, steps: &mut [SequenceStep<'_>]) -> Result<Tensor, ModelError> {
+    fn hidden_states(
+        &self,
+        steps: &mut [SequenceStep<'_>],
+        adapters: &[Option<&LoraAdapter>],
+    ) -> Result<Tensor, ModelError> {
         check_context(steps, self.config.n_positions)?;
+        let lora = LoraStep::new(steps, adapters, &self.device)?;
         let mut ids = Vec::new();
         let mut positions = Vec::new();
         for step in steps.iter() {
@@ -218,10 +210,7 @@ impl Gpt2 {
         let total = ids.len();
         let ids = Tensor::from_vec(ids, (1, total), &self.device)?;
         let positions = Tensor::from_vec(positions, total, &self.device)?;
-        let mut hidden = self
-            .wte
-            .forward(&ids)?
-            .broadcast_add(&self.wpe.index_select(&positions, 0)?)?;
+        let mut hidden = self.wte.forward(&ids)?.broadcast_add(&self.wpe.index_select(&positions, 0)?)?;
         let n = self.config.n_embd;
         let shape = AttentionShape {
             heads: self.config.n_head,
@@ -229,7 +218,8 @@ impl Gpt2 {
             head_dim: n / self.config.n_head,
         };
         for (layer, block) in self.blocks.iter().enumerate() {
-            let qkv = block.c_attn.forward(&block.ln_1.forward(&hidden)?)?;
+            let project = |m: &Conv1D, target, x: &Tensor| lora.apply(layer, target, x, m.forward(x)?);
+            let qkv = project(&block.c_attn, Target::CAttn, &block.ln_1.forward(&hidden)?)?;
             let mut outputs = Vec::with_capacity(steps.len());
             let mut offset = 0usize;
             for step in steps.iter_mut() {
@@ -245,16 +235,12 @@ impl Gpt2 {
                 outputs.push(cached_attention(step.cache, layer, shape, &q, part(1)?, part(2)?)?);
                 offset += len;
             }
-            let attention = block.attn_proj.forward(&Tensor::cat(&outputs, 1)?)?;
+            let attention = project(&block.attn_proj, Target::AttnProj, &Tensor::cat(&outputs, 1)?)?;
             hidden = (hidden + attention)?;
-            let inner = block.c_fc.forward(&block.ln_2.forward(&hidden)?)?;
+            let inner = project(&block.c_fc, Target::CFc, &block.ln_2.forward(&hidden)?)?;
             // HF's "gelu" is the exact erf form; "gelu_new" the tanh approximation.
-            let activated = if self.config.activation_function == "gelu" {
-                inner.gelu_erf()?
-            } else {
-                inner.gelu()?
-            };
-            let mlp = block.mlp_proj.forward(&activated)?;
+            let activated = if self.config.activation_function == "gelu" { inner.gelu_erf()? } else { inner.gelu()? };
+            let mlp = project(&block.mlp_proj, Target::MlpProj, &activated)?;
             hidden = (hidden + mlp)?;
         }
         for step in steps.iter_mut() {
@@ -265,8 +251,12 @@ impl Gpt2 {
 }
 
 impl LanguageModel for Gpt2 {
-    fn forward(&self, steps: &mut [SequenceStep<'_>]) -> Result<Tensor, ModelError> {
-        let hidden = self.hidden_states(steps)?;
+    fn forward_with_adapters(
+        &self,
+        steps: &mut [SequenceStep<'_>],
+        adapters: &[Option<&LoraAdapter>],
+    ) -> Result<Tensor, ModelError> {
+        let hidden = self.hidden_states(steps, adapters)?;
         let rows = last_token_rows(steps, &self.device)?;
         let last = hidden.i(0)?.index_select(&rows, 0)?;
         let normed = self.ln_f.forward(&last)?;
@@ -279,5 +269,10 @@ impl LanguageModel for Gpt2 {
 
     fn context_length(&self) -> usize {
         self.config.n_positions
+    }
+
+    fn lora_layout(&self) -> Option<LoraLayout> {
+        let c = &self.config;
+        Some(LoraLayout::gpt2(c.n_layer, c.n_embd, c.n_inner.unwrap_or(4 * c.n_embd)))
     }
 }

@@ -13,6 +13,7 @@ use candle_core::{DType, Device, IndexOp, Module, Tensor};
 use candle_nn::{Embedding, Linear, RmsNorm, VarBuilder};
 use serde::Deserialize;
 
+use crate::lora::{LoraAdapter, LoraLayout, LoraStep, Target};
 use crate::model::{
     AttentionShape, KvCache, LanguageModel, ModelError, SequenceStep, cached_attention, check_context, last_token_rows,
 };
@@ -59,10 +60,7 @@ pub struct RopeParameters {
 impl HfLlamaConfig {
     /// RoPE base frequency, wherever the file keeps it.
     fn rope_base(&self) -> f32 {
-        self.rope_parameters
-            .as_ref()
-            .and_then(|p| p.rope_theta)
-            .unwrap_or(self.rope_theta)
+        self.rope_parameters.as_ref().and_then(|p| p.rope_theta).unwrap_or(self.rope_theta)
     }
 }
 
@@ -136,10 +134,8 @@ impl HfLlama {
     /// Loads `config.json` and `model.safetensors` from a Hugging Face model directory.
     pub fn from_dir(dir: &Path, device: &Device) -> Result<Self, HfLlamaLoadError> {
         let config_path = dir.join("config.json");
-        let text = std::fs::read_to_string(&config_path).map_err(|source| HfLlamaLoadError::Read {
-            path: config_path.display().to_string(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(&config_path)
+            .map_err(|source| HfLlamaLoadError::Read { path: config_path.display().to_string(), source })?;
         let config: HfLlamaConfig = serde_json::from_str(&text)?;
         let tensors = candle_core::safetensors::load(dir.join("model.safetensors"), device)?;
         Self::from_tensors(config, tensors, device)
@@ -164,10 +160,7 @@ impl HfLlama {
             return Err(HfLlamaLoadError::Unsupported("projection biases".into()));
         }
         if config.hidden_act != "silu" {
-            return Err(HfLlamaLoadError::Unsupported(format!(
-                "hidden_act {}",
-                config.hidden_act
-            )));
+            return Err(HfLlamaLoadError::Unsupported(format!("hidden_act {}", config.hidden_act)));
         }
         let heads = config.num_attention_heads;
         let kv_heads = config.num_key_value_heads.unwrap_or(heads);
@@ -177,11 +170,7 @@ impl HfLlama {
             )));
         }
         let head_dim = config.head_dim.unwrap_or(config.hidden_size / heads);
-        let shape = AttentionShape {
-            heads,
-            kv_heads,
-            head_dim,
-        };
+        let shape = AttentionShape { heads, kv_heads, head_dim };
         let has_lm_head = tensors.contains_key("lm_head.weight");
         let vb = VarBuilder::from_tensors(tensors, DType::F32, device);
         let h = config.hidden_size;
@@ -232,17 +221,28 @@ impl HfLlama {
 
     /// Logits for every position of one sequence, `[len, vocab]` (tests, scoring).
     pub fn forward_all(&self, tokens: &[u32]) -> Result<Tensor, ModelError> {
+        self.forward_all_with_adapter(tokens, None)
+    }
+
+    /// [`Self::forward_all`] with a LoRA adapter applied.
+    pub fn forward_all_with_adapter(
+        &self,
+        tokens: &[u32],
+        adapter: Option<&LoraAdapter>,
+    ) -> Result<Tensor, ModelError> {
         let mut cache = self.new_cache();
-        let hidden = self.hidden_states(&mut [SequenceStep {
-            tokens,
-            cache: &mut cache,
-        }])?;
+        let hidden = self.hidden_states(&mut [SequenceStep { tokens, cache: &mut cache }], &[adapter])?;
         let normed = self.norm.forward(&hidden.i(0)?)?;
         Ok(self.lm_head.forward(&normed)?)
     }
 
-    fn hidden_states(&self, steps: &mut [SequenceStep<'_>]) -> Result<Tensor, ModelError> {
+    fn hidden_states(
+        &self,
+        steps: &mut [SequenceStep<'_>],
+        adapters: &[Option<&LoraAdapter>],
+    ) -> Result<Tensor, ModelError> {
         check_context(steps, self.config.max_position_embeddings)?;
+        let lora = LoraStep::new(steps, adapters, &self.device)?;
         let ids: Vec<u32> = steps.iter().flat_map(|s| s.tokens.iter().copied()).collect();
         let total = ids.len();
         let ids = Tensor::from_vec(ids, (1, total), &self.device)?;
@@ -250,19 +250,17 @@ impl HfLlama {
         let shape = self.shape;
         for (index, layer) in self.layers.iter().enumerate() {
             let normed = layer.input_norm.forward(&hidden)?;
-            let q_all = layer.q_proj.forward(&normed)?;
-            let k_all = layer.k_proj.forward(&normed)?;
-            let v_all = layer.v_proj.forward(&normed)?;
+            let project = |m: &Linear, target, x: &Tensor| lora.apply(index, target, x, m.forward(x)?);
+            let q_all = project(&layer.q_proj, Target::Q, &normed)?;
+            let k_all = project(&layer.k_proj, Target::K, &normed)?;
+            let v_all = project(&layer.v_proj, Target::V, &normed)?;
             let mut outputs = Vec::with_capacity(steps.len());
             let mut offset = 0usize;
             for step in steps.iter_mut() {
                 let len = step.tokens.len();
                 let position = step.cache.len();
                 let split = |t: &Tensor, heads: usize| -> candle_core::Result<Tensor> {
-                    t.narrow(1, offset, len)?
-                        .reshape((1, len, heads, shape.head_dim))?
-                        .transpose(1, 2)?
-                        .contiguous()
+                    t.narrow(1, offset, len)?.reshape((1, len, heads, shape.head_dim))?.transpose(1, 2)?.contiguous()
                 };
                 let cos = self.rope_cos.narrow(0, position, len)?;
                 let sin = self.rope_sin.narrow(0, position, len)?;
@@ -272,11 +270,12 @@ impl HfLlama {
                 outputs.push(cached_attention(step.cache, index, shape, &q, k, v)?);
                 offset += len;
             }
-            let attention = layer.o_proj.forward(&Tensor::cat(&outputs, 1)?)?;
+            let attention = project(&layer.o_proj, Target::O, &Tensor::cat(&outputs, 1)?)?;
             hidden = (hidden + attention)?;
             let normed = layer.post_attention_norm.forward(&hidden)?;
-            let gate = candle_nn::ops::silu(&layer.gate_proj.forward(&normed)?)?;
-            let mlp = layer.down_proj.forward(&(gate * layer.up_proj.forward(&normed)?)?)?;
+            let gate = candle_nn::ops::silu(&project(&layer.gate_proj, Target::Gate, &normed)?)?;
+            let up = project(&layer.up_proj, Target::Up, &normed)?;
+            let mlp = project(&layer.down_proj, Target::Down, &(gate * up)?)?;
             hidden = (hidden + mlp)?;
         }
         for step in steps.iter_mut() {
@@ -292,22 +291,21 @@ fn rope_tables(
     positions: usize,
     device: &Device,
 ) -> candle_core::Result<(Tensor, Tensor)> {
-    let inverse: Vec<f32> = (0..head_dim)
-        .step_by(2)
-        .map(|i| 1f32 / theta.powf(i as f32 / head_dim as f32))
-        .collect();
+    let inverse: Vec<f32> = (0..head_dim).step_by(2).map(|i| 1f32 / theta.powf(i as f32 / head_dim as f32)).collect();
     let half = inverse.len();
     let inverse = Tensor::from_vec(inverse, (1, half), device)?;
-    let angles = Tensor::arange(0, positions as u32, device)?
-        .to_dtype(DType::F32)?
-        .reshape((positions, 1))?
-        .matmul(&inverse)?;
+    let angles =
+        Tensor::arange(0, positions as u32, device)?.to_dtype(DType::F32)?.reshape((positions, 1))?.matmul(&inverse)?;
     Ok((angles.cos()?, angles.sin()?))
 }
 
 impl LanguageModel for HfLlama {
-    fn forward(&self, steps: &mut [SequenceStep<'_>]) -> Result<Tensor, ModelError> {
-        let hidden = self.hidden_states(steps)?;
+    fn forward_with_adapters(
+        &self,
+        steps: &mut [SequenceStep<'_>],
+        adapters: &[Option<&LoraAdapter>],
+    ) -> Result<Tensor, ModelError> {
+        let hidden = self.hidden_states(steps, adapters)?;
         let rows = last_token_rows(steps, &self.device)?;
         let last = hidden.i(0)?.index_select(&rows, 0)?;
         Ok(self.lm_head.forward(&self.norm.forward(&last)?)?)
@@ -319,5 +317,19 @@ impl LanguageModel for HfLlama {
 
     fn context_length(&self) -> usize {
         self.config.max_position_embeddings
+    }
+
+    fn lora_layout(&self) -> Option<LoraLayout> {
+        let c = &self.config;
+        // HF order: Q/K rows are used as stored, no permutation.
+        Some(LoraLayout::llama(
+            c.num_hidden_layers,
+            c.hidden_size,
+            c.intermediate_size,
+            self.shape.heads,
+            self.shape.kv_heads,
+            self.shape.head_dim,
+            false,
+        ))
     }
 }

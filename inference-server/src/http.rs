@@ -8,12 +8,12 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{DefaultBodyLimit, Path, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use futures::{Stream, StreamExt, stream};
 use rand::Rng;
 use serde::de::DeserializeOwned;
@@ -22,6 +22,7 @@ use tokio::sync::mpsc;
 use crate::api_error::ApiError;
 use crate::chat_template::{ChatMessage, ChatTemplate};
 use crate::engine::{EngineHandle, GenerationEvent, GenerationRequest, SubmitError};
+use crate::lora::{AdapterRegistry, LoraAdapter};
 use crate::metrics::Metrics;
 use crate::openai::{
     ChatChoice, ChatChunkChoice, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatDelta, ChatLogprobs,
@@ -36,14 +37,8 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// Most alternatives a request may ask for per token.
 const MAX_TOP_LOGPROBS: u32 = 20;
 /// Routes the server answers, used as the `path` metric label.
-const KNOWN_PATHS: &[&str] = &[
-    "/v1/chat/completions",
-    "/v1/completions",
-    "/v1/models",
-    "/health",
-    "/ready",
-    "/metrics",
-];
+const KNOWN_PATHS: &[&str] =
+    &["/v1/chat/completions", "/v1/completions", "/v1/models", "/v1/adapters", "/health", "/ready", "/metrics"];
 
 /// The model once loaded, with what the handlers need to use it.
 pub struct ServedModel {
@@ -63,6 +58,8 @@ pub struct AppState {
     pub max_new_tokens: Option<usize>,
     pub max_body_bytes: usize,
     pub created: u64,
+    /// LoRA adapters selectable by `"model"`.
+    pub adapters: AdapterRegistry,
 }
 
 impl AppState {
@@ -83,6 +80,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/chat/completions", post(chat_completions))
         .route("/v1/completions", post(completions))
         .route("/v1/models", get(list_models))
+        .route("/v1/adapters", post(load_adapter).get(list_adapters))
+        .route("/v1/adapters/{name}", delete(unload_adapter))
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
@@ -102,6 +101,7 @@ async fn observe_request(State(state): State<Arc<AppState>>, request: Request, n
         .iter()
         .find(|p| **p == request.uri().path())
         .copied()
+        .or_else(|| request.uri().path().starts_with("/v1/adapters/").then_some("/v1/adapters/{name}"))
         .unwrap_or("unmatched");
     let request_id = request
         .headers()
@@ -116,20 +116,10 @@ async fn observe_request(State(state): State<Arc<AppState>>, request: Request, n
         drop(_entered);
         next.run(request).await
     };
-    response
-        .headers_mut()
-        .insert(HeaderName::from_static(REQUEST_ID_HEADER), request_id);
+    response.headers_mut().insert(HeaderName::from_static(REQUEST_ID_HEADER), request_id);
     let status = response.status().as_u16().to_string();
-    state
-        .metrics
-        .http_requests
-        .with_label_values(&[path, status.as_str()])
-        .inc();
-    state
-        .metrics
-        .http_request_duration
-        .with_label_values(&[path])
-        .observe(started.elapsed().as_secs_f64());
+    state.metrics.http_requests.with_label_values(&[path, status.as_str()]).inc();
+    state.metrics.http_request_duration.with_label_values(&[path]).observe(started.elapsed().as_secs_f64());
     response
 }
 
@@ -154,11 +144,7 @@ async fn ready(State(state): State<Arc<AppState>>) -> Response {
 
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     match state.metrics.render() {
-        Ok(text) => (
-            [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-            text,
-        )
-            .into_response(),
+        Ok(text) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response(),
         Err(error) => ApiError::Internal(error.to_string()).into_response(),
     }
 }
@@ -173,17 +159,81 @@ async fn method_not_allowed() -> ApiError {
 
 async fn list_models(State(state): State<Arc<AppState>>) -> Response {
     let max_model_len = state.model.get().map_or(0, |m| m.context_length);
-    axum::Json(ModelList {
-        object: "list",
-        data: vec![ModelCard {
-            id: state.model_name.clone(),
-            object: "model",
-            created: state.created,
-            owned_by: "netgpt",
-            max_model_len,
-        }],
+    let mut data = vec![ModelCard {
+        id: state.model_name.clone(),
+        object: "model",
+        created: state.created,
+        owned_by: "netgpt",
+        max_model_len,
+        parent: None,
+        root: None,
+    }];
+    data.extend(state.adapters.list().iter().map(|adapter| ModelCard {
+        id: adapter.name.clone(),
+        object: "model",
+        created: state.created,
+        owned_by: "netgpt",
+        max_model_len,
+        parent: Some(state.model_name.clone()),
+        root: Some(adapter.path.display().to_string()),
+    }));
+    axum::Json(ModelList { object: "list", data }).into_response()
+}
+
+/// Body of `POST /v1/adapters`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoadAdapterRequest {
+    name: String,
+    /// Directory with `adapter_config.json` and `adapter_model.safetensors`, inside the
+    /// server's adapter directory (relative paths are taken from it).
+    path: String,
+    /// Replace an adapter already loaded under `name` (running requests keep the old one).
+    #[serde(default)]
+    replace: bool,
+}
+
+fn adapter_json(state: &AppState, adapter: &LoraAdapter) -> serde_json::Value {
+    serde_json::json!({
+        "id": adapter.name,
+        "object": "model",
+        "parent": state.model_name,
+        "root": adapter.path.display().to_string(),
+        "rank": adapter.config.r,
+        "lora_alpha": adapter.config.lora_alpha,
+        "target_modules": adapter.config.target_modules.as_ref().map(|t| match t {
+            crate::lora::config::TargetModules::Names(names) => serde_json::json!(names),
+            crate::lora::config::TargetModules::Pattern(pattern) => serde_json::json!(pattern),
+        }),
+        "modules": adapter.module_count(),
+        "memory_bytes": adapter.bytes,
+        "load_seconds": adapter.load_duration.as_secs_f64(),
     })
-    .into_response()
+}
+
+async fn load_adapter(
+    State(state): State<Arc<AppState>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let request: LoadAdapterRequest = parse_body(body, state.max_body_bytes)?;
+    let path = state.adapters.confine(&request.path)?;
+    // Reading and preparing the matrices is blocking work; keep it off the async workers.
+    let worker = state.clone();
+    let adapter = tokio::task::spawn_blocking(move || worker.adapters.load(&request.name, &path, request.replace))
+        .await
+        .map_err(|e| ApiError::Internal(format!("adapter loader failed: {e}")))??;
+    Ok(axum::Json(adapter_json(&state, &adapter)).into_response())
+}
+
+async fn list_adapters(State(state): State<Arc<AppState>>) -> Response {
+    let data: Vec<serde_json::Value> =
+        state.adapters.list().iter().map(|adapter| adapter_json(&state, adapter)).collect();
+    axum::Json(serde_json::json!({"object": "list", "data": data})).into_response()
+}
+
+async fn unload_adapter(State(state): State<Arc<AppState>>, Path(name): Path<String>) -> Result<Response, ApiError> {
+    let removed = state.adapters.unload(&name)?;
+    Ok(axum::Json(serde_json::json!({"id": removed.name, "object": "model", "deleted": true})).into_response())
 }
 
 /// Parses a JSON body, mapping every failure to the API's error shape.
@@ -198,11 +248,19 @@ fn parse_body<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>, limit: u
     serde_json::from_slice(&bytes).map_err(|e| ApiError::InvalidJson(e.to_string()))
 }
 
-fn check_model(state: &AppState, requested: Option<&str>) -> Result<(), ApiError> {
+/// The adapter a request's `model` selects: none for the base model (or no `model`).
+fn select_model(state: &AppState, requested: Option<&str>) -> Result<Option<Arc<LoraAdapter>>, ApiError> {
     match requested {
-        Some(name) if name != state.model_name => Err(ApiError::ModelNotFound(name.to_string())),
-        _ => Ok(()),
+        Some(name) if name != state.model_name => {
+            state.adapters.get(name).map(Some).ok_or_else(|| ApiError::ModelNotFound(name.to_string()))
+        }
+        _ => Ok(None),
     }
+}
+
+/// The name responses report: the adapter's, or the base model's.
+fn served_name(state: &AppState, adapter: Option<&Arc<LoraAdapter>>) -> String {
+    adapter.map_or_else(|| state.model_name.clone(), |a| a.name.clone())
 }
 
 /// Validated generation settings of one request.
@@ -232,17 +290,11 @@ fn validate_sampling(
     }
     let repetition_penalty = fields.repetition_penalty.unwrap_or(1.0);
     if !(repetition_penalty > 0.0 && repetition_penalty.is_finite()) {
-        return Err(ApiError::invalid(
-            "repetition_penalty",
-            "repetition_penalty must be positive",
-        ));
+        return Err(ApiError::invalid("repetition_penalty", "repetition_penalty must be positive"));
     }
     let presence_penalty = fields.presence_penalty.unwrap_or(0.0);
     let frequency_penalty = fields.frequency_penalty.unwrap_or(0.0);
-    for (param, value) in [
-        ("presence_penalty", presence_penalty),
-        ("frequency_penalty", frequency_penalty),
-    ] {
+    for (param, value) in [("presence_penalty", presence_penalty), ("frequency_penalty", frequency_penalty)] {
         if !(-2.0..=2.0).contains(&value) {
             return Err(ApiError::invalid(param, format!("{param} must be between -2 and 2")));
         }
@@ -279,6 +331,7 @@ fn submit(
     prompt_ids: Vec<u32>,
     generation: &Generation,
     prompt_param: &'static str,
+    adapter: Option<Arc<LoraAdapter>>,
 ) -> Result<mpsc::UnboundedReceiver<GenerationEvent>, ApiError> {
     let context_length = served.context_length;
     let prompt_tokens = prompt_ids.len();
@@ -286,20 +339,13 @@ fn submit(
         return Err(ApiError::invalid(prompt_param, "the prompt is empty"));
     }
     if prompt_tokens >= context_length {
-        return Err(ApiError::ContextLengthExceeded {
-            context_length,
-            prompt_tokens,
-            detail: String::new(),
-        });
+        return Err(ApiError::ContextLengthExceeded { context_length, prompt_tokens, detail: String::new() });
     }
     if let Some(limit) = state.max_new_tokens
         && generation.max_tokens != usize::MAX
         && generation.max_tokens > limit
     {
-        return Err(ApiError::invalid(
-            "max_tokens",
-            format!("max_tokens may be at most {limit}"),
-        ));
+        return Err(ApiError::invalid("max_tokens", format!("max_tokens may be at most {limit}")));
     }
     let room = context_length - prompt_tokens;
     let max_tokens = if generation.max_tokens == usize::MAX {
@@ -313,18 +359,22 @@ fn submit(
     } else {
         generation.max_tokens
     };
-    served
+    let label = served_name(state, adapter.as_ref());
+    let events = served
         .engine
         .submit(GenerationRequest {
             prompt_ids,
             max_tokens,
             sampling: generation.sampling.clone(),
             stop: generation.stop.clone(),
+            adapter,
         })
         .map_err(|error| match error {
             SubmitError::QueueFull { .. } => ApiError::Overloaded(error.to_string()),
             SubmitError::EngineStopped => ApiError::ShuttingDown,
-        })
+        })?;
+    state.metrics.requests_by_adapter.with_label_values(&[label.as_str()]).inc();
+    Ok(events)
 }
 
 fn unix_time() -> u64 {
@@ -344,14 +394,8 @@ fn render_messages(request: &ChatCompletionRequest) -> Result<Vec<ChatMessage>, 
         .messages
         .iter()
         .map(|message| {
-            if !matches!(
-                message.role.as_str(),
-                "system" | "user" | "assistant" | "tool" | "developer"
-            ) {
-                return Err(ApiError::invalid(
-                    "messages",
-                    format!("unknown role {:?}", message.role),
-                ));
+            if !matches!(message.role.as_str(), "system" | "user" | "assistant" | "tool" | "developer") {
+                return Err(ApiError::invalid("messages", format!("unknown role {:?}", message.role)));
             }
             let content = match &message.content {
                 None => String::new(),
@@ -373,11 +417,7 @@ fn render_messages(request: &ChatCompletionRequest) -> Result<Vec<ChatMessage>, 
                 }
             };
             // `developer` is OpenAI's newer name for `system`.
-            let role = if message.role == "developer" {
-                "system".to_string()
-            } else {
-                message.role.clone()
-            };
+            let role = if message.role == "developer" { "system".to_string() } else { message.role.clone() };
             Ok(ChatMessage { role, content })
         })
         .collect()
@@ -388,39 +428,25 @@ async fn chat_completions(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let request: ChatCompletionRequest = parse_body(body, state.max_body_bytes)?;
-    check_model(&state, request.model.as_deref())?;
+    let adapter = select_model(&state, request.model.as_deref())?;
     let served = state.served()?;
     let top_logprobs = request.top_logprobs.unwrap_or(0);
     if top_logprobs > MAX_TOP_LOGPROBS {
-        return Err(ApiError::invalid(
-            "top_logprobs",
-            format!("top_logprobs may be at most {MAX_TOP_LOGPROBS}"),
-        ));
+        return Err(ApiError::invalid("top_logprobs", format!("top_logprobs may be at most {MAX_TOP_LOGPROBS}")));
     }
     let want_logprobs = request.logprobs;
     let max_tokens = request.max_completion_tokens.or(request.sampling.max_tokens);
-    let generation = validate_sampling(
-        &request.sampling,
-        max_tokens,
-        if want_logprobs { top_logprobs as usize } else { 0 },
-    )?;
+    let generation =
+        validate_sampling(&request.sampling, max_tokens, if want_logprobs { top_logprobs as usize } else { 0 })?;
     let messages = render_messages(&request)?;
     let prompt = served.chat_template.render(&messages);
-    let prompt_ids = served
-        .tokenizer
-        .encode(&prompt)
-        .map_err(|e| ApiError::invalid("messages", e.to_string()))?;
-    let events = submit(&state, served, prompt_ids, &generation, "messages")?;
+    let prompt_ids = served.tokenizer.encode(&prompt).map_err(|e| ApiError::invalid("messages", e.to_string()))?;
+    let model = served_name(&state, adapter.as_ref());
+    let events = submit(&state, served, prompt_ids, &generation, "messages", adapter)?;
     let id = completion_id("chatcmpl");
     let created = unix_time();
-    let model = state.model_name.clone();
     if generation.stream {
-        let stream = chat_stream(
-            events,
-            ChunkHeader { id, created, model },
-            want_logprobs,
-            generation.include_usage,
-        );
+        let stream = chat_stream(events, ChunkHeader { id, created, model }, want_logprobs, generation.include_usage);
         return Ok(sse_response(stream));
     }
     let collected = collect(events, want_logprobs).await?;
@@ -431,10 +457,7 @@ async fn chat_completions(
         model,
         choices: vec![ChatChoice {
             index: 0,
-            message: ChatMessageOut {
-                role: "assistant",
-                content: collected.text,
-            },
+            message: ChatMessageOut { role: "assistant", content: collected.text },
             logprobs: collected.chat_logprobs,
             finish_reason: collected.finish_reason,
         }],
@@ -448,7 +471,7 @@ async fn completions(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let request: CompletionRequest = parse_body(body, state.max_body_bytes)?;
-    check_model(&state, request.model.as_deref())?;
+    let adapter = select_model(&state, request.model.as_deref())?;
     let served = state.served()?;
     if request.echo {
         return Err(ApiError::invalid("echo", "echo is not supported"));
@@ -458,21 +481,15 @@ async fn completions(
         return Err(ApiError::invalid("logprobs", "logprobs may be at most 5"));
     }
     let want_logprobs = request.logprobs.is_some();
-    let generation = validate_sampling(
-        &request.sampling,
-        request.sampling.max_tokens.or(Some(16)),
-        top_logprobs as usize,
-    )?;
+    let generation =
+        validate_sampling(&request.sampling, request.sampling.max_tokens.or(Some(16)), top_logprobs as usize)?;
     let prompt_ids = match &request.prompt {
         PromptField::Text(text) => served.tokenizer.encode(text),
         PromptField::Texts(texts) if texts.len() == 1 => served.tokenizer.encode(&texts[0]),
         PromptField::Tokens(ids) => Ok(ids.clone()),
         PromptField::TokenLists(lists) if lists.len() == 1 => Ok(lists[0].clone()),
         _ => {
-            return Err(ApiError::invalid(
-                "prompt",
-                "exactly one prompt per request is supported",
-            ));
+            return Err(ApiError::invalid("prompt", "exactly one prompt per request is supported"));
         }
     }
     .map_err(|e| ApiError::invalid("prompt", e.to_string()))?;
@@ -480,12 +497,9 @@ async fn completions(
     if let Some(bad) = prompt_ids.iter().find(|id| **id >= vocab) {
         return Err(ApiError::invalid("prompt", format!("token id {bad} is out of range")));
     }
-    let events = submit(&state, served, prompt_ids, &generation, "prompt")?;
-    let header = ChunkHeader {
-        id: completion_id("cmpl"),
-        created: unix_time(),
-        model: state.model_name.clone(),
-    };
+    let model = served_name(&state, adapter.as_ref());
+    let events = submit(&state, served, prompt_ids, &generation, "prompt", adapter)?;
+    let header = ChunkHeader { id: completion_id("cmpl"), created: unix_time(), model };
     if generation.stream {
         let stream = completion_stream(events, header, want_logprobs, generation.include_usage);
         return Ok(sse_response(stream));
@@ -535,11 +549,7 @@ async fn collect(
                 }
                 text.push_str(&delta);
             }
-            GenerationEvent::Finished {
-                reason,
-                prompt_tokens,
-                completion_tokens,
-            } => {
+            GenerationEvent::Finished { reason, prompt_tokens, completion_tokens } => {
                 return Ok(Collected {
                     text,
                     chat_logprobs,
@@ -563,15 +573,11 @@ struct ChunkHeader {
 }
 
 fn sse_response(stream: impl Stream<Item = Event> + Send + 'static) -> Response {
-    Sse::new(stream.map(Ok::<_, Infallible>))
-        .keep_alive(KeepAlive::default())
-        .into_response()
+    Sse::new(stream.map(Ok::<_, Infallible>)).keep_alive(KeepAlive::default()).into_response()
 }
 
 fn json_event<T: serde::Serialize>(value: &T) -> Event {
-    Event::default()
-        .json_data(value)
-        .unwrap_or_else(|_| Event::default().data("{}"))
+    Event::default().json_data(value).unwrap_or_else(|_| Event::default().data("{}"))
 }
 
 fn done_event() -> Event {
@@ -596,12 +602,7 @@ where
                 let last = !matches!(event, GenerationEvent::Delta { .. });
                 Some((event, (!last).then_some(receiver)))
             }
-            None => Some((
-                GenerationEvent::Failed {
-                    message: "the engine stopped mid-generation".into(),
-                },
-                None,
-            )),
+            None => Some((GenerationEvent::Failed { message: "the engine stopped mid-generation".into() }, None)),
         }
     })
     .flat_map(move |event| {
@@ -630,24 +631,12 @@ fn chat_stream(
             object: "chat.completion.chunk",
             created: header.created,
             model: header.model.clone(),
-            choices: vec![ChatChunkChoice {
-                index: 0,
-                delta,
-                logprobs,
-                finish_reason,
-            }],
+            choices: vec![ChatChunkChoice { index: 0, delta, logprobs, finish_reason }],
             usage: None,
         }
     };
-    let opening = json_event(&chunk(
-        &header,
-        ChatDelta {
-            role: Some("assistant"),
-            content: Some(String::new()),
-        },
-        None,
-        None,
-    ));
+    let opening =
+        json_event(&chunk(&header, ChatDelta { role: Some("assistant"), content: Some(String::new()) }, None, None));
     event_stream(events, vec![opening], move |event| match event {
         GenerationEvent::Delta { text, tokens } => {
             let logprobs = want_logprobs.then(|| {
@@ -655,27 +644,10 @@ fn chat_stream(
                 l.extend(&tokens);
                 l
             });
-            vec![json_event(&chunk(
-                &header,
-                ChatDelta {
-                    role: None,
-                    content: Some(text),
-                },
-                logprobs,
-                None,
-            ))]
+            vec![json_event(&chunk(&header, ChatDelta { role: None, content: Some(text) }, logprobs, None))]
         }
-        GenerationEvent::Finished {
-            reason,
-            prompt_tokens,
-            completion_tokens,
-        } => {
-            let mut out = vec![json_event(&chunk(
-                &header,
-                ChatDelta::default(),
-                None,
-                Some(reason.as_str()),
-            ))];
+        GenerationEvent::Finished { reason, prompt_tokens, completion_tokens } => {
+            let mut out = vec![json_event(&chunk(&header, ChatDelta::default(), None, Some(reason.as_str())))];
             if include_usage {
                 let mut usage_chunk = chunk(&header, ChatDelta::default(), None, None);
                 usage_chunk.choices.clear();
@@ -706,12 +678,7 @@ fn completion_stream(
         object: "text_completion",
         created: header.created,
         model: header.model.clone(),
-        choices: vec![CompletionChoice {
-            index: 0,
-            text,
-            logprobs,
-            finish_reason,
-        }],
+        choices: vec![CompletionChoice { index: 0, text, logprobs, finish_reason }],
         usage,
     };
     event_stream(events, Vec::new(), move |event| match event {
@@ -724,19 +691,9 @@ fn completion_stream(
             text_offset += tokens.iter().map(|t| t.text.len()).sum::<usize>();
             vec![json_event(&chunk(&header, text, logprobs, None, None))]
         }
-        GenerationEvent::Finished {
-            reason,
-            prompt_tokens,
-            completion_tokens,
-        } => {
+        GenerationEvent::Finished { reason, prompt_tokens, completion_tokens } => {
             let usage = include_usage.then(|| Usage::new(prompt_tokens, completion_tokens));
-            vec![json_event(&chunk(
-                &header,
-                String::new(),
-                None,
-                Some(reason.as_str()),
-                usage,
-            ))]
+            vec![json_event(&chunk(&header, String::new(), None, Some(reason.as_str()), usage))]
         }
         GenerationEvent::Failed { message } => {
             vec![json_event(&ApiError::Internal(message).body_json())]

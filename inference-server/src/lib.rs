@@ -17,6 +17,7 @@ pub mod hf_llama;
 pub mod http;
 pub mod llama;
 pub mod loader;
+pub mod lora;
 pub mod metrics;
 pub mod model;
 pub mod model_store;
@@ -67,8 +68,5 @@ pub fn run_model_command(command: ModelCommand) -> Result<(), model_store::PullE
 pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }

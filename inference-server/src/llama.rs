@@ -14,6 +14,7 @@ use candle_core::quantized::{GgmlDType, QMatMul, QTensor, gguf_file};
 use candle_core::{DType, Device, IndexOp, Module, Tensor};
 use candle_nn::Embedding;
 
+use crate::lora::{LoraAdapter, LoraLayout, LoraStep, Target};
 use crate::model::{AttentionShape, LanguageModel, cached_attention, check_context, last_token_rows};
 pub use crate::model::{KvCache, ModelError, SequenceStep, log_softmax, logits_rows};
 
@@ -52,12 +53,7 @@ impl LlamaConfig {
         let key = |name: &str| format!("{architecture}.{name}");
         let get_u32 = |name: &str| -> Result<usize, ModelError> {
             let k = key(name);
-            content
-                .metadata
-                .get(&k)
-                .and_then(|v| v.to_u32().ok())
-                .map(|v| v as usize)
-                .ok_or(ModelError::Metadata(k))
+            content.metadata.get(&k).and_then(|v| v.to_u32().ok()).map(|v| v as usize).ok_or(ModelError::Metadata(k))
         };
         let get_f32 = |name: &str| -> Option<f32> { content.metadata.get(&key(name)).and_then(|v| v.to_f32().ok()) };
         let head_count = get_u32("attention.head_count")?;
@@ -94,10 +90,7 @@ impl RmsNorm {
         device: &Device,
     ) -> Result<Self, ModelError> {
         let weight = content.tensor(reader, name, device)?.dequantize(device)?;
-        Ok(Self {
-            weight,
-            eps: eps as f32,
-        })
+        Ok(Self { weight, eps: eps as f32 })
     }
 
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
@@ -126,6 +119,8 @@ pub struct Llama {
     layers: Vec<Layer>,
     output_norm: RmsNorm,
     output: QMatMul,
+    /// Rows of `ffn_up` (what adapters of the MLP must match).
+    intermediate_size: usize,
     rope_cos: Tensor,
     rope_sin: Tensor,
     device: Device,
@@ -133,10 +128,8 @@ pub struct Llama {
 
 fn rope_tables(config: &LlamaConfig, device: &Device) -> candle_core::Result<(Tensor, Tensor)> {
     let dim = config.rope_dim;
-    let inverse_frequencies: Vec<f32> = (0..dim)
-        .step_by(2)
-        .map(|i| 1f32 / config.rope_freq_base.powf(i as f32 / dim as f32))
-        .collect();
+    let inverse_frequencies: Vec<f32> =
+        (0..dim).step_by(2).map(|i| 1f32 / config.rope_freq_base.powf(i as f32 / dim as f32)).collect();
     let half = inverse_frequencies.len();
     let inverse_frequencies = Tensor::from_vec(inverse_frequencies, (1, half), device)?;
     let positions = Tensor::arange(0, config.context_length as u32, device)?
@@ -180,11 +173,7 @@ impl Llama {
             let prefix = format!("blk.{index}");
             let mut matmul = |name: &str| -> Result<QMatMul, ModelError> {
                 let tensor = content.tensor(reader, &format!("{prefix}.{name}.weight"), device)?;
-                let tensor = if requantize {
-                    with_fast_kernel(tensor, device)?
-                } else {
-                    tensor
-                };
+                let tensor = if requantize { with_fast_kernel(tensor, device)? } else { tensor };
                 Ok(QMatMul::from_qtensor(tensor)?)
             };
             let attention_q = matmul("attn_q")?;
@@ -207,7 +196,13 @@ impl Llama {
             });
         }
         let (rope_cos, rope_sin) = rope_tables(&config, device)?;
+        let intermediate_size = content
+            .tensor_infos
+            .get("blk.0.ffn_up.weight")
+            .and_then(|info| info.shape.dims().first().copied())
+            .unwrap_or(0);
         Ok(Self {
+            intermediate_size,
             embeddings: Embedding::new(embeddings, config.embedding_length),
             layers,
             output_norm,
@@ -233,7 +228,17 @@ impl Llama {
     /// sequences' caches and returns the logits after each sequence's last token,
     /// shape `[sequences, vocab]`.
     pub fn forward(&self, steps: &mut [SequenceStep<'_>]) -> Result<Tensor, ModelError> {
+        self.forward_with_adapters(steps, &[])
+    }
+
+    /// [`Llama::forward`] with a LoRA adapter (or none) per sequence.
+    pub fn forward_with_adapters(
+        &self,
+        steps: &mut [SequenceStep<'_>],
+        adapters: &[Option<&LoraAdapter>],
+    ) -> Result<Tensor, ModelError> {
         check_context(steps, self.config.context_length)?;
+        let lora = LoraStep::new(steps, adapters, &self.device)?;
         let all_tokens: Vec<u32> = steps.iter().flat_map(|s| s.tokens.iter().copied()).collect();
         let total = all_tokens.len();
         let ids = Tensor::from_vec(all_tokens, (1, total), &self.device)?;
@@ -241,12 +246,13 @@ impl Llama {
         for (layer_index, layer) in self.layers.iter().enumerate() {
             let residual = &hidden;
             let normed = layer.attention_norm.forward(&hidden)?;
-            let attention = self.attention(layer, layer_index, &normed, steps)?;
+            let attention = self.attention(layer, layer_index, &normed, steps, &lora)?;
             let after_attention = (attention + residual)?;
             let normed = layer.ffn_norm.forward(&after_attention)?;
-            let gate = layer.ffn_gate.forward(&normed)?;
-            let up = layer.ffn_up.forward(&normed)?;
-            let mlp = layer.ffn_down.forward(&(candle_nn::ops::silu(&gate)? * up)?)?;
+            let project = |m: &QMatMul, target, x: &Tensor| lora.apply(layer_index, target, x, m.forward(x)?);
+            let gate = project(&layer.ffn_gate, Target::Gate, &normed)?;
+            let up = project(&layer.ffn_up, Target::Up, &normed)?;
+            let mlp = project(&layer.ffn_down, Target::Down, &(candle_nn::ops::silu(&gate)? * up)?)?;
             hidden = (mlp + after_attention)?;
         }
         for step in steps.iter_mut() {
@@ -277,41 +283,55 @@ impl Llama {
         layer_index: usize,
         x: &Tensor,
         steps: &mut [SequenceStep<'_>],
+        lora: &LoraStep<'_>,
     ) -> Result<Tensor, ModelError> {
         let c = &self.config;
-        let q_all = layer.attention_q.forward(x)?;
-        let k_all = layer.attention_k.forward(x)?;
-        let v_all = layer.attention_v.forward(x)?;
+        let project = |m: &QMatMul, target, x: &Tensor| lora.apply(layer_index, target, x, m.forward(x)?);
+        let q_all = project(&layer.attention_q, Target::Q, x)?;
+        let k_all = project(&layer.attention_k, Target::K, x)?;
+        let v_all = project(&layer.attention_v, Target::V, x)?;
         let mut outputs = Vec::with_capacity(steps.len());
         let mut offset = 0usize;
         for step in steps.iter_mut() {
             let len = step.tokens.len();
             let position = step.cache.len();
             let split = |t: &Tensor, heads: usize| -> candle_core::Result<Tensor> {
-                t.narrow(1, offset, len)?
-                    .reshape((1, len, heads, c.head_dim))?
-                    .transpose(1, 2)?
-                    .contiguous()
+                t.narrow(1, offset, len)?.reshape((1, len, heads, c.head_dim))?.transpose(1, 2)?.contiguous()
             };
             let q = self.rotate(&split(&q_all, c.head_count)?, position, len)?;
             let k = self.rotate(&split(&k_all, c.kv_head_count)?, position, len)?;
             let v = split(&v_all, c.kv_head_count)?;
-            let shape = AttentionShape {
-                heads: c.head_count,
-                kv_heads: c.kv_head_count,
-                head_dim: c.head_dim,
-            };
+            let shape = AttentionShape { heads: c.head_count, kv_heads: c.kv_head_count, head_dim: c.head_dim };
             outputs.push(cached_attention(step.cache, layer_index, shape, &q, k, v)?);
             offset += len;
         }
         let y = Tensor::cat(&outputs, 1)?;
-        Ok(layer.attention_output.forward(&y)?)
+        Ok(project(&layer.attention_output, Target::O, &y)?)
     }
 }
 
 impl LanguageModel for Llama {
-    fn forward(&self, steps: &mut [SequenceStep<'_>]) -> Result<Tensor, ModelError> {
-        Llama::forward(self, steps)
+    fn forward_with_adapters(
+        &self,
+        steps: &mut [SequenceStep<'_>],
+        adapters: &[Option<&LoraAdapter>],
+    ) -> Result<Tensor, ModelError> {
+        Llama::forward_with_adapters(self, steps, adapters)
+    }
+
+    fn lora_layout(&self) -> Option<LoraLayout> {
+        let c = &self.config;
+        // GGUF files from llama.cpp's converter hold Q/K rows permuted for adjacent-pair
+        // RoPE (`rope_i`); NEOX-RoPE families (qwen2) are converted without it.
+        Some(LoraLayout::llama(
+            c.layer_count,
+            c.embedding_length,
+            self.intermediate_size,
+            c.head_count,
+            c.kv_head_count,
+            c.head_dim,
+            !c.rope_is_neox,
+        ))
     }
 
     fn new_cache(&self) -> KvCache {

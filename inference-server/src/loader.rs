@@ -38,6 +38,8 @@ pub enum LoadError {
     Gpt2(#[from] Gpt2LoadError),
     #[error(transparent)]
     HfLlama(#[from] HfLlamaLoadError),
+    #[error("configured LoRA {0}")]
+    Adapter(#[from] crate::lora::RegistryError),
 }
 
 /// Where a model's files are and what they hold.
@@ -91,10 +93,7 @@ pub struct LoadOptions {
 
 impl Default for LoadOptions {
     fn default() -> Self {
-        Self {
-            context_limit: None,
-            requantize: true,
-        }
+        Self { context_limit: None, requantize: true }
     }
 }
 
@@ -125,9 +124,7 @@ fn finish_safetensors(
     context_limit: Option<usize>,
     started: Instant,
 ) -> Result<LoadedModel, LoadError> {
-    let tokenizer_path = tokenizer_path
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| dir.join("tokenizer.json"));
+    let tokenizer_path = tokenizer_path.map(Path::to_path_buf).unwrap_or_else(|| dir.join("tokenizer.json"));
     let tokenizer = TextTokenizer::from_tokenizer_json(&tokenizer_path)?;
     let template_source = std::fs::read_to_string(dir.join("tokenizer_config.json"))
         .ok()
@@ -157,14 +154,9 @@ pub struct LoadedModel {
 pub fn load_gguf(path: &Path, options: LoadOptions) -> Result<LoadedModel, LoadError> {
     let context_limit = options.context_limit;
     let started = Instant::now();
-    let mut file = std::fs::File::open(path).map_err(|source| LoadError::Open {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let content = gguf_file::Content::read(&mut file).map_err(|source| LoadError::NotGguf {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let mut file = std::fs::File::open(path).map_err(|source| LoadError::Open { path: path.to_path_buf(), source })?;
+    let content = gguf_file::Content::read(&mut file)
+        .map_err(|source| LoadError::NotGguf { path: path.to_path_buf(), source })?;
     let tokenizer = TextTokenizer::from_gguf(&content)?;
     let model = Llama::from_gguf_with(&content, &mut file, &Device::Cpu, options.requantize)?;
     let chat_template = ChatTemplate::from_template_source(tokenizer.chat_template());

@@ -1,23 +1,22 @@
 //! Prometheus metrics of the server (prefix `netgpt_`, base units, `_total` counters).
 
 use prometheus::{
-    Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
+    Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 /// Bucket bounds for time to first token (seconds), as vLLM's exporter uses.
-const TTFT_BUCKETS: &[f64] = &[
-    0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0,
-];
+const TTFT_BUCKETS: &[f64] =
+    &[0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0];
 /// Bucket bounds for the gap between two generated tokens (seconds).
 const INTER_TOKEN_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.015, 0.02, 0.025, 0.03, 0.04, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0,
     2.5,
 ];
 /// Bucket bounds for whole HTTP requests (seconds).
-const REQUEST_BUCKETS: &[f64] = &[
-    0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
-];
+const REQUEST_BUCKETS: &[f64] = &[0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0];
+/// Bucket bounds for loading one LoRA adapter (seconds).
+const ADAPTER_LOAD_BUCKETS: &[f64] = &[0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
 
 /// Every metric the server exposes.
 #[derive(Clone)]
@@ -34,6 +33,11 @@ pub struct Metrics {
     pub requests_running: IntGauge,
     pub requests_rejected: IntCounter,
     pub model_load_duration: Gauge,
+    /// Generation requests admitted, by `adapter` (the base model's name for none).
+    pub requests_by_adapter: IntCounterVec,
+    pub adapters_loaded: IntGauge,
+    pub adapter_memory_bytes: IntGaugeVec,
+    pub adapter_load_duration: Histogram,
 }
 
 impl Metrics {
@@ -41,10 +45,7 @@ impl Metrics {
     pub fn new() -> Result<Self, prometheus::Error> {
         let registry = Registry::new();
         let http_requests = IntCounterVec::new(
-            Opts::new(
-                "netgpt_http_requests_total",
-                "HTTP requests answered, by route and status code.",
-            ),
+            Opts::new("netgpt_http_requests_total", "HTTP requests answered, by route and status code."),
             &["path", "status"],
         )?;
         let http_request_duration = HistogramVec::new(
@@ -82,18 +83,37 @@ impl Metrics {
             "netgpt_requests_queued",
             "Generation requests waiting for a free sequence slot (queue depth).",
         )?;
-        let requests_running = IntGauge::new(
-            "netgpt_requests_running",
-            "Generation requests being generated now (in flight).",
-        )?;
+        let requests_running =
+            IntGauge::new("netgpt_requests_running", "Generation requests being generated now (in flight).")?;
         let requests_rejected = IntCounter::new(
             "netgpt_requests_rejected_total",
             "Generation requests refused because the queue was full.",
         )?;
-        let model_load_duration = Gauge::new(
-            "netgpt_model_load_duration_seconds",
-            "Time it took to load the served model.",
+        let model_load_duration =
+            Gauge::new("netgpt_model_load_duration_seconds", "Time it took to load the served model.")?;
+        let requests_by_adapter = IntCounterVec::new(
+            Opts::new(
+                "netgpt_requests_total",
+                "Generation requests accepted, by adapter (the base model's name when none).",
+            ),
+            &["adapter"],
         )?;
+        let adapters_loaded = IntGauge::new("netgpt_adapters_loaded", "LoRA adapters loaded and selectable.")?;
+        let adapter_memory_bytes = IntGaugeVec::new(
+            Opts::new("netgpt_adapter_memory_bytes", "Memory of a loaded LoRA adapter's prepared matrices."),
+            &["adapter"],
+        )?;
+        let adapter_load_duration = Histogram::with_opts(
+            HistogramOpts::new(
+                "netgpt_adapter_load_duration_seconds",
+                "Time it took to load and prepare one LoRA adapter.",
+            )
+            .buckets(ADAPTER_LOAD_BUCKETS.to_vec()),
+        )?;
+        registry.register(Box::new(requests_by_adapter.clone()))?;
+        registry.register(Box::new(adapters_loaded.clone()))?;
+        registry.register(Box::new(adapter_memory_bytes.clone()))?;
+        registry.register(Box::new(adapter_load_duration.clone()))?;
         registry.register(Box::new(http_requests.clone()))?;
         registry.register(Box::new(http_request_duration.clone()))?;
         registry.register(Box::new(time_to_first_token.clone()))?;
@@ -118,6 +138,10 @@ impl Metrics {
             requests_running,
             requests_rejected,
             model_load_duration,
+            requests_by_adapter,
+            adapters_loaded,
+            adapter_memory_bytes,
+            adapter_load_duration,
         })
     }
 

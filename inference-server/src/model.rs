@@ -3,6 +3,8 @@
 
 use candle_core::{DType, Device, Tensor};
 
+use crate::lora::{LoraAdapter, LoraLayout};
+
 /// Errors loading or running a model.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
@@ -26,10 +28,7 @@ pub struct KvCache {
 impl KvCache {
     /// An empty cache for a model with `layers` layers.
     pub fn new(layers: usize) -> Self {
-        Self {
-            layers: vec![None; layers],
-            len: 0,
-        }
+        Self { layers: vec![None; layers], len: 0 }
     }
 
     /// Number of positions already processed.
@@ -58,7 +57,20 @@ pub struct SequenceStep<'a> {
 pub trait LanguageModel: Send + 'static {
     /// Runs the new tokens of each sequence, appends them to the sequences' caches and
     /// returns the logits after each sequence's last token, `[sequences, vocab]`.
-    fn forward(&self, steps: &mut [SequenceStep<'_>]) -> Result<Tensor, ModelError>;
+    fn forward(&self, steps: &mut [SequenceStep<'_>]) -> Result<Tensor, ModelError> {
+        self.forward_with_adapters(steps, &[])
+    }
+    /// [`LanguageModel::forward`] with a LoRA adapter (or none) per sequence; `adapters`
+    /// is parallel to `steps`, or empty for none at all.
+    fn forward_with_adapters(
+        &self,
+        steps: &mut [SequenceStep<'_>],
+        adapters: &[Option<&LoraAdapter>],
+    ) -> Result<Tensor, ModelError>;
+    /// The projections adapters can target; `None` when the model takes no adapters.
+    fn lora_layout(&self) -> Option<LoraLayout> {
+        None
+    }
     /// A fresh cache for a new sequence.
     fn new_cache(&self) -> KvCache;
     /// Positions the network supports.
@@ -70,10 +82,7 @@ pub(crate) fn check_context(steps: &[SequenceStep<'_>], context_length: usize) -
     for step in steps {
         let end = step.cache.len() + step.tokens.len();
         if end > context_length {
-            return Err(ModelError::ContextExceeded {
-                position: end,
-                context_length,
-            });
+            return Err(ModelError::ContextExceeded { position: end, context_length });
         }
     }
     Ok(())
@@ -111,16 +120,9 @@ pub(crate) fn cached_attention(
     let k = candle_transformers::utils::repeat_kv(k, groups)?;
     let v = candle_transformers::utils::repeat_kv(v, groups)?;
     let scores = (q.matmul(&k.t()?)? / (shape.head_dim as f64).sqrt())?;
-    let scores = if len > 1 {
-        scores.broadcast_add(&causal_mask(len, position, q.device())?)?
-    } else {
-        scores
-    };
+    let scores = if len > 1 { scores.broadcast_add(&causal_mask(len, position, q.device())?)? } else { scores };
     let weights = candle_nn::ops::softmax_last_dim(&scores)?;
-    weights
-        .matmul(&v.contiguous()?)?
-        .transpose(1, 2)?
-        .reshape((1, len, shape.heads * shape.head_dim))
+    weights.matmul(&v.contiguous()?)?.transpose(1, 2)?.reshape((1, len, shape.heads * shape.head_dim))
 }
 
 /// Row indexes of each sequence's last token in the concatenated batch.

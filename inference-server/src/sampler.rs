@@ -77,17 +77,10 @@ impl Sampler {
         let mut adjusted = logits.to_vec();
         self.apply_penalties(&mut adjusted, context, generated);
 
-        let id = if self.params.temperature <= 0.0 {
-            argmax(&adjusted)
-        } else {
-            self.sample_distribution(&adjusted)
-        };
+        let id = if self.params.temperature <= 0.0 { argmax(&adjusted) } else { self.sample_distribution(&adjusted) };
         let logprob = model_logprobs.get(id as usize).copied().unwrap_or(f32::NEG_INFINITY);
-        let top = if self.params.top_logprobs > 0 {
-            top_n(&model_logprobs, self.params.top_logprobs)
-        } else {
-            Vec::new()
-        };
+        let top =
+            if self.params.top_logprobs > 0 { top_n(&model_logprobs, self.params.top_logprobs) } else { Vec::new() };
         SampledToken { id, logprob, top }
     }
 
@@ -101,11 +94,7 @@ impl Sampler {
             for id in seen {
                 if let Some(logit) = logits.get_mut(id as usize) {
                     // Dividing a negative logit would raise it; multiply instead.
-                    *logit = if *logit >= 0.0 {
-                        *logit / penalty
-                    } else {
-                        *logit * penalty
-                    };
+                    *logit = if *logit >= 0.0 { *logit / penalty } else { *logit * penalty };
                 }
             }
         }
@@ -195,10 +184,7 @@ mod tests {
     use super::*;
 
     fn greedy() -> SamplingParams {
-        SamplingParams {
-            temperature: 0.0,
-            ..SamplingParams::default()
-        }
+        SamplingParams { temperature: 0.0, ..SamplingParams::default() }
     }
 
     #[test]
@@ -212,20 +198,13 @@ mod tests {
 
     #[test]
     fn repetition_penalty_demotes_seen_tokens() {
-        let mut sampler = Sampler::new(SamplingParams {
-            repetition_penalty: 3.0,
-            ..greedy()
-        });
+        let mut sampler = Sampler::new(SamplingParams { repetition_penalty: 3.0, ..greedy() });
         assert_eq!(sampler.sample(&[0.0, 2.0, 1.0], &[1], &[]).id, 2);
     }
 
     #[test]
     fn seeded_sampling_is_reproducible() {
-        let params = SamplingParams {
-            temperature: 1.0,
-            seed: Some(7),
-            ..SamplingParams::default()
-        };
+        let params = SamplingParams { temperature: 1.0, seed: Some(7), ..SamplingParams::default() };
         let logits: Vec<f32> = (0..50).map(|i| (i as f32 * 0.37).sin()).collect();
         let mut a = Sampler::new(params.clone());
         let mut b = Sampler::new(params);
@@ -236,11 +215,7 @@ mod tests {
 
     #[test]
     fn top_k_one_is_greedy() {
-        let mut sampler = Sampler::new(SamplingParams {
-            temperature: 5.0,
-            top_k: 1,
-            ..SamplingParams::default()
-        });
+        let mut sampler = Sampler::new(SamplingParams { temperature: 5.0, top_k: 1, ..SamplingParams::default() });
         for _ in 0..10 {
             assert_eq!(sampler.sample(&[0.0, 2.0, 1.9], &[], &[]).id, 1);
         }
@@ -248,10 +223,7 @@ mod tests {
 
     #[test]
     fn top_logprobs_are_sorted_descending() {
-        let mut sampler = Sampler::new(SamplingParams {
-            top_logprobs: 2,
-            ..greedy()
-        });
+        let mut sampler = Sampler::new(SamplingParams { top_logprobs: 2, ..greedy() });
         let token = sampler.sample(&[0.0, 2.0, 1.0], &[], &[]);
         let ids: Vec<u32> = token.top.iter().map(|(id, _)| *id).collect();
         assert_eq!(ids, vec![1, 2]);

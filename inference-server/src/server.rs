@@ -13,6 +13,7 @@ use tokio::sync::{oneshot, watch};
 use crate::engine::{EngineLimits, start_engine};
 use crate::http::{AppState, ServedModel, router};
 use crate::loader::{LoadError, LoadOptions, ModelSource, load, log_cpu_features};
+use crate::lora::{AdapterLimits, AdapterRegistry, ConfigAdapters};
 use crate::metrics::Metrics;
 use crate::model_store::{self, DEFAULT_MODEL_FILE};
 
@@ -21,6 +22,10 @@ const DEFAULT_MAX_RUNNING: usize = 4;
 const DEFAULT_MAX_QUEUED: usize = 32;
 const DEFAULT_MAX_BODY_BYTES: usize = 1 << 20;
 const DEFAULT_STEP_TOKEN_BUDGET: usize = 256;
+/// The kubelet refreshes a mounted ConfigMap within about a minute; polling every few
+/// seconds adds little to that and needs no file-notification machinery (inotify events
+/// on the kubelet's symlink swap are easy to miss).
+const DEFAULT_CONFIG_POLL_SECONDS: u64 = 5;
 
 /// Options of `netgpt serve`. Flags override values from `--config`.
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -75,6 +80,25 @@ pub struct ServeArgs {
     /// balancers stop sending traffic first.
     #[arg(long, default_value_t = 0)]
     pub shutdown_delay_seconds: u64,
+    /// LoRA adapter to load before reporting ready, `NAME=DIR` (PEFT layout); repeatable,
+    /// added to the config file's `adapters`.
+    #[arg(long = "lora", value_name = "NAME=DIR")]
+    pub lora: Vec<String>,
+    /// Directory `POST /v1/adapters` may load adapters from (unset: API loads refused).
+    #[arg(long, value_name = "DIR", env = "NETGPT_ADAPTER_DIR")]
+    pub adapter_dir: Option<PathBuf>,
+    /// Most adapters loaded at once.
+    #[arg(long)]
+    pub max_adapters: Option<usize>,
+    /// Highest adapter rank accepted.
+    #[arg(long)]
+    pub max_adapter_rank: Option<usize>,
+    /// Memory all loaded adapters may take together (bytes).
+    #[arg(long)]
+    pub max_adapter_bytes: Option<u64>,
+    /// Seconds between checks of `--config` for a changed `adapters` list (0: never).
+    #[arg(long, default_value_t = DEFAULT_CONFIG_POLL_SECONDS)]
+    pub config_poll_seconds: u64,
 }
 
 /// Errors starting or running the server.
@@ -126,6 +150,18 @@ pub struct ServerSettings {
     pub shutdown_delay: Duration,
     /// See [`ServeArgs::keep_quantization`] (inverted).
     pub requantize: bool,
+    /// Adapters (name, PEFT directory) loaded before the server reports ready.
+    pub adapters: Vec<(String, PathBuf)>,
+    /// Where `POST /v1/adapters` may load from.
+    pub adapter_dir: Option<PathBuf>,
+    pub adapter_limits: AdapterLimits,
+    /// The configuration file whose `adapters` are re-applied when it changes.
+    pub config_path: Option<PathBuf>,
+    /// The first `config_adapters` entries of `adapters` came from that file (the rest
+    /// from `--lora`, which a changed file never removes).
+    pub config_adapters: usize,
+    /// How often the file is checked (zero: never).
+    pub config_poll: Duration,
 }
 
 fn positive(value: Option<i32>) -> Option<usize> {
@@ -149,6 +185,12 @@ impl ServerSettings {
             step_token_budget: DEFAULT_STEP_TOKEN_BUDGET,
             shutdown_delay: Duration::ZERO,
             requantize: true,
+            adapters: Vec::new(),
+            adapter_dir: None,
+            adapter_limits: AdapterLimits::default(),
+            config_path: None,
+            config_adapters: 0,
+            config_poll: Duration::from_secs(DEFAULT_CONFIG_POLL_SECONDS),
         }
     }
 
@@ -175,6 +217,21 @@ impl ServerSettings {
             .clone()
             .or_else(|| config.as_ref().map(|c| c.model.name.clone()))
             .unwrap_or_else(|| model_name_from_path(model.path()));
+        let mut adapters: Vec<(String, PathBuf)> =
+            config.iter().flat_map(|c| c.adapters.iter().map(|a| (a.name.clone(), PathBuf::from(&a.path)))).collect();
+        let config_adapters = adapters.len();
+        for spec in &args.lora {
+            let Some((name, dir)) = spec.split_once('=') else {
+                return Err(ServeError::Unsupported(format!("--lora {spec:?}: expected NAME=DIR")));
+            };
+            adapters.push((name.to_string(), PathBuf::from(dir)));
+        }
+        let defaults = AdapterLimits::default();
+        let adapter_limits = AdapterLimits {
+            max_adapters: args.max_adapters.unwrap_or(defaults.max_adapters),
+            max_rank: args.max_adapter_rank.unwrap_or(defaults.max_rank),
+            max_bytes: args.max_adapter_bytes.unwrap_or(defaults.max_bytes),
+        };
         let listen = format!("{}:{}", args.host, args.port);
         let listen: SocketAddr = listen.parse().map_err(|_| ServeError::Address(listen.clone()))?;
         Ok(Self {
@@ -189,34 +246,25 @@ impl ServerSettings {
                 .or(positive(limits.max_concurrent_requests))
                 .unwrap_or(DEFAULT_MAX_RUNNING)
                 .max(1),
-            max_queued: args
-                .max_queued_requests
-                .or(positive(limits.max_queued_requests))
-                .unwrap_or(DEFAULT_MAX_QUEUED),
+            max_queued: args.max_queued_requests.or(positive(limits.max_queued_requests)).unwrap_or(DEFAULT_MAX_QUEUED),
             max_body_bytes: args.max_body_bytes,
             step_token_budget: args.step_token_budget.max(1),
             shutdown_delay: Duration::from_secs(args.shutdown_delay_seconds),
             requantize: !args.keep_quantization,
+            adapters,
+            adapter_dir: args.adapter_dir.clone(),
+            adapter_limits,
+            config_path: args.config.clone(),
+            config_adapters,
+            config_poll: Duration::from_secs(args.config_poll_seconds),
         })
     }
 }
 
 fn read_config(path: &PathBuf) -> Result<ServingConfig, ServeError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ServeError::ReadConfig {
-        path: path.clone(),
-        source,
-    })?;
-    let config = ServingConfig::from_yaml(&text).map_err(|e| ServeError::InvalidConfig {
-        path: path.clone(),
-        message: e.to_string(),
-    })?;
-    if !config.adapters.is_empty() {
-        // Reporting ready without the configured adapters would route traffic to a server
-        // that cannot answer for them.
-        return Err(ServeError::Unsupported(
-            "LoRA adapters are configured but not supported by this server build yet".into(),
-        ));
-    }
+    let text = std::fs::read_to_string(path).map_err(|source| ServeError::ReadConfig { path: path.clone(), source })?;
+    let config = ServingConfig::from_yaml(&text)
+        .map_err(|e| ServeError::InvalidConfig { path: path.clone(), message: e.to_string() })?;
     Ok(config)
 }
 
@@ -241,9 +289,7 @@ fn model_name_from_path(path: &std::path::Path) -> String {
     if path.file_name().is_some_and(|n| n == DEFAULT_MODEL_FILE) {
         return "smollm2".to_string();
     }
-    path.file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "model".to_string())
+    path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "model".to_string())
 }
 
 /// Cores this process may run on.
@@ -313,10 +359,7 @@ impl RunningServer {
             let _ = shutdown.send(());
         }
         match self.server_task.await {
-            Ok(result) => result.map_err(|source| ServeError::Io {
-                action: "serving HTTP",
-                source,
-            }),
+            Ok(result) => result.map_err(|source| ServeError::Io { action: "serving HTTP", source }),
             Err(error) => Err(ServeError::Load(format!("server task failed: {error}"))),
         }
     }
@@ -335,17 +378,18 @@ pub async fn start(settings: ServerSettings) -> Result<RunningServer, ServeError
         max_new_tokens: settings.max_new_tokens,
         max_body_bytes: settings.max_body_bytes,
         created: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+        adapters: AdapterRegistry::new(
+            settings.model_name.clone(),
+            settings.adapter_limits,
+            settings.adapter_dir.clone(),
+            metrics.clone(),
+        ),
     });
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
-        .map_err(|source| ServeError::Io {
-            action: "binding the listener",
-            source,
-        })?;
-    let addr = listener.local_addr().map_err(|source| ServeError::Io {
-        action: "reading the bound address",
-        source,
-    })?;
+        .map_err(|source| ServeError::Io { action: "binding the listener", source })?;
+    let addr =
+        listener.local_addr().map_err(|source| ServeError::Io { action: "reading the bound address", source })?;
     tracing::info!(%addr, model = %settings.model.path().display(), "listening");
 
     let (load_tx, load_rx) = watch::channel(None);
@@ -358,6 +402,13 @@ pub async fn start(settings: ServerSettings) -> Result<RunningServer, ServeError
         }
         let _ = load_tx.send(Some(result));
     });
+
+    if let Some(path) = settings.config_path.clone()
+        && !settings.config_poll.is_zero()
+    {
+        let configured = settings.adapters[..settings.config_adapters.min(settings.adapters.len())].to_vec();
+        tokio::spawn(watch_config_adapters(state.clone(), load_rx.clone(), path, configured, settings.config_poll));
+    }
 
     let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
     let app = router(state.clone());
@@ -380,22 +431,20 @@ pub async fn start(settings: ServerSettings) -> Result<RunningServer, ServeError
 
 fn load_into(state: &AppState, settings: &ServerSettings) -> Result<(), LoadError> {
     log_cpu_features();
-    let loaded = load(
-        &settings.model,
-        LoadOptions {
-            context_limit: settings.context_length,
-            requantize: settings.requantize,
-        },
-    )?;
-    state
-        .metrics
-        .model_load_duration
-        .set(loaded.load_duration.as_secs_f64());
+    let loaded =
+        load(&settings.model, LoadOptions { context_limit: settings.context_length, requantize: settings.requantize })?;
+    state.metrics.model_load_duration.set(loaded.load_duration.as_secs_f64());
     tracing::info!(
         seconds = loaded.load_duration.as_secs_f64(),
         context_length = loaded.context_length,
         "model loaded"
     );
+    state.adapters.set_layout(loaded.model.lora_layout(), &settings.model_name);
+    // Before the model is published: `/ready` must never report a server that lacks an
+    // adapter its configuration names.
+    for (name, dir) in &settings.adapters {
+        state.adapters.load(name, dir, true)?;
+    }
     let (engine, _thread) = start_engine(
         loaded.model,
         loaded.tokenizer.clone(),
@@ -416,6 +465,58 @@ fn load_into(state: &AppState, settings: &ServerSettings) -> Result<(), LoadErro
         context_length: loaded.context_length,
     });
     Ok(())
+}
+
+/// Re-applies the configuration file's `adapters` whenever the file changes, once the
+/// model has loaded. A file that does not parse, or an adapter that fails to load, is
+/// logged and the adapters loaded before keep serving.
+async fn watch_config_adapters(
+    state: Arc<AppState>,
+    mut loaded: watch::Receiver<Option<Result<(), String>>>,
+    path: PathBuf,
+    configured: Vec<(String, PathBuf)>,
+    poll: Duration,
+) {
+    let ready = matches!(loaded.wait_for(Option::is_some).await.map(|r| r.clone()), Ok(Some(Ok(()))));
+    if !ready {
+        return;
+    }
+    let mut managed = ConfigAdapters::new(configured);
+    let mut last = tokio::fs::read(&path).await.ok();
+    loop {
+        tokio::time::sleep(poll).await;
+        let Ok(bytes) = tokio::fs::read(&path).await else {
+            continue; // mid-swap or removed: try again next time
+        };
+        if last.as_ref() == Some(&bytes) {
+            continue;
+        }
+        last = Some(bytes.clone());
+        let config = match ServingConfig::from_yaml(&String::from_utf8_lossy(&bytes)) {
+            Ok(config) => config,
+            Err(error) => {
+                tracing::warn!(path = %path.display(), %error, "changed configuration is invalid; adapters unchanged");
+                continue;
+            }
+        };
+        let wanted: Vec<(String, PathBuf)> =
+            config.adapters.iter().map(|a| (a.name.clone(), PathBuf::from(&a.path))).collect();
+        let worker = state.clone();
+        let reconciled = tokio::task::spawn_blocking(move || {
+            let report = managed.reconcile(&worker.adapters, &wanted);
+            (managed, report)
+        })
+        .await;
+        let Ok((returned, report)) = reconciled else {
+            tracing::error!("adapter reload panicked; configuration changes are no longer applied");
+            return;
+        };
+        managed = returned;
+        tracing::info!(loaded = ?report.loaded, unloaded = ?report.unloaded, "configuration adapters applied");
+        for (name, error) in report.failed {
+            tracing::error!(adapter = %name, %error, "configured adapter failed to load");
+        }
+    }
 }
 
 /// Waits for SIGTERM or Ctrl-C.
@@ -452,10 +553,7 @@ pub fn serve(args: ServeArgs) -> Result<(), ServeError> {
         .worker_threads(2)
         .enable_all()
         .build()
-        .map_err(|source| ServeError::Io {
-            action: "starting the async runtime",
-            source,
-        })?;
+        .map_err(|source| ServeError::Io { action: "starting the async runtime", source })?;
     runtime.block_on(async move {
         let mut server = start(settings).await?;
         tokio::select! {
@@ -519,51 +617,62 @@ limits:
         let text = CONFIG
             .replace("architecture: llama", "architecture: gpt2")
             .replace("format: gguf", "format: safetensors")
-            .replace(
-                "path: /models/smol.gguf",
-                "path: /models/gpt2\n  tokenizerPath: /t.json",
-            );
+            .replace("path: /models/smol.gguf", "path: /models/gpt2\n  tokenizerPath: /t.json");
         let path = write_config("gpt2", &text);
+        let args = ServeArgs { config: Some(path.clone()), host: "0.0.0.0".into(), ..ServeArgs::default() };
+        let settings = ServerSettings::from_args(&args).expect("settings");
+        let _ = std::fs::remove_file(path);
+        assert_eq!(
+            settings.model,
+            ModelSource::Gpt2Safetensors { dir: "/models/gpt2".into(), tokenizer: Some("/t.json".into()) }
+        );
+    }
+
+    #[test]
+    fn configured_adapters_and_flags_are_merged() {
+        let with_adapter = format!("{CONFIG}adapters:\n  - name: site-a\n    path: /adapters/a\n");
+        let path = write_config("lora", &with_adapter);
         let args = ServeArgs {
             config: Some(path.clone()),
             host: "0.0.0.0".into(),
+            lora: vec!["site-b=/adapters/b".into()],
+            max_adapter_rank: Some(16),
             ..ServeArgs::default()
         };
         let settings = ServerSettings::from_args(&args).expect("settings");
         let _ = std::fs::remove_file(path);
         assert_eq!(
-            settings.model,
-            ModelSource::Gpt2Safetensors {
-                dir: "/models/gpt2".into(),
-                tokenizer: Some("/t.json".into()),
-            }
+            settings.adapters,
+            [
+                ("site-a".to_string(), PathBuf::from("/adapters/a")),
+                ("site-b".to_string(), PathBuf::from("/adapters/b"))
+            ]
         );
+        assert_eq!(settings.adapter_limits.max_rank, 16);
     }
 
     #[test]
-    fn unsupported_combinations_and_adapters_are_refused() {
+    fn unsupported_combinations_are_refused() {
         let gpt2_gguf = CONFIG.replace("architecture: llama", "architecture: gpt2");
-        let with_adapter = format!("{CONFIG}adapters:\n  - name: site-a\n    path: /adapters/a\n");
-        for (name, text) in [("gpt2-gguf", gpt2_gguf), ("lora", with_adapter)] {
-            let path = write_config(name, &text);
-            let args = ServeArgs {
-                config: Some(path.clone()),
-                host: "0.0.0.0".into(),
-                ..ServeArgs::default()
-            };
-            let result = ServerSettings::from_args(&args);
-            let _ = std::fs::remove_file(path);
-            assert!(matches!(result, Err(ServeError::Unsupported(_))), "{name}: {result:?}");
-        }
+        let path = write_config("gpt2-gguf", &gpt2_gguf);
+        let args = ServeArgs { config: Some(path.clone()), host: "0.0.0.0".into(), ..ServeArgs::default() };
+        let result = ServerSettings::from_args(&args);
+        let _ = std::fs::remove_file(path);
+        assert!(matches!(result, Err(ServeError::Unsupported(_))), "{result:?}");
+        let args = ServeArgs {
+            model: Some("/models/m.gguf".into()),
+            host: "0.0.0.0".into(),
+            lora: vec!["no-separator".into()],
+            ..ServeArgs::default()
+        };
+        let result = ServerSettings::from_args(&args);
+        assert!(matches!(result, Err(ServeError::Unsupported(_))), "{result:?}");
     }
 
     #[test]
     fn wrong_kind_is_an_invalid_config() {
         let path = write_config("kind", &CONFIG.replace("ServingConfig", "WorkflowConfig"));
-        let args = ServeArgs {
-            config: Some(path.clone()),
-            ..ServeArgs::default()
-        };
+        let args = ServeArgs { config: Some(path.clone()), ..ServeArgs::default() };
         let result = ServerSettings::from_args(&args);
         let _ = std::fs::remove_file(path);
         assert!(matches!(result, Err(ServeError::InvalidConfig { .. })), "{result:?}");

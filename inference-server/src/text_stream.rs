@@ -52,20 +52,13 @@ pub struct StopMatcher {
 impl StopMatcher {
     pub fn new(stops: Vec<String>) -> Self {
         let stops = stops.into_iter().filter(|s| !s.is_empty()).collect();
-        Self {
-            stops,
-            pending: String::new(),
-        }
+        Self { stops, pending: String::new() }
     }
 
     /// Adds newly decoded text.
     pub fn push(&mut self, text: &str) -> StopCheck {
         self.pending.push_str(text);
-        let earliest = self
-            .stops
-            .iter()
-            .filter_map(|stop| self.pending.find(stop.as_str()))
-            .min();
+        let earliest = self.stops.iter().filter_map(|stop| self.pending.find(stop.as_str())).min();
         if let Some(index) = earliest {
             let before = self.pending[..index].to_string();
             self.pending.clear();

@@ -70,18 +70,10 @@ impl std::fmt::Debug for TextTokenizer {
 
 fn string_array(content: &gguf_file::Content, key: &'static str) -> Result<Vec<String>, TokenizerError> {
     let value = content.metadata.get(key).ok_or(TokenizerError::MissingKey(key))?;
-    let values = value.to_vec().map_err(|e| TokenizerError::BadValue {
-        key,
-        message: e.to_string(),
-    })?;
+    let values = value.to_vec().map_err(|e| TokenizerError::BadValue { key, message: e.to_string() })?;
     values
         .iter()
-        .map(|v| {
-            v.to_string().cloned().map_err(|e| TokenizerError::BadValue {
-                key,
-                message: e.to_string(),
-            })
-        })
+        .map(|v| v.to_string().cloned().map_err(|e| TokenizerError::BadValue { key, message: e.to_string() }))
         .collect()
 }
 
@@ -94,18 +86,10 @@ fn token_types(content: &gguf_file::Content) -> Result<Vec<i32>, TokenizerError>
     let Some(value) = content.metadata.get(KEY) else {
         return Ok(Vec::new());
     };
-    let values = value.to_vec().map_err(|e| TokenizerError::BadValue {
-        key: KEY,
-        message: e.to_string(),
-    })?;
+    let values = value.to_vec().map_err(|e| TokenizerError::BadValue { key: KEY, message: e.to_string() })?;
     values
         .iter()
-        .map(|v| {
-            v.to_i32().map_err(|e| TokenizerError::BadValue {
-                key: KEY,
-                message: e.to_string(),
-            })
-        })
+        .map(|v| v.to_i32().map_err(|e| TokenizerError::BadValue { key: KEY, message: e.to_string() }))
         .collect()
 }
 
@@ -125,21 +109,14 @@ impl TextTokenizer {
         let merges = string_array(content, "tokenizer.ggml.merges")?;
         let types = token_types(content)?;
 
-        let vocab: Vocab = tokens
-            .iter()
-            .enumerate()
-            .map(|(id, token)| (token.clone(), id as u32))
-            .collect();
+        let vocab: Vocab = tokens.iter().enumerate().map(|(id, token)| (token.clone(), id as u32)).collect();
         // Byte-level merges never contain a literal space (it is mapped to `Ġ`), so the
         // first space separates the pair.
         let merges: Vec<(String, String)> = merges
             .iter()
             .filter_map(|merge| merge.split_once(' ').map(|(a, b)| (a.to_string(), b.to_string())))
             .collect();
-        let bpe = BPE::builder()
-            .vocab_and_merges(vocab, merges)
-            .build()
-            .map_err(TokenizerError::from)?;
+        let bpe = BPE::builder().vocab_and_merges(vocab, merges).build().map_err(TokenizerError::from)?;
 
         let mut inner = Tokenizer::new(bpe);
         inner.with_pre_tokenizer(Some(PreTokenizerWrapper::Sequence(Sequence::new(vec![
@@ -171,46 +148,21 @@ impl TextTokenizer {
             }
         }
 
-        let add_bos = content
-            .metadata
-            .get("tokenizer.ggml.add_bos_token")
-            .and_then(|v| v.to_bool().ok())
-            .unwrap_or(false);
-        let bos_id = if add_bos {
-            optional_u32(content, "tokenizer.ggml.bos_token_id")
-        } else {
-            None
-        };
-        let chat_template = content
-            .metadata
-            .get("tokenizer.chat_template")
-            .and_then(|v| v.to_string().ok())
-            .cloned();
+        let add_bos =
+            content.metadata.get("tokenizer.ggml.add_bos_token").and_then(|v| v.to_bool().ok()).unwrap_or(false);
+        let bos_id = if add_bos { optional_u32(content, "tokenizer.ggml.bos_token_id") } else { None };
+        let chat_template = content.metadata.get("tokenizer.chat_template").and_then(|v| v.to_string().ok()).cloned();
 
-        Ok(Self {
-            inner,
-            end_of_generation_ids,
-            bos_id,
-            chat_template,
-            vocab_size: tokens.len(),
-        })
+        Ok(Self { inner, end_of_generation_ids, bos_id, chat_template, vocab_size: tokens.len() })
     }
 
     /// Loads a Hugging Face `tokenizer.json` (no chat template: ChatML is the fallback).
     pub fn from_tokenizer_json(path: &std::path::Path) -> Result<Self, TokenizerError> {
         let inner = Tokenizer::from_file(path)?;
-        let end_of_generation_ids = END_OF_GENERATION_TOKENS
-            .iter()
-            .filter_map(|name| inner.token_to_id(name))
-            .collect();
+        let end_of_generation_ids =
+            END_OF_GENERATION_TOKENS.iter().filter_map(|name| inner.token_to_id(name)).collect();
         let vocab_size = inner.get_vocab_size(true);
-        Ok(Self {
-            inner,
-            end_of_generation_ids,
-            bos_id: None,
-            chat_template: None,
-            vocab_size,
-        })
+        Ok(Self { inner, end_of_generation_ids, bos_id: None, chat_template: None, vocab_size })
     }
 
     /// Token ids of `text`; special-token text (e.g. `<|im_start|>`) maps to its single id.
@@ -231,11 +183,7 @@ impl TextTokenizer {
     pub fn token_bytes(&self, id: u32) -> Vec<u8> {
         match self.inner.decode(&[id], false) {
             Ok(text) if !text.contains('\u{FFFD}') => text.into_bytes(),
-            _ => self
-                .inner
-                .id_to_token(id)
-                .map(|token| byte_level_bytes(&token))
-                .unwrap_or_default(),
+            _ => self.inner.id_to_token(id).map(|token| byte_level_bytes(&token)).unwrap_or_default(),
         }
     }
 

@@ -27,11 +27,7 @@ impl Recorder {
         self.0.lock().expect("recorder lock").clone()
     }
     fn joined(&self) -> String {
-        self.all()
-            .iter()
-            .map(|b| String::from_utf8_lossy(b).into_owned())
-            .collect::<Vec<_>>()
-            .join("\n")
+        self.all().iter().map(|b| String::from_utf8_lossy(b).into_owned()).collect::<Vec<_>>().join("\n")
     }
 }
 
@@ -71,20 +67,14 @@ async fn upstream_chat(State(recorder): State<Recorder>, body: Bytes) -> Respons
             } else {
                 json!({"index": 0, "text": piece, "finish_reason": null})
             };
-            sse.push_str(&format!(
-                "data: {}\n\n",
-                json!({"id": "up", "object": "chunk", "choices": [choice]})
-            ));
+            sse.push_str(&format!("data: {}\n\n", json!({"id": "up", "object": "chunk", "choices": [choice]})));
         }
         let last = if chat {
             json!({"index": 0, "delta": {}, "finish_reason": "stop"})
         } else {
             json!({"index": 0, "text": "", "finish_reason": "stop"})
         };
-        sse.push_str(&format!(
-            "data: {}\n\ndata: [DONE]\n\n",
-            json!({"id": "up", "choices": [last]})
-        ));
+        sse.push_str(&format!("data: {}\n\ndata: [DONE]\n\n", json!({"id": "up", "choices": [last]})));
         return ([(header::CONTENT_TYPE, "text/event-stream")], sse).into_response();
     }
     let choice = if chat {
@@ -101,9 +91,7 @@ async fn recording_upstream() -> (SocketAddr, Recorder) {
         .route("/v1/chat/completions", post(upstream_chat))
         .route("/v1/completions", post(upstream_chat))
         .with_state(recorder.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind upstream");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind upstream");
     let addr = listener.local_addr().expect("upstream addr");
     tokio::spawn(async move { axum::serve(listener, app).await });
     (addr, recorder)
@@ -124,10 +112,7 @@ async fn post_json(addr: SocketAddr, path: &str, body: &Value) -> (u16, String) 
         .await
         .expect("sidecar answers");
     let status = response.status().as_u16();
-    assert_eq!(
-        response.headers().get("x-request-id").and_then(|v| v.to_str().ok()),
-        Some("req-42")
-    );
+    assert_eq!(response.headers().get("x-request-id").and_then(|v| v.to_str().ok()), Some("req-42"));
     (status, response.text().await.expect("body"))
 }
 
@@ -135,22 +120,13 @@ async fn post_json(addr: SocketAddr, path: &str, body: &Value) -> (u16, String) 
 fn answer_text(body: &str) -> String {
     if let Ok(value) = serde_json::from_str::<Value>(body) {
         let choice = &value["choices"][0];
-        return choice["message"]["content"]
-            .as_str()
-            .or(choice["text"].as_str())
-            .unwrap_or_default()
-            .to_string();
+        return choice["message"]["content"].as_str().or(choice["text"].as_str()).unwrap_or_default().to_string();
     }
     body.lines()
         .filter_map(|l| l.strip_prefix("data: "))
         .filter_map(|d| serde_json::from_str::<Value>(d).ok())
         .flat_map(|v| v["choices"].as_array().cloned().unwrap_or_default())
-        .filter_map(|c| {
-            c["delta"]["content"]
-                .as_str()
-                .or(c["text"].as_str())
-                .map(str::to_string)
-        })
+        .filter_map(|c| c["delta"]["content"].as_str().or(c["text"].as_str()).map(str::to_string))
         .collect()
 }
 
@@ -167,25 +143,13 @@ const CASES: &[(&str, &str, &str)] = &[
     ("ipv6", "Ping {} from the bastion.", "2001:db8:85a3::8a2e:370:7334"),
     ("cn resident id", "身份证号码{}。", "11010519491231002X"),
     ("us ssn", "My SSN is {}.", "536-22-1849"),
-    (
-        "api key",
-        "Use the key {} for the API.",
-        "sk-proj-Q9x2LmZ7vB4nT1kR8sW3yH6p",
-    ),
+    ("api key", "Use the key {} for the API.", "sk-proj-Q9x2LmZ7vB4nT1kR8sW3yH6p"),
     ("aws key", "aws_access_key_id={}", "AKIAIOSFODNN7EXAMPLE"),
     ("password", "my password is {} ok", "Tr0ub4dor&3"),
-    (
-        "url credentials",
-        "Connect with postgres://{}@db.internal:5432/app",
-        "admin:s3cretPass",
-    ),
+    ("url credentials", "Connect with postgres://{}@db.internal:5432/app", "admin:s3cretPass"),
     ("person", "Hello, my name is {} and I need help.", "Zelda Quist"),
     ("person (zh)", "你好，我叫{}，想咨询一下。", "王小明"),
-    (
-        "street address",
-        "Ship it to {} by Friday.",
-        "742 Evergreen Terrace, Springfield, OR 97477",
-    ),
+    ("street address", "Ship it to {} by Friday.", "742 Evergreen Terrace, Springfield, OR 97477"),
     ("street address (zh)", "寄到{}，谢谢", "北京市朝阳区建国路88号"),
     ("location", "I live in {}, near the river.", "Hangzhou"),
     ("date of birth", "I was born on {}.", "March 3, 1987"),
@@ -246,23 +210,11 @@ async fn content_parts_tool_arguments_and_completions_are_covered() {
     // The same value got the same placeholder in every message.
     let sent_json: Value = serde_json::from_slice(&recorder.all()[0]).expect("forwarded JSON");
     let texts = texts_of(&sent_json);
-    assert!(
-        texts[1].contains("[EMAIL_1]") && texts[3].contains("[EMAIL_1]"),
-        "{texts:?}"
-    );
-    assert!(
-        texts[2].contains("[EMAIL_1]") && texts[2].contains("[PERSON_1]"),
-        "{texts:?}"
-    );
+    assert!(texts[1].contains("[EMAIL_1]") && texts[3].contains("[EMAIL_1]"), "{texts:?}");
+    assert!(texts[2].contains("[EMAIL_1]") && texts[2].contains("[PERSON_1]"), "{texts:?}");
     let answer = answer_text(&body);
-    assert!(
-        answer.contains("maria.g@example.org") && answer.contains("Maria Gonzalez"),
-        "{answer}"
-    );
-    assert!(
-        answer.contains("\"to\":\"maria.g@example.org\""),
-        "arguments restored as JSON: {answer}"
-    );
+    assert!(answer.contains("maria.g@example.org") && answer.contains("Maria Gonzalez"), "{answer}");
+    assert!(answer.contains("\"to\":\"maria.g@example.org\""), "arguments restored as JSON: {answer}");
 
     for stream in [false, true] {
         let (status, body) = post_json(
@@ -301,14 +253,10 @@ async fn split_placeholders_are_restored_in_streams() {
 #[tokio::test]
 async fn redact_and_mask_are_not_restored() {
     let (upstream, recorder) = recording_upstream().await;
-    for (action, expected) in [
-        (DesensitizeAction::Redact, "mail [EMAIL] now"),
-        (DesensitizeAction::Mask, "mail **.*****@*******.*** now"),
-    ] {
-        let policy = DesensitizationPolicy {
-            action,
-            ..Default::default()
-        };
+    for (action, expected) in
+        [(DesensitizeAction::Redact, "mail [EMAIL] now"), (DesensitizeAction::Mask, "mail **.*****@*******.*** now")]
+    {
+        let policy = DesensitizationPolicy { action, ..Default::default() };
         let addr = sidecar(upstream, policy).await;
         let (status, body) = post_json(
             addr,
@@ -321,10 +269,7 @@ async fn redact_and_mask_are_not_restored() {
     }
     let mut settings = SidecarSettings::new(
         format!("http://{upstream}"),
-        DesensitizationPolicy {
-            action: DesensitizeAction::Mask,
-            ..Default::default()
-        },
+        DesensitizationPolicy { action: DesensitizeAction::Mask, ..Default::default() },
     );
     settings.listen = "127.0.0.1:0".parse().expect("addr");
     settings.mask_keeps_separators = false;
@@ -360,16 +305,8 @@ async fn upstream_down_is_an_error_and_nothing_leaks() {
         assert!(error["error"]["message"].is_string() && error["error"]["type"].is_string());
         assert!(!body.contains("4111111111111111") && !body.contains("Quist"), "{body}");
     }
-    let metrics = reqwest::get(format!("http://{addr}/metrics"))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
-    assert!(
-        metrics.contains("netgpt_desensitizer_requests_total{outcome=\"upstream_error\"} 2"),
-        "{metrics}"
-    );
+    let metrics = reqwest::get(format!("http://{addr}/metrics")).await.expect("metrics").text().await.expect("text");
+    assert!(metrics.contains("netgpt_desensitizer_requests_total{outcome=\"upstream_error\"} 2"), "{metrics}");
 }
 
 #[tokio::test]
@@ -411,20 +348,9 @@ async fn unparseable_or_uninspectable_bodies_are_rejected_and_never_forwarded() 
     let (status, _) = post_json(addr, "/v1/completions", &json!({"prompt": [[1, 2, 3]]})).await;
     assert_eq!(status, 422);
     assert!(recorder.all().is_empty(), "nothing may be forwarded");
-    let metrics = reqwest::get(format!("http://{addr}/metrics"))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
-    assert!(
-        metrics.contains("netgpt_desensitizer_blocked_total{reason=\"invalid_json\"}"),
-        "{metrics}"
-    );
-    assert!(
-        metrics.contains("netgpt_desensitizer_blocked_total{reason=\"unsupported_content\"} 2"),
-        "{metrics}"
-    );
+    let metrics = reqwest::get(format!("http://{addr}/metrics")).await.expect("metrics").text().await.expect("text");
+    assert!(metrics.contains("netgpt_desensitizer_blocked_total{reason=\"invalid_json\"}"), "{metrics}");
+    assert!(metrics.contains("netgpt_desensitizer_blocked_total{reason=\"unsupported_content\"} 2"), "{metrics}");
 }
 
 #[tokio::test]
@@ -441,12 +367,7 @@ async fn health_ready_and_metrics() {
         &json!({"messages": [{"role": "user", "content": "a@example.com b@example.com 10.1.2.3"}]}),
     )
     .await;
-    let metrics = reqwest::get(format!("http://{addr}/metrics"))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = reqwest::get(format!("http://{addr}/metrics")).await.expect("metrics").text().await.expect("text");
     for line in [
         "netgpt_desensitizer_entities_total{type=\"email\"} 2",
         "netgpt_desensitizer_entities_total{type=\"ipAddress\"} 1",
@@ -459,15 +380,8 @@ async fn health_ready_and_metrics() {
     // docs/metrics.md lists every metric the sidecar exposes.
     let documented =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/metrics.md")).expect("docs/metrics.md");
-    for name in metrics
-        .lines()
-        .filter_map(|l| l.strip_prefix("# HELP "))
-        .filter_map(|l| l.split_whitespace().next())
-    {
-        assert!(
-            documented.contains(&format!("`{name}`")),
-            "{name} is not documented in docs/metrics.md"
-        );
+    for name in metrics.lines().filter_map(|l| l.strip_prefix("# HELP ")).filter_map(|l| l.split_whitespace().next()) {
+        assert!(documented.contains(&format!("`{name}`")), "{name} is not documented in docs/metrics.md");
     }
     let response = reqwest::get(format!("http://{addr}/v1/nope")).await.expect("answer");
     assert_eq!(response.status(), 404);
@@ -479,9 +393,7 @@ async fn health_ready_and_metrics() {
 async fn fuzz_random_bodies_and_unicode() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(0x5eed);
     let detector = Detector::default();
-    let alphabet: Vec<char> = "0123456789 -+().:@/[]_abcXYZ的号路市区王李\u{200b}\u{1F600}é\n\t\"\\"
-        .chars()
-        .collect();
+    let alphabet: Vec<char> = "0123456789 -+().:@/[]_abcXYZ的号路市区王李\u{200b}\u{1F600}é\n\t\"\\".chars().collect();
     for _ in 0..3000 {
         let len = rng.random_range(0..120);
         let text: String = (0..len)
@@ -541,11 +453,7 @@ fn eval_corpus_meets_the_quality_targets() {
     assert!(samples.len() >= 200, "corpus has {} sentences", samples.len());
     let report = eval::evaluate(&samples, &Detector::default(), 0.9);
     println!("{report}");
-    assert!(
-        report.overall.f_beta(2.0) >= 0.90,
-        "overall F2 {:.3}",
-        report.overall.f_beta(2.0)
-    );
+    assert!(report.overall.f_beta(2.0) >= 0.90, "overall F2 {:.3}", report.overall.f_beta(2.0));
     for kind in netgpt_inference::desensitize::entity::VALIDATED {
         let score = report.score(kind);
         assert!(score.gold > 0, "{kind:?} is in the corpus");
@@ -566,16 +474,8 @@ fn out_of_distribution_corpus_regression_floor() {
         let score = report.score(kind);
         assert!(score.recall() >= 0.99, "{kind:?} recall {:.3}", score.recall());
     }
-    assert!(
-        report.overall.f_beta(2.0) >= 0.75,
-        "overall F2 {:.3}",
-        report.overall.f_beta(2.0)
-    );
-    assert!(
-        report.overall.precision() >= 0.90,
-        "precision {:.3}",
-        report.overall.precision()
-    );
+    assert!(report.overall.f_beta(2.0) >= 0.75, "overall F2 {:.3}", report.overall.f_beta(2.0));
+    assert!(report.overall.precision() >= 0.90, "precision {:.3}", report.overall.precision());
 }
 
 #[tokio::test]
@@ -595,12 +495,8 @@ async fn slow_upstream_times_out_with_an_error() {
     settings.upstream_timeout = std::time::Duration::from_millis(300);
     let addr = start(settings).await.expect("sidecar starts").addr;
     let started = std::time::Instant::now();
-    let (status, body) = post_json(
-        addr,
-        "/v1/chat/completions",
-        &json!({"messages": [{"role": "user", "content": "hi"}]}),
-    )
-    .await;
+    let (status, body) =
+        post_json(addr, "/v1/chat/completions", &json!({"messages": [{"role": "user", "content": "hi"}]})).await;
     assert_eq!(status, 504, "{body}");
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
     let error: Value = serde_json::from_str(&body).expect("error JSON");

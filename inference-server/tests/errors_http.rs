@@ -70,54 +70,12 @@ async fn wrong_types_are_400() {
         }
         body.to_string()
     };
-    expect_error(
-        addr,
-        "/v1/chat/completions",
-        chat(json!({"temperature": "hot"})),
-        400,
-        "invalid_json",
-    )
-    .await;
-    expect_error(
-        addr,
-        "/v1/chat/completions",
-        chat(json!({"max_tokens": -1})),
-        400,
-        "invalid_json",
-    )
-    .await;
-    expect_error(
-        addr,
-        "/v1/chat/completions",
-        chat(json!({"messages": "hi"})),
-        400,
-        "invalid_json",
-    )
-    .await;
-    expect_error(
-        addr,
-        "/v1/chat/completions",
-        chat(json!({"stream": "yes"})),
-        400,
-        "invalid_json",
-    )
-    .await;
-    expect_error(
-        addr,
-        "/v1/completions",
-        json!({"prompt": 5}).to_string(),
-        400,
-        "invalid_json",
-    )
-    .await;
-    expect_error(
-        addr,
-        "/v1/completions",
-        json!({"max_tokens": 3}).to_string(),
-        400,
-        "invalid_json",
-    )
-    .await;
+    expect_error(addr, "/v1/chat/completions", chat(json!({"temperature": "hot"})), 400, "invalid_json").await;
+    expect_error(addr, "/v1/chat/completions", chat(json!({"max_tokens": -1})), 400, "invalid_json").await;
+    expect_error(addr, "/v1/chat/completions", chat(json!({"messages": "hi"})), 400, "invalid_json").await;
+    expect_error(addr, "/v1/chat/completions", chat(json!({"stream": "yes"})), 400, "invalid_json").await;
+    expect_error(addr, "/v1/completions", json!({"prompt": 5}).to_string(), 400, "invalid_json").await;
+    expect_error(addr, "/v1/completions", json!({"max_tokens": 3}).to_string(), 400, "invalid_json").await;
 }
 
 #[tokio::test]
@@ -132,14 +90,8 @@ async fn invalid_values_are_400_with_param() {
     )
     .await;
     assert_eq!(error["param"], "temperature");
-    let error = expect_error(
-        addr,
-        "/v1/chat/completions",
-        json!({"messages": []}).to_string(),
-        400,
-        "invalid_value",
-    )
-    .await;
+    let error =
+        expect_error(addr, "/v1/chat/completions", json!({"messages": []}).to_string(), 400, "invalid_value").await;
     assert_eq!(error["param"], "messages");
     let error = expect_error(
         addr,
@@ -150,14 +102,8 @@ async fn invalid_values_are_400_with_param() {
     )
     .await;
     assert_eq!(error["param"], "messages");
-    let error = expect_error(
-        addr,
-        "/v1/completions",
-        json!({"prompt": "hi", "n": 2}).to_string(),
-        400,
-        "invalid_value",
-    )
-    .await;
+    let error =
+        expect_error(addr, "/v1/completions", json!({"prompt": "hi", "n": 2}).to_string(), 400, "invalid_value").await;
     assert_eq!(error["param"], "n");
     let error = expect_error(
         addr,
@@ -168,14 +114,8 @@ async fn invalid_values_are_400_with_param() {
     )
     .await;
     assert_eq!(error["param"], "max_tokens");
-    let error = expect_error(
-        addr,
-        "/v1/completions",
-        json!({"prompt": [99999999]}).to_string(),
-        400,
-        "invalid_value",
-    )
-    .await;
+    let error =
+        expect_error(addr, "/v1/completions", json!({"prompt": [99999999]}).to_string(), 400, "invalid_value").await;
     assert_eq!(error["param"], "prompt");
 }
 
@@ -236,10 +176,7 @@ async fn generation_stops_at_the_context_length() {
     )
     .await;
     assert_eq!(status, 200, "{body}");
-    assert!(
-        body["usage"]["total_tokens"].as_u64().unwrap_or(u64::MAX) <= 64,
-        "{body}"
-    );
+    assert!(body["usage"]["total_tokens"].as_u64().unwrap_or(u64::MAX) <= 64, "{body}");
 }
 
 #[tokio::test]
@@ -249,11 +186,7 @@ async fn unknown_route_and_wrong_method_are_json_errors() {
     assert_eq!(response.status(), 404);
     let body: Value = response.json().await.expect("JSON");
     assert_error_shape(&body);
-    let response = client()
-        .get(url(addr, "/v1/completions"))
-        .send()
-        .await
-        .expect("request");
+    let response = client().get(url(addr, "/v1/completions")).send().await.expect("request");
     assert_eq!(response.status(), 405);
     let body: Value = response.json().await.expect("JSON");
     assert_error_shape(&body);
@@ -273,12 +206,8 @@ async fn full_queue_is_429_with_retry_after() {
         .await
         .expect("busy request");
     assert_eq!(busy.status(), 200);
-    let (status, body, headers) = send_raw(
-        addr,
-        "/v1/completions",
-        json!({"prompt": "hi", "max_tokens": 2}).to_string(),
-    )
-    .await;
+    let (status, body, headers) =
+        send_raw(addr, "/v1/completions", json!({"prompt": "hi", "max_tokens": 2}).to_string()).await;
     assert_eq!(status, 429, "{body}");
     assert_eq!(assert_error_shape(&body)["code"], "queue_full");
     assert!(headers.get("retry-after").is_some());
@@ -287,12 +216,8 @@ async fn full_queue_is_429_with_retry_after() {
     let mut served = false;
     for _ in 0..50 {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        let (status, _, _) = send_raw(
-            addr,
-            "/v1/completions",
-            json!({"prompt": "hi", "max_tokens": 2}).to_string(),
-        )
-        .await;
+        let (status, _, _) =
+            send_raw(addr, "/v1/completions", json!({"prompt": "hi", "max_tokens": 2}).to_string()).await;
         if status == 200 {
             served = true;
             break;
@@ -310,16 +235,7 @@ async fn fuzzed_bodies_never_break_the_server() {
         json!({"messages": [{"role": "user", "content": "hi é 東京"}], "max_tokens": 2, "temperature": 0}).to_string(),
         json!({"prompt": "hello", "max_tokens": 2, "stop": ["x"], "logprobs": 1}).to_string(),
     ];
-    let values = [
-        json!(null),
-        json!(1),
-        json!(-1),
-        json!(1e300),
-        json!("s"),
-        json!([]),
-        json!({}),
-        json!(true),
-    ];
+    let values = [json!(null), json!(1), json!(-1), json!(1e300), json!("s"), json!([]), json!({}), json!(true)];
     let fields = [
         "messages",
         "prompt",
@@ -336,11 +252,7 @@ async fn fuzzed_bodies_never_break_the_server() {
     ];
     let mut rng = rand::rngs::StdRng::seed_from_u64(42);
     for round in 0..120 {
-        let path = if round % 2 == 0 {
-            "/v1/chat/completions"
-        } else {
-            "/v1/completions"
-        };
+        let path = if round % 2 == 0 { "/v1/chat/completions" } else { "/v1/completions" };
         let base = &valid[round % 2];
         let body: Vec<u8> = match round % 3 {
             0 => base.as_bytes()[..rng.random_range(0..base.len())].to_vec(),
@@ -353,11 +265,7 @@ async fn fuzzed_bodies_never_break_the_server() {
             }
         };
         let (status, response, _) = send_raw(addr, path, body.clone()).await;
-        assert!(
-            status < 500,
-            "status {status} for {:?}: {response}",
-            String::from_utf8_lossy(&body)
-        );
+        assert!(status < 500, "status {status} for {:?}: {response}", String::from_utf8_lossy(&body));
         if status != 200 {
             assert_error_shape(&response);
         }

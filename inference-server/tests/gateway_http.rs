@@ -38,21 +38,11 @@ fn config(edge: SocketAddr, cloud_url: &str, desensitizer_url: &str, threshold: 
             "location": {"placeName": "Pudong, Shanghai", "context": "Lujiazui; Shanghai Tower; metro line 2."}
         }))
         .expect("site"),
-        edge: UpstreamModel {
-            url: format!("http://{edge}"),
-            model: "smollm2".into(),
-        },
-        cloud: UpstreamModel {
-            url: cloud_url.into(),
-            model: "cloud-model".into(),
-        },
+        edge: UpstreamModel { url: format!("http://{edge}"), model: "smollm2".into() },
+        cloud: UpstreamModel { url: cloud_url.into(), model: "cloud-model".into() },
         desensitizer_url: desensitizer_url.into(),
         steps: steps(),
-        routing: RoutingPolicy {
-            confidence_threshold: threshold,
-            latency_budget_ms: budget_ms,
-            ..Default::default()
-        },
+        routing: RoutingPolicy { confidence_threshold: threshold, latency_budget_ms: budget_ms, ..Default::default() },
         desensitization: DesensitizationPolicy::default(),
     }
 }
@@ -112,35 +102,24 @@ async fn threshold_routes_between_edge_and_cloud_and_pii_never_reaches_the_cloud
     let desensitizer = sidecar(&cloud_url).await;
 
     // Threshold 0: the edge always answers; nothing goes to the cloud.
-    let gw = start_gateway(
-        config(edge, &cloud_url, &desensitizer, 0.0, 60_000),
-        "127.0.0.1:0".parse().expect("addr"),
-    )
-    .await
-    .expect("gateway");
+    let gw = start_gateway(config(edge, &cloud_url, &desensitizer, 0.0, 60_000), "127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("gateway");
     let (status, body, headers) = ask(gw.addr, "Where can I eat?").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["netgpt"]["path"], "edge");
     assert_eq!(headers["x-netgpt-path"], "edge");
     assert_eq!(headers["x-request-id"], "req-42");
-    let completed = body["netgpt"]["completedPrompt"]
-        .as_str()
-        .expect("debug shows the completed prompt");
-    assert!(
-        completed.contains("Pudong"),
-        "completion carries the site's location: {completed}"
-    );
+    let completed = body["netgpt"]["completedPrompt"].as_str().expect("debug shows the completed prompt");
+    assert!(completed.contains("Pudong"), "completion carries the site's location: {completed}");
     assert!(seen.lock().expect("lock").is_empty());
     gw.shutdown().await;
 
     // Threshold 1: the cloud answers, through the desensitizer; PII never reaches it and
     // comes back restored.
-    let gw = start_gateway(
-        config(edge, &cloud_url, &desensitizer, 1.0, 60_000),
-        "127.0.0.1:0".parse().expect("addr"),
-    )
-    .await
-    .expect("gateway");
+    let gw = start_gateway(config(edge, &cloud_url, &desensitizer, 1.0, 60_000), "127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("gateway");
     let email = "li.wei@example.com";
     let phone = "+86 138 0013 8000";
     let (status, body, _) = ask(gw.addr, &format!("Book a table, mail {email} or call {phone}")).await;
@@ -153,10 +132,7 @@ async fn threshold_routes_between_edge_and_cloud_and_pii_never_reaches_the_cloud
         !sent.contains(email) && !sent.contains("138 0013 8000") && !sent.contains("13800138000"),
         "PII leaked: {sent}"
     );
-    assert!(
-        sent.contains("Pudong"),
-        "the cloud receives the completed prompt: {sent}"
-    );
+    assert!(sent.contains("Pudong"), "the cloud receives the completed prompt: {sent}");
     gw.shutdown().await;
 }
 
@@ -172,12 +148,9 @@ async fn cloud_down_or_desensitizer_missing_falls_back_to_the_edge_within_budget
 
     // Cloud down behind a live desensitizer.
     let desensitizer = sidecar(&dead_url).await;
-    let gw = start_gateway(
-        config(edge, &dead_url, &desensitizer, 1.0, 60_000),
-        "127.0.0.1:0".parse().expect("addr"),
-    )
-    .await
-    .expect("gateway");
+    let gw = start_gateway(config(edge, &dead_url, &desensitizer, 1.0, 60_000), "127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("gateway");
     let started = Instant::now();
     let (status, body, _) = ask(gw.addr, "Where can I eat?").await;
     assert_eq!(status, 200, "{body}");
@@ -188,27 +161,19 @@ async fn cloud_down_or_desensitizer_missing_falls_back_to_the_edge_within_budget
 
     // Desensitizer unreachable: nothing may go to the cloud; edgeFallback answers at the edge.
     let (cloud_url, seen) = recording_cloud().await;
-    let gw = start_gateway(
-        config(edge, &cloud_url, &dead_url, 1.0, 60_000),
-        "127.0.0.1:0".parse().expect("addr"),
-    )
-    .await
-    .expect("gateway");
+    let gw = start_gateway(config(edge, &cloud_url, &dead_url, 1.0, 60_000), "127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("gateway");
     let (status, body, _) = ask(gw.addr, "My email is a@b.cn, where can I eat?").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["netgpt"]["path"], "edge-fallback");
-    assert!(
-        seen.lock().expect("lock").is_empty(),
-        "the gateway never calls the cloud itself"
-    );
+    assert!(seen.lock().expect("lock").is_empty(), "the gateway never calls the cloud itself");
     gw.shutdown().await;
 
     // …and with onFailure: reject the user gets a 503 instead.
     let mut cfg = config(edge, &cloud_url, &dead_url, 1.0, 60_000);
     cfg.desensitization.on_failure = DesensitizeFailure::Reject;
-    let gw = start_gateway(cfg, "127.0.0.1:0".parse().expect("addr"))
-        .await
-        .expect("gateway");
+    let gw = start_gateway(cfg, "127.0.0.1:0".parse().expect("addr")).await.expect("gateway");
     let (status, body, _) = ask(gw.addr, "Where can I eat?").await;
     assert_eq!(status, 503, "{body}");
     assert!(body["error"]["message"].is_string());
@@ -232,12 +197,9 @@ async fn a_tight_budget_answers_at_the_edge_instead_of_waiting_for_a_slow_cloud(
     tokio::spawn(async move { axum::serve(listener, app).await });
     let desensitizer = sidecar(&slow).await;
     // The budget covers the edge work (a few seconds here) but not a 120 s cloud.
-    let gw = start_gateway(
-        config(edge, &slow, &desensitizer, 1.0, 20_000),
-        "127.0.0.1:0".parse().expect("addr"),
-    )
-    .await
-    .expect("gateway");
+    let gw = start_gateway(config(edge, &slow, &desensitizer, 1.0, 20_000), "127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("gateway");
     let started = Instant::now();
     let (status, body, _) = ask(gw.addr, "Where can I eat?").await;
     let took = started.elapsed();
@@ -261,22 +223,11 @@ async fn bad_requests_get_openai_errors() {
     for (body, param) in [
         ("{not json", Value::Null),
         (r#"{"messages": []}"#, json!("messages")),
-        (
-            r#"{"messages": [{"role": "assistant", "content": "hi"}]}"#,
-            json!("messages"),
-        ),
-        (
-            r#"{"messages": [{"role": "user", "content": "hi"}], "stream": "yes"}"#,
-            json!("stream"),
-        ),
+        (r#"{"messages": [{"role": "assistant", "content": "hi"}]}"#, json!("messages")),
+        (r#"{"messages": [{"role": "user", "content": "hi"}], "stream": "yes"}"#, json!("stream")),
     ] {
-        let resp = client
-            .post(&url)
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .expect("answer");
+        let resp =
+            client.post(&url).header("content-type", "application/json").body(body).send().await.expect("answer");
         assert_eq!(resp.status(), 400, "{body}");
         let v: Value = resp.json().await.expect("json");
         assert_eq!(v["error"]["type"], "invalid_request_error");
@@ -314,15 +265,11 @@ async fn streaming_answers_carry_the_path_on_both_routes() {
     for (threshold, path) in [(0.0, "edge"), (1.0, "cloud")] {
         let mut cfg = config(edge, &cloud_url, &desensitizer, threshold, 60_000);
         cfg.cloud.model = "smollm2".into();
-        let gw = start_gateway(cfg, "127.0.0.1:0".parse().expect("addr"))
-            .await
-            .expect("gateway");
+        let gw = start_gateway(cfg, "127.0.0.1:0".parse().expect("addr")).await.expect("gateway");
         let resp = reqwest::Client::new()
             .post(format!("http://{}/v1/chat/completions", gw.addr))
-            .json(
-                &json!({"model": "netgpt", "stream": true, "temperature": 0.0, "max_tokens": 16,
-                          "messages": [{"role": "user", "content": "Name one famous tower."}]}),
-            )
+            .json(&json!({"model": "netgpt", "stream": true, "temperature": 0.0, "max_tokens": 16,
+                          "messages": [{"role": "user", "content": "Name one famous tower."}]}))
             .send()
             .await
             .expect("answer");

@@ -9,24 +9,14 @@ use serde_json::{Value, json};
 const QUESTION: &str = "What is the capital of France?";
 
 async fn post_json(path: &str, body: Value) -> (reqwest::StatusCode, Value) {
-    let response = client()
-        .post(url(shared_server(), path))
-        .json(&body)
-        .send()
-        .await
-        .expect("request");
+    let response = client().post(url(shared_server(), path)).json(&body).send().await.expect("request");
     let status = response.status();
     let body = response.json().await.expect("JSON body");
     (status, body)
 }
 
 async fn post_stream(path: &str, body: Value) -> String {
-    let response = client()
-        .post(url(shared_server(), path))
-        .json(&body)
-        .send()
-        .await
-        .expect("request");
+    let response = client().post(url(shared_server(), path)).json(&body).send().await.expect("request");
     assert_eq!(response.status(), 200);
     assert!(
         response
@@ -58,10 +48,7 @@ fn greedy_chat(stream: bool) -> Value {
 async fn greedy_chat_answers_paris_identically_streamed_and_not() {
     let (status, body) = post_json("/v1/chat/completions", greedy_chat(false)).await;
     assert_eq!(status, 200, "{body}");
-    let plain = body["choices"][0]["message"]["content"]
-        .as_str()
-        .expect("content")
-        .to_string();
+    let plain = body["choices"][0]["message"]["content"].as_str().expect("content").to_string();
     assert!(plain.contains("Paris"), "answer was {plain:?}");
     assert_eq!(body["object"], "chat.completion");
     assert_eq!(body["choices"][0]["message"]["role"], "assistant");
@@ -114,13 +101,8 @@ async fn chat_logprobs_are_reported_per_token() {
     request["max_tokens"] = json!(6);
     let (status, body) = post_json("/v1/chat/completions", request).await;
     assert_eq!(status, 200, "{body}");
-    let content = body["choices"][0]["logprobs"]["content"]
-        .as_array()
-        .expect("logprobs.content");
-    assert_eq!(
-        content.len() as u64,
-        body["usage"]["completion_tokens"].as_u64().unwrap_or(0)
-    );
+    let content = body["choices"][0]["logprobs"]["content"].as_array().expect("logprobs.content");
+    assert_eq!(content.len() as u64, body["usage"]["completion_tokens"].as_u64().unwrap_or(0));
     let mut joined = String::new();
     for token in content {
         let logprob = token["logprob"].as_f64().expect("logprob");
@@ -137,11 +119,9 @@ async fn chat_logprobs_are_reported_per_token() {
 
 #[tokio::test]
 async fn completion_logprobs_use_the_legacy_shape() {
-    let (status, body) = post_json(
-        "/v1/completions",
-        json!({"prompt": "1, 2, 3,", "temperature": 0, "max_tokens": 4, "logprobs": 2}),
-    )
-    .await;
+    let (status, body) =
+        post_json("/v1/completions", json!({"prompt": "1, 2, 3,", "temperature": 0, "max_tokens": 4, "logprobs": 2}))
+            .await;
     assert_eq!(status, 200, "{body}");
     let logprobs = &body["choices"][0]["logprobs"];
     assert_eq!(logprobs["tokens"].as_array().map(Vec::len), Some(4));
@@ -184,10 +164,7 @@ async fn seeded_sampling_is_reproducible() {
 #[tokio::test]
 async fn concurrent_requests_all_complete() {
     let requests = (0..3).map(|i| {
-        post_json(
-            "/v1/completions",
-            json!({"prompt": format!("Count: {i},"), "temperature": 0, "max_tokens": 10}),
-        )
+        post_json("/v1/completions", json!({"prompt": format!("Count: {i},"), "temperature": 0, "max_tokens": 10}))
     });
     for (status, body) in futures::future::join_all(requests).await {
         assert_eq!(status, 200, "{body}");
@@ -203,12 +180,8 @@ async fn probes_models_and_request_id() {
     let ready = client().get(url(addr, "/ready")).send().await.expect("ready");
     assert_eq!(ready.status(), 200);
 
-    let response = client()
-        .get(url(addr, "/v1/models"))
-        .header("x-request-id", "test-id-42")
-        .send()
-        .await
-        .expect("models");
+    let response =
+        client().get(url(addr, "/v1/models")).header("x-request-id", "test-id-42").send().await.expect("models");
     assert_eq!(response.headers()["x-request-id"], "test-id-42");
     let models: Value = response.json().await.expect("models JSON");
     assert_eq!(models["object"], "list");
@@ -222,20 +195,9 @@ async fn probes_models_and_request_id() {
 #[tokio::test]
 async fn metrics_expose_generation_counters() {
     let addr = shared_server();
-    let (status, _) = post_json(
-        "/v1/completions",
-        json!({"prompt": "Hello", "temperature": 0, "max_tokens": 3}),
-    )
-    .await;
+    let (status, _) = post_json("/v1/completions", json!({"prompt": "Hello", "temperature": 0, "max_tokens": 3})).await;
     assert_eq!(status, 200);
-    let text = client()
-        .get(url(addr, "/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("metrics text");
+    let text = client().get(url(addr, "/metrics")).send().await.expect("metrics").text().await.expect("metrics text");
     for name in [
         "netgpt_http_requests_total{path=\"/v1/completions\",status=\"200\"}",
         "netgpt_time_to_first_token_seconds_bucket",
@@ -267,14 +229,7 @@ async fn client_disconnect_cancels_generation() {
     let mut cancelled = false;
     for _ in 0..100 {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        let metrics = client()
-            .get(url(addr, "/metrics"))
-            .send()
-            .await
-            .expect("metrics")
-            .text()
-            .await
-            .expect("text");
+        let metrics = client().get(url(addr, "/metrics")).send().await.expect("metrics").text().await.expect("text");
         if metrics.contains("netgpt_requests_finished_total{reason=\"cancelled\"}") {
             cancelled = true;
             break;
@@ -285,14 +240,7 @@ async fn client_disconnect_cancels_generation() {
 
 /// The `cancelled` count of `netgpt_requests_finished_total`.
 async fn cancelled_count(addr: std::net::SocketAddr) -> u64 {
-    let metrics = client()
-        .get(url(addr, "/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = client().get(url(addr, "/metrics")).send().await.expect("metrics").text().await.expect("text");
     metrics
         .lines()
         .find_map(|line| line.strip_prefix("netgpt_requests_finished_total{reason=\"cancelled\"} "))

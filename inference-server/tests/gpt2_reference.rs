@@ -38,17 +38,11 @@ fn max_difference(a: &[f32], b: &[f32]) -> f32 {
 #[test]
 fn full_sequence_logits_match_transformers() {
     let (model, reference) = fixture();
-    let logits = model
-        .forward_all(&reference.input_ids)
-        .and_then(|l| logits_rows(&l))
-        .expect("forward");
+    let logits = model.forward_all(&reference.input_ids).and_then(|l| logits_rows(&l)).expect("forward");
     assert_eq!(logits.len(), reference.logits.len());
     for (position, (actual, expected)) in logits.iter().zip(&reference.logits).enumerate() {
         let difference = max_difference(actual, expected);
-        assert!(
-            difference < TOLERANCE,
-            "position {position}: max |Δlogit| = {difference}"
-        );
+        assert!(difference < TOLERANCE, "position {position}: max |Δlogit| = {difference}");
     }
 }
 
@@ -64,14 +58,8 @@ fn cached_and_batched_decoding_match_transformers() {
     // Sequence b starts one token later than a, so the batch mixes positions.
     let first = model
         .forward(&mut [
-            SequenceStep {
-                tokens: &ids[..split],
-                cache: &mut cache_a,
-            },
-            SequenceStep {
-                tokens: &ids[..split - 1],
-                cache: &mut cache_b,
-            },
+            SequenceStep { tokens: &ids[..split], cache: &mut cache_a },
+            SequenceStep { tokens: &ids[..split - 1], cache: &mut cache_b },
         ])
         .and_then(|l| logits_rows(&l))
         .expect("prefill");
@@ -80,14 +68,8 @@ fn cached_and_batched_decoding_match_transformers() {
     for position in split..ids.len() {
         let rows = model
             .forward(&mut [
-                SequenceStep {
-                    tokens: &ids[position..=position],
-                    cache: &mut cache_a,
-                },
-                SequenceStep {
-                    tokens: &ids[position - 1..position],
-                    cache: &mut cache_b,
-                },
+                SequenceStep { tokens: &ids[position..=position], cache: &mut cache_a },
+                SequenceStep { tokens: &ids[position - 1..position], cache: &mut cache_b },
             ])
             .and_then(|l| logits_rows(&l))
             .expect("decode step");
@@ -102,14 +84,7 @@ fn context_length_is_enforced() {
     let (model, _) = fixture();
     let too_long = vec![1u32; model.context_length() + 1];
     let mut cache = model.new_cache();
-    assert!(
-        model
-            .forward(&mut [SequenceStep {
-                tokens: &too_long,
-                cache: &mut cache
-            }])
-            .is_err()
-    );
+    assert!(model.forward(&mut [SequenceStep { tokens: &too_long, cache: &mut cache }]).is_err());
 }
 
 #[test]

@@ -32,17 +32,11 @@ fn max_difference(a: &[f32], b: &[f32]) -> f32 {
 #[test]
 fn full_sequence_logits_match_transformers() {
     let (model, reference) = fixture();
-    let logits = model
-        .forward_all(&reference.input_ids)
-        .and_then(|l| logits_rows(&l))
-        .expect("forward");
+    let logits = model.forward_all(&reference.input_ids).and_then(|l| logits_rows(&l)).expect("forward");
     assert_eq!(logits.len(), reference.logits.len());
     for (position, (actual, expected)) in logits.iter().zip(&reference.logits).enumerate() {
         let difference = max_difference(actual, expected);
-        assert!(
-            difference < TOLERANCE,
-            "position {position}: max |Δlogit| = {difference}"
-        );
+        assert!(difference < TOLERANCE, "position {position}: max |Δlogit| = {difference}");
     }
 }
 
@@ -55,14 +49,8 @@ fn cached_and_batched_decoding_match_transformers() {
     let mut cache_b = model.new_cache();
     let first = model
         .forward(&mut [
-            SequenceStep {
-                tokens: &ids[..split],
-                cache: &mut cache_a,
-            },
-            SequenceStep {
-                tokens: &ids[..split - 2],
-                cache: &mut cache_b,
-            },
+            SequenceStep { tokens: &ids[..split], cache: &mut cache_a },
+            SequenceStep { tokens: &ids[..split - 2], cache: &mut cache_b },
         ])
         .and_then(|l| logits_rows(&l))
         .expect("prefill");
@@ -71,14 +59,8 @@ fn cached_and_batched_decoding_match_transformers() {
     for position in split..ids.len() {
         let rows = model
             .forward(&mut [
-                SequenceStep {
-                    tokens: &ids[position..=position],
-                    cache: &mut cache_a,
-                },
-                SequenceStep {
-                    tokens: &ids[position - 2..position - 1],
-                    cache: &mut cache_b,
-                },
+                SequenceStep { tokens: &ids[position..=position], cache: &mut cache_a },
+                SequenceStep { tokens: &ids[position - 2..position - 1], cache: &mut cache_b },
             ])
             .and_then(|l| logits_rows(&l))
             .expect("decode step");

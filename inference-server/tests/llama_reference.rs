@@ -25,9 +25,7 @@ const REFERENCES: &[Reference] = &[
     Reference {
         prompt_ids: &[504, 3575, 282, 4649, 314],
         ids: &[7042, 30, 198, 198, 504, 1797, 1918, 553, 253, 2155],
-        logprobs: &[
-            -0.2644, -0.3869, -0.9547, -0.8058, -1.8849, -3.3179, -0.2061, -0.91, -0.5711, -1.134,
-        ],
+        logprobs: &[-0.2644, -0.3869, -0.9547, -0.8058, -1.8849, -3.3179, -0.2061, -0.91, -0.5711, -1.134],
         margins: &[2.54, 1.211, 1.398, 1.489, 0.925, 0.33, 2.106, 0.684, 1.807, 1.326],
     },
     // ChatML with a short system prompt, asking for the capital of France.
@@ -37,18 +35,14 @@ const REFERENCES: &[Reference] = &[
             2, 198, 1, 520, 9531, 198,
         ],
         ids: &[504, 3575, 282, 4649, 314, 7042, 30, 2, 198, 2],
-        logprobs: &[
-            -1.6848, -0.0068, -0.0041, -0.0195, -0.0249, -0.061, -0.3575, -0.3733, -0.0001, -0.1823,
-        ],
+        logprobs: &[-1.6848, -0.0068, -0.0041, -0.0195, -0.0249, -0.061, -0.3575, -0.3733, -0.0001, -0.1823],
         margins: &[0.086, 6.399, 6.076, 4.659, 3.9, 3.852, 0.869, 2.71, 10.232, 1.615],
     },
     // "def fibonacci(n):\n    "
     Reference {
         prompt_ids: &[1604, 3987, 46477, 24, 94, 727, 2367],
         ids: &[753, 3987, 46477, 24, 94, 727, 448, 585, 304, 1758],
-        logprobs: &[
-            -1.7536, -0.4051, -0.6521, -0.3256, -0.621, -0.128, -1.1569, -0.1625, -0.0361, -0.5021,
-        ],
+        logprobs: &[-1.7536, -0.4051, -0.6521, -0.3256, -0.621, -0.128, -1.1569, -0.1625, -0.0361, -0.5021],
         margins: &[0.012, 2.908, 0.516, 1.159, 0.488, 2.05, 0.098, 2.647, 3.861, 0.651],
     },
 ];
@@ -86,17 +80,11 @@ fn batched_forward_matches_sequential() {
     for (prompt, token) in prompts.iter().zip(next) {
         let mut cache = model.new_cache();
         let first = model
-            .forward(&mut [SequenceStep {
-                tokens: prompt,
-                cache: &mut cache,
-            }])
+            .forward(&mut [SequenceStep { tokens: prompt, cache: &mut cache }])
             .and_then(|l| logits_rows(&l))
             .expect("prefill");
         let second = model
-            .forward(&mut [SequenceStep {
-                tokens: &[token],
-                cache: &mut cache,
-            }])
+            .forward(&mut [SequenceStep { tokens: &[token], cache: &mut cache }])
             .and_then(|l| logits_rows(&l))
             .expect("decode");
         alone.push((first.into_iter().next(), second.into_iter().next()));
@@ -106,45 +94,24 @@ fn batched_forward_matches_sequential() {
     let [cache_a, cache_b] = &mut caches;
     let prefill = model
         .forward(&mut [
-            SequenceStep {
-                tokens: prompts[0],
-                cache: cache_a,
-            },
-            SequenceStep {
-                tokens: prompts[1],
-                cache: cache_b,
-            },
+            SequenceStep { tokens: prompts[0], cache: cache_a },
+            SequenceStep { tokens: prompts[1], cache: cache_b },
         ])
         .and_then(|l| logits_rows(&l))
         .expect("batched prefill");
     let decode = model
         .forward(&mut [
-            SequenceStep {
-                tokens: &next[0..1],
-                cache: cache_a,
-            },
-            SequenceStep {
-                tokens: &next[1..2],
-                cache: cache_b,
-            },
+            SequenceStep { tokens: &next[0..1], cache: cache_a },
+            SequenceStep { tokens: &next[1..2], cache: cache_b },
         ])
         .and_then(|l| logits_rows(&l))
         .expect("batched decode");
     for index in 0..2 {
-        for (batched, single) in [
-            (&prefill[index], alone[index].0.as_ref()),
-            (&decode[index], alone[index].1.as_ref()),
-        ] {
+        for (batched, single) in [(&prefill[index], alone[index].0.as_ref()), (&decode[index], alone[index].1.as_ref())]
+        {
             let single = single.expect("logits");
-            let max_difference = batched
-                .iter()
-                .zip(single)
-                .map(|(a, b)| (a - b).abs())
-                .fold(0f32, f32::max);
-            assert!(
-                max_difference < 1e-3,
-                "sequence {index}: logits differ by {max_difference}"
-            );
+            let max_difference = batched.iter().zip(single).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+            assert!(max_difference < 1e-3, "sequence {index}: logits differ by {max_difference}");
         }
     }
 }
@@ -166,10 +133,7 @@ fn check_against_llama_cpp(model: &Llama, tolerance: f32) {
         let mut input: Vec<u32> = reference.prompt_ids.to_vec();
         for (step, &expected_id) in reference.ids.iter().enumerate() {
             let logits = model
-                .forward(&mut [SequenceStep {
-                    tokens: &input,
-                    cache: &mut cache,
-                }])
+                .forward(&mut [SequenceStep { tokens: &input, cache: &mut cache }])
                 .and_then(|l| logits_rows(&l))
                 .expect("forward");
             let logprobs = log_softmax(&logits[0]);
@@ -183,11 +147,7 @@ fn check_against_llama_cpp(model: &Llama, tolerance: f32) {
                 reference.prompt_ids
             );
             if reference.margins[step] > CLEAR_MARGIN {
-                let argmax = logprobs
-                    .iter()
-                    .enumerate()
-                    .max_by(|a, b| a.1.total_cmp(b.1))
-                    .map(|(id, _)| id as u32);
+                let argmax = logprobs.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(id, _)| id as u32);
                 assert_eq!(argmax, Some(expected_id), "step {step} of {:?}", reference.prompt_ids);
             }
             input = vec![expected_id];

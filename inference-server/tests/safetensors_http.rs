@@ -18,9 +18,7 @@ struct Reference {
 /// Serves the fixture `name` and checks the first greedy token's logprob against
 /// transformers' logits.
 async fn serves_completions_with_reference_logprobs(name: &str, context_length: u64) {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name);
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
     let reference: Reference =
         serde_json::from_str(&std::fs::read_to_string(dir.join("reference_logits.json")).expect("reference"))
             .expect("reference JSON");
@@ -49,19 +47,10 @@ async fn serves_completions_with_reference_logprobs(name: &str, context_length: 
     let last = reference.logits.last().expect("logits");
     let expected = log_softmax(last);
     let best = expected.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let actual = body["choices"][0]["logprobs"]["token_logprobs"][0]
-        .as_f64()
-        .expect("first logprob") as f32;
+    let actual = body["choices"][0]["logprobs"]["token_logprobs"][0].as_f64().expect("first logprob") as f32;
     assert!((actual - best).abs() < 1e-4, "{actual} vs {best}: {body}");
 
-    let models: Value = client()
-        .get(url(addr, "/v1/models"))
-        .send()
-        .await
-        .expect("models")
-        .json()
-        .await
-        .expect("JSON");
+    let models: Value = client().get(url(addr, "/v1/models")).send().await.expect("models").json().await.expect("JSON");
     assert_eq!(models["data"][0]["id"], name);
     assert_eq!(models["data"][0]["max_model_len"], context_length);
 

@@ -41,8 +41,5 @@ async fn shutdown_finishes_in_flight_streams_and_reports_not_ready() {
     assert!(!text.is_empty());
     assert!(body.trim_end().ends_with("data: [DONE]"));
     shutdown.await.expect("shutdown task").expect("clean shutdown");
-    assert!(
-        client().get(url(addr, "/health")).send().await.is_err(),
-        "listener still open"
-    );
+    assert!(client().get(url(addr, "/health")).send().await.is_err(), "listener still open");
 }

@@ -41,11 +41,7 @@ pub enum FetchError {
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
     #[error("sha256 mismatch for {url}: expected {expected}, got {actual}; the file was discarded")]
-    Checksum {
-        url: String,
-        expected: String,
-        actual: String,
-    },
+    Checksum { url: String, expected: String, actual: String },
     #[error("--sha256 must be 64 lowercase hex characters, got {0:?}")]
     BadChecksumArg(String),
 }
@@ -63,10 +59,7 @@ impl FetchError {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> FetchError + '_ {
-    move |source| FetchError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
+    move |source| FetchError::Io { path: path.to_path_buf(), source }
 }
 
 /// Downloads `args.url` to `args.output`, retrying transient failures with back-off.
@@ -81,9 +74,7 @@ pub async fn fetch(args: &FetchArgs) -> Result<(), FetchError> {
         // into place); re-check the digest in case the volume was tampered with.
         match &args.sha256 {
             Some(expected) if sha256_file(&args.output).await? != *expected => {
-                tokio::fs::remove_file(&args.output)
-                    .await
-                    .map_err(io_err(&args.output))?;
+                tokio::fs::remove_file(&args.output).await.map_err(io_err(&args.output))?;
             }
             _ => {
                 tracing::info!(output = %args.output.display(), "already present");
@@ -97,10 +88,7 @@ pub async fn fetch(args: &FetchArgs) -> Result<(), FetchError> {
     let client = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(30))
         .build()
-        .map_err(|source| FetchError::Http {
-            url: args.url.clone(),
-            source,
-        })?;
+        .map_err(|source| FetchError::Http { url: args.url.clone(), source })?;
     let mut attempt = 1;
     loop {
         match fetch_once(&client, args).await {
@@ -118,16 +106,10 @@ pub async fn fetch(args: &FetchArgs) -> Result<(), FetchError> {
 
 async fn fetch_once(client: &reqwest::Client, args: &FetchArgs) -> Result<(), FetchError> {
     let url = &args.url;
-    let response = client.get(url).send().await.map_err(|source| FetchError::Http {
-        url: url.clone(),
-        source,
-    })?;
+    let response = client.get(url).send().await.map_err(|source| FetchError::Http { url: url.clone(), source })?;
     let status = response.status();
     if !status.is_success() {
-        return Err(FetchError::Status {
-            url: url.clone(),
-            status,
-        });
+        return Err(FetchError::Status { url: url.clone(), status });
     }
     let total = response.content_length();
     let tmp = temp_path(&args.output);
@@ -141,16 +123,10 @@ async fn fetch_once(client: &reqwest::Client, args: &FetchArgs) -> Result<(), Fe
         loop {
             let chunk = match tokio::time::timeout(idle, stream.next()).await {
                 Err(_) => {
-                    return Err(FetchError::Stalled {
-                        url: url.clone(),
-                        timeout: idle,
-                    });
+                    return Err(FetchError::Stalled { url: url.clone(), timeout: idle });
                 }
                 Ok(None) => break,
-                Ok(Some(chunk)) => chunk.map_err(|source| FetchError::Http {
-                    url: url.clone(),
-                    source,
-                })?,
+                Ok(Some(chunk)) => chunk.map_err(|source| FetchError::Http { url: url.clone(), source })?,
             };
             hasher.update(&chunk);
             file.write_all(&chunk).await.map_err(io_err(&tmp))?;
@@ -170,15 +146,9 @@ async fn fetch_once(client: &reqwest::Client, args: &FetchArgs) -> Result<(), Fe
         if let Some(expected) = &args.sha256
             && actual != *expected
         {
-            return Err(FetchError::Checksum {
-                url: url.clone(),
-                expected: expected.clone(),
-                actual,
-            });
+            return Err(FetchError::Checksum { url: url.clone(), expected: expected.clone(), actual });
         }
-        tokio::fs::rename(&tmp, &args.output)
-            .await
-            .map_err(io_err(&args.output))?;
+        tokio::fs::rename(&tmp, &args.output).await.map_err(io_err(&args.output))?;
         tracing::info!(url, output = %args.output.display(), bytes = received, sha256 = %actual, "fetched");
         Ok(())
     }
@@ -190,10 +160,7 @@ async fn fetch_once(client: &reqwest::Client, args: &FetchArgs) -> Result<(), Fe
 }
 
 fn temp_path(output: &Path) -> PathBuf {
-    let name = output
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let name = output.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     output.with_file_name(format!(".{name}.partial-{}", std::process::id()))
 }
 

@@ -30,35 +30,23 @@ impl Metrics {
     pub fn new() -> Self {
         let registry = Registry::new();
         let reconciles = IntCounterVec::new(
-            Opts::new(
-                "netgpt_operator_reconciles_total",
-                "Reconciles by resource kind and result.",
-            ),
+            Opts::new("netgpt_operator_reconciles_total", "Reconciles by resource kind and result."),
             &["kind", "result"],
         )
         .expect("valid metric");
         let reconcile_duration = HistogramVec::new(
-            HistogramOpts::new(
-                "netgpt_operator_reconcile_duration_seconds",
-                "Time spent in one reconcile.",
-            )
-            .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+            HistogramOpts::new("netgpt_operator_reconcile_duration_seconds", "Time spent in one reconcile.")
+                .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
             &["kind"],
         )
         .expect("valid metric");
         let managed = IntGaugeVec::new(
-            Opts::new(
-                "netgpt_operator_managed_resources",
-                "Custom resources currently managed, by kind.",
-            ),
+            Opts::new("netgpt_operator_managed_resources", "Custom resources currently managed, by kind."),
             &["kind"],
         )
         .expect("valid metric");
         let children = IntCounterVec::new(
-            Opts::new(
-                "netgpt_operator_child_writes_total",
-                "Child objects created, updated or deleted.",
-            ),
+            Opts::new("netgpt_operator_child_writes_total", "Child objects created, updated or deleted."),
             &["kind", "action"],
         )
         .expect("valid metric");
@@ -73,14 +61,7 @@ impl Metrics {
         ] {
             registry.register(c).expect("metric names are unique");
         }
-        Self {
-            registry,
-            reconciles,
-            reconcile_duration,
-            managed,
-            children,
-            leader,
-        }
+        Self { registry, reconciles, reconcile_duration, managed, children, leader }
     }
 
     /// The Prometheus text exposition of every metric.

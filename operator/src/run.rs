@@ -118,20 +118,11 @@ pub async fn run_until(
 
     let listener = tokio::net::TcpListener::bind(args.metrics_addr)
         .await
-        .map_err(|source| RunError::Bind {
-            addr: args.metrics_addr,
-            source,
-        })?;
-    let bound = listener.local_addr().map_err(|source| RunError::Bind {
-        addr: args.metrics_addr,
-        source,
-    })?;
+        .map_err(|source| RunError::Bind { addr: args.metrics_addr, source })?;
+    let bound = listener.local_addr().map_err(|source| RunError::Bind { addr: args.metrics_addr, source })?;
     on_bound(bound);
     let app = Router::new()
-        .route(
-            "/metrics",
-            get(|State(h): State<Health>| async move { h.metrics.render() }),
-        )
+        .route("/metrics", get(|State(h): State<Health>| async move { h.metrics.render() }))
         .route("/health", get(|| async { "ok" }))
         .route(
             "/ready",
@@ -143,10 +134,7 @@ pub async fn run_until(
                 }
             }),
         )
-        .with_state(Health {
-            metrics: metrics.clone(),
-            ready: ready.clone(),
-        });
+        .with_state(Health { metrics: metrics.clone(), ready: ready.clone() });
     let mut http_stop = stop_rx.clone();
     let server = tokio::spawn(async move {
         let _ = axum::serve(listener, app)
@@ -196,11 +184,7 @@ pub async fn run_until(
             };
             run_controllers(client, &args, &identity, metrics.clone(), until).await;
             metrics.leader.set(0);
-            if lost_lease.load(Ordering::Relaxed) {
-                Err(RunError::LostLease)
-            } else {
-                Ok(())
-            }
+            if lost_lease.load(Ordering::Relaxed) { Err(RunError::LostLease) } else { Ok(()) }
         } else {
             Ok(())
         };
@@ -271,10 +255,8 @@ fn referencing<K: kube::Resource>(
 }
 
 fn children_config(component: Component) -> watcher::Config {
-    watcher::Config::default().labels(&format!(
-        "{MANAGED_BY_LABEL}={MANAGED_BY},{COMPONENT_LABEL}={}",
-        component.as_str()
-    ))
+    watcher::Config::default()
+        .labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY},{COMPONENT_LABEL}={}", component.as_str()))
 }
 
 /// Runs the EdgeLLM and CloudLLM controllers until `until` resolves, then drains them.
@@ -285,17 +267,9 @@ async fn run_controllers(
     metrics: Metrics,
     until: impl Future<Output = ()> + Send + 'static,
 ) {
-    let reporter = Reporter {
-        controller: "netgpt-operator".into(),
-        instance: Some(identity.to_string()),
-    };
+    let reporter = Reporter { controller: "netgpt-operator".into(), instance: Some(identity.to_string()) };
     let recorder = Recorder::new(client.clone(), reporter);
-    let ctx = Arc::new(Context::new(
-        client.clone(),
-        recorder,
-        metrics.clone(),
-        args.default_image.clone(),
-    ));
+    let ctx = Arc::new(Context::new(client.clone(), recorder, metrics.clone(), args.default_image.clone()));
     let ns = args.namespace.as_deref();
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {
@@ -319,10 +293,7 @@ async fn run_controllers(
         .graceful_shutdown_on(stop(stop_rx.clone()))
         .run(controller::edge::reconcile, controller::error_policy, ctx.clone())
         .for_each(move |_| {
-            edge_metrics
-                .managed
-                .with_label_values(&["EdgeLLM"])
-                .set(edge_store.state().len() as i64);
+            edge_metrics.managed.with_label_values(&["EdgeLLM"]).set(edge_store.state().len() as i64);
             futures::future::ready(())
         });
 
@@ -339,10 +310,7 @@ async fn run_controllers(
         .graceful_shutdown_on(stop(stop_rx.clone()))
         .run(controller::cloud::reconcile, controller::error_policy, ctx.clone())
         .for_each(move |_| {
-            cloud_metrics
-                .managed
-                .with_label_values(&["CloudLLM"])
-                .set(cloud_store.state().len() as i64);
+            cloud_metrics.managed.with_label_values(&["CloudLLM"]).set(cloud_store.state().len() as i64);
             futures::future::ready(())
         });
 
@@ -365,10 +333,7 @@ async fn run_controllers(
         .graceful_shutdown_on(stop(stop_rx.clone()))
         .run(controller::workflow::reconcile, controller::error_policy, ctx.clone())
         .for_each(move |_| {
-            wf_metrics
-                .managed
-                .with_label_values(&["LogicalAIWorkflow"])
-                .set(wf_store.state().len() as i64);
+            wf_metrics.managed.with_label_values(&["LogicalAIWorkflow"]).set(wf_store.state().len() as i64);
             futures::future::ready(())
         });
 

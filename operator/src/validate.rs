@@ -22,10 +22,7 @@ impl std::fmt::Display for FieldError {
 }
 
 fn error(field: impl Into<String>, message: impl Into<String>) -> FieldError {
-    FieldError {
-        field: field.into(),
-        message: message.into(),
-    }
+    FieldError { field: field.into(), message: message.into() }
 }
 
 /// Kubernetes object names derived from the resource must be DNS-1035 labels (Services).
@@ -33,10 +30,7 @@ const MAX_OBJECT_NAME: usize = 63;
 
 fn check_model(model: &ModelSpec, errors: &mut Vec<FieldError>) {
     if model.architecture == Architecture::Gpt2 && model.format == ModelFormat::Gguf {
-        errors.push(error(
-            "spec.model.format",
-            "architecture gpt2 is served from safetensors only, not gguf",
-        ));
+        errors.push(error("spec.model.format", "architecture gpt2 is served from safetensors only, not gguf"));
     }
 }
 
@@ -44,20 +38,15 @@ fn check_adapters(adapters: &[AdapterSpec], errors: &mut Vec<FieldError>) {
     let mut seen = HashSet::new();
     for (i, adapter) in adapters.iter().enumerate() {
         if !seen.insert(adapter.name.as_str()) {
-            errors.push(error(
-                format!("spec.adapters[{i}].name"),
-                format!("duplicate adapter name {:?}", adapter.name),
-            ));
+            errors
+                .push(error(format!("spec.adapters[{i}].name"), format!("duplicate adapter name {:?}", adapter.name)));
         }
     }
 }
 
 fn check_name(name: &str, errors: &mut Vec<FieldError>) {
     if !name.starts_with(|c: char| c.is_ascii_lowercase()) {
-        errors.push(error(
-            "metadata.name",
-            "must start with a lowercase letter (it names Services)",
-        ));
+        errors.push(error("metadata.name", "must start with a lowercase letter (it names Services)"));
     }
 }
 
@@ -100,17 +89,10 @@ pub fn validate_edge(name: &str, spec: &EdgeLLMSpec, nodes: &[Node]) -> Vec<Fiel
     check_adapters(&spec.adapters, &mut errors);
     let declared: HashSet<&str> = spec.adapters.iter().map(|a| a.name.as_str()).collect();
     let mut sites = HashSet::new();
-    let pool = spec
-        .placement
-        .as_ref()
-        .map(|p| p.node_selector.clone())
-        .unwrap_or_default();
+    let pool = spec.placement.as_ref().map(|p| p.node_selector.clone()).unwrap_or_default();
     for (i, site) in spec.sites.iter().enumerate() {
         if !sites.insert(site.name.as_str()) {
-            errors.push(error(
-                format!("spec.sites[{i}].name"),
-                format!("duplicate site name {:?}", site.name),
-            ));
+            errors.push(error(format!("spec.sites[{i}].name"), format!("duplicate site name {:?}", site.name)));
         }
         if let Some(adapter) = &site.adapter
             && !declared.contains(adapter.as_str())
@@ -129,13 +111,7 @@ pub fn validate_edge(name: &str, spec: &EdgeLLMSpec, nodes: &[Node]) -> Vec<Fiel
         }
         let mut selector = pool.clone();
         selector.extend(site.node_selector.clone());
-        check_gpu(
-            spec.resources.as_ref(),
-            &selector,
-            nodes,
-            &format!("site {:?}", site.name),
-            &mut errors,
-        );
+        check_gpu(spec.resources.as_ref(), &selector, nodes, &format!("site {:?}", site.name), &mut errors);
     }
     errors
 }
@@ -145,18 +121,11 @@ pub fn validate_cloud(name: &str, spec: &CloudLLMSpec, nodes: &[Node]) -> Vec<Fi
     let mut errors = Vec::new();
     check_name(name, &mut errors);
     if name.len() > MAX_OBJECT_NAME {
-        errors.push(error(
-            "metadata.name",
-            format!("must be at most {MAX_OBJECT_NAME} characters"),
-        ));
+        errors.push(error("metadata.name", format!("must be at most {MAX_OBJECT_NAME} characters")));
     }
     check_model(&spec.model, &mut errors);
     check_adapters(&spec.adapters, &mut errors);
-    let pool = spec
-        .placement
-        .as_ref()
-        .map(|p| p.node_selector.clone())
-        .unwrap_or_default();
+    let pool = spec.placement.as_ref().map(|p| p.node_selector.clone()).unwrap_or_default();
     check_gpu(spec.resources.as_ref(), &pool, nodes, "the placement", &mut errors);
     errors
 }

@@ -38,13 +38,7 @@ fn sha(bytes: &[u8]) -> String {
 }
 
 fn args(url: String, output: std::path::PathBuf, sha256: Option<String>) -> FetchArgs {
-    FetchArgs {
-        url,
-        output,
-        sha256,
-        attempts: 4,
-        idle_timeout_secs: 5,
-    }
+    FetchArgs { url, output, sha256, attempts: 4, idle_timeout_secs: 5 }
 }
 
 fn dir_entries(dir: &std::path::Path) -> Vec<String> {
@@ -61,20 +55,12 @@ async fn verified_download_lands_atomically_after_retries() {
     let (base, hits) = serve(2).await;
     let dir = tempdir("ok");
     let out = dir.join("models/model.gguf");
-    fetch(&args(format!("{base}/model.gguf"), out.clone(), Some(sha(BODY))))
-        .await
-        .expect("fetch succeeds");
+    fetch(&args(format!("{base}/model.gguf"), out.clone(), Some(sha(BODY)))).await.expect("fetch succeeds");
     assert_eq!(std::fs::read(&out).expect("file"), BODY);
     assert_eq!(hits.load(Ordering::SeqCst), 3, "two 503s retried, then success");
-    assert_eq!(
-        dir_entries(&dir.join("models")),
-        vec!["model.gguf"],
-        "no temporary file left"
-    );
+    assert_eq!(dir_entries(&dir.join("models")), vec!["model.gguf"], "no temporary file left");
     // A second run (init container restart) finds the verified file and does nothing.
-    fetch(&args(format!("{base}/model.gguf"), out, Some(sha(BODY))))
-        .await
-        .expect("idempotent");
+    fetch(&args(format!("{base}/model.gguf"), out, Some(sha(BODY)))).await.expect("idempotent");
     assert_eq!(hits.load(Ordering::SeqCst), 3);
 }
 
@@ -84,37 +70,21 @@ async fn checksum_mismatch_fails_and_leaves_nothing() {
     let dir = tempdir("mismatch");
     let out = dir.join("model.gguf");
     let wrong = sha(b"something else");
-    let err = fetch(&args(format!("{base}/model.gguf"), out.clone(), Some(wrong.clone())))
-        .await
-        .expect_err("mismatch");
+    let err = fetch(&args(format!("{base}/model.gguf"), out.clone(), Some(wrong.clone()))).await.expect_err("mismatch");
     assert!(matches!(err, FetchError::Checksum { .. }), "{err}");
     let msg = err.to_string();
-    assert!(
-        msg.contains(&wrong) && msg.contains(&sha(BODY)),
-        "message names both digests: {msg}"
-    );
-    assert!(
-        dir_entries(&dir).is_empty(),
-        "nothing half-written remains: {:?}",
-        dir_entries(&dir)
-    );
+    assert!(msg.contains(&wrong) && msg.contains(&sha(BODY)), "message names both digests: {msg}");
+    assert!(dir_entries(&dir).is_empty(), "nothing half-written remains: {:?}", dir_entries(&dir));
 }
 
 #[tokio::test]
 async fn not_found_is_not_retried_and_bad_checksum_argument_is_refused() {
     let (base, hits) = serve(0).await;
     let dir = tempdir("404");
-    let err = fetch(&args(format!("{base}/missing.gguf"), dir.join("x"), None))
-        .await
-        .expect_err("404");
-    assert!(
-        matches!(err, FetchError::Status { status, .. } if status == 404),
-        "{err}"
-    );
+    let err = fetch(&args(format!("{base}/missing.gguf"), dir.join("x"), None)).await.expect_err("404");
+    assert!(matches!(err, FetchError::Status { status, .. } if status == 404), "{err}");
     assert_eq!(hits.load(Ordering::SeqCst), 0);
-    let err = fetch(&args(format!("{base}/model.gguf"), dir.join("x"), Some("ABC".into())))
-        .await
-        .expect_err("bad arg");
+    let err = fetch(&args(format!("{base}/model.gguf"), dir.join("x"), Some("ABC".into()))).await.expect_err("bad arg");
     assert!(matches!(err, FetchError::BadChecksumArg(_)), "{err}");
 }
 

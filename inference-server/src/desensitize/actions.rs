@@ -32,11 +32,7 @@ impl EntityCounts {
 
     /// `(type name, count)` for the types seen.
     pub fn nonzero(&self) -> impl Iterator<Item = (&'static str, u32)> + '_ {
-        entity::ALL
-            .iter()
-            .zip(self.0)
-            .filter(|(_, n)| *n > 0)
-            .map(|(kind, n)| (entity::name(*kind), n))
+        entity::ALL.iter().zip(self.0).filter(|(_, n)| *n > 0).map(|(kind, n)| (entity::name(*kind), n))
     }
 }
 
@@ -51,11 +47,7 @@ pub struct Desensitizer {
 
 impl Desensitizer {
     pub fn new(policy: DesensitizationPolicy) -> Self {
-        Self {
-            detector: Detector::new(&policy.entities),
-            policy,
-            keep_mask_separators: true,
-        }
+        Self { detector: Detector::new(&policy.entities), policy, keep_mask_separators: true }
     }
 
     /// Whether `mask` keeps separators (default) or masks every character.
@@ -135,10 +127,7 @@ mod tests {
     use super::*;
 
     fn with(action: DesensitizeAction) -> Desensitizer {
-        Desensitizer::new(DesensitizationPolicy {
-            action,
-            ..Default::default()
-        })
+        Desensitizer::new(DesensitizationPolicy { action, ..Default::default() })
     }
 
     #[test]
@@ -148,30 +137,18 @@ mod tests {
         let redacted = with(DesensitizeAction::Redact).desensitize_text(text, &mut vault, &mut counts);
         assert_eq!(redacted.as_deref(), Some("mail [EMAIL] or [EMAIL], card [CREDIT_CARD]"));
         let masked = with(DesensitizeAction::Mask).desensitize_text(text, &mut vault, &mut counts);
-        assert_eq!(
-            masked.as_deref(),
-            Some("mail **@*******.*** or **@*******.***, card **** **** **** ****")
-        );
+        assert_eq!(masked.as_deref(), Some("mail **@*******.*** or **@*******.***, card **** **** **** ****"));
         assert!(vault.is_empty(), "only pseudonyms enter the vault");
         let pseudo = with(DesensitizeAction::Pseudonymize).desensitize_text(text, &mut vault, &mut counts);
-        assert_eq!(
-            pseudo.as_deref(),
-            Some("mail [EMAIL_1] or [EMAIL_1], card [CREDIT_CARD_1]")
-        );
+        assert_eq!(pseudo.as_deref(), Some("mail [EMAIL_1] or [EMAIL_1], card [CREDIT_CARD_1]"));
         assert_eq!(vault.original("[EMAIL_1]"), Some("jo@example.com"));
         assert_eq!(counts.get(EntityType::Email), 6);
     }
 
     #[test]
     fn disabled_policy_changes_nothing() {
-        let d = Desensitizer::new(DesensitizationPolicy {
-            enabled: false,
-            ..Default::default()
-        });
+        let d = Desensitizer::new(DesensitizationPolicy { enabled: false, ..Default::default() });
         let mut vault = Vault::new();
-        assert!(
-            d.desensitize_text("jo@example.com", &mut vault, &mut EntityCounts::default())
-                .is_none()
-        );
+        assert!(d.desensitize_text("jo@example.com", &mut vault, &mut EntityCounts::default()).is_none());
     }
 }

@@ -91,10 +91,7 @@ pub enum CliError {
     #[error("reading {path}: {source}")]
     ReadConfig { path: String, source: std::io::Error },
     #[error("{path}: {source}")]
-    Config {
-        path: String,
-        source: netgpt_crds::config::ConfigError,
-    },
+    Config { path: String, source: netgpt_crds::config::ConfigError },
     #[error("no upstream: pass --upstream or a configuration file with cloud.url")]
     NoUpstream,
     #[error(transparent)]
@@ -116,10 +113,7 @@ pub fn run(args: DesensitizeArgs) -> Result<(), CliError> {
 
 fn read_config(path: &PathBuf) -> Result<WorkflowConfig, CliError> {
     let shown = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| CliError::ReadConfig {
-        path: shown.clone(),
-        source,
-    })?;
+    let text = std::fs::read_to_string(path).map_err(|source| CliError::ReadConfig { path: shown.clone(), source })?;
     WorkflowConfig::from_yaml(&text).map_err(|source| CliError::Config { path: shown, source })
 }
 
@@ -137,11 +131,8 @@ pub fn settings(args: &SidecarArgs) -> Result<SidecarSettings, CliError> {
         }
         Err(e) => return Err(e),
     };
-    let upstream = args
-        .upstream
-        .clone()
-        .or_else(|| config.as_ref().map(|c| c.cloud.url.clone()))
-        .ok_or(CliError::NoUpstream)?;
+    let upstream =
+        args.upstream.clone().or_else(|| config.as_ref().map(|c| c.cloud.url.clone())).ok_or(CliError::NoUpstream)?;
     let mut policy = config.map(|c| c.desensitization).unwrap_or_default();
     if let Some(action) = args.action {
         policy.action = action;
@@ -201,9 +192,7 @@ fn run_scan(config: Option<PathBuf>) -> Result<(), CliError> {
     std::io::stdin().read_to_string(&mut text)?;
     let desensitizer = Desensitizer::new(policy);
     let mut counts = EntityCounts::default();
-    let out = desensitizer
-        .desensitize_text(&text, &mut Vault::new(), &mut counts)
-        .unwrap_or(text);
+    let out = desensitizer.desensitize_text(&text, &mut Vault::new(), &mut counts).unwrap_or(text);
     print!("{out}");
     for (name, n) in counts.nonzero() {
         eprintln!("{name}: {n}");

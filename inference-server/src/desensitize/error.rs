@@ -75,10 +75,7 @@ impl DesensitizeError {
     }
 
     pub(crate) fn invalid(param: impl Into<String>, message: impl Into<String>) -> Self {
-        Self::InvalidRequest {
-            param: param.into(),
-            message: message.into(),
-        }
+        Self::InvalidRequest { param: param.into(), message: message.into() }
     }
 
     /// The OpenAI-style JSON body.

@@ -49,20 +49,13 @@ pub enum EvalError {
 /// Reads a JSONL corpus, checking spans and type names.
 pub fn load_corpus(path: &Path) -> Result<Vec<Sample>, EvalError> {
     let shown = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| EvalError::Read {
-        path: shown.clone(),
-        source,
-    })?;
+    let text = std::fs::read_to_string(path).map_err(|source| EvalError::Read { path: shown.clone(), source })?;
     let mut samples = Vec::new();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
-        let parse = |message: String| EvalError::Parse {
-            path: shown.clone(),
-            line: i + 1,
-            message,
-        };
+        let parse = |message: String| EvalError::Parse { path: shown.clone(), line: i + 1, message };
         let sample: Sample = serde_json::from_str(line).map_err(|e| parse(e.to_string()))?;
         let chars = sample.text.chars().count();
         for span in &sample.spans {
@@ -99,11 +92,7 @@ impl Score {
     pub fn f_beta(&self, beta: f64) -> f64 {
         let (p, r) = (self.precision(), self.recall());
         let b2 = beta * beta;
-        if p + r == 0.0 {
-            0.0
-        } else {
-            (1.0 + b2) * p * r / (b2 * p + r)
-        }
+        if p + r == 0.0 { 0.0 } else { (1.0 + b2) * p * r / (b2 * p + r) }
     }
 
     fn add(&mut self, other: &Score) {
@@ -115,11 +104,7 @@ impl Score {
 
 /// No predictions and no gold is a perfect score (nothing to find, nothing invented).
 fn ratio(numerator: usize, denominator: usize) -> f64 {
-    if denominator == 0 {
-        1.0
-    } else {
-        numerator as f64 / denominator as f64
-    }
+    if denominator == 0 { 1.0 } else { numerator as f64 / denominator as f64 }
 }
 
 /// The evaluation's result.
@@ -135,11 +120,7 @@ pub struct Report {
 
 impl Report {
     pub fn score(&self, kind: EntityType) -> Score {
-        self.per_type
-            .iter()
-            .find(|(k, _)| *k == kind)
-            .map(|(_, s)| *s)
-            .unwrap_or_default()
+        self.per_type.iter().find(|(k, _)| *k == kind).map(|(_, s)| *s).unwrap_or_default()
     }
 }
 
@@ -147,11 +128,7 @@ impl Report {
 fn iou(a: (usize, usize), b: (usize, usize)) -> f64 {
     let intersection = a.1.min(b.1).saturating_sub(a.0.max(b.0));
     let union = a.1.max(b.1) - a.0.min(b.0);
-    if union == 0 {
-        0.0
-    } else {
-        intersection as f64 / union as f64
-    }
+    if union == 0 { 0.0 } else { intersection as f64 / union as f64 }
 }
 
 /// Scores `detector` on `samples`.
@@ -173,16 +150,10 @@ pub fn evaluate(samples: &[Sample], detector: &Detector, iou_threshold: f64) -> 
             n += 1;
         }
         char_of[sample.text.len()] = n;
-        let predicted: Vec<(usize, usize, EntityType)> = detector
-            .detect(&sample.text)
-            .into_iter()
-            .map(|d| (char_of[d.start], char_of[d.end], d.kind))
-            .collect();
-        let gold: Vec<(usize, usize, EntityType)> = sample
-            .spans
-            .iter()
-            .filter_map(|s| entity::from_name(&s.kind).map(|k| (s.start, s.end, k)))
-            .collect();
+        let predicted: Vec<(usize, usize, EntityType)> =
+            detector.detect(&sample.text).into_iter().map(|d| (char_of[d.start], char_of[d.end], d.kind)).collect();
+        let gold: Vec<(usize, usize, EntityType)> =
+            sample.spans.iter().filter_map(|s| entity::from_name(&s.kind).map(|k| (s.start, s.end, k))).collect();
         for p in &predicted {
             per_type[entity::index(p.2)].predicted += 1;
         }
@@ -260,11 +231,7 @@ impl fmt::Display for Report {
         row(f, "**overall (typed, micro)**", &self.overall)?;
         row(f, "any PII (type ignored)", &self.any_pii)?;
         let per_sample = self.elapsed.as_secs_f64() * 1e6 / self.samples.max(1) as f64;
-        writeln!(
-            f,
-            "\n{} sentences, char IoU >= {}, detection {:.1} µs/sentence",
-            self.samples, self.iou, per_sample
-        )
+        writeln!(f, "\n{} sentences, char IoU >= {}, detection {:.1} µs/sentence", self.samples, self.iou, per_sample)
     }
 }
 
@@ -274,11 +241,7 @@ mod tests {
 
     #[test]
     fn f2_and_iou() {
-        let s = Score {
-            true_positives: 8,
-            predicted: 10,
-            gold: 16,
-        };
+        let s = Score { true_positives: 8, predicted: 10, gold: 16 };
         assert!((s.precision() - 0.8).abs() < 1e-9);
         assert!((s.recall() - 0.5).abs() < 1e-9);
         // 5PR / (4P + R) = 5*0.4 / 3.7
@@ -291,20 +254,9 @@ mod tests {
     fn scores_cjk_offsets_in_code_points() {
         let sample = Sample {
             text: "邮箱a@example.com，谢谢".into(),
-            spans: vec![GoldSpan {
-                start: 2,
-                end: 15,
-                kind: "email".into(),
-            }],
+            spans: vec![GoldSpan { start: 2, end: 15, kind: "email".into() }],
         };
         let report = evaluate(&[sample], &Detector::default(), 0.9);
-        assert_eq!(
-            report.score(EntityType::Email),
-            Score {
-                true_positives: 1,
-                predicted: 1,
-                gold: 1
-            }
-        );
+        assert_eq!(report.score(EntityType::Email), Score { true_positives: 1, predicted: 1, gold: 1 });
     }
 }

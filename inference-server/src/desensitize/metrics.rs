@@ -6,9 +6,8 @@ use prometheus::{Encoder, Histogram, HistogramOpts, IntCounterVec, Opts, Registr
 use super::actions::EntityCounts;
 use super::entity;
 
-const DURATION_BUCKETS: &[f64] = &[
-    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
-];
+const DURATION_BUCKETS: &[f64] =
+    &[0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0];
 const UPSTREAM_BUCKETS: &[f64] = &[0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0];
 
 /// Every metric of the sidecar, in its own registry (one per server, so tests can run
@@ -27,10 +26,7 @@ impl Metrics {
     pub fn new() -> Result<Self, prometheus::Error> {
         let registry = Registry::new();
         let entities = IntCounterVec::new(
-            Opts::new(
-                "netgpt_desensitizer_entities_total",
-                "Personal-data entities replaced, by type.",
-            ),
+            Opts::new("netgpt_desensitizer_entities_total", "Personal-data entities replaced, by type."),
             &["type"],
         )?;
         let requests = IntCounterVec::new(
@@ -73,14 +69,7 @@ impl Metrics {
         for outcome in ["forwarded", "blocked", "upstream_error"] {
             requests.with_label_values(&[outcome]);
         }
-        Ok(Self {
-            registry,
-            entities,
-            requests,
-            blocked,
-            desensitize_duration,
-            upstream_duration,
-        })
+        Ok(Self { registry, entities, requests, blocked, desensitize_duration, upstream_duration })
     }
 
     pub fn record_entities(&self, counts: &EntityCounts) {

@@ -108,9 +108,7 @@ pub async fn start(settings: SidecarSettings) -> Result<RunningSidecar, StartErr
     if !(settings.upstream.starts_with("http://") || settings.upstream.starts_with("https://")) {
         return Err(StartError::Upstream(settings.upstream));
     }
-    let client = reqwest::Client::builder()
-        .connect_timeout(settings.connect_timeout)
-        .build()?;
+    let client = reqwest::Client::builder().connect_timeout(settings.connect_timeout).build()?;
     let shared = Arc::new(Shared {
         desensitizer: Desensitizer::new(settings.policy.clone())
             .keeping_mask_separators(settings.mask_keeps_separators),
@@ -122,14 +120,8 @@ pub async fn start(settings: SidecarSettings) -> Result<RunningSidecar, StartErr
     });
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
-        .map_err(|source| StartError::Bind {
-            addr: settings.listen,
-            source,
-        })?;
-    let addr = listener.local_addr().map_err(|source| StartError::Bind {
-        addr: settings.listen,
-        source,
-    })?;
+        .map_err(|source| StartError::Bind { addr: settings.listen, source })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: settings.listen, source })?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let app = router(shared);
     let task = tokio::spawn(async move {
@@ -142,11 +134,7 @@ pub async fn start(settings: SidecarSettings) -> Result<RunningSidecar, StartErr
             })
             .await
     });
-    Ok(RunningSidecar {
-        addr,
-        stop: Some(stop),
-        task,
-    })
+    Ok(RunningSidecar { addr, stop: Some(stop), task })
 }
 
 fn router(shared: Arc<Shared>) -> Router {
@@ -166,10 +154,7 @@ fn router(shared: Arc<Shared>) -> Router {
 }
 
 async fn metrics(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        shared.metrics.render(),
-    )
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], shared.metrics.render())
 }
 
 async fn chat(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Body) -> Response {
@@ -246,9 +231,7 @@ async fn forward(
     kind: Kind,
 ) -> Result<Response, DesensitizeError> {
     let limit = shared.max_body_bytes;
-    let bytes = axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| DesensitizeError::PayloadTooLarge { limit })?;
+    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| DesensitizeError::PayloadTooLarge { limit })?;
     let started = Instant::now();
     let desensitizer = shared.desensitizer.clone();
     // Detection runs off the async workers (large bodies take milliseconds), and a panic in
@@ -264,10 +247,7 @@ async fn forward(
     })
     .await
     .map_err(|_| DesensitizeError::DetectionFailed)??;
-    shared
-        .metrics
-        .desensitize_duration
-        .observe(started.elapsed().as_secs_f64());
+    shared.metrics.desensitize_duration.observe(started.elapsed().as_secs_f64());
     shared.metrics.record_entities(&outcome.counts);
     let types: Vec<String> = outcome.counts.nonzero().map(|(t, n)| format!("{t}={n}")).collect();
     tracing::info!(path = kind.path(), entities = outcome.counts.total(), types = %types.join(","), "desensitized");
@@ -280,10 +260,7 @@ async fn forward(
         .body(payload);
     let started = Instant::now();
     let upstream = send(shared, copy_headers(request, headers)).await?;
-    shared
-        .metrics
-        .upstream_duration
-        .observe(started.elapsed().as_secs_f64());
+    shared.metrics.upstream_duration.observe(started.elapsed().as_secs_f64());
 
     let status = StatusCode::from_u16(upstream.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
     let content_type = upstream
@@ -300,10 +277,7 @@ async fn forward(
     } else if is_sse {
         sse_body(upstream, restorer)
     } else {
-        let bytes = upstream
-            .bytes()
-            .await
-            .map_err(|e| DesensitizeError::UpstreamBroken(e.to_string()))?;
+        let bytes = upstream.bytes().await.map_err(|e| DesensitizeError::UpstreamBroken(e.to_string()))?;
         Body::from(restore_whole(&restorer, &bytes))
     };
     // Counted once the answer is in hand (a broken non-streamed body counts as an
@@ -320,11 +294,7 @@ async fn forward(
 }
 
 fn copy_headers(mut request: reqwest::RequestBuilder, headers: &HeaderMap) -> reqwest::RequestBuilder {
-    for name in [
-        header::AUTHORIZATION,
-        header::ACCEPT,
-        HeaderName::from_static(REQUEST_ID),
-    ] {
+    for name in [header::AUTHORIZATION, header::ACCEPT, HeaderName::from_static(REQUEST_ID)] {
         if let Some(value) = headers.get(&name)
             && let Ok(value) = reqwest::header::HeaderValue::from_bytes(value.as_bytes())
         {

@@ -26,12 +26,8 @@ pub struct Outcome {
 const STRUCTURAL_KEYS: &[&str] = &["role", "type", "id", "tool_call_id", "index"];
 
 /// Content part types that carry text, and the field the text is in.
-const TEXT_PARTS: &[(&str, &str)] = &[
-    ("text", "text"),
-    ("input_text", "text"),
-    ("output_text", "text"),
-    ("refusal", "refusal"),
-];
+const TEXT_PARTS: &[(&str, &str)] =
+    &[("text", "text"), ("input_text", "text"), ("output_text", "text"), ("refusal", "refusal")];
 
 /// A pass over the strings of a request: first to reserve placeholder-shaped input, then to
 /// replace entities.
@@ -121,26 +117,12 @@ impl Desensitizer {
         // Validate the whole shape before touching anything: a request is either fully
         // desensitized or rejected.
         validate(body, endpoint)?;
-        let mut outcome = Outcome {
-            stream,
-            ..Default::default()
-        };
+        let mut outcome = Outcome { stream, ..Default::default() };
+        walk(body, endpoint, &mut Reserve { desensitizer: self, vault: &mut outcome.vault });
         walk(
             body,
             endpoint,
-            &mut Reserve {
-                desensitizer: self,
-                vault: &mut outcome.vault,
-            },
-        );
-        walk(
-            body,
-            endpoint,
-            &mut Replace {
-                desensitizer: self,
-                vault: &mut outcome.vault,
-                counts: &mut outcome.counts,
-            },
+            &mut Replace { desensitizer: self, vault: &mut outcome.vault, counts: &mut outcome.counts },
         );
         Ok(outcome)
     }
@@ -173,10 +155,7 @@ fn validate(body: &Value, endpoint: Endpoint) -> Result<(), DesensitizeError> {
                 });
             }
             _ => {
-                return Err(DesensitizeError::invalid(
-                    "prompt",
-                    "`prompt` must be a string or an array of strings",
-                ));
+                return Err(DesensitizeError::invalid("prompt", "`prompt` must be a string or an array of strings"));
             }
         },
     }
@@ -192,9 +171,8 @@ fn validate(body: &Value, endpoint: Endpoint) -> Result<(), DesensitizeError> {
 
 fn validate_message(message: &Value, i: usize) -> Result<(), DesensitizeError> {
     let param = |field: &str| format!("messages[{i}]{field}");
-    let object = message
-        .as_object()
-        .ok_or_else(|| DesensitizeError::invalid(param(""), "a message must be an object"))?;
+    let object =
+        message.as_object().ok_or_else(|| DesensitizeError::invalid(param(""), "a message must be an object"))?;
     if !object.get("role").is_some_and(Value::is_string) {
         return Err(DesensitizeError::invalid(param(".role"), "`role` must be a string"));
     }
@@ -363,10 +341,7 @@ mod tests {
         // [EMAIL_1] was in the input: the e-mail gets [EMAIL_2] everywhere.
         assert_eq!(outcome.vault.original("[EMAIL_2]"), Some("jo@example.com"));
         assert_eq!(outcome.vault.original("[EMAIL_1]"), None);
-        assert_eq!(
-            body["messages"][2]["tool_calls"][0]["function"]["arguments"],
-            "{\"n\":3,\"to\":\"[EMAIL_2]\"}"
-        );
+        assert_eq!(body["messages"][2]["tool_calls"][0]["function"]["arguments"], "{\"n\":3,\"to\":\"[EMAIL_2]\"}");
         assert_eq!(body["messages"][3]["tool_call_id"], "c1");
         assert_eq!(outcome.counts.get(EntityType::Email), 3);
         assert_eq!(outcome.counts.get(EntityType::Person), 2);
@@ -388,10 +363,7 @@ mod tests {
             assert!(d.desensitize_chat(&mut b).is_err(), "{body}");
         }
         let mut tokens = json!({"prompt": [1, 2, 3]});
-        assert!(matches!(
-            d.desensitize_completion(&mut tokens),
-            Err(DesensitizeError::Unsupported { .. })
-        ));
+        assert!(matches!(d.desensitize_completion(&mut tokens), Err(DesensitizeError::Unsupported { .. })));
         let mut ok = json!({"prompt": ["call +86 138 1234 5678"]});
         d.desensitize_completion(&mut ok).expect("strings are fine");
         assert_eq!(ok["prompt"][0], "call [PHONE_1]");

@@ -16,11 +16,7 @@ pub fn restore_json(restorer: &Restorer, value: &mut Value) {
 fn restore_value(restorer: &Restorer, value: &mut Value, json_text: bool) {
     match value {
         Value::String(s) => {
-            *s = if json_text {
-                restorer.restore_json_text(s)
-            } else {
-                restorer.restore(s)
-            };
+            *s = if json_text { restorer.restore_json_text(s) } else { restorer.restore(s) };
         }
         Value::Array(items) => items.iter_mut().for_each(|v| restore_value(restorer, v, false)),
         Value::Object(map) => {
@@ -72,13 +68,7 @@ pub struct SseRestorer {
 
 impl SseRestorer {
     pub fn new(restorer: Restorer) -> Self {
-        Self {
-            restorer,
-            line: Vec::new(),
-            fields: BTreeMap::new(),
-            template: None,
-            chat: true,
-        }
+        Self { restorer, line: Vec::new(), fields: BTreeMap::new(), template: None, chat: true }
     }
 
     /// Feeds bytes from upstream; returns the bytes to send to the client now.
@@ -176,19 +166,13 @@ impl SseRestorer {
 
     fn stream_for(&mut self, index: u64, field: Field) -> &mut StreamRestorer {
         let json_text = matches!(field, Field::ToolArguments(_));
-        self.fields
-            .entry((index, field))
-            .or_insert_with(|| self.restorer.stream(json_text))
+        self.fields.entry((index, field)).or_insert_with(|| self.restorer.stream(json_text))
     }
 
     /// Appends the held text of every field of choice `index` to that choice's chunk.
     fn flush_choice(&mut self, index: u64, choice: &mut Value) {
-        let keys: Vec<(u64, Field)> = self
-            .fields
-            .range((index, Field::Content)..)
-            .take_while(|(k, _)| k.0 == index)
-            .map(|(k, _)| *k)
-            .collect();
+        let keys: Vec<(u64, Field)> =
+            self.fields.range((index, Field::Content)..).take_while(|(k, _)| k.0 == index).map(|(k, _)| *k).collect();
         for key in keys {
             let Some(mut stream) = self.fields.remove(&key) else {
                 continue;
@@ -211,10 +195,7 @@ impl SseRestorer {
         let mut choices = Vec::new();
         let indexes: Vec<u64> = self.fields.keys().map(|k| k.0).collect();
         for index in indexes {
-            if choices
-                .iter()
-                .any(|c: &Value| c.get("index").and_then(Value::as_u64) == Some(index))
-            {
+            if choices.iter().any(|c: &Value| c.get("index").and_then(Value::as_u64) == Some(index)) {
                 continue;
             }
             let mut choice = if self.chat {
@@ -248,9 +229,7 @@ fn append_field(choice: &mut Value, field: Field, text: &str, chat: bool) {
                 let Some(calls) = calls.as_array_mut() else {
                     return;
                 };
-                let position = calls
-                    .iter()
-                    .position(|c| c.get("index").and_then(Value::as_u64) == Some(call_index));
+                let position = calls.iter().position(|c| c.get("index").and_then(Value::as_u64) == Some(call_index));
                 let call = match position {
                     Some(p) => &mut calls[p],
                     None => {
@@ -366,10 +345,7 @@ mod tests {
         out.extend(sse.finish());
         let mut arguments = [String::new(), String::new()];
         for line in String::from_utf8_lossy(&out).lines() {
-            let Some(chunk) = line
-                .strip_prefix("data: ")
-                .and_then(|d| serde_json::from_str::<Value>(d).ok())
-            else {
+            let Some(chunk) = line.strip_prefix("data: ").and_then(|d| serde_json::from_str::<Value>(d).ok()) else {
                 continue;
             };
             for choice in chunk["choices"].as_array().into_iter().flatten() {
@@ -379,10 +355,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(
-            arguments,
-            ["{\"to\":\"jo@example.com\"}", "{\"to\":\"jo@example.com\"}"]
-        );
+        assert_eq!(arguments, ["{\"to\":\"jo@example.com\"}", "{\"to\":\"jo@example.com\"}"]);
     }
 
     #[test]

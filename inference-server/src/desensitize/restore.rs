@@ -38,11 +38,7 @@ impl Restorer {
 
     /// A restorer for one streamed field.
     pub fn stream(&self, json_text: bool) -> StreamRestorer {
-        StreamRestorer {
-            vault: self.vault.clone(),
-            pending: String::new(),
-            json_text,
-        }
+        StreamRestorer { vault: self.vault.clone(), pending: String::new(), json_text }
     }
 }
 
@@ -85,18 +81,13 @@ fn restore_with(vault: &Vault, text: &str, json_text: bool) -> String {
 /// Models sometimes change the case of what they copy (`[Email_1]`); placeholders are
 /// upper-case ASCII, so comparing upper-cased text is exact otherwise.
 fn lookup<'v>(vault: &'v Vault, candidate: &str) -> Option<&'v str> {
-    vault
-        .original(candidate)
-        .or_else(|| vault.original(&candidate.to_ascii_uppercase()))
+    vault.original(candidate).or_else(|| vault.original(&candidate.to_ascii_uppercase()))
 }
 
 /// The body of a JSON string literal for `value` (without the quotes).
 fn json_escape(value: &str) -> String {
     let quoted = serde_json::Value::String(value.to_string()).to_string();
-    quoted
-        .get(1..quoted.len().saturating_sub(1))
-        .unwrap_or_default()
-        .to_string()
+    quoted.get(1..quoted.len().saturating_sub(1)).unwrap_or_default().to_string()
 }
 
 /// Restores one streamed text field chunk by chunk.
@@ -159,10 +150,7 @@ mod tests {
             r.restore("to [EMAIL_1] [x] [EMAIL_9] [[PERSON_1]]"),
             "to jo@example.com [x] [EMAIL_9] [Zoë \"Z\" Li]"
         );
-        assert_eq!(
-            r.restore_json_text(r#"{"to":"[PERSON_1]"}"#),
-            r#"{"to":"Zoë \"Z\" Li"}"#
-        );
+        assert_eq!(r.restore_json_text(r#"{"to":"[PERSON_1]"}"#), r#"{"to":"Zoë \"Z\" Li"}"#);
     }
 
     #[test]

@@ -49,8 +49,7 @@ impl Vault {
                 break candidate;
             }
         };
-        self.by_value
-            .insert((entity::index(kind), value.to_string()), placeholder.clone());
+        self.by_value.insert((entity::index(kind), value.to_string()), placeholder.clone());
         self.by_placeholder.insert(placeholder.clone(), value.to_string());
         placeholder
     }

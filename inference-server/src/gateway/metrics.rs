@@ -27,10 +27,7 @@ impl GatewayMetrics {
         let registry = Registry::new();
         let latency = vec![0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
         let requests = IntCounterVec::new(
-            Opts::new(
-                "netgpt_gateway_requests_total",
-                "Requests by the path that served them.",
-            ),
+            Opts::new("netgpt_gateway_requests_total", "Requests by the path that served them."),
             &["site", "path"],
         )
         .expect("valid metric");
@@ -47,11 +44,8 @@ impl GatewayMetrics {
         )
         .expect("valid metric");
         let edge_confidence = HistogramVec::new(
-            HistogramOpts::new(
-                "netgpt_gateway_edge_confidence",
-                "Edge confidence (0..1) of each draft answer.",
-            )
-            .buckets((1..=10).map(|i| f64::from(i) / 10.0).collect()),
+            HistogramOpts::new("netgpt_gateway_edge_confidence", "Edge confidence (0..1) of each draft answer.")
+                .buckets((1..=10).map(|i| f64::from(i) / 10.0).collect()),
             &["site"],
         )
         .expect("valid metric");
@@ -63,13 +57,7 @@ impl GatewayMetrics {
         ] {
             registry.register(c).expect("metric names are unique");
         }
-        Self {
-            registry,
-            requests,
-            step_duration,
-            request_duration,
-            edge_confidence,
-        }
+        Self { registry, requests, step_duration, request_duration, edge_confidence }
     }
 
     /// Prometheus text exposition.

@@ -34,11 +34,7 @@ impl ServedPath {
 pub fn completion_messages(site: &SiteConfig, prompt: &str) -> Vec<serde_json::Value> {
     let loc = &site.location;
     let place = loc.place_name.clone().unwrap_or_else(|| site.name.clone());
-    let nearby = loc
-        .context
-        .as_deref()
-        .map(|c| format!(" Nearby: {c}"))
-        .unwrap_or_default();
+    let nearby = loc.context.as_deref().map(|c| format!(" Nearby: {c}")).unwrap_or_default();
     let system = "Rewrite a short request from a mobile user into one detailed question that mentions where the \
                   user is.\nExample:\nLocation: Brooklyn, New York. Nearby: Prospect Park, Barclays Center.\n\
                   Short request: where to run?\n\
@@ -97,17 +93,11 @@ impl Plan {
     /// Resolves the steps (list or DAG; the operator has checked the graph).
     pub fn from_steps(steps: &[WorkflowStep]) -> Self {
         let timeout = |pred: &dyn Fn(&WorkflowStep) -> bool| {
-            steps
-                .iter()
-                .find(|s| pred(s))
-                .and_then(|s| s.timeout_ms)
-                .map(|t| t.max(1) as u64)
+            steps.iter().find(|s| pred(s)).and_then(|s| s.timeout_ms).map(|t| t.max(1) as u64)
         };
         Self {
             complete: steps.iter().any(|s| s.kind == StepKind::PromptCompletion),
-            cloud: steps
-                .iter()
-                .any(|s| s.kind == StepKind::Generate && s.target == Some(Target::Cloud)),
+            cloud: steps.iter().any(|s| s.kind == StepKind::Generate && s.target == Some(Target::Cloud)),
             completion_timeout_ms: timeout(&|s| s.kind == StepKind::PromptCompletion),
             desensitize_timeout_ms: timeout(&|s| s.kind == StepKind::Desensitize),
             cloud_timeout_ms: timeout(&|s| s.kind == StepKind::Generate && s.target == Some(Target::Cloud)),
@@ -142,19 +132,10 @@ mod tests {
             finish_completion(&site, "Good dinner in Shanghai?", "x"),
             "Good dinner in Shanghai? (I am in Pudong, Shanghai.)"
         );
-        assert_eq!(
-            finish_completion(&site, "  ", "dinner?"),
-            "dinner? (I am in Pudong, Shanghai.)"
-        );
+        assert_eq!(finish_completion(&site, "  ", "dinner?"), "dinner? (I am in Pudong, Shanghai.)");
         let messages = completion_messages(&site, "dinner?");
-        let text = messages
-            .iter()
-            .map(|m| m["content"].as_str().unwrap_or_default())
-            .collect::<String>();
-        assert!(
-            text.contains("Pudong, Shanghai") && !text.contains("460-00-1"),
-            "no cell id in prompts: {text}"
-        );
+        let text = messages.iter().map(|m| m["content"].as_str().unwrap_or_default()).collect::<String>();
+        assert!(text.contains("Pudong, Shanghai") && !text.contains("460-00-1"), "no cell id in prompts: {text}");
     }
 
     #[test]
@@ -177,16 +158,10 @@ mod tests {
         .expect("steps");
         let plan = Plan::from_steps(&steps);
         assert!(plan.complete && plan.cloud);
-        assert_eq!(
-            (plan.completion_timeout_ms, plan.cloud_timeout_ms),
-            (Some(100), Some(900))
-        );
+        assert_eq!((plan.completion_timeout_ms, plan.cloud_timeout_ms), (Some(100), Some(900)));
         assert!(answer_at_edge(&plan, Some(0.8), 0.7));
         assert!(!answer_at_edge(&plan, Some(0.6), 0.7));
-        assert!(
-            !answer_at_edge(&plan, None, 0.0),
-            "no logprobs: no evidence of confidence"
-        );
+        assert!(!answer_at_edge(&plan, None, 0.0), "no logprobs: no evidence of confidence");
         let edge_only = Plan { cloud: false, ..plan };
         assert!(answer_at_edge(&edge_only, Some(0.0), 0.99));
     }

@@ -81,25 +81,17 @@ pub async fn start(config: WorkflowConfig, listen: SocketAddr) -> Result<Running
     let gateway = Arc::new(Gateway {
         plan: Plan::from_steps(&config.steps),
         config,
-        http: reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .build()?,
+        http: reqwest::Client::builder().connect_timeout(Duration::from_secs(5)).build()?,
         metrics: GatewayMetrics::new(),
     });
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .map_err(|source| GatewayError::Bind { addr: listen, source })?;
-    let addr = listener
-        .local_addr()
-        .map_err(|source| GatewayError::Bind { addr: listen, source })?;
+    let listener =
+        tokio::net::TcpListener::bind(listen).await.map_err(|source| GatewayError::Bind { addr: listen, source })?;
+    let addr = listener.local_addr().map_err(|source| GatewayError::Bind { addr: listen, source })?;
     let app = Router::new()
         .route("/v1/chat/completions", post(chat_completions))
         .route("/health", get(|| async { "ok" }))
         .route("/ready", get(ready))
-        .route(
-            "/metrics",
-            get(|State(g): State<Arc<Gateway>>| async move { g.metrics.render() }),
-        )
+        .route("/metrics", get(|State(g): State<Arc<Gateway>>| async move { g.metrics.render() }))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(gateway);
     let (stop, stopped) = oneshot::channel::<()>();
@@ -111,25 +103,16 @@ pub async fn start(config: WorkflowConfig, listen: SocketAddr) -> Result<Running
             .await;
     });
     tracing::info!(%addr, "gateway listening");
-    Ok(RunningGateway {
-        addr,
-        stop: Some(stop),
-        task,
-    })
+    Ok(RunningGateway { addr, stop: Some(stop), task })
 }
 
 /// `netgpt gateway`: runs until SIGTERM/SIGINT.
 pub fn run(args: GatewayArgs) -> Result<(), GatewayError> {
     crate::init_tracing();
-    let text = std::fs::read_to_string(&args.config).map_err(|source| GatewayError::ReadConfig {
-        path: args.config.clone(),
-        source,
-    })?;
+    let text = std::fs::read_to_string(&args.config)
+        .map_err(|source| GatewayError::ReadConfig { path: args.config.clone(), source })?;
     let config = WorkflowConfig::from_yaml(&text)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(GatewayError::Runtime)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(GatewayError::Runtime)?;
     runtime.block_on(async move {
         let gateway = start(config, args.listen).await?;
         let _ = tokio::signal::ctrl_c().await;
@@ -182,29 +165,21 @@ struct Answer {
 async fn chat(g: &Gateway, url: &str, body: &Value, timeout: Duration) -> Result<Answer, UpstreamError> {
     let url = format!("{}/v1/chat/completions", url.trim_end_matches('/'));
     let request = g.http.post(url).json(body).timeout(timeout).send();
-    let response = request.await.map_err(|e| {
-        if e.is_timeout() {
-            UpstreamError::Timeout
-        } else {
-            UpstreamError::Unreachable(e.to_string())
-        }
-    })?;
+    let response = request
+        .await
+        .map_err(|e| if e.is_timeout() { UpstreamError::Timeout } else { UpstreamError::Unreachable(e.to_string()) })?;
     let status = response.status();
-    let text = response.text().await.map_err(|e| {
-        if e.is_timeout() {
-            UpstreamError::Timeout
-        } else {
-            UpstreamError::Unreachable(e.to_string())
-        }
-    })?;
+    let text = response
+        .text()
+        .await
+        .map_err(|e| if e.is_timeout() { UpstreamError::Timeout } else { UpstreamError::Unreachable(e.to_string()) })?;
     if !status.is_success() {
         return Err(UpstreamError::Status(status.as_u16(), text.chars().take(300).collect()));
     }
     let v: Value = serde_json::from_str(&text).map_err(|e| UpstreamError::Invalid(e.to_string()))?;
     let choice = &v["choices"][0];
-    let content = choice["message"]["content"]
-        .as_str()
-        .ok_or_else(|| UpstreamError::Invalid("no message content".into()))?;
+    let content =
+        choice["message"]["content"].as_str().ok_or_else(|| UpstreamError::Invalid("no message content".into()))?;
     let logprobs = choice["logprobs"]["content"]
         .as_array()
         .map(|ts| ts.iter().filter_map(|t| t["logprob"].as_f64()).collect())
@@ -232,19 +207,11 @@ struct BadRequest {
 
 impl BadRequest {
     fn new(message: impl Into<String>, param: Option<&'static str>) -> Self {
-        Self {
-            message: message.into(),
-            param,
-        }
+        Self { message: message.into(), param }
     }
 
     fn into_response(self) -> Response {
-        error_response(
-            StatusCode::BAD_REQUEST,
-            &self.message,
-            "invalid_request_error",
-            self.param,
-        )
+        error_response(StatusCode::BAD_REQUEST, &self.message, "invalid_request_error", self.param)
     }
 }
 
@@ -261,11 +228,7 @@ fn parse_request(bytes: &[u8], headers: &HeaderMap) -> Result<ClientRequest, Bad
         .ok_or_else(|| BadRequest::new("the last message must come from the user", Some("messages")))?;
     let prompt = match &last["content"] {
         Value::String(s) => s.clone(),
-        Value::Array(parts) => parts
-            .iter()
-            .filter_map(|p| p["text"].as_str())
-            .collect::<Vec<_>>()
-            .join("\n"),
+        Value::Array(parts) => parts.iter().filter_map(|p| p["text"].as_str()).collect::<Vec<_>>().join("\n"),
         _ => return Err(BadRequest::new("the user message needs text content", Some("messages"))),
     };
     if body.get("stream").is_some_and(|s| !s.is_boolean() && !s.is_null()) {
@@ -273,12 +236,7 @@ fn parse_request(bytes: &[u8], headers: &HeaderMap) -> Result<ClientRequest, Bad
     }
     let debug = headers.get("x-netgpt-debug").is_some_and(|v| v == "true" || v == "1")
         || body["netgpt"]["debug"].as_bool().unwrap_or(false);
-    Ok(ClientRequest {
-        stream: body["stream"].as_bool().unwrap_or(false),
-        prompt,
-        debug,
-        body,
-    })
+    Ok(ClientRequest { stream: body["stream"].as_bool().unwrap_or(false), prompt, debug, body })
 }
 
 /// The client's messages with the last user turn replaced by `prompt`.
@@ -318,10 +276,7 @@ async fn run_workflow(g: &Gateway, req: ClientRequest) -> Response {
     let site = g.config.site.name.as_str();
     let deadline = started + Duration::from_millis(g.config.routing.latency_budget_ms.max(1) as u64);
     let observe_step = |step: &str, since: Instant| {
-        g.metrics
-            .step_duration
-            .with_label_values(&[site, step])
-            .observe(since.elapsed().as_secs_f64());
+        g.metrics.step_duration.with_label_values(&[site, step]).observe(since.elapsed().as_secs_f64());
     };
 
     // Step: promptCompletion on the edge, with the site's location profile.
@@ -335,14 +290,9 @@ async fn run_workflow(g: &Gateway, req: ClientRequest) -> Response {
             "max_tokens": COMPLETION_TOKENS,
             "stop": ["\n"],
         });
-        let result = chat(
-            g,
-            &g.config.edge.url,
-            &body,
-            remaining(deadline, g.plan.completion_timeout_ms),
-        )
-        .instrument(tracing::info_span!("step", name = "promptCompletion"))
-        .await;
+        let result = chat(g, &g.config.edge.url, &body, remaining(deadline, g.plan.completion_timeout_ms))
+            .instrument(tracing::info_span!("step", name = "promptCompletion"))
+            .await;
         observe_step("promptCompletion", t);
         match result {
             Ok(answer) => completed = finish_completion(&g.config.site, &answer.text, &req.prompt),
@@ -363,19 +313,11 @@ async fn run_workflow(g: &Gateway, req: ClientRequest) -> Response {
         obj.insert("stream".into(), Value::Bool(false));
         obj.insert("logprobs".into(), Value::Bool(true));
     }
-    let edge = chat(
-        g,
-        &g.config.edge.url,
-        &edge_body,
-        remaining(deadline, g.plan.edge_timeout_ms),
-    )
-    .instrument(tracing::info_span!("step", name = "generate", target = "edge"))
-    .await;
+    let edge = chat(g, &g.config.edge.url, &edge_body, remaining(deadline, g.plan.edge_timeout_ms))
+        .instrument(tracing::info_span!("step", name = "generate", target = "edge"))
+        .await;
     observe_step("edgeGenerate", t);
-    let confidence = edge
-        .as_ref()
-        .ok()
-        .and_then(|a| confidence(&a.logprobs, g.config.routing.confidence_metric));
+    let confidence = edge.as_ref().ok().and_then(|a| confidence(&a.logprobs, g.config.routing.confidence_metric));
     if let Some(c) = confidence {
         g.metrics.edge_confidence.with_label_values(&[site]).observe(c);
     }
@@ -392,10 +334,7 @@ async fn run_workflow(g: &Gateway, req: ClientRequest) -> Response {
     };
     let finish = |path: ServedPath| {
         g.metrics.requests.with_label_values(&[site, path.as_str()]).inc();
-        g.metrics
-            .request_duration
-            .with_label_values(&[site, path.as_str()])
-            .observe(started.elapsed().as_secs_f64());
+        g.metrics.request_duration.with_label_values(&[site, path.as_str()]).observe(started.elapsed().as_secs_f64());
     };
 
     if answer_at_edge(&g.plan, confidence, g.config.routing.confidence_threshold) || !g.plan.cloud {
@@ -406,12 +345,7 @@ async fn run_workflow(g: &Gateway, req: ClientRequest) -> Response {
             }
             Err(e) => {
                 g.metrics.requests.with_label_values(&[site, "error"]).inc();
-                error_response(
-                    StatusCode::BAD_GATEWAY,
-                    &format!("edge model {e}"),
-                    "upstream_error",
-                    None,
-                )
+                error_response(StatusCode::BAD_GATEWAY, &format!("edge model {e}"), "upstream_error", None)
             }
         };
     }
@@ -424,20 +358,13 @@ async fn run_workflow(g: &Gateway, req: ClientRequest) -> Response {
         obj.insert("model".into(), Value::String(g.config.cloud.model.clone()));
         obj.insert("messages".into(), Value::Array(with_prompt(&req.body, &completed)));
     }
-    let limit = [
-        g.plan.cloud_timeout_ms,
-        g.plan
-            .desensitize_timeout_ms
-            .map(|d| d + g.plan.cloud_timeout_ms.unwrap_or(0)),
-    ]
-    .into_iter()
-    .flatten()
-    .max();
+    let limit =
+        [g.plan.cloud_timeout_ms, g.plan.desensitize_timeout_ms.map(|d| d + g.plan.cloud_timeout_ms.unwrap_or(0))]
+            .into_iter()
+            .flatten()
+            .max();
     let timeout = remaining(deadline, limit);
-    let url = format!(
-        "{}/v1/chat/completions",
-        g.config.desensitizer_url.trim_end_matches('/')
-    );
+    let url = format!("{}/v1/chat/completions", g.config.desensitizer_url.trim_end_matches('/'));
     let sent = g
         .http
         .post(url)
@@ -457,13 +384,7 @@ async fn run_workflow(g: &Gateway, req: ClientRequest) -> Response {
             let body = resp.text().await.unwrap_or_default();
             // The sidecar refuses (4xx) when it cannot desensitize: a privacy failure.
             let privacy = status.is_client_error();
-            (
-                privacy,
-                format!(
-                    "desensitizer/cloud answered {status}: {}",
-                    body.chars().take(200).collect::<String>()
-                ),
-            )
+            (privacy, format!("desensitizer/cloud answered {status}: {}", body.chars().take(200).collect::<String>()))
         }
         Err(e) if e.is_timeout() => (false, "cloud path exceeded the latency budget".to_string()),
         Err(e) => (e.is_connect(), format!("desensitizer unreachable: {e}")),
@@ -481,12 +402,7 @@ async fn run_workflow(g: &Gateway, req: ClientRequest) -> Response {
         }
         Err(e) => {
             g.metrics.requests.with_label_values(&[site, "error"]).inc();
-            error_response(
-                StatusCode::BAD_GATEWAY,
-                &format!("{reason}; edge model {e}"),
-                "upstream_error",
-                None,
-            )
+            error_response(StatusCode::BAD_GATEWAY, &format!("{reason}; edge model {e}"), "upstream_error", None)
         }
     }
 }
@@ -494,13 +410,7 @@ async fn run_workflow(g: &Gateway, req: ClientRequest) -> Response {
 fn path_headers(meta: &Value) -> [(&'static str, String); 2] {
     [
         ("x-netgpt-path", meta["path"].as_str().unwrap_or_default().to_string()),
-        (
-            "x-netgpt-confidence",
-            meta["confidence"]
-                .as_f64()
-                .map(|c| format!("{c:.4}"))
-                .unwrap_or_default(),
-        ),
+        ("x-netgpt-confidence", meta["confidence"].as_f64().map(|c| format!("{c:.4}")).unwrap_or_default()),
     ]
 }
 
@@ -509,10 +419,7 @@ fn completion_id() -> String {
 }
 
 fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
 /// An answer the gateway already holds (the edge draft), streamed or not.
@@ -526,12 +433,7 @@ fn answer_response(g: &Gateway, req: &ClientRequest, answer: Answer, meta: Value
             "choices": [{"index": 0, "message": {"role": "assistant", "content": answer.text}, "finish_reason": answer.finish_reason}],
             "netgpt": meta,
         });
-        let mut resp = (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "application/json")],
-            body.to_string(),
-        )
-            .into_response();
+        let mut resp = (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response();
         set_headers(&mut resp, &headers);
         return resp;
     }
@@ -562,12 +464,7 @@ async fn cloud_response(_g: &Gateway, req: &ClientRequest, upstream: reqwest::Re
         let mut resp = match upstream.json::<Value>().await {
             Ok(mut body) => {
                 body["netgpt"] = meta;
-                (
-                    StatusCode::OK,
-                    [(header::CONTENT_TYPE, "application/json")],
-                    body.to_string(),
-                )
-                    .into_response()
+                (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
             }
             Err(e) => error_response(
                 StatusCode::BAD_GATEWAY,
@@ -580,10 +477,7 @@ async fn cloud_response(_g: &Gateway, req: &ClientRequest, upstream: reqwest::Re
         return resp;
     }
     // First our metadata as a comment-free chunk, then the upstream SSE verbatim.
-    let first = format!(
-        "data: {}\n\n",
-        json!({"object": "chat.completion.chunk", "choices": [], "netgpt": meta})
-    );
+    let first = format!("data: {}\n\n", json!({"object": "chat.completion.chunk", "choices": [], "netgpt": meta}));
     let head = futures::stream::once(async move { Ok::<_, std::io::Error>(Bytes::from(first)) });
     let rest = upstream.bytes_stream().map(|r| r.map_err(std::io::Error::other));
     let mut resp = sse(Body::from_stream(head.chain(rest)));
@@ -593,10 +487,8 @@ async fn cloud_response(_g: &Gateway, req: &ClientRequest, upstream: reqwest::Re
 
 fn sse(body: Body) -> Response {
     let mut resp = Response::new(body);
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-    resp.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     resp
 }
 

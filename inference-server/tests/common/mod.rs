@@ -29,11 +29,8 @@ pub fn spawn_server(customize: impl FnOnce(&mut ServerSettings)) -> SocketAddr {
     customize(&mut settings);
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("test runtime");
+        let runtime =
+            tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("test runtime");
         runtime.block_on(async move {
             let mut server = netgpt_inference::start(settings).await.expect("server starts");
             server.wait_loaded().await.expect("model loads");
@@ -60,10 +57,7 @@ pub fn client() -> reqwest::Client {
 
 /// The `data:` payloads of an SSE body, in order (including `[DONE]`).
 pub fn sse_data(body: &str) -> Vec<String> {
-    body.lines()
-        .filter_map(|line| line.strip_prefix("data:"))
-        .map(|data| data.trim_start().to_string())
-        .collect()
+    body.lines().filter_map(|line| line.strip_prefix("data:")).map(|data| data.trim_start().to_string()).collect()
 }
 
 /// Concatenated `choices[0].delta.content` (chat) or `choices[0].text` (completions) of

@@ -27,10 +27,7 @@ pub async fn reconcile(cloud: Arc<CloudLLM>, ctx: Arc<Context>) -> Result<Action
     let started = Instant::now();
     let mut invalid = false;
     let result = reconcile_inner(&cloud, &ctx, &mut invalid).await;
-    ctx.metrics
-        .reconcile_duration
-        .with_label_values(&[KIND])
-        .observe(started.elapsed().as_secs_f64());
+    ctx.metrics.reconcile_duration.with_label_values(&[KIND]).observe(started.elapsed().as_secs_f64());
     finish(&ctx, cloud.as_ref(), &result, KIND, invalid);
     result
 }
@@ -43,20 +40,11 @@ async fn reconcile_inner(cloud: &CloudLLM, ctx: &Context, invalid: &mut bool) ->
     let previous = cloud.status.as_ref().map(|s| s.conditions.clone()).unwrap_or_default();
     let owner = cloud.object_ref(&());
 
-    let nodes = if needs_nodes(cloud.spec.resources.as_ref()) {
-        list_nodes(&ctx.client).await?
-    } else {
-        Vec::new()
-    };
+    let nodes = if needs_nodes(cloud.spec.resources.as_ref()) { list_nodes(&ctx.client).await? } else { Vec::new() };
     let mut errors = validate_cloud(&name, &cloud.spec, &nodes);
     let rendered = if errors.is_empty() {
         render_cloud(cloud, &ctx.default_image)
-            .map_err(|e| {
-                errors.push(FieldError {
-                    field: e.field().to_string(),
-                    message: e.to_string(),
-                })
-            })
+            .map_err(|e| errors.push(FieldError { field: e.field().to_string(), message: e.to_string() }))
             .ok()
     } else {
         None
@@ -89,33 +77,12 @@ async fn reconcile_inner(cloud: &CloudLLM, ctx: &Context, invalid: &mut bool) ->
         if ready >= replicas {
             condition(&previous, READY, true, "AllReplicasReady", "serving", generation)
         } else {
-            condition(
-                &previous,
-                READY,
-                false,
-                "WaitingForPods",
-                format!("{ready}/{replicas} ready"),
-                generation,
-            )
+            condition(&previous, READY, false, "WaitingForPods", format!("{ready}/{replicas} ready"), generation)
         },
         if rolling {
-            condition(
-                &previous,
-                PROGRESSING,
-                true,
-                "RollingOut",
-                "rolling out the current spec",
-                generation,
-            )
+            condition(&previous, PROGRESSING, true, "RollingOut", "rolling out the current spec", generation)
         } else {
-            condition(
-                &previous,
-                PROGRESSING,
-                false,
-                "Converged",
-                "running the current spec",
-                generation,
-            )
+            condition(&previous, PROGRESSING, false, "Converged", "running the current spec", generation)
         },
         match unschedulable {
             None => condition(&previous, DEGRADED, false, "AsExpected", "", generation),

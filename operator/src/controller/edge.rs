@@ -32,10 +32,7 @@ pub async fn reconcile(edge: Arc<EdgeLLM>, ctx: Arc<Context>) -> Result<Action, 
     let started = Instant::now();
     let mut invalid = false;
     let result = reconcile_inner(&edge, &ctx, &mut invalid).await;
-    ctx.metrics
-        .reconcile_duration
-        .with_label_values(&[KIND])
-        .observe(started.elapsed().as_secs_f64());
+    ctx.metrics.reconcile_duration.with_label_values(&[KIND]).observe(started.elapsed().as_secs_f64());
     finish(&ctx, edge.as_ref(), &result, KIND, invalid);
     result
 }
@@ -48,20 +45,13 @@ async fn reconcile_inner(edge: &EdgeLLM, ctx: &Context, invalid: &mut bool) -> R
     let previous = edge.status.as_ref().map(|s| s.conditions.clone()).unwrap_or_default();
     let owner = edge.object_ref(&());
 
-    let nodes = if needs_nodes(edge.spec.resources.as_ref()) {
-        list_nodes(&ctx.client).await?
-    } else {
-        Vec::new()
-    };
+    let nodes = if needs_nodes(edge.spec.resources.as_ref()) { list_nodes(&ctx.client).await? } else { Vec::new() };
     let mut errors = validate_edge(&name, &edge.spec, &nodes);
     let rendered = if errors.is_empty() {
         match render_edge(edge, &ctx.default_image) {
             Ok(r) => Some(r),
             Err(e) => {
-                errors.push(FieldError {
-                    field: e.field().to_string(),
-                    message: e.to_string(),
-                });
+                errors.push(FieldError { field: e.field().to_string(), message: e.to_string() });
                 None
             }
         }
@@ -126,33 +116,12 @@ async fn reconcile_inner(edge: &EdgeLLM, ctx: &Context, invalid: &mut bool) -> R
     let ready_sites = site_status.iter().filter(|s| s.ready_replicas >= s.replicas).count();
     let conditions = vec![
         if waiting.is_empty() {
-            condition(
-                &previous,
-                READY,
-                true,
-                "AllSitesReady",
-                "every site is serving",
-                generation,
-            )
+            condition(&previous, READY, true, "AllSitesReady", "every site is serving", generation)
         } else {
-            condition(
-                &previous,
-                READY,
-                false,
-                "WaitingForPods",
-                waiting.join("; "),
-                generation,
-            )
+            condition(&previous, READY, false, "WaitingForPods", waiting.join("; "), generation)
         },
         if rolling.is_empty() {
-            condition(
-                &previous,
-                PROGRESSING,
-                false,
-                "Converged",
-                "every site runs the current spec",
-                generation,
-            )
+            condition(&previous, PROGRESSING, false, "Converged", "every site runs the current spec", generation)
         } else {
             condition(
                 &previous,
@@ -166,14 +135,7 @@ async fn reconcile_inner(edge: &EdgeLLM, ctx: &Context, invalid: &mut bool) -> R
         if unschedulable.is_empty() {
             condition(&previous, DEGRADED, false, "AsExpected", "", generation)
         } else {
-            condition(
-                &previous,
-                DEGRADED,
-                true,
-                "Unschedulable",
-                unschedulable.join("; "),
-                generation,
-            )
+            condition(&previous, DEGRADED, true, "Unschedulable", unschedulable.join("; "), generation)
         },
     ];
     let status = serde_json::json!({

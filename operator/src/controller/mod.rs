@@ -56,13 +56,7 @@ pub struct Context {
 
 impl Context {
     pub fn new(client: Client, recorder: Recorder, metrics: Metrics, default_image: String) -> Self {
-        Self {
-            client,
-            recorder,
-            metrics,
-            default_image,
-            failures: Mutex::new(HashMap::new()),
-        }
+        Self { client, recorder, metrics, default_image, failures: Mutex::new(HashMap::new()) }
     }
 
     /// Exponential back-off per object: 1 s, 2 s, 4 s … capped at 5 minutes.
@@ -118,9 +112,7 @@ where
     let api: Api<K> = Api::namespaced(ctx.client.clone(), &namespace);
     let name = obj.name_any();
     let before = api.get_metadata_opt(&name).await?.map(|m| m.metadata);
-    let after = api
-        .patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(obj))
-        .await?;
+    let after = api.patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(obj)).await?;
     // Objects with a generation (Deployments) change resourceVersion on every status
     // update by their controller; only a generation bump means our apply changed them.
     let applied = match before {
@@ -131,11 +123,7 @@ where
     };
     let kind = K::kind(&());
     if applied != Applied::Unchanged {
-        let (reason, verb) = if applied == Applied::Created {
-            ("Created", "created")
-        } else {
-            ("Updated", "updated")
-        };
+        let (reason, verb) = if applied == Applied::Created { ("Created", "created") } else { ("Updated", "updated") };
         ctx.metrics.children.with_label_values(&[kind.as_ref(), verb]).inc();
         tracing::info!(%kind, %namespace, %name, verb, "applied child");
         ctx.event(
@@ -166,29 +154,15 @@ where
     let owner_uid = owner.uid.as_deref().unwrap_or_default();
     for obj in api.list_metadata(&ListParams::default().labels(selector)).await? {
         let name = obj.name_any();
-        let owned = obj
-            .owner_references()
-            .iter()
-            .any(|o| o.uid == owner_uid && o.controller == Some(true));
+        let owned = obj.owner_references().iter().any(|o| o.uid == owner_uid && o.controller == Some(true));
         if keep.contains(&name) || !owned {
             continue;
         }
         api.delete(&name, &DeleteParams::background()).await?;
         let kind = K::kind(&());
-        ctx.metrics
-            .children
-            .with_label_values(&[kind.as_ref(), "deleted"])
-            .inc();
+        ctx.metrics.children.with_label_values(&[kind.as_ref(), "deleted"]).inc();
         tracing::info!(%kind, %namespace, %name, "pruned child");
-        ctx.event(
-            owner,
-            EventType::Normal,
-            "Deleted",
-            "Prune",
-            format!("deleted {kind} {name}"),
-            None,
-        )
-        .await;
+        ctx.event(owner, EventType::Normal, "Deleted", "Prune", format!("deleted {kind} {name}"), None).await;
     }
     Ok(())
 }
@@ -212,11 +186,7 @@ pub async fn pod_placement(
         if pod.metadata.deletion_timestamp.is_some() {
             continue;
         }
-        let site = pod
-            .labels()
-            .get(crate::render::labels::SITE_LABEL)
-            .cloned()
-            .unwrap_or_default();
+        let site = pod.labels().get(crate::render::labels::SITE_LABEL).cloned().unwrap_or_default();
         let entry = out.entry(site).or_default();
         if let Some(node) = pod.spec.as_ref().and_then(|s| s.node_name.clone()) {
             entry.nodes.insert(node);
@@ -235,10 +205,7 @@ pub async fn pod_placement(
 
 /// Lists nodes, for validation of GPU requests.
 pub async fn list_nodes(client: &Client) -> Result<Vec<Node>, Error> {
-    Ok(Api::<Node>::all(client.clone())
-        .list(&ListParams::default())
-        .await?
-        .items)
+    Ok(Api::<Node>::all(client.clone()).list(&ListParams::default()).await?.items)
 }
 
 /// Builds a condition, keeping `lastTransitionTime` when the status did not change.
@@ -276,14 +243,7 @@ pub fn invalid_spec_conditions(
     let message = errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
     vec![
         condition(previous, READY, false, "InvalidSpec", message.clone(), generation),
-        condition(
-            previous,
-            PROGRESSING,
-            false,
-            "InvalidSpec",
-            "waiting for a valid spec",
-            generation,
-        ),
+        condition(previous, PROGRESSING, false, "InvalidSpec", "waiting for a valid spec", generation),
         condition(previous, DEGRADED, true, "InvalidSpec", message, generation),
     ]
 }
@@ -294,15 +254,8 @@ pub async fn report_invalid(ctx: &Context, owner: &ObjectReference, errors: &[Fi
         tracing::warn!(field = %e.field, message = %e.message, "invalid spec");
         // The action carries the field so that distinct problems are distinct Events
         // (the recorder folds repeats of the same key into one series, keeping its note).
-        ctx.event(
-            owner,
-            EventType::Warning,
-            "InvalidSpec",
-            &format!("Validate {}", e.field),
-            e.to_string(),
-            None,
-        )
-        .await;
+        ctx.event(owner, EventType::Warning, "InvalidSpec", &format!("Validate {}", e.field), e.to_string(), None)
+            .await;
     }
 }
 
@@ -316,14 +269,7 @@ where
         "kind": K::kind(&()),
         "status": status,
     });
-    match api
-        .patch_status(
-            name,
-            &PatchParams::apply(STATUS_FIELD_MANAGER).force(),
-            &Patch::Apply(&body),
-        )
-        .await
-    {
+    match api.patch_status(name, &PatchParams::apply(STATUS_FIELD_MANAGER).force(), &Patch::Apply(&body)).await {
         // Deleted while we reconciled: nothing left to report on.
         Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
         other => other.map(|_| ()).map_err(Error::from),

@@ -31,10 +31,7 @@ pub async fn reconcile(wf: Arc<LogicalAIWorkflow>, ctx: Arc<Context>) -> Result<
     let started = Instant::now();
     let mut invalid = false;
     let result = reconcile_inner(&wf, &ctx, &mut invalid).await;
-    ctx.metrics
-        .reconcile_duration
-        .with_label_values(&[KIND])
-        .observe(started.elapsed().as_secs_f64());
+    ctx.metrics.reconcile_duration.with_label_values(&[KIND]).observe(started.elapsed().as_secs_f64());
     finish(&ctx, wf.as_ref(), &result, KIND, invalid);
     result
 }
@@ -48,12 +45,8 @@ async fn reconcile_inner(wf: &LogicalAIWorkflow, ctx: &Context, invalid: &mut bo
     let owner = wf.object_ref(&());
 
     let mut errors = validate_steps(wf);
-    let edge = Api::<EdgeLLM>::namespaced(ctx.client.clone(), &namespace)
-        .get_opt(&wf.spec.edge_ref.name)
-        .await?;
-    let cloud = Api::<CloudLLM>::namespaced(ctx.client.clone(), &namespace)
-        .get_opt(&wf.spec.cloud_ref.name)
-        .await?;
+    let edge = Api::<EdgeLLM>::namespaced(ctx.client.clone(), &namespace).get_opt(&wf.spec.edge_ref.name).await?;
+    let cloud = Api::<CloudLLM>::namespaced(ctx.client.clone(), &namespace).get_opt(&wf.spec.cloud_ref.name).await?;
     if edge.is_none() {
         errors.push(FieldError {
             field: "spec.edgeRef.name".into(),
@@ -63,24 +56,15 @@ async fn reconcile_inner(wf: &LogicalAIWorkflow, ctx: &Context, invalid: &mut bo
     if cloud.is_none() {
         errors.push(FieldError {
             field: "spec.cloudRef.name".into(),
-            message: format!(
-                "CloudLLM {:?} not found in namespace {namespace}",
-                wf.spec.cloud_ref.name
-            ),
+            message: format!("CloudLLM {:?} not found in namespace {namespace}", wf.spec.cloud_ref.name),
         });
     }
     let rendered = match (&edge, &cloud) {
         (Some(edge), Some(cloud)) if errors.is_empty() => {
-            match (
-                render_gateways(wf, edge, cloud, &ctx.default_image),
-                render_cloud_policy(wf, cloud),
-            ) {
+            match (render_gateways(wf, edge, cloud, &ctx.default_image), render_cloud_policy(wf, cloud)) {
                 (Ok(g), Ok(p)) => Some((g, p)),
                 (Err(e), _) | (_, Err(e)) => {
-                    errors.push(FieldError {
-                        field: e.field().to_string(),
-                        message: e.to_string(),
-                    });
+                    errors.push(FieldError { field: e.field().to_string(), message: e.to_string() });
                     None
                 }
             }
@@ -106,16 +90,8 @@ async fn reconcile_inner(wf: &LogicalAIWorkflow, ctx: &Context, invalid: &mut bo
         let deployment = apply_child(ctx, &owner, &gw.deployment).await?;
         apply_child(ctx, &owner, &gw.service).await?;
         let ready = deployment.status.as_ref().and_then(|s| s.ready_replicas).unwrap_or(0) >= 1;
-        let endpoint = format!(
-            "http://{}.{namespace}.svc:{}",
-            gw.service.name_any(),
-            wf.spec.exposure.port
-        );
-        sites.push(WorkflowSiteStatus {
-            name: gw.site,
-            endpoint: Some(endpoint),
-            ready,
-        });
+        let endpoint = format!("http://{}.{namespace}.svc:{}", gw.service.name_any(), wf.spec.exposure.port);
+        sites.push(WorkflowSiteStatus { name: gw.site, endpoint: Some(endpoint), ready });
     }
     let policy = apply_child(ctx, &owner, &policy).await?;
     let selector = owned_selector(Component::Gateway, &name);
@@ -155,14 +131,7 @@ async fn reconcile_inner(wf: &LogicalAIWorkflow, ctx: &Context, invalid: &mut bo
             generation,
         )
     } else {
-        condition(
-            &previous,
-            READY,
-            true,
-            "AllReady",
-            "edge, cloud and every gateway are serving",
-            generation,
-        )
+        condition(&previous, READY, true, "AllReady", "edge, cloud and every gateway are serving", generation)
     };
     let conditions = vec![
         ready,
@@ -170,11 +139,7 @@ async fn reconcile_inner(wf: &LogicalAIWorkflow, ctx: &Context, invalid: &mut bo
             &previous,
             PROGRESSING,
             !waiting_gateways.is_empty(),
-            if waiting_gateways.is_empty() {
-                "Converged"
-            } else {
-                "RollingOut"
-            },
+            if waiting_gateways.is_empty() { "Converged" } else { "RollingOut" },
             "",
             generation,
         ),

@@ -52,10 +52,7 @@ pub fn stage(
     field: &str,
 ) -> Result<StagedArtifact, RenderError> {
     let uri = source.uri.as_str();
-    let invalid = |reason: &str| RenderError::InvalidSource {
-        field: field.to_string(),
-        reason: reason.to_string(),
-    };
+    let invalid = |reason: &str| RenderError::InvalidSource { field: field.to_string(), reason: reason.to_string() };
     if let Some(path) = uri.strip_prefix("file://").or_else(|| uri.strip_prefix("hostpath://")) {
         if !path.starts_with('/') || path.len() < 2 {
             return Err(invalid("a file:// or hostpath:// source needs an absolute path"));
@@ -82,9 +79,7 @@ pub fn stage(
         });
     }
     if let Some(rest) = uri.strip_prefix("pvc://") {
-        let (claim, sub_path) = rest
-            .split_once('/')
-            .ok_or_else(|| invalid("expected pvc://<claim>/<path>"))?;
+        let (claim, sub_path) = rest.split_once('/').ok_or_else(|| invalid("expected pvc://<claim>/<path>"))?;
         let sub_path = sub_path.trim_matches('/');
         if claim.is_empty() || sub_path.is_empty() || sub_path.split('/').any(|s| s == "..") {
             return Err(invalid("expected pvc://<claim>/<path> with a path inside the claim"));
@@ -112,11 +107,7 @@ pub fn stage(
             ArtifactKind::File => {
                 let base = base_name(url).ok_or_else(|| invalid("the URL has no file name"))?;
                 let dest = format!("{FETCH_DIR}/{id}/{base}");
-                downloads.push(Download {
-                    url: url.to_string(),
-                    dest: dest.clone(),
-                    sha256: source.sha256.as_deref(),
-                });
+                downloads.push(Download { url: url.to_string(), dest: dest.clone(), sha256: source.sha256.as_deref() });
                 dest
             }
             ArtifactKind::Directory(files) => {
@@ -136,16 +127,9 @@ pub fn stage(
             .enumerate()
             .map(|(i, d)| fetch_container(&format!("fetch-{id}-{i}"), image, &d.url, &d.dest, d.sha256))
             .collect();
-        return Ok(StagedArtifact {
-            init_containers,
-            uses_fetch_volume: true,
-            local_path,
-            ..Default::default()
-        });
+        return Ok(StagedArtifact { init_containers, uses_fetch_volume: true, local_path, ..Default::default() });
     }
-    Err(invalid(
-        "unsupported scheme (use file://, hostpath://, pvc:// or http(s)://)",
-    ))
+    Err(invalid("unsupported scheme (use file://, hostpath://, pvc:// or http(s)://)"))
 }
 
 /// One file an init container downloads.

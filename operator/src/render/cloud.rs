@@ -12,20 +12,12 @@ use super::{RenderError, stage_serving};
 /// Renders a CloudLLM. `cloud` must come from the apiserver (it needs a uid).
 pub fn render_cloud(cloud: &CloudLLM, default_image: &str) -> Result<ServingChildren, RenderError> {
     let name = cloud.name_any();
-    let owner = cloud
-        .controller_owner_ref(&())
-        .ok_or_else(|| RenderError::Config("object has no uid".into()))?;
+    let owner = cloud.controller_owner_ref(&()).ok_or_else(|| RenderError::Config("object has no uid".into()))?;
     let image = cloud.spec.image.as_deref().unwrap_or(default_image);
     let served_name = cloud.spec.model.served_name.clone().unwrap_or_else(|| name.clone());
     let adapters: Vec<_> = cloud.spec.adapters.iter().enumerate().collect();
-    let (config_yaml, artifacts) = stage_serving(
-        &cloud.spec.model,
-        &served_name,
-        &adapters,
-        None,
-        cloud.spec.serving.as_ref(),
-        image,
-    )?;
+    let (config_yaml, artifacts) =
+        stage_serving(&cloud.spec.model, &served_name, &adapters, None, cloud.spec.serving.as_ref(), image)?;
     Ok(render(ServingWorkload {
         name: name.clone(),
         namespace: cloud.namespace().unwrap_or_default(),

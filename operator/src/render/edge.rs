@@ -25,9 +25,7 @@ pub fn site_object_name(edge_name: &str, site: &str) -> String {
 pub fn render_edge(edge: &EdgeLLM, default_image: &str) -> Result<Vec<SiteChildren>, RenderError> {
     let name = edge.name_any();
     let namespace = edge.namespace().unwrap_or_default();
-    let owner = edge
-        .controller_owner_ref(&())
-        .ok_or_else(|| RenderError::Config("object has no uid".into()))?;
+    let owner = edge.controller_owner_ref(&()).ok_or_else(|| RenderError::Config("object has no uid".into()))?;
     let image = edge.spec.image.as_deref().unwrap_or(default_image);
     let served_name = edge.spec.model.served_name.clone().unwrap_or_else(|| name.clone());
     let mut out = Vec::with_capacity(edge.spec.sites.len());
@@ -39,11 +37,8 @@ pub fn render_edge(edge: &EdgeLLM, default_image: &str) -> Result<Vec<SiteChildr
             .enumerate()
             .filter(|(_, a)| site.adapter.as_deref() == Some(a.name.as_str()))
             .collect();
-        let site_config = SiteConfig {
-            name: site.name.clone(),
-            location: site.location.clone(),
-            adapter: site.adapter.clone(),
-        };
+        let site_config =
+            SiteConfig { name: site.name.clone(), location: site.location.clone(), adapter: site.adapter.clone() };
         let (config_yaml, artifacts) = stage_serving(
             &edge.spec.model,
             &served_name,
@@ -67,10 +62,7 @@ pub fn render_edge(edge: &EdgeLLM, default_image: &str) -> Result<Vec<SiteChildr
             config_yaml,
             artifacts,
         });
-        out.push(SiteChildren {
-            site: site.name.clone(),
-            children,
-        });
+        out.push(SiteChildren { site: site.name.clone(), children });
     }
     Ok(out)
 }

@@ -52,8 +52,5 @@ pub fn object_labels(component: Component, instance: &str, site: Option<&str>) -
 
 /// Label selector matching every child of one custom resource of one component.
 pub fn owned_selector(component: Component, instance: &str) -> String {
-    format!(
-        "{MANAGED_BY_LABEL}={MANAGED_BY},{COMPONENT_LABEL}={},{INSTANCE_LABEL}={instance}",
-        component.as_str()
-    )
+    format!("{MANAGED_BY_LABEL}={MANAGED_BY},{COMPONENT_LABEL}={},{INSTANCE_LABEL}={instance}", component.as_str())
 }

@@ -69,14 +69,8 @@ pub fn container_security_context() -> SecurityContext {
         read_only_root_filesystem: Some(true),
         allow_privilege_escalation: Some(false),
         privileged: Some(false),
-        capabilities: Some(Capabilities {
-            drop: Some(vec!["ALL".to_string()]),
-            add: None,
-        }),
-        seccomp_profile: Some(SeccompProfile {
-            type_: "RuntimeDefault".to_string(),
-            localhost_profile: None,
-        }),
+        capabilities: Some(Capabilities { drop: Some(vec!["ALL".to_string()]), add: None }),
+        seccomp_profile: Some(SeccompProfile { type_: "RuntimeDefault".to_string(), localhost_profile: None }),
         ..Default::default()
     }
 }
@@ -130,18 +124,11 @@ pub fn render(w: ServingWorkload<'_>) -> ServingChildren {
     let mut volumes = vec![
         Volume {
             name: "config".to_string(),
-            config_map: Some(ConfigMapVolumeSource {
-                name: w.name.clone(),
-                ..Default::default()
-            }),
+            config_map: Some(ConfigMapVolumeSource { name: w.name.clone(), ..Default::default() }),
             ..Default::default()
         },
         // The root filesystem is read-only; the server may need scratch space.
-        Volume {
-            name: "tmp".to_string(),
-            empty_dir: Some(EmptyDirVolumeSource::default()),
-            ..Default::default()
-        },
+        Volume { name: "tmp".to_string(), empty_dir: Some(EmptyDirVolumeSource::default()), ..Default::default() },
     ];
     let mut mounts = vec![
         VolumeMount {
@@ -150,11 +137,7 @@ pub fn render(w: ServingWorkload<'_>) -> ServingChildren {
             read_only: Some(true),
             ..Default::default()
         },
-        VolumeMount {
-            name: "tmp".to_string(),
-            mount_path: "/tmp".to_string(),
-            ..Default::default()
-        },
+        VolumeMount { name: "tmp".to_string(), mount_path: "/tmp".to_string(), ..Default::default() },
     ];
     let mut init_containers = Vec::new();
     let mut fetches = false;
@@ -182,18 +165,11 @@ pub fn render(w: ServingWorkload<'_>) -> ServingChildren {
         name: "server".to_string(),
         image: Some(w.image.to_string()),
         args: Some(
-            [
-                "serve",
-                "--config",
-                &format!("{CONFIG_DIR}/{CONFIG_FILE}"),
-                "--host",
-                "0.0.0.0",
-                "--port",
-            ]
-            .iter()
-            .map(|s| s.to_string())
-            .chain([SERVING_PORT.to_string()])
-            .collect(),
+            ["serve", "--config", &format!("{CONFIG_DIR}/{CONFIG_FILE}"), "--host", "0.0.0.0", "--port"]
+                .iter()
+                .map(|s| s.to_string())
+                .chain([SERVING_PORT.to_string()])
+                .collect(),
         ),
         ports: Some(vec![ContainerPort {
             name: Some("http".to_string()),
@@ -231,10 +207,7 @@ pub fn render(w: ServingWorkload<'_>) -> ServingChildren {
             run_as_user: Some(RUN_AS),
             run_as_group: Some(RUN_AS),
             fs_group: Some(RUN_AS),
-            seccomp_profile: Some(SeccompProfile {
-                type_: "RuntimeDefault".to_string(),
-                localhost_profile: None,
-            }),
+            seccomp_profile: Some(SeccompProfile { type_: "RuntimeDefault".to_string(), localhost_profile: None }),
             ..Default::default()
         }),
         ..Default::default()
@@ -243,10 +216,7 @@ pub fn render(w: ServingWorkload<'_>) -> ServingChildren {
         metadata: metadata.clone(),
         spec: Some(DeploymentSpec {
             replicas: Some(w.replicas),
-            selector: LabelSelector {
-                match_labels: Some(selector.clone()),
-                ..Default::default()
-            },
+            selector: LabelSelector { match_labels: Some(selector.clone()), ..Default::default() },
             template: PodTemplateSpec {
                 metadata: Some(ObjectMeta {
                     labels: Some(object_labels(w.component, w.instance, w.site)),
@@ -274,11 +244,7 @@ pub fn render(w: ServingWorkload<'_>) -> ServingChildren {
         }),
         ..Default::default()
     };
-    ServingChildren {
-        config_map,
-        deployment,
-        service,
-    }
+    ServingChildren { config_map, deployment, service }
 }
 
 /// In-cluster URL of a serving Service.

@@ -26,11 +26,7 @@ fn sites_merge_pool_and_site_selectors_and_get_gpu_limits() {
     let pod = d.spec.as_ref().and_then(|s| s.template.spec.clone()).expect("pod");
     let selector = pod.node_selector.expect("node selector");
     assert_eq!((selector["pool"].as_str(), selector["site"].as_str()), ("edge", "a"));
-    let limits = pod.containers[0]
-        .resources
-        .as_ref()
-        .and_then(|r| r.limits.clone())
-        .expect("limits");
+    let limits = pod.containers[0].resources.as_ref().and_then(|r| r.limits.clone()).expect("limits");
     assert_eq!(limits["nvidia.com/gpu"].0, "1");
     assert_eq!(limits["memory"].0, "1Gi");
     assert_eq!(d.spec.as_ref().and_then(|s| s.replicas), Some(2));
@@ -56,66 +52,31 @@ fn each_scheme_is_staged_as_expected() {
         ]
     }));
     let sites = render_edge(&e, "img:1").expect("renders");
-    let pod = |i: usize| {
-        sites[i]
-            .children
-            .deployment
-            .spec
-            .as_ref()
-            .and_then(|s| s.template.spec.clone())
-            .expect("pod")
-    };
+    let pod = |i: usize| sites[i].children.deployment.spec.as_ref().and_then(|s| s.template.spec.clone()).expect("pod");
 
     let p = pod(0);
-    let claim = p
-        .volumes
-        .as_ref()
-        .expect("volumes")
-        .iter()
-        .find_map(|v| v.persistent_volume_claim.clone())
-        .expect("pvc");
+    let claim =
+        p.volumes.as_ref().expect("volumes").iter().find_map(|v| v.persistent_volume_claim.clone()).expect("pvc");
     assert_eq!((claim.claim_name.as_str(), claim.read_only), ("claim", Some(true)));
-    let mount = p.containers[0]
-        .volume_mounts
-        .as_ref()
-        .expect("mounts")
-        .iter()
-        .find(|m| m.name == "lora-pvc-adapter")
-        .cloned();
+    let mount =
+        p.containers[0].volume_mounts.as_ref().expect("mounts").iter().find(|m| m.name == "lora-pvc-adapter").cloned();
     assert_eq!(mount.and_then(|m| m.sub_path), Some("adapters/a".into()));
     // The https model is fetched, with its checksum, by an init container.
     let init = p.init_containers.expect("init");
     assert_eq!(
         init[0].args.as_ref().expect("args")[..3],
-        [
-            "fetch",
-            "https://h.example/models/model.gguf",
-            "/var/lib/netgpt/fetched/model/model.gguf"
-        ]
+        ["fetch", "https://h.example/models/model.gguf", "/var/lib/netgpt/fetched/model/model.gguf"]
     );
 
     let h = pod(1);
-    let host = h
-        .volumes
-        .as_ref()
-        .expect("volumes")
-        .iter()
-        .find_map(|v| v.host_path.clone())
-        .expect("hostPath");
-    assert_eq!(
-        (host.path.as_str(), host.type_.as_deref()),
-        ("/srv/adapters/b", Some("Directory"))
-    );
+    let host = h.volumes.as_ref().expect("volumes").iter().find_map(|v| v.host_path.clone()).expect("hostPath");
+    assert_eq!((host.path.as_str(), host.type_.as_deref()), ("/srv/adapters/b", Some("Directory")));
 
     let w = pod(2);
     let init = w.init_containers.expect("init");
     // model + two adapter files; every name is a valid container name.
     assert_eq!(init.len(), 3);
-    assert!(
-        init.iter().all(|c| c.name.len() <= 63),
-        "{:?}",
-        init.iter().map(|c| &c.name).collect::<Vec<_>>()
-    );
+    assert!(init.iter().all(|c| c.name.len() <= 63), "{:?}", init.iter().map(|c| &c.name).collect::<Vec<_>>());
     let config = netgpt_crds::config::ServingConfig::from_yaml(
         &sites[2].children.config_map.data.as_ref().expect("data")["serving.yaml"],
     )
@@ -133,12 +94,6 @@ fn services_declare_protocol_for_kubernetes_1_20_server_side_apply() {
         "sites": [{"name": "a", "nodeSelector": {"s": "a"}}]
     }));
     let sites = render_edge(&e, "img:1").expect("renders");
-    let ports = sites[0]
-        .children
-        .service
-        .spec
-        .as_ref()
-        .and_then(|s| s.ports.clone())
-        .expect("ports");
+    let ports = sites[0].children.service.spec.as_ref().and_then(|s| s.ports.clone()).expect("ports");
     assert_eq!(ports[0].protocol.as_deref(), Some("TCP"));
 }

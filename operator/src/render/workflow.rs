@@ -66,10 +66,7 @@ pub fn validate_steps(wf: &LogicalAIWorkflow) -> Vec<FieldError> {
         .enumerate()
         .map(|(i, s)| {
             if dag {
-                s.depends_on
-                    .iter()
-                    .filter_map(|d| index.get(d.as_str()).copied())
-                    .collect()
+                s.depends_on.iter().filter_map(|d| index.get(d.as_str()).copied()).collect()
             } else if i > 0 {
                 vec![i - 1]
             } else {
@@ -163,19 +160,9 @@ pub fn workflow_config(
         api_version: CONFIG_API_VERSION.to_string(),
         kind: WORKFLOW_CONFIG_KIND.to_string(),
         workflow: wf.name_any(),
-        site: SiteConfig {
-            name: site.name.clone(),
-            location: site.location.clone(),
-            adapter: site.adapter.clone(),
-        },
-        edge: UpstreamModel {
-            url: edge_url,
-            model: site.adapter.clone().unwrap_or(edge_served),
-        },
-        cloud: UpstreamModel {
-            url: cloud_url,
-            model: cloud_served,
-        },
+        site: SiteConfig { name: site.name.clone(), location: site.location.clone(), adapter: site.adapter.clone() },
+        edge: UpstreamModel { url: edge_url, model: site.adapter.clone().unwrap_or(edge_served) },
+        cloud: UpstreamModel { url: cloud_url, model: cloud_served },
         desensitizer_url: format!("http://127.0.0.1:{DESENSITIZER_PORT}"),
         steps: wf.spec.steps.clone(),
         routing: wf.spec.routing.clone(),
@@ -192,9 +179,7 @@ pub fn render_gateways(
 ) -> Result<Vec<GatewayChildren>, RenderError> {
     let name = wf.name_any();
     let namespace = wf.namespace().unwrap_or_default();
-    let owner = wf
-        .controller_owner_ref(&())
-        .ok_or_else(|| RenderError::Config("object has no uid".into()))?;
+    let owner = wf.controller_owner_ref(&()).ok_or_else(|| RenderError::Config("object has no uid".into()))?;
     let image = edge.spec.image.as_deref().unwrap_or(default_image);
     let cloud_url = service_url(&cloud.name_any(), &namespace);
     let mut out = Vec::new();
@@ -277,10 +262,7 @@ pub fn render_gateways(
             metadata: meta.clone(),
             spec: Some(DeploymentSpec {
                 replicas: Some(1),
-                selector: LabelSelector {
-                    match_labels: Some(selector.clone()),
-                    ..Default::default()
-                },
+                selector: LabelSelector { match_labels: Some(selector.clone()), ..Default::default() },
                 template: PodTemplateSpec {
                     metadata: Some(ObjectMeta {
                         labels: Some(object_labels(Component::Gateway, &name, Some(&site.name))),
@@ -291,10 +273,7 @@ pub fn render_gateways(
                         volumes: Some(vec![
                             Volume {
                                 name: "config".into(),
-                                config_map: Some(ConfigMapVolumeSource {
-                                    name: object.clone(),
-                                    ..Default::default()
-                                }),
+                                config_map: Some(ConfigMapVolumeSource { name: object.clone(), ..Default::default() }),
                                 ..Default::default()
                             },
                             Volume {
@@ -339,12 +318,7 @@ pub fn render_gateways(
             }),
             ..Default::default()
         };
-        out.push(GatewayChildren {
-            site: site.name.clone(),
-            config_map,
-            deployment,
-            service,
-        });
+        out.push(GatewayChildren { site: site.name.clone(), config_map, deployment, service });
     }
     Ok(out)
 }
@@ -353,9 +327,7 @@ pub fn render_gateways(
 /// (whose only route to the cloud is the desensitizer sidecar).
 pub fn render_cloud_policy(wf: &LogicalAIWorkflow, cloud: &CloudLLM) -> Result<NetworkPolicy, RenderError> {
     let name = wf.name_any();
-    let owner = wf
-        .controller_owner_ref(&())
-        .ok_or_else(|| RenderError::Config("object has no uid".into()))?;
+    let owner = wf.controller_owner_ref(&()).ok_or_else(|| RenderError::Config("object has no uid".into()))?;
     let gateway_pods: BTreeMap<String, String> = selector_labels(Component::Gateway, &name, None);
     Ok(NetworkPolicy {
         metadata: ObjectMeta {
@@ -373,10 +345,7 @@ pub fn render_cloud_policy(wf: &LogicalAIWorkflow, cloud: &CloudLLM) -> Result<N
             policy_types: Some(vec!["Ingress".into()]),
             ingress: Some(vec![NetworkPolicyIngressRule {
                 from: Some(vec![NetworkPolicyPeer {
-                    pod_selector: Some(LabelSelector {
-                        match_labels: Some(gateway_pods),
-                        ..Default::default()
-                    }),
+                    pod_selector: Some(LabelSelector { match_labels: Some(gateway_pods), ..Default::default() }),
                     ..Default::default()
                 }]),
                 ports: Some(vec![NetworkPolicyPort {

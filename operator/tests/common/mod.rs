@@ -49,11 +49,7 @@ impl Operator {
             .expect("operator runs");
         });
         let metrics_addr = bound_rx.await.expect("operator bound its metrics port");
-        Self {
-            stop: Some(stop),
-            task,
-            metrics_addr,
-        }
+        Self { stop: Some(stop), task, metrics_addr }
     }
 
     pub async fn stop(mut self) {
@@ -85,10 +81,7 @@ where
         + serde::de::DeserializeOwned
         + std::fmt::Debug,
 {
-    Api::<K>::namespaced(client.clone(), ns)
-        .get_opt(name)
-        .await
-        .expect("get")
+    Api::<K>::namespaced(client.clone(), ns).get_opt(name).await.expect("get")
 }
 
 /// Pods of one Deployment-owned site, once all are bound to nodes.
@@ -96,10 +89,7 @@ pub async fn bound_pods(client: &Client, ns: &str, selector: &str, count: usize)
     let api: Api<Pod> = Api::namespaced(client.clone(), ns);
     eventually(&format!("{count} bound pods for {selector}"), WAIT, || async {
         let pods = api.list(&ListParams::default().labels(selector)).await.ok()?.items;
-        let bound = pods
-            .iter()
-            .filter(|p| p.spec.as_ref().and_then(|s| s.node_name.as_ref()).is_some())
-            .count();
+        let bound = pods.iter().filter(|p| p.spec.as_ref().and_then(|s| s.node_name.as_ref()).is_some()).count();
         (pods.len() == count && bound == count).then_some(pods)
     })
     .await
@@ -116,10 +106,7 @@ pub async fn edge_status(client: &Client, ns: &str, name: &str) -> Option<netgpt
 pub fn ready_condition(
     conditions: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition],
 ) -> Option<(String, String)> {
-    conditions
-        .iter()
-        .find(|c| c.type_ == "Ready")
-        .map(|c| (c.status.clone(), c.reason.clone()))
+    conditions.iter().find(|c| c.type_ == "Ready").map(|c| (c.status.clone(), c.reason.clone()))
 }
 
 /// Marks a pod Running and Ready, as a kubelet would.
@@ -131,7 +118,5 @@ pub async fn play_kubelet(client: &Client, pod: &Pod) {
         {"type": "ContainersReady", "status": "True", "lastTransitionTime": now},
         {"type": "PodScheduled", "status": "True", "lastTransitionTime": now}
     ]}});
-    api.patch_status(&pod.name_any(), &PatchParams::default(), &Patch::Merge(&status))
-        .await
-        .expect("pod status");
+    api.patch_status(&pod.name_any(), &PatchParams::default(), &Patch::Merge(&status)).await.expect("pod status");
 }

@@ -87,9 +87,7 @@ impl TestNamespace {
             "metadata": {"name": name, "labels": {"netgpt.io/test": "true"}}
         }))
         .expect("namespace object");
-        api.create(&PostParams::default(), &ns)
-            .await
-            .expect("creating test namespace");
+        api.create(&PostParams::default(), &ns).await.expect("creating test namespace");
         Self { name }
     }
 }
@@ -98,15 +96,7 @@ impl Drop for TestNamespace {
     fn drop(&mut self) {
         // No kubelet runs, so pods never finish terminating by themselves and would keep
         // their GPUs (and the namespace) forever: remove them the way a kubelet would.
-        let _ = kubectl(&[
-            "delete",
-            "pods",
-            "--all",
-            "-n",
-            &self.name,
-            "--force",
-            "--grace-period=0",
-        ]);
+        let _ = kubectl(&["delete", "pods", "--all", "-n", &self.name, "--force", "--grace-period=0"]);
         let _ = kubectl(&["delete", "namespace", &self.name, "--wait=false"]);
     }
 }
@@ -141,10 +131,7 @@ pub async fn bound_claim(client: &Client, namespace: &str, claim: &str) {
                  "claimRef": {"namespace": namespace, "name": claim}}
     }))
     .expect("PV object");
-    Api::<PersistentVolume>::all(client.clone())
-        .create(&PostParams::default(), &pv)
-        .await
-        .expect("creating PV");
+    Api::<PersistentVolume>::all(client.clone()).create(&PostParams::default(), &pv).await.expect("creating PV");
     let pvc: PersistentVolumeClaim = serde_json::from_value(serde_json::json!({
         "metadata": {"name": claim},
         "spec": {"accessModes": ["ReadOnlyMany"], "resources": {"requests": {"storage": "1Gi"}},
@@ -160,16 +147,9 @@ pub async fn bound_claim(client: &Client, namespace: &str, claim: &str) {
 fn unique_suffix() -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
     static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!(
-        "{:x}{:x}{}",
-        std::process::id(),
-        nanos % 0xfffff,
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    format!("{:x}{:x}{}", std::process::id(), nanos % 0xfffff, COUNTER.fetch_add(1, Ordering::Relaxed))
 }
 
 /// Runs `kubectl` against the test control plane.
@@ -182,30 +162,20 @@ pub fn kubectl_with_stdin(args: &[&str], stdin: Option<&[u8]>) -> Output {
     use std::io::Write;
     let mut cmd = Command::new("kubectl");
     cmd.arg("--kubeconfig").arg(kubeconfig_path()).args(args);
-    cmd.stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
+    cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
     if stdin.is_some() {
         cmd.stdin(std::process::Stdio::piped());
     }
     let mut child = cmd.spawn().expect("kubectl is installed");
     if let Some(data) = stdin {
-        child
-            .stdin
-            .take()
-            .expect("stdin piped")
-            .write_all(data)
-            .expect("writing kubectl stdin");
+        child.stdin.take().expect("stdin piped").write_all(data).expect("writing kubectl stdin");
     }
     child.wait_with_output().expect("kubectl ran")
 }
 
 /// Text of a command's stdout and stderr, for assertions and failure messages.
 pub fn output_text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
 }
 
 /// Root of the repository (for examples/ and charts/).

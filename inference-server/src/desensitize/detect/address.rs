@@ -99,35 +99,20 @@ pub(super) fn detect(text: &str, out: &mut Vec<Detection>) {
         for m in regex.find_iter(text) {
             let end = m.end() - usize::from(m.as_str().ends_with('.'));
             if ascii_isolated(text, m.start(), end) {
-                out.push(Detection::new(
-                    m.start(),
-                    end,
-                    EntityType::StreetAddress,
-                    priority::ADDRESS,
-                ));
+                out.push(Detection::new(m.start(), end, EntityType::StreetAddress, priority::ADDRESS));
             }
         }
     }
     for m in CN_STREET.find_iter(text) {
         let start = skip_leads(text, m.start(), m.end());
         if start < m.end() {
-            out.push(Detection::new(
-                start,
-                m.end(),
-                EntityType::StreetAddress,
-                priority::ADDRESS,
-            ));
+            out.push(Detection::new(start, m.end(), EntityType::StreetAddress, priority::ADDRESS));
         }
     }
     for regex in [&*EN_LOCATION, &*CN_LOCATION] {
         for caps in regex.captures_iter(text) {
             if let Some(m) = caps.get(1) {
-                out.push(Detection::new(
-                    m.start(),
-                    m.end(),
-                    EntityType::Location,
-                    priority::LOCATION,
-                ));
+                out.push(Detection::new(m.start(), m.end(), EntityType::Location, priority::LOCATION));
             }
         }
     }
@@ -140,9 +125,7 @@ fn skip_leads(text: &str, mut start: usize, end: usize) -> usize {
     let Some(span) = text.get(start..end) else {
         return end;
     };
-    let head_len = span
-        .find(['省', '市', '区', '县', '路', '街', '道', '巷'])
-        .unwrap_or(span.len());
+    let head_len = span.find(['省', '市', '区', '县', '路', '街', '道', '巷']).unwrap_or(span.len());
     if let Some(head) = span.get(..head_len) {
         let mut best = 0;
         for lead in CN_LEADS {
@@ -168,32 +151,20 @@ mod tests {
 
     #[test]
     fn english_and_european_streets() {
-        assert_eq!(
-            found("Send it to 221B Baker Street, London NW1 6XE please"),
-            ["221B Baker Street, London NW1 6XE"]
-        );
+        assert_eq!(found("Send it to 221B Baker Street, London NW1 6XE please"), ["221B Baker Street, London NW1 6XE"]);
         assert_eq!(
             found("at 1600 Pennsylvania Avenue, Washington, DC 20500."),
             ["1600 Pennsylvania Avenue, Washington, DC 20500"]
         );
         assert_eq!(found("office 42 W 34th St, Apt 5B"), ["42 W 34th St, Apt 5B"]);
-        assert_eq!(
-            found("wohne in der Hauptstraße 12, 10115 Berlin"),
-            ["Hauptstraße 12, 10115 Berlin"]
-        );
-        assert_eq!(
-            found("au 12 rue de Rivoli, 75001 Paris"),
-            ["12 rue de Rivoli, 75001 Paris"]
-        );
+        assert_eq!(found("wohne in der Hauptstraße 12, 10115 Berlin"), ["Hauptstraße 12, 10115 Berlin"]);
+        assert_eq!(found("au 12 rue de Rivoli, 75001 Paris"), ["12 rue de Rivoli, 75001 Paris"]);
     }
 
     #[test]
     fn chinese_addresses_and_locations() {
         assert_eq!(found("我住在北京市朝阳区建国路88号。"), ["北京市朝阳区建国路88号"]);
-        assert_eq!(
-            found("寄到上海市浦东新区世纪大道100号3栋"),
-            ["上海市浦东新区世纪大道100号3栋"]
-        );
+        assert_eq!(found("寄到上海市浦东新区世纪大道100号3栋"), ["上海市浦东新区世纪大道100号3栋"]);
         assert_eq!(found("我住在杭州市西湖区，"), ["杭州市西湖区"]);
         assert_eq!(found("I live in San Francisco, CA and"), ["San Francisco, CA"]);
         assert_eq!(found("I am in Lyon for a business trip"), ["Lyon"]);

@@ -29,12 +29,7 @@ pub(super) fn detect(text: &str, out: &mut Vec<Detection>) {
         if let Some(m) = caps.get(1)
             && number_isolated(text, m.start(), m.end())
         {
-            out.push(Detection::new(
-                m.start(),
-                m.end(),
-                EntityType::DateOfBirth,
-                priority::SHAPE,
-            ));
+            out.push(Detection::new(m.start(), m.end(), EntityType::DateOfBirth, priority::SHAPE));
         }
     }
 }

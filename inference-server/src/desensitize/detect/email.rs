@@ -41,12 +41,7 @@ pub(super) fn detect(text: &str, out: &mut Vec<Detection>) {
     }
     for m in OBFUSCATED.find_iter(text) {
         if ascii_isolated(text, m.start(), m.end()) {
-            out.push(Detection::new(
-                m.start(),
-                m.end(),
-                EntityType::Email,
-                priority::VALIDATED,
-            ));
+            out.push(Detection::new(m.start(), m.end(), EntityType::Email, priority::VALIDATED));
         }
     }
 }
@@ -70,10 +65,7 @@ mod tests {
 
     #[test]
     fn finds_addresses_in_prose_and_cjk() {
-        assert_eq!(
-            found("write to .j.doe+x@mail.example.co.uk."),
-            ["j.doe+x@mail.example.co.uk"]
-        );
+        assert_eq!(found("write to .j.doe+x@mail.example.co.uk."), ["j.doe+x@mail.example.co.uk"]);
         assert_eq!(found("邮箱是zhang.wei@163.com谢谢"), ["zhang.wei@163.com"]);
         assert_eq!(found("jane [at] example [dot] org"), ["jane [at] example [dot] org"]);
     }

@@ -60,11 +60,7 @@ const LENGTHS: &[(&str, usize)] = &[
 
 /// Checks an IBAN (spaces allowed, any case): length 15–34 and mod-97 remainder 1.
 pub fn iban_valid(iban: &str) -> bool {
-    let compact: Vec<u8> = iban
-        .bytes()
-        .filter(|b| *b != b' ')
-        .map(|b| b.to_ascii_uppercase())
-        .collect();
+    let compact: Vec<u8> = iban.bytes().filter(|b| *b != b' ').map(|b| b.to_ascii_uppercase()).collect();
     if !(15..=34).contains(&compact.len()) || !compact.iter().all(u8::is_ascii_alphanumeric) {
         return false;
     }
@@ -73,17 +69,9 @@ pub fn iban_valid(iban: &str) -> bool {
     }
     let mut remainder = 0u32;
     for &b in compact[4..].iter().chain(&compact[..4]) {
-        let value = if b.is_ascii_digit() {
-            u32::from(b - b'0')
-        } else {
-            u32::from(b - b'A') + 10
-        };
+        let value = if b.is_ascii_digit() { u32::from(b - b'0') } else { u32::from(b - b'A') + 10 };
         // Letters expand to two digits.
-        remainder = if value >= 10 {
-            (remainder * 100 + value) % 97
-        } else {
-            (remainder * 10 + value) % 97
-        };
+        remainder = if value >= 10 { (remainder * 100 + value) % 97 } else { (remainder * 10 + value) % 97 };
     }
     remainder == 1
 }
@@ -137,10 +125,7 @@ mod tests {
 
     #[test]
     fn finds_grouped_iban_followed_by_words() {
-        assert_eq!(
-            found("IBAN: GB82 WEST 1234 5698 7654 32 THANKS"),
-            ["GB82 WEST 1234 5698 7654 32"]
-        );
+        assert_eq!(found("IBAN: GB82 WEST 1234 5698 7654 32 THANKS"), ["GB82 WEST 1234 5698 7654 32"]);
         assert_eq!(found("to DE89370400440532013000."), ["DE89370400440532013000"]);
         assert!(found("DE89370400440532013001").is_empty());
     }

@@ -23,12 +23,7 @@ pub(super) fn detect(text: &str, out: &mut Vec<Detection>) {
             && prefix.is_some_and(|p| p <= 32)
             && number_isolated(text, m.start(), m.end())
         {
-            out.push(Detection::new(
-                m.start(),
-                m.end(),
-                EntityType::IpAddress,
-                priority::VALIDATED,
-            ));
+            out.push(Detection::new(m.start(), m.end(), EntityType::IpAddress, priority::VALIDATED));
         }
     }
     for m in V6.find_iter(text) {
@@ -36,11 +31,7 @@ pub(super) fn detect(text: &str, out: &mut Vec<Detection>) {
         let raw = m.as_str();
         // Sentence punctuation after an address: "… at fe80::1." / "… 2001:db8::1:".
         let trimmed = raw.trim_end_matches(['.', ':']);
-        let candidate = if raw.ends_with("::") && trimmed.len() + 2 == raw.len() {
-            raw
-        } else {
-            trimmed
-        };
+        let candidate = if raw.ends_with("::") && trimmed.len() + 2 == raw.len() { raw } else { trimmed };
         end -= raw.len() - candidate.len();
         if candidate.matches(':').count() < 2 || !candidate.bytes().any(|b| b.is_ascii_digit()) {
             continue;
@@ -69,10 +60,7 @@ mod tests {
     fn finds_v4_and_v6() {
         assert_eq!(found("host 10.0.12.7, gw 192.168.1.1."), ["10.0.12.7", "192.168.1.1"]);
         assert_eq!(found("allow 10.8.0.0/16 only"), ["10.8.0.0/16"]);
-        assert_eq!(
-            found("addr 2001:db8:85a3::8a2e:370:7334."),
-            ["2001:db8:85a3::8a2e:370:7334"]
-        );
+        assert_eq!(found("addr 2001:db8:85a3::8a2e:370:7334."), ["2001:db8:85a3::8a2e:370:7334"]);
         assert_eq!(found("IP地址fe80::1ff:fe23:4567:890a"), ["fe80::1ff:fe23:4567:890a"]);
         assert!(found("v6 ::ffff:192.0.2.128 ok").contains(&"::ffff:192.0.2.128"));
     }

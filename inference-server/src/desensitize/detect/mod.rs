@@ -38,12 +38,7 @@ pub struct Detection {
 
 impl Detection {
     pub(crate) fn new(start: usize, end: usize, kind: EntityType, priority: u8) -> Self {
-        Self {
-            start,
-            end,
-            kind,
-            priority,
-        }
+        Self { start, end, kind, priority }
     }
 
     fn overlaps(&self, other: &Detection) -> bool {
@@ -128,10 +123,7 @@ impl Detector {
 pub fn resolve(mut found: Vec<Detection>) -> Vec<Detection> {
     found.retain(|d| d.start < d.end);
     found.sort_by(|a, b| {
-        b.priority
-            .cmp(&a.priority)
-            .then((b.end - b.start).cmp(&(a.end - a.start)))
-            .then(a.start.cmp(&b.start))
+        b.priority.cmp(&a.priority).then((b.end - b.start).cmp(&(a.end - a.start))).then(a.start.cmp(&b.start))
     });
     let mut kept: Vec<Detection> = Vec::with_capacity(found.len());
     for candidate in found {
@@ -219,11 +211,7 @@ mod tests {
     use super::*;
 
     fn kinds(text: &str) -> Vec<(EntityType, String)> {
-        Detector::default()
-            .detect(text)
-            .into_iter()
-            .map(|d| (d.kind, text[d.start..d.end].to_string()))
-            .collect()
+        Detector::default().detect(text).into_iter().map(|d| (d.kind, text[d.start..d.end].to_string())).collect()
     }
 
     #[test]
@@ -266,28 +254,13 @@ mod tests {
     #[test]
     fn pathological_inputs_stay_linear() {
         let detector = Detector::default();
-        for unit in [
-            "1 ",
-            "4111-",
-            "[",
-            "a@",
-            "::",
-            "Maria ",
-            "王",
-            "12.",
-            "DE89 ",
-            "password: x ",
-        ] {
+        for unit in ["1 ", "4111-", "[", "a@", "::", "Maria ", "王", "12.", "DE89 ", "password: x "] {
             let text = unit.repeat(20_000);
             let started = std::time::Instant::now();
             let found = detector.detect(&text);
             assert!(found.iter().all(|d| d.end <= text.len()));
             // Generous for unoptimized builds; quadratic behaviour would take minutes.
-            assert!(
-                started.elapsed().as_secs() < 20,
-                "{unit:?} took {:?}",
-                started.elapsed()
-            );
+            assert!(started.elapsed().as_secs() < 20, "{unit:?} took {:?}", started.elapsed());
         }
     }
 

@@ -72,12 +72,7 @@ pub fn us_ssn_valid(ssn: &str) -> bool {
 pub(super) fn detect(text: &str, out: &mut Vec<Detection>) {
     for m in CN_ID.find_iter(text) {
         if cn_resident_id_valid(m.as_str()) && number_isolated(text, m.start(), m.end()) {
-            out.push(Detection::new(
-                m.start(),
-                m.end(),
-                EntityType::NationalId,
-                priority::CHECKSUM_ID,
-            ));
+            out.push(Detection::new(m.start(), m.end(), EntityType::NationalId, priority::CHECKSUM_ID));
         }
     }
     for m in SSN_GROUPED.find_iter(text) {
@@ -85,12 +80,7 @@ pub(super) fn detect(text: &str, out: &mut Vec<Detection>) {
         // The two separators must agree: "123-45 6789" is two numbers, not an SSN.
         let seps: Vec<char> = s.chars().filter(|c| !c.is_ascii_digit()).collect();
         if seps.len() == 2 && seps[0] == seps[1] && us_ssn_valid(s) && number_isolated(text, m.start(), m.end()) {
-            out.push(Detection::new(
-                m.start(),
-                m.end(),
-                EntityType::NationalId,
-                priority::VALIDATED,
-            ));
+            out.push(Detection::new(m.start(), m.end(), EntityType::NationalId, priority::VALIDATED));
         }
     }
     for caps in SSN_LABELLED.captures_iter(text) {
@@ -98,12 +88,7 @@ pub(super) fn detect(text: &str, out: &mut Vec<Detection>) {
             && us_ssn_valid(m.as_str())
             && number_isolated(text, m.start(), m.end())
         {
-            out.push(Detection::new(
-                m.start(),
-                m.end(),
-                EntityType::NationalId,
-                priority::VALIDATED,
-            ));
+            out.push(Detection::new(m.start(), m.end(), EntityType::NationalId, priority::VALIDATED));
         }
     }
 }

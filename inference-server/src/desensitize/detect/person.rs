@@ -17,9 +17,7 @@ const NAME: &str =
     r"\p{Lu}\p{Ll}+(?:['\-]\p{Lu}?\p{Ll}+)?(?:\s+\p{Lu}\.)?(?:\s+\p{Lu}\p{Ll}+(?:['\-]\p{Lu}?\p{Ll}+)?){0,2}";
 
 static HONORIFIC: LazyLock<Regex> = LazyLock::new(|| {
-    compile(&format!(
-        r"(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Professor|Sir|Dame|Madam|Mme|Mlle|Herr|Frau|Sr|Sra)\.?\s+({NAME})"
-    ))
+    compile(&format!(r"(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Professor|Sir|Dame|Madam|Mme|Mlle|Herr|Frau|Sr|Sra)\.?\s+({NAME})"))
 });
 
 static INTRO: LazyLock<Regex> = LazyLock::new(|| {
@@ -86,15 +84,12 @@ static CN_INTRO: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 static CN_TITLE: LazyLock<Regex> = LazyLock::new(|| {
-    compile(&format!(
-        r"([{CN_SURNAMES}]\p{{Han}}{{0,2}}?)(?:先生|女士|小姐|老师|经理|医生|教授|同学|律师|主任)"
-    ))
+    compile(&format!(r"([{CN_SURNAMES}]\p{{Han}}{{0,2}}?)(?:先生|女士|小姐|老师|经理|医生|教授|同学|律师|主任)"))
 });
 
 /// Characters that end a clause rather than a given name (`我叫李明的朋友`).
-const CN_PARTICLES: &[char] = &[
-    '的', '了', '是', '在', '和', '与', '跟', '说', '来', '去', '吗', '呢', '吧', '今', '也',
-];
+const CN_PARTICLES: &[char] =
+    &['的', '了', '是', '在', '和', '与', '跟', '说', '来', '去', '吗', '呢', '吧', '今', '也'];
 
 pub(super) fn detect(text: &str, out: &mut Vec<Detection>) {
     for regex in [&*HONORIFIC, &*INTRO, &*CUED, &*BEFORE_VERB, &*SUFFIXED] {
@@ -117,12 +112,7 @@ pub(super) fn detect(text: &str, out: &mut Vec<Detection>) {
             end = m.start() + (word.as_ptr() as usize - m.as_str().as_ptr() as usize) + word.len();
         }
         if end > m.start() && name_isolated(text, m.start(), end) {
-            out.push(Detection::new(
-                m.start(),
-                end,
-                EntityType::Person,
-                priority::PERSON_CONTEXT,
-            ));
+            out.push(Detection::new(m.start(), end, EntityType::Person, priority::PERSON_CONTEXT));
         }
     }
     // Overlapping pairs (`Ana Maria Silva`) are found because each start is tried.
@@ -161,12 +151,7 @@ pub(super) fn detect(text: &str, out: &mut Vec<Detection>) {
             continue;
         }
         if name_isolated(text, m.start(), end) {
-            out.push(Detection::new(
-                m.start(),
-                end,
-                EntityType::Person,
-                priority::PERSON_LIST,
-            ));
+            out.push(Detection::new(m.start(), end, EntityType::Person, priority::PERSON_LIST));
         }
     }
     for regex in [&*CN_INTRO, &*CN_TITLE] {
@@ -180,12 +165,7 @@ pub(super) fn detect(text: &str, out: &mut Vec<Detection>) {
                     break;
                 }
             }
-            out.push(Detection::new(
-                m.start(),
-                end,
-                EntityType::Person,
-                priority::PERSON_CONTEXT,
-            ));
+            out.push(Detection::new(m.start(), end, EntityType::Person, priority::PERSON_CONTEXT));
         }
     }
 }
@@ -232,13 +212,7 @@ mod tests {
 
     #[test]
     fn lists_are_sorted_for_binary_search() {
-        for list in [
-            FIRST_NAMES,
-            AMBIGUOUS_FIRST_NAMES,
-            NOT_SURNAMES,
-            SURNAMES,
-            NOT_NAME_WORDS,
-        ] {
+        for list in [FIRST_NAMES, AMBIGUOUS_FIRST_NAMES, NOT_SURNAMES, SURNAMES, NOT_NAME_WORDS] {
             let mut sorted = list.to_vec();
             sorted.sort_unstable();
             sorted.dedup();

@@ -37,11 +37,7 @@ static SHAPES: [Shape; 6] = [
         nanp: false,
     },
     // Chinese mobile.
-    Shape {
-        regex: LazyLock::new(|| compile(r"1[3-9][0-9](?:[ \-]?[0-9]{4}){2}")),
-        digits: 11..=11,
-        nanp: false,
-    },
+    Shape { regex: LazyLock::new(|| compile(r"1[3-9][0-9](?:[ \-]?[0-9]{4}){2}")), digits: 11..=11, nanp: false },
     // Chinese landline with area code.
     Shape {
         regex: LazyLock::new(|| compile(r"(?:0[1-9][0-9]{1,2}-|\(0[1-9][0-9]{1,2}\) ?)[2-9][0-9]{6,7}")),

@@ -45,12 +45,7 @@ static LABELLED_PASSWORD: LazyLock<Regex> = LazyLock::new(|| {
 pub(super) fn detect(text: &str, out: &mut Vec<Detection>) {
     for m in VENDOR.find_iter(text) {
         if ascii_isolated(text, m.start(), m.end()) {
-            out.push(Detection::new(
-                m.start(),
-                m.end(),
-                EntityType::ApiKey,
-                priority::CREDENTIAL,
-            ));
+            out.push(Detection::new(m.start(), m.end(), EntityType::ApiKey, priority::CREDENTIAL));
         }
     }
     for caps in LABELLED_KEY.captures_iter(text) {
@@ -62,24 +57,14 @@ pub(super) fn detect(text: &str, out: &mut Vec<Detection>) {
         let has_digit = value.bytes().any(|b| b.is_ascii_digit());
         let has_alpha = value.bytes().any(|b| b.is_ascii_alphabetic());
         if value.len() >= 12 && has_digit && has_alpha && entropy(value) >= 3.0 {
-            out.push(Detection::new(
-                start,
-                end,
-                EntityType::ApiKey,
-                priority::LABELLED_SECRET,
-            ));
+            out.push(Detection::new(start, end, EntityType::ApiKey, priority::LABELLED_SECRET));
         }
     }
     for caps in LABELLED_PASSWORD.captures_iter(text) {
         let Some(m) = caps.get(1) else { continue };
         let (start, end) = trim_sentence_end(text, m.start(), m.end());
         if end > start {
-            out.push(Detection::new(
-                start,
-                end,
-                EntityType::ApiKey,
-                priority::LABELLED_SECRET,
-            ));
+            out.push(Detection::new(start, end, EntityType::ApiKey, priority::LABELLED_SECRET));
         }
     }
 }
@@ -115,15 +100,9 @@ mod tests {
 
     #[test]
     fn vendor_shapes() {
-        assert_eq!(
-            found("key sk-proj-AbC123dEf456GhI789jKl0 ok"),
-            ["sk-proj-AbC123dEf456GhI789jKl0"]
-        );
+        assert_eq!(found("key sk-proj-AbC123dEf456GhI789jKl0 ok"), ["sk-proj-AbC123dEf456GhI789jKl0"]);
         assert_eq!(found("AKIAIOSFODNN7EXAMPLE"), ["AKIAIOSFODNN7EXAMPLE"]);
-        assert_eq!(
-            found("ghp_1234567890abcdefghijABCDEFGHIJ123456"),
-            ["ghp_1234567890abcdefghijABCDEFGHIJ123456"]
-        );
+        assert_eq!(found("ghp_1234567890abcdefghijABCDEFGHIJ123456"), ["ghp_1234567890abcdefghijABCDEFGHIJ123456"]);
         let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U";
         assert_eq!(found(&format!("Bearer {jwt}")), [jwt]);
     }

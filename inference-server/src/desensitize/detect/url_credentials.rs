@@ -14,12 +14,7 @@ static URL_CREDENTIALS: LazyLock<Regex> =
 pub(super) fn detect(text: &str, out: &mut Vec<Detection>) {
     for caps in URL_CREDENTIALS.captures_iter(text) {
         if let Some(m) = caps.get(1) {
-            out.push(Detection::new(
-                m.start(),
-                m.end(),
-                EntityType::UrlCredentials,
-                priority::CREDENTIAL,
-            ));
+            out.push(Detection::new(m.start(), m.end(), EntityType::UrlCredentials, priority::CREDENTIAL));
         }
     }
 }

@@ -1,0 +1,105 @@
+//! The runtime bypass: `y = base(x) + (x Aᵀ)(s·B)ᵀ` for each sequence's own adapter.
+//!
+//! The base projection runs once for every token of the step (shared, possibly
+//! quantized); the low-rank update then runs per adapter on only the rows of the
+//! sequences using it and is added back with `index_add`. With one adapter for the
+//! whole step the gather/scatter is skipped.
+
+use candle_core::{Device, Tensor};
+
+use super::load::LoraAdapter;
+use crate::model::SequenceStep;
+
+/// A projection an adapter can target. LLaMA: `q/k/v/o_proj`, `gate/up/down_proj`;
+/// GPT-2: `attn.c_attn`, `attn.c_proj`, `mlp.c_fc`, `mlp.c_proj`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Target {
+    Q,
+    K,
+    V,
+    O,
+    Gate,
+    Up,
+    Down,
+    CAttn,
+    AttnProj,
+    CFc,
+    MlpProj,
+}
+
+/// Which rows of a batched step each adapter in use covers.
+pub struct LoraStep<'a> {
+    /// An adapter and the row indexes of its sequences (`None`: every row).
+    groups: Vec<(&'a LoraAdapter, Option<Tensor>)>,
+}
+
+impl<'a> LoraStep<'a> {
+    /// Groups the step's rows by adapter. `adapters` is parallel to `steps` (or empty:
+    /// no adapters at all).
+    pub fn new(
+        steps: &[SequenceStep<'_>],
+        adapters: &[Option<&'a LoraAdapter>],
+        device: &Device,
+    ) -> candle_core::Result<Self> {
+        if adapters.iter().all(Option::is_none) {
+            return Ok(Self { groups: Vec::new() });
+        }
+        if adapters.len() != steps.len() {
+            candle_core::bail!("{} adapters given for {} sequences", adapters.len(), steps.len());
+        }
+        let total: usize = steps.iter().map(|s| s.tokens.len()).sum();
+        let mut rows: Vec<(&'a LoraAdapter, Vec<u32>)> = Vec::new();
+        let mut offset = 0u32;
+        for (step, adapter) in steps.iter().zip(adapters) {
+            let len = step.tokens.len() as u32;
+            if let Some(adapter) = adapter {
+                // Identity, not name: two versions of one name may be in the same step.
+                match rows.iter_mut().find(|(a, _)| std::ptr::eq(*a, *adapter)) {
+                    Some((_, r)) => r.extend(offset..offset + len),
+                    None => rows.push((adapter, (offset..offset + len).collect())),
+                }
+            }
+            offset += len;
+        }
+        let groups = rows
+            .into_iter()
+            .map(|(adapter, r)| {
+                if r.len() == total {
+                    Ok((adapter, None))
+                } else {
+                    let n = r.len();
+                    Ok((adapter, Some(Tensor::from_vec(r, n, device)?)))
+                }
+            })
+            .collect::<candle_core::Result<_>>()?;
+        Ok(Self { groups })
+    }
+
+    /// Whether no sequence of the step uses an adapter.
+    pub fn is_empty(&self) -> bool {
+        self.groups.is_empty()
+    }
+
+    /// Adds each adapter's update for projection `target` of `layer` to `y = base(x)`;
+    /// `x` is `[1, tokens, in]`, `y` `[1, tokens, out]`.
+    pub fn apply(&self, layer: usize, target: Target, x: &Tensor, y: Tensor) -> candle_core::Result<Tensor> {
+        if self.groups.is_empty() {
+            return Ok(y);
+        }
+        let x = x.squeeze(0)?;
+        let mut y = y.squeeze(0)?;
+        for (adapter, rows) in &self.groups {
+            let Some(weights) = adapter.weights(layer, target) else {
+                continue;
+            };
+            y = match rows {
+                None => (y + weights.delta(&x)?)?,
+                Some(rows) => {
+                    let delta = weights.delta(&x.index_select(rows, 0)?)?;
+                    y.index_add(rows, &delta, 0)?
+                }
+            };
+        }
+        y.unsqueeze(0)
+    }
+}

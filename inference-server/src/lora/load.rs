@@ -1,0 +1,399 @@
+//! Loads a PEFT adapter directory and fits it onto a base model's projections.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use candle_core::{DType, Device, Tensor};
+
+use super::apply::Target;
+use super::config::AdapterConfig;
+
+/// File names of the PEFT layout.
+pub const CONFIG_FILE: &str = "adapter_config.json";
+pub const WEIGHTS_FILE: &str = "adapter_model.safetensors";
+
+/// Errors loading an adapter. Messages name the file, tensor or module at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum LoraError {
+    #[error("reading {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Config { path: PathBuf, message: String },
+    #[error("{path} is not a readable safetensors file: {message}")]
+    Safetensors { path: PathBuf, message: String },
+    #[error("{0}")]
+    Unsupported(String),
+    #[error("tensor {name}: {reason}")]
+    Tensor { name: String, reason: String },
+    #[error(
+        "tensor {name} has shape {actual:?} but the base model's {module} needs {expected:?} (adapter trained for a different base?)"
+    )]
+    Shape { name: String, module: String, expected: Vec<usize>, actual: Vec<usize> },
+    #[error("adapter rank {rank} exceeds the limit of {max}")]
+    RankTooLarge { rank: usize, max: usize },
+    #[error("adapter is {bytes} bytes, more than the limit of {max}")]
+    TooLarge { bytes: u64, max: u64 },
+    #[error("{0} holds no LoRA weights")]
+    Empty(PathBuf),
+}
+
+/// Limits on what a server holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AdapterLimits {
+    /// Adapters loaded at once.
+    pub max_adapters: usize,
+    /// Highest rank accepted.
+    pub max_rank: usize,
+    /// Memory of all loaded adapters together (bytes, as prepared in f32).
+    pub max_bytes: u64,
+}
+
+impl Default for AdapterLimits {
+    fn default() -> Self {
+        Self { max_adapters: 16, max_rank: 256, max_bytes: 1 << 30 }
+    }
+}
+
+/// A projection of the base an adapter may target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModuleShape {
+    pub target: Target,
+    /// Path inside a layer, as PEFT names it (`self_attn.q_proj`, `attn.c_proj`).
+    pub path: &'static str,
+    pub in_dim: usize,
+    pub out_dim: usize,
+}
+
+impl ModuleShape {
+    /// The module's own name (`q_proj`, `c_proj`): what `target_modules` lists.
+    pub fn short_name(&self) -> &'static str {
+        self.path.rsplit('.').next().unwrap_or(self.path)
+    }
+}
+
+/// llama.cpp's converter reorders the rows of Q and K (per head, from HF's half-split
+/// RoPE layout to adjacent pairs), and candle's quantized LLaMA consumes that order. A
+/// PEFT adapter's `lora_B` rows for q/k are in HF order and need the same reordering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QkPermutation {
+    pub heads: usize,
+    pub kv_heads: usize,
+    pub head_dim: usize,
+}
+
+/// What a base model offers adapters: its layers and their projections.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoraLayout {
+    /// `llama` or `gpt2`, for messages.
+    pub family: &'static str,
+    pub layers: usize,
+    pub modules: Vec<ModuleShape>,
+    pub qk_permutation: Option<QkPermutation>,
+}
+
+impl LoraLayout {
+    /// The seven LLaMA projections; `qk_permutation` for a GGUF (llama.cpp layout) base.
+    pub fn llama(
+        layers: usize,
+        hidden: usize,
+        intermediate: usize,
+        heads: usize,
+        kv_heads: usize,
+        head_dim: usize,
+        gguf_rope_layout: bool,
+    ) -> Self {
+        let module = |target, path, in_dim, out_dim| ModuleShape { target, path, in_dim, out_dim };
+        Self {
+            family: "llama",
+            layers,
+            modules: vec![
+                module(Target::Q, "self_attn.q_proj", hidden, heads * head_dim),
+                module(Target::K, "self_attn.k_proj", hidden, kv_heads * head_dim),
+                module(Target::V, "self_attn.v_proj", hidden, kv_heads * head_dim),
+                module(Target::O, "self_attn.o_proj", heads * head_dim, hidden),
+                module(Target::Gate, "mlp.gate_proj", hidden, intermediate),
+                module(Target::Up, "mlp.up_proj", hidden, intermediate),
+                module(Target::Down, "mlp.down_proj", intermediate, hidden),
+            ],
+            qk_permutation: gguf_rope_layout.then_some(QkPermutation { heads, kv_heads, head_dim }),
+        }
+    }
+
+    /// GPT-2's four `Conv1D` projections.
+    pub fn gpt2(layers: usize, hidden: usize, inner: usize) -> Self {
+        let module = |target, path, in_dim, out_dim| ModuleShape { target, path, in_dim, out_dim };
+        Self {
+            family: "gpt2",
+            layers,
+            modules: vec![
+                module(Target::CAttn, "attn.c_attn", hidden, 3 * hidden),
+                module(Target::AttnProj, "attn.c_proj", hidden, hidden),
+                module(Target::CFc, "mlp.c_fc", hidden, inner),
+                module(Target::MlpProj, "mlp.c_proj", inner, hidden),
+            ],
+            qk_permutation: None,
+        }
+    }
+
+    /// The module a PEFT module path (after the layer index) names: the exact path, or
+    /// an unambiguous module name alone.
+    fn module(&self, path: &str) -> Option<&ModuleShape> {
+        if let Some(module) = self.modules.iter().find(|m| m.path == path) {
+            return Some(module);
+        }
+        let last = path.rsplit('.').next().unwrap_or(path);
+        let mut candidates = self.modules.iter().filter(|m| m.short_name() == last);
+        match (candidates.next(), candidates.next()) {
+            (Some(module), None) if path.ends_with(module.path) || path == last => Some(module),
+            _ => None,
+        }
+    }
+
+    /// Whether a `target_modules` entry names a projection of this base.
+    fn knows_target(&self, name: &str) -> bool {
+        self.modules.iter().any(|m| {
+            name == m.short_name()
+                || name == m.path
+                || name.ends_with(&format!(".{}", m.path))
+                || name.ends_with(&format!(".{}", m.short_name()))
+        })
+    }
+
+    fn module_names(&self) -> String {
+        let mut names: Vec<&str> = self.modules.iter().map(ModuleShape::short_name).collect();
+        names.dedup();
+        names.join(", ")
+    }
+}
+
+/// One adapted projection, prepared for the bypass: `delta(x) = (x·Aᵀ)·(s·B)ᵀ`.
+#[derive(Debug, Clone)]
+pub struct LoraWeights {
+    /// `Aᵀ`, `[in, r]`.
+    a_t: Tensor,
+    /// `(scale·B)ᵀ`, `[r, out]` (q/k rows already in the base's order).
+    b_t: Tensor,
+}
+
+impl LoraWeights {
+    /// The update for `x` (`[tokens, in]`), `[tokens, out]`.
+    pub fn delta(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        x.matmul(&self.a_t)?.matmul(&self.b_t)
+    }
+}
+
+/// A loaded adapter, bound to the base layout it was fitted to. Immutable: replacing an
+/// adapter creates a new one.
+#[derive(Debug)]
+pub struct LoraAdapter {
+    pub name: String,
+    pub path: PathBuf,
+    pub config: AdapterConfig,
+    weights: HashMap<(usize, Target), LoraWeights>,
+    /// Memory of the prepared matrices.
+    pub bytes: u64,
+    pub load_duration: Duration,
+}
+
+impl LoraAdapter {
+    /// The update of projection `target` in `layer`, if the adapter has one.
+    pub fn weights(&self, layer: usize, target: Target) -> Option<&LoraWeights> {
+        self.weights.get(&(layer, target))
+    }
+
+    /// Number of adapted projections (over all layers).
+    pub fn module_count(&self) -> usize {
+        self.weights.len()
+    }
+
+    /// Loads the PEFT adapter in `dir` and fits it onto `layout`.
+    pub fn load(name: &str, dir: &Path, layout: &LoraLayout, limits: &AdapterLimits) -> Result<Self, LoraError> {
+        let started = Instant::now();
+        let config = read_config(dir)?;
+        if config.r > limits.max_rank {
+            return Err(LoraError::RankTooLarge { rank: config.r, max: limits.max_rank });
+        }
+        if let Some(unknown) = config.target_names().iter().find(|n| !layout.knows_target(n)) {
+            return Err(LoraError::Unsupported(format!(
+                "target module {unknown:?} does not exist in this {} base (its modules: {})",
+                layout.family,
+                layout.module_names()
+            )));
+        }
+        let tensors = read_weights(dir, limits)?;
+        let scale = config.scale();
+        let mut halves: HashMap<(usize, Target), (Option<Tensor>, Option<Tensor>)> = HashMap::new();
+        for (name, tensor) in tensors {
+            let (layer, module, is_a) = parse_name(&name, layout)?;
+            let (a_shape, b_shape) = ([config.r, module.in_dim], [module.out_dim, config.r]);
+            let expected = if is_a { a_shape } else { b_shape };
+            if tensor.dims() != expected {
+                return Err(LoraError::Shape {
+                    name,
+                    module: format!("layer {layer} {}", module.path),
+                    expected: expected.to_vec(),
+                    actual: tensor.dims().to_vec(),
+                });
+            }
+            let entry = halves.entry((layer, module.target)).or_default();
+            let slot = if is_a { &mut entry.0 } else { &mut entry.1 };
+            if slot.replace(tensor.to_dtype(DType::F32).map_err(|e| tensor_error(&name, e))?).is_some() {
+                return Err(LoraError::Tensor { name, reason: "appears twice (several adapters in one file?)".into() });
+            }
+        }
+        let mut weights = HashMap::with_capacity(halves.len());
+        let mut bytes = 0u64;
+        for ((layer, target), pair) in halves {
+            let label = format!("layer {layer} {target:?}");
+            let (Some(a), Some(b)) = pair else {
+                return Err(LoraError::Tensor { name: label, reason: "has only one of lora_A and lora_B".into() });
+            };
+            let b = match (layout.qk_permutation, target) {
+                (Some(p), Target::Q) => permute_rows(&b, p.heads, p.head_dim),
+                (Some(p), Target::K) => permute_rows(&b, p.kv_heads, p.head_dim),
+                _ => Ok(b),
+            }
+            .map_err(|e| tensor_error(&label, e))?;
+            let prepared = (|| -> candle_core::Result<LoraWeights> {
+                Ok(LoraWeights { a_t: a.t()?.contiguous()?, b_t: (b * scale)?.t()?.contiguous()? })
+            })()
+            .map_err(|e| tensor_error(&label, e))?;
+            bytes += ((prepared.a_t.elem_count() + prepared.b_t.elem_count()) * 4) as u64;
+            weights.insert((layer, target), prepared);
+        }
+        if weights.is_empty() {
+            return Err(LoraError::Empty(dir.to_path_buf()));
+        }
+        Ok(Self {
+            name: name.to_string(),
+            path: dir.to_path_buf(),
+            config,
+            weights,
+            bytes,
+            load_duration: started.elapsed(),
+        })
+    }
+}
+
+fn tensor_error(name: &str, error: candle_core::Error) -> LoraError {
+    LoraError::Tensor { name: name.to_string(), reason: error.to_string() }
+}
+
+fn read_config(dir: &Path) -> Result<AdapterConfig, LoraError> {
+    let path = dir.join(CONFIG_FILE);
+    let text = std::fs::read_to_string(&path).map_err(|source| LoraError::Read { path: path.clone(), source })?;
+    AdapterConfig::parse(&text).map_err(|message| LoraError::Config { path, message })
+}
+
+fn read_weights(dir: &Path, limits: &AdapterLimits) -> Result<HashMap<String, Tensor>, LoraError> {
+    let path = dir.join(WEIGHTS_FILE);
+    let metadata = match std::fs::metadata(&path) {
+        Ok(metadata) => metadata,
+        Err(source) if dir.join("adapter_model.bin").is_file() => {
+            let _ = source;
+            return Err(LoraError::Unsupported(format!(
+                "{} has only adapter_model.bin (pickle); save the adapter with safe_serialization",
+                dir.display()
+            )));
+        }
+        Err(source) => return Err(LoraError::Read { path, source }),
+    };
+    // Checked before reading, so an oversized file costs no memory.
+    if metadata.len() > limits.max_bytes {
+        return Err(LoraError::TooLarge { bytes: metadata.len(), max: limits.max_bytes });
+    }
+    candle_core::safetensors::load(&path, &Device::Cpu)
+        .map_err(|e| LoraError::Safetensors { path, message: e.to_string() })
+}
+
+/// Splits a PEFT tensor name into (layer, module, is `lora_A`). Accepts
+/// `base_model.model.model.layers.3.self_attn.q_proj.lora_A.weight` (LLaMA),
+/// `base_model.model.transformer.h.3.mlp.c_fc.lora_B.weight` (GPT-2), and the same with an
+/// adapter name before `.weight` (`lora_A.default.weight`) or without the prefixes.
+fn parse_name<'l>(name: &str, layout: &'l LoraLayout) -> Result<(usize, &'l ModuleShape, bool), LoraError> {
+    let error = |reason: String| LoraError::Tensor { name: name.to_string(), reason };
+    let parts: Vec<&str> = name.split('.').collect();
+    let Some(lora_at) = parts.iter().position(|p| *p == "lora_A" || *p == "lora_B") else {
+        return Err(error(
+            "is not a lora_A/lora_B weight (embedding adapters, DoRA magnitudes and biases are not supported)".into(),
+        ));
+    };
+    let tail = &parts[lora_at + 1..];
+    if !(tail == ["weight"] || (tail.len() == 2 && tail[1] == "weight")) {
+        return Err(error("is not a lora_A/lora_B weight".into()));
+    }
+    let is_a = parts[lora_at] == "lora_A";
+    let module_parts = &parts[..lora_at];
+    let Some(layer_at) = module_parts
+        .windows(2)
+        .position(|w| matches!(w[0], "layers" | "h" | "blocks") && w[1].parse::<usize>().is_ok())
+    else {
+        return Err(error("names no layer (only per-layer projections can be adapted)".into()));
+    };
+    let layer: usize = module_parts[layer_at + 1].parse().map_err(|_| error("has an invalid layer index".into()))?;
+    if layer >= layout.layers {
+        return Err(error(format!(
+            "targets layer {layer} but the base has {} layers (adapter trained for a different base?)",
+            layout.layers
+        )));
+    }
+    let path = module_parts[layer_at + 2..].join(".");
+    let module = layout.module(&path).ok_or_else(|| {
+        error(format!(
+            "targets module {path:?}, which this {} base does not have (its modules: {})",
+            layout.family,
+            layout.module_names()
+        ))
+    })?;
+    Ok((layer, module, is_a))
+}
+
+/// Reorders the rows of `b` (`[heads * head_dim, r]`) the way llama.cpp's converter
+/// reorders Q/K weights: per head, rows `(2, head_dim/2)` become `(head_dim/2, 2)`.
+pub fn permute_rows(b: &Tensor, heads: usize, head_dim: usize) -> candle_core::Result<Tensor> {
+    let (out, rank) = b.dims2()?;
+    if heads == 0 || out != heads * head_dim || !head_dim.is_multiple_of(2) {
+        candle_core::bail!("cannot permute {out} rows into {heads} heads of {head_dim}");
+    }
+    b.reshape((heads, 2, head_dim / 2, rank))?.transpose(1, 2)?.contiguous()?.reshape((out, rank))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_map_to_layers_and_modules() {
+        let llama = LoraLayout::llama(2, 8, 16, 2, 1, 4, false);
+        let (layer, module, is_a) =
+            parse_name("base_model.model.model.layers.1.self_attn.q_proj.lora_A.weight", &llama).expect("name");
+        assert_eq!((layer, module.target, is_a), (1, Target::Q, true));
+        let (_, module, is_a) = parse_name("model.layers.0.mlp.down_proj.lora_B.default.weight", &llama).expect("name");
+        assert_eq!((module.target, is_a), (Target::Down, false));
+        assert!(parse_name("base_model.model.model.layers.2.self_attn.q_proj.lora_A.weight", &llama).is_err());
+        assert!(parse_name("base_model.model.model.layers.0.self_attn.rotary.lora_A.weight", &llama).is_err());
+        assert!(parse_name("base_model.model.model.embed_tokens.lora_embedding_A", &llama).is_err());
+
+        let gpt2 = LoraLayout::gpt2(2, 8, 32);
+        let (_, module, _) =
+            parse_name("base_model.model.transformer.h.1.mlp.c_proj.lora_B.weight", &gpt2).expect("name");
+        assert_eq!(module.target, Target::MlpProj);
+        let (_, module, _) =
+            parse_name("base_model.model.transformer.h.1.attn.c_proj.lora_B.weight", &gpt2).expect("name");
+        assert_eq!(module.target, Target::AttnProj);
+        assert!(gpt2.knows_target("c_proj") && !gpt2.knows_target("q_proj"));
+    }
+
+    #[test]
+    fn permutation_matches_llama_cpp() {
+        // One head of 4 rows: llama.cpp maps HF rows [0, 1, 2, 3] to [0, 2, 1, 3].
+        let b = Tensor::from_vec(vec![0f32, 1., 2., 3.], (4, 1), &Device::Cpu).expect("tensor");
+        let permuted = permute_rows(&b, 1, 4).expect("permute");
+        assert_eq!(permuted.flatten_all().and_then(|t| t.to_vec1::<f32>()).expect("vec"), [0., 2., 1., 3.]);
+    }
+}

@@ -1,0 +1,24 @@
+//! LoRA adapters: many low-rank adapters on one shared (possibly quantized) base model,
+//! chosen per request.
+//!
+//! - [`config`] reads PEFT's `adapter_config.json`;
+//! - [`load`] maps `adapter_model.safetensors` onto the base's projections, checks that
+//!   it fits and prepares the matrices (scale folded in, GGUF Q/K row permutation);
+//! - [`apply`] adds the bypass `(alpha/r)·(x Aᵀ) Bᵀ` to a projection's output, per
+//!   sequence of a batched step;
+//! - [`registry`] holds the named adapters the server serves, with limits and hot
+//!   load/unload. Requests hold an `Arc` of the adapter they started with, so replacing
+//!   or unloading one never changes a generation in flight;
+//! - [`reload`] applies a changed `adapters` list of the configuration file.
+
+pub mod apply;
+pub mod config;
+pub mod load;
+pub mod registry;
+pub mod reload;
+
+pub use apply::{LoraStep, Target};
+pub use config::AdapterConfig;
+pub use load::{AdapterLimits, LoraAdapter, LoraError, LoraLayout, ModuleShape, QkPermutation};
+pub use registry::{AdapterRegistry, RegistryError};
+pub use reload::ConfigAdapters;
