@@ -2,8 +2,8 @@
 //!
 //! Starts `netgpt serve` (the cached SmolLM2 with a generated LoRA adapter for the site),
 //! `netgpt desensitize`, `netgpt gateway` and `netgpt operator` (against the test control
-//! plane) on loopback, sends traffic through them, runs a real Prometheus (Debian's package, installed by `hack/testenv.sh install`)
-//! scraping all four every second, and then:
+//! plane) on loopback, sends traffic through them, runs a real Prometheus (Debian's
+//! package, installed by `hack/testenv.sh install`) scraping all four every second, and then:
 //! - runs `promtool check metrics` on each component's `/metrics` text;
 //! - evaluates every PromQL expression of every panel of every dashboard in
 //!   `charts/netgpt/dashboards/` and fails when a query errors or names a metric that no

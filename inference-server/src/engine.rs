@@ -208,6 +208,9 @@ impl Engine {
     fn run(mut self, receiver: std_mpsc::Receiver<Submission>) {
         loop {
             if self.running.is_empty() && self.waiting.is_empty() {
+                // Idle: publish the empty queue before blocking, or the gauges would keep
+                // showing the last finished request until the next one arrives.
+                self.update_gauges();
                 match receiver.recv() {
                     Ok(submission) => self.waiting.push_back(submission),
                     Err(_) => break,
