@@ -154,6 +154,10 @@ async fn spec_edits_converge_repair_and_prune_exactly() {
             .then_some(())
     })
     .await;
+    // Both adapters live on the same claim: switching is a configuration change the server
+    // reloads in place, not a new pod template (no restart).
+    let a2 = deployments.get("smollm2-edge-site-a").await.expect("site-a");
+    assert_eq!(a2.spec.map(|s| s.template), a1.spec.clone().map(|s| s.template), "adapter switch restarted pods");
 
     // Drift: a deleted child comes back.
     deployments.delete("smollm2-edge-site-a", &DeleteParams::default()).await.expect("delete");

@@ -11,6 +11,8 @@ use super::RenderError;
 
 /// Where fetched (http) artifacts are written inside the pod.
 pub const FETCH_DIR: &str = "/var/lib/netgpt/fetched";
+/// Where PersistentVolumeClaims are mounted, one directory per claim.
+pub const PVC_DIR: &str = "/var/lib/netgpt/pvc";
 /// Name of the emptyDir volume holding fetched artifacts.
 pub const FETCH_VOLUME: &str = "fetched";
 
@@ -84,19 +86,23 @@ pub fn stage(
         if claim.is_empty() || sub_path.is_empty() || sub_path.split('/').any(|s| s == "..") {
             return Err(invalid("expected pvc://<claim>/<path> with a path inside the claim"));
         }
-        let base = base_name(sub_path).ok_or_else(|| invalid("the path has no file name"))?;
-        let local_path = format!("{mount_dir}/{base}");
+        // The whole claim is mounted once (no subPath) and shared by every artifact on
+        // it: adding or switching adapters on the same claim then changes only the
+        // serving configuration, which the server reloads without a restart (the kubelet
+        // updates ConfigMap volumes in place; subPath mounts would never update).
+        let volume = claim_volume_name(claim);
+        let claim_dir = format!("{PVC_DIR}/{claim}");
         return Ok(StagedArtifact {
             volumes: vec![Volume {
-                name: id.to_string(),
+                name: volume.clone(),
                 persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
                     claim_name: claim.to_string(),
                     read_only: Some(true),
                 }),
                 ..Default::default()
             }],
-            mounts: vec![read_only_mount(id, &local_path, Some(sub_path))],
-            local_path,
+            mounts: vec![read_only_mount(&volume, &claim_dir, None)],
+            local_path: format!("{claim_dir}/{sub_path}"),
             ..Default::default()
         });
     }
@@ -137,6 +143,15 @@ struct Download<'a> {
     url: String,
     dest: String,
     sha256: Option<&'a str>,
+}
+
+/// A valid, stable volume name for a claim (claim names may be longer than volume names
+/// and contain dots).
+fn claim_volume_name(claim: &str) -> String {
+    // FNV-1a: stable across releases, unlike std's hasher.
+    let hash = claim.bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100000001b3));
+    let readable: String = claim.chars().map(|c| if c == '.' { '-' } else { c }).take(40).collect();
+    format!("pvc-{}-{:08x}", readable.trim_end_matches('-'), hash as u32)
 }
 
 fn base_name(path: &str) -> Option<&str> {

@@ -142,8 +142,17 @@ pub fn render(w: ServingWorkload<'_>) -> ServingChildren {
     let mut init_containers = Vec::new();
     let mut fetches = false;
     for artifact in w.artifacts {
-        volumes.extend(artifact.volumes);
-        mounts.extend(artifact.mounts);
+        // Artifacts on the same claim share one volume and mount.
+        for v in artifact.volumes {
+            if !volumes.iter().any(|existing| existing.name == v.name) {
+                volumes.push(v);
+            }
+        }
+        for m in artifact.mounts {
+            if !mounts.iter().any(|existing| existing.name == m.name) {
+                mounts.push(m);
+            }
+        }
         init_containers.extend(artifact.init_containers);
         fetches |= artifact.uses_fetch_volume;
     }

@@ -58,9 +58,16 @@ fn each_scheme_is_staged_as_expected() {
     let claim =
         p.volumes.as_ref().expect("volumes").iter().find_map(|v| v.persistent_volume_claim.clone()).expect("pvc");
     assert_eq!((claim.claim_name.as_str(), claim.read_only), ("claim", Some(true)));
+    // The whole claim is mounted once, without subPath, and the adapter path points into it.
     let mount =
-        p.containers[0].volume_mounts.as_ref().expect("mounts").iter().find(|m| m.name == "lora-pvc-adapter").cloned();
-    assert_eq!(mount.and_then(|m| m.sub_path), Some("adapters/a".into()));
+        p.containers[0].volume_mounts.as_ref().expect("mounts").iter().find(|m| m.name.starts_with("pvc-claim-"));
+    let mount = mount.cloned().expect("the claim is mounted");
+    assert_eq!((mount.mount_path.as_str(), mount.sub_path.as_deref()), ("/var/lib/netgpt/pvc/claim", None));
+    let config = netgpt_crds::config::ServingConfig::from_yaml(
+        &sites[0].children.config_map.data.as_ref().expect("data")["serving.yaml"],
+    )
+    .expect("config");
+    assert_eq!(config.adapters[0].path, "/var/lib/netgpt/pvc/claim/adapters/a");
     // The https model is fetched, with its checksum, by an init container.
     let init = p.init_containers.expect("init");
     assert_eq!(
