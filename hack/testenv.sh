@@ -198,6 +198,7 @@ KC
   echo $! > "$RUN/scheduler.pid"
   wait_for 60 "default ServiceAccount" kc -n default get serviceaccount default
   create_fake_nodes
+  start_pod_reaper
   log "ready: export KUBECONFIG=$RUN/kubeconfig"
 }
 
@@ -212,10 +213,25 @@ start_apiserver() {
   wait_for 90 kube-apiserver kc get --raw /readyz
 }
 
+# No kubelet runs, so a deleted pod would stay Terminating forever and keep its node's
+# CPU, memory and GPUs. Play the kubelet's last part: confirm deletions.
+start_pod_reaper() {
+  (
+    while [ -f "$RUN/apiserver.pid" ] && kill -0 "$(cat "$RUN/apiserver.pid" 2>/dev/null)" 2>/dev/null; do
+      kc get pods -A -o jsonpath='{range .items[?(@.metadata.deletionTimestamp)]}{.metadata.namespace}{" "}{.metadata.name}{"\n"}{end}' 2>/dev/null |
+        while read -r ns name; do
+          [ -n "$name" ] && kc delete pod -n "$ns" "$name" --force --grace-period=0 >/dev/null 2>&1
+        done
+      sleep 2
+    done
+  ) >/dev/null 2>&1 &
+  echo $! > "$RUN/reaper.pid"
+}
+
 # Edge sites (base stations) and a cloud GPU pool. Labels match examples/.
 create_fake_nodes() {
   local spec
-  for spec in "edge-bs-1 edge site-a 4 8Gi 0" "edge-bs-2 edge site-b 4 8Gi 0" "edge-bs-3 edge site-b 4 8Gi 1" \
+  for spec in "edge-bs-1 edge site-a 16 64Gi 0" "edge-bs-2 edge site-b 16 64Gi 0" "edge-bs-3 edge site-b 16 64Gi 1" \
               "cloud-gpu-1 cloud - 32 128Gi 4" "cloud-gpu-2 cloud - 32 128Gi 4"; do
     set -- $spec
     local name=$1 pool=$2 site=$3 cpu=$4 mem=$5 gpu=$6
@@ -239,7 +255,7 @@ ST
 
 stop_quiet() {
   local p
-  for p in scheduler controller-manager apiserver etcd; do
+  for p in reaper scheduler controller-manager apiserver etcd; do
     if [ -f "$RUN/$p.pid" ]; then
       kill "$(cat "$RUN/$p.pid")" 2>/dev/null || true
       rm -f "$RUN/$p.pid"
