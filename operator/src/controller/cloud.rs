@@ -4,7 +4,6 @@
 //! collector remove every child.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use kube::api::Api;
 use kube::runtime::controller::Action;
@@ -13,8 +12,8 @@ use netgpt_crds::CloudLLM;
 use netgpt_crds::status::condition_type::{DEGRADED, PROGRESSING, READY};
 
 use super::{
-    Context, Error, apply_child, condition, finish, invalid_spec_conditions, list_nodes, patch_status, pod_placement,
-    report_invalid, resync,
+    Context, Error, Reconciled, apply_child, condition, instrumented, list_nodes, patch_status, pod_placement,
+    reject_invalid,
 };
 use crate::render::cloud::render_cloud;
 use crate::render::labels::{Component, owned_selector};
@@ -24,15 +23,10 @@ use crate::validate::{FieldError, needs_nodes, validate_cloud};
 const KIND: &str = "CloudLLM";
 
 pub async fn reconcile(cloud: Arc<CloudLLM>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let started = Instant::now();
-    let mut invalid = false;
-    let result = reconcile_inner(&cloud, &ctx, &mut invalid).await;
-    ctx.metrics.reconcile_duration.with_label_values(&[KIND]).observe(started.elapsed().as_secs_f64());
-    finish(&ctx, cloud.as_ref(), &result, KIND, invalid);
-    result
+    instrumented(&ctx, cloud.as_ref(), KIND, reconcile_inner(&cloud, &ctx)).await
 }
 
-async fn reconcile_inner(cloud: &CloudLLM, ctx: &Context, invalid: &mut bool) -> Result<Action, Error> {
+async fn reconcile_inner(cloud: &CloudLLM, ctx: &Context) -> Result<Reconciled, Error> {
     let name = cloud.name_any();
     let namespace = cloud.namespace().ok_or_else(|| Error::NoNamespace(name.clone()))?;
     let api: Api<CloudLLM> = Api::namespaced(ctx.client.clone(), &namespace);
@@ -50,14 +44,7 @@ async fn reconcile_inner(cloud: &CloudLLM, ctx: &Context, invalid: &mut bool) ->
         None
     };
     let Some(children) = rendered else {
-        *invalid = true;
-        report_invalid(ctx, &owner, &errors).await;
-        let status = serde_json::json!({
-            "observedGeneration": generation,
-            "conditions": invalid_spec_conditions(&previous, &errors, generation),
-        });
-        patch_status(&api, &name, status).await?;
-        return Ok(Action::await_change());
+        return reject_invalid(ctx, cloud, &previous, &errors).await;
     };
 
     apply_child(ctx, &owner, &children.config_map).await?;
@@ -98,5 +85,5 @@ async fn reconcile_inner(cloud: &CloudLLM, ctx: &Context, invalid: &mut bool) ->
         "endpoint": service_url(&name, &namespace),
     });
     patch_status(&api, &name, status).await?;
-    Ok(resync())
+    Ok(Reconciled::Converging)
 }

@@ -7,7 +7,6 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::Instant;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
@@ -18,8 +17,8 @@ use netgpt_crds::status::condition_type::{DEGRADED, PROGRESSING, READY};
 use netgpt_crds::{EdgeLLM, EdgeSiteStatus};
 
 use super::{
-    Context, Error, apply_child, condition, finish, invalid_spec_conditions, list_nodes, patch_status, pod_placement,
-    prune_children, report_invalid, resync,
+    Context, Error, Reconciled, apply_child, condition, instrumented, list_nodes, patch_status, pod_placement,
+    prune_children, reject_invalid,
 };
 use crate::render::edge::render_edge;
 use crate::render::labels::{Component, owned_selector};
@@ -29,15 +28,10 @@ use crate::validate::{FieldError, needs_nodes, validate_edge};
 const KIND: &str = "EdgeLLM";
 
 pub async fn reconcile(edge: Arc<EdgeLLM>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let started = Instant::now();
-    let mut invalid = false;
-    let result = reconcile_inner(&edge, &ctx, &mut invalid).await;
-    ctx.metrics.reconcile_duration.with_label_values(&[KIND]).observe(started.elapsed().as_secs_f64());
-    finish(&ctx, edge.as_ref(), &result, KIND, invalid);
-    result
+    instrumented(&ctx, edge.as_ref(), KIND, reconcile_inner(&edge, &ctx)).await
 }
 
-async fn reconcile_inner(edge: &EdgeLLM, ctx: &Context, invalid: &mut bool) -> Result<Action, Error> {
+async fn reconcile_inner(edge: &EdgeLLM, ctx: &Context) -> Result<Reconciled, Error> {
     let name = edge.name_any();
     let namespace = edge.namespace().ok_or_else(|| Error::NoNamespace(name.clone()))?;
     let api: Api<EdgeLLM> = Api::namespaced(ctx.client.clone(), &namespace);
@@ -59,14 +53,7 @@ async fn reconcile_inner(edge: &EdgeLLM, ctx: &Context, invalid: &mut bool) -> R
         None
     };
     let Some(sites) = rendered else {
-        *invalid = true;
-        report_invalid(ctx, &owner, &errors).await;
-        let status = serde_json::json!({
-            "observedGeneration": generation,
-            "conditions": invalid_spec_conditions(&previous, &errors, generation),
-        });
-        patch_status(&api, &name, status).await?;
-        return Ok(Action::await_change());
+        return reject_invalid(ctx, edge, &previous, &errors).await;
     };
 
     let mut keep = HashSet::new();
@@ -146,5 +133,5 @@ async fn reconcile_inner(edge: &EdgeLLM, ctx: &Context, invalid: &mut bool) -> R
         "sites": site_status,
     });
     patch_status(&api, &name, status).await?;
-    Ok(resync())
+    Ok(Reconciled::Converging)
 }

@@ -286,23 +286,61 @@ pub fn object_key<K: Resource<DynamicType = ()>>(obj: &K) -> String {
     )
 }
 
-/// Bookkeeping after a reconcile, shared by all controllers.
-pub fn finish<K: Resource<DynamicType = ()>>(
+/// How a reconcile ended.
+pub enum Reconciled {
+    /// Children applied and status written; resync periodically.
+    Converging,
+    /// The spec broke a rule; nothing was touched until it changes.
+    InvalidSpec,
+}
+
+/// Runs one reconcile with the bookkeeping every controller shares: duration and result
+/// metrics, back-off reset on success, and the requeue policy.
+pub async fn instrumented<K: Resource<DynamicType = ()>>(
     ctx: &Context,
     obj: &K,
-    result: &Result<Action, Error>,
     kind: &str,
-    invalid: bool,
-) {
-    let label = match result {
-        Ok(_) if invalid => "invalid_spec",
-        Ok(_) => "success",
+    reconcile: impl std::future::Future<Output = Result<Reconciled, Error>>,
+) -> Result<Action, Error> {
+    let started = std::time::Instant::now();
+    let result = reconcile.await;
+    ctx.metrics.reconcile_duration.with_label_values(&[kind]).observe(started.elapsed().as_secs_f64());
+    let label = match &result {
+        Ok(Reconciled::Converging) => "success",
+        Ok(Reconciled::InvalidSpec) => "invalid_spec",
         Err(_) => "error",
     };
     ctx.metrics.reconciles.with_label_values(&[kind, label]).inc();
     if result.is_ok() {
         ctx.reset_backoff(&object_key(obj));
     }
+    result.map(|r| match r {
+        Reconciled::Converging => Action::requeue(RESYNC),
+        Reconciled::InvalidSpec => Action::await_change(),
+    })
+}
+
+/// Reports an invalid spec (Events naming each field, `InvalidSpec` conditions) without
+/// touching any child.
+pub async fn reject_invalid<K>(
+    ctx: &Context,
+    obj: &K,
+    previous: &[Condition],
+    errors: &[FieldError],
+) -> Result<Reconciled, Error>
+where
+    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()> + DeserializeOwned + Clone + Debug,
+{
+    let name = obj.name_any();
+    let namespace = obj.namespace().ok_or_else(|| Error::NoNamespace(name.clone()))?;
+    let generation = obj.meta().generation;
+    report_invalid(ctx, &obj.object_ref(&()), errors).await;
+    let status = serde_json::json!({
+        "observedGeneration": generation,
+        "conditions": invalid_spec_conditions(previous, errors, generation),
+    });
+    patch_status(&Api::<K>::namespaced(ctx.client.clone(), &namespace), &name, status).await?;
+    Ok(Reconciled::InvalidSpec)
 }
 
 /// The error policy of every controller: log and retry with exponential back-off.
@@ -315,11 +353,6 @@ pub fn error_policy<K: Resource<DynamicType = ()>>(
     let delay = ctx.backoff(&key);
     tracing::warn!(object = %key, %error, retry_in = ?delay, "reconcile failed");
     Action::requeue(delay)
-}
-
-/// Requeue for periodic resync after a successful reconcile.
-pub fn resync() -> Action {
-    Action::requeue(RESYNC)
 }
 
 /// Maps a serving pod to the custom resource it belongs to (pods are owned by

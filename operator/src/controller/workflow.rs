@@ -6,7 +6,6 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::Instant;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
@@ -18,8 +17,7 @@ use netgpt_crds::status::condition_type::{DEGRADED, PROGRESSING, READY};
 use netgpt_crds::{CloudLLM, EdgeLLM, LogicalAIWorkflow, WorkflowSiteStatus};
 
 use super::{
-    Context, Error, apply_child, condition, finish, invalid_spec_conditions, patch_status, prune_children,
-    report_invalid, resync,
+    Context, Error, Reconciled, apply_child, condition, instrumented, patch_status, prune_children, reject_invalid,
 };
 use crate::render::labels::{Component, owned_selector};
 use crate::render::workflow::{is_ready, render_cloud_policy, render_gateways, validate_steps};
@@ -28,15 +26,10 @@ use crate::validate::FieldError;
 const KIND: &str = "LogicalAIWorkflow";
 
 pub async fn reconcile(wf: Arc<LogicalAIWorkflow>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let started = Instant::now();
-    let mut invalid = false;
-    let result = reconcile_inner(&wf, &ctx, &mut invalid).await;
-    ctx.metrics.reconcile_duration.with_label_values(&[KIND]).observe(started.elapsed().as_secs_f64());
-    finish(&ctx, wf.as_ref(), &result, KIND, invalid);
-    result
+    instrumented(&ctx, wf.as_ref(), KIND, reconcile_inner(&wf, &ctx)).await
 }
 
-async fn reconcile_inner(wf: &LogicalAIWorkflow, ctx: &Context, invalid: &mut bool) -> Result<Action, Error> {
+async fn reconcile_inner(wf: &LogicalAIWorkflow, ctx: &Context) -> Result<Reconciled, Error> {
     let name = wf.name_any();
     let namespace = wf.namespace().ok_or_else(|| Error::NoNamespace(name.clone()))?;
     let api: Api<LogicalAIWorkflow> = Api::namespaced(ctx.client.clone(), &namespace);
@@ -72,14 +65,7 @@ async fn reconcile_inner(wf: &LogicalAIWorkflow, ctx: &Context, invalid: &mut bo
         _ => None,
     };
     let (Some((gateways, policy)), Some(edge), Some(cloud)) = (rendered, edge, cloud) else {
-        *invalid = true;
-        report_invalid(ctx, &owner, &errors).await;
-        let status = serde_json::json!({
-            "observedGeneration": generation,
-            "conditions": invalid_spec_conditions(&previous, &errors, generation),
-        });
-        patch_status(&api, &name, status).await?;
-        return Ok(Action::await_change());
+        return reject_invalid(ctx, wf, &previous, &errors).await;
     };
 
     let mut keep = HashSet::new();
@@ -147,5 +133,5 @@ async fn reconcile_inner(wf: &LogicalAIWorkflow, ctx: &Context, invalid: &mut bo
     ];
     let status = serde_json::json!({"observedGeneration": generation, "conditions": conditions, "sites": sites});
     patch_status(&api, &name, status).await?;
-    Ok(resync())
+    Ok(Reconciled::Converging)
 }
