@@ -357,3 +357,28 @@ async fn unschedulable_pods_make_the_resource_degraded() {
     assert!(degraded.message.contains("Insufficient cpu"), "{}", degraded.message);
     operator.stop().await;
 }
+
+#[tokio::test]
+async fn city_example_places_every_site_on_its_nodes() {
+    let (client, ns, operator) = setup("city").await;
+    apply_example(&ns.name, "city-multisite.yaml");
+    for (site, replicas, nodes) in [
+        ("futian", 2, &["edge-bs-1"][..]),
+        ("nanshan", 2, &["edge-bs-2", "edge-bs-3"][..]),
+        ("luohu", 1, &["edge-bs-2", "edge-bs-3"][..]),
+        ("bao-an", 1, &["edge-bs-1"][..]),
+        ("longgang", 1, &["edge-bs-2", "edge-bs-3"][..]),
+    ] {
+        let pods = bound_pods(&client, &ns.name, &format!("netgpt.io/site={site}"), replicas).await;
+        for pod in &pods {
+            assert!(nodes.contains(&node_of(pod).as_str()), "{site} pod on {}", node_of(pod));
+        }
+    }
+    let status = eventually("five sites in status", WAIT, || async {
+        let st = edge_status(&client, &ns.name, "shenzhen-edge").await?;
+        (st.sites.len() == 5 && st.sites.iter().all(|s| !s.nodes.is_empty())).then_some(st)
+    })
+    .await;
+    assert_eq!(status.ready_sites.as_deref(), Some("0/5"));
+    operator.stop().await;
+}
