@@ -217,7 +217,8 @@ start_apiserver() {
 # CPU, memory and GPUs. Play the kubelet's last part: confirm deletions.
 start_pod_reaper() {
   (
-    while [ -f "$RUN/apiserver.pid" ] && kill -0 "$(cat "$RUN/apiserver.pid" 2>/dev/null)" 2>/dev/null; do
+    # Runs as long as etcd does, so it survives apiserver restarts in fault tests.
+    while [ -f "$RUN/etcd.pid" ] && kill -0 "$(cat "$RUN/etcd.pid" 2>/dev/null)" 2>/dev/null; do
       kc get pods -A -o jsonpath='{range .items[?(@.metadata.deletionTimestamp)]}{.metadata.namespace}{" "}{.metadata.name}{"\n"}{end}' 2>/dev/null |
         while read -r ns name; do
           [ -n "$name" ] && kc delete pod -n "$ns" "$name" --force --grace-period=0 >/dev/null 2>&1
@@ -270,7 +271,7 @@ case "${1:-}" in
   start) start ;;
   stop) stop_quiet; log "stopped" ;;
   restart-apiserver) # used by fault tests: kill -9 and restart the apiserver only
-    kill -9 "$(cat "$RUN/apiserver.pid")"; sleep "${2:-1}"; start_apiserver ;;
+    kill -9 "$(cat "$RUN/apiserver.pid")"; sleep "${2:-1}"; start_apiserver; log "apiserver restarted" ;;
   env) echo "export KUBECONFIG=$RUN/kubeconfig"; echo "export NETGPT_HELM=$HELM_BIN" ;;
   helm-path) echo "$HELM_BIN" ;;
   *) echo "usage: $0 install|start|stop|env" >&2; exit 2 ;;

@@ -52,6 +52,11 @@ impl Operator {
         Self { stop: Some(stop), task, metrics_addr }
     }
 
+    /// Whether the operator task ended by itself (it should only end when stopped).
+    pub fn task_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+
     pub async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());

@@ -1,0 +1,210 @@
+//! LoRA adapters on the default model (SmolLM2-135M Q4_1 GGUF, loaded as the server loads
+//! it: Q4_1 re-quantized to Q8_0): decode throughput and per-step latency with 0, 1, 8 and
+//! 32 adapters loaded and the sequences of each batch spread over them, and the process's
+//! memory growth per adapter against the adapters' own size.
+//!
+//! ```sh
+//! cargo run --release -p netgpt-inference --example lora_bench -- [--threads N] [--repeats N] [--batch N]…
+//! ```
+//!
+//! Adapters are random PEFT adapters (r=8, alpha=16, q/k/v/o_proj in all 30 layers) written
+//! to a temporary directory and loaded with the server's loader. For each batch size, each
+//! repeat prefills `batch` sequences of 32 tokens and then decodes 64 steps, every step one
+//! forward call for the whole batch (as the engine's continuous batching does); sequence `j`
+//! of round `k` uses adapter `(k·batch + j) mod N`, so with 8 or 32 adapters a step mixes
+//! `batch` different adapters and successive rounds walk through all of them. Configurations
+//! are interleaved within each repeat and medians are printed.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use candle_core::quantized::gguf_file;
+use candle_core::{Device, Tensor};
+use netgpt_inference::llama::Llama;
+use netgpt_inference::lora::{AdapterLimits, LoraAdapter};
+use netgpt_inference::model::{LanguageModel, SequenceStep};
+
+const PROMPT_TOKENS: usize = 32;
+const DECODE_STEPS: usize = 64;
+const ADAPTER_COUNTS: [usize; 4] = [0, 1, 8, 32];
+const RANK: usize = 8;
+
+fn rss_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// Deterministic values in [-0.05, 0.05) (splitmix64).
+fn random_values(seed: u64, count: usize) -> Vec<f32> {
+    (0..count as u64)
+        .map(|i| {
+            let mut z = seed.wrapping_add((i + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^= z >> 31;
+            (((z >> 40) as f32) / (1u64 << 24) as f32 * 2.0 - 1.0) * 0.05
+        })
+        .collect()
+}
+
+fn write_adapter(dir: &std::path::Path, seed: u64, model: &Llama) -> Result<(), Box<dyn std::error::Error>> {
+    let c = model.config();
+    let (hidden, kv) = (c.embedding_length, c.kv_head_count * c.head_dim);
+    let mut tensors = HashMap::new();
+    for layer in 0..c.layer_count {
+        for (module, out) in [("q_proj", hidden), ("k_proj", kv), ("v_proj", kv), ("o_proj", hidden)] {
+            let prefix = format!("base_model.model.model.layers.{layer}.self_attn.{module}");
+            let salt = seed * 1_000_003 + (layer * 4) as u64;
+            let a = Tensor::from_vec(random_values(salt, RANK * hidden), (RANK, hidden), &Device::Cpu)?;
+            let b = Tensor::from_vec(random_values(salt + 7, out * RANK), (out, RANK), &Device::Cpu)?;
+            tensors.insert(format!("{prefix}.lora_A.weight"), a);
+            tensors.insert(format!("{prefix}.lora_B.weight"), b);
+        }
+    }
+    std::fs::create_dir_all(dir)?;
+    candle_core::safetensors::save(&tensors, dir.join("adapter_model.safetensors"))?;
+    let config = serde_json::json!({
+        "peft_type": "LORA", "r": RANK, "lora_alpha": 2 * RANK, "bias": "none", "fan_in_fan_out": false,
+        "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"],
+    });
+    std::fs::write(dir.join("adapter_config.json"), config.to_string())?;
+    Ok(())
+}
+
+struct Run {
+    tokens_per_second: f64,
+    /// Median time of one decode step (one token for every sequence of the batch).
+    step_ms: f64,
+}
+
+fn decode(
+    model: &Llama,
+    adapters: &[LoraAdapter],
+    batch: usize,
+    round: usize,
+) -> Result<Run, Box<dyn std::error::Error>> {
+    let chosen: Vec<Option<&LoraAdapter>> =
+        (0..batch).map(|j| (!adapters.is_empty()).then(|| &adapters[(round * batch + j) % adapters.len()])).collect();
+    let mut caches: Vec<_> = (0..batch).map(|_| model.new_cache()).collect();
+    let prompts: Vec<Vec<u32>> =
+        (0..batch).map(|j| (0..PROMPT_TOKENS as u32).map(|i| 1000 + (i * 7 + j as u32 * 13) % 500).collect()).collect();
+    let mut steps: Vec<SequenceStep> =
+        caches.iter_mut().zip(&prompts).map(|(cache, p)| SequenceStep { tokens: p, cache }).collect();
+    model.forward_with_adapters(&mut steps, &chosen)?;
+    let mut times = Vec::with_capacity(DECODE_STEPS);
+    let started = Instant::now();
+    for i in 0..DECODE_STEPS {
+        let tokens: Vec<[u32; 1]> = (0..batch).map(|j| [1000 + ((i + j) % 500) as u32]).collect();
+        let mut steps: Vec<SequenceStep> =
+            caches.iter_mut().zip(&tokens).map(|(cache, t)| SequenceStep { tokens: t, cache }).collect();
+        let step = Instant::now();
+        model.forward_with_adapters(&mut steps, &chosen)?;
+        times.push(step.elapsed().as_secs_f64());
+    }
+    let total = started.elapsed().as_secs_f64();
+    Ok(Run { tokens_per_second: (batch * DECODE_STEPS) as f64 / total, step_ms: median(&mut times) * 1e3 })
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    if n % 2 == 1 { values[n / 2] } else { (values[n / 2 - 1] + values[n / 2]) / 2.0 }
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let (mut threads, mut repeats, mut batches) = (2usize, 5usize, Vec::new());
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value =
+            || args.next().ok_or(format!("{arg} needs a value"))?.parse::<usize>().map_err(|e| e.to_string());
+        match arg.as_str() {
+            "--threads" => threads = value()?,
+            "--repeats" => repeats = value()?,
+            "--batch" => batches.push(value()?),
+            other => return Err(format!("unknown argument {other}").into()),
+        }
+    }
+    if batches.is_empty() {
+        batches = vec![1, 4];
+    }
+    netgpt_inference::server::configure_threads(threads);
+    let path = netgpt_inference::ensure_default_model()?;
+    let mut file = std::fs::File::open(&path)?;
+    let content = gguf_file::Content::read(&mut file)?;
+    let model = Llama::from_gguf(&content, &mut file, &Device::Cpu)?;
+    let layout = model.lora_layout().ok_or("no LoRA layout")?;
+    println!(
+        "model {} (Q8_0 as served), threads {threads}, prompt {PROMPT_TOKENS} + decode {DECODE_STEPS} steps, {repeats} repeats",
+        path.display()
+    );
+
+    // Warm-up, so the first measured configuration does not pay for page faults.
+    decode(&model, &[], 1, 0)?;
+
+    let scratch = std::env::temp_dir().join(format!("netgpt-lora-bench-{}", std::process::id()));
+    let max = *ADAPTER_COUNTS.iter().max().unwrap_or(&0);
+    for i in 0..max {
+        write_adapter(&scratch.join(format!("a{i}")), i as u64 + 1, &model)?;
+    }
+    let limits = AdapterLimits { max_adapters: max, ..AdapterLimits::default() };
+    let mut adapters = Vec::with_capacity(max);
+    let mut memory = Vec::new();
+    let rss_before = rss_bytes();
+    for &count in &ADAPTER_COUNTS {
+        while adapters.len() < count {
+            adapters.push(LoraAdapter::load(
+                &format!("a{}", adapters.len()),
+                &scratch.join(format!("a{}", adapters.len())),
+                &layout,
+                &limits,
+            )?);
+        }
+        let bytes: u64 = adapters.iter().map(|a| a.bytes).sum();
+        let file_bytes: u64 = (0..count)
+            .map(|i| std::fs::metadata(scratch.join(format!("a{i}/adapter_model.safetensors"))).map_or(0, |m| m.len()))
+            .sum();
+        memory.push((count, rss_bytes().saturating_sub(rss_before), bytes, file_bytes));
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
+
+    let mut results: HashMap<(usize, usize), Vec<Run>> = HashMap::new();
+    for round in 0..repeats {
+        for &batch in &batches {
+            for &count in &ADAPTER_COUNTS {
+                let run = decode(&model, &adapters[..count], batch, round)?;
+                results.entry((batch, count)).or_default().push(run);
+            }
+        }
+    }
+
+    println!();
+    println!("| batch | adapters | decode tok/s (median) | step latency ms (median) | vs base |");
+    println!("|---:|---:|---:|---:|---:|");
+    for &batch in &batches {
+        let mut base_ms = 0.0;
+        for &count in &ADAPTER_COUNTS {
+            let runs = &results[&(batch, count)];
+            let tps = median(&mut runs.iter().map(|r| r.tokens_per_second).collect::<Vec<_>>());
+            let ms = median(&mut runs.iter().map(|r| r.step_ms).collect::<Vec<_>>());
+            if count == 0 {
+                base_ms = ms;
+            }
+            println!("| {batch} | {count} | {tps:.1} | {ms:.2} | {:+.1} % |", (ms / base_ms - 1.0) * 100.0);
+        }
+    }
+    println!();
+    println!(
+        "| adapters loaded | RSS growth MiB | adapters' memory MiB (f32 A+B) | safetensors files MiB | RSS / adapters |"
+    );
+    println!("|---:|---:|---:|---:|---:|");
+    let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+    for (count, rss, bytes, files) in memory {
+        let ratio = if bytes > 0 { format!("{:.2}", rss as f64 / bytes as f64) } else { "–".into() };
+        println!("| {count} | {:.1} | {:.1} | {:.1} | {ratio} |", mib(rss), mib(bytes), mib(files));
+    }
+    Ok(())
+}
