@@ -53,27 +53,7 @@ fn default_true() -> bool {
 }
 
 /// Errors loading a GPT-2 checkpoint.
-#[derive(Debug, thiserror::Error)]
-pub enum Gpt2LoadError {
-    #[error("reading {path}: {source}")]
-    Read {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("invalid config.json: {0}")]
-    Config(#[from] serde_json::Error),
-    #[error("unsupported GPT-2 variant: {0}")]
-    Unsupported(String),
-    #[error(transparent)]
-    Model(#[from] ModelError),
-}
-
-impl From<candle_core::Error> for Gpt2LoadError {
-    fn from(error: candle_core::Error) -> Self {
-        Self::Model(ModelError::Candle(error))
-    }
-}
+pub type Gpt2LoadError = crate::model::CheckpointError;
 
 /// A `Conv1D` projection: weight `[in, out]`, bias `[out]`.
 #[derive(Debug, Clone)]
@@ -132,19 +112,19 @@ impl Gpt2 {
         device: &Device,
     ) -> Result<Self, Gpt2LoadError> {
         if !matches!(config.activation_function.as_str(), "gelu_new" | "gelu_pytorch_tanh" | "gelu") {
-            return Err(Gpt2LoadError::Unsupported(format!("activation {}", config.activation_function)));
+            return Err(unsupported("GPT-2", format!("activation {}", config.activation_function)));
         }
         if config.scale_attn_by_inverse_layer_idx || config.reorder_and_upcast_attn {
-            return Err(Gpt2LoadError::Unsupported("scale_attn_by_inverse_layer_idx / reorder_and_upcast_attn".into()));
+            return Err(unsupported("GPT-2", "scale_attn_by_inverse_layer_idx / reorder_and_upcast_attn"));
         }
         if !config.scale_attn_weights {
-            return Err(Gpt2LoadError::Unsupported("scale_attn_weights = false".into()));
+            return Err(unsupported("GPT-2", "scale_attn_weights = false"));
         }
         if config.n_head == 0 || !config.n_embd.is_multiple_of(config.n_head) {
-            return Err(Gpt2LoadError::Unsupported(format!(
-                "n_embd {} is not divisible by n_head {}",
-                config.n_embd, config.n_head
-            )));
+            return Err(unsupported(
+                "GPT-2",
+                format!("n_embd {} is not divisible by n_head {}", config.n_embd, config.n_head),
+            ));
         }
         let has_prefix = tensors.contains_key("transformer.wte.weight");
         let vb = VarBuilder::from_tensors(tensors, DType::F32, device);
@@ -275,4 +255,8 @@ impl LanguageModel for Gpt2 {
         let c = &self.config;
         Some(LoraLayout::gpt2(c.n_layer, c.n_embd, c.n_inner.unwrap_or(4 * c.n_embd)))
     }
+}
+
+fn unsupported(family: &'static str, detail: impl Into<String>) -> Gpt2LoadError {
+    Gpt2LoadError::Unsupported { family, detail: detail.into() }
 }

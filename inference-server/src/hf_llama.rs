@@ -76,28 +76,8 @@ fn default_hidden_act() -> String {
     "silu".into()
 }
 
-/// Errors loading a LLaMA safetensors checkpoint.
-#[derive(Debug, thiserror::Error)]
-pub enum HfLlamaLoadError {
-    #[error("reading {path}: {source}")]
-    Read {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("invalid config.json: {0}")]
-    Config(#[from] serde_json::Error),
-    #[error("unsupported LLaMA variant: {0}")]
-    Unsupported(String),
-    #[error(transparent)]
-    Model(#[from] ModelError),
-}
-
-impl From<candle_core::Error> for HfLlamaLoadError {
-    fn from(error: candle_core::Error) -> Self {
-        Self::Model(ModelError::Candle(error))
-    }
-}
+/// Errors loading a LLaMA checkpoint.
+pub type HfLlamaLoadError = crate::model::CheckpointError;
 
 #[derive(Debug, Clone)]
 struct Layer {
@@ -154,20 +134,18 @@ impl HfLlama {
                 .and_then(|p| p.rope_type.as_deref())
                 .is_some_and(|kind| kind != "default");
         if scaled_rope {
-            return Err(HfLlamaLoadError::Unsupported("scaled RoPE".into()));
+            return Err(unsupported("LLaMA", "scaled RoPE"));
         }
         if config.attention_bias || config.mlp_bias {
-            return Err(HfLlamaLoadError::Unsupported("projection biases".into()));
+            return Err(unsupported("LLaMA", "projection biases"));
         }
         if config.hidden_act != "silu" {
-            return Err(HfLlamaLoadError::Unsupported(format!("hidden_act {}", config.hidden_act)));
+            return Err(unsupported("LLaMA", format!("hidden_act {}", config.hidden_act)));
         }
         let heads = config.num_attention_heads;
         let kv_heads = config.num_key_value_heads.unwrap_or(heads);
         if heads == 0 || kv_heads == 0 || !heads.is_multiple_of(kv_heads) {
-            return Err(HfLlamaLoadError::Unsupported(format!(
-                "{heads} attention heads with {kv_heads} key/value heads"
-            )));
+            return Err(unsupported("LLaMA", format!("{heads} attention heads with {kv_heads} key/value heads")));
         }
         let head_dim = config.head_dim.unwrap_or(config.hidden_size / heads);
         let shape = AttentionShape { heads, kv_heads, head_dim };
@@ -332,4 +310,8 @@ impl LanguageModel for HfLlama {
             false,
         ))
     }
+}
+
+fn unsupported(family: &'static str, detail: impl Into<String>) -> HfLlamaLoadError {
+    HfLlamaLoadError::Unsupported { family, detail: detail.into() }
 }

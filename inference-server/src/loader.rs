@@ -7,8 +7,8 @@ use candle_core::Device;
 use candle_core::quantized::gguf_file;
 
 use crate::chat_template::ChatTemplate;
-use crate::gpt2::{Gpt2, Gpt2LoadError};
-use crate::hf_llama::{HfLlama, HfLlamaLoadError};
+use crate::gpt2::Gpt2;
+use crate::hf_llama::HfLlama;
 use crate::llama::{Llama, ModelError};
 use crate::model::LanguageModel;
 use crate::tokenizer::{TextTokenizer, TokenizerError};
@@ -35,9 +35,7 @@ pub enum LoadError {
     #[error(transparent)]
     Tokenizer(#[from] TokenizerError),
     #[error(transparent)]
-    Gpt2(#[from] Gpt2LoadError),
-    #[error(transparent)]
-    HfLlama(#[from] HfLlamaLoadError),
+    Checkpoint(#[from] crate::model::CheckpointError),
     #[error("configured LoRA {0}")]
     Adapter(#[from] crate::lora::RegistryError),
 }

@@ -5,6 +5,30 @@ use candle_core::{DType, Device, Tensor};
 
 use crate::lora::{LoraAdapter, LoraLayout};
 
+/// Errors loading a Hugging Face checkpoint directory (`config.json` + safetensors),
+/// shared by the GPT-2 and LLaMA safetensors loaders.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    #[error("reading {path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid config.json: {0}")]
+    Config(#[from] serde_json::Error),
+    #[error("unsupported {family} variant: {detail}")]
+    Unsupported { family: &'static str, detail: String },
+    #[error(transparent)]
+    Model(#[from] ModelError),
+}
+
+impl From<candle_core::Error> for CheckpointError {
+    fn from(error: candle_core::Error) -> Self {
+        Self::Model(ModelError::Candle(error))
+    }
+}
+
 /// Errors loading or running a model.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
