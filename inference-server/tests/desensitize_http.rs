@@ -539,3 +539,29 @@ async fn concurrent_requests_restore_only_their_own_values() {
     assert!(!sent.contains("@example.com"), "{sent}");
     assert_eq!(sent.matches("[EMAIL_1]").count(), 32);
 }
+
+/// A desensitizer that crashes while scanning must forward nothing: the request fails
+/// closed with a 500 and the upstream never sees a byte.
+#[tokio::test]
+async fn a_panicking_detector_fails_closed() {
+    let (upstream, recorder) = recording_upstream().await;
+    let addr = sidecar(upstream, DesensitizationPolicy::default()).await;
+    let marker = netgpt_inference::desensitize::request::PANIC_MARKER;
+    for stream in [false, true] {
+        let (status, body) = post_json(
+            addr,
+            "/v1/chat/completions",
+            &json!({"stream": stream, "messages": [{"role": "user", "content": format!("card 4111111111111111 {marker}")}]}),
+        )
+        .await;
+        assert_eq!(status, 500, "{body}");
+        let error: Value = serde_json::from_str(&body).expect("OpenAI error JSON");
+        assert!(error["error"]["message"].is_string());
+        assert!(!body.contains("4111111111111111"), "{body}");
+    }
+    assert!(recorder.joined().is_empty(), "nothing reached the upstream");
+    // The sidecar keeps serving after the crash.
+    let (status, _) =
+        post_json(addr, "/v1/chat/completions", &json!({"messages": [{"role": "user", "content": "hello"}]})).await;
+    assert_eq!(status, 200);
+}

@@ -92,9 +92,25 @@ fn walk_all_strings(value: &mut Value, visit: &mut dyn Visit) {
     }
 }
 
+/// Test builds only (`fault-injection` feature): a request carrying this marker makes
+/// detection panic, so tests can prove a crashing desensitizer forwards nothing.
+#[cfg(feature = "fault-injection")]
+pub const PANIC_MARKER: &str = "__netgpt_inject_detector_panic__";
+
+#[cfg(feature = "fault-injection")]
+fn inject_fault(body: &Value) {
+    if body.to_string().contains(PANIC_MARKER) {
+        panic!("injected detector fault");
+    }
+}
+
+#[cfg(not(feature = "fault-injection"))]
+fn inject_fault(_body: &Value) {}
+
 impl Desensitizer {
     /// Desensitizes a chat completion request in place.
     pub fn desensitize_chat(&self, body: &mut Value) -> Result<Outcome, DesensitizeError> {
+        inject_fault(body);
         self.desensitize_body(body, Endpoint::Chat)
     }
 
