@@ -217,6 +217,8 @@ start_apiserver() {
 # CPU, memory and GPUs. Play the kubelet's last part: confirm deletions.
 start_pod_reaper() {
   (
+    # A failed kubectl (the apiserver restarting in a fault test) must not end the loop.
+    set +e +o pipefail
     # Runs as long as etcd does, so it survives apiserver restarts in fault tests.
     while [ -f "$RUN/etcd.pid" ] && kill -0 "$(cat "$RUN/etcd.pid" 2>/dev/null)" 2>/dev/null; do
       kc get pods -A -o jsonpath='{range .items[?(@.metadata.deletionTimestamp)]}{.metadata.namespace}{" "}{.metadata.name}{"\n"}{end}' 2>/dev/null |
