@@ -109,9 +109,7 @@ mod tests {
     use super::*;
 
     fn found(text: &str) -> Vec<&str> {
-        let mut out = Vec::new();
-        detect(text, &mut out);
-        out.iter().map(|d| &text[d.start..d.end]).collect()
+        super::super::found_by(detect, text)
     }
 
     #[test]

@@ -206,6 +206,14 @@ pub(crate) fn compile(pattern: &str) -> regex::Regex {
     regex::Regex::new(pattern).unwrap_or_else(|e| panic!("invalid built-in pattern: {e}"))
 }
 
+/// Test helper shared by the detector modules: the texts one detector finds in `text`.
+#[cfg(test)]
+fn found_by(detect: fn(&str, &mut Vec<Detection>), text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    detect(text, &mut out);
+    out.iter().map(|d| &text[d.start..d.end]).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
