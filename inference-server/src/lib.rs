@@ -15,6 +15,7 @@ pub mod gateway;
 pub mod gpt2;
 pub mod hf_llama;
 pub mod http;
+pub mod kernels;
 pub mod llama;
 pub mod loader;
 pub mod lora;

@@ -8,12 +8,15 @@
 //!   projections and MLP run on all their tokens together (one matmul per weight per step),
 //!   attention runs per sequence against its own cache;
 //! - RoPE tables cover the context length the file declares instead of a fixed 4096;
+//! - projections run on NetGPT's packed kernels ([`crate::kernels`]) where the format
+//!   has them, with Q/K/V and gate/up stacked into one product each;
 //! - mixture-of-experts and the old GGML loader are dropped.
 
-use candle_core::quantized::{GgmlDType, QMatMul, QTensor, gguf_file};
+use candle_core::quantized::gguf_file;
 use candle_core::{DType, Device, IndexOp, Module, Tensor};
 use candle_nn::Embedding;
 
+use crate::kernels::{Linear, StackedLinear};
 use crate::lora::{LoraAdapter, LoraLayout, LoraStep, Target};
 use crate::model::{AttentionShape, LanguageModel, cached_attention, check_context, last_token_rows};
 pub use crate::model::{KvCache, ModelError, SequenceStep, log_softmax, logits_rows};
@@ -100,14 +103,13 @@ impl RmsNorm {
 
 #[derive(Debug, Clone)]
 struct Layer {
-    attention_q: QMatMul,
-    attention_k: QMatMul,
-    attention_v: QMatMul,
-    attention_output: QMatMul,
+    /// Q, K and V projections of the normed input.
+    attention_qkv: StackedLinear,
+    attention_output: Linear,
     attention_norm: RmsNorm,
-    ffn_gate: QMatMul,
-    ffn_up: QMatMul,
-    ffn_down: QMatMul,
+    /// Gate and up projections of the normed input.
+    ffn_gate_up: StackedLinear,
+    ffn_down: Linear,
     ffn_norm: RmsNorm,
 }
 
@@ -118,7 +120,7 @@ pub struct Llama {
     embeddings: Embedding,
     layers: Vec<Layer>,
     output_norm: RmsNorm,
-    output: QMatMul,
+    output: Linear,
     /// Rows of `ffn_up` (what adapters of the MLP must match).
     intermediate_size: usize,
     rope_cos: Tensor,
@@ -141,7 +143,7 @@ fn rope_tables(config: &LlamaConfig, device: &Device) -> candle_core::Result<(Te
 
 impl Llama {
     /// Loads the weights of a llama-style GGUF file, re-quantizing types that lack fast
-    /// CPU kernels (Q4_1/Q5_0/Q5_1 become Q8_0; see `with_fast_kernel`).
+    /// CPU kernels (Q5_0/Q5_1 become Q8_0).
     pub fn from_gguf(
         content: &gguf_file::Content,
         reader: &mut std::fs::File,
@@ -151,7 +153,7 @@ impl Llama {
     }
 
     /// Loads the weights; `requantize = false` keeps every weight in the file's own type
-    /// (slower on CPU for Q4_1/Q5_0/Q5_1, numerically closest to llama.cpp).
+    /// (slower on CPU for Q5_0/Q5_1).
     pub fn from_gguf_with(
         content: &gguf_file::Content,
         reader: &mut std::fs::File,
@@ -171,25 +173,18 @@ impl Llama {
         let mut layers = Vec::with_capacity(config.layer_count);
         for index in 0..config.layer_count {
             let prefix = format!("blk.{index}");
-            let mut matmul = |name: &str| -> Result<QMatMul, ModelError> {
+            let mut linear = |name: &str| -> Result<Linear, ModelError> {
                 let tensor = content.tensor(reader, &format!("{prefix}.{name}.weight"), device)?;
-                let tensor = if requantize { with_fast_kernel(tensor, device)? } else { tensor };
-                Ok(QMatMul::from_qtensor(tensor)?)
+                Ok(Linear::from_qtensor(tensor, requantize)?)
             };
-            let attention_q = matmul("attn_q")?;
-            let attention_k = matmul("attn_k")?;
-            let attention_v = matmul("attn_v")?;
-            let attention_output = matmul("attn_output")?;
-            let ffn_gate = matmul("ffn_gate")?;
-            let ffn_up = matmul("ffn_up")?;
-            let ffn_down = matmul("ffn_down")?;
+            let attention_qkv = StackedLinear::new(vec![linear("attn_q")?, linear("attn_k")?, linear("attn_v")?])?;
+            let attention_output = linear("attn_output")?;
+            let ffn_gate_up = StackedLinear::new(vec![linear("ffn_gate")?, linear("ffn_up")?])?;
+            let ffn_down = linear("ffn_down")?;
             layers.push(Layer {
-                attention_q,
-                attention_k,
-                attention_v,
+                attention_qkv,
                 attention_output,
-                ffn_gate,
-                ffn_up,
+                ffn_gate_up,
                 ffn_down,
                 attention_norm: RmsNorm::load(content, reader, &format!("{prefix}.attn_norm.weight"), eps, device)?,
                 ffn_norm: RmsNorm::load(content, reader, &format!("{prefix}.ffn_norm.weight"), eps, device)?,
@@ -206,7 +201,7 @@ impl Llama {
             embeddings: Embedding::new(embeddings, config.embedding_length),
             layers,
             output_norm,
-            output: QMatMul::from_qtensor(output)?,
+            output: Linear::from_qtensor(output, requantize)?,
             rope_cos,
             rope_sin,
             device: device.clone(),
@@ -237,6 +232,17 @@ impl Llama {
         steps: &mut [SequenceStep<'_>],
         adapters: &[Option<&LoraAdapter>],
     ) -> Result<Tensor, ModelError> {
+        // The whole step runs on a pool thread, so each projection's parallel tiles are
+        // shared with a sibling worker instead of being injected from outside the pool
+        // (a wake-up and a blocking hand-back per projection, ~200 per token).
+        rayon::scope(|_| self.forward_in_pool(steps, adapters))
+    }
+
+    fn forward_in_pool(
+        &self,
+        steps: &mut [SequenceStep<'_>],
+        adapters: &[Option<&LoraAdapter>],
+    ) -> Result<Tensor, ModelError> {
         check_context(steps, self.config.context_length)?;
         let lora = LoraStep::new(steps, adapters, &self.device)?;
         let all_tokens: Vec<u32> = steps.iter().flat_map(|s| s.tokens.iter().copied()).collect();
@@ -249,10 +255,11 @@ impl Llama {
             let attention = self.attention(layer, layer_index, &normed, steps, &lora)?;
             let after_attention = (attention + residual)?;
             let normed = layer.ffn_norm.forward(&after_attention)?;
-            let project = |m: &QMatMul, target, x: &Tensor| lora.apply(layer_index, target, x, m.forward(x)?);
-            let gate = project(&layer.ffn_gate, Target::Gate, &normed)?;
-            let up = project(&layer.ffn_up, Target::Up, &normed)?;
-            let mlp = project(&layer.ffn_down, Target::Down, &(candle_nn::ops::silu(&gate)? * up)?)?;
+            let [gate, up] = two(layer.ffn_gate_up.forward(&normed)?)?;
+            let gate = lora.apply(layer_index, Target::Gate, &normed, gate)?;
+            let up = lora.apply(layer_index, Target::Up, &normed, up)?;
+            let activated = (candle_nn::ops::silu(&gate)? * up)?;
+            let mlp = lora.apply(layer_index, Target::Down, &activated, layer.ffn_down.forward(&activated)?)?;
             hidden = (mlp + after_attention)?;
         }
         for step in steps.iter_mut() {
@@ -286,10 +293,10 @@ impl Llama {
         lora: &LoraStep<'_>,
     ) -> Result<Tensor, ModelError> {
         let c = &self.config;
-        let project = |m: &QMatMul, target, x: &Tensor| lora.apply(layer_index, target, x, m.forward(x)?);
-        let q_all = project(&layer.attention_q, Target::Q, x)?;
-        let k_all = project(&layer.attention_k, Target::K, x)?;
-        let v_all = project(&layer.attention_v, Target::V, x)?;
+        let [q_all, k_all, v_all] = three(layer.attention_qkv.forward(x)?)?;
+        let q_all = lora.apply(layer_index, Target::Q, x, q_all)?;
+        let k_all = lora.apply(layer_index, Target::K, x, k_all)?;
+        let v_all = lora.apply(layer_index, Target::V, x, v_all)?;
         let mut outputs = Vec::with_capacity(steps.len());
         let mut offset = 0usize;
         for step in steps.iter_mut() {
@@ -306,7 +313,7 @@ impl Llama {
             offset += len;
         }
         let y = Tensor::cat(&outputs, 1)?;
-        Ok(project(&layer.attention_output, Target::O, &y)?)
+        Ok(lora.apply(layer_index, Target::O, &y, layer.attention_output.forward(&y)?)?)
     }
 }
 
@@ -343,22 +350,14 @@ impl LanguageModel for Llama {
     }
 }
 
-/// Re-quantizes weights whose type candle 0.11 only has scalar CPU kernels for.
-///
-/// candle has SIMD dot products for Q4_0, Q8_0 and the K-quants, but Q4_1/Q5_0/Q5_1 run
-/// `vec_dot_unopt` (measured on SmolLM2 Q4_1: 88 % of prompt time, ~13 prompt tok/s on
-/// one core). Q8_0 represents every Q4_1 value to within 1/254 of its block's range,
-/// far below Q4_1's own step of 1/15, and the matmuls use the AVX2/VNNI kernels: 6x
-/// faster prompts, 3x faster decode. The cost: weights double in size, and candle's
-/// tiled Q8_0 kernel quantizes activations per 256 values, which moves log-probabilities
-/// by up to ~0.27 at near-ties (tests/llama_reference.rs measures it against llama.cpp).
-fn with_fast_kernel(tensor: QTensor, device: &Device) -> candle_core::Result<QTensor> {
-    match tensor.dtype() {
-        GgmlDType::Q4_1 | GgmlDType::Q5_0 | GgmlDType::Q5_1
-            if tensor.shape().dims().last().is_some_and(|k| k % 32 == 0) =>
-        {
-            QTensor::quantize(&tensor.dequantize(device)?, GgmlDType::Q8_0)
-        }
-        _ => Ok(tensor),
-    }
+fn two(outputs: Vec<Tensor>) -> candle_core::Result<[Tensor; 2]> {
+    outputs
+        .try_into()
+        .map_err(|v: Vec<Tensor>| candle_core::Error::Msg(format!("expected 2 projections, got {}", v.len())))
+}
+
+fn three(outputs: Vec<Tensor>) -> candle_core::Result<[Tensor; 3]> {
+    outputs
+        .try_into()
+        .map_err(|v: Vec<Tensor>| candle_core::Error::Msg(format!("expected 3 projections, got {}", v.len())))
 }

@@ -178,6 +178,7 @@ pub fn log_cpu_features() {
         neon = candle_core::utils::with_neon(),
         simd128 = candle_core::utils::with_simd128(),
         threads = candle_core::utils::get_num_threads(),
-        "candle CPU kernels"
+        quantized_kernels = ?crate::kernels::Isa::current(),
+        "CPU kernels"
     );
 }

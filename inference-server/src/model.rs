@@ -45,8 +45,54 @@ pub enum ModelError {
 /// Keys and values a sequence has produced so far, one pair per layer.
 #[derive(Debug, Clone, Default)]
 pub struct KvCache {
-    layers: Vec<Option<(Tensor, Tensor)>>,
+    layers: Vec<Option<LayerCache>>,
     len: usize,
+}
+
+/// One layer's keys and values, `[1, kv_heads, capacity, head_dim]`, filled up to the
+/// sequence's length. Capacity grows by doubling, so appending a token writes it in place
+/// instead of copying the whole cache (`Tensor::cat`) on every step.
+#[derive(Debug, Clone)]
+struct LayerCache {
+    keys: Tensor,
+    values: Tensor,
+    capacity: usize,
+}
+
+/// Positions a new cache layer holds before its first growth.
+const INITIAL_CACHE_POSITIONS: usize = 64;
+
+impl LayerCache {
+    fn with_capacity(like: &Tensor, capacity: usize) -> candle_core::Result<Self> {
+        let (batch, heads, _, head_dim) = like.dims4()?;
+        let zeros = || Tensor::zeros((batch, heads, capacity, head_dim), like.dtype(), like.device());
+        Ok(Self { keys: zeros()?, values: zeros()?, capacity })
+    }
+
+    /// Writes `k`/`v` at `position` and returns views of everything cached so far.
+    fn append(
+        slot: &mut Option<Self>,
+        position: usize,
+        k: &Tensor,
+        v: &Tensor,
+    ) -> candle_core::Result<(Tensor, Tensor)> {
+        let end = position + k.dim(2)?;
+        let cache = match slot.take() {
+            Some(cache) if cache.capacity >= end => cache,
+            Some(old) => {
+                let grown = Self::with_capacity(k, end.next_power_of_two().max(old.capacity * 2))?;
+                grown.keys.slice_set(&old.keys.narrow(2, 0, position)?.contiguous()?, 2, 0)?;
+                grown.values.slice_set(&old.values.narrow(2, 0, position)?.contiguous()?, 2, 0)?;
+                grown
+            }
+            None => Self::with_capacity(k, end.next_power_of_two().max(INITIAL_CACHE_POSITIONS))?,
+        };
+        cache.keys.slice_set(&k.contiguous()?, 2, position)?;
+        cache.values.slice_set(&v.contiguous()?, 2, position)?;
+        let views = (cache.keys.narrow(2, 0, end)?, cache.values.narrow(2, 0, end)?);
+        *slot = Some(cache);
+        Ok(views)
+    }
 }
 
 impl KvCache {
@@ -123,6 +169,9 @@ pub(crate) struct AttentionShape {
 /// Appends `k`/`v` (`[1, kv_heads, len, head_dim]`) to the cache of `layer` and attends
 /// `q` (`[1, heads, len, head_dim]`) over everything cached, causally. Returns
 /// `[1, len, heads * head_dim]`.
+///
+/// Grouped-query attention folds the heads sharing a KV head into the query rows
+/// (`[1, kv_heads, groups·len, head_dim]`) instead of repeating the cache per head.
 pub(crate) fn cached_attention(
     cache: &mut KvCache,
     layer: usize,
@@ -133,20 +182,26 @@ pub(crate) fn cached_attention(
 ) -> candle_core::Result<Tensor> {
     let len = q.dim(2)?;
     let position = cache.len();
-    let slot = &mut cache.layers[layer];
-    let (k, v) = match slot.take() {
-        Some((k_cache, v_cache)) => (Tensor::cat(&[&k_cache, &k], 2)?, Tensor::cat(&[&v_cache, &v], 2)?),
-        None => (k, v),
-    };
-    *slot = Some((k.clone(), v.clone()));
-
-    let groups = shape.heads / shape.kv_heads.max(1);
-    let k = candle_transformers::utils::repeat_kv(k, groups)?;
-    let v = candle_transformers::utils::repeat_kv(v, groups)?;
+    let (k, v) = LayerCache::append(&mut cache.layers[layer], position, &k, &v)?;
+    let kv_len = position + len;
+    let kv_heads = shape.kv_heads.max(1);
+    let groups = shape.heads / kv_heads;
+    let q = q.contiguous()?.reshape((1, kv_heads, groups * len, shape.head_dim))?;
     let scores = (q.matmul(&k.t()?)? / (shape.head_dim as f64).sqrt())?;
-    let scores = if len > 1 { scores.broadcast_add(&causal_mask(len, position, q.device())?)? } else { scores };
+    let scores = if len > 1 {
+        scores
+            .reshape((1, kv_heads, groups, len, kv_len))?
+            .broadcast_add(&causal_mask(len, position, q.device())?.to_dtype(scores.dtype())?)?
+            .reshape((1, kv_heads, groups * len, kv_len))?
+    } else {
+        scores
+    };
     let weights = candle_nn::ops::softmax_last_dim(&scores)?;
-    weights.matmul(&v.contiguous()?)?.transpose(1, 2)?.reshape((1, len, shape.heads * shape.head_dim))
+    weights.matmul(&v)?.reshape((1, shape.heads, len, shape.head_dim))?.transpose(1, 2)?.reshape((
+        1,
+        len,
+        shape.heads * shape.head_dim,
+    ))
 }
 
 /// Row indexes of each sequence's last token in the concatenated batch.

@@ -71,9 +71,9 @@ pub struct ServeArgs {
     /// prompt can pause the other sequences).
     #[arg(long, default_value_t = DEFAULT_STEP_TOKEN_BUDGET)]
     pub step_token_budget: usize,
-    /// Keep GGUF weights in the file's own quantization. By default Q4_1/Q5_0/Q5_1
-    /// weights are re-quantized to Q8_0 at load, which candle multiplies several times
-    /// faster on CPU at a small numerical cost.
+    /// Keep GGUF weights in the file's own quantization. By default Q5_0/Q5_1 weights,
+    /// which have no SIMD kernels, are re-quantized to Q8_0 at load (several times
+    /// faster on CPU at a small numerical cost).
     #[arg(long)]
     pub keep_quantization: bool,
     /// Seconds between reporting not-ready and closing the listener on SIGTERM, so load

@@ -47,25 +47,21 @@ const REFERENCES: &[Reference] = &[
     },
 ];
 
-/// Largest accepted |logprob difference| with the file's Q4_1 weights as they are
-/// (measured 0.137; llama.cpp keeps its KV cache in f16 and orders sums differently).
-const EXACT_TOLERANCE: f32 = 0.16;
-/// The same with the Q8_0 re-quantization the loader does by default for speed
-/// (measured 0.267: candle's tiled Q8_0 kernel quantizes activations per 256 values, as
-/// llama.cpp does for K-quants). Both worst cases are at near-ties.
-const REQUANTIZED_TOLERANCE: f32 = 0.3;
+/// Largest accepted |logprob difference| to llama.cpp. Measured with the file's Q4_1
+/// weights on NetGPT's packed kernels: 0.080 (scalar), 0.108 (AVX2), 0.198 (AVX-512
+/// VNNI). The kernels agree with one another to 1e-6 per product; the spread comes from
+/// 8-bit activation quantization, where a different summation order flips roundings that
+/// 30 layers then amplify at near-ties (all worst cases are at margins below 0.5).
+/// llama.cpp itself keeps its KV cache in f16 and orders sums differently again.
+const TOLERANCE: f32 = 0.3;
 /// Margins (in logits) above which the argmax must agree.
 const CLEAR_MARGIN: f32 = 0.5;
 
-fn load_model_with(requantize: bool) -> Llama {
+fn load_model() -> Llama {
     let path = common::model_path();
     let mut file = std::fs::File::open(&path).expect("open model");
     let content = gguf_file::Content::read(&mut file).expect("GGUF header");
-    Llama::from_gguf_with(&content, &mut file, &Device::Cpu, requantize).expect("load model")
-}
-
-fn load_model() -> Llama {
-    load_model_with(true)
+    Llama::from_gguf(&content, &mut file, &Device::Cpu).expect("load model")
 }
 
 /// Sequences at different positions batched into one forward call get the same logits
@@ -118,12 +114,7 @@ fn batched_forward_matches_sequential() {
 
 #[test]
 fn teacher_forced_logprobs_match_llama_cpp() {
-    check_against_llama_cpp(&load_model(), REQUANTIZED_TOLERANCE);
-}
-
-#[test]
-fn teacher_forced_logprobs_match_llama_cpp_without_requantization() {
-    check_against_llama_cpp(&load_model_with(false), EXACT_TOLERANCE);
+    check_against_llama_cpp(&load_model(), TOLERANCE);
 }
 
 fn check_against_llama_cpp(model: &Llama, tolerance: f32) {

@@ -1,0 +1,228 @@
+//! Linear projections `y = x Wᵀ` over quantized weights, on candle tensors.
+//!
+//! Small batches (decode steps: one row per running sequence) quantize the activations
+//! to 8 bits once and run the packed integer kernels over row tiles in parallel. Large
+//! batches (prompt processing) dequantize the weights for the call and run candle's f32
+//! GEMM: at hundreds of rows the GEMM's cache blocking beats re-reading 4-bit blocks,
+//! and dequantizing costs a few percent of the product.
+
+use std::sync::Arc;
+
+use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
+use candle_core::{DType, Device, Module, Storage, Tensor};
+use rayon::prelude::*;
+
+use super::dot::{Isa, tile};
+use super::formats::{GROUP, PackError, PackedWeights, QuantizedRows};
+
+/// Batches of at least this many rows use the f32 GEMM path.
+const GEMM_MIN_ROWS: usize = 32;
+/// Weights larger than this (in values) are never dequantized whole for one call: the
+/// f32 copy of a tied 49k-token output matrix would cost 100+ MB per step.
+const GEMM_MAX_VALUES: usize = 8 << 20;
+/// Smallest tile handed to one thread, in groups of four rows.
+const MIN_TILE_GROUPS: usize = 4;
+
+/// A projection over packed 4- or 8-bit weights.
+#[derive(Debug, Clone)]
+pub struct PackedLinear {
+    weights: Arc<PackedWeights>,
+    isa: Isa,
+}
+
+impl PackedLinear {
+    pub fn new(weights: PackedWeights) -> Self {
+        Self { weights: Arc::new(weights), isa: Isa::current() }
+    }
+
+    /// The same weights multiplied with another instruction set (tests, benchmarks).
+    pub fn with_isa(&self, isa: Isa) -> Self {
+        Self { weights: self.weights.clone(), isa }
+    }
+
+    pub fn weights(&self) -> &PackedWeights {
+        &self.weights
+    }
+
+    /// `x [..., cols] → [..., rows]`.
+    pub fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let (rows, cols) = (self.weights.rows, self.weights.cols);
+        let dims = x.dims().to_vec();
+        let Some(&last) = dims.last() else { candle_core::bail!("linear input must have at least one dimension") };
+        if last != cols {
+            candle_core::bail!("linear input width {last} does not match the weights' {cols}");
+        }
+        let m = x.elem_count() / cols.max(1);
+        let mut out_dims = dims;
+        *out_dims.last_mut().unwrap_or(&mut 0) = rows;
+        if m >= GEMM_MIN_ROWS && rows * cols <= GEMM_MAX_VALUES {
+            let dense = self.dequantized(x.device())?;
+            let y = x.reshape((m, cols))?.to_dtype(DType::F32)?.matmul(&dense.t()?)?;
+            return y.reshape(out_dims);
+        }
+        let x = x.to_dtype(DType::F32)?.contiguous()?;
+        let activations = with_host_slice(&x, |values| QuantizedRows::quantize(values, m, cols))?;
+        let by_row = self.product_by_row(&activations);
+        let out = if m == 1 { by_row } else { transpose(&by_row, rows, m) };
+        Tensor::from_vec(out, out_dims, x.device())
+    }
+
+    /// `out[r · m + j]` for every weight row `r` and activation row `j`, tiles of row
+    /// groups in parallel.
+    fn product_by_row(&self, a: &QuantizedRows) -> Vec<f32> {
+        let w = &*self.weights;
+        let m = a.rows;
+        let groups = w.groups();
+        let mut out = vec![0f32; groups * GROUP * m];
+        let threads = rayon::current_num_threads();
+        if threads <= 1 {
+            tile(self.isa, w, 0, a, &mut out);
+        } else {
+            // A few tiles per thread so an unlucky thread does not hold up the step.
+            let tile_groups = groups.div_ceil(threads * 4).max(MIN_TILE_GROUPS);
+            out.par_chunks_mut(tile_groups * GROUP * m)
+                .enumerate()
+                .for_each(|(i, chunk)| tile(self.isa, w, i * tile_groups, a, chunk));
+        }
+        out.truncate(w.rows * m);
+        out
+    }
+
+    fn dequantized(&self, device: &Device) -> candle_core::Result<Tensor> {
+        let (rows, cols) = (self.weights.rows, self.weights.cols);
+        let mut dense = vec![0f32; rows * cols];
+        let chunk_rows = 64;
+        dense
+            .par_chunks_mut(chunk_rows * cols)
+            .enumerate()
+            .for_each(|(i, chunk)| self.weights.dequantize_rows(i * chunk_rows, chunk));
+        Tensor::from_vec(dense, (rows, cols), device)
+    }
+}
+
+fn with_host_slice<R>(x: &Tensor, f: impl FnOnce(&[f32]) -> R) -> candle_core::Result<R> {
+    let (storage, layout) = x.storage_and_layout();
+    let Storage::Cpu(cpu) = &*storage else { candle_core::bail!("packed quantized kernels run on the CPU") };
+    let values = cpu.as_slice::<f32>()?;
+    let Some((start, end)) = layout.contiguous_offsets() else { candle_core::bail!("linear input is not contiguous") };
+    Ok(f(&values[start..end]))
+}
+
+fn transpose(by_row: &[f32], rows: usize, m: usize) -> Vec<f32> {
+    let mut out = vec![0f32; rows * m];
+    for (r, values) in by_row.chunks_exact(m).enumerate() {
+        for (j, &v) in values.iter().enumerate() {
+            out[j * rows + r] = v;
+        }
+    }
+    out
+}
+
+/// A projection: packed kernels where the weight format has them, candle's `QMatMul`
+/// otherwise (K-quants, f16/f32, and any device other than the CPU).
+#[derive(Debug, Clone)]
+pub enum Linear {
+    Packed(PackedLinear),
+    Candle(QMatMul),
+}
+
+impl Linear {
+    /// Wraps GGUF weights `[rows, cols]`. `requantize` turns formats without fast kernels
+    /// (Q5_0/Q5_1) into Q8_0 first.
+    pub fn from_qtensor(tensor: QTensor, requantize: bool) -> candle_core::Result<Self> {
+        let on_cpu = tensor.device().is_cpu();
+        // candle's switch for numerical reference runs (every weight dequantized to f32
+        // or f16) applies to the packed kernels too.
+        let dequantize_all = std::env::var_os("CANDLE_DEQUANTIZE_ALL").is_some()
+            || std::env::var_os("CANDLE_DEQUANTIZE_ALL_F16").is_some();
+        let tensor = if on_cpu && requantize { with_fast_kernel(tensor)? } else { tensor };
+        if on_cpu
+            && !dequantize_all
+            && let Some(packed) = pack(&tensor)?
+        {
+            return Ok(Self::Packed(PackedLinear::new(packed)));
+        }
+        Ok(Self::Candle(QMatMul::from_qtensor(tensor)?))
+    }
+
+    pub fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        match self {
+            Self::Packed(p) => p.forward(x),
+            Self::Candle(q) => q.forward(x),
+        }
+    }
+}
+
+/// The packed layout of a CPU tensor, or `None` for formats without packed kernels.
+fn pack(tensor: &QTensor) -> candle_core::Result<Option<PackedWeights>> {
+    let dtype = tensor.dtype();
+    if !matches!(dtype, GgmlDType::Q4_0 | GgmlDType::Q4_1 | GgmlDType::Q8_0) {
+        return Ok(None);
+    }
+    let &[rows, cols] = tensor.shape().dims() else { return Ok(None) };
+    match PackedWeights::from_ggml(dtype, rows, cols, &tensor.data()?) {
+        Ok(packed) => Ok(Some(packed)),
+        Err(PackError::Ragged { .. }) => Ok(None),
+        Err(error) => candle_core::bail!("packing {dtype:?} weights: {error}"),
+    }
+}
+
+/// Re-quantizes Q5_0/Q5_1, which have neither candle SIMD kernels nor packed ones, to
+/// Q8_0: it represents every 5-bit value within 1/254 of its block's range.
+fn with_fast_kernel(tensor: QTensor) -> candle_core::Result<QTensor> {
+    match tensor.dtype() {
+        GgmlDType::Q5_0 | GgmlDType::Q5_1 if tensor.shape().dims().last().is_some_and(|k| k % 32 == 0) => {
+            QTensor::quantize(&tensor.dequantize(&Device::Cpu)?, GgmlDType::Q8_0)
+        }
+        _ => Ok(tensor),
+    }
+}
+
+/// Projections of one input (Q/K/V; gate/up): one packed product over their stacked
+/// rows when all are packed in one format, so the input is quantized once and the
+/// threads are woken once; otherwise each on its own.
+#[derive(Debug, Clone)]
+pub enum StackedLinear {
+    Stacked { linear: PackedLinear, widths: Vec<usize> },
+    Separate(Vec<Linear>),
+}
+
+impl StackedLinear {
+    pub fn new(parts: Vec<Linear>) -> candle_core::Result<Self> {
+        let all_packed = parts.iter().all(|p| matches!(p, Linear::Packed(_)));
+        if !all_packed || parts.len() < 2 {
+            return Ok(Self::Separate(parts));
+        }
+        let weights: Vec<PackedWeights> = parts
+            .iter()
+            .filter_map(|p| match p {
+                Linear::Packed(p) => Some(p.weights().clone()),
+                Linear::Candle(_) => None,
+            })
+            .collect();
+        let widths = weights.iter().map(|w| w.rows).collect();
+        match PackedWeights::concat_rows(weights) {
+            Ok(stacked) => Ok(Self::Stacked { linear: PackedLinear::new(stacked), widths }),
+            Err(PackError::Mismatch) => Ok(Self::Separate(parts)),
+            Err(error) => candle_core::bail!("stacking projections: {error}"),
+        }
+    }
+
+    /// One output per part, each `[..., part rows]`.
+    pub fn forward(&self, x: &Tensor) -> candle_core::Result<Vec<Tensor>> {
+        match self {
+            Self::Separate(parts) => parts.iter().map(|p| p.forward(x)).collect(),
+            Self::Stacked { linear, widths } => {
+                let y = linear.forward(x)?;
+                let last = y.rank() - 1;
+                let mut offset = 0;
+                let mut outputs = Vec::with_capacity(widths.len());
+                for &width in widths {
+                    outputs.push(y.narrow(last, offset, width)?.contiguous()?);
+                    offset += width;
+                }
+                Ok(outputs)
+            }
+        }
+    }
+}
