@@ -53,8 +53,7 @@ fn print_errors(samples: &[eval::Sample], detector: &Detector) {
             .into_iter()
             .map(|d| (byte_to_char(d.start), byte_to_char(d.end), entity::name(d.kind)))
             .collect();
-        let gold: Vec<(usize, usize, &str)> =
-            sample.spans.iter().map(|s| (s.start, s.end, s.kind.as_str())).collect();
+        let gold: Vec<(usize, usize, &str)> = sample.spans.iter().map(|s| (s.start, s.end, s.kind.as_str())).collect();
         let show = |(s, e, _): &(usize, usize, &str)| chars[*s..*e].iter().collect::<String>();
         let mut lines = Vec::new();
         for g in gold.iter().filter(|g| !predicted.contains(g)) {
