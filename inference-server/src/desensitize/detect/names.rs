@@ -1,7 +1,8 @@
 //! Word lists for the name heuristics. Deliberately compact: common given names across
 //! English-speaking, European, Indian and romanized Chinese usage, and the most common
 //! Chinese surnames. Names that are also everyday words (May, Will, Grace…) are listed
-//! separately: they count only next to a surname.
+//! separately: they count only next to a surname. The much longer census lists in
+//! [`super::gazetteer`] complement these.
 
 /// Given names (lower case).
 pub(super) const FIRST_NAMES: &[&str] = &[
