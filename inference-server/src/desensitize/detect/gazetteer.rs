@@ -83,6 +83,22 @@ pub(super) fn surname(folded: &str) -> Option<Listed> {
     lookup(&SURNAMES, &SURNAMES_AMBIGUOUS, folded)
 }
 
+/// First words of the multi-word places (`new` for `new york`, `united` for `united
+/// kingdom`), so that a caller tries longer spans only where one can match.
+static PLACE_FIRST_WORDS: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
+    PLACES
+        .iter()
+        .chain(PLACES_AMBIGUOUS.iter())
+        .filter_map(|p| p.find([' ', '-']).and_then(|i| p.get(..i)))
+        .map(|w| w.trim_end_matches('.'))
+        .collect()
+});
+
+/// `folded` (one word, as [`fold`] makes it) begins some listed place of several words.
+pub(super) fn begins_multiword_place(folded: &str) -> bool {
+    PLACE_FIRST_WORDS.contains(folded)
+}
+
 /// A country, US state or city; `folded` as [`fold`] makes it, words separated by one space.
 pub(super) fn place(folded: &str) -> Option<Listed> {
     lookup(&PLACES, &PLACES_AMBIGUOUS, folded)
@@ -129,6 +145,7 @@ mod tests {
         assert_eq!(place("reading"), Some(Listed::Ambiguous));
         assert_eq!(place(&fold("Zürich")), Some(Listed::Plain));
         assert_eq!(place("kubernetes"), None);
+        assert!(begins_multiword_place("new") && begins_multiword_place("st") && !begins_multiword_place("kubernetes"));
     }
 
     #[test]

@@ -16,9 +16,6 @@ use regex::Regex;
 use super::gazetteer::{self, Listed};
 use super::{Detection, compile, priority};
 
-/// Letters with inner apostrophes; places are runs of these.
-static TOKEN: LazyLock<Regex> = LazyLock::new(|| compile(r"\p{L}+(?:['’]\p{L}+)*"));
-
 /// Abbreviations that keep their full stop inside a place name (`St. Louis`).
 const ABBREVIATIONS: &[&str] = &["Ft", "Mt", "St"];
 
@@ -90,6 +87,31 @@ enum Cue {
     Strong,
 }
 
+/// Byte ranges of the words of `text`: runs of letters, inner apostrophes included
+/// (`Côte d'Ivoire`). A hand-written scan: this runs on every request, over every word.
+fn words(text: &str) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut start = None;
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        let letter = c.is_alphabetic();
+        let inner_apostrophe =
+            matches!(c, '\'' | '’') && start.is_some() && chars.peek().is_some_and(|(_, next)| next.is_alphabetic());
+        match (start, letter || inner_apostrophe) {
+            (None, true) => start = Some(i),
+            (Some(s), false) => {
+                out.push((s, i));
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(s) = start {
+        out.push((s, text.len()));
+    }
+    out
+}
+
 /// The locative cue right before byte offset `start`, if any.
 fn cue_before(text: &str, start: usize) -> Option<Cue> {
     let before = text.get(..start)?;
@@ -118,20 +140,23 @@ fn cue_before(text: &str, start: usize) -> Option<Cue> {
 }
 
 /// True when `text[start..end]` is alone on its line of a multi-line text, but for list
-/// marks before it and a postcode after it (`> Lake Jason`, ` Greenland 12345`).
+/// marks before it and a postcode after it (`> Lake Jason`, ` Greenland 12345`). Both scans
+/// stop at the first character that rules the line out, so every call is short.
 fn own_line(text: &str, start: usize, end: usize) -> bool {
-    if !text.contains('\n') {
-        return false;
-    }
     let (Some(before), Some(after)) = (text.get(..start), text.get(end..)) else {
         return false;
     };
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    let line_end = after.find('\n').map_or(text.len(), |i| end + i);
-    let (Some(lead), Some(tail)) = (text.get(line_start..start), text.get(end..line_end)) else {
+    let lead_ok = before
+        .chars()
+        .rev()
+        .find(|c| !(matches!(c, ' ' | '\t' | '\r' | '>' | '?' | '*' | '-' | '•' | '#' | '|')))
+        .is_none_or(|c| c == '\n');
+    // A postcode is at most 10 characters; a longer tail is other text.
+    let mut rest_of_line = after.chars().take_while(|&c| c != '\n');
+    let tail: String = rest_of_line.by_ref().take(16).collect();
+    if rest_of_line.next().is_some() {
         return false;
-    };
-    let lead_ok = lead.chars().all(|c| c.is_whitespace() || matches!(c, '>' | '?' | '*' | '-' | '•' | '#' | '|'));
+    }
     let tail = tail.trim();
     let postcode = tail.len() <= 10
         && tail.chars().any(|c| c.is_ascii_digit())
@@ -164,7 +189,10 @@ fn town_shaped(words: &[&str]) -> bool {
 }
 
 pub(super) fn detect(text: &str, out: &mut Vec<Detection>) {
-    let tokens: Vec<(usize, usize)> = TOKEN.find_iter(text).map(|m| (m.start(), m.end())).collect();
+    // Address-block lines only exist in multi-line text; checked once, not per word.
+    let multiline = text.contains('\n');
+    let own_line = |start: usize, end: usize| multiline && own_line(text, start, end);
+    let tokens = words(text);
     let word = |i: usize| text.get(tokens[i].0..tokens[i].1).unwrap_or("");
     // Places alone on their lines, kept when not also a person's name (`Westbury` is a
     // surname too) or when several make an address block (`Westbury\nDominica`), so that a
@@ -185,7 +213,10 @@ pub(super) fn detect(text: &str, out: &mut Vec<Detection>) {
             }
             last += 1;
         }
-        let found = (i..=last).rev().find_map(|j| {
+        // Only words that begin some listed multi-word name are worth extending (`New`,
+        // `United`); for the others one lookup of the word itself is enough.
+        let place_last = if gazetteer::begins_multiword_place(&gazetteer::fold(word(i))) { last } else { i };
+        let found = (i..=place_last).rev().find_map(|j| {
             let span = text.get(tokens[i].0..tokens[j].1)?;
             let inner_ok = (i + 1..j).all(|k| capitalized(word(k)) || CONNECTORS.contains(&word(k)));
             if !capitalized(word(j)) || !inner_ok {
@@ -194,10 +225,10 @@ pub(super) fn detect(text: &str, out: &mut Vec<Detection>) {
             let folded = gazetteer::fold(span);
             gazetteer::place(&folded).map(|listed| (j, listed, folded))
         });
-        let cue = cue_before(text, tokens[i].0);
         let start = tokens[i].0;
         match found {
             Some((j, listed, folded)) => {
+                let cue = cue_before(text, start);
                 let end = tokens[j].1;
                 // `from Victoria Lee`: a listed name followed by another capitalized word is a
                 // person, whatever the gazetteer says.
@@ -209,7 +240,7 @@ pub(super) fn detect(text: &str, out: &mut Vec<Detection>) {
                     (Listed::Plain, Some(Cue::Weak)) => true,
                     (Listed::Plain, Some(Cue::PersonLike)) => !name_like,
                     (Listed::Plain, None) => {
-                        if own_line(text, start, end) {
+                        if own_line(start, end) {
                             line_places.push((start, end, name_like));
                         }
                         false
@@ -226,8 +257,9 @@ pub(super) fn detect(text: &str, out: &mut Vec<Detection>) {
                 let run_end = (i..=last.min(i + 2)).take_while(|&k| capitalized(word(k))).last().unwrap_or(i);
                 let words: Vec<&str> = (i..=run_end).map(word).collect();
                 let end = tokens[run_end].1;
-                let on_line = own_line(text, start, end);
-                if town_shaped(&words) && (cue.is_some() || on_line) {
+                let shaped = town_shaped(&words);
+                let on_line = shaped && own_line(start, end);
+                if shaped && (on_line || cue_before(text, start).is_some()) {
                     if on_line {
                         line_places.push((start, end, false));
                     } else {
@@ -254,6 +286,13 @@ mod tests {
 
     fn found(text: &str) -> Vec<&str> {
         super::super::found_by(detect, text)
+    }
+
+    #[test]
+    fn words_keep_inner_apostrophes() {
+        let text = "in Côte d'Ivoire, 'quoted' x";
+        let found: Vec<&str> = words(text).into_iter().map(|(s, e)| &text[s..e]).collect();
+        assert_eq!(found, ["in", "Côte", "d'Ivoire", "quoted", "x"]);
     }
 
     #[test]
