@@ -463,15 +463,17 @@ fn eval_corpus_meets_the_quality_targets() {
 
 /// Someone else's phrasing (presidio-evaluator templates filled by Faker): checksum-validated
 /// types must still be found, and the scores must not fall below what docs/benchmarks.md
-/// reports (regression floors, a little under the measured values). The held-out split's
-/// floor guards against regressions only: its errors are not read while tuning.
+/// reports (regression floors, a little under the measured values). The held-out splits'
+/// floors guard against regressions only: their errors are not read while tuning.
 #[test]
 fn out_of_distribution_corpus_regression_floors() {
     // (file, overall F2 floor, precision floor)
     for (file, f2_floor, precision_floor) in [
         ("corpus_presidio.jsonl", 0.90, 0.95),
-        ("corpus_presidio_tune.jsonl", 0.92, 0.95),
-        ("corpus_presidio_heldout.jsonl", 0.83, 0.92),
+        ("corpus_presidio_tune.jsonl", 0.93, 0.95),
+        ("corpus_presidio_tune_gb.jsonl", 0.90, 0.95),
+        ("corpus_presidio_heldout.jsonl", 0.84, 0.92),
+        ("corpus_presidio_heldout_au_ca.jsonl", 0.70, 0.75),
     ] {
         let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/pii").join(file);
         let samples = eval::load_corpus(&corpus).expect("corpus loads");
