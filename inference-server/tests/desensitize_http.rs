@@ -461,21 +461,33 @@ fn eval_corpus_meets_the_quality_targets() {
     }
 }
 
-/// Someone else's phrasing (presidio-evaluator templates filled by Faker): no target from
-/// the issue applies, but checksum-validated types must still be found, and the overall
-/// score must not fall below what docs/benchmarks.md reports (a regression floor).
+/// Someone else's phrasing (presidio-evaluator templates filled by Faker): checksum-validated
+/// types must still be found, and the scores must not fall below what docs/benchmarks.md
+/// reports (regression floors, a little under the measured values). The held-out splits'
+/// floors guard against regressions only: their errors are not read while tuning.
 #[test]
-fn out_of_distribution_corpus_regression_floor() {
-    let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/pii/corpus_presidio.jsonl");
-    let samples = eval::load_corpus(&corpus).expect("corpus loads");
-    let report = eval::evaluate(&samples, &Detector::default(), 0.9);
-    println!("{report}");
-    for kind in netgpt_inference::desensitize::entity::VALIDATED {
-        let score = report.score(kind);
-        assert!(score.recall() >= 0.99, "{kind:?} recall {:.3}", score.recall());
+fn out_of_distribution_corpus_regression_floors() {
+    // (file, overall F2 floor, precision floor)
+    for (file, f2_floor, precision_floor) in [
+        ("corpus_presidio.jsonl", 0.90, 0.95),
+        ("corpus_presidio_tune.jsonl", 0.93, 0.95),
+        ("corpus_presidio_tune_gb.jsonl", 0.90, 0.95),
+        ("corpus_presidio_heldout.jsonl", 0.84, 0.92),
+        ("corpus_presidio_heldout_au_ca.jsonl", 0.70, 0.75),
+    ] {
+        let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/pii").join(file);
+        let samples = eval::load_corpus(&corpus).expect("corpus loads");
+        let report = eval::evaluate(&samples, &Detector::default(), 0.9);
+        println!("{file}\n{report}");
+        for kind in netgpt_inference::desensitize::entity::VALIDATED {
+            let score = report.score(kind);
+            assert!(score.recall() >= 0.99, "{file}: {kind:?} recall {:.3}", score.recall());
+        }
+        let f2 = report.overall.f_beta(2.0);
+        assert!(f2 >= f2_floor, "{file}: overall F2 {f2:.3}");
+        let precision = report.overall.precision();
+        assert!(precision >= precision_floor, "{file}: precision {precision:.3}");
     }
-    assert!(report.overall.f_beta(2.0) >= 0.75, "overall F2 {:.3}", report.overall.f_beta(2.0));
-    assert!(report.overall.precision() >= 0.90, "precision {:.3}", report.overall.precision());
 }
 
 #[tokio::test]

@@ -109,6 +109,9 @@ pub async fn start(settings: SidecarSettings) -> Result<RunningSidecar, StartErr
         return Err(StartError::Upstream(settings.upstream));
     }
     let client = reqwest::Client::builder().connect_timeout(settings.connect_timeout).build()?;
+    // Detection patterns and word lists are built lazily; build them before serving rather
+    // than on the first request. A failure here would surface on that request anyway.
+    let _ = tokio::task::spawn_blocking(super::detect::warm_up).await;
     let shared = Arc::new(Shared {
         desensitizer: Desensitizer::new(settings.policy.clone())
             .keeping_mask_separators(settings.mask_keeps_separators),

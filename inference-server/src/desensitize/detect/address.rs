@@ -1,5 +1,6 @@
 //! Street addresses and locations: English house number + street name + suffix (with an
-//! optional unit, city, state/postcode), German `…straße 12`, French `12 rue …`, Chinese
+//! optional unit, city, state/postcode), US and British mailing addresses recognised by
+//! their last line (`City, ST 12345`, a postcode), German `…straße 12`, French `12 rue …`, Chinese
 //! `…市…区…路88号`; and places named as where someone lives (`I live in Springfield`,
 //! `我住在杭州市西湖区`).
 
@@ -15,9 +16,10 @@ const SUFFIX: &str = r"(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Dr
 static EN_STREET: LazyLock<Regex> = LazyLock::new(|| {
     compile(&format!(
         concat!(
-            r"[0-9]{{1,6}}[A-Za-z]?(?:-[0-9]{{1,4}})?\s+",
-            r"(?:(?:[NSEW]|North|South|East|West)\.?\s+)?",
-            r"(?:[A-Z][a-z]+\s+|[0-9]{{1,3}}(?:st|nd|rd|th)\s+){{1,3}}{suffix}\b\.?",
+            // Number and street on one line: `Studio 06p\nFrederick Street` is not `06p …`.
+            r"[0-9]{{1,6}}[A-Za-z]?(?:-[0-9]{{1,4}})?[ \t]+",
+            r"(?:(?:[NSEW]|North|South|East|West)\.?[ \t]+)?",
+            r"(?:[A-Z][a-z]+[ \t]+|[0-9]{{1,3}}(?:st|nd|rd|th)[ \t]+){{1,3}}{suffix}\b\.?",
             r"(?:,?\s+(?:Apt|Apartment|Suite|Ste|Unit|Flat|Floor|Fl|#)\.?\s*[A-Za-z0-9\-]+)?",
             r"(?:,\s*[A-Z][a-z]+(?:\s[A-Z][a-z]+){{0,2}}",
             r"(?:,\s*[A-Z]{{2}})?(?:\s+[0-9]{{5}}(?:-[0-9]{{4}})?|\s+[A-Z]{{1,2}}[0-9][A-Z0-9]?\s?[0-9][A-Z]{{2}})?)?"
@@ -69,6 +71,19 @@ static US_MAILING: LazyLock<Regex> = LazyLock::new(|| {
     ))
 });
 
+/// British addresses recognised by their postcode line, whatever the street's name: a
+/// house number or a flat line, the street, one or two locality/town lines, the postcode
+/// (`Flat 52\nKelly Harbor\nRoseburgh\nW2 5SU`, `109 Kay Ports, Port Hannah, L7 2TW`).
+static UK_POSTAL: LazyLock<Regex> = LazyLock::new(|| {
+    compile(concat!(
+        r"(?:(?:Flat|Studio|Apartment|Apt\.?|Unit|Suite|Room)[ \t]+[0-9]{1,4}[A-Za-z]?(?:,[ \t]*|[ \t]*\n[ \t]*)",
+        r"(?:[0-9]{1,5}[A-Za-z]?[ \t]+)?|[0-9]{1,5}[A-Za-z]?[ \t]+)",
+        r"\p{Lu}\p{Ll}+(?:[ \t]\p{Lu}\p{Ll}+){0,3}(?:,[ \t]*|[ \t]*\n[ \t]*)",
+        r"(?:\p{Lu}\p{Ll}+(?:[ \t\-]\p{Lu}\p{Ll}+){0,3}(?:,[ \t]*|[ \t]*\n[ \t]*)){1,2}",
+        r"[A-Z]{1,2}[0-9][A-Z0-9]?[ \t]?[0-9][A-Z]{2}\b",
+    ))
+});
+
 static CN_LOCATION: LazyLock<Regex> = LazyLock::new(|| {
     compile(r"(?:我住在|我家在|住在|我来自|家住|现居|居住在)((?:\p{Han}{1,7}?(?:省|市|区|县|镇|乡|村|街道)){1,4})")
 });
@@ -95,7 +110,7 @@ const CN_LEADS: &[&str] = &[
 ];
 
 pub(super) fn detect(text: &str, out: &mut Vec<Detection>) {
-    for regex in [&*EN_STREET, &*US_MAILING, &*DE_STREET, &*FR_STREET] {
+    for regex in [&*EN_STREET, &*US_MAILING, &*UK_POSTAL, &*DE_STREET, &*FR_STREET] {
         for m in regex.find_iter(text) {
             let end = m.end() - usize::from(m.as_str().ends_with('.'));
             if ascii_isolated(text, m.start(), end) {
@@ -159,6 +174,11 @@ mod tests {
         assert_eq!(found("office 42 W 34th St, Apt 5B"), ["42 W 34th St, Apt 5B"]);
         assert_eq!(found("wohne in der Hauptstraße 12, 10115 Berlin"), ["Hauptstraße 12, 10115 Berlin"]);
         assert_eq!(found("au 12 rue de Rivoli, 75001 Paris"), ["12 rue de Rivoli, 75001 Paris"]);
+        assert_eq!(
+            found("sent to Flat 52\nKelly Harbor\nRoseburgh\nW2 5SU?"),
+            ["Flat 52\nKelly Harbor\nRoseburgh\nW2 5SU"]
+        );
+        assert_eq!(found("at 109 Kay Ports, Port Hannah, L7 2TW."), ["109 Kay Ports, Port Hannah, L7 2TW"]);
     }
 
     #[test]

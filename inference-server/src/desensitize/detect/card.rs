@@ -78,9 +78,12 @@ fn scan_run(text: &str, offset: usize, run: &str, out: &mut Vec<Detection>) {
 }
 
 /// Issuer prefixes: 2–6 for today's networks (13–19 digits), Maestro's 50/56–58/6 ranges
-/// also at 12 digits, and JCB's legacy 15-digit 1800/2131.
+/// and its legacy 0604 IIN also at 12 digits, and JCB's legacy 15-digit 1800/2131.
 fn issuer_ok(digits: &str) -> bool {
-    let maestro = ["50", "56", "57", "58", "6"].iter().any(|p| digits.starts_with(p));
+    let maestro = ["50", "56", "57", "58", "6", "0604"].iter().any(|p| digits.starts_with(p));
+    if digits.starts_with("0604") {
+        return maestro && (12..=19).contains(&digits.len());
+    }
     match digits.len() {
         12 => maestro,
         15 if digits.starts_with("1800") || digits.starts_with("2131") => true,
@@ -139,6 +142,7 @@ mod tests {
         assert_eq!(found("卡号4111111111111111"), ["4111111111111111"]);
         assert_eq!(found("maestro 675954791264 ok"), ["675954791264"]);
         assert_eq!(found("jcb 180010896698801"), ["180010896698801"]);
+        assert_eq!(found("maestro 060498271877"), ["060498271877"], "legacy Maestro IIN 0604");
         assert!(found("order 412345678905").is_empty(), "12 digits only for Maestro");
     }
 

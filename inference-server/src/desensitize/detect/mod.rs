@@ -11,12 +11,14 @@ mod address;
 mod card;
 mod dob;
 mod email;
+mod gazetteer;
 mod iban;
 mod ip;
 mod names;
 mod national_id;
 mod person;
 mod phone;
+mod place;
 mod secret;
 mod url_credentials;
 
@@ -64,6 +66,9 @@ pub(crate) mod priority {
     pub const ADDRESS: u8 = 50;
     /// Names found by a context (honorific, "my name is").
     pub const PERSON_CONTEXT: u8 = 45;
+    /// Listed or town-shaped places after a locative word or on an address line: above a
+    /// bare given name, so that `in Charlotte` is a place.
+    pub const LOCATION_CUED: u8 = 42;
     /// Names found by a first-name list.
     pub const PERSON_LIST: u8 = 40;
     /// Places named as where someone lives.
@@ -112,10 +117,17 @@ impl Detector {
         dob::detect(text, &mut found);
         address::detect(text, &mut found);
         person::detect(text, &mut found);
+        place::detect(text, &mut found);
         let mut kept = resolve(found);
         kept.retain(|d| self.on(d.kind));
         kept
     }
+}
+
+/// Compiles every pattern and loads the word lists (tens of milliseconds, once per
+/// process), so that the first request does not pay for it.
+pub fn warm_up() {
+    let _ = Detector::default().detect("Hi, I'm Ann Lee from Paris, 1 Elm Road, 4111 1111 1111 1111, a@b.co, 我叫王伟");
 }
 
 /// Keeps a non-overlapping subset: highest priority first, then the longer span, then the
@@ -262,7 +274,21 @@ mod tests {
     #[test]
     fn pathological_inputs_stay_linear() {
         let detector = Detector::default();
-        for unit in ["1 ", "4111-", "[", "a@", "::", "Maria ", "王", "12.", "DE89 ", "password: x "] {
+        for unit in [
+            "1 ",
+            "4111-",
+            "[",
+            "a@",
+            "::",
+            "Maria ",
+            "Maria, ",
+            "Paris and ",
+            "in Port ",
+            "王",
+            "12.",
+            "DE89 ",
+            "password: x ",
+        ] {
             let text = unit.repeat(20_000);
             let started = std::time::Instant::now();
             let found = detector.detect(&text);

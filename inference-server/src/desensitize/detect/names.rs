@@ -1,7 +1,8 @@
 //! Word lists for the name heuristics. Deliberately compact: common given names across
 //! English-speaking, European, Indian and romanized Chinese usage, and the most common
 //! Chinese surnames. Names that are also everyday words (May, Will, Grace…) are listed
-//! separately: they count only next to a surname.
+//! separately: they count only next to a surname. The much longer census lists in
+//! [`super::gazetteer`] complement these.
 
 /// Given names (lower case).
 pub(super) const FIRST_NAMES: &[&str] = &[
@@ -242,6 +243,8 @@ pub(super) const NOT_SURNAMES: &[&str] = &[
     "ave",
     "avenue",
     "bank",
+    "bay",
+    "beach",
     "boulevard",
     "but",
     "card",
@@ -249,16 +252,21 @@ pub(super) const NOT_SURNAMES: &[&str] = &[
     "college",
     "company",
     "corp",
+    "creek",
     "customer",
     "dear",
     "december",
     "drive",
     "email",
+    "falls",
     "february",
     "for",
     "friday",
     "from",
+    "harbor",
+    "harbour",
     "he",
+    "heights",
     "hello",
     "here",
     "hi",
@@ -268,6 +276,8 @@ pub(super) const NOT_SURNAMES: &[&str] = &[
     "in",
     "inc",
     "is",
+    "island",
+    "islands",
     "it",
     "january",
     "july",
@@ -278,6 +288,7 @@ pub(super) const NOT_SURNAMES: &[&str] = &[
     "madam",
     "march",
     "monday",
+    "mountains",
     "my",
     "no",
     "november",
@@ -290,6 +301,7 @@ pub(super) const NOT_SURNAMES: &[&str] = &[
     "phone",
     "please",
     "rd",
+    "republic",
     "river",
     "road",
     "saturday",
@@ -315,6 +327,7 @@ pub(super) const NOT_SURNAMES: &[&str] = &[
     "tomorrow",
     "tuesday",
     "university",
+    "valley",
     "was",
     "we",
     "wednesday",

@@ -1,23 +1,34 @@
 //! Person names, by heuristics (no NER model in the sidecar's latency budget): a name after
 //! an honorific (`Dr. Ana Lima`) or an introduction (`my name is …`, `Dear …`), a listed
-//! given name optionally followed by capitalized surnames (`Maria Gonzalez`), and Chinese
-//! names (common surname + one or two characters) after `我叫`/`姓名` or before a title
-//! (`先生`, `女士`).
+//! given name optionally followed by capitalized surnames (`Maria Gonzalez`), a speaker at
+//! the start of a chat-log line (`Rhonda: …`), names coordinated with a name (`Chen and
+//! Lopez`), and Chinese names (common surname + one or two characters) after `我叫`/`姓名`
+//! or before a title (`先生`, `女士`). Given names come from the hand list in [`super::names`]
+//! and the 1990 US Census lists in [`super::gazetteer`]; a name that is also an everyday
+//! word, a day, a language or a place needs a listed surname after it.
 
 use std::sync::LazyLock;
 
 use netgpt_crds::workflow::EntityType;
 use regex::Regex;
 
+use super::gazetteer::{self, GivenName, Listed};
 use super::names::{AMBIGUOUS_FIRST_NAMES, CN_SURNAMES, FIRST_NAMES, NOT_NAME_WORDS, NOT_SURNAMES, SURNAMES};
 use super::{Detection, compile, priority};
 
-/// One to three capitalized name words, a middle initial allowed.
-const NAME: &str =
-    r"\p{Lu}\p{Ll}+(?:['\-]\p{Lu}?\p{Ll}+)?(?:\s+\p{Lu}\.)?(?:\s+\p{Lu}\p{Ll}+(?:['\-]\p{Lu}?\p{Ll}+)?){0,2}";
+/// One to three capitalized name words (`McKenzie`, `DeShawn` included), a middle initial
+/// allowed. Words are separated by spaces or tabs only: a line break ends a name (`Name: Ann
+/// Lee\nAddress: …`). A possessive `'s` is not part of the name (`Ann Lee's book`),
+/// `O'Neil` and `Smith-Jones` are.
+const NAME: &str = concat!(
+    r"\p{Lu}(?:\p{Ll}{1,2}\p{Lu})?\p{Ll}+(?:'\p{Lu}\p{Ll}+|'\p{Ll}{2,}|-\p{Lu}?\p{Ll}+)?(?:[ \t]+\p{Lu}\.)?",
+    r"(?:[ \t]+\p{Lu}(?:\p{Ll}{1,2}\p{Lu})?\p{Ll}+(?:'\p{Lu}\p{Ll}+|'\p{Ll}{2,}|-\p{Lu}?\p{Ll}+)?){0,2}"
+);
 
 static HONORIFIC: LazyLock<Regex> = LazyLock::new(|| {
-    compile(&format!(r"(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Professor|Sir|Dame|Madam|Mme|Mlle|Herr|Frau|Sr|Sra)\.?\s+({NAME})"))
+    compile(&format!(
+        r"(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Professor|Sir|Dame|Madam|Mme|Mlle|Herr|Frau|Sr|Sra)\.?[ \t]+({NAME})"
+    ))
 });
 
 static INTRO: LazyLock<Regex> = LazyLock::new(|| {
@@ -28,11 +39,11 @@ static INTRO: LazyLock<Regex> = LazyLock::new(|| {
 
 /// People do not always capitalize their own name in chat: `my name is john smith`.
 static INTRO_LOWER: LazyLock<Regex> =
-    LazyLock::new(|| compile(r"(?i:my name is|my name's|call me)\s+(\p{Ll}[\p{Ll}'\-]+(?:\s+\p{Ll}[\p{Ll}'\-]+)?)"));
+    LazyLock::new(|| compile(r"(?i:my name is|my name's|call me)\s+(\p{Ll}[\p{Ll}'\-]+(?:[ \t]+\p{Ll}[\p{Ll}'\-]+)?)"));
 
 /// A capitalized word before a listed family name (`Thiago Silva`).
 static GIVEN_SURNAME: LazyLock<Regex> =
-    LazyLock::new(|| compile(r"\p{Lu}\p{Ll}+(?:-\p{Lu}\p{Ll}+)?\s+(\p{Lu}\p{Ll}+(?:'\p{Lu}\p{Ll}+)?)"));
+    LazyLock::new(|| compile(r"\p{Lu}\p{Ll}+(?:-\p{Lu}\p{Ll}+)?[ \t]+(\p{Lu}\p{Ll}+(?:'\p{Lu}\p{Ll}+)?)"));
 
 /// A name after a generic name cue (`What's your last name? Cooper`, `was called Tony
 /// Bryant`) or a role/relation word (`my kid Leah`, `Producer Steve Peterson`). Speech verbs
@@ -41,11 +52,11 @@ static GIVEN_SURNAME: LazyLock<Regex> =
 static CUED: LazyLock<Regex> = LazyLock::new(|| {
     compile(&format!(
         concat!(
-            r"(?:(?i:(?:first |last |full |maiden |user)?name(?: is|'s|\?|:)|called|named|asked|thanked|producer|singer|director|manager|engineer|doctor|nurse|officer|",
+            r"(?:(?i:(?:first |last |full |maiden |user)?name(?: is|'s|\?|:)|(?:called|named)(?:\s+(?:him|her|them|me|us))?|asked|thanked|producer|singer|director|manager|engineer|doctor|nurse|officer|",
             r"agent|colleague|assistant|founder|author|writer|actor|actress|coach|teacher|lawyer|attorney|friend|",
             r"neighbou?r|boss|wife|husband|son|daughter|kid|mother|father|brother|sister|uncle|aunt|cousin|",
             r"grandfather|grandmother|guardian|client|tenant|landlord|partner|fiancée?|girlfriend|boyfriend))",
-            r"\s+({NAME})"
+            r"[ \t]+({NAME})"
         ),
         NAME = NAME
     ))
@@ -58,7 +69,7 @@ static BEFORE_VERB: LazyLock<Regex> = LazyLock::new(|| {
         concat!(
             r"({NAME})(?:'s\s+(?:address|daughter|son|kids?|wife|husband|mother|father|friend|brother|sister|phone|",
             r"number|email|house|car|account|birthday|family|parents|children|killers)",
-            r"|\s+(?:says|said|asked|shouted|explained|replied|wrote|told|called|emailed|texted)\b)"
+            r"|[ \t]+(?:says|said|asked|shouted|explained|replied|wrote|told|called|emailed|texted)\b)"
         ),
         NAME = NAME
     ))
@@ -66,14 +77,15 @@ static BEFORE_VERB: LazyLock<Regex> = LazyLock::new(|| {
 
 /// Academic and professional suffixes belong to the name (`Wendy Walton MD`).
 static SUFFIXED: LazyLock<Regex> =
-    LazyLock::new(|| compile(&format!(r"({NAME}\s+(?:MD|PhD|DDS|DVM|Jr\.|Sr\.|Esq\.))")));
+    LazyLock::new(|| compile(&format!(r"({NAME}[ \t]+(?:MD|PhD|DDS|DVM|Jr\.|Sr\.|Esq\.))")));
 
-static WORD: LazyLock<Regex> = LazyLock::new(|| compile(r"\p{Lu}\p{Ll}+(?:['\-]\p{Lu}?\p{Ll}+)?"));
+static WORD: LazyLock<Regex> =
+    LazyLock::new(|| compile(r"\p{Lu}(?:\p{Ll}{1,2}\p{Lu})?\p{Ll}+(?:'\p{Lu}\p{Ll}+|'\p{Ll}{2,}|-\p{Lu}?\p{Ll}+)?"));
 
 /// Surnames after a given name: a middle initial, then up to two capitalized words.
 static TRAILING_SURNAMES: LazyLock<Regex> = LazyLock::new(|| {
     compile(
-        r"\A(?:\s+\p{Lu}\.)?(?:\s+(?:(?:van|von|de|da|del|di|le|la|bin|al)\s+)?\p{Lu}\p{Ll}+(?:['\-]\p{Lu}?\p{Ll}+)?){1,2}",
+        r"\A(?:[ \t]+\p{Lu}\.)?(?:[ \t]+(?:(?:van|von|de|da|del|di|le|la|bin|al)[ \t]+)?\p{Lu}(?:\p{Ll}{1,2}\p{Lu})?\p{Ll}+(?:'\p{Lu}\p{Ll}+|'\p{Ll}{2,}|-\p{Lu}?\p{Ll}+)?){1,2}",
     )
 });
 
@@ -91,9 +103,168 @@ static CN_TITLE: LazyLock<Regex> = LazyLock::new(|| {
 const CN_PARTICLES: &[char] =
     &['的', '了', '是', '在', '和', '与', '跟', '说', '来', '去', '吗', '呢', '吧', '今', '也'];
 
+/// A speaker's name at the start of a chat-log line (`Maria: "Who are you?"`).
+static SPEAKER: LazyLock<Regex> = LazyLock::new(|| compile(r"(?m)^[ \t>]*(\p{Lu}\p{Ll}+)[ \t]*:"));
+
+/// Capitalized words in a list (`Chen and Lopez`, `Monique, Travis and Cassidy`).
+static LIST: LazyLock<Regex> = LazyLock::new(|| {
+    compile(
+        r"\p{Lu}(?:\p{Ll}{1,2}\p{Lu})?\p{Ll}+(?:(?:,[ \t]*|,?[ \t]+(?:and|or|&)[ \t]+)\p{Lu}(?:\p{Ll}{1,2}\p{Lu})?\p{Ll}+)+",
+    )
+});
+
+static LIST_ITEM: LazyLock<Regex> = LazyLock::new(|| compile(r"\p{Lu}(?:\p{Ll}{1,2}\p{Lu})?\p{Ll}+"));
+
+/// How far a given name counts on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Given {
+    /// A name alone is a person (`Seth is very reliable`).
+    Plain,
+    /// Also a country, state or large city (`Georgia`, `France`): a person only before a
+    /// listed surname, even one that is also a word (`Georgia Parry`).
+    Place,
+    /// Also an everyday word, day or language (`Will`, `Rose`, `April`): a person only
+    /// before a surname that is not a word too (`Will Smith`, never `Rose Garden`).
+    Word,
+}
+
+fn given_name(folded: &str) -> Option<Given> {
+    if FIRST_NAMES.binary_search(&folded).is_ok() {
+        return Some(Given::Plain);
+    }
+    if AMBIGUOUS_FIRST_NAMES.binary_search(&folded).is_ok() {
+        return Some(Given::Word);
+    }
+    Some(match gazetteer::first_name(folded)? {
+        GivenName::Plain => Given::Plain,
+        GivenName::Place => Given::Place,
+        GivenName::Word => Given::Word,
+    })
+}
+
+/// Nouns that make a name part of an institution's or a street's (`Stanford University`,
+/// `Grace Street`), sorted.
+const INSTITUTIONS: &[&str] = &[
+    "academy",
+    "avenue",
+    "bank",
+    "boulevard",
+    "bridge",
+    "center",
+    "centre",
+    "church",
+    "city",
+    "college",
+    "company",
+    "corporation",
+    "county",
+    "foundation",
+    "hall",
+    "hospital",
+    "institute",
+    "lake",
+    "lane",
+    "library",
+    "museum",
+    "park",
+    "river",
+    "road",
+    "school",
+    "square",
+    "station",
+    "street",
+    "university",
+];
+
+/// The word after `end` (one space away) is an institution noun.
+fn names_an_institution(text: &str, end: usize) -> bool {
+    let Some(rest) = text.get(end..).and_then(|r| r.strip_prefix(' ')) else {
+        return false;
+    };
+    let next: String = rest.chars().take_while(|c| c.is_alphabetic()).collect();
+    INSTITUTIONS.binary_search(&gazetteer::fold(&next).as_str()).is_ok()
+}
+
+fn is_surname(folded: &str) -> bool {
+    SURNAMES.binary_search(&folded).is_ok() || gazetteer::surname(folded) == Some(Listed::Plain)
+}
+
+/// The first capitalized word of `words` (after a middle initial), or the first part of a
+/// double-barrelled one (`Randall-Talbot`), is a listed surname; `word_surnames` also
+/// accepts surnames that are everyday words (`Parry`, `Brown`).
+fn starts_with_surname(words: &str, word_surnames: bool) -> bool {
+    let Some(word) = words.split_whitespace().find(|w| !w.ends_with('.')) else {
+        return false;
+    };
+    let folded = gazetteer::fold(word).replace('\'', "");
+    let first_part = folded.split('-').next().unwrap_or("");
+    [folded.as_str(), first_part]
+        .iter()
+        .any(|part| is_surname(part) || (word_surnames && gazetteer::surname(part) == Some(Listed::Ambiguous)))
+}
+
+/// `Rico` in `Puerto Rico`: the word before and this one name a listed place.
+fn ends_a_place_name(text: &str, start: usize, word: &str) -> bool {
+    let Some(before) = text.get(..start).and_then(|b| b.strip_suffix(' ')) else {
+        return false;
+    };
+    let previous = before.rsplit(|c: char| !c.is_alphabetic()).next().unwrap_or("");
+    previous.chars().next().is_some_and(char::is_uppercase)
+        && gazetteer::place(&gazetteer::fold(&format!("{previous} {word}"))).is_some()
+}
+
+/// Names coordinated with a name are names too (`Chen and Lopez were engineers`): in a
+/// list where one item is already a person or a plain given name, every listed given name
+/// or surname (even one that is also a word: `Bradley and Ward`) is a person. Places and
+/// word-names cannot start such a list (`Paris and London`, `Rose and Brown` stay).
+fn coordinated(text: &str, out: &mut Vec<Detection>) {
+    // Person spans by start, with the furthest end reached so far: an item is inside some
+    // person span when a span starting at or before it reaches its end. Keeps long lists
+    // (`Maria, Maria, …`) linear-logarithmic.
+    let mut spans: Vec<(usize, usize)> =
+        out.iter().filter(|d| d.kind == EntityType::Person).map(|d| (d.start, d.end)).collect();
+    spans.sort_unstable();
+    let mut reach = 0;
+    for span in &mut spans {
+        reach = reach.max(span.1);
+        span.1 = reach;
+    }
+    let inside_person = |start: usize, end: usize| {
+        let before = spans.partition_point(|s| s.0 <= start);
+        before > 0 && spans[before - 1].1 >= end
+    };
+    for list in LIST.find_iter(text) {
+        let items: Vec<(usize, usize, String)> = LIST_ITEM
+            .find_iter(list.as_str())
+            .map(|w| (list.start() + w.start(), list.start() + w.end(), gazetteer::fold(w.as_str())))
+            .collect();
+        let anchored = items
+            .iter()
+            .any(|(start, end, folded)| given_name(folded) == Some(Given::Plain) || inside_person(*start, *end));
+        if !anchored {
+            continue;
+        }
+        for (start, end, folded) in items {
+            let listed = given_name(&folded).is_some() || gazetteer::surname(&folded).is_some() || is_surname(&folded);
+            if listed && name_isolated(text, start, end) {
+                out.push(Detection::new(start, end, EntityType::Person, priority::PERSON_LIST));
+            }
+        }
+    }
+}
+
 pub(super) fn detect(text: &str, out: &mut Vec<Detection>) {
     for regex in [&*HONORIFIC, &*INTRO, &*CUED, &*BEFORE_VERB, &*SUFFIXED] {
         for caps in regex.captures_iter(text) {
+            // A cue is a whole word: `son` in `Alison Smith` is none. Checked here rather
+            // than in the patterns, whose literal first words let the regex engine skip
+            // ahead quickly.
+            let glued = caps
+                .get(0)
+                .is_some_and(|whole| super::char_before(text, whole.start()).is_some_and(|c| c.is_ascii_alphabetic()));
+            if glued {
+                continue;
+            }
             if let Some(m) = caps.get(1)
                 && let Some((start, end)) = cut_at_non_surname(text, m.start(), m.end())
             {
@@ -134,26 +305,37 @@ pub(super) fn detect(text: &str, out: &mut Vec<Detection>) {
         at = at + whole.start() + whole.as_str().find(char::is_whitespace).unwrap_or(whole.len()).max(1);
     }
     for m in WORD.find_iter(text) {
-        let lower = m.as_str().to_lowercase();
-        let listed = FIRST_NAMES.binary_search(&lower.as_str()).is_ok();
-        let ambiguous = AMBIGUOUS_FIRST_NAMES.binary_search(&lower.as_str()).is_ok();
-        if !(listed || ambiguous) || !name_isolated(text, m.start(), m.end()) {
+        let folded = gazetteer::fold(m.as_str());
+        let Some(given) = given_name(&folded) else { continue };
+        if !name_isolated(text, m.start(), m.end()) {
             continue;
         }
         let mut end = m.end();
         if let Some(rest) = text.get(end..)
             && let Some(s) = TRAILING_SURNAMES.find(rest)
             && let Some((_, cut)) = cut_at_non_surname(text, end, end + s.end())
+            && (given == Given::Plain || starts_with_surname(text.get(end..cut).unwrap_or(""), given == Given::Place))
         {
             end = cut;
         }
-        if end == m.end() && ambiguous {
+        if end == m.end() && (given != Given::Plain || ends_a_place_name(text, m.start(), m.as_str())) {
+            continue;
+        }
+        if names_an_institution(text, end) {
             continue;
         }
         if name_isolated(text, m.start(), end) {
             out.push(Detection::new(m.start(), end, EntityType::Person, priority::PERSON_LIST));
         }
     }
+    for caps in SPEAKER.captures_iter(text) {
+        if let Some(m) = caps.get(1)
+            && given_name(&gazetteer::fold(m.as_str())).is_some()
+        {
+            out.push(Detection::new(m.start(), m.end(), EntityType::Person, priority::PERSON_CONTEXT));
+        }
+    }
+    coordinated(text, out);
     for regex in [&*CN_INTRO, &*CN_TITLE] {
         for caps in regex.captures_iter(text) {
             let Some(m) = caps.get(1) else { continue };
@@ -212,7 +394,7 @@ mod tests {
 
     #[test]
     fn lists_are_sorted_for_binary_search() {
-        for list in [FIRST_NAMES, AMBIGUOUS_FIRST_NAMES, NOT_SURNAMES, SURNAMES, NOT_NAME_WORDS] {
+        for list in [FIRST_NAMES, AMBIGUOUS_FIRST_NAMES, NOT_SURNAMES, SURNAMES, NOT_NAME_WORDS, INSTITUTIONS] {
             let mut sorted = list.to_vec();
             sorted.sort_unstable();
             sorted.dedup();
@@ -252,6 +434,33 @@ mod tests {
         assert!(found("my name is not important").is_empty());
         assert!(found("See you in May.").is_empty());
         assert!(found("We will meet at Grace Street").is_empty());
+    }
+
+    #[test]
+    fn census_names_lists_and_chat_logs() {
+        assert_eq!(found("we need to add Kristin Hodges as guardian"), ["Kristin Hodges"]);
+        assert_eq!(found("Seth is very reliable."), ["Seth"]);
+        assert_eq!(found("Chad Miller called"), ["Chad Miller"]);
+        assert_eq!(found("Chen and Lopez were precision engineers."), ["Chen", "Lopez"]);
+        assert_eq!(found("Bradley and Ward were precision engineers."), ["Bradley", "Ward"]);
+        assert_eq!(found("Please ask Ashley McKenzie"), ["Ashley McKenzie"]);
+        assert_eq!(found("add Alison Smith as guardian"), ["Alison Smith"], "son is no cue inside Alison");
+        assert_eq!(found("Rhonda: \"Who are you?\""), ["Rhonda"]);
+        assert_eq!(found("She named him Eduardo"), ["Eduardo"]);
+        // A name ends at a line break and before a possessive.
+        assert_eq!(found("Name:    Melissa Harris\nAddress: 1 Elm Road"), ["Melissa Harris"]);
+        assert_eq!(found("the verses from Jennifer Kelly's Cautionary Tales"), ["Jennifer Kelly"]);
+        // Census names that are also words, days, languages, places or institutions.
+        for text in [
+            "See you on Sunday in April.",
+            "Translate it into Spanish, French and German.",
+            "She studies at Stanford University now",
+            "We walked through the Rose Garden",
+            "What is the capital of France?",
+            "Paris and London are both expensive.",
+        ] {
+            assert!(found(text).is_empty(), "{text}: {:?}", found(text));
+        }
     }
 
     #[test]

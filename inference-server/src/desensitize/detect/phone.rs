@@ -55,9 +55,13 @@ static SHAPES: [Shape; 6] = [
         digits: 10..=13,
         nanp: true,
     },
-    // UK/EU national numbers: trunk 0, then at least two groups.
+    // UK/EU national numbers: trunk 0 (the area code may be in parentheses), then groups.
     Shape {
-        regex: LazyLock::new(|| compile(r"0[1-9][0-9]{0,4}(?:[ \-][0-9]{2,4}){1,4}|0[1-9][0-9]{8,9}")),
+        regex: LazyLock::new(|| {
+            compile(
+                r"\(0[1-9][0-9]{1,4}\)[ \-]?[0-9]{2,4}(?:[ \-][0-9]{2,4}){0,3}|0[1-9][0-9]{0,4}(?:[ \-][0-9]{2,4}){1,4}|0[1-9][0-9]{8,9}",
+            )
+        }),
         digits: 10..=11,
         nanp: false,
     },
@@ -133,6 +137,7 @@ mod tests {
         assert_eq!(found("call 001-495-252-0557x4402"), ["001-495-252-0557x4402"]);
         assert_eq!(found("to +1-611-777-7613 ext. 79"), ["+1-611-777-7613 ext. 79"]);
         assert_eq!(found("office 020 7946 0958"), ["020 7946 0958"]);
+        assert_eq!(found("call me on (0117) 496 0647?"), ["(0117) 496 0647"]);
         assert_eq!(found("portable 06 12 34 56 78"), ["06 12 34 56 78"]);
         assert_eq!(found("tel: 5550132 ext"), ["5550132"]);
     }

@@ -4,20 +4,35 @@
 The main corpus (generate.py) was written alongside the detector, so it measures what the
 detector was designed for. This one uses someone else's phrasing and values: the 209
 templates shipped in PyPI's `presidio-evaluator` wheel (presidio-research, MIT licence,
-Copyright (c) Microsoft Corporation) and Faker's en_US providers. Templates with
-placeholders for things NetGPT does not treat as personal data (organizations, ages,
-jobs, years, URLs, loose address parts…) are skipped; cities and countries count as
-`location` wherever they appear, as Presidio counts them, although the detector only
-looks for places named as where someone lives — so that row is expected to be poor.
+Copyright (c) Microsoft Corporation) and Faker's providers. Templates with placeholders
+for things NetGPT does not treat as personal data (organizations, ages, jobs, years,
+URLs, loose address parts…) are skipped; cities and countries count as `location`
+wherever they appear, as Presidio counts them.
+
+Three outputs:
+
+- no `--split` (the original run, kept byte for byte): every usable template twice,
+  Faker en_US, seed 20261126 -> corpus_presidio.jsonl. The detector's first round of
+  rules was written while reading its errors.
+- `--split tune`: the usable templates whose SHA-256 is even, four fills each, Faker
+  en_US, seed 20261127 -> corpus_presidio_tune.jsonl. Errors may be read here.
+- `--split heldout`: the templates whose SHA-256 is odd (phrasings not looked at in this
+  round), four fills each, Faker en_US + en_GB mixed per value, seed 90210417 ->
+  corpus_presidio_heldout.jsonl. Only scored, never read while tuning. SSNs stay en_US:
+  the `nationalId` detector covers US SSNs and Chinese resident IDs, and a UK National
+  Insurance number would test a type it does not claim, not generalisation.
 
 Needs Faker and the wheel (not the standard library, so the output is committed):
     pip download presidio-evaluator==0.3.2 --no-deps -d /tmp/pe
     unzip -q /tmp/pe/presidio_evaluator-0.3.2-py3-none-any.whl -d /tmp/pe/x
     pip install --target /tmp/fk faker==40.63.0
-    PYTHONPATH=/tmp/fk python3 generate_presidio.py \
-        /tmp/pe/x/presidio_evaluator/data_generator/raw_data/templates.txt > corpus_presidio.jsonl
+    T=/tmp/pe/x/presidio_evaluator/data_generator/raw_data/templates.txt
+    PYTHONPATH=/tmp/fk python3 generate_presidio.py $T > corpus_presidio.jsonl
+    PYTHONPATH=/tmp/fk python3 generate_presidio.py $T --split tune > corpus_presidio_tune.jsonl
+    PYTHONPATH=/tmp/fk python3 generate_presidio.py $T --split heldout > corpus_presidio_heldout.jsonl
 """
 
+import hashlib
 import json
 import random
 import re
@@ -25,62 +40,92 @@ import sys
 
 from faker import Faker
 
-SEED = 20261126
-fake = Faker("en_US")
-Faker.seed(SEED)
-rng = random.Random(SEED)
+SPLITS = {
+    # name: (template parity or None for all, fills per template, locales, seed)
+    None: (None, 2, ["en_US"], 20261126),
+    "tune": (0, 4, ["en_US"], 20261127),
+    "heldout": (1, 4, ["en_US", "en_GB"], 90210417),
+    # Added after the first tuning round had been scored on `heldout`: British values on
+    # the tuning templates (errors may be read), and a second held-out split whose
+    # locales (Australian, Canadian) no round has tuned on.
+    "tune-gb": (0, 4, ["en_GB"], 44020811),
+    "heldout-au-ca": (1, 4, ["en_AU", "en_CA"], 61300422),
+}
 
-PERSON = {
-    "person": fake.name, "name": fake.name, "first_name": fake.first_name,
-    "last_name": fake.last_name, "name_male": fake.name_male, "name_female": fake.name_female,
-    "first_name_male": fake.first_name_male, "first_name_female": fake.first_name_female,
-    "first_name_nonbinary": fake.first_name_nonbinary, "last_name_male": fake.last_name_male,
-    "last_name_female": fake.last_name_female,
-}
-TYPED = {
-    "address": ("streetAddress", fake.address),
-    "city": ("location", fake.city),
-    "country": ("location", fake.country),
-    "credit_card_number": ("creditCard", fake.credit_card_number),
-    "phone_number": ("phone", fake.phone_number),
-    "email": ("email", fake.email),
-    "iban": ("iban", fake.iban),
-    "ip_address": ("ipAddress", lambda: fake.ipv4() if rng.random() < 0.7 else fake.ipv6()),
-    "ssn": ("nationalId", fake.ssn),
-    "date_of_birth": ("dateOfBirth", lambda: str(fake.date_of_birth())),
-}
-UNTYPED = {"prefix_male": fake.prefix_male, "prefix_female": fake.prefix_female, "prefix": fake.prefix}
-for key, gen in PERSON.items():
-    TYPED[key] = ("person", gen)
+
+def providers(locales, seed):
+    """Placeholder -> (entity type or None, value generator)."""
+    # A multi-locale Faker picks a locale per call with the `random` module: seed it too.
+    random.seed(seed)
+    fake = Faker(locales[0] if len(locales) == 1 else locales)
+    Faker.seed(seed)
+    rng = random.Random(seed)
+    if locales == ["en_US"]:
+        us = fake
+    elif "en_US" in locales:
+        us = fake["en_US"]
+    else:
+        us = Faker("en_US")
+        us.seed_instance(seed)
+    person = {
+        "person": fake.name, "name": fake.name, "first_name": fake.first_name,
+        "last_name": fake.last_name, "name_male": fake.name_male, "name_female": fake.name_female,
+        "first_name_male": fake.first_name_male, "first_name_female": fake.first_name_female,
+        "first_name_nonbinary": fake.first_name_nonbinary, "last_name_male": fake.last_name_male,
+        "last_name_female": fake.last_name_female,
+    }
+    typed = {
+        "address": ("streetAddress", fake.address),
+        "city": ("location", fake.city),
+        "country": ("location", fake.country),
+        "credit_card_number": ("creditCard", fake.credit_card_number),
+        "phone_number": ("phone", fake.phone_number),
+        "email": ("email", fake.email),
+        "iban": ("iban", fake.iban),
+        "ip_address": ("ipAddress", lambda: fake.ipv4() if rng.random() < 0.7 else fake.ipv6()),
+        "ssn": ("nationalId", us.ssn),
+        "date_of_birth": ("dateOfBirth", lambda: str(fake.date_of_birth())),
+    }
+    for key, gen in person.items():
+        typed[key] = ("person", gen)
+    for key in ("prefix_male", "prefix_female", "prefix"):
+        typed[key] = (None, getattr(fake, key))
+    return typed
+
 
 PLACEHOLDER = re.compile(r"\{\{([a-z_]+)\}\}")
 
 
-def render(template):
+def render(template, typed):
     text, spans, last = "", [], 0
     for m in PLACEHOLDER.finditer(template):
         text += template[last:m.start()]
-        key = m.group(1)
-        if key in UNTYPED:
-            text += UNTYPED[key]()
-        else:
-            kind, gen = TYPED[key]
-            value = gen()
+        kind, gen = typed[m.group(1)]
+        value = gen()
+        if kind is not None:
             spans.append({"start": len(text), "end": len(text) + len(value), "type": kind})
-            text += value
+        text += value
         last = m.end()
     text += template[last:]
     return {"text": text, "spans": spans}
 
 
 def main():
+    split = None
+    if len(sys.argv) == 4 and sys.argv[2] == "--split" and sys.argv[3] in SPLITS:
+        split = sys.argv[3]
+    elif len(sys.argv) != 2:
+        sys.exit("usage: generate_presidio.py TEMPLATES [--split tune|heldout|tune-gb|heldout-au-ca]")
+    parity, fills, locales, seed = SPLITS[split]
+    typed = providers(locales, seed)
     with open(sys.argv[1], encoding="utf-8", errors="replace") as f:
         templates = [line.rstrip("\n").replace("\\n", "\n") for line in f if line.strip()]
-    usable = [t for t in templates
-              if all(k in TYPED or k in UNTYPED for k in PLACEHOLDER.findall(t))]
+    usable = [t for t in templates if all(k in typed for k in PLACEHOLDER.findall(t))]
+    if parity is not None:
+        usable = [t for t in usable if hashlib.sha256(t.encode()).digest()[-1] % 2 == parity]
     for template in usable:
-        for _ in range(2):
-            print(json.dumps(render(template), ensure_ascii=False))
+        for _ in range(fills):
+            print(json.dumps(render(template, typed), ensure_ascii=False))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,336 @@
+//! Places that locate someone or something: a country, US state or city from the
+//! [`gazetteer`], or an unlisted name shaped like a town (`Port Janetchester`,
+//! `Lake Robertside`, `Lawsontown`), when a locative word comes before it (`in`, `from`,
+//! `near`, `moved here from`) or when it stands on a line of its own in an address block.
+//!
+//! A place named in passing is deliberately left alone (`the capital of France`,
+//! `France's economy`): replacing it would make general-knowledge questions unanswerable,
+//! and a country or city on its own identifies nobody. Presidio's corpora label every
+//! place, so this costs recall there; docs/benchmarks.md shows how much.
+
+use std::sync::LazyLock;
+
+use netgpt_crds::workflow::EntityType;
+use regex::Regex;
+
+use super::gazetteer::{self, Listed};
+use super::{Detection, compile, priority};
+
+/// Abbreviations that keep their full stop inside a place name (`St. Louis`).
+const ABBREVIATIONS: &[&str] = &["Ft", "Mt", "St"];
+
+/// Locative phrases that make even an everyday word a place (`I live in Reading`). Matched
+/// against the end of the text before the place, so anchored at `$`.
+static STRONG_CUE: LazyLock<Regex> = LazyLock::new(|| {
+    compile(concat!(
+        r"(?i)\b(?:lives?|lived|living|based|born|grew up|raised|located|resides?|resided|residing|",
+        r"moved(?: here| there| back)?|moving|relocated|relocating|flew|flying|travell?(?:ed|ing)?|trip|",
+        r"originally|hometown is|home town is|stationed|headquartered|arrived|arriving|returned|",
+        r"coming|going|visit(?:ed|ing)?|(?:i'm|i am|we're|we are|comes?|came)\s+from)",
+        r"(?:\s+(?:in|to|from|at|near|into))?\s+(?:the\s+)?$"
+    ))
+});
+
+/// Prepositions that place what follows (sorted for binary search). `to` and `from` also
+/// take people (`send it to Jackson`), so a place that is also a listed name needs a
+/// stronger cue after them.
+const WEAK_CUES: &[&str] = &[
+    "across",
+    "around",
+    "at",
+    "from",
+    "in",
+    "into",
+    "near",
+    "outside",
+    "serving",
+    "through",
+    "throughout",
+    "to",
+    "toward",
+    "towards",
+    "via",
+    "visit",
+    "visited",
+    "visiting",
+    "within",
+];
+
+/// Prepositions after which a person is as likely as a place.
+const PERSON_CUES: &[&str] = &["at", "from", "to", "visit", "visited", "visiting"];
+
+/// Lower-case words that may sit inside a place name (`Isle of Man`, `Trinidad and Tobago`).
+const CONNECTORS: &[&str] = &["and", "de", "del", "la", "le", "of", "on", "sur", "the", "upon"];
+
+/// First words of English place names (`North Holly`, `Port Janet`, `Lake Katie`).
+const TOPONYM_PREFIXES: &[&str] = &[
+    "East", "Fort", "Lake", "Little", "Mount", "New", "North", "Port", "Saint", "San", "Santa", "South", "St", "West",
+];
+
+/// Endings of English place names (`Jacksonville`, `Pittsburgh`, `Portsmouth`); a word
+/// with one of these is a place only after a locative cue or on an address line.
+const TOPONYM_SUFFIXES: &[&str] = &[
+    "berg", "borough", "burg", "burgh", "bury", "chester", "field", "ford", "fort", "furt", "haven", "land", "mouth",
+    "port", "shire", "side", "stad", "ton", "town", "view", "ville", "wood",
+];
+
+/// The longest place name tried, in words (`United States of America`).
+const MAX_WORDS: usize = 6;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cue {
+    /// A preposition that also takes people.
+    PersonLike,
+    /// A preposition that only places take.
+    Weak,
+    /// A phrase about living, moving or travelling.
+    Strong,
+}
+
+/// Byte ranges of the words of `text`: runs of letters, inner apostrophes included
+/// (`Côte d'Ivoire`). A hand-written scan: this runs on every request, over every word.
+fn words(text: &str) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut start = None;
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        let letter = c.is_alphabetic();
+        let inner_apostrophe =
+            matches!(c, '\'' | '’') && start.is_some() && chars.peek().is_some_and(|(_, next)| next.is_alphabetic());
+        match (start, letter || inner_apostrophe) {
+            (None, true) => start = Some(i),
+            (Some(s), false) => {
+                out.push((s, i));
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(s) = start {
+        out.push((s, text.len()));
+    }
+    out
+}
+
+/// The locative cue right before byte offset `start`, if any.
+fn cue_before(text: &str, start: usize) -> Option<Cue> {
+    let before = text.get(..start)?;
+    // Only the last few words matter; bounding the window keeps this linear overall.
+    let window_start = before.char_indices().rev().nth(40).map_or(0, |(i, _)| i);
+    let window = before.get(window_start..)?;
+    if STRONG_CUE.is_match(window) {
+        return Some(Cue::Strong);
+    }
+    let trimmed = window.trim_end_matches([' ', '\t']);
+    if trimmed.len() == window.len() {
+        return None;
+    }
+    let mut words = trimmed.rsplit(|c: char| !c.is_alphabetic());
+    let mut last = words.next()?.to_lowercase();
+    if last == "the" {
+        last = words.next()?.to_lowercase();
+    }
+    if PERSON_CUES.contains(&last.as_str()) {
+        Some(Cue::PersonLike)
+    } else if WEAK_CUES.binary_search(&last.as_str()).is_ok() {
+        Some(Cue::Weak)
+    } else {
+        None
+    }
+}
+
+/// True when `text[start..end]` is alone on its line of a multi-line text, but for list
+/// marks before it and a postcode after it (`> Lake Jason`, ` Greenland 12345`). Both scans
+/// stop at the first character that rules the line out, so every call is short.
+fn own_line(text: &str, start: usize, end: usize) -> bool {
+    let (Some(before), Some(after)) = (text.get(..start), text.get(end..)) else {
+        return false;
+    };
+    let lead_ok = before
+        .chars()
+        .rev()
+        .find(|c| !(matches!(c, ' ' | '\t' | '\r' | '>' | '?' | '*' | '-' | '•' | '#' | '|')))
+        .is_none_or(|c| c == '\n');
+    // A postcode is at most 10 characters; a longer tail is other text.
+    let mut rest_of_line = after.chars().take_while(|&c| c != '\n');
+    let tail: String = rest_of_line.by_ref().take(16).collect();
+    if rest_of_line.next().is_some() {
+        return false;
+    }
+    let tail = tail.trim();
+    let postcode = tail.len() <= 10
+        && tail.chars().any(|c| c.is_ascii_digit())
+        && tail.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == ' ' || c == '-');
+    lead_ok && (tail.is_empty() || postcode)
+}
+
+/// `Paris`, not `PARIS` or a postcode's `SE`.
+fn capitalized(word: &str) -> bool {
+    let mut chars = word.chars();
+    chars.next().is_some_and(char::is_uppercase) && chars.next().is_some_and(char::is_lowercase)
+}
+
+/// A listed given name or surname, which may be a person rather than a place.
+fn is_name(folded: &str) -> bool {
+    gazetteer::first_name(folded).is_some() || gazetteer::surname(folded) == Some(Listed::Plain)
+}
+
+/// An unlisted name that looks like an English town: a toponymic first word and capitalized
+/// words after it, or one word with a toponymic ending that is not a listed name.
+fn town_shaped(words: &[&str]) -> bool {
+    match words {
+        [single] => {
+            let folded = gazetteer::fold(single);
+            TOPONYM_SUFFIXES.iter().any(|s| folded.len() >= s.len() + 3 && folded.ends_with(s)) && !is_name(&folded)
+        }
+        [first, rest @ ..] => TOPONYM_PREFIXES.contains(first) && rest.iter().all(|w| capitalized(w)),
+        [] => false,
+    }
+}
+
+pub(super) fn detect(text: &str, out: &mut Vec<Detection>) {
+    // Address-block lines only exist in multi-line text; checked once, not per word.
+    let multiline = text.contains('\n');
+    let own_line = |start: usize, end: usize| multiline && own_line(text, start, end);
+    let tokens = words(text);
+    let word = |i: usize| text.get(tokens[i].0..tokens[i].1).unwrap_or("");
+    // Places alone on their lines, kept when not also a person's name (`Westbury` is a
+    // surname too) or when several make an address block (`Westbury\nDominica`), so that a
+    // signature line (`Thanks,\nCharlotte`) stays a person.
+    let mut line_places: Vec<(usize, usize, bool)> = Vec::new();
+    let mut i = 0;
+    while i < tokens.len() {
+        if !capitalized(word(i)) {
+            i += 1;
+            continue;
+        }
+        // Words of one name are separated by one space or hyphen, never by a line break.
+        let mut last = i;
+        while last + 1 < tokens.len() && last + 1 - i < MAX_WORDS {
+            let gap = text.get(tokens[last].1..tokens[last + 1].0).unwrap_or("\n");
+            if !(gap == " " || gap == "-" || (gap == ". " && ABBREVIATIONS.contains(&word(last)))) {
+                break;
+            }
+            last += 1;
+        }
+        // Only words that begin some listed multi-word name are worth extending (`New`,
+        // `United`); for the others one lookup of the word itself is enough.
+        let place_last = if gazetteer::begins_multiword_place(&gazetteer::fold(word(i))) { last } else { i };
+        let found = (i..=place_last).rev().find_map(|j| {
+            let span = text.get(tokens[i].0..tokens[j].1)?;
+            let inner_ok = (i + 1..j).all(|k| capitalized(word(k)) || CONNECTORS.contains(&word(k)));
+            if !capitalized(word(j)) || !inner_ok {
+                return None;
+            }
+            let folded = gazetteer::fold(span);
+            gazetteer::place(&folded).map(|listed| (j, listed, folded))
+        });
+        let start = tokens[i].0;
+        match found {
+            Some((j, listed, folded)) => {
+                let cue = cue_before(text, start);
+                let end = tokens[j].1;
+                // `from Victoria Lee`: a listed name followed by another capitalized word is a
+                // person, whatever the gazetteer says.
+                let next_capitalized =
+                    j + 1 < tokens.len() && text.get(end..tokens[j + 1].0) == Some(" ") && capitalized(word(j + 1));
+                let name_like = is_name(&folded);
+                let trusted = match (listed, cue) {
+                    (_, Some(Cue::Strong)) => true,
+                    (Listed::Plain, Some(Cue::Weak)) => true,
+                    (Listed::Plain, Some(Cue::PersonLike)) => !name_like,
+                    (Listed::Plain, None) => {
+                        if own_line(start, end) {
+                            line_places.push((start, end, name_like));
+                        }
+                        false
+                    }
+                    (Listed::Ambiguous, _) => false,
+                };
+                if trusted && !(name_like && next_capitalized) {
+                    out.push(Detection::new(start, end, EntityType::Location, priority::LOCATION_CUED));
+                }
+                i = j + 1;
+            }
+            None => {
+                // The longest town-shaped run of capitalized words from here (at most three).
+                let run_end = (i..=last.min(i + 2)).take_while(|&k| capitalized(word(k))).last().unwrap_or(i);
+                let words: Vec<&str> = (i..=run_end).map(word).collect();
+                let end = tokens[run_end].1;
+                let shaped = town_shaped(&words);
+                let on_line = shaped && own_line(start, end);
+                if shaped && (on_line || cue_before(text, start).is_some()) {
+                    if on_line {
+                        line_places.push((start, end, false));
+                    } else {
+                        out.push(Detection::new(start, end, EntityType::Location, priority::LOCATION_CUED));
+                    }
+                    i = run_end + 1;
+                } else {
+                    i += 1;
+                }
+            }
+        }
+    }
+    let block = line_places.len() >= 2;
+    for (start, end, name_like) in line_places {
+        if !name_like || block {
+            out.push(Detection::new(start, end, EntityType::Location, priority::LOCATION_CUED));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn found(text: &str) -> Vec<&str> {
+        super::super::found_by(detect, text)
+    }
+
+    #[test]
+    fn words_keep_inner_apostrophes() {
+        let text = "in Côte d'Ivoire, 'quoted' x";
+        let found: Vec<&str> = words(text).into_iter().map(|(s, e)| &text[s..e]).collect();
+        assert_eq!(found, ["in", "Côte", "d'Ivoire", "quoted", "x"]);
+    }
+
+    #[test]
+    fn lists_are_sorted_for_binary_search() {
+        let mut sorted = WEAK_CUES.to_vec();
+        sorted.sort_unstable();
+        assert_eq!(sorted, WEAK_CUES);
+    }
+
+    #[test]
+    fn places_after_a_locative_word() {
+        assert_eq!(found("We moved here from Nepal"), ["Nepal"]);
+        assert_eq!(found("I'm in Lyon, at the conference"), ["Lyon"]);
+        assert_eq!(found("Who's coming to United States of America with me?"), ["United States of America"]);
+        assert_eq!(found("She flew to Port Janetchester on Monday"), ["Port Janetchester"]);
+        assert_eq!(found("arrived at Torrestown this morning"), ["Torrestown"]);
+        assert_eq!(found("I live in Reading"), ["Reading"]);
+        assert_eq!(found("I'm from Austin, so"), ["Austin"]);
+    }
+
+    #[test]
+    fn places_on_address_lines() {
+        assert_eq!(found("Joel Strickland\n\nWestbury\nDominica"), ["Westbury", "Dominica"]);
+        assert_eq!(found("> 12 Elm Road\n> Lake Jason\n> Greenland 12345"), ["Lake Jason", "Greenland"]);
+    }
+
+    #[test]
+    fn places_in_passing_and_people_are_left_alone() {
+        for text in [
+            "What is the capital of France?",
+            "France leader gives an order",
+            "Send it to Jackson tomorrow",
+            "a letter from Victoria Lee",
+            "read it in Mobile Safari",
+            "Deploy it in Kubernetes with Helm Charts",
+            "Call Charlotte now",
+        ] {
+            assert!(found(text).is_empty(), "{text}: {:?}", found(text));
+        }
+    }
+}
