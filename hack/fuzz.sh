@@ -39,13 +39,13 @@ for target in "${targets[@]}"; do
   work="target/corpus/$target"
   log="target/fuzz-$target.log"
   mkdir -p "$work" "artifacts/$target"
-  started=$(date +%s)
   status=0
   "${nice_cmd[@]}" cargo +nightly fuzz run "$target" "$work" "corpus/$target" -- \
     -max_total_time="$seconds" -rss_limit_mb=2048 -malloc_limit_mb=2048 -timeout=10 \
     -print_final_stats=1 >"$log" 2>&1 || status=$?
-  elapsed=$(($(date +%s) - started))
-  rm -f "/dev/shm/netgpt-fuzz-"* 2>/dev/null || true
+  rm -rf "/dev/shm/netgpt-fuzz-"* 2>/dev/null || true
+  # libFuzzer's own figures: fuzzing seconds (without the build), executions, exec/s.
+  elapsed=$(sed -n 's/^Done [0-9]* runs in \([0-9]*\) second.*/\1/p' "$log" | tail -1)
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
   # libFuzzer's own count of the inputs it keeps (seeds plus what it found).
@@ -56,6 +56,6 @@ for target in "${targets[@]}"; do
     failed=1
     result="CRASH (exit $status): $(grep -o 'artifacts/[^ ]*' "$log" | tail -1) — see fuzz/$log"
   fi
-  printf '%-20s %8s %12s %8s %8s %s\n' "$target" "$elapsed" "${execs:-?}" "${rate:-?}" "${corpus:-?}" "$result"
+  printf '%-20s %8s %12s %8s %8s %s\n' "$target" "${elapsed:-?}" "${execs:-?}" "${rate:-?}" "${corpus:-?}" "$result"
 done
 exit "$failed"
