@@ -264,12 +264,96 @@ fn served_name(state: &AppState, adapter: Option<&Arc<LoraAdapter>>) -> String {
 }
 
 /// Validated generation settings of one request.
-struct Generation {
-    max_tokens: usize,
-    sampling: SamplingParams,
-    stop: Vec<String>,
-    stream: bool,
-    include_usage: bool,
+#[derive(Debug, Clone)]
+pub struct Generation {
+    /// `usize::MAX` when the request sets no limit.
+    pub max_tokens: usize,
+    pub sampling: SamplingParams,
+    pub stop: Vec<String>,
+    pub stream: bool,
+    pub include_usage: bool,
+}
+
+/// The checks of a chat completion request that need no model, in the handler's order
+/// (after model selection): `top_logprobs`, the sampling settings, then the messages.
+/// Public so that the `chat_request` fuzz target runs exactly what the handler runs.
+pub fn check_chat_request(request: &ChatCompletionRequest) -> Result<(Generation, Vec<ChatMessage>), ApiError> {
+    let top_logprobs = request.top_logprobs.unwrap_or(0);
+    if top_logprobs > MAX_TOP_LOGPROBS {
+        return Err(ApiError::invalid("top_logprobs", format!("top_logprobs may be at most {MAX_TOP_LOGPROBS}")));
+    }
+    let max_tokens = request.max_completion_tokens.or(request.sampling.max_tokens);
+    let generation =
+        validate_sampling(&request.sampling, max_tokens, if request.logprobs { top_logprobs as usize } else { 0 })?;
+    let messages = render_messages(request)?;
+    Ok((generation, messages))
+}
+
+/// The one prompt of a completion request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SinglePrompt<'a> {
+    Text(&'a str),
+    Tokens(&'a [u32]),
+}
+
+/// The checks of a completion request that need no model, in the handler's order:
+/// `echo`, `logprobs`, the sampling settings, then exactly one prompt. Public for the
+/// `chat_request` fuzz target, like [`check_chat_request`].
+pub fn check_completion_request(request: &CompletionRequest) -> Result<(Generation, SinglePrompt<'_>), ApiError> {
+    if request.echo {
+        return Err(ApiError::invalid("echo", "echo is not supported"));
+    }
+    let top_logprobs = request.logprobs.unwrap_or(0);
+    if top_logprobs > 5 {
+        return Err(ApiError::invalid("logprobs", "logprobs may be at most 5"));
+    }
+    let generation =
+        validate_sampling(&request.sampling, request.sampling.max_tokens.or(Some(16)), top_logprobs as usize)?;
+    let prompt = match &request.prompt {
+        PromptField::Text(text) => SinglePrompt::Text(text),
+        PromptField::Texts(texts) if texts.len() == 1 => SinglePrompt::Text(&texts[0]),
+        PromptField::Tokens(ids) => SinglePrompt::Tokens(ids),
+        PromptField::TokenLists(lists) if lists.len() == 1 => SinglePrompt::Tokens(&lists[0]),
+        _ => {
+            return Err(ApiError::invalid("prompt", "exactly one prompt per request is supported"));
+        }
+    };
+    Ok((generation, prompt))
+}
+
+/// How many tokens a request may generate: the context and `max_tokens` limits. Public
+/// for the `chat_request` fuzz target (pure arithmetic on client-controlled numbers).
+pub fn completion_budget(
+    context_length: usize,
+    prompt_tokens: usize,
+    max_new_tokens: Option<usize>,
+    generation: &Generation,
+    prompt_param: &'static str,
+) -> Result<usize, ApiError> {
+    if prompt_tokens == 0 {
+        return Err(ApiError::invalid(prompt_param, "the prompt is empty"));
+    }
+    if prompt_tokens >= context_length {
+        return Err(ApiError::ContextLengthExceeded { context_length, prompt_tokens, detail: String::new() });
+    }
+    if let Some(limit) = max_new_tokens
+        && generation.max_tokens != usize::MAX
+        && generation.max_tokens > limit
+    {
+        return Err(ApiError::invalid("max_tokens", format!("max_tokens may be at most {limit}")));
+    }
+    let room = context_length - prompt_tokens;
+    if generation.max_tokens == usize::MAX {
+        Ok(room.min(max_new_tokens.unwrap_or(usize::MAX)))
+    } else if generation.max_tokens > room {
+        Err(ApiError::ContextLengthExceeded {
+            context_length,
+            prompt_tokens,
+            detail: format!(" and asks for {} completion tokens", generation.max_tokens),
+        })
+    } else {
+        Ok(generation.max_tokens)
+    }
 }
 
 fn validate_sampling(
@@ -333,32 +417,8 @@ fn submit(
     prompt_param: &'static str,
     adapter: Option<Arc<LoraAdapter>>,
 ) -> Result<mpsc::UnboundedReceiver<GenerationEvent>, ApiError> {
-    let context_length = served.context_length;
-    let prompt_tokens = prompt_ids.len();
-    if prompt_tokens == 0 {
-        return Err(ApiError::invalid(prompt_param, "the prompt is empty"));
-    }
-    if prompt_tokens >= context_length {
-        return Err(ApiError::ContextLengthExceeded { context_length, prompt_tokens, detail: String::new() });
-    }
-    if let Some(limit) = state.max_new_tokens
-        && generation.max_tokens != usize::MAX
-        && generation.max_tokens > limit
-    {
-        return Err(ApiError::invalid("max_tokens", format!("max_tokens may be at most {limit}")));
-    }
-    let room = context_length - prompt_tokens;
-    let max_tokens = if generation.max_tokens == usize::MAX {
-        room.min(state.max_new_tokens.unwrap_or(usize::MAX))
-    } else if generation.max_tokens > room {
-        return Err(ApiError::ContextLengthExceeded {
-            context_length,
-            prompt_tokens,
-            detail: format!(" and asks for {} completion tokens", generation.max_tokens),
-        });
-    } else {
-        generation.max_tokens
-    };
+    let max_tokens =
+        completion_budget(served.context_length, prompt_ids.len(), state.max_new_tokens, generation, prompt_param)?;
     let label = served_name(state, adapter.as_ref());
     let events = served
         .engine
@@ -430,15 +490,8 @@ async fn chat_completions(
     let request: ChatCompletionRequest = parse_body(body, state.max_body_bytes)?;
     let adapter = select_model(&state, request.model.as_deref())?;
     let served = state.served()?;
-    let top_logprobs = request.top_logprobs.unwrap_or(0);
-    if top_logprobs > MAX_TOP_LOGPROBS {
-        return Err(ApiError::invalid("top_logprobs", format!("top_logprobs may be at most {MAX_TOP_LOGPROBS}")));
-    }
     let want_logprobs = request.logprobs;
-    let max_tokens = request.max_completion_tokens.or(request.sampling.max_tokens);
-    let generation =
-        validate_sampling(&request.sampling, max_tokens, if want_logprobs { top_logprobs as usize } else { 0 })?;
-    let messages = render_messages(&request)?;
+    let (generation, messages) = check_chat_request(&request)?;
     let prompt = served.chat_template.render(&messages);
     let prompt_ids = served.tokenizer.encode(&prompt).map_err(|e| ApiError::invalid("messages", e.to_string()))?;
     let model = served_name(&state, adapter.as_ref());
@@ -473,24 +526,11 @@ async fn completions(
     let request: CompletionRequest = parse_body(body, state.max_body_bytes)?;
     let adapter = select_model(&state, request.model.as_deref())?;
     let served = state.served()?;
-    if request.echo {
-        return Err(ApiError::invalid("echo", "echo is not supported"));
-    }
-    let top_logprobs = request.logprobs.unwrap_or(0);
-    if top_logprobs > 5 {
-        return Err(ApiError::invalid("logprobs", "logprobs may be at most 5"));
-    }
     let want_logprobs = request.logprobs.is_some();
-    let generation =
-        validate_sampling(&request.sampling, request.sampling.max_tokens.or(Some(16)), top_logprobs as usize)?;
-    let prompt_ids = match &request.prompt {
-        PromptField::Text(text) => served.tokenizer.encode(text),
-        PromptField::Texts(texts) if texts.len() == 1 => served.tokenizer.encode(&texts[0]),
-        PromptField::Tokens(ids) => Ok(ids.clone()),
-        PromptField::TokenLists(lists) if lists.len() == 1 => Ok(lists[0].clone()),
-        _ => {
-            return Err(ApiError::invalid("prompt", "exactly one prompt per request is supported"));
-        }
+    let (generation, prompt) = check_completion_request(&request)?;
+    let prompt_ids = match prompt {
+        SinglePrompt::Text(text) => served.tokenizer.encode(text),
+        SinglePrompt::Tokens(ids) => Ok(ids.to_vec()),
     }
     .map_err(|e| ApiError::invalid("prompt", e.to_string()))?;
     let vocab = served.tokenizer.vocab_size() as u32;

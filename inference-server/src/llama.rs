@@ -12,7 +12,7 @@
 //!   has them, with Q/K/V and gate/up stacked into one product each;
 //! - mixture-of-experts and the old GGML loader are dropped.
 
-use candle_core::quantized::gguf_file;
+use candle_core::quantized::{QTensor, gguf_file};
 use candle_core::{DType, Device, IndexOp, Module, Tensor};
 use candle_nn::Embedding;
 
@@ -20,6 +20,16 @@ use crate::kernels::{Linear, StackedLinear};
 use crate::lora::{LoraAdapter, LoraLayout, LoraStep, Target};
 use crate::model::{AttentionShape, LanguageModel, cached_attention, check_context, last_token_rows};
 pub use crate::model::{KvCache, ModelError, SequenceStep, log_softmax, logits_rows};
+
+/// Longest context a GGUF file may declare: 2^20 positions, beyond every model served
+/// here. `context_length` is a u32 in the file; unchecked, a few-KB file asks for RoPE
+/// tables of 2^32 rows (found by the `gguf_load` fuzz target).
+pub const MAX_CONTEXT_LENGTH: usize = 1 << 20;
+/// Most entries one RoPE table (`context_length × rope_dim / 2` f32) may have: 2^26,
+/// 256 MiB, what a 2^20-position model with 128-wide heads needs.
+const MAX_ROPE_TABLE: usize = 1 << 26;
+/// Tensors each layer needs (7 projections, 2 norms).
+const TENSORS_PER_LAYER: usize = 9;
 
 /// Hyper-parameters read from the GGUF metadata.
 #[derive(Debug, Clone)]
@@ -62,7 +72,7 @@ impl LlamaConfig {
         let head_count = get_u32("attention.head_count")?;
         let embedding_length = get_u32("embedding_length")?;
         let head_dim = embedding_length / head_count.max(1);
-        Ok(Self {
+        let config = Self {
             layer_count: get_u32("block_count")?,
             head_count,
             kv_head_count: get_u32("attention.head_count_kv").unwrap_or(head_count),
@@ -74,8 +84,87 @@ impl LlamaConfig {
             context_length: get_u32("context_length").unwrap_or(4096),
             rope_is_neox,
             architecture,
-        })
+        };
+        config.check(content.tensor_infos.len())?;
+        Ok(config)
     }
+
+    /// Rejects hyper-parameters that contradict each other or the tensor table, or that
+    /// would make loading allocate far more than the file holds. Found by the `gguf_load`
+    /// fuzz target: `block_count` sized a `Vec` up front (2^32 layers: capacity overflow),
+    /// `context_length` and `rope.dimension_count` sized the RoPE tables.
+    fn check(&self, tensor_count: usize) -> Result<(), ModelError> {
+        let invalid = |message: String| Err(ModelError::Invalid(message));
+        if self.head_count == 0 || self.embedding_length == 0 || !self.embedding_length.is_multiple_of(self.head_count)
+        {
+            return invalid(format!(
+                "embedding_length {} is not a positive multiple of attention.head_count {}",
+                self.embedding_length, self.head_count
+            ));
+        }
+        if self.kv_head_count == 0 || !self.head_count.is_multiple_of(self.kv_head_count) {
+            return invalid(format!(
+                "attention.head_count {} is not a multiple of attention.head_count_kv {}",
+                self.head_count, self.kv_head_count
+            ));
+        }
+        if self.rope_dim > self.head_dim {
+            return invalid(format!("rope.dimension_count {} exceeds the head size {}", self.rope_dim, self.head_dim));
+        }
+        if self.context_length == 0 || self.context_length > MAX_CONTEXT_LENGTH {
+            return invalid(format!("context_length {} is not in 1..={MAX_CONTEXT_LENGTH}", self.context_length));
+        }
+        if self.context_length.saturating_mul(self.rope_dim.div_ceil(2)) > MAX_ROPE_TABLE {
+            return invalid(format!(
+                "RoPE tables of {} positions × {} dimensions exceed {MAX_ROPE_TABLE} entries",
+                self.context_length, self.rope_dim
+            ));
+        }
+        if self.layer_count.saturating_mul(TENSORS_PER_LAYER) > tensor_count {
+            return invalid(format!(
+                "block_count {} needs {TENSORS_PER_LAYER} tensors per layer, the file has {tensor_count}",
+                self.layer_count
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Reads a tensor after checking its declared size: candle-core 0.11.1 multiplies the
+/// dimensions unchecked (`Shape::elem_count`, then `× type_size`), so a crafted shape
+/// overflows (a panic with overflow checks, a wrong size without them; found by the
+/// `gguf_load` fuzz target). The tensor must have elements and its data must lie inside
+/// the file.
+fn read_tensor(
+    content: &gguf_file::Content,
+    reader: &mut std::fs::File,
+    name: &str,
+    device: &Device,
+) -> Result<QTensor, ModelError> {
+    if let Some(info) = content.tensor_infos.get(name) {
+        let dtype = info.ggml_dtype;
+        let bytes = info
+            .shape
+            .dims()
+            .iter()
+            .try_fold(1usize, |n, d| n.checked_mul(*d))
+            // No weight is empty; candle would also build a misaligned empty slice from
+            // it (`slice::from_raw_parts` on an empty `Vec<u8>`: undefined behaviour,
+            // caught by the fuzz build's debug assertions).
+            .filter(|elements| *elements > 0)
+            .and_then(|elements| (elements / dtype.block_size()).checked_mul(dtype.type_size()));
+        let file_len = reader.metadata().map_err(candle_core::Error::from)?.len();
+        let end = bytes.and_then(|bytes| {
+            content.tensor_data_offset.checked_add(info.offset)?.checked_add(u64::try_from(bytes).ok()?)
+        });
+        if end.is_none_or(|end| end > file_len) {
+            return Err(ModelError::Invalid(format!(
+                "tensor {name} of shape {:?} ({dtype:?}) does not fit in the file",
+                info.shape.dims()
+            )));
+        }
+    }
+    Ok(content.tensor(reader, name, device)?)
 }
 
 #[derive(Debug, Clone)]
@@ -92,7 +181,7 @@ impl RmsNorm {
         eps: f64,
         device: &Device,
     ) -> Result<Self, ModelError> {
-        let weight = content.tensor(reader, name, device)?.dequantize(device)?;
+        let weight = read_tensor(content, reader, name, device)?.dequantize(device)?;
         Ok(Self { weight, eps: eps as f32 })
     }
 
@@ -162,11 +251,20 @@ impl Llama {
     ) -> Result<Self, ModelError> {
         let config = LlamaConfig::from_gguf(content)?;
         let eps = config.rms_norm_eps;
-        let embeddings_q = content.tensor(reader, "token_embd.weight", device)?;
+        let embeddings_q = read_tensor(content, reader, "token_embd.weight", device)?;
         let embeddings = embeddings_q.dequantize(device)?;
+        // The RoPE tables and every attention shape follow embedding_length: it must be
+        // the width the file's embeddings actually have.
+        if embeddings.dims().get(1) != Some(&config.embedding_length) {
+            return Err(ModelError::Invalid(format!(
+                "token_embd.weight has shape {:?}, embedding_length is {}",
+                embeddings.dims(),
+                config.embedding_length
+            )));
+        }
         let output_norm = RmsNorm::load(content, reader, "output_norm.weight", eps, device)?;
         // Small models tie the output projection to the embeddings.
-        let output = match content.tensor(reader, "output.weight", device) {
+        let output = match read_tensor(content, reader, "output.weight", device) {
             Ok(tensor) => tensor,
             Err(_) => embeddings_q,
         };
@@ -174,7 +272,7 @@ impl Llama {
         for index in 0..config.layer_count {
             let prefix = format!("blk.{index}");
             let mut linear = |name: &str| -> Result<Linear, ModelError> {
-                let tensor = content.tensor(reader, &format!("{prefix}.{name}.weight"), device)?;
+                let tensor = read_tensor(content, reader, &format!("{prefix}.{name}.weight"), device)?;
                 Ok(Linear::from_qtensor(tensor, requantize)?)
             };
             let attention_qkv = StackedLinear::new(vec![linear("attn_q")?, linear("attn_k")?, linear("attn_v")?])?;

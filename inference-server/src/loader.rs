@@ -1,5 +1,6 @@
 //! Loads a served model (weights, tokenizer, chat template) from disk.
 
+use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -153,8 +154,9 @@ pub fn load_gguf(path: &Path, options: LoadOptions) -> Result<LoadedModel, LoadE
     let context_limit = options.context_limit;
     let started = Instant::now();
     let mut file = std::fs::File::open(path).map_err(|source| LoadError::Open { path: path.to_path_buf(), source })?;
-    let content = gguf_file::Content::read(&mut file)
-        .map_err(|source| LoadError::NotGguf { path: path.to_path_buf(), source })?;
+    let not_gguf = |source| LoadError::NotGguf { path: path.to_path_buf(), source };
+    check_gguf_alignment(&mut file).map_err(not_gguf)?;
+    let content = gguf_file::Content::read(&mut file).map_err(not_gguf)?;
     let tokenizer = TextTokenizer::from_gguf(&content)?;
     let model = Llama::from_gguf_with(&content, &mut file, &Device::Cpu, options.requantize)?;
     let chat_template = ChatTemplate::from_template_source(tokenizer.chat_template());
@@ -169,6 +171,131 @@ pub fn load_gguf(path: &Path, options: LoadOptions) -> Result<LoadedModel, LoadE
     })
 }
 
+/// Rejects a GGUF file whose `general.alignment` is 0 before candle parses it, and
+/// rewinds the file.
+///
+/// candle-core 0.11.1's `gguf_file::Content::read` rounds the tensor data offset up to
+/// that alignment with `div_ceil`, which panics on 0 (found by the `gguf_load` fuzz
+/// target; fixed upstream by huggingface/candle#3876, not released yet). This walks the
+/// metadata as candle does, keeping nothing, and looks only at that key (the last entry
+/// wins, as in candle's map). Whatever it cannot walk is left for candle to report.
+fn check_gguf_alignment<R: Read + Seek>(file: &mut R) -> Result<(), candle_core::Error> {
+    let start = file.stream_position()?;
+    let zero = {
+        let mut walker = MetadataWalker { reader: BufReader::new(&mut *file), wide: true };
+        walker.alignment_is_zero().unwrap_or(false)
+    };
+    file.seek(SeekFrom::Start(start))?;
+    if zero {
+        candle_core::bail!("gguf: general.alignment is 0");
+    }
+    Ok(())
+}
+
+/// Reads GGUF metadata entries without keeping them (see [`check_gguf_alignment`]).
+struct MetadataWalker<R> {
+    reader: BufReader<R>,
+    /// v2/v3 lengths and counts are u64; v1's are u32.
+    wide: bool,
+}
+
+/// GGUF value types that candle accepts as `general.alignment` (u8, i8, u16, i16, u32,
+/// i32), with their sizes; other types make candle use the default alignment.
+fn alignment_type_size(value_type: u32) -> Option<usize> {
+    match value_type {
+        0 | 1 => Some(1),
+        2 | 3 => Some(2),
+        4 | 5 => Some(4),
+        _ => None,
+    }
+}
+
+impl<R: Read + Seek> MetadataWalker<R> {
+    /// Depth of nested arrays candle accepts.
+    const MAX_DEPTH: usize = 64;
+
+    fn bytes<const N: usize>(&mut self) -> std::io::Result<[u8; N]> {
+        let mut bytes = [0u8; N];
+        self.reader.read_exact(&mut bytes)?;
+        Ok(bytes)
+    }
+
+    fn u32(&mut self) -> std::io::Result<u32> {
+        Ok(u32::from_le_bytes(self.bytes()?))
+    }
+
+    fn length(&mut self) -> std::io::Result<u64> {
+        if self.wide { Ok(u64::from_le_bytes(self.bytes()?)) } else { Ok(u64::from(self.u32()?)) }
+    }
+
+    fn skip(&mut self, bytes: u64) -> std::io::Result<()> {
+        let bytes = i64::try_from(bytes).map_err(|_| std::io::ErrorKind::InvalidData)?;
+        self.reader.seek_relative(bytes)
+    }
+
+    /// Whether the file's (last) `general.alignment` is an integer 0.
+    fn alignment_is_zero(&mut self) -> std::io::Result<bool> {
+        const KEY: &[u8; 17] = b"general.alignment";
+        let _magic = self.u32()?;
+        self.wide = self.u32()? >= 2;
+        let _tensor_count = self.length()?;
+        let entries = self.length()?;
+        let mut zero = false;
+        for _ in 0..entries {
+            let key_length = self.length()?;
+            let is_alignment = key_length == KEY.len() as u64 && &self.bytes::<17>()? == KEY;
+            if key_length != KEY.len() as u64 {
+                self.skip(key_length)?;
+            }
+            let value_type = self.u32()?;
+            match (is_alignment, alignment_type_size(value_type)) {
+                (true, Some(size)) => {
+                    let mut value = [0u8; 4];
+                    self.reader.read_exact(&mut value[..size])?;
+                    zero = value == [0; 4];
+                }
+                (true, None) => {
+                    zero = false;
+                    self.skip_value(value_type, 0)?;
+                }
+                (false, _) => self.skip_value(value_type, 0)?,
+            }
+        }
+        Ok(zero)
+    }
+
+    fn skip_value(&mut self, value_type: u32, depth: usize) -> std::io::Result<()> {
+        let fixed = |value_type: u32| match value_type {
+            0 | 1 | 7 => Some(1u64),
+            2 | 3 => Some(2),
+            4..=6 => Some(4),
+            10..=12 => Some(8),
+            _ => None,
+        };
+        if let Some(size) = fixed(value_type) {
+            return self.skip(size);
+        }
+        match value_type {
+            8 => {
+                let length = self.length()?;
+                self.skip(length)
+            }
+            9 if depth < Self::MAX_DEPTH => {
+                let element_type = self.u32()?;
+                let count = self.length()?;
+                if let Some(size) = fixed(element_type) {
+                    return self.skip(count.checked_mul(size).ok_or(std::io::ErrorKind::InvalidData)?);
+                }
+                for _ in 0..count {
+                    self.skip_value(element_type, depth + 1)?;
+                }
+                Ok(())
+            }
+            _ => Err(std::io::ErrorKind::InvalidData.into()),
+        }
+    }
+}
+
 /// Logs the CPU features candle's kernels were compiled for: without AVX2/FMA (a build
 /// without `-C target-cpu=…`) quantized matmuls fall back to scalar code.
 pub fn log_cpu_features() {
@@ -181,4 +308,109 @@ pub fn log_cpu_features() {
         quantized_kernels = ?crate::kernels::Isa::current(),
         "CPU kernels"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::model::SequenceStep;
+
+    /// The `gguf_load` fuzz target's seed: a complete one-layer LLaMA of 5 KB
+    /// (`fuzz/make_seeds.py`).
+    const TINY: &[u8] = include_bytes!("../../fuzz/corpus/gguf_load/tiny-llama");
+
+    fn load_bytes(bytes: &[u8]) -> Result<LoadedModel, LoadError> {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let name = format!("netgpt-loader-{}-{}.gguf", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+        let path = std::env::temp_dir().join(name);
+        std::fs::write(&path, bytes).expect("write the test model");
+        let result = load_gguf(&path, LoadOptions::default());
+        let _ = std::fs::remove_file(&path);
+        result
+    }
+
+    fn find(haystack: &[u8], needle: &[u8]) -> usize {
+        haystack.windows(needle.len()).position(|w| w == needle).expect("pattern in the seed")
+    }
+
+    /// The tiny model with metadata `key` (a u32 entry) set to `value`.
+    fn with_u32(key: &str, value: u32) -> Vec<u8> {
+        let mut pattern = key.as_bytes().to_vec();
+        pattern.extend(4u32.to_le_bytes());
+        let at = find(TINY, &pattern) + pattern.len();
+        let mut bytes = TINY.to_vec();
+        bytes[at..at + 4].copy_from_slice(&value.to_le_bytes());
+        bytes
+    }
+
+    fn error_of(bytes: &[u8]) -> String {
+        match load_bytes(bytes) {
+            Ok(_) => panic!("loaded"),
+            Err(error) => error.to_string(),
+        }
+    }
+
+    #[test]
+    fn the_fuzz_seed_loads_and_runs() {
+        let loaded = load_bytes(TINY).expect("tiny model");
+        assert_eq!(loaded.context_length, 64);
+        let ids = loaded.tokenizer.encode("hello").expect("encode");
+        assert_eq!(ids, [14]);
+        let mut cache = loaded.model.new_cache();
+        let logits =
+            loaded.model.forward(&mut [SequenceStep { tokens: &[3, 14], cache: &mut cache }]).expect("forward");
+        assert_eq!(logits.dims(), [1, 15]);
+    }
+
+    #[test]
+    fn zero_alignment_is_an_error_not_a_panic() {
+        // candle-core 0.11.1 divides by it (huggingface/candle#3876).
+        assert!(error_of(&with_u32("general.alignment", 0)).contains("general.alignment is 0"));
+        // The shape of the upstream report: no tensors, one u8 entry at the end of the file.
+        let minimal = include_bytes!("../../fuzz/corpus/gguf_load/regression-zero-alignment");
+        assert!(error_of(minimal).contains("general.alignment is 0"));
+        // The check rewinds the file: a non-zero alignment still loads.
+        assert!(load_bytes(&with_u32("general.alignment", 32)).is_ok());
+    }
+
+    #[test]
+    fn metadata_that_would_allocate_without_bound_is_rejected() {
+        // Each used to size an allocation by a u32 from the file: a `Vec` of 2^32 layers,
+        // RoPE tables of 2^32 rows.
+        assert!(error_of(&with_u32("llama.block_count", u32::MAX)).contains("block_count"));
+        assert!(error_of(&with_u32("llama.context_length", u32::MAX)).contains("context_length"));
+        assert!(error_of(&with_u32("llama.context_length", 0)).contains("context_length"));
+        assert!(error_of(&with_u32("llama.embedding_length", 1 << 30)).contains("embedding_length"));
+        assert!(error_of(&with_u32("llama.rope.dimension_count", u32::MAX)).contains("rope.dimension_count"));
+        assert!(error_of(&with_u32("llama.attention.head_count", 0)).contains("head_count"));
+        assert!(error_of(&with_u32("llama.attention.head_count_kv", 0)).contains("head_count_kv"));
+    }
+
+    #[test]
+    fn fuzz_crash_inputs_are_errors() {
+        // Inputs the `gguf_load` fuzz target crashed on (kept in its seed corpus): a shape
+        // whose element count overflows, one whose byte size overflows, and an empty
+        // tensor (candle's misaligned empty slice).
+        for (name, bytes) in [
+            ("shape-overflow", &include_bytes!("../../fuzz/corpus/gguf_load/regression-shape-overflow")[..]),
+            ("size-overflow", &include_bytes!("../../fuzz/corpus/gguf_load/regression-size-overflow")[..]),
+            ("empty-tensor", &include_bytes!("../../fuzz/corpus/gguf_load/regression-empty-tensor")[..]),
+        ] {
+            assert!(load_bytes(bytes).is_err(), "{name} loaded");
+        }
+    }
+
+    #[test]
+    fn tensor_shapes_that_overflow_are_rejected() {
+        // token_embd.weight's two dimensions, as stored: n_dims = 2, then u64s.
+        let mut pattern = b"token_embd.weight".to_vec();
+        pattern.extend(2u32.to_le_bytes());
+        let at = find(TINY, &pattern) + pattern.len();
+        let mut bytes = TINY.to_vec();
+        bytes[at..at + 8].copy_from_slice(&(1u64 << 40).to_le_bytes());
+        bytes[at + 8..at + 16].copy_from_slice(&(1u64 << 40).to_le_bytes());
+        assert!(error_of(&bytes).contains("does not fit in the file"));
+    }
 }

@@ -36,6 +36,10 @@ pub enum ModelError {
     Metadata(String),
     #[error("unsupported architecture {0:?}")]
     UnsupportedArchitecture(String),
+    /// A model file whose metadata or tensor table contradicts itself or asks for more
+    /// memory than the file justifies.
+    #[error("invalid model file: {0}")]
+    Invalid(String),
     #[error("position {position} is beyond the model's context length {context_length}")]
     ContextExceeded { position: usize, context_length: usize },
     #[error(transparent)]

@@ -10,8 +10,9 @@ use super::detect::{Detector, compile};
 use super::entity;
 use super::vault::Vault;
 
-/// Placeholder-shaped text, as this module writes it.
-pub(crate) static PLACEHOLDER: LazyLock<Regex> = LazyLock::new(|| compile(r"\[[A-Z][A-Z_]*_[0-9]+\]"));
+/// Placeholder-shaped text in any ASCII letter case: the restorer also accepts
+/// `[Email_1]` (models change case), so a request's own `[email_1]` must be reserved too.
+pub(crate) static PLACEHOLDER: LazyLock<Regex> = LazyLock::new(|| compile(r"\[[A-Za-z][A-Za-z_]*_[0-9]+\]"));
 
 /// Entities found per type in one request (counts only: values are never kept here).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -72,7 +73,7 @@ impl Desensitizer {
     /// Reserves placeholder-shaped strings the input already contains (see [`Vault::reserve`]).
     pub fn reserve_existing(&self, text: &str, vault: &mut Vault) {
         for m in PLACEHOLDER.find_iter(text) {
-            vault.reserve(m.as_str());
+            vault.reserve(&m.as_str().to_ascii_uppercase());
         }
     }
 
@@ -143,6 +144,21 @@ mod tests {
         assert_eq!(pseudo.as_deref(), Some("mail [EMAIL_1] or [EMAIL_1], card [CREDIT_CARD_1]"));
         assert_eq!(vault.original("[EMAIL_1]"), Some("jo@example.com"));
         assert_eq!(counts.get(EntityType::Email), 6);
+    }
+
+    #[test]
+    fn placeholders_in_the_request_are_reserved_in_any_case() {
+        // Found by the `pii_detect` fuzz target's round-trip check: the user's literal
+        // `[email_1]` was not reserved, the e-mail became `[EMAIL_1]`, and the
+        // case-insensitive restore then replaced the user's own text too.
+        let text = "write [email_1] to jo@example.com";
+        let d = with(DesensitizeAction::Pseudonymize);
+        let mut vault = Vault::new();
+        d.reserve_existing(text, &mut vault);
+        let out = d.desensitize_text(text, &mut vault, &mut EntityCounts::default());
+        assert_eq!(out.as_deref(), Some("write [email_1] to [EMAIL_2]"));
+        let restorer = crate::desensitize::Restorer::new(std::sync::Arc::new(vault));
+        assert_eq!(restorer.restore(out.as_deref().unwrap_or_default()), text);
     }
 
     #[test]
