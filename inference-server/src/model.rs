@@ -73,13 +73,8 @@ impl LayerCache {
         Ok(Self { keys: zeros()?, values: zeros()?, capacity })
     }
 
-    /// Writes `k`/`v` at `position` and returns views of everything cached so far.
-    fn append(
-        slot: &mut Option<Self>,
-        position: usize,
-        k: &Tensor,
-        v: &Tensor,
-    ) -> candle_core::Result<(Tensor, Tensor)> {
+    /// Writes `k`/`v` at `position` and returns the (shared) cache tensors.
+    fn append(slot: &mut Option<Self>, position: usize, k: &Tensor, v: &Tensor) -> candle_core::Result<Self> {
         let end = position + k.dim(2)?;
         let cache = match slot.take() {
             Some(cache) if cache.capacity >= end => cache,
@@ -93,9 +88,8 @@ impl LayerCache {
         };
         cache.keys.slice_set(&k.contiguous()?, 2, position)?;
         cache.values.slice_set(&v.contiguous()?, 2, position)?;
-        let views = (cache.keys.narrow(2, 0, end)?, cache.values.narrow(2, 0, end)?);
-        *slot = Some(cache);
-        Ok(views)
+        *slot = Some(cache.clone());
+        Ok(cache)
     }
 }
 
@@ -186,10 +180,23 @@ pub(crate) fn cached_attention(
 ) -> candle_core::Result<Tensor> {
     let len = q.dim(2)?;
     let position = cache.len();
-    let (k, v) = LayerCache::append(&mut cache.layers[layer], position, &k, &v)?;
+    let layer_cache = LayerCache::append(&mut cache.layers[layer], position, &k, &v)?;
     let kv_len = position + len;
     let kv_heads = shape.kv_heads.max(1);
     let groups = shape.heads / kv_heads;
+    if len <= crate::kernels::attention::MAX_QUERY_ROWS
+        && let Some(y) = crate::kernels::attention::attend_cached(
+            q,
+            &layer_cache.keys,
+            &layer_cache.values,
+            position,
+            crate::kernels::attention::Heads { kv_heads, groups, head_dim: shape.head_dim },
+        )?
+    {
+        return Ok(y);
+    }
+    let k = layer_cache.keys.narrow(2, 0, kv_len)?;
+    let v = layer_cache.values.narrow(2, 0, kv_len)?;
     let q = q.contiguous()?.reshape((1, kv_heads, groups * len, shape.head_dim))?;
     let scores = (q.matmul(&k.t()?)? / (shape.head_dim as f64).sqrt())?;
     let scores = if len > 1 {

@@ -7,6 +7,7 @@
 //! dot products run on AVX2 or AVX-512 VNNI chosen at run time ([`dot`]), with row
 //! tiles spread over the thread pool ([`linear`]).
 
+pub mod attention;
 pub mod dot;
 pub mod formats;
 pub mod linear;
