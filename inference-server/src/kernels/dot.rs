@@ -61,19 +61,26 @@ impl Isa {
 /// L1/L2 while this many activation rows pass over them.
 const ACTIVATION_CHUNK: usize = 32;
 
-/// Groups `first_group..first_group + out.len() / (GROUP · m)` of `w` times every
-/// activation row: `out[(4·g + i) · m + j]` = row `4·(first_group + g) + i` · row `j`
-/// (rows past `w.rows` come out as padding).
-pub fn tile(isa: Isa, w: &PackedWeights, first_group: usize, a: &QuantizedRows, out: &mut [f32]) {
+/// Groups `groups` of `w` times every activation row: `write(row, j, value)` for each
+/// real row (padding rows of the last group are skipped).
+pub fn tile(
+    isa: Isa,
+    w: &PackedWeights,
+    groups: std::ops::Range<usize>,
+    a: &QuantizedRows,
+    mut write: impl FnMut(usize, usize, f32),
+) {
     let m = a.rows;
-    let groups = out.len() / (GROUP * m.max(1));
-    assert!(w.cols == a.cols && first_group + groups <= w.groups(), "tile outside the weights");
+    assert!(w.cols == a.cols && groups.end <= w.groups(), "tile outside the weights");
     for j0 in (0..m).step_by(ACTIVATION_CHUNK) {
-        for g in 0..groups {
+        for g in groups.clone() {
             for j in j0..(j0 + ACTIVATION_CHUNK).min(m) {
-                let rows = group_dot(isa, w, first_group + g, a, j);
+                let rows = group_dot(isa, w, g, a, j);
                 for (i, value) in rows.into_iter().enumerate() {
-                    out[(g * GROUP + i) * m + j] = value;
+                    let row = g * GROUP + i;
+                    if row < w.rows {
+                        write(row, j, value);
+                    }
                 }
             }
         }
@@ -357,7 +364,7 @@ mod tests {
             for isa in isas {
                 // Groups 1..3: rows 4..11, the last group padded past row 10.
                 let mut out = vec![0f32; 2 * GROUP * m];
-                tile(isa, &w, 1, &a, &mut out);
+                tile(isa, &w, 1..3, &a, |row, j, v| out[(row - 4) * m + j] = v);
                 for r in 4..rows {
                     for j in 0..m {
                         let expected: f32 = (0..cols).map(|k| dense[r * cols + k] * dequantized_x[j * cols + k]).sum();
@@ -405,9 +412,9 @@ mod isa_agreement {
             }
             let w = PackedWeights::from_ggml(dtype, rows, cols, &bytes).expect("packs");
             let mut reference = vec![0f32; rows * m];
-            tile(Isa::Scalar, &w, 0, &a, &mut reference);
+            tile(Isa::Scalar, &w, 0..w.groups(), &a, |row, j, v| reference[row * m + j] = v);
             let mut simd = vec![0f32; rows * m];
-            tile(Isa::current(), &w, 0, &a, &mut simd);
+            tile(Isa::current(), &w, 0..w.groups(), &a, |row, j, v| simd[row * m + j] = v);
             let worst = reference.iter().zip(&simd).map(|(r, s)| (r - s).abs() / (1.0 + r.abs())).fold(0f32, f32::max);
             eprintln!("{dtype:?} {:?}: worst relative difference {worst:e}", Isa::current());
             assert!(worst < 1e-5, "{dtype:?}: {worst}");

@@ -13,7 +13,7 @@ use candle_core::{DType, Device, Module, Storage, Tensor};
 use rayon::prelude::*;
 
 use super::dot::{Isa, tile};
-use super::formats::{GROUP, PackError, PackedWeights, QuantizedRows};
+use super::formats::{PackError, PackedWeights, QuantizedRows};
 
 /// Batches of at least this many rows use the f32 GEMM path. Measured on SmolLM2 (Zen 5,
 /// AVX-512 VNNI): a 64-token prompt is 20 % faster on the integer kernels, a 512-token
@@ -64,29 +64,31 @@ impl PackedLinear {
         }
         let x = x.to_dtype(DType::F32)?.contiguous()?;
         let activations = with_host_slice(&x, |values| QuantizedRows::quantize(values, m, cols))?;
-        let by_row = self.product_by_row(&activations);
-        let out = if m == 1 { by_row } else { transpose(&by_row, rows, m) };
-        Tensor::from_vec(out, out_dims, x.device())
+        Tensor::from_vec(self.product(&activations), out_dims, x.device())
     }
 
-    /// `out[r · m + j]` for every weight row `r` and activation row `j`, tiles of row
-    /// groups in parallel.
-    fn product_by_row(&self, a: &QuantizedRows) -> Vec<f32> {
+    /// `out[j · rows + r]` for every activation row `j` and weight row `r` (the output
+    /// layout itself, so nothing is transposed afterwards), tiles of row groups in
+    /// parallel.
+    fn product(&self, a: &QuantizedRows) -> Vec<f32> {
         let w = &*self.weights;
-        let m = a.rows;
+        let rows = w.rows;
+        let mut out = vec![0f32; rows * a.rows];
         let groups = w.groups();
-        let mut out = vec![0f32; groups * GROUP * m];
         let threads = rayon::current_num_threads();
         if threads <= 1 {
-            tile(self.isa, w, 0, a, &mut out);
-        } else {
-            // A few tiles per thread so an unlucky thread does not hold up the step.
-            let tile_groups = groups.div_ceil(threads * 4).max(MIN_TILE_GROUPS);
-            out.par_chunks_mut(tile_groups * GROUP * m)
-                .enumerate()
-                .for_each(|(i, chunk)| tile(self.isa, w, i * tile_groups, a, chunk));
+            tile(self.isa, w, 0..groups, a, |row, j, v| out[j * rows + row] = v);
+            return out;
         }
-        out.truncate(w.rows * m);
+        // A few tiles per thread so an unlucky thread does not hold up the step.
+        let tile_groups = groups.div_ceil(threads * 4).max(MIN_TILE_GROUPS);
+        let target = SharedOutput { values: out.as_mut_ptr(), len: out.len() };
+        (0..groups.div_ceil(tile_groups)).into_par_iter().for_each(|t| {
+            let range = t * tile_groups..((t + 1) * tile_groups).min(groups);
+            // SAFETY: tiles cover disjoint row ranges, so no element is written twice;
+            // `out` outlives the parallel loop, which joins before it is read.
+            tile(self.isa, w, range, a, |row, j, v| unsafe { target.write(j * rows + row, v) });
+        });
         out
     }
 
@@ -110,14 +112,24 @@ fn with_host_slice<R>(x: &Tensor, f: impl FnOnce(&[f32]) -> R) -> candle_core::R
     Ok(f(&values[start..end]))
 }
 
-fn transpose(by_row: &[f32], rows: usize, m: usize) -> Vec<f32> {
-    let mut out = vec![0f32; rows * m];
-    for (r, values) in by_row.chunks_exact(m).enumerate() {
-        for (j, &v) in values.iter().enumerate() {
-            out[j * rows + r] = v;
-        }
+/// The output buffer shared by the tiles of one product, each writing its own rows.
+#[derive(Clone, Copy)]
+struct SharedOutput {
+    values: *mut f32,
+    len: usize,
+}
+
+// SAFETY: only used for writes to disjoint indexes from the tiles of one product.
+unsafe impl Send for SharedOutput {}
+unsafe impl Sync for SharedOutput {}
+
+impl SharedOutput {
+    /// # Safety
+    /// No other thread may access index `at` during the product.
+    unsafe fn write(self, at: usize, value: f32) {
+        assert!(at < self.len, "output index out of range");
+        unsafe { *self.values.add(at) = value };
     }
-    out
 }
 
 /// A projection: packed kernels where the weight format has them, candle's `QMatMul`
