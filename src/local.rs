@@ -246,6 +246,7 @@ async fn run_async(args: LocalArgs) -> anyhow::Result<()> {
                 .ok_or_else(|| anyhow!("site {} vanished", site.name))?;
             let mut sidecar_settings = SidecarSettings::new(cloud_url.clone(), wf.spec.desensitization.clone());
             sidecar_settings.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+            sidecar_settings.site_places = site.location.place_name.clone().into_iter().collect();
             let sidecar = start_sidecar(sidecar_settings).await?;
             config.desensitizer_url = format!("http://{}", sidecar.addr);
             sidecars.push(sidecar);

@@ -46,8 +46,9 @@ pub enum ModelError {
     Candle(#[from] candle_core::Error),
 }
 
-/// Keys and values a sequence has produced so far, one pair per layer.
-#[derive(Debug, Clone, Default)]
+/// Keys and values a sequence has produced so far, one pair per layer. Not `Clone`: the
+/// tensors are written in place, so clones would share (and overwrite) one another's.
+#[derive(Debug, Default)]
 pub struct KvCache {
     layers: Vec<Option<LayerCache>>,
     len: usize,

@@ -75,6 +75,8 @@ async fn recording_cloud() -> (String, Arc<Mutex<Vec<Vec<u8>>>>) {
 async fn sidecar(cloud_url: &str) -> String {
     let mut settings = SidecarSettings::new(cloud_url.to_string(), DesensitizationPolicy::default());
     settings.listen = "127.0.0.1:0".parse().expect("addr");
+    // As `netgpt desensitize` reads it from the site's workflow configuration.
+    settings.site_places = vec!["Pudong, Shanghai".into()];
     let running = start_sidecar(settings).await.expect("sidecar starts");
     let url = format!("http://{}", running.addr);
     std::mem::forget(running); // lives for the test binary

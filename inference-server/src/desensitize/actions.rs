@@ -44,11 +44,32 @@ pub struct Desensitizer {
     policy: DesensitizationPolicy,
     /// `mask` keeps separators (`-`, spaces, `@`, `.`) so the shape stays readable.
     pub keep_mask_separators: bool,
+    /// Place names of the site's own location profile, lowercased: the workflow adds them
+    /// to prompts on purpose, at the granularity the profile gives (a district, a city),
+    /// so a location detection of exactly one of them is left in clear. Anything more
+    /// precise (a street address, another place) is still replaced.
+    site_places: Vec<String>,
 }
 
 impl Desensitizer {
     pub fn new(policy: DesensitizationPolicy) -> Self {
-        Self { detector: Detector::new(&policy.entities), policy, keep_mask_separators: true }
+        Self { detector: Detector::new(&policy.entities), policy, keep_mask_separators: true, site_places: Vec::new() }
+    }
+
+    /// Leaves the site's own place names in clear (see [`Desensitizer::site_places`]); a
+    /// comma-separated name ("Pudong, Shanghai") contributes each part.
+    pub fn sharing_site_places<'a>(mut self, names: impl IntoIterator<Item = &'a str>) -> Self {
+        self.site_places = names
+            .into_iter()
+            .flat_map(|name| name.split(','))
+            .map(|part| part.trim().to_lowercase())
+            .filter(|part| !part.is_empty())
+            .collect();
+        self
+    }
+
+    fn is_site_place(&self, kind: EntityType, value: &str) -> bool {
+        kind == EntityType::Location && self.site_places.iter().any(|p| p.eq_ignore_ascii_case(value.trim()))
     }
 
     /// Whether `mask` keeps separators (default) or masks every character.
@@ -82,7 +103,12 @@ impl Desensitizer {
         if !self.policy.enabled {
             return None;
         }
-        let found = self.detector.detect(text);
+        let found: Vec<_> = self
+            .detector
+            .detect(text)
+            .into_iter()
+            .filter(|d| !text.get(d.start..d.end).is_some_and(|value| self.is_site_place(d.kind, value)))
+            .collect();
         if found.is_empty() {
             return None;
         }
@@ -166,5 +192,18 @@ mod tests {
         let d = Desensitizer::new(DesensitizationPolicy { enabled: false, ..Default::default() });
         let mut vault = Vault::new();
         assert!(d.desensitize_text("jo@example.com", &mut vault, &mut EntityCounts::default()).is_none());
+    }
+
+    #[test]
+    fn the_sites_own_place_stays_other_places_do_not() {
+        let text = "How do I travel from Pudong to Xuhui? I live in Xuhui.";
+        let plain = with(DesensitizeAction::Redact);
+        let mut vault = Vault::new();
+        let all = plain.desensitize_text(text, &mut vault, &mut EntityCounts::default());
+        assert!(all.as_deref().is_some_and(|t| !t.contains("Pudong") && !t.contains("Xuhui")), "{all:?}");
+        let site = with(DesensitizeAction::Redact).sharing_site_places(["Pudong, Shanghai"]);
+        let out = site.desensitize_text(text, &mut vault, &mut EntityCounts::default());
+        let out = out.expect("Xuhui is still replaced");
+        assert!(out.contains("Pudong") && !out.contains("Xuhui"), "{out}");
     }
 }

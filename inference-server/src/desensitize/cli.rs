@@ -133,6 +133,8 @@ pub fn settings(args: &SidecarArgs) -> Result<SidecarSettings, CliError> {
     };
     let upstream =
         args.upstream.clone().or_else(|| config.as_ref().map(|c| c.cloud.url.clone())).ok_or(CliError::NoUpstream)?;
+    let site_places: Vec<String> =
+        config.as_ref().and_then(|c| c.site.location.place_name.clone()).into_iter().collect();
     let mut policy = config.map(|c| c.desensitization).unwrap_or_default();
     if let Some(action) = args.action {
         policy.action = action;
@@ -142,6 +144,7 @@ pub fn settings(args: &SidecarArgs) -> Result<SidecarSettings, CliError> {
     settings.upstream_timeout = Duration::from_secs(args.upstream_timeout_secs);
     settings.max_body_bytes = args.max_body_bytes;
     settings.mask_keeps_separators = args.mask_keeps_separators;
+    settings.site_places = site_places;
     Ok(settings)
 }
 

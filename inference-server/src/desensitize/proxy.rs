@@ -43,6 +43,9 @@ pub struct SidecarSettings {
     pub connect_timeout: Duration,
     /// `mask` keeps separators (`-`, spaces, `@`, `.`) so that shapes stay readable.
     pub mask_keeps_separators: bool,
+    /// The site's own place names (its location profile's `placeName`), which the
+    /// workflow shares with the cloud on purpose; see `Desensitizer::sharing_site_places`.
+    pub site_places: Vec<String>,
 }
 
 impl SidecarSettings {
@@ -55,6 +58,7 @@ impl SidecarSettings {
             upstream_timeout: Duration::from_secs(120),
             connect_timeout: Duration::from_secs(5),
             mask_keeps_separators: true,
+            site_places: Vec::new(),
         }
     }
 }
@@ -114,7 +118,8 @@ pub async fn start(settings: SidecarSettings) -> Result<RunningSidecar, StartErr
     let _ = tokio::task::spawn_blocking(super::detect::warm_up).await;
     let shared = Arc::new(Shared {
         desensitizer: Desensitizer::new(settings.policy.clone())
-            .keeping_mask_separators(settings.mask_keeps_separators),
+            .keeping_mask_separators(settings.mask_keeps_separators)
+            .sharing_site_places(settings.site_places.iter().map(String::as_str)),
         upstream: settings.upstream.trim_end_matches('/').to_string(),
         client,
         metrics: Metrics::new()?,

@@ -27,12 +27,19 @@ pub fn attend_cached(
     position: usize,
     heads: Heads,
 ) -> candle_core::Result<Option<Tensor>> {
-    if q.dtype() != DType::F32 || keys.dtype() != DType::F32 || !q.device().is_cpu() {
+    if [q.dtype(), keys.dtype(), values.dtype()] != [DType::F32; 3] || !q.device().is_cpu() {
         return Ok(None);
     }
-    let (_, head_count, len, head_dim) = q.dims4()?;
+    let (batch, head_count, len, head_dim) = q.dims4()?;
     let capacity = keys.dim(2)?;
-    if head_count != heads.kv_heads * heads.groups || head_dim != heads.head_dim || position + len > capacity {
+    let cache_dims = [1, heads.kv_heads, capacity, heads.head_dim];
+    if batch != 1
+        || head_count != heads.kv_heads * heads.groups
+        || head_dim != heads.head_dim
+        || position + len > capacity
+        || keys.dims() != cache_dims
+        || values.dims() != cache_dims
+    {
         candle_core::bail!("attention shapes disagree: q {:?}, cache {:?}", q.dims(), keys.dims());
     }
     let q = q.contiguous()?;

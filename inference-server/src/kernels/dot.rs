@@ -27,7 +27,8 @@ impl Isa {
     pub fn detect() -> Self {
         #[cfg(target_arch = "x86_64")]
         {
-            if std::arch::is_x86_feature_detected!("avx512vnni")
+            if std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("avx512vnni")
                 && std::arch::is_x86_feature_detected!("avx512vl")
                 && std::arch::is_x86_feature_detected!("avx512bw")
                 && std::arch::is_x86_feature_detected!("avx2")
@@ -40,6 +41,15 @@ impl Isa {
             }
         }
         Self::Scalar
+    }
+
+    /// Whether this CPU can run the variant (a variant above [`Isa::detect`] cannot).
+    pub fn supported(self) -> bool {
+        match self {
+            Self::Scalar => true,
+            Self::Avx2 => Self::detect() != Self::Scalar,
+            Self::Avx512Vnni => Self::detect() == Self::Avx512Vnni,
+        }
     }
 
     /// The instruction set for this process: the detected one, or a lower one named by
@@ -72,6 +82,9 @@ pub fn tile(
 ) {
     let m = a.rows;
     assert!(w.cols == a.cols && groups.end <= w.groups(), "tile outside the weights");
+    // A caller naming a variant this CPU lacks gets the portable one, never illegal
+    // instructions.
+    let isa = if isa == Isa::current() || isa.supported() { isa } else { Isa::Scalar };
     for j0 in (0..m).step_by(ACTIVATION_CHUNK) {
         for g in groups.clone() {
             for j in j0..(j0 + ACTIVATION_CHUNK).min(m) {
@@ -156,14 +169,17 @@ mod x86 {
     #[inline(always)]
     fn operands(w: &PackedWeights, g: usize, a: &QuantizedRows, j: usize) -> Operands {
         let blocks = w.blocks();
-        let first_slot = g * blocks * GROUP;
+        let slots = g * blocks * GROUP..(g + 1) * blocks * GROUP;
+        let row_bytes = w.kind.row_block_bytes();
+        // Whole ranges are sliced (and so bounds-checked) once per group and row, so the
+        // raw loads below stay inside them even if the fields were inconsistent.
         Operands {
-            values: w.values[first_slot * w.kind.row_block_bytes()..].as_ptr(),
-            scales: w.scales[first_slot..].as_ptr(),
-            mins: w.mins[first_slot..].as_ptr(),
-            act: a.values[j * a.cols..].as_ptr(),
-            act_scales: a.scales[j * blocks..].as_ptr(),
-            act_sums: a.sums_for(w.kind)[j * blocks..].as_ptr(),
+            values: w.values[slots.start * row_bytes..slots.end * row_bytes].as_ptr(),
+            scales: w.scales[slots.clone()].as_ptr(),
+            mins: w.mins[slots].as_ptr(),
+            act: a.values[j * a.cols..(j + 1) * a.cols][..blocks * BLOCK].as_ptr(),
+            act_scales: a.scales[j * blocks..(j + 1) * blocks].as_ptr(),
+            act_sums: a.sums_for(w.kind)[j * blocks..(j + 1) * blocks].as_ptr(),
             blocks,
         }
     }

@@ -233,11 +233,12 @@ impl QuantizedRows {
         for (b, (block, q)) in x.chunks_exact(BLOCK).zip(out.values.chunks_exact_mut(BLOCK)).enumerate() {
             let amax = block.iter().fold(0f32, |m, v| m.max(v.abs()));
             let d = amax / 127.0;
-            let inverse = if d > 0.0 { 1.0 / d } else { 0.0 };
+            // Subnormal maxima make 1/d infinite: such a block is zero for our purposes.
+            let inverse = if d > 0.0 && (1.0 / d).is_finite() { 1.0 / d } else { 0.0 };
             let mut sum = 0i32;
             for (q, &v) in q.iter_mut().zip(block) {
-                // Round half away from zero, as GGML does.
-                let r = (v * inverse).round() as i32;
+                // Round half away from zero, as GGML does (NaN becomes 0).
+                let r = ((v * inverse).round() as i32).clamp(-127, 127);
                 *q = r as i8;
                 sum += r;
             }
