@@ -1,5 +1,5 @@
 //! LoRA adapters on the default model (SmolLM2-135M Q4_1 GGUF, loaded as the server loads
-//! it: Q4_1 re-quantized to Q8_0): decode throughput and per-step latency with 0, 1, 8 and
+//! it, on the packed kernels): decode throughput and per-step latency with 0, 1, 8 and
 //! 32 adapters loaded and the sequences of each batch spread over them, and the process's
 //! memory growth per adapter against the adapters' own size.
 //!
@@ -138,7 +138,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let model = Llama::from_gguf(&content, &mut file, &Device::Cpu)?;
     let layout = model.lora_layout().ok_or("no LoRA layout")?;
     println!(
-        "model {} (Q8_0 as served), threads {threads}, prompt {PROMPT_TOKENS} + decode {DECODE_STEPS} steps, {repeats} repeats",
+        "model {} (as served), threads {threads}, prompt {PROMPT_TOKENS} + decode {DECODE_STEPS} steps, {repeats} repeats",
         path.display()
     );
 

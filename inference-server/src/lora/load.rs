@@ -185,6 +185,41 @@ impl LoraWeights {
     pub fn delta(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         x.matmul(&self.a_t)?.matmul(&self.b_t)
     }
+
+    /// Adds the update for each row of `x` (`[tokens, in]`, row-major) listed in `rows`
+    /// to the same row of `y` (`[tokens, out]`), on the host. `false` when the matrices
+    /// are not f32 on the CPU (the caller then uses [`LoraWeights::delta`]).
+    pub fn add_delta_on_host(&self, x: &[f32], y: &mut [f32], rows: &[usize]) -> candle_core::Result<bool> {
+        if self.a_t.dtype() != candle_core::DType::F32 || !self.a_t.device().is_cpu() {
+            return Ok(false);
+        }
+        let (inputs, rank) = self.a_t.dims2()?;
+        let outputs = self.b_t.dim(1)?;
+        crate::kernels::attention::with_f32(&self.a_t, |a_t| {
+            crate::kernels::attention::with_f32(&self.b_t, |b_t| {
+                let mut low = vec![0f32; rank];
+                for &row in rows {
+                    let (Some(x_row), Some(y_row)) =
+                        (x.get(row * inputs..(row + 1) * inputs), y.get_mut(row * outputs..(row + 1) * outputs))
+                    else {
+                        continue;
+                    };
+                    low.fill(0.0);
+                    for (&xi, a_row) in x_row.iter().zip(a_t.chunks_exact(rank)) {
+                        for (l, &a) in low.iter_mut().zip(a_row) {
+                            *l += xi * a;
+                        }
+                    }
+                    for (&l, b_row) in low.iter().zip(b_t.chunks_exact(outputs)) {
+                        for (o, &b) in y_row.iter_mut().zip(b_row) {
+                            *o += l * b;
+                        }
+                    }
+                }
+            })
+        })??;
+        Ok(true)
+    }
 }
 
 /// A loaded adapter, bound to the base layout it was fitted to. Immutable: replacing an
