@@ -3,7 +3,9 @@
 //! operands and allocating intermediates than multiplying (measured: ~20 % of a decode
 //! step at 512 positions). Longer queries (prompts) keep candle's path.
 
-use candle_core::{DType, Storage, Tensor};
+use candle_core::{DType, Tensor};
+
+use super::with_f32;
 
 /// Query positions per sequence up to which this path is used.
 pub const MAX_QUERY_ROWS: usize = 4;
@@ -47,14 +49,6 @@ pub fn attend_cached(
         with_f32(&q, |q| with_f32(keys, |k| with_f32(values, |v| attend(q, k, v, capacity, position, len, heads))))???;
     let out = Tensor::from_vec(out, (1, len, head_count * head_dim), q.device())?;
     Ok(Some(out))
-}
-
-/// Runs `f` on the f32 values of a contiguous CPU tensor.
-pub(crate) fn with_f32<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> candle_core::Result<R> {
-    let (storage, layout) = t.storage_and_layout();
-    let Storage::Cpu(cpu) = &*storage else { candle_core::bail!("attention on the host needs CPU tensors") };
-    let Some((start, end)) = layout.contiguous_offsets() else { candle_core::bail!("tensor is not contiguous") };
-    Ok(f(&cpu.as_slice::<f32>()?[start..end]))
 }
 
 /// Output `[len, heads, head_dim]` (row-major), i.e. already transposed for the

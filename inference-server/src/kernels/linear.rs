@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
-use candle_core::{DType, Device, Module, Storage, Tensor};
+use candle_core::{DType, Device, Module, Tensor};
 use rayon::prelude::*;
 
 use super::dot::{Isa, tile};
@@ -63,7 +63,7 @@ impl PackedLinear {
             return y.reshape(out_dims);
         }
         let x = x.to_dtype(DType::F32)?.contiguous()?;
-        let activations = with_host_slice(&x, |values| QuantizedRows::quantize(values, m, cols))?;
+        let activations = super::with_f32(&x, |values| QuantizedRows::quantize(values, m, cols))?;
         Tensor::from_vec(self.product(&activations), out_dims, x.device())
     }
 
@@ -102,14 +102,6 @@ impl PackedLinear {
             .for_each(|(i, chunk)| self.weights.dequantize_rows(i * chunk_rows, chunk));
         Tensor::from_vec(dense, (rows, cols), device)
     }
-}
-
-fn with_host_slice<R>(x: &Tensor, f: impl FnOnce(&[f32]) -> R) -> candle_core::Result<R> {
-    let (storage, layout) = x.storage_and_layout();
-    let Storage::Cpu(cpu) = &*storage else { candle_core::bail!("packed quantized kernels run on the CPU") };
-    let values = cpu.as_slice::<f32>()?;
-    let Some((start, end)) = layout.contiguous_offsets() else { candle_core::bail!("linear input is not contiguous") };
-    Ok(f(&values[start..end]))
 }
 
 /// The output buffer shared by the tiles of one product, each writing its own rows.

@@ -14,3 +14,11 @@ pub mod linear;
 
 pub use dot::Isa;
 pub use linear::{Linear, PackedLinear, StackedLinear};
+
+/// Runs `f` on the f32 values of a contiguous CPU tensor (no copy).
+pub(crate) fn with_f32<R>(t: &candle_core::Tensor, f: impl FnOnce(&[f32]) -> R) -> candle_core::Result<R> {
+    let (storage, layout) = t.storage_and_layout();
+    let candle_core::Storage::Cpu(cpu) = &*storage else { candle_core::bail!("host kernels need CPU tensors") };
+    let Some((start, end)) = layout.contiguous_offsets() else { candle_core::bail!("tensor is not contiguous") };
+    Ok(f(&cpu.as_slice::<f32>()?[start..end]))
+}

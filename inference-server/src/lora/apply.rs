@@ -31,6 +31,9 @@ pub enum Target {
 pub struct LoraStep<'a> {
     /// An adapter and the row indexes of its sequences (`None`: every row).
     groups: Vec<(&'a LoraAdapter, Option<Tensor>)>,
+    /// The same rows on the host, for the host path (built once per step, not per
+    /// projection).
+    host_rows: Vec<Vec<usize>>,
 }
 
 impl<'a> LoraStep<'a> {
@@ -42,7 +45,7 @@ impl<'a> LoraStep<'a> {
         device: &Device,
     ) -> candle_core::Result<Self> {
         if adapters.iter().all(Option::is_none) {
-            return Ok(Self { groups: Vec::new() });
+            return Ok(Self { groups: Vec::new(), host_rows: Vec::new() });
         }
         if adapters.len() != steps.len() {
             candle_core::bail!("{} adapters given for {} sequences", adapters.len(), steps.len());
@@ -61,6 +64,7 @@ impl<'a> LoraStep<'a> {
             }
             offset += len;
         }
+        let host_rows = rows.iter().map(|(_, r)| r.iter().map(|&i| i as usize).collect()).collect();
         let groups = rows
             .into_iter()
             .map(|(adapter, r)| {
@@ -72,7 +76,7 @@ impl<'a> LoraStep<'a> {
                 }
             })
             .collect::<candle_core::Result<_>>()?;
-        Ok(Self { groups })
+        Ok(Self { groups, host_rows })
     }
 
     /// Whether no sequence of the step uses an adapter.
@@ -126,14 +130,10 @@ impl<'a> LoraStep<'a> {
         }
         let x = x.contiguous()?;
         let mut out = y.flatten_all()?.to_vec1::<f32>()?;
-        let handled = crate::kernels::attention::with_f32(&x, |x| -> candle_core::Result<bool> {
-            for (adapter, rows) in &self.groups {
+        let handled = crate::kernels::with_f32(&x, |x| -> candle_core::Result<bool> {
+            for ((adapter, _), rows) in self.groups.iter().zip(&self.host_rows) {
                 let Some(weights) = adapter.weights(layer, target) else { continue };
-                let rows: Vec<usize> = match rows {
-                    None => (0..tokens).collect(),
-                    Some(rows) => rows.to_vec1::<u32>()?.into_iter().map(|r| r as usize).collect(),
-                };
-                if !weights.add_delta_on_host(x, &mut out, &rows)? {
+                if !weights.add_delta_on_host(x, &mut out, rows)? {
                     return Ok(false);
                 }
             }

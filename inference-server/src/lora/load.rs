@@ -195,8 +195,8 @@ impl LoraWeights {
         }
         let (inputs, rank) = self.a_t.dims2()?;
         let outputs = self.b_t.dim(1)?;
-        crate::kernels::attention::with_f32(&self.a_t, |a_t| {
-            crate::kernels::attention::with_f32(&self.b_t, |b_t| {
+        crate::kernels::with_f32(&self.a_t, |a_t| {
+            crate::kernels::with_f32(&self.b_t, |b_t| {
                 let mut low = vec![0f32; rank];
                 for &row in rows {
                     let (Some(x_row), Some(y_row)) =
