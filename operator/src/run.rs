@@ -5,6 +5,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
@@ -14,6 +15,7 @@ use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
+use kube::core::PartialObjectMeta;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::{Controller, watcher};
 use kube::{Api, Client};
@@ -21,9 +23,10 @@ use kube_lease_manager::LeaseManagerBuilder;
 use netgpt_crds::{CloudLLM, EdgeLLM, LogicalAIWorkflow};
 use tokio::sync::watch;
 
-use crate::controller::{self, Context, pod_owner};
+use crate::controller::cache::{ChildCache, cached_metadata, cached_objects, children_config};
+use crate::controller::{self, Caches, Context, pod_owner};
 use crate::metrics::Metrics;
-use crate::render::labels::{COMPONENT_LABEL, Component, MANAGED_BY, MANAGED_BY_LABEL};
+use crate::render::labels::Component;
 
 /// Options of `netgpt operator`.
 #[derive(clap::Args, Clone, Debug)]
@@ -254,9 +257,56 @@ fn referencing<K: kube::Resource>(
         .collect()
 }
 
-fn children_config(component: Component) -> watcher::Config {
-    watcher::Config::default()
-        .labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY},{COMPONENT_LABEL}={}", component.as_str()))
+/// Triggers coalesced within this window make one reconcile: creating an object's
+/// children fires a watch event per child, and status updates of Deployments follow.
+const DEBOUNCE: Duration = Duration::from_millis(500);
+
+/// A controller of `K` whose own cache drops what reconciles never read.
+fn slim_controller<K>(api: Api<K>) -> Controller<K>
+where
+    K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+{
+    let (reader, stream) = cached_objects(api, watcher::Config::default());
+    Controller::for_stream(stream, reader).with_config(kube::runtime::controller::Config::default().debounce(DEBOUNCE))
+}
+
+/// One watch's trigger stream.
+type Watch<K> = futures::stream::BoxStream<'static, Result<K, watcher::Error>>;
+
+/// The child watches of one component: the streams that trigger its reconciles.
+struct ChildWatches {
+    deployments: Watch<Deployment>,
+    services: Watch<PartialObjectMeta<Service>>,
+    config_maps: Watch<PartialObjectMeta<ConfigMap>>,
+    pods: Option<Watch<Pod>>,
+    policies: Option<Watch<PartialObjectMeta<NetworkPolicy>>>,
+}
+
+/// The child watches of one component and the cache they fill.
+fn child_watches(client: &Client, ns: Option<&str>, component: Component) -> (ChildCache, ChildWatches) {
+    let config = children_config(component);
+    let (deployments, deployment_stream) = cached_objects(api::<Deployment>(client, ns), config.clone());
+    let (services, service_stream) = cached_metadata(api::<PartialObjectMeta<Service>>(client, ns), config.clone());
+    let (config_maps, config_map_stream) =
+        cached_metadata(api::<PartialObjectMeta<ConfigMap>>(client, ns), config.clone());
+    // Gateways own a NetworkPolicy and report readiness from their Deployments alone;
+    // model servers report where their pods landed.
+    let (pods, pod_stream, policies, policy_stream) = if component == Component::Gateway {
+        let (store, stream) = cached_metadata(api::<PartialObjectMeta<NetworkPolicy>>(client, ns), config);
+        (None, None, Some(store), Some(stream.boxed()))
+    } else {
+        let (store, stream) = cached_objects(api::<Pod>(client, ns), config);
+        (Some(store), Some(stream.boxed()), None, None)
+    };
+    let cache = ChildCache::new(component, deployments, services, config_maps, policies, pods);
+    let watches = ChildWatches {
+        deployments: deployment_stream.boxed(),
+        services: service_stream.boxed(),
+        config_maps: config_map_stream.boxed(),
+        pods: pod_stream,
+        policies: policy_stream,
+    };
+    (cache, watches)
 }
 
 /// Runs the EdgeLLM and CloudLLM controllers until `until` resolves, then drains them.
@@ -269,7 +319,6 @@ async fn run_controllers(
 ) {
     let reporter = Reporter { controller: "netgpt-operator".into(), instance: Some(identity.to_string()) };
     let recorder = Recorder::new(client.clone(), reporter);
-    let ctx = Arc::new(Context::new(client.clone(), recorder, metrics.clone(), args.default_image.clone()));
     let ns = args.namespace.as_deref();
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {
@@ -280,14 +329,28 @@ async fn run_controllers(
         let _ = rx.wait_for(|s| *s).await;
     };
 
-    let edge = Controller::new(api::<EdgeLLM>(&client, ns), watcher::Config::default());
-    let edge_store = edge.store();
+    let edge = slim_controller(api::<EdgeLLM>(&client, ns));
+    let cloud = slim_controller(api::<CloudLLM>(&client, ns));
+    let workflows = slim_controller(api::<LogicalAIWorkflow>(&client, ns));
+    let (edge_store, cloud_store, wf_store) = (edge.store(), cloud.store(), workflows.store());
+    let (edge_cache, edge_watches) = child_watches(&client, ns, Component::EdgeLlm);
+    let (cloud_cache, cloud_watches) = child_watches(&client, ns, Component::CloudLlm);
+    let (gateway_cache, gateway_watches) = child_watches(&client, ns, Component::Gateway);
+    let caches = Caches {
+        edge: edge_cache,
+        cloud: cloud_cache,
+        gateway: gateway_cache,
+        edges: edge_store.clone(),
+        clouds: cloud_store.clone(),
+    };
+    let ctx = Arc::new(Context::new(client.clone(), recorder, metrics.clone(), args.default_image.clone(), caches));
+
     let edge_metrics = metrics.clone();
     let edge = edge
-        .owns(api::<Deployment>(&client, ns), children_config(Component::EdgeLlm))
-        .owns(api::<Service>(&client, ns), children_config(Component::EdgeLlm))
-        .owns(api::<ConfigMap>(&client, ns), children_config(Component::EdgeLlm))
-        .watches(api::<Pod>(&client, ns), children_config(Component::EdgeLlm), |pod| {
+        .owns_stream(edge_watches.deployments)
+        .owns_stream(edge_watches.services)
+        .owns_stream(edge_watches.config_maps)
+        .watches_stream(futures::stream::iter(edge_watches.pods).flatten(), |pod| {
             pod_owner::<EdgeLLM>(&pod, Component::EdgeLlm)
         })
         .graceful_shutdown_on(stop(stop_rx.clone()))
@@ -297,14 +360,12 @@ async fn run_controllers(
             futures::future::ready(())
         });
 
-    let cloud = Controller::new(api::<CloudLLM>(&client, ns), watcher::Config::default());
-    let cloud_store = cloud.store();
     let cloud_metrics = metrics.clone();
     let cloud = cloud
-        .owns(api::<Deployment>(&client, ns), children_config(Component::CloudLlm))
-        .owns(api::<Service>(&client, ns), children_config(Component::CloudLlm))
-        .owns(api::<ConfigMap>(&client, ns), children_config(Component::CloudLlm))
-        .watches(api::<Pod>(&client, ns), children_config(Component::CloudLlm), |pod| {
+        .owns_stream(cloud_watches.deployments)
+        .owns_stream(cloud_watches.services)
+        .owns_stream(cloud_watches.config_maps)
+        .watches_stream(futures::stream::iter(cloud_watches.pods).flatten(), |pod| {
             pod_owner::<CloudLLM>(&pod, Component::CloudLlm)
         })
         .graceful_shutdown_on(stop(stop_rx.clone()))
@@ -314,15 +375,16 @@ async fn run_controllers(
             futures::future::ready(())
         });
 
-    let workflows = Controller::new(api::<LogicalAIWorkflow>(&client, ns), watcher::Config::default());
-    let wf_store = workflows.store();
     let (by_edge, by_cloud) = (wf_store.clone(), wf_store.clone());
     let wf_metrics = metrics.clone();
+    let mut workflows = workflows
+        .owns_stream(gateway_watches.deployments)
+        .owns_stream(gateway_watches.services)
+        .owns_stream(gateway_watches.config_maps);
+    if let Some(policies) = gateway_watches.policies {
+        workflows = workflows.owns_stream(policies);
+    }
     let workflows = workflows
-        .owns(api::<Deployment>(&client, ns), children_config(Component::Gateway))
-        .owns(api::<Service>(&client, ns), children_config(Component::Gateway))
-        .owns(api::<ConfigMap>(&client, ns), children_config(Component::Gateway))
-        .owns(api::<NetworkPolicy>(&client, ns), children_config(Component::Gateway))
         // A change to a referenced EdgeLLM/CloudLLM (sites, readiness) re-renders the workflow.
         .watches(api::<EdgeLLM>(&client, ns), watcher::Config::default(), move |edge| {
             referencing(&by_edge, &edge, |wf| &wf.spec.edge_ref.name)

@@ -12,11 +12,11 @@ use netgpt_crds::CloudLLM;
 use netgpt_crds::status::condition_type::{DEGRADED, PROGRESSING, READY};
 
 use super::{
-    Context, Error, Reconciled, apply_child, condition, instrumented, list_nodes, patch_status, pod_placement,
-    reject_invalid,
+    Context, Error, Reconciled, apply_child, apply_deployment, condition, instrumented, list_nodes, patch_status,
+    pod_placement, reject_invalid,
 };
 use crate::render::cloud::render_cloud;
-use crate::render::labels::{Component, owned_selector};
+use crate::render::labels::Component;
 use crate::render::pod::service_url;
 use crate::validate::{FieldError, needs_nodes, validate_cloud};
 
@@ -47,12 +47,13 @@ async fn reconcile_inner(cloud: &CloudLLM, ctx: &Context) -> Result<Reconciled, 
         return reject_invalid(ctx, cloud, &previous, &errors).await;
     };
 
-    apply_child(ctx, &owner, &children.config_map).await?;
-    let deployment = apply_child(ctx, &owner, &children.deployment).await?;
-    apply_child(ctx, &owner, &children.service).await?;
+    let cache = ctx.caches.children(Component::CloudLlm);
+    cache.synced().await?;
+    apply_child(ctx, cache, &owner, &children.config_map).await?;
+    let deployment = apply_deployment(ctx, cache, &owner, &children.deployment).await?;
+    apply_child(ctx, cache, &owner, &children.service).await?;
 
-    let selector = owned_selector(Component::CloudLlm, &name);
-    let placement = pod_placement(&ctx.client, &namespace, &selector).await?;
+    let placement = pod_placement(cache, &namespace, &name);
     let pods = placement.get("");
     let replicas = cloud.spec.replicas;
     let st = deployment.status.clone().unwrap_or_default();
@@ -84,6 +85,6 @@ async fn reconcile_inner(cloud: &CloudLLM, ctx: &Context) -> Result<Reconciled, 
         "nodes": pods.map(|p| p.nodes.iter().cloned().collect::<Vec<_>>()).unwrap_or_default(),
         "endpoint": service_url(&name, &namespace),
     });
-    patch_status(&api, &name, status).await?;
+    patch_status(&api, &name, cloud.status.as_ref(), status).await?;
     Ok(Reconciled::Converging)
 }

@@ -17,11 +17,11 @@ use netgpt_crds::status::condition_type::{DEGRADED, PROGRESSING, READY};
 use netgpt_crds::{EdgeLLM, EdgeSiteStatus};
 
 use super::{
-    Context, Error, Reconciled, apply_child, condition, instrumented, list_nodes, patch_status, pod_placement,
-    prune_children, reject_invalid,
+    Context, Error, Reconciled, apply_child, apply_deployment, condition, instrumented, list_nodes, patch_status,
+    pod_placement, prune_children, reject_invalid,
 };
 use crate::render::edge::render_edge;
-use crate::render::labels::{Component, owned_selector};
+use crate::render::labels::Component;
 use crate::render::pod::service_url;
 use crate::validate::{FieldError, needs_nodes, validate_edge};
 
@@ -56,21 +56,22 @@ async fn reconcile_inner(edge: &EdgeLLM, ctx: &Context) -> Result<Reconciled, Er
         return reject_invalid(ctx, edge, &previous, &errors).await;
     };
 
+    let cache = ctx.caches.children(Component::EdgeLlm);
+    cache.synced().await?;
     let mut keep = HashSet::new();
     let mut deployments = Vec::new();
     for site in sites {
         keep.insert(site.children.deployment.name_any());
-        apply_child(ctx, &owner, &site.children.config_map).await?;
-        let deployment = apply_child(ctx, &owner, &site.children.deployment).await?;
-        apply_child(ctx, &owner, &site.children.service).await?;
+        apply_child(ctx, cache, &owner, &site.children.config_map).await?;
+        let deployment = apply_deployment(ctx, cache, &owner, &site.children.deployment).await?;
+        apply_child(ctx, cache, &owner, &site.children.service).await?;
         deployments.push((site.site, deployment));
     }
-    let selector = owned_selector(Component::EdgeLlm, &name);
-    prune_children::<Deployment>(ctx, &owner, &namespace, &selector, &keep).await?;
-    prune_children::<Service>(ctx, &owner, &namespace, &selector, &keep).await?;
-    prune_children::<ConfigMap>(ctx, &owner, &namespace, &selector, &keep).await?;
+    prune_children::<Deployment>(ctx, cache, &owner, &namespace, &name, &keep).await?;
+    prune_children::<Service>(ctx, cache, &owner, &namespace, &name, &keep).await?;
+    prune_children::<ConfigMap>(ctx, cache, &owner, &namespace, &name, &keep).await?;
 
-    let placement = pod_placement(&ctx.client, &namespace, &selector).await?;
+    let placement = pod_placement(cache, &namespace, &name);
     let mut site_status = Vec::new();
     let mut waiting = Vec::new();
     let mut rolling = Vec::new();
@@ -132,6 +133,6 @@ async fn reconcile_inner(edge: &EdgeLLM, ctx: &Context) -> Result<Reconciled, Er
         "adapterCount": edge.spec.adapters.len(),
         "sites": site_status,
     });
-    patch_status(&api, &name, status).await?;
+    patch_status(&api, &name, edge.status.as_ref(), status).await?;
     Ok(Reconciled::Converging)
 }

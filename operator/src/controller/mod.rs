@@ -1,6 +1,7 @@
 //! Controllers for EdgeLLM and CloudLLM and what they share: the context, server-side
 //! apply of children, pruning by label, conditions and Events.
 
+pub mod cache;
 pub mod cloud;
 pub mod edge;
 pub mod workflow;
@@ -17,12 +18,16 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, Resource, ResourceExt};
+use netgpt_crds::{CloudLLM, EdgeLLM};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::metrics::Metrics;
+use crate::render::labels::Component;
 use crate::validate::FieldError;
+use cache::{CacheError, CachedChild, ChildCache};
 
 /// Field manager of every child object the operator applies.
 pub const FIELD_MANAGER: &str = "netgpt-operator";
@@ -42,6 +47,8 @@ pub enum Error {
     Serialize(#[from] serde_json::Error),
     #[error("{0} has no namespace")]
     NoNamespace(String),
+    #[error(transparent)]
+    Cache(#[from] CacheError),
 }
 
 /// Shared state of the controllers.
@@ -51,12 +58,50 @@ pub struct Context {
     pub metrics: Metrics,
     /// Image for serving pods when a resource sets none.
     pub default_image: String,
+    pub caches: Caches,
     failures: Mutex<HashMap<String, u32>>,
 }
 
+/// The watch caches the reconciles read instead of the API server.
+pub struct Caches {
+    pub edge: ChildCache,
+    pub cloud: ChildCache,
+    pub gateway: ChildCache,
+    /// The EdgeLLM and CloudLLM controllers' own stores, read by workflow reconciles.
+    pub edges: Store<EdgeLLM>,
+    pub clouds: Store<CloudLLM>,
+}
+
+impl Caches {
+    pub fn children(&self, component: Component) -> &ChildCache {
+        match component {
+            Component::EdgeLlm => &self.edge,
+            Component::CloudLlm => &self.cloud,
+            Component::Gateway => &self.gateway,
+        }
+    }
+
+    /// The EdgeLLM `name`, from the cache or, when the cache has not seen it yet (created
+    /// in the same instant as the workflow), from the API server.
+    pub async fn edge(&self, client: &Client, namespace: &str, name: &str) -> Result<Option<EdgeLLM>, Error> {
+        if let Some(edge) = self.edges.get(&ObjectRef::new(name).within(namespace)) {
+            return Ok(Some((*edge).clone()));
+        }
+        Ok(Api::<EdgeLLM>::namespaced(client.clone(), namespace).get_opt(name).await?)
+    }
+
+    /// The CloudLLM `name`, like [`Caches::edge`].
+    pub async fn cloud(&self, client: &Client, namespace: &str, name: &str) -> Result<Option<CloudLLM>, Error> {
+        if let Some(cloud) = self.clouds.get(&ObjectRef::new(name).within(namespace)) {
+            return Ok(Some((*cloud).clone()));
+        }
+        Ok(Api::<CloudLLM>::namespaced(client.clone(), namespace).get_opt(name).await?)
+    }
+}
+
 impl Context {
-    pub fn new(client: Client, recorder: Recorder, metrics: Metrics, default_image: String) -> Self {
-        Self { client, recorder, metrics, default_image, failures: Mutex::new(HashMap::new()) }
+    pub fn new(client: Client, recorder: Recorder, metrics: Metrics, default_image: String, caches: Caches) -> Self {
+        Self { client, recorder, metrics, default_image, caches, failures: Mutex::new(HashMap::new()) }
     }
 
     /// Exponential back-off per object: 1 s, 2 s, 4 s … capped at 5 minutes.
@@ -102,25 +147,44 @@ pub enum Applied {
     Unchanged,
 }
 
-/// Server-side applies `obj` (forcing ownership of its fields) and reports whether it was
-/// created, changed or already as desired, with an Event for the first two.
-pub async fn apply_child<K>(ctx: &Context, owner: &ObjectReference, obj: &K) -> Result<K, Error>
+/// Server-side applies `obj` (forcing ownership of its fields) unless the cache shows the
+/// operator already applied exactly this and nobody changed it since; reports creation and
+/// change with an Event. Returns the object the API server gave back, or `None` when
+/// nothing was sent.
+pub async fn apply_child<K>(
+    ctx: &Context,
+    cache: &ChildCache,
+    owner: &ObjectReference,
+    obj: &K,
+) -> Result<Option<K>, Error>
 where
-    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()> + Serialize + DeserializeOwned + Clone + Debug,
+    K: CachedChild
+        + Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+        + Serialize
+        + DeserializeOwned
+        + Clone
+        + Debug,
 {
     let namespace = obj.namespace().ok_or_else(|| Error::NoNamespace(obj.name_any()))?;
-    let api: Api<K> = Api::namespaced(ctx.client.clone(), &namespace);
     let name = obj.name_any();
-    let before = api.get_metadata_opt(&name).await?.map(|m| m.metadata);
+    if cache.unchanged(obj, &namespace, &name) {
+        return Ok(None);
+    }
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), &namespace);
+    let known = cache.known::<K>(&namespace, &name);
     let after = api.patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(obj)).await?;
-    // Objects with a generation (Deployments) change resourceVersion on every status
-    // update by their controller; only a generation bump means our apply changed them.
-    let applied = match before {
-        None => Applied::Created,
-        Some(m) if m.generation.is_some() && m.generation == after.meta().generation => Applied::Unchanged,
-        Some(m) if m.generation.is_none() && m.resource_version == after.meta().resource_version => Applied::Unchanged,
-        Some(_) => Applied::Updated,
+    // The caches are complete once synced, so a child neither cached nor applied by this
+    // process did not exist. Objects with a generation (Deployments) change
+    // resourceVersion on every status update by their controller; only a generation bump
+    // means the apply changed them.
+    let applied = if !known {
+        Applied::Created
+    } else if cache.wrote_nothing::<K>(&namespace, &name, after.meta()) {
+        Applied::Unchanged
+    } else {
+        Applied::Updated
     };
+    cache.remember(obj, after.meta());
     let kind = K::kind(&());
     if applied != Applied::Unchanged {
         let (reason, verb) = if applied == Applied::Created { ("Created", "created") } else { ("Updated", "updated") };
@@ -136,29 +200,49 @@ where
         )
         .await;
     }
-    Ok(after)
+    Ok(Some(after))
 }
 
-/// Deletes children matching `selector` that this owner controls but no longer wants.
+/// Applies a Deployment and returns its current state (the API server's answer, or the
+/// cached copy when nothing needed applying).
+pub async fn apply_deployment(
+    ctx: &Context,
+    cache: &ChildCache,
+    owner: &ObjectReference,
+    deployment: &k8s_openapi::api::apps::v1::Deployment,
+) -> Result<k8s_openapi::api::apps::v1::Deployment, Error> {
+    let applied = apply_child(ctx, cache, owner, deployment).await?;
+    let namespace = deployment.namespace().unwrap_or_default();
+    Ok(applied.or_else(|| cache.deployment(&namespace, &deployment.name_any())).unwrap_or_else(|| deployment.clone()))
+}
+
+/// Deletes cached children of `instance` that this owner controls but no longer wants.
 pub async fn prune_children<K>(
     ctx: &Context,
+    cache: &ChildCache,
     owner: &ObjectReference,
     namespace: &str,
-    selector: &str,
+    instance: &str,
     keep: &HashSet<String>,
 ) -> Result<(), Error>
 where
-    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()> + DeserializeOwned + Clone + Debug,
+    K: CachedChild + Resource<Scope = NamespaceResourceScope, DynamicType = ()> + DeserializeOwned + Clone + Debug,
 {
     let api: Api<K> = Api::namespaced(ctx.client.clone(), namespace);
     let owner_uid = owner.uid.as_deref().unwrap_or_default();
-    for obj in api.list_metadata(&ListParams::default().labels(selector)).await? {
-        let name = obj.name_any();
-        let owned = obj.owner_references().iter().any(|o| o.uid == owner_uid && o.controller == Some(true));
-        if keep.contains(&name) || !owned {
+    for meta in cache.owned_by::<K>(namespace, instance) {
+        let name = meta.name.clone().unwrap_or_default();
+        let owned = meta.owner_references.iter().flatten().any(|o| o.uid == owner_uid && o.controller == Some(true));
+        if keep.contains(&name) || !owned || meta.deletion_timestamp.is_some() {
             continue;
         }
-        api.delete(&name, &DeleteParams::background()).await?;
+        match api.delete(&name, &DeleteParams::background()).await {
+            Ok(_) => {}
+            // Already gone (the cache lags the deletion): nothing to prune.
+            Err(kube::Error::Api(status)) if status.code == 404 => {}
+            Err(e) => return Err(e.into()),
+        }
+        cache.forget::<K>(namespace, &name);
         let kind = K::kind(&());
         ctx.metrics.children.with_label_values(&[kind.as_ref(), "deleted"]).inc();
         tracing::info!(%kind, %namespace, %name, "pruned child");
@@ -175,14 +259,9 @@ pub struct PodPlacement {
     pub unschedulable: Option<String>,
 }
 
-pub async fn pod_placement(
-    client: &Client,
-    namespace: &str,
-    selector: &str,
-) -> Result<HashMap<String, PodPlacement>, Error> {
-    let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
+pub fn pod_placement(cache: &ChildCache, namespace: &str, instance: &str) -> HashMap<String, PodPlacement> {
     let mut out: HashMap<String, PodPlacement> = HashMap::new();
-    for pod in api.list(&ListParams::default().labels(selector)).await? {
+    for pod in cache.pods_of(namespace, instance) {
         if pod.metadata.deletion_timestamp.is_some() {
             continue;
         }
@@ -200,7 +279,7 @@ pub async fn pod_placement(
             entry.unschedulable = Some(c.message.clone().unwrap_or_else(|| "pod is unschedulable".into()));
         }
     }
-    Ok(out)
+    out
 }
 
 /// Lists nodes, for validation of GPU requests.
@@ -259,11 +338,22 @@ pub async fn report_invalid(ctx: &Context, owner: &ObjectReference, errors: &[Fi
     }
 }
 
-/// Writes `status` with the status field manager.
-pub async fn patch_status<K>(api: &Api<K>, name: &str, status: serde_json::Value) -> Result<(), Error>
+/// Writes `status` with the status field manager, unless `current` (the status the
+/// reconciled object carries) already says the same: a write would only wake every
+/// watcher of the object for nothing.
+pub async fn patch_status<K, S>(
+    api: &Api<K>,
+    name: &str,
+    current: Option<&S>,
+    status: serde_json::Value,
+) -> Result<(), Error>
 where
     K: Resource<DynamicType = ()> + DeserializeOwned + Clone + Debug,
+    S: DeserializeOwned + PartialEq,
 {
+    if current.is_some() && serde_json::from_value::<S>(status.clone()).ok().as_ref() == current {
+        return Ok(());
+    }
     let body = serde_json::json!({
         "apiVersion": K::api_version(&()),
         "kind": K::kind(&()),
@@ -339,7 +429,8 @@ where
         "observedGeneration": generation,
         "conditions": invalid_spec_conditions(previous, errors, generation),
     });
-    patch_status(&Api::<K>::namespaced(ctx.client.clone(), &namespace), &name, status).await?;
+    patch_status(&Api::<K>::namespaced(ctx.client.clone(), &namespace), &name, None::<&serde_json::Value>, status)
+        .await?;
     Ok(Reconciled::InvalidSpec)
 }
 

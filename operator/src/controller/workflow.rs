@@ -14,12 +14,13 @@ use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
 use netgpt_crds::status::condition_type::{DEGRADED, PROGRESSING, READY};
-use netgpt_crds::{CloudLLM, EdgeLLM, LogicalAIWorkflow, WorkflowSiteStatus};
+use netgpt_crds::{LogicalAIWorkflow, WorkflowSiteStatus};
 
 use super::{
-    Context, Error, Reconciled, apply_child, condition, instrumented, patch_status, prune_children, reject_invalid,
+    Context, Error, Reconciled, apply_child, apply_deployment, condition, instrumented, patch_status, prune_children,
+    reject_invalid,
 };
-use crate::render::labels::{Component, owned_selector};
+use crate::render::labels::Component;
 use crate::render::workflow::{is_ready, render_cloud_policy, render_gateways, validate_steps};
 use crate::validate::FieldError;
 
@@ -38,8 +39,8 @@ async fn reconcile_inner(wf: &LogicalAIWorkflow, ctx: &Context) -> Result<Reconc
     let owner = wf.object_ref(&());
 
     let mut errors = validate_steps(wf);
-    let edge = Api::<EdgeLLM>::namespaced(ctx.client.clone(), &namespace).get_opt(&wf.spec.edge_ref.name).await?;
-    let cloud = Api::<CloudLLM>::namespaced(ctx.client.clone(), &namespace).get_opt(&wf.spec.cloud_ref.name).await?;
+    let edge = ctx.caches.edge(&ctx.client, &namespace, &wf.spec.edge_ref.name).await?;
+    let cloud = ctx.caches.cloud(&ctx.client, &namespace, &wf.spec.cloud_ref.name).await?;
     if edge.is_none() {
         errors.push(FieldError {
             field: "spec.edgeRef.name".into(),
@@ -68,23 +69,24 @@ async fn reconcile_inner(wf: &LogicalAIWorkflow, ctx: &Context) -> Result<Reconc
         return reject_invalid(ctx, wf, &previous, &errors).await;
     };
 
+    let cache = ctx.caches.children(Component::Gateway);
+    cache.synced().await?;
     let mut keep = HashSet::new();
     let mut sites = Vec::new();
     for gw in gateways {
         keep.insert(gw.deployment.name_any());
-        apply_child(ctx, &owner, &gw.config_map).await?;
-        let deployment = apply_child(ctx, &owner, &gw.deployment).await?;
-        apply_child(ctx, &owner, &gw.service).await?;
+        apply_child(ctx, cache, &owner, &gw.config_map).await?;
+        let deployment = apply_deployment(ctx, cache, &owner, &gw.deployment).await?;
+        apply_child(ctx, cache, &owner, &gw.service).await?;
         let ready = deployment.status.as_ref().and_then(|s| s.ready_replicas).unwrap_or(0) >= 1;
         let endpoint = format!("http://{}.{namespace}.svc:{}", gw.service.name_any(), wf.spec.exposure.port);
         sites.push(WorkflowSiteStatus { name: gw.site, endpoint: Some(endpoint), ready });
     }
-    let policy = apply_child(ctx, &owner, &policy).await?;
-    let selector = owned_selector(Component::Gateway, &name);
-    prune_children::<Deployment>(ctx, &owner, &namespace, &selector, &keep).await?;
-    prune_children::<Service>(ctx, &owner, &namespace, &selector, &keep).await?;
-    prune_children::<ConfigMap>(ctx, &owner, &namespace, &selector, &keep).await?;
-    prune_children::<NetworkPolicy>(ctx, &owner, &namespace, &selector, &HashSet::from([policy.name_any()])).await?;
+    apply_child(ctx, cache, &owner, &policy).await?;
+    prune_children::<Deployment>(ctx, cache, &owner, &namespace, &name, &keep).await?;
+    prune_children::<Service>(ctx, cache, &owner, &namespace, &name, &keep).await?;
+    prune_children::<ConfigMap>(ctx, cache, &owner, &namespace, &name, &keep).await?;
+    prune_children::<NetworkPolicy>(ctx, cache, &owner, &namespace, &name, &HashSet::from([policy.name_any()])).await?;
 
     let edge_ready = is_ready(edge.status.as_ref().map(|s| s.conditions.as_slice()));
     let cloud_ready = is_ready(cloud.status.as_ref().map(|s| s.conditions.as_slice()));
@@ -132,6 +134,6 @@ async fn reconcile_inner(wf: &LogicalAIWorkflow, ctx: &Context) -> Result<Reconc
         condition(&previous, DEGRADED, false, "AsExpected", "", generation),
     ];
     let status = serde_json::json!({"observedGeneration": generation, "conditions": conditions, "sites": sites});
-    patch_status(&api, &name, status).await?;
+    patch_status(&api, &name, wf.status.as_ref(), status).await?;
     Ok(Reconciled::Converging)
 }
