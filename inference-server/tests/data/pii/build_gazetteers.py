@@ -104,7 +104,7 @@ def census(file, min_percent=0.0):
 # Conventional English names that GeoNames files under another name or not as a country
 # (`United States`, `United Kingdom`): a person says they live in England or in the USA.
 CONVENTIONAL = [
-    "America", "Britain", "England", "Great Britain", "Holland", "Northern Ireland", "Scotland",
+    "America", "Britain", "England", "Great Britain", "Holland", "Korea", "Northern Ireland", "Scotland",
     "United States of America", "Wales",
 ]
 
