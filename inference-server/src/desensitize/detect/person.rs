@@ -21,8 +21,8 @@ use super::{Detection, compile, priority};
 /// Lee\nAddress: …`). A possessive `'s` is not part of the name (`Ann Lee's book`),
 /// `O'Neil` and `Smith-Jones` are.
 const NAME: &str = concat!(
-    r"\p{Lu}(?:\p{Ll}{1,2}\p{Lu})?\p{Ll}+(?:'\p{Lu}\p{Ll}+|'\p{Ll}{2,}|-\p{Lu}?\p{Ll}+)?(?:[ \t]+\p{Lu}\.)?",
-    r"(?:[ \t]+\p{Lu}(?:\p{Ll}{1,2}\p{Lu})?\p{Ll}+(?:'\p{Lu}\p{Ll}+|'\p{Ll}{2,}|-\p{Lu}?\p{Ll}+)?){0,2}"
+    r"(?:[OD]')?\p{Lu}(?:\p{Ll}{1,2}\p{Lu})?\p{Ll}+(?:'\p{Lu}\p{Ll}+|'\p{Ll}{2,}|-\p{Lu}?\p{Ll}+)?(?:[ \t]+\p{Lu}\.)?",
+    r"(?:[ \t]+(?:[OD]')?\p{Lu}(?:\p{Ll}{1,2}\p{Lu})?\p{Ll}+(?:'\p{Lu}\p{Ll}+|'\p{Ll}{2,}|-\p{Lu}?\p{Ll}+)?){0,2}"
 );
 
 static HONORIFIC: LazyLock<Regex> = LazyLock::new(|| {
@@ -43,7 +43,7 @@ static INTRO_LOWER: LazyLock<Regex> =
 
 /// A capitalized word before a listed family name (`Thiago Silva`).
 static GIVEN_SURNAME: LazyLock<Regex> =
-    LazyLock::new(|| compile(r"\p{Lu}\p{Ll}+(?:-\p{Lu}\p{Ll}+)?[ \t]+(\p{Lu}\p{Ll}+(?:'\p{Lu}\p{Ll}+)?)"));
+    LazyLock::new(|| compile(r"\p{Lu}\p{Ll}+(?:-\p{Lu}\p{Ll}+)?[ \t]+((?:[OD]')?\p{Lu}\p{Ll}+(?:'\p{Lu}\p{Ll}+)?)"));
 
 /// A name after a generic name cue (`What's your last name? Cooper`, `was called Tony
 /// Bryant`) or a role/relation word (`my kid Leah`, `Producer Steve Peterson`). Speech verbs
@@ -85,7 +85,7 @@ static WORD: LazyLock<Regex> =
 /// Surnames after a given name: a middle initial, then up to two capitalized words.
 static TRAILING_SURNAMES: LazyLock<Regex> = LazyLock::new(|| {
     compile(
-        r"\A(?:[ \t]+\p{Lu}\.)?(?:[ \t]+(?:(?:van|von|de|da|del|di|le|la|bin|al)[ \t]+)?\p{Lu}(?:\p{Ll}{1,2}\p{Lu})?\p{Ll}+(?:'\p{Lu}\p{Ll}+|'\p{Ll}{2,}|-\p{Lu}?\p{Ll}+)?){1,2}",
+        r"\A(?:[ \t]+\p{Lu}\.)?(?:[ \t]+(?:(?:van|von|de|da|del|di|le|la|bin|al)[ \t]+)?(?:[OD]')?\p{Lu}(?:\p{Ll}{1,2}\p{Lu})?\p{Ll}+(?:'\p{Lu}\p{Ll}+|'\p{Ll}{2,}|-\p{Lu}?\p{Ll}+)?){1,2}",
     )
 });
 
@@ -455,6 +455,8 @@ mod tests {
             assert!(found(text).is_empty(), "{text}: {:?}", found(text));
         }
         assert_eq!(found("Please ask Ashley McKenzie"), ["Ashley McKenzie"]);
+        assert_eq!(found("I spoke with Jessica O'Brien yesterday."), ["Jessica O'Brien"]);
+        assert_eq!(found("Yesterday Dean O'Sullivan called"), ["Dean O'Sullivan"]);
         assert_eq!(found("add Alison Smith as guardian"), ["Alison Smith"], "son is no cue inside Alison");
         assert_eq!(found("Rhonda: \"Who are you?\""), ["Rhonda"]);
         assert_eq!(found("She named him Eduardo"), ["Eduardo"]);
