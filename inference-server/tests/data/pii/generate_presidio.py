@@ -9,7 +9,7 @@ for things NetGPT does not treat as personal data (organizations, ages, jobs, ye
 URLs, loose address parts…) are skipped; cities and countries count as `location`
 wherever they appear, as Presidio counts them.
 
-Three outputs:
+Outputs (later splits are listed in SPLITS below):
 
 - no `--split` (the original run, kept byte for byte): every usable template twice,
   Faker en_US, seed 20261126 -> corpus_presidio.jsonl. The detector's first round of
@@ -17,10 +17,13 @@ Three outputs:
 - `--split tune`: the usable templates whose SHA-256 is even, four fills each, Faker
   en_US, seed 20261127 -> corpus_presidio_tune.jsonl. Errors may be read here.
 - `--split heldout`: the templates whose SHA-256 is odd (phrasings not looked at in this
-  round), four fills each, Faker en_US + en_GB mixed per value, seed 90210417 ->
+  round), four fills each, Faker en_US + en_GB (one locale per placeholder type, see
+  PER_VALUE below), seed 90210417 ->
   corpus_presidio_heldout.jsonl. Only scored, never read while tuning. SSNs stay en_US:
   the `nationalId` detector covers US SSNs and Chinese resident IDs, and a UK National
   Insurance number would test a type it does not claim, not generalisation.
+- `--split tune-gb`, `--split heldout-au-ca` (round 2); `--split tune-au-ca` and, generated
+  once tuning was over, `--split heldout2` (round 3: four locales mixed per value).
 
 Needs Faker and the wheel (not the standard library, so the output is committed):
     pip download presidio-evaluator==0.3.2 --no-deps -d /tmp/pe
@@ -30,6 +33,10 @@ Needs Faker and the wheel (not the standard library, so the output is committed)
     PYTHONPATH=/tmp/fk python3 generate_presidio.py $T > corpus_presidio.jsonl
     PYTHONPATH=/tmp/fk python3 generate_presidio.py $T --split tune > corpus_presidio_tune.jsonl
     PYTHONPATH=/tmp/fk python3 generate_presidio.py $T --split heldout > corpus_presidio_heldout.jsonl
+    PYTHONPATH=/tmp/fk python3 generate_presidio.py $T --split tune-gb > corpus_presidio_tune_gb.jsonl
+    PYTHONPATH=/tmp/fk python3 generate_presidio.py $T --split heldout-au-ca > corpus_presidio_heldout_au_ca.jsonl
+    PYTHONPATH=/tmp/fk python3 generate_presidio.py $T --split tune-au-ca > corpus_presidio_tune_au_ca.jsonl
+    PYTHONPATH=/tmp/fk python3 generate_presidio.py $T --split heldout2 > corpus_presidio_heldout2.jsonl
 """
 
 import hashlib
