@@ -1,6 +1,7 @@
 //! Street addresses and locations: English house number + street name + suffix (with an
 //! optional unit, city, state/postcode), US and British mailing addresses recognised by
-//! their last line (`City, ST 12345`, a postcode), German `…straße 12`, French `12 rue …`, Chinese
+//! their last line (`City, ST 12345`, a postcode), Canadian and Australian ones likewise
+//! (`City, PR A1A 1A1`, `Suburb, ST, 2000`), US military mail (`FPO AE 20107`), German `…straße 12`, French `12 rue …`, Chinese
 //! `…市…区…路88号`; and places named as where someone lives (`I live in Springfield`,
 //! `我住在杭州市西湖区`).
 
@@ -60,14 +61,33 @@ static EN_LOCATION: LazyLock<Regex> = LazyLock::new(|| {
     ))
 });
 
-/// US mailing addresses recognised by their `City, ST 12345` line, whatever the street
-/// suffix (`164 Silva Estate\nEast Julie, NM 71431`).
-static US_MAILING: LazyLock<Regex> = LazyLock::new(|| {
+/// North American and Australian mailing addresses recognised by their last line, whatever
+/// the street suffix: `City, ST 12345` (US), `City, PR A1A 1A1` (Canada), `Suburb, ST,
+/// 2000` or `Suburb ST 2000` (Australia). The first line is a house number and street, a
+/// unit before it (`Unit 5 12 Smith Street`, `9/2 Thomas Causeway`) or after it (`Apt. 6`).
+/// (`164 Silva Estate\nEast Julie, NM 71431`, `7835 Erica Trace\nFarleytown, NS H6M 9E7`,
+/// `78 Michael Strip\nSt. Stephanie, ACT, 0281`.)
+static MAILING: LazyLock<Regex> = LazyLock::new(|| {
     compile(concat!(
-        r"[0-9]{1,6}\s\p{Lu}\p{Ll}+(?:\s\p{Lu}\p{Ll}+){0,3}\.?",
-        r"(?:\s(?:Apt|Suite|Ste|Unit)\.?\s?[0-9A-Za-z\-]+)?",
-        r"(?:,\s*|\s*\n\s*)",
-        r"\p{Lu}\p{Ll}+(?:\s\p{Lu}\p{Ll}+){0,2},\s[A-Z]{2}\s[0-9]{5}(?:-[0-9]{4})?"
+        r"(?:(?:Apt|Apartment|Flat|Suite|Unit|Level|Shop)\.?[ \t]+[0-9]{1,4}[A-Za-z]?,?[ \t]+|[0-9]{1,4}[A-Za-z]?/)?",
+        r"[0-9]{1,6}[A-Za-z]?[ \t]+\p{Lu}(?:\p{Ll}{1,2}\p{Lu})?\p{Ll}+(?:[ \t]+\p{Lu}(?:\p{Ll}{1,2}\p{Lu})?\p{Ll}+){0,3}\.?",
+        r"(?:,?[ \t]+(?:Apt|Apartment|Suite|Ste|Unit|Flat|#)\.?[ \t]?[0-9A-Za-z\-]+)?",
+        r"(?:,[ \t]*|[ \t]*\n[ \t]*)",
+        r"(?:St\.[ \t]+)?\p{Lu}\p{Ll}+(?:[ \t\-]+\p{Lu}\p{Ll}+){0,2}",
+        r"(?:,[ \t]*[A-Z]{2}[ \t]+[0-9]{5}(?:-[0-9]{4})?",
+        r"|,?[ \t]+[A-Z]{2}[ \t]+[A-Z][0-9][A-Z][ \t]?[0-9][A-Z][0-9]",
+        r"|,?[ \t]+(?:ACT|NSW|NT|QLD|SA|TAS|VIC|WA),?[ \t]+[0-9]{4})\b"
+    ))
+});
+
+/// US military mail: a ship, a PSC or a unit box, then `APO`/`FPO`/`DPO` with an `AA`,
+/// `AE` or `AP` pseudo-state and a ZIP code (`USNS Bryant\nFPO AE 20107`, `PSC 7396, Box
+/// 3046\nAPO AP 33514`).
+static MILITARY: LazyLock<Regex> = LazyLock::new(|| {
+    compile(concat!(
+        r"(?:(?:USS|USNS|USNV|USCGC)[ \t]+\p{Lu}\p{Ll}+(?:[ \t]+\p{Lu}\p{Ll}+)?",
+        r"|(?:PSC|CMR|Unit)[ \t]+[0-9]{1,5},?[ \t]+Box[ \t]+[0-9]{1,5})",
+        r"(?:,[ \t]*|[ \t]*\n[ \t]*)(?:APO|FPO|DPO)[ \t]+A[AEP][ \t]+[0-9]{5}(?:-[0-9]{4})?\b"
     ))
 });
 
@@ -110,7 +130,7 @@ const CN_LEADS: &[&str] = &[
 ];
 
 pub(super) fn detect(text: &str, out: &mut Vec<Detection>) {
-    for regex in [&*EN_STREET, &*US_MAILING, &*UK_POSTAL, &*DE_STREET, &*FR_STREET] {
+    for regex in [&*EN_STREET, &*MAILING, &*MILITARY, &*UK_POSTAL, &*DE_STREET, &*FR_STREET] {
         for m in regex.find_iter(text) {
             let end = m.end() - usize::from(m.as_str().ends_with('.'));
             if ascii_isolated(text, m.start(), end) {
@@ -179,6 +199,30 @@ mod tests {
             ["Flat 52\nKelly Harbor\nRoseburgh\nW2 5SU"]
         );
         assert_eq!(found("at 109 Kay Ports, Port Hannah, L7 2TW."), ["109 Kay Ports, Port Hannah, L7 2TW"]);
+    }
+
+    #[test]
+    fn canadian_australian_and_military_mailing_addresses() {
+        for address in [
+            "7835 Erica Trace\nFarleytown, NS H6M 9E7",
+            "05284 Schmitt Lodge\nReeveshaven, PE R8L9S6",
+            "80946 Robert Freeway Suite 648\nNelsonville, YT K5P 2H8",
+            "805 Brianna Run Apt. 761\nNorth Meaganberg, ON G5K6E1",
+            "78 Michael Strip\nSt. Stephanie, ACT, 0281",
+            "Suite 314 03 Davis Mount\nWest Carlos, TAS, 2909",
+            "9/2 Thomas Causeway\nWrightland, ACT, 2923",
+            "Level 2 0 Patricia Amble\nFitzpatrickchester, NSW, 2619",
+            "12 George Street, Sydney NSW 2000",
+            "USNS Bryant\nFPO AE 20107",
+            "PSC 7396, Box 3046\nAPO AP 33514",
+            "Unit 0954 Box 9413\nDPO AA 66187",
+        ] {
+            let text = format!("Please send it to {address}. Thanks");
+            assert_eq!(found(&text), [address], "{text:?}");
+        }
+        // A postcode-shaped tail alone does not make an address.
+        assert!(found("Order 66 Alpha, CA 1234 units").is_empty());
+        assert!(found("we shipped 12 boxes to Ottawa, ON K1A").is_empty());
     }
 
     #[test]

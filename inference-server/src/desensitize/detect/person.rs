@@ -21,8 +21,8 @@ use super::{Detection, compile, priority};
 /// Lee\nAddress: …`). A possessive `'s` is not part of the name (`Ann Lee's book`),
 /// `O'Neil` and `Smith-Jones` are.
 const NAME: &str = concat!(
-    r"\p{Lu}(?:\p{Ll}{1,2}\p{Lu})?\p{Ll}+(?:'\p{Lu}\p{Ll}+|'\p{Ll}{2,}|-\p{Lu}?\p{Ll}+)?(?:[ \t]+\p{Lu}\.)?",
-    r"(?:[ \t]+\p{Lu}(?:\p{Ll}{1,2}\p{Lu})?\p{Ll}+(?:'\p{Lu}\p{Ll}+|'\p{Ll}{2,}|-\p{Lu}?\p{Ll}+)?){0,2}"
+    r"(?:[OD]')?\p{Lu}(?:\p{Ll}{1,2}\p{Lu})?\p{Ll}+(?:'\p{Lu}\p{Ll}+|'\p{Ll}{2,}|-\p{Lu}?\p{Ll}+)?(?:[ \t]+\p{Lu}\.)?",
+    r"(?:[ \t]+(?:[OD]')?\p{Lu}(?:\p{Ll}{1,2}\p{Lu})?\p{Ll}+(?:'\p{Lu}\p{Ll}+|'\p{Ll}{2,}|-\p{Lu}?\p{Ll}+)?){0,2}"
 );
 
 static HONORIFIC: LazyLock<Regex> = LazyLock::new(|| {
@@ -43,7 +43,7 @@ static INTRO_LOWER: LazyLock<Regex> =
 
 /// A capitalized word before a listed family name (`Thiago Silva`).
 static GIVEN_SURNAME: LazyLock<Regex> =
-    LazyLock::new(|| compile(r"\p{Lu}\p{Ll}+(?:-\p{Lu}\p{Ll}+)?[ \t]+(\p{Lu}\p{Ll}+(?:'\p{Lu}\p{Ll}+)?)"));
+    LazyLock::new(|| compile(r"\p{Lu}\p{Ll}+(?:-\p{Lu}\p{Ll}+)?[ \t]+((?:[OD]')?\p{Lu}\p{Ll}+(?:'\p{Lu}\p{Ll}+)?)"));
 
 /// A name after a generic name cue (`What's your last name? Cooper`, `was called Tony
 /// Bryant`) or a role/relation word (`my kid Leah`, `Producer Steve Peterson`). Speech verbs
@@ -85,7 +85,7 @@ static WORD: LazyLock<Regex> =
 /// Surnames after a given name: a middle initial, then up to two capitalized words.
 static TRAILING_SURNAMES: LazyLock<Regex> = LazyLock::new(|| {
     compile(
-        r"\A(?:[ \t]+\p{Lu}\.)?(?:[ \t]+(?:(?:van|von|de|da|del|di|le|la|bin|al)[ \t]+)?\p{Lu}(?:\p{Ll}{1,2}\p{Lu})?\p{Ll}+(?:'\p{Lu}\p{Ll}+|'\p{Ll}{2,}|-\p{Lu}?\p{Ll}+)?){1,2}",
+        r"\A(?:[ \t]+\p{Lu}\.)?(?:[ \t]+(?:(?:van|von|de|da|del|di|le|la|bin|al)[ \t]+)?(?:[OD]')?\p{Lu}(?:\p{Ll}{1,2}\p{Lu})?\p{Ll}+(?:'\p{Lu}\p{Ll}+|'\p{Ll}{2,}|-\p{Lu}?\p{Ll}+)?){1,2}",
     )
 });
 
@@ -214,9 +214,11 @@ fn ends_a_place_name(text: &str, start: usize, word: &str) -> bool {
 }
 
 /// Names coordinated with a name are names too (`Chen and Lopez were engineers`): in a
-/// list where one item is already a person or a plain given name, every listed given name
-/// or surname (even one that is also a word: `Bradley and Ward`) is a person. Places and
-/// word-names cannot start such a list (`Paris and London`, `Rose and Brown` stay).
+/// list where one item is already a person, a plain given name or a listed surname that is
+/// neither a word nor a place, and every item is a listed name, every listed given name or
+/// surname (even one that is also a word: `Bradley and Ward`, `Moore and Adams`) is a
+/// person. Places and word-names cannot start such a list (`Paris and London`, `Rose and
+/// Brown` stay).
 fn coordinated(text: &str, out: &mut Vec<Detection>) {
     // Person spans by start, with the furthest end reached so far: an item is inside some
     // person span when a span starting at or before it reaches its end. Keeps long lists
@@ -238,15 +240,18 @@ fn coordinated(text: &str, out: &mut Vec<Detection>) {
             .find_iter(list.as_str())
             .map(|w| (list.start() + w.start(), list.start() + w.end(), gazetteer::fold(w.as_str())))
             .collect();
+        let listed_name =
+            |folded: &str| given_name(folded).is_some() || gazetteer::surname(folded).is_some() || is_surname(folded);
         let anchored = items
             .iter()
-            .any(|(start, end, folded)| given_name(folded) == Some(Given::Plain) || inside_person(*start, *end));
+            .any(|(start, end, folded)| given_name(folded) == Some(Given::Plain) || inside_person(*start, *end))
+            || (items.iter().all(|(_, _, folded)| listed_name(folded))
+                && items.iter().any(|(_, _, folded)| is_surname(folded) && gazetteer::place(folded).is_none()));
         if !anchored {
             continue;
         }
         for (start, end, folded) in items {
-            let listed = given_name(&folded).is_some() || gazetteer::surname(&folded).is_some() || is_surname(&folded);
-            if listed && name_isolated(text, start, end) {
+            if listed_name(&folded) && name_isolated(text, start, end) {
                 out.push(Detection::new(start, end, EntityType::Person, priority::PERSON_LIST));
             }
         }
@@ -443,7 +448,15 @@ mod tests {
         assert_eq!(found("Chad Miller called"), ["Chad Miller"]);
         assert_eq!(found("Chen and Lopez were precision engineers."), ["Chen", "Lopez"]);
         assert_eq!(found("Bradley and Ward were precision engineers."), ["Bradley", "Ward"]);
+        assert_eq!(found("Moore and Adams were precision engineers."), ["Moore", "Adams"]);
+        assert_eq!(found("Dodd and Brown were precision engineers."), ["Dodd", "Brown"]);
+        // Surnames that are words, places or technical terms make no list of people.
+        for text in ["Snow and Berry fell", "Houston and Dallas are big", "Docker and Kubernetes"] {
+            assert!(found(text).is_empty(), "{text}: {:?}", found(text));
+        }
         assert_eq!(found("Please ask Ashley McKenzie"), ["Ashley McKenzie"]);
+        assert_eq!(found("I spoke with Jessica O'Brien yesterday."), ["Jessica O'Brien"]);
+        assert_eq!(found("Yesterday Dean O'Sullivan called"), ["Dean O'Sullivan"]);
         assert_eq!(found("add Alison Smith as guardian"), ["Alison Smith"], "son is no cue inside Alison");
         assert_eq!(found("Rhonda: \"Who are you?\""), ["Rhonda"]);
         assert_eq!(found("She named him Eduardo"), ["Eduardo"]);

@@ -1,6 +1,7 @@
 //! Phone numbers: international (`+86 138 1234 5678`, `0044 20 …`), Chinese mobiles
 //! (`1[3-9]` + 9 digits) and landlines (`010-12345678`), North American (`(415) 555-0132`),
-//! UK/EU national numbers starting with 0 (`020 7946 0958`, `06 12 34 56 78`), and any
+//! UK/EU national numbers starting with 0 (`020 7946 0958`, `06 12 34 56 78`, `0116
+//! 4960981`), Australian ones (`(02) 8932 7805`, `08.7786.7089`, `0479 217 151`), and any
 //! digit sequence of plausible length right after a phone label (`tel:`, `电话`).
 
 use std::sync::LazyLock;
@@ -14,11 +15,13 @@ struct Shape {
     regex: LazyLock<Regex>,
     /// Accepted number of digits, country code included.
     digits: std::ops::RangeInclusive<usize>,
-    /// North American numbering: area code and exchange start with 2–9.
+    /// North American numbering: area code and exchange start with 2–9, checked where the
+    /// groups are separated by spaces only (`123 456 7890` may be any grouped number;
+    /// `(123) 456-7890` and `123-456-7890` are written as phone numbers whatever the digits).
     nanp: bool,
 }
 
-static SHAPES: [Shape; 6] = [
+static SHAPES: [Shape; 7] = [
     // +CC, then groups; parentheses around an area code allowed.
     Shape {
         regex: LazyLock::new(|| {
@@ -59,10 +62,22 @@ static SHAPES: [Shape; 6] = [
     Shape {
         regex: LazyLock::new(|| {
             compile(
-                r"\(0[1-9][0-9]{1,4}\)[ \-]?[0-9]{2,4}(?:[ \-][0-9]{2,4}){0,3}|0[1-9][0-9]{0,4}(?:[ \-][0-9]{2,4}){1,4}|0[1-9][0-9]{8,9}",
+                r"\(0[1-9][0-9]{1,4}\)[ \-]?[0-9]{2,8}(?:[ \-][0-9]{2,4}){0,3}|0[1-9][0-9]{0,4}(?:[ \-][0-9]{2,8}){1,4}|0[1-9][0-9]{8,9}",
             )
         }),
         digits: 10..=11,
+        nanp: false,
+    },
+    // Australian national numbers: a one-digit area code after the trunk 0, in parentheses
+    // or not, then 4 + 4 digits; mobiles 04xx xxx xxx. Dots and dashes as separators too.
+    Shape {
+        regex: LazyLock::new(|| {
+            compile(concat!(
+                r"\(0[2-478]\)[ .\-]?[0-9]{4}[ .\-]?[0-9]{4}|0[2-478][ .\-][0-9]{4}[ .\-][0-9]{4}",
+                r"|04[0-9]{2}[ .\-][0-9]{3}[ .\-][0-9]{3}"
+            ))
+        }),
+        digits: 10..=10,
         nanp: false,
     },
 ];
@@ -70,7 +85,7 @@ static SHAPES: [Shape; 6] = [
 /// A number right after a phone label: any grouping, 7–15 digits.
 static LABELLED: LazyLock<Regex> = LazyLock::new(|| {
     compile(
-        r"(?i)(?:phone|tel|telephone|mobile|cell|fax|whatsapp|call me at|call|text me at|电话|手机|手机号|手机号码|联系电话|座机)[^0-9+\n]{0,12}(\+?\(?[0-9][0-9 ().\-]{5,20}[0-9])",
+        r"(?i)(?:phone|tel|telephone|mobile|cell|fax|whatsapp|call me at|call|text me at|reach me|contact me|ring|my number|电话|手机|手机号|手机号码|联系电话|座机)[^0-9+(\n]{0,12}(\+?\(?[0-9][0-9 ().\-]{5,20}[0-9])",
     )
 });
 
@@ -83,7 +98,7 @@ pub(super) fn detect(text: &str, out: &mut Vec<Detection>) {
             if !shape.digits.contains(&digits.len()) || !number_isolated(text, m.start(), m.end()) {
                 continue;
             }
-            if shape.nanp && !nanp_ok(&digits) {
+            if shape.nanp && !nanp_ok(&digits) && !number.contains(['(', '-', '.']) {
                 continue;
             }
             out.push(Detection::new(m.start(), m.end(), EntityType::Phone, priority::SHAPE));
@@ -140,6 +155,16 @@ mod tests {
         assert_eq!(found("call me on (0117) 496 0647?"), ["(0117) 496 0647"]);
         assert_eq!(found("portable 06 12 34 56 78"), ["06 12 34 56 78"]);
         assert_eq!(found("tel: 5550132 ext"), ["5550132"]);
+        assert_eq!(found("call me on 0116 4960981"), ["0116 4960981"]);
+        assert_eq!(found("or (0808) 1570212."), ["(0808) 1570212"]);
+        assert_eq!(found("call me on (02)89327805?"), ["(02)89327805"]);
+        assert_eq!(found("ring (07).5226.7594 now"), ["(07).5226.7594"]);
+        assert_eq!(found("ring 08.7786.7089 now"), ["08.7786.7089"]);
+        assert_eq!(found("ring 0479 217 151 now"), ["0479 217 151"]);
+        assert_eq!(found("reach me on 3638 5556"), ["3638 5556"]);
+        // Written as phone numbers, whatever the digits (Canadian test numbers break NANP).
+        assert_eq!(found("(272) 074-3961 x627"), ["(272) 074-3961 x627"]);
+        assert_eq!(found("at 1-194-134-8269."), ["1-194-134-8269"]);
     }
 
     #[test]
@@ -147,6 +172,8 @@ mod tests {
         assert!(found("on 2023-10-15 at 10:30").is_empty());
         assert!(found("version 1.2.3").is_empty());
         assert!(found("order 12345").is_empty());
-        assert!(found("(123) 555-0132").is_empty()); // area code cannot start with 1
+        // Space-separated groups need NANP digits (area code and exchange start with 2-9).
+        assert!(found("batch 123 456 7890").is_empty());
+        assert!(found("ids 2023 0815 and 1999 1231").is_empty());
     }
 }

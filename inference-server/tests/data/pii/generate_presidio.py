@@ -9,7 +9,7 @@ for things NetGPT does not treat as personal data (organizations, ages, jobs, ye
 URLs, loose address parts…) are skipped; cities and countries count as `location`
 wherever they appear, as Presidio counts them.
 
-Three outputs:
+Outputs (later splits are listed in SPLITS below):
 
 - no `--split` (the original run, kept byte for byte): every usable template twice,
   Faker en_US, seed 20261126 -> corpus_presidio.jsonl. The detector's first round of
@@ -17,10 +17,13 @@ Three outputs:
 - `--split tune`: the usable templates whose SHA-256 is even, four fills each, Faker
   en_US, seed 20261127 -> corpus_presidio_tune.jsonl. Errors may be read here.
 - `--split heldout`: the templates whose SHA-256 is odd (phrasings not looked at in this
-  round), four fills each, Faker en_US + en_GB mixed per value, seed 90210417 ->
+  round), four fills each, Faker en_US + en_GB (one locale per placeholder type, see
+  PER_VALUE below), seed 90210417 ->
   corpus_presidio_heldout.jsonl. Only scored, never read while tuning. SSNs stay en_US:
   the `nationalId` detector covers US SSNs and Chinese resident IDs, and a UK National
   Insurance number would test a type it does not claim, not generalisation.
+- `--split tune-gb`, `--split heldout-au-ca` (round 2); `--split tune-au-ca` and, generated
+  once tuning was over, `--split heldout2` (round 3: four locales mixed per value).
 
 Needs Faker and the wheel (not the standard library, so the output is committed):
     pip download presidio-evaluator==0.3.2 --no-deps -d /tmp/pe
@@ -30,6 +33,10 @@ Needs Faker and the wheel (not the standard library, so the output is committed)
     PYTHONPATH=/tmp/fk python3 generate_presidio.py $T > corpus_presidio.jsonl
     PYTHONPATH=/tmp/fk python3 generate_presidio.py $T --split tune > corpus_presidio_tune.jsonl
     PYTHONPATH=/tmp/fk python3 generate_presidio.py $T --split heldout > corpus_presidio_heldout.jsonl
+    PYTHONPATH=/tmp/fk python3 generate_presidio.py $T --split tune-gb > corpus_presidio_tune_gb.jsonl
+    PYTHONPATH=/tmp/fk python3 generate_presidio.py $T --split heldout-au-ca > corpus_presidio_heldout_au_ca.jsonl
+    PYTHONPATH=/tmp/fk python3 generate_presidio.py $T --split tune-au-ca > corpus_presidio_tune_au_ca.jsonl
+    PYTHONPATH=/tmp/fk python3 generate_presidio.py $T --split heldout2 > corpus_presidio_heldout2.jsonl
 """
 
 import hashlib
@@ -50,12 +57,35 @@ SPLITS = {
     # locales (Australian, Canadian) no round has tuned on.
     "tune-gb": (0, 4, ["en_GB"], 44020811),
     "heldout-au-ca": (1, 4, ["en_AU", "en_CA"], 61300422),
+    # Round 3: Australian and Canadian values on the tuning templates (errors may be read),
+    # then, once tuning was over, a fresh held-out split of all four locales, other seed,
+    # scored once.
+    "tune-au-ca": (0, 4, ["en_AU", "en_CA"], 73051129),
+    "heldout2": (1, 4, ["en_US", "en_GB", "en_AU", "en_CA"], 28841163),
 }
 
 
-def providers(locales, seed):
+# Splits whose multi-locale values really mix per value. A multi-locale Faker picks the
+# locale when a method is looked up (`fake.address`), not when it is called, so the older
+# splits bound every placeholder to one locale for the whole file (in `heldout-au-ca`, for
+# instance, all addresses come from one of the two locales); they are kept that way to stay
+# reproducible byte for byte. Found in round 3, from the tuning split's output.
+PER_VALUE = {"tune-au-ca", "heldout2"}
+
+
+class PerValue:
+    """Looks the method up on every call, so that each value gets its own locale."""
+
+    def __init__(self, fake):
+        self._fake = fake
+
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: getattr(self._fake, name)(*args, **kwargs)
+
+
+def providers(locales, seed, per_value=False):
     """Placeholder -> (entity type or None, value generator)."""
-    # A multi-locale Faker picks a locale per call with the `random` module: seed it too.
+    # A multi-locale Faker picks a locale with the `random` module: seed it too.
     random.seed(seed)
     fake = Faker(locales[0] if len(locales) == 1 else locales)
     Faker.seed(seed)
@@ -67,6 +97,8 @@ def providers(locales, seed):
     else:
         us = Faker("en_US")
         us.seed_instance(seed)
+    if per_value:
+        fake = PerValue(fake)
     person = {
         "person": fake.name, "name": fake.name, "first_name": fake.first_name,
         "last_name": fake.last_name, "name_male": fake.name_male, "name_female": fake.name_female,
@@ -115,9 +147,9 @@ def main():
     if len(sys.argv) == 4 and sys.argv[2] == "--split" and sys.argv[3] in SPLITS:
         split = sys.argv[3]
     elif len(sys.argv) != 2:
-        sys.exit("usage: generate_presidio.py TEMPLATES [--split tune|heldout|tune-gb|heldout-au-ca]")
+        sys.exit("usage: generate_presidio.py TEMPLATES [--split " + "|".join(s for s in SPLITS if s) + "]")
     parity, fills, locales, seed = SPLITS[split]
-    typed = providers(locales, seed)
+    typed = providers(locales, seed, split in PER_VALUE)
     with open(sys.argv[1], encoding="utf-8", errors="replace") as f:
         templates = [line.rstrip("\n").replace("\\n", "\n") for line in f if line.strip()]
     usable = [t for t in templates if all(k in typed for k in PLACEHOLDER.findall(t))]
