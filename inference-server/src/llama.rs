@@ -395,9 +395,15 @@ impl Llama {
         let q_all = lora.apply(layer_index, Target::Q, x, q_all)?;
         let k_all = lora.apply(layer_index, Target::K, x, k_all)?;
         let v_all = lora.apply(layer_index, Target::V, x, v_all)?;
-        let mut outputs = Vec::with_capacity(steps.len());
-        let mut offset = 0usize;
-        for step in steps.iter_mut() {
+        let offsets: Vec<usize> = steps
+            .iter()
+            .scan(0usize, |offset, step| {
+                let start = *offset;
+                *offset += step.tokens.len();
+                Some(start)
+            })
+            .collect();
+        let attend = |step: &mut SequenceStep<'_>, offset: usize| -> candle_core::Result<Tensor> {
             let len = step.tokens.len();
             let position = step.cache.len();
             let split = |t: &Tensor, heads: usize| -> candle_core::Result<Tensor> {
@@ -407,9 +413,17 @@ impl Llama {
             let k = self.rotate(&split(&k_all, c.kv_head_count)?, position, len)?;
             let v = split(&v_all, c.kv_head_count)?;
             let shape = AttentionShape { heads: c.head_count, kv_heads: c.kv_head_count, head_dim: c.head_dim };
-            outputs.push(cached_attention(step.cache, layer_index, shape, &q, k, v)?);
-            offset += len;
-        }
+            cached_attention(step.cache, layer_index, shape, &q, k, v)
+        };
+        // Sequences attend to their own caches independently: with several in the batch
+        // they run on all pool threads (one after another, this part of a 16-sequence
+        // step left every thread but one idle).
+        let outputs: Vec<Tensor> = if steps.len() > 1 {
+            use rayon::prelude::*;
+            steps.par_iter_mut().zip(offsets).map(|(step, offset)| attend(step, offset)).collect::<Result<_, _>>()?
+        } else {
+            steps.iter_mut().zip(offsets).map(|(step, offset)| attend(step, offset)).collect::<Result<_, _>>()?
+        };
         let y = Tensor::cat(&outputs, 1)?;
         Ok(lora.apply(layer_index, Target::O, &y, layer.attention_output.forward(&y)?)?)
     }

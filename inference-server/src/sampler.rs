@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::llama::log_softmax;
+use crate::model::{exp_approx, log_sum_exp};
 
 /// How many recent tokens the repetition penalty looks at (llama.cpp's default).
 const REPEAT_LAST_N: usize = 64;
@@ -73,15 +73,32 @@ impl Sampler {
     /// Chooses the next token. `context` holds the prompt and the tokens generated so far;
     /// `generated` only the latter.
     pub fn sample(&mut self, logits: &[f32], context: &[u32], generated: &[u32]) -> SampledToken {
-        let model_logprobs = log_softmax(logits);
+        // Log-probabilities are the model's, before penalties; only the sampled token's and
+        // the requested top ones are computed (not a whole vocabulary-sized vector).
+        let log_sum = log_sum_exp(logits);
+        let adjusted = self.with_penalties(logits, context, generated);
+        let adjusted = adjusted.as_deref().unwrap_or(logits);
+
+        let id = if self.params.temperature <= 0.0 { argmax(adjusted) } else { self.sample_distribution(adjusted) };
+        let logprob = logits.get(id as usize).map_or(f32::NEG_INFINITY, |l| l - log_sum);
+        let top = if self.params.top_logprobs > 0 {
+            top_n(logits, self.params.top_logprobs).into_iter().map(|(id, l)| (id, l - log_sum)).collect()
+        } else {
+            Vec::new()
+        };
+        SampledToken { id, logprob, top }
+    }
+
+    /// The logits with the penalties applied, or `None` when no penalty is set.
+    fn with_penalties(&self, logits: &[f32], context: &[u32], generated: &[u32]) -> Option<Vec<f32>> {
+        let repetition =
+            self.params.repetition_penalty > 0.0 && (self.params.repetition_penalty - 1.0).abs() > f32::EPSILON;
+        if !repetition && self.params.presence_penalty == 0.0 && self.params.frequency_penalty == 0.0 {
+            return None;
+        }
         let mut adjusted = logits.to_vec();
         self.apply_penalties(&mut adjusted, context, generated);
-
-        let id = if self.params.temperature <= 0.0 { argmax(&adjusted) } else { self.sample_distribution(&adjusted) };
-        let logprob = model_logprobs.get(id as usize).copied().unwrap_or(f32::NEG_INFINITY);
-        let top =
-            if self.params.top_logprobs > 0 { top_n(&model_logprobs, self.params.top_logprobs) } else { Vec::new() };
-        SampledToken { id, logprob, top }
+        Some(adjusted)
     }
 
     fn apply_penalties(&self, logits: &mut [f32], context: &[u32], generated: &[u32]) {
@@ -111,11 +128,35 @@ impl Sampler {
         }
     }
 
+    /// Plain temperature sampling: two vectorized passes over the logits (total, then the
+    /// draw), nothing collected or sorted.
+    fn sample_whole_vocabulary(&mut self, logits: &[f32], temperature: f32, max: f32) -> u32 {
+        let weight = |l: f32| if l.is_finite() { exp_approx(l / temperature - max) } else { 0.0 };
+        let total: f32 = logits.iter().map(|&l| weight(l)).sum();
+        let mut threshold = self.rng.random::<f32>() * total;
+        let mut last = None;
+        for (id, &l) in logits.iter().enumerate() {
+            let p = weight(l);
+            if p > 0.0 {
+                last = Some(id as u32);
+                threshold -= p;
+                if threshold <= 0.0 {
+                    return id as u32;
+                }
+            }
+        }
+        // Rounding left a sliver of the total: the last token with any weight.
+        last.unwrap_or_else(|| argmax(logits))
+    }
+
     fn sample_distribution(&mut self, logits: &[f32]) -> u32 {
         let temperature = self.params.temperature;
         let max = logits.iter().copied().filter(|l| l.is_finite()).fold(f32::NEG_INFINITY, f32::max) / temperature;
         if !max.is_finite() {
             return argmax(logits);
+        }
+        if self.params.top_k == 0 && self.params.top_p >= 1.0 {
+            return self.sample_whole_vocabulary(logits, temperature, max);
         }
         // Tokens more than 30 nats below the best have probability below 1e-13 of it (all
         // of them together < 1e-8): they cannot move top-p's cumulative sum in f32, so
@@ -133,7 +174,7 @@ impl Sampler {
             candidates.select_nth_unstable_by(self.params.top_k - 1, descending);
             candidates.truncate(self.params.top_k);
         }
-        let mut probabilities: Vec<f32> = candidates.iter().map(|(_, l)| (l - max).exp()).collect();
+        let mut probabilities: Vec<f32> = candidates.iter().map(|(_, l)| exp_approx(l - max)).collect();
         if self.params.top_p < 1.0 {
             // Only the nucleus needs the order.
             let mut paired: Vec<(u32, f32)> =

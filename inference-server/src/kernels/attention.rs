@@ -83,7 +83,7 @@ fn attend(
             }
             let mut total = 0f32;
             for score in scores.iter_mut() {
-                *score = (*score - max).exp();
+                *score = crate::model::exp_approx(*score - max);
                 total += *score;
             }
             let row = &mut out[(i * head_count + head) * head_dim..][..head_dim];

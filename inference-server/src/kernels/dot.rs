@@ -85,18 +85,59 @@ pub fn tile(
     // A caller naming a variant this CPU lacks gets the portable one, never illegal
     // instructions.
     let isa = if isa == Isa::current() || isa.supported() { isa } else { Isa::Scalar };
-    for j0 in (0..m).step_by(ACTIVATION_CHUNK) {
-        for g in groups.clone() {
-            for j in j0..(j0 + ACTIVATION_CHUNK).min(m) {
-                let rows = group_dot(isa, w, g, a, j);
-                for (i, value) in rows.into_iter().enumerate() {
-                    let row = g * GROUP + i;
-                    if row < w.rows {
-                        write(row, j, value);
-                    }
-                }
+    let mut emit = |g: usize, j: usize, rows: [f32; GROUP]| {
+        for (i, value) in rows.into_iter().enumerate() {
+            let row = g * GROUP + i;
+            if row < w.rows {
+                write(row, j, value);
             }
         }
+    };
+    for j0 in (0..m).step_by(ACTIVATION_CHUNK) {
+        let end = (j0 + ACTIVATION_CHUNK).min(m);
+        for g in groups.clone() {
+            let mut j = j0;
+            // Four activation rows at a time share each block's unpacked weights.
+            while j + ACTIVATION_ROWS <= end {
+                match group_dot_rows(isa, w, g, a, j) {
+                    Some(products) => {
+                        for (r, rows) in products.into_iter().enumerate() {
+                            emit(g, j + r, rows);
+                        }
+                        j += ACTIVATION_ROWS;
+                    }
+                    None => break,
+                }
+            }
+            for j in j..end {
+                emit(g, j, group_dot(isa, w, g, a, j));
+            }
+        }
+    }
+}
+
+/// Activation rows one multi-row kernel call serves.
+const ACTIVATION_ROWS: usize = 4;
+
+/// The four rows of group `g` times activation rows `j..j + 4`, where the instruction
+/// set has a multi-row kernel (`None` otherwise). Each weight block is loaded, unpacked
+/// and its scales spread once for the four activation rows; the arithmetic per row is
+/// the single-row kernel's, in the same order, so the results are identical.
+#[inline(always)]
+fn group_dot_rows(
+    isa: Isa,
+    w: &PackedWeights,
+    g: usize,
+    a: &QuantizedRows,
+    j: usize,
+) -> Option<[[f32; GROUP]; ACTIVATION_ROWS]> {
+    match (isa, w.kind) {
+        // SAFETY: as in `group_dot`; rows `j..j + 4` are below `a.rows` (checked by `tile`'s loop).
+        #[cfg(target_arch = "x86_64")]
+        (Isa::Avx512Vnni, Kind::Q4) => Some(unsafe { x86::q4_avx512_rows(w, g, a, j) }),
+        #[cfg(target_arch = "x86_64")]
+        (Isa::Avx512Vnni, Kind::Q8) => Some(unsafe { x86::q8_avx512_rows(w, g, a, j) }),
+        _ => None,
     }
 }
 
@@ -148,7 +189,7 @@ fn group_dot_scalar(w: &PackedWeights, g: usize, a: &QuantizedRows, j: usize) ->
 mod x86 {
     use std::arch::x86_64::*;
 
-    use super::{BLOCK, GROUP, PackedWeights, QuantizedRows};
+    use super::{ACTIVATION_ROWS as ROWS, BLOCK, GROUP, PackedWeights, QuantizedRows};
 
     /// How far ahead of the current block the weights are prefetched. A tile is one
     /// sequential stream, but the hardware prefetcher stops at every 4 KiB page and
@@ -271,6 +312,102 @@ mod x86 {
         }
     }
 
+    /// [`q4_avx512`] for activation rows `j..j + 4`.
+    #[target_feature(enable = "avx2,fma,avx512f,avx512bw,avx512vl,avx512vnni")]
+    pub(super) unsafe fn q4_avx512_rows(
+        w: &PackedWeights,
+        g: usize,
+        a: &QuantizedRows,
+        j: usize,
+    ) -> [[f32; GROUP]; ROWS] {
+        let o: [Operands; ROWS] = std::array::from_fn(|r| operands(w, g, a, j + r));
+        unsafe {
+            let mask = _mm512_set1_epi8(0x0F);
+            let spread = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
+            let mut acc = [_mm512_setzero_ps(); ROWS];
+            let mut acc_min = [_mm_setzero_ps(); ROWS];
+            let (values, scales, mins) = (o[0].values, o[0].scales, o[0].mins);
+            for b in 0..o[0].blocks {
+                _mm_prefetch::<_MM_HINT_T0>(values.wrapping_add(b * 64 + PREFETCH_BYTES) as *const i8);
+                let packed = _mm512_loadu_si512(values.add(b * 64) as *const __m512i);
+                let low = _mm512_and_si512(packed, mask);
+                let high = _mm512_and_si512(_mm512_srli_epi16(packed, 4), mask);
+                // Spreading the weight scales before the multiplication gives each lane
+                // the same product as the single-row kernel's multiply-then-spread.
+                let w_scales =
+                    _mm512_permutexvar_ps(spread, _mm512_castps128_ps512(_mm_loadu_ps(scales.add(b * GROUP))));
+                let w_mins = _mm_loadu_ps(mins.add(b * GROUP));
+                for r in 0..ROWS {
+                    let act = o[r].act.add(b * BLOCK);
+                    let y_low = _mm512_broadcast_i32x4(_mm_loadu_si128(act as *const __m128i));
+                    let y_high = _mm512_broadcast_i32x4(_mm_loadu_si128(act.add(16) as *const __m128i));
+                    let sums =
+                        _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), low, y_low), high, y_high);
+                    let row_scales = _mm512_mul_ps(w_scales, _mm512_set1_ps(*o[r].act_scales.add(b)));
+                    acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums), row_scales, acc[r]);
+                    acc_min[r] = _mm_fmadd_ps(w_mins, _mm_set1_ps(*o[r].act_sums.add(b)), acc_min[r]);
+                }
+            }
+            std::array::from_fn(|r| {
+                let rows = hsum4(
+                    _mm512_castps512_ps128(acc[r]),
+                    _mm512_extractf32x4_ps(acc[r], 1),
+                    _mm512_extractf32x4_ps(acc[r], 2),
+                    _mm512_extractf32x4_ps(acc[r], 3),
+                );
+                store(_mm_add_ps(rows, acc_min[r]))
+            })
+        }
+    }
+
+    /// [`q8_avx512`] for activation rows `j..j + 4`.
+    #[target_feature(enable = "avx2,fma,avx512f,avx512bw,avx512vl,avx512vnni")]
+    pub(super) unsafe fn q8_avx512_rows(
+        w: &PackedWeights,
+        g: usize,
+        a: &QuantizedRows,
+        j: usize,
+    ) -> [[f32; GROUP]; ROWS] {
+        let o: [Operands; ROWS] = std::array::from_fn(|r| operands(w, g, a, j + r));
+        unsafe {
+            let spread_01 = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+            let spread_23 = _mm512_set_epi32(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2);
+            let mut acc_01 = [_mm512_setzero_ps(); ROWS];
+            let mut acc_23 = [_mm512_setzero_ps(); ROWS];
+            let mut acc_min = [_mm_setzero_ps(); ROWS];
+            let (values, scales, mins) = (o[0].values, o[0].scales, o[0].mins);
+            for b in 0..o[0].blocks {
+                _mm_prefetch::<_MM_HINT_T0>(values.wrapping_add(b * 128 + PREFETCH_BYTES) as *const i8);
+                _mm_prefetch::<_MM_HINT_T0>(values.wrapping_add(b * 128 + PREFETCH_BYTES + 64) as *const i8);
+                let rows_01 = _mm512_loadu_si512(values.add(b * 128) as *const __m512i);
+                let rows_23 = _mm512_loadu_si512(values.add(b * 128 + 64) as *const __m512i);
+                let w_scales = _mm512_castps128_ps512(_mm_loadu_ps(scales.add(b * GROUP)));
+                let (w_scales_01, w_scales_23) =
+                    (_mm512_permutexvar_ps(spread_01, w_scales), _mm512_permutexvar_ps(spread_23, w_scales));
+                let w_mins = _mm_loadu_ps(mins.add(b * GROUP));
+                for r in 0..ROWS {
+                    let y = _mm512_broadcast_i64x4(_mm256_loadu_si256(o[r].act.add(b * BLOCK) as *const __m256i));
+                    let sums_01 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), rows_01, y);
+                    let sums_23 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), rows_23, y);
+                    let dy = _mm512_set1_ps(*o[r].act_scales.add(b));
+                    acc_01[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums_01), _mm512_mul_ps(w_scales_01, dy), acc_01[r]);
+                    acc_23[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums_23), _mm512_mul_ps(w_scales_23, dy), acc_23[r]);
+                    acc_min[r] = _mm_fmadd_ps(w_mins, _mm_set1_ps(*o[r].act_sums.add(b)), acc_min[r]);
+                }
+            }
+            let half = |v: __m512, upper: bool| -> __m128 {
+                let v = _mm512_castps_pd(v);
+                let h = if upper { _mm512_extractf64x4_pd(v, 1) } else { _mm512_castpd512_pd256(v) };
+                halves(_mm256_castpd_ps(h))
+            };
+            std::array::from_fn(|r| {
+                let rows =
+                    hsum4(half(acc_01[r], false), half(acc_01[r], true), half(acc_23[r], false), half(acc_23[r], true));
+                store(_mm_add_ps(rows, acc_min[r]))
+            })
+        }
+    }
+
     /// 4-bit, AVX2: one row at a time, `vpmaddubsw` + `vpmaddwd` (products ≤ 2·15·127
     /// fit the i16 pairs).
     #[target_feature(enable = "avx2,fma")]
@@ -361,7 +498,8 @@ mod tests {
     /// the activations, which are quantized identically for all of them).
     #[test]
     fn kernels_match_the_dequantized_product() {
-        let (rows, cols, m) = (11, 96, 3);
+        // Six activation rows: one four-row pass and two single rows.
+        let (rows, cols, m) = (11, 96, 6);
         let x: Vec<f32> = (0..m * cols).map(|i| ((i * 7 % 13) as f32 - 6.0) / 3.0).collect();
         let a = QuantizedRows::quantize(&x, m, cols);
         let dequantized_x: Vec<f32> =
@@ -405,7 +543,7 @@ mod isa_agreement {
     /// The SIMD kernels compute what the scalar one does, on model-sized rows.
     #[test]
     fn simd_kernels_agree_with_scalar_on_wide_rows() {
-        let (rows, cols, m) = (64, 1536, 2);
+        let (rows, cols, m) = (64, 1536, 5);
         let mut state = 12345u64;
         let mut next = move || {
             state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
@@ -434,6 +572,16 @@ mod isa_agreement {
             let worst = reference.iter().zip(&simd).map(|(r, s)| (r - s).abs() / (1.0 + r.abs())).fold(0f32, f32::max);
             eprintln!("{dtype:?} {:?}: worst relative difference {worst:e}", Isa::current());
             assert!(worst < 1e-5, "{dtype:?}: {worst}");
+            // Batched rows give exactly what each row alone gives (a batch must not change
+            // a sequence's tokens): the multi-row kernels repeat the single-row arithmetic.
+            for j in 0..m {
+                let alone = QuantizedRows::quantize(&x[j * cols..(j + 1) * cols], 1, cols);
+                let mut single = vec![0f32; rows];
+                tile(Isa::current(), &w, 0..w.groups(), &alone, |row, _, v| single[row] = v);
+                for row in 0..rows {
+                    assert_eq!(single[row].to_bits(), simd[row * m + j].to_bits(), "{dtype:?} row {row} act {j}");
+                }
+            }
         }
     }
 }
