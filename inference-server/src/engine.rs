@@ -330,13 +330,28 @@ impl Engine {
                 return;
             }
         };
-        let mut outcomes = Vec::new();
+        // Sequences whose prompt is fully processed sample a token from their row.
+        let mut row_of: Vec<Option<&[f32]>> = vec![None; self.running.len()];
         for (&(index, _, _), row) in plan.iter().zip(rows.iter()) {
-            let sequence = &mut self.running[index];
-            if sequence.cache.len() < sequence.context.len() {
-                continue; // prompt not fully processed yet
+            let sequence = &self.running[index];
+            if sequence.cache.len() >= sequence.context.len() {
+                row_of[index] = Some(row);
             }
-            let token = sequence.sampler.sample(row, &sequence.context, &sequence.generated);
+        }
+        let sample = |(index, sequence): (usize, &mut Sequence)| {
+            let row = row_of[index]?;
+            Some((index, sequence.sampler.sample(row, &sequence.context, &sequence.generated)))
+        };
+        // Each sampler reads a whole vocabulary of logits: with many sequences, on every
+        // pool thread rather than one after another.
+        let sampled: Vec<(usize, SampledToken)> = if row_of.iter().flatten().count() > 1 {
+            use rayon::prelude::*;
+            self.running.par_iter_mut().enumerate().filter_map(sample).collect()
+        } else {
+            self.running.iter_mut().enumerate().filter_map(sample).collect()
+        };
+        let mut outcomes = Vec::new();
+        for (index, token) in sampled {
             let outcome = self.accept_token(index, token);
             if !matches!(outcome, Outcome::Continue) {
                 outcomes.push((index, outcome));

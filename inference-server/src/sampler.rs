@@ -59,6 +59,8 @@ pub struct SampledToken {
 pub struct Sampler {
     params: SamplingParams,
     rng: StdRng,
+    /// Reused per token: the vocabulary's unnormalized probabilities.
+    weights: Vec<f32>,
 }
 
 impl Sampler {
@@ -67,7 +69,7 @@ impl Sampler {
             Some(seed) => StdRng::seed_from_u64(seed),
             None => StdRng::from_os_rng(),
         };
-        Self { params, rng }
+        Self { params, rng, weights: Vec::new() }
     }
 
     /// Chooses the next token. `context` holds the prompt and the tokens generated so far;
@@ -128,25 +130,51 @@ impl Sampler {
         }
     }
 
-    /// Plain temperature sampling: two vectorized passes over the logits (total, then the
-    /// draw), nothing collected or sorted.
+    /// Plain temperature sampling: one vectorized pass writes every token's weight and
+    /// sums chunks of them; the draw finds its chunk from the sums, then its token.
     fn sample_whole_vocabulary(&mut self, logits: &[f32], temperature: f32, max: f32) -> u32 {
-        let weight = |l: f32| if l.is_finite() { exp_approx(l / temperature - max) } else { 0.0 };
-        let total: f32 = logits.iter().map(|&l| weight(l)).sum();
+        const CHUNK: usize = 256;
+        let inverse = 1.0 / temperature;
+        self.weights.clear();
+        // exp_approx maps -inf to 0 and keeps NaN; NaN logits get no weight.
+        self.weights.extend(logits.iter().map(|&l| {
+            let w = exp_approx(l * inverse - max);
+            if w.is_nan() { 0.0 } else { w }
+        }));
+        let sums: Vec<f32> = self.weights.chunks(CHUNK).map(|c| c.iter().sum()).collect();
+        let total: f32 = sums.iter().sum();
+        if total <= 0.0 || !total.is_finite() {
+            return argmax(logits);
+        }
         let mut threshold = self.rng.random::<f32>() * total;
         let mut last = None;
-        for (id, &l) in logits.iter().enumerate() {
-            let p = weight(l);
-            if p > 0.0 {
-                last = Some(id as u32);
-                threshold -= p;
-                if threshold <= 0.0 {
-                    return id as u32;
+        for (chunk, &sum) in sums.iter().enumerate() {
+            if sum <= 0.0 {
+                continue;
+            }
+            let start = chunk * CHUNK;
+            if threshold > sum && chunk + 1 < sums.len() {
+                threshold -= sum;
+                last = Some(chunk);
+                continue;
+            }
+            for (offset, &w) in self.weights[start..(start + CHUNK).min(self.weights.len())].iter().enumerate() {
+                if w > 0.0 {
+                    threshold -= w;
+                    if threshold <= 0.0 {
+                        return (start + offset) as u32;
+                    }
                 }
             }
+            last = Some(chunk);
         }
         // Rounding left a sliver of the total: the last token with any weight.
-        last.unwrap_or_else(|| argmax(logits))
+        last.and_then(|chunk| {
+            let start = chunk * CHUNK;
+            let end = (start + CHUNK).min(self.weights.len());
+            (start..end).rev().find(|&i| self.weights[i] > 0.0).map(|i| i as u32)
+        })
+        .unwrap_or_else(|| argmax(logits))
     }
 
     fn sample_distribution(&mut self, logits: &[f32]) -> u32 {
@@ -260,6 +288,33 @@ mod tests {
         let ids_a: Vec<u32> = (0..20).map(|_| a.sample(&logits, &[], &[]).id).collect();
         let ids_b: Vec<u32> = (0..20).map(|_| b.sample(&logits, &[], &[]).id).collect();
         assert_eq!(ids_a, ids_b);
+    }
+
+    #[test]
+    fn temperature_sampling_follows_the_softmax_across_chunks() {
+        // 1,000 tokens (four weight chunks), three of them likely, in different chunks.
+        let mut logits = vec![-1e9f32; 1000];
+        logits[3] = 0.0;
+        logits[400] = (2f32).ln();
+        logits[999] = (3f32).ln();
+        logits[500] = f32::NAN;
+        logits[501] = f32::NEG_INFINITY;
+        let mut sampler =
+            Sampler::new(SamplingParams { temperature: 1.0, seed: Some(11), ..SamplingParams::default() });
+        let mut counts = [0usize; 3];
+        let draws = 60_000;
+        for _ in 0..draws {
+            match sampler.sample(&logits, &[], &[]).id {
+                3 => counts[0] += 1,
+                400 => counts[1] += 1,
+                999 => counts[2] += 1,
+                other => panic!("sampled an impossible token {other}"),
+            }
+        }
+        for (count, expected) in counts.iter().zip([1.0 / 6.0, 2.0 / 6.0, 3.0 / 6.0]) {
+            let share = *count as f64 / draws as f64;
+            assert!((share - expected).abs() < 0.01, "share {share} vs {expected}: {counts:?}");
+        }
     }
 
     #[test]

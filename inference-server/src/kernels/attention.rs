@@ -53,6 +53,10 @@ pub fn attend_cached(
 
 /// Output `[len, heads, head_dim]` (row-major), i.e. already transposed for the
 /// output projection.
+///
+/// The query heads sharing a KV head are served together, position by position, so each
+/// key and value row is read from memory once for all of them (grouped-query attention
+/// has several query heads per KV head).
 fn attend(
     q: &[f32],
     keys: &[f32],
@@ -65,31 +69,47 @@ fn attend(
     let Heads { kv_heads, groups, head_dim } = heads;
     let head_count = kv_heads * groups;
     let scale = 1.0 / (head_dim as f32).sqrt();
+    let kv_len = position + len;
+    // One score row per (query head of the group, query position).
+    let rows = groups * len;
     let mut out = vec![0f32; len * head_count * head_dim];
-    let mut scores = vec![0f32; position + len];
-    for head in 0..head_count {
-        let kv = head / groups;
-        let k = &keys[kv * capacity * head_dim..][..(position + len) * head_dim];
-        let v = &values[kv * capacity * head_dim..][..(position + len) * head_dim];
-        for i in 0..len {
-            let query = &q[(head * len + i) * head_dim..][..head_dim];
-            // Causal: position i sees keys up to and including its own.
-            let visible = position + i + 1;
-            let scores = &mut scores[..visible];
-            let mut max = f32::NEG_INFINITY;
-            for (score, key) in scores.iter_mut().zip(k.chunks_exact(head_dim)) {
-                *score = dot(query, key) * scale;
-                max = max.max(*score);
+    let mut scores = vec![0f32; rows * kv_len];
+    let mut inverse_totals = vec![0f32; rows];
+    // Causal: query position i sees keys up to and including its own.
+    let visible = |row: usize| position + row % len + 1;
+    for kv in 0..kv_heads {
+        let k = &keys[kv * capacity * head_dim..][..kv_len * head_dim];
+        let v = &values[kv * capacity * head_dim..][..kv_len * head_dim];
+        let query = |row: usize| {
+            let (g, i) = (row / len, row % len);
+            &q[((kv * groups + g) * len + i) * head_dim..][..head_dim]
+        };
+        for (p, key) in k.chunks_exact(head_dim).enumerate() {
+            for row in 0..rows {
+                if p < visible(row) {
+                    scores[row * kv_len + p] = dot(query(row), key) * scale;
+                }
             }
+        }
+        for (row, inverse) in inverse_totals.iter_mut().enumerate() {
+            let row_scores = &mut scores[row * kv_len..][..visible(row)];
+            let max = row_scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
             let mut total = 0f32;
-            for score in scores.iter_mut() {
+            for score in row_scores.iter_mut() {
                 *score = crate::model::exp_approx(*score - max);
                 total += *score;
             }
-            let row = &mut out[(i * head_count + head) * head_dim..][..head_dim];
-            for (&weight, value) in scores.iter().zip(v.chunks_exact(head_dim)) {
-                let weight = weight / total;
-                for (o, &x) in row.iter_mut().zip(value) {
+            *inverse = 1.0 / total;
+        }
+        for (p, value) in v.chunks_exact(head_dim).enumerate() {
+            for row in 0..rows {
+                if p >= visible(row) {
+                    continue;
+                }
+                let (g, i) = (row / len, row % len);
+                let weight = scores[row * kv_len + p] * inverse_totals[row];
+                let out_row = &mut out[(i * head_count + kv * groups + g) * head_dim..][..head_dim];
+                for (o, &x) in out_row.iter_mut().zip(value) {
                     *o += weight * x;
                 }
             }
@@ -109,4 +129,49 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
         }
     }
     lanes.iter().sum::<f32>() + tail
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The grouped host path against a plain per-head softmax attention.
+    #[test]
+    fn grouped_attention_matches_per_head_reference() {
+        let heads = Heads { kv_heads: 2, groups: 3, head_dim: 8 };
+        let (capacity, position) = (16, 5);
+        let value = |seed: usize| ((seed * 7919 % 97) as f32 - 48.0) / 50.0;
+        let keys: Vec<f32> = (0..2 * capacity * 8).map(|i| value(i + 1)).collect();
+        let values: Vec<f32> = (0..2 * capacity * 8).map(|i| value(i + 5000)).collect();
+        for len in 1..=MAX_QUERY_ROWS {
+            let head_count = 6;
+            let q: Vec<f32> = (0..head_count * len * 8).map(|i| value(i + 9000 + len)).collect();
+            let got = attend(&q, &keys, &values, capacity, position, len, heads);
+            for head in 0..head_count {
+                let kv = head / 3;
+                for i in 0..len {
+                    let visible = position + i + 1;
+                    let query = &q[(head * len + i) * 8..][..8];
+                    let scores: Vec<f64> = (0..visible)
+                        .map(|p| {
+                            let key = &keys[(kv * capacity + p) * 8..][..8];
+                            query.iter().zip(key).map(|(a, b)| f64::from(*a) * f64::from(*b)).sum::<f64>() / 8f64.sqrt()
+                        })
+                        .collect();
+                    let max = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                    let total: f64 = scores.iter().map(|s| (s - max).exp()).sum();
+                    for d in 0..8 {
+                        let expected: f64 = (0..visible)
+                            .map(|p| (scores[p] - max).exp() / total * f64::from(values[(kv * capacity + p) * 8 + d]))
+                            .sum();
+                        let actual = f64::from(got[(i * head_count + head) * 8 + d]);
+                        assert!(
+                            (actual - expected).abs() < 1e-5,
+                            "len {len} head {head} pos {i} dim {d}: {actual} vs {expected}"
+                        );
+                    }
+                }
+            }
+        }
+    }
 }
