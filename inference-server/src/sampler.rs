@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::model::{exp_approx, log_sum_exp};
+use crate::model::{exp_approx, lanes, log_sum_exp};
 
 /// How many recent tokens the repetition penalty looks at (llama.cpp's default).
 const REPEAT_LAST_N: usize = 64;
@@ -135,13 +135,13 @@ impl Sampler {
     fn sample_whole_vocabulary(&mut self, logits: &[f32], temperature: f32, max: f32) -> u32 {
         const CHUNK: usize = 256;
         let inverse = 1.0 / temperature;
-        self.weights.clear();
-        // exp_approx maps -inf to 0 and keeps NaN; NaN logits get no weight.
-        self.weights.extend(logits.iter().map(|&l| {
-            let w = exp_approx(l * inverse - max);
-            if w.is_nan() { 0.0 } else { w }
-        }));
-        let sums: Vec<f32> = self.weights.chunks(CHUNK).map(|c| c.iter().sum()).collect();
+        self.weights.resize(logits.len(), 0.0);
+        for (w, &l) in self.weights.iter_mut().zip(logits) {
+            // exp_approx maps -inf to 0 and keeps NaN; NaN logits get no weight.
+            let e = exp_approx(l * inverse - max);
+            *w = if e.is_nan() { 0.0 } else { e };
+        }
+        let sums: Vec<f32> = self.weights.chunks(CHUNK).map(|c| lanes(c, 0.0, |a, w| a + w, |a, b| a + b)).collect();
         let total: f32 = sums.iter().sum();
         if total <= 0.0 || !total.is_finite() {
             return argmax(logits);
@@ -179,7 +179,8 @@ impl Sampler {
 
     fn sample_distribution(&mut self, logits: &[f32]) -> u32 {
         let temperature = self.params.temperature;
-        let max = logits.iter().copied().filter(|l| l.is_finite()).fold(f32::NEG_INFINITY, f32::max) / temperature;
+        let max =
+            lanes(logits, f32::NEG_INFINITY, |a, l| if l.is_finite() { a.max(l) } else { a }, f32::max) / temperature;
         if !max.is_finite() {
             return argmax(logits);
         }
