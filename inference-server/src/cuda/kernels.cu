@@ -1,0 +1,224 @@
+// NetGPT's own CUDA kernels for the decode step of the safetensors LLaMA model (f16/bf16).
+// Compiled to PTX by build.rs (feature `cuda`) and loaded through candle's CUDA device.
+//
+// Why these exist: candle's generic ops cost one launch (and often one strided copy) each,
+// and at batch 1 a 7B decode step is launch-bound. These fuse the per-layer glue:
+//  - rope_append: RoPE on Q and K straight out of the fused QKV projection, and the new K/V
+//    rows written in place into each sequence's cache (no split copies, no slice_set).
+//  - attention: causal attention for every row of the step in one launch, each row over its
+//    own sequence's cache (pointer table), single pass with an online softmax in f32.
+//  - gemv: the projections for a few rows (decode), 16-byte weight loads, f32 accumulation;
+//    each weight byte is read once for all rows.
+//  - silu_mul: SwiGLU on the fused gate/up projection.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <stdint.h>
+
+__device__ __forceinline__ float to_f(__half x) { return __half2float(x); }
+__device__ __forceinline__ float to_f(__nv_bfloat16 x) { return __bfloat162float(x); }
+template <typename T> __device__ __forceinline__ T from_f(float x);
+template <> __device__ __forceinline__ __half from_f<__half>(float x) { return __float2half(x); }
+template <> __device__ __forceinline__ __nv_bfloat16 from_f<__nv_bfloat16>(float x) { return __float2bfloat16(x); }
+
+// Eight 16-bit values held in a 16-byte load, as floats.
+template <typename T> __device__ __forceinline__ void unpack8(const uint4 &raw, float *out) {
+    const T *v = reinterpret_cast<const T *>(&raw);
+#pragma unroll
+    for (int i = 0; i < 8; i++) out[i] = to_f(v[i]);
+}
+
+// qkv: [rows, (heads + 2 kv_heads) * head_dim]; cos/sin: [positions, head_dim / 2] f32.
+// table: this layer's cache pointers, keys at [r], values at [rows + r]; each cache is
+// [kv_heads, cap[r], head_dim]. q_out: [rows, heads, head_dim]. One block per row.
+template <typename T>
+__device__ void rope_append(const T *qkv, const float *cos, const float *sin, const uint64_t *table,
+                            const uint32_t *pos, const uint32_t *cap, T *q_out, int rows, int heads, int kv_heads,
+                            int head_dim) {
+    const int r = blockIdx.x;
+    const int half = head_dim / 2;
+    const T *row = qkv + (size_t)r * (heads + 2 * kv_heads) * head_dim;
+    const uint32_t p = pos[r];
+    const size_t c = cap[r];
+    const float *cr = cos + (size_t)p * half;
+    const float *sr = sin + (size_t)p * half;
+    T *keys = reinterpret_cast<T *>(table[r]);
+    T *values = reinterpret_cast<T *>(table[rows + r]);
+    for (int i = threadIdx.x; i < (heads + kv_heads) * half; i += blockDim.x) {
+        const int h = i / half, j = i % half;
+        const T *src = row + h * head_dim;
+        const float x1 = to_f(src[j]), x2 = to_f(src[j + half]);
+        const float co = cr[j], si = sr[j];
+        T *dst = h < heads ? q_out + ((size_t)r * heads + h) * head_dim
+                           : keys + ((size_t)(h - heads) * c + p) * head_dim;
+        dst[j] = from_f<T>(x1 * co - x2 * si);
+        dst[j + half] = from_f<T>(x2 * co + x1 * si);
+    }
+    const T *v = row + (heads + kv_heads) * head_dim;
+    for (int i = threadIdx.x; i < kv_heads * head_dim; i += blockDim.x) {
+        const int h = i / head_dim, d = i % head_dim;
+        values[((size_t)h * c + p) * head_dim + d] = v[i];
+    }
+}
+
+// Attention of row r (at position pos[r]) over positions 0..=pos[r] of its cache, for head
+// blockIdx.y. head_dim is 128: sixteen threads hold one key/value row (8 values each, one
+// 16-byte load), so a 256-thread block works on 16 positions at a time. Each 16-thread group
+// keeps a running max, sum and output (online softmax); the groups merge at the end.
+constexpr int HEAD_DIM = 128;
+constexpr int ATTN_THREADS = 256;
+constexpr int ATTN_GROUPS = ATTN_THREADS / 16;
+
+template <typename T>
+__device__ void attention(const T *q, const uint64_t *table, const uint32_t *pos, const uint32_t *cap, T *out,
+                          int rows, int heads, int kv_heads, float scale) {
+    __shared__ float group_max[ATTN_GROUPS];
+    __shared__ float group_sum[ATTN_GROUPS];
+    __shared__ float group_out[ATTN_GROUPS][HEAD_DIM];
+    const int r = blockIdx.x, h = blockIdx.y;
+    const int kvh = h / (heads / kv_heads);
+    const uint32_t n = pos[r] + 1;
+    const size_t c = cap[r];
+    const T *keys = reinterpret_cast<const T *>(table[r]) + (size_t)kvh * c * HEAD_DIM;
+    const T *values = reinterpret_cast<const T *>(table[rows + r]) + (size_t)kvh * c * HEAD_DIM;
+    const int lane = threadIdx.x & 15, group = threadIdx.x >> 4;
+    float qv[8];
+    unpack8<T>(*reinterpret_cast<const uint4 *>(q + ((size_t)r * heads + h) * HEAD_DIM + lane * 8), qv);
+#pragma unroll
+    for (int i = 0; i < 8; i++) qv[i] *= scale;
+    float m = -INFINITY, l = 0.f, acc[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
+    // Uniform trip count across the block: the shuffles need every lane of the warp.
+    for (uint32_t base = 0; base < n; base += ATTN_GROUPS) {
+        const uint32_t j = base + group;
+        const bool valid = j < n;
+        float kf[8], vf[8];
+        if (valid) {
+            unpack8<T>(*reinterpret_cast<const uint4 *>(keys + (size_t)j * HEAD_DIM + lane * 8), kf);
+            unpack8<T>(*reinterpret_cast<const uint4 *>(values + (size_t)j * HEAD_DIM + lane * 8), vf);
+        } else {
+#pragma unroll
+            for (int i = 0; i < 8; i++) kf[i] = vf[i] = 0.f;
+        }
+        float s = 0.f;
+#pragma unroll
+        for (int i = 0; i < 8; i++) s += qv[i] * kf[i];
+#pragma unroll
+        for (int o = 8; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
+        if (valid) {
+            const float mn = fmaxf(m, s);
+            const float corr = __expf(m - mn), p = __expf(s - mn);
+            l = l * corr + p;
+#pragma unroll
+            for (int i = 0; i < 8; i++) acc[i] = acc[i] * corr + p * vf[i];
+            m = mn;
+        }
+    }
+    if (lane == 0) {
+        group_max[group] = m;
+        group_sum[group] = l;
+    }
+#pragma unroll
+    for (int i = 0; i < 8; i++) group_out[group][lane * 8 + i] = acc[i];
+    __syncthreads();
+    if (threadIdx.x < HEAD_DIM) {
+        float top = -INFINITY;
+        for (int g = 0; g < ATTN_GROUPS; g++) top = fmaxf(top, group_max[g]);
+        float sum = 0.f, o = 0.f;
+        for (int g = 0; g < ATTN_GROUPS; g++) {
+            if (group_max[g] == -INFINITY) continue;  // a group that saw no position
+            const float w = __expf(group_max[g] - top);
+            sum += group_sum[g] * w;
+            o += group_out[g][threadIdx.x] * w;
+        }
+        out[((size_t)r * heads + h) * HEAD_DIM + threadIdx.x] = from_f<T>(o / sum);
+    }
+}
+
+// y[m, n] = sum_k x[m, k] w[n, k] for M rows; one warp per output column n, 8 warps a block.
+// K must be a multiple of 8 (16-byte loads); x and w 16-byte aligned.
+template <typename T, int M> __device__ void gemv(const T *x, const T *w, T *y, int K, int N) {
+    const int n = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
+    const int lane = threadIdx.x & 31;
+    if (n >= N) return;
+    const T *wr = w + (size_t)n * K;
+    float acc[M];
+#pragma unroll
+    for (int m = 0; m < M; m++) acc[m] = 0.f;
+    int k = lane * 8;
+    // Four independent 16-byte weight loads in flight per lane before any arithmetic.
+    for (; k + 3 * 256 < K; k += 4 * 256) {
+        uint4 wv[4];
+#pragma unroll
+        for (int u = 0; u < 4; u++) wv[u] = __ldg(reinterpret_cast<const uint4 *>(wr + k + u * 256));
+#pragma unroll
+        for (int u = 0; u < 4; u++) {
+            float wf[8];
+            unpack8<T>(wv[u], wf);
+#pragma unroll
+            for (int m = 0; m < M; m++) {
+                float xf[8];
+                unpack8<T>(__ldg(reinterpret_cast<const uint4 *>(x + (size_t)m * K + k + u * 256)), xf);
+#pragma unroll
+                for (int i = 0; i < 8; i++) acc[m] += wf[i] * xf[i];
+            }
+        }
+    }
+    for (; k < K; k += 256) {
+        float wf[8];
+        unpack8<T>(__ldg(reinterpret_cast<const uint4 *>(wr + k)), wf);
+#pragma unroll
+        for (int m = 0; m < M; m++) {
+            float xf[8];
+            unpack8<T>(__ldg(reinterpret_cast<const uint4 *>(x + (size_t)m * K + k)), xf);
+#pragma unroll
+            for (int i = 0; i < 8; i++) acc[m] += wf[i] * xf[i];
+        }
+    }
+#pragma unroll
+    for (int m = 0; m < M; m++) {
+        float s = acc[m];
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
+        if (lane == 0) y[(size_t)m * N + n] = from_f<T>(s);
+    }
+}
+
+// gate_up: [rows, 2 * inter] (gate first); out: [rows, inter] = silu(gate) * up.
+template <typename T> __device__ void silu_mul(const T *gate_up, T *out, int rows, int inter) {
+    const size_t total = (size_t)rows * inter;
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total; i += (size_t)gridDim.x * blockDim.x) {
+        const size_t r = i / inter, j = i % inter;
+        const float g = to_f(gate_up[r * 2 * inter + j]);
+        const float u = to_f(gate_up[r * 2 * inter + inter + j]);
+        out[i] = from_f<T>(g / (1.f + __expf(-g)) * u);
+    }
+}
+
+#define FOR_TYPE(NAME, T)                                                                                          \
+    extern "C" __global__ void rope_append_##NAME(const T *qkv, const float *cos, const float *sin,               \
+                                                  const uint64_t *table, const uint32_t *pos, const uint32_t *cap, \
+                                                  T *q_out, int rows, int heads, int kv_heads, int head_dim) {     \
+        rope_append<T>(qkv, cos, sin, table, pos, cap, q_out, rows, heads, kv_heads, head_dim);                    \
+    }                                                                                                              \
+    extern "C" __global__ void __launch_bounds__(ATTN_THREADS)                                                     \
+        attention_##NAME(const T *q, const uint64_t *table, const uint32_t *pos, const uint32_t *cap, T *out,      \
+                         int rows, int heads, int kv_heads, float scale) {                                         \
+        attention<T>(q, table, pos, cap, out, rows, heads, kv_heads, scale);                                       \
+    }                                                                                                              \
+    extern "C" __global__ void silu_mul_##NAME(const T *gate_up, T *out, int rows, int inter) {                   \
+        silu_mul<T>(gate_up, out, rows, inter);                                                                    \
+    }
+
+#define GEMV(NAME, T, M)                                                                                           \
+    extern "C" __global__ void __launch_bounds__(256) gemv_##NAME##_##M(const T *x, const T *w, T *y, int K,       \
+                                                                         int N) {                                  \
+        gemv<T, M>(x, w, y, K, N);                                                                                 \
+    }
+
+#define GEMVS(NAME, T)                                                                                             \
+    GEMV(NAME, T, 1) GEMV(NAME, T, 2) GEMV(NAME, T, 3) GEMV(NAME, T, 4) GEMV(NAME, T, 5) GEMV(NAME, T, 6)          \
+        GEMV(NAME, T, 7) GEMV(NAME, T, 8)
+
+FOR_TYPE(f16, __half)
+FOR_TYPE(bf16, __nv_bfloat16)
+GEMVS(f16, __half)
+GEMVS(bf16, __nv_bfloat16)
