@@ -4,8 +4,8 @@
 //! concatenated at load), RoPE and the KV-cache write in one kernel, attention for every
 //! row of the step in one kernel (each row over its own sequence's cache, through a table
 //! of cache addresses built once per step), SwiGLU in one kernel, and a matrix-vector
-//! kernel instead of cuBLAS for decode-sized steps. Eleven launches a layer whatever the
-//! batch, and no cache is copied except when it doubles its capacity.
+//! kernel instead of cuBLAS for decode-sized steps, and each residual add fused with the
+//! RMSNorm after it. Nine launches a layer whatever the batch, and no cache is copied except when it doubles its capacity.
 
 use candle_core::{DType, Module, Tensor};
 use candle_nn::{Embedding, Linear, RmsNorm};
@@ -56,11 +56,7 @@ pub(crate) struct ModelView<'a> {
 /// `x · wᵀ` for `x` `[rows, in]`, `w` `[out, in]`: the matrix-vector kernel for a few rows
 /// (each weight byte read once, no cuBLAS heuristics), cuBLAS beyond.
 fn project(x: &Tensor, w: &Tensor) -> candle_core::Result<Tensor> {
-    if x.dim(0)? <= cuda::GEMV_MAX_ROWS && x.dim(1)?.is_multiple_of(8) {
-        cuda::gemv(x, w)
-    } else {
-        x.matmul(&w.t()?)
-    }
+    if x.dim(0)? <= cuda::GEMV_MAX_ROWS && x.dim(1)?.is_multiple_of(8) { cuda::gemv(x, w) } else { x.matmul(&w.t()?) }
 }
 
 /// Runs the step's tokens through every layer, appending to the caches. Returns the
@@ -95,15 +91,20 @@ pub(crate) fn hidden_states(model: ModelView<'_>, steps: &mut [SequenceStep<'_>]
     let ids = Tensor::from_vec(ids, total, device)?;
     let mut hidden = model.embed_tokens.forward(&ids)?;
     let eps = model.eps as f32;
+    let Some(first) = model.layers.first() else {
+        return Err(ModelError::Invalid("a model without layers".into()));
+    };
+    let mut normed = candle_nn::ops::rms_norm(&hidden, &first.input_norm, eps)?;
     for (index, layer) in model.layers.iter().enumerate() {
-        let normed = candle_nn::ops::rms_norm(&hidden, &layer.input_norm, eps)?;
         let qkv = project(&normed, &layer.qkv)?;
         let q = cuda::rope_append(&qkv, model.rope_cos, model.rope_sin, &tables, index, heads)?;
-        let attention = cuda::attention(&q, &tables, index, heads)?;
-        hidden = (hidden + project(&attention, &layer.o)?)?;
-        let normed = candle_nn::ops::rms_norm(&hidden, &layer.post_attention_norm, eps)?;
-        let activated = cuda::silu_mul(&project(&normed, &layer.gate_up)?)?;
-        hidden = (hidden + project(&activated, &layer.down)?)?;
+        let attention = project(&cuda::attention(&q, &tables, index, heads)?, &layer.o)?;
+        let (sum, post_normed) = cuda::add_rms_norm(&hidden, &attention, &layer.post_attention_norm, eps)?;
+        let mlp = project(&cuda::silu_mul(&project(&post_normed, &layer.gate_up)?)?, &layer.down)?;
+        // The residual add fuses with the next layer's input norm (the last layer's with
+        // the final norm, whose output `head` recomputes for the rows it needs).
+        let next_norm = model.layers.get(index + 1).map_or(model.norm.weight(), |next| &next.input_norm);
+        (hidden, normed) = cuda::add_rms_norm(&sum, &mlp, next_norm, eps)?;
     }
     for step in steps.iter_mut() {
         step.cache.advance(step.tokens.len());

@@ -138,9 +138,21 @@ impl DeviceSpec {
     pub fn open(self) -> Result<Device, LoadError> {
         match self {
             Self::Cpu => Ok(Device::Cpu),
-            Self::Cuda(n) => Device::new_cuda(n).map_err(|error| {
-                LoadError::Unsupported(format!("opening cuda:{n}: {error} (CUDA needs a build with --features cuda)"))
-            }),
+            Self::Cuda(n) => {
+                let device = Device::new_cuda(n).map_err(|error| {
+                    LoadError::Unsupported(format!(
+                        "opening cuda:{n}: {error} (CUDA needs a build with --features cuda)"
+                    ))
+                })?;
+                #[cfg(feature = "cuda")]
+                if let Device::Cuda(cuda) = &device {
+                    // SAFETY: NetGPT queues all work for a device on candle's one stream, so
+                    // no cross-stream ordering is needed; tracking would create and destroy
+                    // two CUDA events for every tensor allocated (hundreds per decode step).
+                    unsafe { cuda.disable_event_tracking() };
+                }
+                Ok(device)
+            }
         }
     }
 }

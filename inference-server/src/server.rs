@@ -446,8 +446,7 @@ pub async fn start(settings: ServerSettings) -> Result<RunningServer, ServeError
 
 fn load_into(state: &AppState, settings: &ServerSettings) -> Result<(), LoadError> {
     log_cpu_features();
-    let loaded =
-        load(
+    let loaded = load(
         &settings.model,
         LoadOptions {
             context_limit: settings.context_length,

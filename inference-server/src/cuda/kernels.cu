@@ -29,35 +29,30 @@ template <typename T> __device__ __forceinline__ void unpack8(const uint4 &raw, 
 
 // qkv: [rows, (heads + 2 kv_heads) * head_dim]; cos/sin: [positions, head_dim / 2] f32.
 // table: this layer's cache pointers, keys at [r], values at [rows + r]; each cache is
-// [kv_heads, cap[r], head_dim]. q_out: [rows, heads, head_dim]. One block per row.
+// [kv_heads, cap[r], head_dim]. q_out: [rows, heads, head_dim]. One block per (row, head
+// of Q, K or V), head_dim / 2 threads: every thread does one load pair, so the launch is
+// as short as a launch gets (it was one block per row looping over all heads: ~3x longer).
 template <typename T>
 __device__ void rope_append(const T *qkv, const float *cos, const float *sin, const uint64_t *table,
                             const uint32_t *pos, const uint32_t *cap, T *q_out, int rows, int heads, int kv_heads,
                             int head_dim) {
-    const int r = blockIdx.x;
+    const int r = blockIdx.x, h = blockIdx.y, j = threadIdx.x;
     const int half = head_dim / 2;
-    const T *row = qkv + (size_t)r * (heads + 2 * kv_heads) * head_dim;
+    const T *src = qkv + ((size_t)r * (heads + 2 * kv_heads) + h) * head_dim;
     const uint32_t p = pos[r];
     const size_t c = cap[r];
-    const float *cr = cos + (size_t)p * half;
-    const float *sr = sin + (size_t)p * half;
-    T *keys = reinterpret_cast<T *>(table[r]);
-    T *values = reinterpret_cast<T *>(table[rows + r]);
-    for (int i = threadIdx.x; i < (heads + kv_heads) * half; i += blockDim.x) {
-        const int h = i / half, j = i % half;
-        const T *src = row + h * head_dim;
-        const float x1 = to_f(src[j]), x2 = to_f(src[j + half]);
-        const float co = cr[j], si = sr[j];
-        T *dst = h < heads ? q_out + ((size_t)r * heads + h) * head_dim
-                           : keys + ((size_t)(h - heads) * c + p) * head_dim;
-        dst[j] = from_f<T>(x1 * co - x2 * si);
-        dst[j + half] = from_f<T>(x2 * co + x1 * si);
+    if (h >= heads + kv_heads) {
+        T *values = reinterpret_cast<T *>(table[rows + r]) + ((size_t)(h - heads - kv_heads) * c + p) * head_dim;
+        values[j] = src[j];
+        values[j + half] = src[j + half];
+        return;
     }
-    const T *v = row + (heads + kv_heads) * head_dim;
-    for (int i = threadIdx.x; i < kv_heads * head_dim; i += blockDim.x) {
-        const int h = i / head_dim, d = i % head_dim;
-        values[((size_t)h * c + p) * head_dim + d] = v[i];
-    }
+    const float x1 = to_f(src[j]), x2 = to_f(src[j + half]);
+    const float co = cos[(size_t)p * half + j], si = sin[(size_t)p * half + j];
+    T *dst = h < heads ? q_out + ((size_t)r * heads + h) * head_dim
+                       : reinterpret_cast<T *>(table[r]) + ((size_t)(h - heads) * c + p) * head_dim;
+    dst[j] = from_f<T>(x1 * co - x2 * si);
+    dst[j + half] = from_f<T>(x2 * co + x1 * si);
 }
 
 // Attention of row r (at position pos[r]) over positions 0..=pos[r] of its cache, for head
@@ -67,6 +62,7 @@ __device__ void rope_append(const T *qkv, const float *cos, const float *sin, co
 constexpr int HEAD_DIM = 128;
 constexpr int ATTN_THREADS = 256;
 constexpr int ATTN_GROUPS = ATTN_THREADS / 16;
+constexpr int ATTN_UNROLL = 4;
 
 template <typename T>
 __device__ void attention(const T *q, const uint64_t *table, const uint32_t *pos, const uint32_t *cap, T *out,
@@ -86,30 +82,39 @@ __device__ void attention(const T *q, const uint64_t *table, const uint32_t *pos
 #pragma unroll
     for (int i = 0; i < 8; i++) qv[i] *= scale;
     float m = -INFINITY, l = 0.f, acc[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
-    // Uniform trip count across the block: the shuffles need every lane of the warp.
-    for (uint32_t base = 0; base < n; base += ATTN_GROUPS) {
-        const uint32_t j = base + group;
-        const bool valid = j < n;
-        float kf[8], vf[8];
-        if (valid) {
-            unpack8<T>(*reinterpret_cast<const uint4 *>(keys + (size_t)j * HEAD_DIM + lane * 8), kf);
-            unpack8<T>(*reinterpret_cast<const uint4 *>(values + (size_t)j * HEAD_DIM + lane * 8), vf);
-        } else {
+    // Each group takes ATTN_UNROLL positions per iteration and issues all their loads before
+    // using any: at batch 1 there are only `heads` blocks, so latency, not bandwidth, bounds
+    // this loop. The trip count is uniform across the block: the shuffles need every lane.
+    for (uint32_t base = 0; base < n; base += ATTN_GROUPS * ATTN_UNROLL) {
+        uint4 kraw[ATTN_UNROLL], vraw[ATTN_UNROLL];
 #pragma unroll
-            for (int i = 0; i < 8; i++) kf[i] = vf[i] = 0.f;
+        for (int u = 0; u < ATTN_UNROLL; u++) {
+            const uint32_t j = base + group + u * ATTN_GROUPS;
+            if (j < n) {
+                kraw[u] = *reinterpret_cast<const uint4 *>(keys + (size_t)j * HEAD_DIM + lane * 8);
+                vraw[u] = *reinterpret_cast<const uint4 *>(values + (size_t)j * HEAD_DIM + lane * 8);
+            } else {
+                kraw[u] = vraw[u] = make_uint4(0, 0, 0, 0);
+            }
         }
-        float s = 0.f;
 #pragma unroll
-        for (int i = 0; i < 8; i++) s += qv[i] * kf[i];
+        for (int u = 0; u < ATTN_UNROLL; u++) {
+            float kf[8], vf[8];
+            unpack8<T>(kraw[u], kf);
+            float s = 0.f;
 #pragma unroll
-        for (int o = 8; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
-        if (valid) {
-            const float mn = fmaxf(m, s);
-            const float corr = __expf(m - mn), p = __expf(s - mn);
-            l = l * corr + p;
+            for (int i = 0; i < 8; i++) s += qv[i] * kf[i];
 #pragma unroll
-            for (int i = 0; i < 8; i++) acc[i] = acc[i] * corr + p * vf[i];
-            m = mn;
+            for (int o = 8; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
+            if (base + group + u * ATTN_GROUPS < n) {
+                unpack8<T>(vraw[u], vf);
+                const float mn = fmaxf(m, s);
+                const float corr = __expf(m - mn), p = __expf(s - mn);
+                l = l * corr + p;
+#pragma unroll
+                for (int i = 0; i < 8; i++) acc[i] = acc[i] * corr + p * vf[i];
+                m = mn;
+            }
         }
     }
     if (lane == 0) {
@@ -193,6 +198,34 @@ template <typename T> __device__ void silu_mul(const T *gate_up, T *out, int row
     }
 }
 
+// sum = x + delta; normed = sum / rms(sum) * weight, per row of `dim`; one block per row.
+// Replaces candle's add and rms_norm launches (two per residual connection).
+constexpr int NORM_THREADS = 512;
+
+template <typename T>
+__device__ void add_rms_norm(const T *x, const T *delta, const T *weight, T *sum, T *normed, int dim, float eps) {
+    __shared__ float partial[NORM_THREADS / 32];
+    const size_t row = (size_t)blockIdx.x * dim;
+    float squares = 0.f;
+    for (int i = threadIdx.x; i < dim; i += blockDim.x) {
+        const float v = to_f(x[row + i]) + to_f(delta[row + i]);
+        const T rounded = from_f<T>(v);
+        sum[row + i] = rounded;
+        const float r = to_f(rounded);  // normalise what the next layer will add to
+        squares += r * r;
+    }
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) squares += __shfl_xor_sync(0xffffffffu, squares, o);
+    if ((threadIdx.x & 31) == 0) partial[threadIdx.x / 32] = squares;
+    __syncthreads();
+    float total = 0.f;
+    for (int w = 0; w < (int)(blockDim.x / 32); w++) total += partial[w];
+    const float scale = rsqrtf(total / dim + eps);
+    for (int i = threadIdx.x; i < dim; i += blockDim.x) {
+        normed[row + i] = from_f<T>(to_f(sum[row + i]) * scale * to_f(weight[i]));
+    }
+}
+
 #define FOR_TYPE(NAME, T)                                                                                          \
     extern "C" __global__ void rope_append_##NAME(const T *qkv, const float *cos, const float *sin,               \
                                                   const uint64_t *table, const uint32_t *pos, const uint32_t *cap, \
@@ -206,6 +239,10 @@ template <typename T> __device__ void silu_mul(const T *gate_up, T *out, int row
     }                                                                                                              \
     extern "C" __global__ void silu_mul_##NAME(const T *gate_up, T *out, int rows, int inter) {                   \
         silu_mul<T>(gate_up, out, rows, inter);                                                                    \
+    }                                                                                                              \
+    extern "C" __global__ void __launch_bounds__(NORM_THREADS)                                                     \
+        add_rms_norm_##NAME(const T *x, const T *delta, const T *weight, T *sum, T *normed, int dim, float eps) {  \
+        add_rms_norm<T>(x, delta, weight, sum, normed, dim, eps);                                                  \
     }
 
 #define GEMV(NAME, T, M)                                                                                           \

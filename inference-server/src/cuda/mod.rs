@@ -20,6 +20,7 @@ pub const GEMV_MAX_ROWS: usize = 8;
 /// The head size the attention kernel is written for.
 pub const HEAD_DIM: usize = 128;
 const ATTENTION_THREADS: u32 = 256;
+const NORM_THREADS: u32 = 512;
 
 fn suffix(dtype: DType) -> candle_core::Result<&'static str> {
     match dtype {
@@ -160,7 +161,11 @@ pub fn rope_append(
     for value in &ints {
         builder.arg(value);
     }
-    let config = LaunchConfig { grid_dim: (rows as u32, 1, 1), block_dim: (256, 1, 1), shared_mem_bytes: 0 };
+    let config = LaunchConfig {
+        grid_dim: (rows as u32, (heads.heads + 2 * heads.kv_heads) as u32, 1),
+        block_dim: (heads.head_dim as u32 / 2, 1, 1),
+        shared_mem_bytes: 0,
+    };
     // SAFETY: the pointers are live tensors of the checked shapes; the caches hold each
     // row's position (the caller reserved capacity), which the table records.
     unsafe { builder.launch(config) }.w()?;
@@ -230,6 +235,37 @@ pub fn gemv(x: &Tensor, w: &Tensor) -> candle_core::Result<Tensor> {
     // 8, so every 16-byte load is aligned and in bounds.
     unsafe { builder.launch(config) }.w()?;
     Ok(out)
+}
+
+/// Residual connection and the next RMSNorm in one launch: returns `x + delta` and
+/// `rms_norm(x + delta) · weight` (rows of `x`, `[rows, dim]`).
+pub fn add_rms_norm(x: &Tensor, delta: &Tensor, weight: &Tensor, eps: f32) -> candle_core::Result<(Tensor, Tensor)> {
+    let device = cuda_device(x.device())?;
+    let stream = device.cuda_stream();
+    let (rows, dim) = x.dims2()?;
+    if delta.dims() != x.dims() || weight.dims() != [dim] || delta.dtype() != x.dtype() || weight.dtype() != x.dtype() {
+        bail!("add_rms_norm: x {:?}, delta {:?}, weight {:?}", x.dims(), delta.dims(), weight.dims());
+    }
+    let sum = output(device, x.dtype(), &[rows, dim])?;
+    let normed = output(device, x.dtype(), &[rows, dim])?;
+    let func = device.get_or_load_custom_func(&format!("add_rms_norm_{}", suffix(x.dtype())?), MODULE, PTX)?;
+    let ptrs = [
+        address(x, &stream)?,
+        address(delta, &stream)?,
+        address(weight, &stream)?,
+        address(&sum, &stream)?,
+        address(&normed, &stream)?,
+    ];
+    let mut builder = func.builder();
+    for ptr in &ptrs {
+        builder.arg(ptr);
+    }
+    let dim = dim as i32;
+    builder.arg(&dim).arg(&eps);
+    let config = LaunchConfig { grid_dim: (rows as u32, 1, 1), block_dim: (NORM_THREADS, 1, 1), shared_mem_bytes: 0 };
+    // SAFETY: shapes checked above; one block per row writes every element of both outputs.
+    unsafe { builder.launch(config) }.w()?;
+    Ok((sum, normed))
 }
 
 /// SwiGLU on a fused projection: `gate_up` `[rows, 2·inter]` (gate first) to
