@@ -173,7 +173,7 @@ def run_ours(args, batches):
         "--new", str(args.new),
         "--repeats", str(args.repeats),
         "--dump", args.dump,
-    ]
+    ] + (["--profile"] if args.profile else [])
     print("running", " ".join(command), "with LD_LIBRARY_PATH", libs, flush=True)
     proc = subprocess.run(command, env=env, capture_output=True, text=True)
     sys.stderr.write(proc.stderr)
@@ -198,6 +198,7 @@ def main():
     parser.add_argument("--prompt", type=int, default=64)
     parser.add_argument("--new", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--profile", action="store_true", help="also print gpu_bench's step profile")
     parser.add_argument("--dump", default="/tmp/netgpt-gpu-bench-dump", help="logits for the checks")
     parser.add_argument("--hbm", type=float, default=3.35e12, help="nominal HBM bandwidth, bytes/s")
     args = parser.parse_args()

@@ -38,6 +38,8 @@ struct Args {
     new_tokens: usize,
     repeats: usize,
     dump: Option<PathBuf>,
+    /// Also print where a batch-1 decode step's time goes.
+    profile: bool,
 }
 
 fn parse_args() -> Result<Args, Error> {
@@ -50,6 +52,7 @@ fn parse_args() -> Result<Args, Error> {
         new_tokens: 128,
         repeats: 5,
         dump: None,
+        profile: false,
     };
     let mut iter = std::env::args().skip(1);
     while let Some(flag) = iter.next() {
@@ -69,6 +72,7 @@ fn parse_args() -> Result<Args, Error> {
             "--new" => args.new_tokens = value()?.parse()?,
             "--repeats" => args.repeats = value()?.parse()?,
             "--dump" => args.dump = Some(value()?.into()),
+            "--profile" => args.profile = true,
             other => return Err(format!("unknown argument {other}").into()),
         }
     }
@@ -144,6 +148,77 @@ fn generate(model: &HfLlama, batch: usize, args: &Args, keep_checks: bool) -> Re
     })
 }
 
+/// Where a decode step's time goes: host time to queue a step (forward returns before the
+/// GPU finishes) against the whole step, and the projections alone at LLaMA-7B shapes.
+fn profile(model: &HfLlama, args: &Args) -> Result<(), Error> {
+    let vocab = model.config().vocab_size;
+    let mut cache = model.new_cache();
+    let p = prompt(0, args.prompt, vocab);
+    model.forward(&mut [SequenceStep { tokens: &p, cache: &mut cache }])?;
+    let (mut queued, mut total) = (Vec::new(), Vec::new());
+    for i in 0..64u32 {
+        let token = [100 + i];
+        let started = Instant::now();
+        let logits = model.forward(&mut [SequenceStep { tokens: &token, cache: &mut cache }])?;
+        queued.push(started.elapsed().as_secs_f64() * 1e3);
+        argmax(&logits)?;
+        total.push(started.elapsed().as_secs_f64() * 1e3);
+    }
+    eprintln!("PROFILE decode step: host queues in {:.2} ms, done in {:.2} ms", median(queued), median(total));
+    #[cfg(feature = "cuda")]
+    {
+        let device = model.device();
+        let c = model.config();
+        let (h, i) = (c.hidden_size, c.intermediate_size);
+        let shapes = [(3 * h, h), (h, h), (2 * i, h), (h, i)];
+        for rows in [1usize, 32] {
+            let mut seconds = 0.0;
+            let mut bytes = 0usize;
+            for &(n, k) in &shapes {
+                // Eight weight copies in rotation, so the 50 MB L2 cannot serve repeats.
+                let weights: Vec<Tensor> = (0..8)
+                    .map(|_| Tensor::randn(0f32, 0.02, (n, k), device)?.to_dtype(candle_core::DType::F16))
+                    .collect::<Result<_, _>>()?;
+                let x = Tensor::randn(0f32, 1.0, (rows, k), device)?.to_dtype(candle_core::DType::F16)?;
+                let run = |w: &Tensor| -> candle_core::Result<Tensor> {
+                    if rows <= netgpt_inference::cuda::GEMV_MAX_ROWS {
+                        netgpt_inference::cuda::gemv(&x, w)
+                    } else {
+                        x.matmul(&w.t()?)
+                    }
+                };
+                for w in &weights {
+                    run(w)?;
+                }
+                device.synchronize()?;
+                let started = Instant::now();
+                for _ in 0..4 {
+                    for w in &weights {
+                        run(w)?;
+                    }
+                }
+                device.synchronize()?;
+                let elapsed = started.elapsed().as_secs_f64() / 32.0;
+                eprintln!(
+                    "PROFILE rows {rows} [{n}x{k}]: {:.1} us, {:.2} TB/s",
+                    elapsed * 1e6,
+                    (n * k * 2) as f64 / elapsed / 1e12
+                );
+                seconds += elapsed;
+                bytes += n * k * 2;
+            }
+            eprintln!(
+                "PROFILE rows {rows}: one layer's projections {:.1} us ({:.2} TB/s); x{} layers = {:.2} ms",
+                seconds * 1e6,
+                bytes as f64 / seconds / 1e12,
+                c.num_hidden_layers,
+                seconds * 1e3 * c.num_hidden_layers as f64
+            );
+        }
+    }
+    Ok(())
+}
+
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
@@ -184,6 +259,9 @@ fn main() -> Result<(), Error> {
     device.synchronize()?;
     eprintln!("loaded {} in {:.1} s", args.model.display(), started.elapsed().as_secs_f64());
     let vocab = model.config().vocab_size;
+    if args.profile {
+        profile(&model, &args)?;
+    }
     for &batch in &args.batches {
         let warm = generate(&model, batch, &args, args.dump.is_some())?;
         if let Some(dir) = &args.dump {
