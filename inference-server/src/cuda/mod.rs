@@ -209,28 +209,15 @@ pub fn attention(q: &Tensor, tables: &StepTables, layer: usize, heads: Heads) ->
 
 /// `x · wᵀ` for `x` `[m, k]` with `m <= GEMV_MAX_ROWS` and `w` `[n, k]` (`k` a multiple of 8).
 pub fn gemv(x: &Tensor, w: &Tensor) -> candle_core::Result<Tensor> {
-    launch_gemv(x, w, false)
-}
-
-/// `(silu(gate) · up) · wᵀ` for the fused `gate_up` `[m, 2k]` (gate first): the down
-/// projection with SwiGLU applied to its input as it is read (one launch, no `[m, k]`
-/// intermediate).
-pub fn gemv_swiglu(gate_up: &Tensor, w: &Tensor) -> candle_core::Result<Tensor> {
-    launch_gemv(gate_up, w, true)
-}
-
-fn launch_gemv(x: &Tensor, w: &Tensor, swiglu: bool) -> candle_core::Result<Tensor> {
     let device = cuda_device(x.device())?;
     let stream = device.cuda_stream();
     let (m, x_width) = x.dims2()?;
     let (n, k) = w.dims2()?;
-    let expected = if swiglu { 2 * k } else { k };
-    if x_width != expected || !k.is_multiple_of(8) || m == 0 || m > GEMV_MAX_ROWS || x.dtype() != w.dtype() {
+    if x_width != k || !k.is_multiple_of(8) || m == 0 || m > GEMV_MAX_ROWS || x.dtype() != w.dtype() {
         bail!("gemv: x {:?} ({:?}), w {:?} ({:?})", x.dims(), x.dtype(), w.dims(), w.dtype());
     }
     let out = output(device, x.dtype(), &[m, n])?;
-    let kind = if swiglu { "gemv_swiglu" } else { "gemv" };
-    let func = device.get_or_load_custom_func(&format!("{kind}_{}_{m}", suffix(x.dtype())?), MODULE, PTX)?;
+    let func = device.get_or_load_custom_func(&format!("gemv_{}_{m}", suffix(x.dtype())?), MODULE, PTX)?;
     let ptrs = [address(x, &stream)?, address(w, &stream)?, address(&out, &stream)?];
     if ptrs[..2].iter().any(|p| p % 16 != 0) {
         bail!("gemv: inputs must be 16-byte aligned for the vector loads");
