@@ -43,7 +43,7 @@ def llama_config(args):
         intermediate_size=11008,
         num_hidden_layers=args.layers,
         num_attention_heads=32,
-        num_key_value_heads=32,
+        num_key_value_heads=args.kv_heads,
         max_position_embeddings=2048,
         rms_norm_eps=1e-6,
         tie_word_embeddings=False,
@@ -194,6 +194,7 @@ def main():
     parser.add_argument("--ours", required=True)
     parser.add_argument("--out", default=os.environ.get("OUT", "."))
     parser.add_argument("--layers", type=int, default=32)
+    parser.add_argument("--kv-heads", type=int, default=32, help="fewer than 32: grouped-query attention")
     parser.add_argument("--batches", default="1,32")
     parser.add_argument("--prompt", type=int, default=64)
     parser.add_argument("--new", type=int, default=128)
@@ -236,7 +237,7 @@ def main():
 
     lines = [
         f"GPU: {device}; torch {torch.__version__}, transformers {transformers.__version__}; "
-        f"LLaMA-7B shapes ({args.layers} layers), f16, random weights; prompt {args.prompt}, "
+        f"LLaMA-7B shapes ({args.layers} layers, {args.kv_heads} KV heads), f16, random weights; prompt {args.prompt}, "
         f"{args.new} new tokens, greedy; medians of {args.repeats} runs after a warm-up.",
         f"Weights read per decode step: {weight_bytes / 1e9:.2f} GB; HBM bound at "
         f"{args.hbm / 1e12:.2f} TB/s: {bound:.0f} tok/s per stream; measured copy bandwidth "

@@ -199,7 +199,9 @@ impl HfLlama {
                 up_proj: linear(mlp.pp("up_proj"), h, config.intermediate_size)?,
                 down_proj: linear(mlp.pp("down_proj"), config.intermediate_size, h)?,
             };
-            // On CUDA, fuse as we go so the split weights are freed layer by layer.
+            // On CUDA the projections are concatenated (one launch instead of three, or
+            // two). The loaded tensors stay alive until loading ends, so loading peaks at
+            // about twice the weights in device memory.
             #[cfg(feature = "cuda")]
             if device.is_cuda() {
                 cuda_layers.push(crate::hf_llama_cuda::FusedLayer::new(layer)?);
@@ -355,7 +357,7 @@ impl LanguageModel for HfLlama {
         let last = hidden.i(0)?.index_select(&rows, 0)?;
         #[cfg(feature = "cuda")]
         if self.device.is_cuda() {
-            return Ok(crate::hf_llama_cuda::head(self.cuda_view(), &last)?);
+            return crate::hf_llama_cuda::head(self.cuda_view(), &last);
         }
         Ok(self.lm_head.forward(&self.norm.forward(&last)?)?)
     }
