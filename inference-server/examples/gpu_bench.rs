@@ -171,9 +171,14 @@ fn profile(model: &HfLlama, args: &Args) -> Result<(), Error> {
         let c = model.config();
         let (h, i) = (c.hidden_size, c.intermediate_size);
         let shapes = [(3 * h, h), (h, h), (2 * i, h), (h, i)];
-        for rows in [1usize, 32] {
+        for (rows, split) in [(1usize, Some(1usize)), (1, Some(2)), (1, Some(4)), (1, None), (32, None)] {
             let mut seconds = 0.0;
             let mut bytes = 0usize;
+            let label = match (rows, split) {
+                (32, _) => "cuBLAS".to_string(),
+                (_, Some(split)) => format!("gemv split {split}"),
+                (_, None) => "gemv default split".to_string(),
+            };
             for &(n, k) in &shapes {
                 // Eight weight copies in rotation, so the 50 MB L2 cannot serve repeats.
                 let weights: Vec<Tensor> = (0..8)
@@ -181,10 +186,10 @@ fn profile(model: &HfLlama, args: &Args) -> Result<(), Error> {
                     .collect::<Result<_, _>>()?;
                 let x = Tensor::randn(0f32, 1.0, (rows, k), device)?.to_dtype(candle_core::DType::F16)?;
                 let run = |w: &Tensor| -> candle_core::Result<Tensor> {
-                    if rows <= netgpt_inference::cuda::GEMV_MAX_ROWS {
-                        netgpt_inference::cuda::gemv(&x, w)
-                    } else {
-                        x.matmul(&w.t()?)
+                    match (rows, split) {
+                        (32, _) => x.matmul(&w.t()?),
+                        (_, Some(split)) => netgpt_inference::cuda::gemv_split(&x, w, split),
+                        (_, None) => netgpt_inference::cuda::gemv(&x, w),
                     }
                 };
                 for w in &weights {
@@ -200,7 +205,7 @@ fn profile(model: &HfLlama, args: &Args) -> Result<(), Error> {
                 device.synchronize()?;
                 let elapsed = started.elapsed().as_secs_f64() / 32.0;
                 eprintln!(
-                    "PROFILE rows {rows} [{n}x{k}]: {:.1} us, {:.2} TB/s",
+                    "PROFILE rows {rows} {label} [{n}x{k}]: {:.1} us, {:.2} TB/s",
                     elapsed * 1e6,
                     (n * k * 2) as f64 / elapsed / 1e12
                 );
@@ -208,7 +213,7 @@ fn profile(model: &HfLlama, args: &Args) -> Result<(), Error> {
                 bytes += n * k * 2;
             }
             eprintln!(
-                "PROFILE rows {rows}: one layer's projections {:.1} us ({:.2} TB/s); x{} layers = {:.2} ms",
+                "PROFILE rows {rows} {label}: one layer's projections {:.1} us ({:.2} TB/s); x{} layers = {:.2} ms",
                 seconds * 1e6,
                 bytes as f64 / seconds / 1e12,
                 c.num_hidden_layers,

@@ -138,19 +138,25 @@ __device__ void attention(const T *q, const uint64_t *table, const uint32_t *pos
     }
 }
 
-// y[m, n] = sum_k x[m, k] w[n, k] for M rows; one warp per output column n, 8 warps a block.
-// K must be a multiple of 8 (16-byte loads); x and w 16-byte aligned.
-template <typename T, int M> __device__ void gemv(const T *x, const T *w, T *y, int K, int N) {
-    const int n = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
-    const int lane = threadIdx.x & 31;
-    if (n >= N) return;
-    const T *wr = w + (size_t)n * K;
+// y[m, n] = sum_k x[m, k] w[n, k] for M rows; SPLIT warps per output column n (each over
+// K / SPLIT), 8 warps a block. K / SPLIT must be a multiple of 8 (16-byte loads); x and w
+// 16-byte aligned. Splitting shortens each warp's chain of dependent load rounds, for rows
+// too long (the down projection, K = 11008) or launches too small (4096 x 4096) to hide it.
+template <typename T, int M, int SPLIT> __device__ void gemv(const T *x, const T *w, T *y, int K, int N) {
+    __shared__ float partial[8][M];
+    const int warp = threadIdx.x / 32, lane = threadIdx.x & 31;
+    const int n = blockIdx.x * (8 / SPLIT) + warp / SPLIT;
+    const int span = K / SPLIT, k0 = (warp % SPLIT) * span;
+    // No early return: with SPLIT > 1 every warp must reach the barrier below.
+    const bool active = n < N;
+    const T *wr = w + (size_t)(active ? n : 0) * K + k0;
+    const T *xs = x + k0;
     float acc[M];
 #pragma unroll
     for (int m = 0; m < M; m++) acc[m] = 0.f;
-    int k = lane * 8;
+    int k = active ? lane * 8 : span;
     // Four independent 16-byte weight loads in flight per lane before any arithmetic.
-    for (; k + 3 * 256 < K; k += 4 * 256) {
+    for (; k + 3 * 256 < span; k += 4 * 256) {
         uint4 wv[4];
 #pragma unroll
         for (int u = 0; u < 4; u++) wv[u] = __ldg(reinterpret_cast<const uint4 *>(wr + k + u * 256));
@@ -161,7 +167,7 @@ template <typename T, int M> __device__ void gemv(const T *x, const T *w, T *y, 
 #pragma unroll
             for (int m = 0; m < M; m++) {
                 float xf[8];
-                unpack8<T>(__ldg(reinterpret_cast<const uint4 *>(x + (size_t)m * K + k + u * 256)), xf);
+                unpack8<T>(__ldg(reinterpret_cast<const uint4 *>(xs + (size_t)m * K + k + u * 256)), xf);
 #pragma unroll
                 for (int i = 0; i < 8; i++) acc[m] += wf[i] * xf[i];
             }
@@ -170,23 +176,23 @@ template <typename T, int M> __device__ void gemv(const T *x, const T *w, T *y, 
     // The remainder (a K = 11008 row: 3 loads after 10 rounds) as one predicated round
     // instead of three single-load rounds. Measured on an H100: predicating every round,
     // or eight loads a round, ran slower (more registers, fewer resident warps).
-    if (k < K) {
+    if (k < span) {
         uint4 wv[3];
 #pragma unroll
         for (int u = 0; u < 3; u++) {
             const int kk = k + u * 256;
-            wv[u] = kk < K ? __ldg(reinterpret_cast<const uint4 *>(wr + kk)) : make_uint4(0, 0, 0, 0);
+            wv[u] = kk < span ? __ldg(reinterpret_cast<const uint4 *>(wr + kk)) : make_uint4(0, 0, 0, 0);
         }
 #pragma unroll
         for (int u = 0; u < 3; u++) {
             const int kk = k + u * 256;
-            if (kk >= K) break;
+            if (kk >= span) break;
             float wf[8];
             unpack8<T>(wv[u], wf);
 #pragma unroll
             for (int m = 0; m < M; m++) {
                 float xf[8];
-                unpack8<T>(__ldg(reinterpret_cast<const uint4 *>(x + (size_t)m * K + kk)), xf);
+                unpack8<T>(__ldg(reinterpret_cast<const uint4 *>(xs + (size_t)m * K + kk)), xf);
 #pragma unroll
                 for (int i = 0; i < 8; i++) acc[m] += wf[i] * xf[i];
             }
@@ -197,7 +203,26 @@ template <typename T, int M> __device__ void gemv(const T *x, const T *w, T *y, 
         float s = acc[m];
 #pragma unroll
         for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
-        if (lane == 0) y[(size_t)m * N + n] = from_f<T>(s);
+        acc[m] = s;
+    }
+    if (SPLIT == 1) {
+        if (active && lane == 0)
+#pragma unroll
+            for (int m = 0; m < M; m++) y[(size_t)m * N + n] = from_f<T>(acc[m]);
+        return;
+    }
+    if (lane == 0)
+#pragma unroll
+        for (int m = 0; m < M; m++) partial[warp][m] = acc[m];
+    __syncthreads();
+    if (active && lane == 0 && warp % SPLIT == 0) {
+#pragma unroll
+        for (int m = 0; m < M; m++) {
+            float s = 0.f;
+#pragma unroll
+            for (int j = 0; j < SPLIT; j++) s += partial[warp + j][m];
+            y[(size_t)m * N + n] = from_f<T>(s);
+        }
     }
 }
 
@@ -259,11 +284,13 @@ __device__ void add_rms_norm(const T *x, const T *delta, const T *weight, T *sum
         add_rms_norm<T>(x, delta, weight, sum, normed, dim, eps);                                                  \
     }
 
-#define GEMV(NAME, T, M)                                                                                           \
-    extern "C" __global__ void __launch_bounds__(256) gemv_##NAME##_##M(const T *x, const T *w, T *y, int K,       \
-                                                                         int N) {                                  \
-        gemv<T, M>(x, w, y, K, N);                                                                                 \
+#define GEMV_SPLIT(NAME, T, M, SPLIT)                                                                              \
+    extern "C" __global__ void __launch_bounds__(256)                                                              \
+        gemv_##NAME##_##M##_s##SPLIT(const T *x, const T *w, T *y, int K, int N) {                                 \
+        gemv<T, M, SPLIT>(x, w, y, K, N);                                                                          \
     }
+
+#define GEMV(NAME, T, M) GEMV_SPLIT(NAME, T, M, 1) GEMV_SPLIT(NAME, T, M, 2) GEMV_SPLIT(NAME, T, M, 4)
 
 #define GEMVS(NAME, T)                                                                                             \
     GEMV(NAME, T, 1) GEMV(NAME, T, 2) GEMV(NAME, T, 3) GEMV(NAME, T, 4) GEMV(NAME, T, 5) GEMV(NAME, T, 6)          \

@@ -209,15 +209,33 @@ pub fn attention(q: &Tensor, tables: &StepTables, layer: usize, heads: Heads) ->
 
 /// `x · wᵀ` for `x` `[m, k]` with `m <= GEMV_MAX_ROWS` and `w` `[n, k]` (`k` a multiple of 8).
 pub fn gemv(x: &Tensor, w: &Tensor) -> candle_core::Result<Tensor> {
+    let (n, k) = w.dims2()?;
+    gemv_split(x, w, gemv_default_split(n, k))
+}
+
+/// Warps per output row: 2 for long rows (the down projection) and small matrices (the
+/// output projection), whose single-warp rows leave too few loads in flight; else 1.
+pub fn gemv_default_split(n: usize, k: usize) -> usize {
+    if (k > 8192 || n <= 4096) && k.is_multiple_of(16) { 2 } else { 1 }
+}
+
+/// [`gemv`] with `split` (1, 2 or 4) warps per output row, each over `k / split`.
+pub fn gemv_split(x: &Tensor, w: &Tensor, split: usize) -> candle_core::Result<Tensor> {
     let device = cuda_device(x.device())?;
     let stream = device.cuda_stream();
     let (m, x_width) = x.dims2()?;
     let (n, k) = w.dims2()?;
-    if x_width != k || !k.is_multiple_of(8) || m == 0 || m > GEMV_MAX_ROWS || x.dtype() != w.dtype() {
+    if x_width != k
+        || ![1, 2, 4].contains(&split)
+        || !k.is_multiple_of(8 * split)
+        || m == 0
+        || m > GEMV_MAX_ROWS
+        || x.dtype() != w.dtype()
+    {
         bail!("gemv: x {:?} ({:?}), w {:?} ({:?})", x.dims(), x.dtype(), w.dims(), w.dtype());
     }
     let out = output(device, x.dtype(), &[m, n])?;
-    let func = device.get_or_load_custom_func(&format!("gemv_{}_{m}", suffix(x.dtype())?), MODULE, PTX)?;
+    let func = device.get_or_load_custom_func(&format!("gemv_{}_{m}_s{split}", suffix(x.dtype())?), MODULE, PTX)?;
     let ptrs = [address(x, &stream)?, address(w, &stream)?, address(&out, &stream)?];
     if ptrs[..2].iter().any(|p| p % 16 != 0) {
         bail!("gemv: inputs must be 16-byte aligned for the vector loads");
@@ -230,9 +248,14 @@ pub fn gemv(x: &Tensor, w: &Tensor) -> candle_core::Result<Tensor> {
     for value in &ints {
         builder.arg(value);
     }
-    let config = LaunchConfig { grid_dim: (n.div_ceil(8) as u32, 1, 1), block_dim: (256, 1, 1), shared_mem_bytes: 0 };
-    // SAFETY: shapes checked above; the rows start 16-byte aligned and k is a multiple of
-    // 8, so every 16-byte load is aligned and in bounds.
+    let rows_per_block = 8 / split;
+    let config = LaunchConfig {
+        grid_dim: (n.div_ceil(rows_per_block) as u32, 1, 1),
+        block_dim: (256, 1, 1),
+        shared_mem_bytes: 0,
+    };
+    // SAFETY: shapes checked above; the rows start 16-byte aligned and k / split is a
+    // multiple of 8, so every 16-byte load is aligned and in bounds.
     unsafe { builder.launch(config) }.w()?;
     Ok(out)
 }
