@@ -1,6 +1,8 @@
 //! LLaMA-family decoder from Hugging Face safetensors (`config.json` +
-//! `model.safetensors`), in f32, with the same per-sequence KV caches and batched steps
-//! as the GGUF model.
+//! `model.safetensors`, or shards listed in `model.safetensors.index.json`), with the same
+//! per-sequence KV caches and batched steps as the GGUF model. On the CPU it runs in f32;
+//! on a CUDA device (feature `cuda`) in f16 or bf16 with fused projections and NetGPT's
+//! own decode kernels (`hf_llama_cuda`).
 //!
 //! Differences from the GGUF layout: projections are `nn.Linear` (`[out, in]`), and Q/K
 //! rows are in HF order, so RoPE rotates halves (`rotate_half`, candle's `rope`) instead
@@ -80,16 +82,16 @@ fn default_hidden_act() -> String {
 pub type HfLlamaLoadError = crate::model::CheckpointError;
 
 #[derive(Debug, Clone)]
-struct Layer {
-    input_norm: RmsNorm,
-    q_proj: Linear,
-    k_proj: Linear,
-    v_proj: Linear,
-    o_proj: Linear,
-    post_attention_norm: RmsNorm,
-    gate_proj: Linear,
-    up_proj: Linear,
-    down_proj: Linear,
+pub(crate) struct Layer {
+    pub(crate) input_norm: RmsNorm,
+    pub(crate) q_proj: Linear,
+    pub(crate) k_proj: Linear,
+    pub(crate) v_proj: Linear,
+    pub(crate) o_proj: Linear,
+    pub(crate) post_attention_norm: RmsNorm,
+    pub(crate) gate_proj: Linear,
+    pub(crate) up_proj: Linear,
+    pub(crate) down_proj: Linear,
 }
 
 /// A LLaMA model loaded from safetensors.
@@ -98,7 +100,10 @@ pub struct HfLlama {
     config: HfLlamaConfig,
     shape: AttentionShape,
     embed_tokens: Embedding,
+    /// CPU layers (empty on CUDA, where `cuda_layers` holds fused weights instead).
     layers: Vec<Layer>,
+    #[cfg(feature = "cuda")]
+    cuda_layers: Vec<crate::hf_llama_cuda::FusedLayer>,
     norm: RmsNorm,
     lm_head: Linear,
     rope_cos: Tensor,
@@ -111,22 +116,40 @@ fn linear(vb: VarBuilder, inputs: usize, outputs: usize) -> candle_core::Result<
 }
 
 impl HfLlama {
-    /// Loads `config.json` and `model.safetensors` from a Hugging Face model directory.
+    /// Loads `config.json` and the safetensors weights from a Hugging Face model
+    /// directory, in f32.
     pub fn from_dir(dir: &Path, device: &Device) -> Result<Self, HfLlamaLoadError> {
-        let config_path = dir.join("config.json");
-        let text = std::fs::read_to_string(&config_path)
-            .map_err(|source| HfLlamaLoadError::Read { path: config_path.display().to_string(), source })?;
-        let config: HfLlamaConfig = serde_json::from_str(&text)?;
-        let tensors = candle_core::safetensors::load(dir.join("model.safetensors"), device)?;
-        Self::from_tensors(config, tensors, device)
+        Self::from_dir_as(dir, device, DType::F32)
     }
 
-    /// Builds the model from HF-named tensors.
+    /// [`Self::from_dir`] in `dtype`: f32 on the CPU; f16 or bf16 on CUDA.
+    pub fn from_dir_as(dir: &Path, device: &Device, dtype: DType) -> Result<Self, HfLlamaLoadError> {
+        let config_path = dir.join("config.json");
+        let config: HfLlamaConfig = serde_json::from_str(&read(&config_path)?)?;
+        let mut tensors = HashMap::new();
+        for file in weight_files(dir)? {
+            tensors.extend(candle_core::safetensors::load(&file, device)?);
+        }
+        Self::from_tensors_as(config, tensors, device, dtype)
+    }
+
+    /// Builds the model from HF-named tensors, in f32.
     pub fn from_tensors(
         config: HfLlamaConfig,
         tensors: HashMap<String, Tensor>,
         device: &Device,
     ) -> Result<Self, HfLlamaLoadError> {
+        Self::from_tensors_as(config, tensors, device, DType::F32)
+    }
+
+    /// [`Self::from_tensors`] in `dtype`.
+    pub fn from_tensors_as(
+        config: HfLlamaConfig,
+        tensors: HashMap<String, Tensor>,
+        device: &Device,
+        dtype: DType,
+    ) -> Result<Self, HfLlamaLoadError> {
+        check_placement(device, dtype)?;
         let scaled_rope = config.rope_scaling.as_ref().is_some_and(|v| !v.is_null())
             || config
                 .rope_parameters
@@ -150,7 +173,12 @@ impl HfLlama {
         let head_dim = config.head_dim.unwrap_or(config.hidden_size / heads);
         let shape = AttentionShape { heads, kv_heads, head_dim };
         let has_lm_head = tensors.contains_key("lm_head.weight");
-        let vb = VarBuilder::from_tensors(tensors, DType::F32, device);
+        if device.is_cuda() && head_dim != crate::model::CUDA_HEAD_DIM {
+            return Err(unsupported("LLaMA", format!("head_dim {head_dim} on CUDA (the kernels need 128)")));
+        }
+        #[cfg(feature = "cuda")]
+        let mut cuda_layers = Vec::new();
+        let vb = VarBuilder::from_tensors(tensors, dtype, device);
         let h = config.hidden_size;
         let eps = config.rms_norm_eps;
         let model = vb.pp("model");
@@ -160,7 +188,7 @@ impl HfLlama {
             let l = model.pp(format!("layers.{index}"));
             let attention = l.pp("self_attn");
             let mlp = l.pp("mlp");
-            layers.push(Layer {
+            let layer = Layer {
                 input_norm: candle_nn::rms_norm(h, eps, l.pp("input_layernorm"))?,
                 q_proj: linear(attention.pp("q_proj"), h, heads * head_dim)?,
                 k_proj: linear(attention.pp("k_proj"), h, kv_heads * head_dim)?,
@@ -170,7 +198,16 @@ impl HfLlama {
                 gate_proj: linear(mlp.pp("gate_proj"), h, config.intermediate_size)?,
                 up_proj: linear(mlp.pp("up_proj"), h, config.intermediate_size)?,
                 down_proj: linear(mlp.pp("down_proj"), config.intermediate_size, h)?,
-            });
+            };
+            // On CUDA the projections are concatenated (one launch instead of three, or
+            // two). The loaded tensors stay alive until loading ends, so loading peaks at
+            // about twice the weights in device memory.
+            #[cfg(feature = "cuda")]
+            if device.is_cuda() {
+                cuda_layers.push(crate::hf_llama_cuda::FusedLayer::new(layer)?);
+                continue;
+            }
+            layers.push(layer);
         }
         let norm = candle_nn::rms_norm(h, eps, model.pp("norm"))?;
         let lm_head = if has_lm_head && !config.tie_word_embeddings {
@@ -182,6 +219,8 @@ impl HfLlama {
         Ok(Self {
             embed_tokens: Embedding::new(embeddings, h),
             layers,
+            #[cfg(feature = "cuda")]
+            cuda_layers,
             norm,
             lm_head,
             rope_cos,
@@ -195,6 +234,29 @@ impl HfLlama {
     /// The model's hyper-parameters.
     pub fn config(&self) -> &HfLlamaConfig {
         &self.config
+    }
+
+    /// The device the weights live on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_view(&self) -> crate::hf_llama_cuda::ModelView<'_> {
+        crate::hf_llama_cuda::ModelView {
+            layers: &self.cuda_layers,
+            embed_tokens: &self.embed_tokens,
+            norm: &self.norm,
+            lm_head: &self.lm_head,
+            rope_cos: &self.rope_cos,
+            rope_sin: &self.rope_sin,
+            eps: self.config.rms_norm_eps,
+            heads: crate::cuda::Heads {
+                heads: self.shape.heads,
+                kv_heads: self.shape.kv_heads,
+                head_dim: self.shape.head_dim,
+            },
+        }
     }
 
     /// Logits for every position of one sequence, `[len, vocab]` (tests, scoring).
@@ -220,6 +282,13 @@ impl HfLlama {
         adapters: &[Option<&LoraAdapter>],
     ) -> Result<Tensor, ModelError> {
         check_context(steps, self.config.max_position_embeddings)?;
+        #[cfg(feature = "cuda")]
+        if self.device.is_cuda() {
+            if adapters.iter().any(Option::is_some) {
+                return Err(ModelError::Invalid("LoRA adapters are not supported on CUDA yet".into()));
+            }
+            return Ok(crate::hf_llama_cuda::hidden_states(self.cuda_view(), steps)?.unsqueeze(0)?);
+        }
         let lora = LoraStep::new(steps, adapters, &self.device)?;
         let ids: Vec<u32> = steps.iter().flat_map(|s| s.tokens.iter().copied()).collect();
         let total = ids.len();
@@ -286,6 +355,10 @@ impl LanguageModel for HfLlama {
         let hidden = self.hidden_states(steps, adapters)?;
         let rows = last_token_rows(steps, &self.device)?;
         let last = hidden.i(0)?.index_select(&rows, 0)?;
+        #[cfg(feature = "cuda")]
+        if self.device.is_cuda() {
+            return crate::hf_llama_cuda::head(self.cuda_view(), &last);
+        }
         Ok(self.lm_head.forward(&self.norm.forward(&last)?)?)
     }
 
@@ -310,6 +383,43 @@ impl LanguageModel for HfLlama {
             false,
         ))
     }
+}
+
+/// The safetensors files of a checkpoint: `model.safetensors`, or every shard that
+/// `model.safetensors.index.json` names (large checkpoints are saved in shards).
+fn weight_files(dir: &Path) -> Result<Vec<std::path::PathBuf>, HfLlamaLoadError> {
+    let single = dir.join("model.safetensors");
+    let index_path = dir.join("model.safetensors.index.json");
+    if single.exists() || !index_path.exists() {
+        return Ok(vec![single]);
+    }
+    #[derive(Deserialize)]
+    struct Index {
+        weight_map: HashMap<String, String>,
+    }
+    let index: Index = serde_json::from_str(&read(&index_path)?)?;
+    let mut files: Vec<String> = index.weight_map.into_values().collect();
+    files.sort();
+    files.dedup();
+    // Shard names come from the file: keep them inside the model directory.
+    if let Some(bad) = files.iter().find(|f| Path::new(f).components().count() != 1 || f.starts_with('.')) {
+        return Err(unsupported("LLaMA", format!("shard path {bad:?} outside the model directory")));
+    }
+    Ok(files.into_iter().map(|f| dir.join(f)).collect())
+}
+
+fn read(path: &Path) -> Result<String, HfLlamaLoadError> {
+    std::fs::read_to_string(path).map_err(|source| HfLlamaLoadError::Read { path: path.display().to_string(), source })
+}
+
+/// f32 on the CPU (the CPU kernels are f32), f16/bf16 on CUDA (the CUDA kernels' types).
+fn check_placement(device: &Device, dtype: DType) -> Result<(), HfLlamaLoadError> {
+    let ok = match device {
+        Device::Cpu => dtype == DType::F32,
+        Device::Cuda(_) => matches!(dtype, DType::F16 | DType::BF16),
+        _ => false,
+    };
+    if ok { Ok(()) } else { Err(unsupported("LLaMA", format!("{dtype:?} on {device:?}"))) }
 }
 
 fn unsupported(family: &'static str, detail: impl Into<String>) -> HfLlamaLoadError {

@@ -9,11 +9,15 @@
 
 pub mod api_error;
 pub mod chat_template;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 pub mod desensitize;
 pub mod engine;
 pub mod gateway;
 pub mod gpt2;
 pub mod hf_llama;
+#[cfg(feature = "cuda")]
+mod hf_llama_cuda;
 pub mod http;
 pub mod kernels;
 pub mod llama;

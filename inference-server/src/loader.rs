@@ -88,17 +88,107 @@ pub struct LoadOptions {
     pub context_limit: Option<usize>,
     /// Re-quantize GGUF weight types without fast CPU kernels (Q4_1, Q5_x) to Q8_0.
     pub requantize: bool,
+    /// Where the weights live. Only LLaMA safetensors checkpoints run on CUDA.
+    pub device: DeviceSpec,
+    /// Weight and activation type; `None`: f32 on the CPU, f16 on CUDA.
+    pub dtype: Option<WeightDType>,
 }
 
 impl Default for LoadOptions {
     fn default() -> Self {
-        Self { context_limit: None, requantize: true }
+        Self { context_limit: None, requantize: true, device: DeviceSpec::Cpu, dtype: None }
+    }
+}
+
+/// `cpu`, `cuda` (device 0) or `cuda:N`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DeviceSpec {
+    #[default]
+    Cpu,
+    Cuda(usize),
+}
+
+impl std::str::FromStr for DeviceSpec {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "cpu" => Ok(Self::Cpu),
+            "cuda" => Ok(Self::Cuda(0)),
+            _ => text
+                .strip_prefix("cuda:")
+                .and_then(|n| n.parse().ok())
+                .map(Self::Cuda)
+                .ok_or_else(|| format!("unknown device {text:?} (expected cpu, cuda or cuda:N)")),
+        }
+    }
+}
+
+impl std::fmt::Display for DeviceSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Cpu => write!(f, "cpu"),
+            Self::Cuda(n) => write!(f, "cuda:{n}"),
+        }
+    }
+}
+
+impl DeviceSpec {
+    /// Opens the device; CUDA needs a build with the `cuda` feature and a driver.
+    pub fn open(self) -> Result<Device, LoadError> {
+        match self {
+            Self::Cpu => Ok(Device::Cpu),
+            Self::Cuda(n) => {
+                let device = Device::new_cuda(n).map_err(|error| {
+                    LoadError::Unsupported(format!(
+                        "opening cuda:{n}: {error} (CUDA needs a build with --features cuda)"
+                    ))
+                })?;
+                #[cfg(feature = "cuda")]
+                if let Device::Cuda(cuda) = &device {
+                    // SAFETY: NetGPT queues all work for a device on candle's one stream, so
+                    // no cross-stream ordering is needed; tracking would create and destroy
+                    // two CUDA events for every tensor allocated (hundreds per decode step).
+                    unsafe { cuda.disable_event_tracking() };
+                }
+                Ok(device)
+            }
+        }
+    }
+}
+
+/// Weight types of safetensors checkpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum WeightDType {
+    F32,
+    F16,
+    Bf16,
+}
+
+impl WeightDType {
+    fn candle(self) -> candle_core::DType {
+        match self {
+            Self::F32 => candle_core::DType::F32,
+            Self::F16 => candle_core::DType::F16,
+            Self::Bf16 => candle_core::DType::BF16,
+        }
     }
 }
 
 /// Loads any supported model.
 pub fn load(source: &ModelSource, options: LoadOptions) -> Result<LoadedModel, LoadError> {
     let context_limit = options.context_limit;
+    let cpu_only = |kind: &str| {
+        LoadError::Unsupported(format!("{kind} models run on the CPU only; {} was asked for", options.device))
+    };
+    if !matches!(source, ModelSource::LlamaSafetensors { .. }) {
+        if options.device != DeviceSpec::Cpu {
+            return Err(cpu_only(if matches!(source, ModelSource::LlamaGguf(_)) { "GGUF" } else { "GPT-2" }));
+        }
+        if options.dtype.is_some_and(|dtype| dtype != WeightDType::F32) {
+            return Err(LoadError::Unsupported("only LLaMA safetensors models take --dtype".into()));
+        }
+    }
     match source {
         ModelSource::LlamaGguf(path) => load_gguf(path, options),
         ModelSource::Gpt2Safetensors { dir, tokenizer } => {
@@ -108,7 +198,9 @@ pub fn load(source: &ModelSource, options: LoadOptions) -> Result<LoadedModel, L
         }
         ModelSource::LlamaSafetensors { dir, tokenizer } => {
             let started = Instant::now();
-            let model = HfLlama::from_dir(dir, &Device::Cpu)?;
+            let device = options.device.open()?;
+            let default = if device.is_cpu() { WeightDType::F32 } else { WeightDType::F16 };
+            let model = HfLlama::from_dir_as(dir, &device, options.dtype.unwrap_or(default).candle())?;
             finish_safetensors(Box::new(model), dir, tokenizer.as_deref(), context_limit, started)
         }
     }

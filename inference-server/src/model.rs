@@ -68,29 +68,48 @@ struct LayerCache {
 const INITIAL_CACHE_POSITIONS: usize = 64;
 
 impl LayerCache {
-    fn with_capacity(like: &Tensor, capacity: usize) -> candle_core::Result<Self> {
-        let (batch, heads, _, head_dim) = like.dims4()?;
-        let zeros = || Tensor::zeros((batch, heads, capacity, head_dim), like.dtype(), like.device());
+    fn with_capacity(
+        (batch, heads, head_dim): (usize, usize, usize),
+        dtype: DType,
+        device: &Device,
+        capacity: usize,
+    ) -> candle_core::Result<Self> {
+        let zeros = || Tensor::zeros((batch, heads, capacity, head_dim), dtype, device);
         Ok(Self { keys: zeros()?, values: zeros()?, capacity })
+    }
+
+    /// Makes the cache in `slot` hold at least `end` positions (`[batch, heads, ·, head_dim]`
+    /// of `dtype` on `device`), keeping the first `position` ones, and returns it.
+    fn reserve<'a>(
+        slot: &'a mut Option<Self>,
+        dims: (usize, usize, usize),
+        dtype: DType,
+        device: &Device,
+        position: usize,
+        end: usize,
+    ) -> candle_core::Result<&'a Self> {
+        let cache = match slot.take() {
+            Some(cache) if cache.capacity >= end => cache,
+            Some(old) => {
+                let grown = Self::with_capacity(dims, dtype, device, end.next_power_of_two().max(old.capacity * 2))?;
+                if position > 0 {
+                    grown.keys.slice_set(&old.keys.narrow(2, 0, position)?.contiguous()?, 2, 0)?;
+                    grown.values.slice_set(&old.values.narrow(2, 0, position)?.contiguous()?, 2, 0)?;
+                }
+                grown
+            }
+            None => Self::with_capacity(dims, dtype, device, end.next_power_of_two().max(INITIAL_CACHE_POSITIONS))?,
+        };
+        Ok(slot.insert(cache))
     }
 
     /// Writes `k`/`v` at `position` and returns the (shared) cache tensors.
     fn append(slot: &mut Option<Self>, position: usize, k: &Tensor, v: &Tensor) -> candle_core::Result<Self> {
-        let end = position + k.dim(2)?;
-        let cache = match slot.take() {
-            Some(cache) if cache.capacity >= end => cache,
-            Some(old) => {
-                let grown = Self::with_capacity(k, end.next_power_of_two().max(old.capacity * 2))?;
-                grown.keys.slice_set(&old.keys.narrow(2, 0, position)?.contiguous()?, 2, 0)?;
-                grown.values.slice_set(&old.values.narrow(2, 0, position)?.contiguous()?, 2, 0)?;
-                grown
-            }
-            None => Self::with_capacity(k, end.next_power_of_two().max(INITIAL_CACHE_POSITIONS))?,
-        };
+        let (batch, heads, len, head_dim) = k.dims4()?;
+        let cache = Self::reserve(slot, (batch, heads, head_dim), k.dtype(), k.device(), position, position + len)?;
         cache.keys.slice_set(&k.contiguous()?, 2, position)?;
         cache.values.slice_set(&v.contiguous()?, 2, position)?;
-        *slot = Some(cache.clone());
-        Ok(cache)
+        Ok(cache.clone())
     }
 }
 
@@ -108,6 +127,25 @@ impl KvCache {
     /// Whether nothing has been processed yet.
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// Makes `layer`'s cache (`[1, kv_heads, capacity, head_dim]`) hold at least `end`
+    /// positions and returns its key and value tensors, which share storage with the cache:
+    /// kernels write new positions into them in place. Growth doubles the capacity.
+    #[cfg(feature = "cuda")]
+    pub(crate) fn reserve(
+        &mut self,
+        layer: usize,
+        (kv_heads, head_dim): (usize, usize),
+        dtype: DType,
+        device: &Device,
+        end: usize,
+    ) -> candle_core::Result<(Tensor, Tensor, usize)> {
+        let Some(slot) = self.layers.get_mut(layer) else {
+            candle_core::bail!("no cache for layer {layer}");
+        };
+        let cache = LayerCache::reserve(slot, (1, kv_heads, head_dim), dtype, device, self.len, end)?;
+        Ok((cache.keys.clone(), cache.values.clone(), cache.capacity))
     }
 
     /// Records that `tokens` more positions were processed (after all layers ran).
@@ -156,6 +194,9 @@ pub(crate) fn check_context(steps: &[SequenceStep<'_>], context_length: usize) -
     }
     Ok(())
 }
+
+/// The attention head size NetGPT's CUDA kernels are written for.
+pub(crate) const CUDA_HEAD_DIM: usize = 128;
 
 /// Attention shapes of one model.
 #[derive(Debug, Clone, Copy)]

@@ -12,7 +12,7 @@ use tokio::sync::{oneshot, watch};
 
 use crate::engine::{EngineLimits, start_engine};
 use crate::http::{AppState, ServedModel, router};
-use crate::loader::{LoadError, LoadOptions, ModelSource, load, log_cpu_features};
+use crate::loader::{DeviceSpec, LoadError, LoadOptions, ModelSource, WeightDType, load, log_cpu_features};
 use crate::lora::{AdapterLimits, AdapterRegistry, ConfigAdapters};
 use crate::metrics::Metrics;
 use crate::model_store::{self, DEFAULT_MODEL_FILE};
@@ -76,6 +76,13 @@ pub struct ServeArgs {
     /// faster on CPU at a small numerical cost).
     #[arg(long)]
     pub keep_quantization: bool,
+    /// Where the model runs: cpu, cuda or cuda:N (CUDA: LLaMA safetensors checkpoints, in
+    /// a build with the `cuda` feature; see docs/gpu.md).
+    #[arg(long, default_value = "cpu")]
+    pub device: DeviceSpec,
+    /// Weight type of safetensors checkpoints (default: f32 on cpu, f16 on cuda).
+    #[arg(long, value_enum)]
+    pub dtype: Option<WeightDType>,
     /// Seconds between reporting not-ready and closing the listener on SIGTERM, so load
     /// balancers stop sending traffic first.
     #[arg(long, default_value_t = 0)]
@@ -150,6 +157,10 @@ pub struct ServerSettings {
     pub shutdown_delay: Duration,
     /// See [`ServeArgs::keep_quantization`] (inverted).
     pub requantize: bool,
+    /// See [`ServeArgs::device`].
+    pub device: DeviceSpec,
+    /// See [`ServeArgs::dtype`].
+    pub dtype: Option<WeightDType>,
     /// Adapters (name, PEFT directory) loaded before the server reports ready.
     pub adapters: Vec<(String, PathBuf)>,
     /// Where `POST /v1/adapters` may load from.
@@ -185,6 +196,8 @@ impl ServerSettings {
             step_token_budget: DEFAULT_STEP_TOKEN_BUDGET,
             shutdown_delay: Duration::ZERO,
             requantize: true,
+            device: DeviceSpec::Cpu,
+            dtype: None,
             adapters: Vec::new(),
             adapter_dir: None,
             adapter_limits: AdapterLimits::default(),
@@ -251,6 +264,8 @@ impl ServerSettings {
             step_token_budget: args.step_token_budget.max(1),
             shutdown_delay: Duration::from_secs(args.shutdown_delay_seconds),
             requantize: !args.keep_quantization,
+            device: args.device,
+            dtype: args.dtype,
             adapters,
             adapter_dir: args.adapter_dir.clone(),
             adapter_limits,
@@ -431,8 +446,15 @@ pub async fn start(settings: ServerSettings) -> Result<RunningServer, ServeError
 
 fn load_into(state: &AppState, settings: &ServerSettings) -> Result<(), LoadError> {
     log_cpu_features();
-    let loaded =
-        load(&settings.model, LoadOptions { context_limit: settings.context_length, requantize: settings.requantize })?;
+    let loaded = load(
+        &settings.model,
+        LoadOptions {
+            context_limit: settings.context_length,
+            requantize: settings.requantize,
+            device: settings.device,
+            dtype: settings.dtype,
+        },
+    )?;
     state.metrics.model_load_duration.set(loaded.load_duration.as_secs_f64());
     tracing::info!(
         seconds = loaded.load_duration.as_secs_f64(),

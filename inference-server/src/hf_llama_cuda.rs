@@ -1,0 +1,124 @@
+//! The CUDA forward step of [`crate::hf_llama::HfLlama`] (f16/bf16).
+//!
+//! Compared with the CPU path, per layer: one QKV and one gate/up projection (weights
+//! concatenated at load), RoPE and the KV-cache write in one kernel, attention for every
+//! row of the step in one kernel (each row over its own sequence's cache, through a table
+//! of cache addresses built once per step), each residual add fused with the RMSNorm after
+//! it, SwiGLU in one kernel, and for decode-sized steps a matrix-vector kernel instead of
+//! cuBLAS. Nine launches a layer whatever the batch; no cache is copied except when it
+//! doubles its capacity. (Applying SwiGLU inside the down projection's matrix-vector
+//! kernel was tried and measured slower: every warp recomputes it for the whole row.)
+
+use candle_core::{DType, Module, Tensor};
+use candle_nn::{Embedding, Linear, RmsNorm};
+
+use crate::cuda::{self, Heads, StepTables};
+use crate::hf_llama::Layer;
+use crate::model::{ModelError, SequenceStep};
+
+/// One decoder layer with fused projections.
+#[derive(Debug, Clone)]
+pub(crate) struct FusedLayer {
+    input_norm: Tensor,
+    /// `[q + k + v rows, hidden]`.
+    qkv: Tensor,
+    o: Tensor,
+    post_attention_norm: Tensor,
+    /// `[2·intermediate, hidden]`, gate rows first.
+    gate_up: Tensor,
+    down: Tensor,
+}
+
+impl FusedLayer {
+    pub(crate) fn new(layer: Layer) -> candle_core::Result<Self> {
+        let w = |l: &Linear| l.weight().contiguous();
+        Ok(Self {
+            input_norm: layer.input_norm.weight().contiguous()?,
+            qkv: Tensor::cat(&[w(&layer.q_proj)?, w(&layer.k_proj)?, w(&layer.v_proj)?], 0)?,
+            o: w(&layer.o_proj)?,
+            post_attention_norm: layer.post_attention_norm.weight().contiguous()?,
+            gate_up: Tensor::cat(&[w(&layer.gate_proj)?, w(&layer.up_proj)?], 0)?,
+            down: w(&layer.down_proj)?,
+        })
+    }
+}
+
+/// What the CUDA step reads of the model.
+pub(crate) struct ModelView<'a> {
+    pub layers: &'a [FusedLayer],
+    pub embed_tokens: &'a Embedding,
+    pub norm: &'a RmsNorm,
+    pub lm_head: &'a Linear,
+    pub rope_cos: &'a Tensor,
+    pub rope_sin: &'a Tensor,
+    pub eps: f64,
+    pub heads: Heads,
+}
+
+/// `x · wᵀ` for `x` `[rows, in]`, `w` `[out, in]`: the matrix-vector kernel for a few rows
+/// (each weight byte read once, no cuBLAS heuristics), cuBLAS beyond.
+fn project(x: &Tensor, w: &Tensor) -> candle_core::Result<Tensor> {
+    if x.dim(0)? <= cuda::GEMV_MAX_ROWS && x.dim(1)?.is_multiple_of(8) { cuda::gemv(x, w) } else { x.matmul(&w.t()?) }
+}
+
+/// Runs the step's tokens through every layer, appending to the caches. Returns the
+/// hidden states `[tokens, hidden]`, the sequences' tokens in order.
+pub(crate) fn hidden_states(model: ModelView<'_>, steps: &mut [SequenceStep<'_>]) -> Result<Tensor, ModelError> {
+    let device = model.rope_cos.device();
+    let dtype = model.embed_tokens.embeddings().dtype();
+    let heads = model.heads;
+    let layers = model.layers.len();
+    let mut caches: Vec<Vec<(Tensor, Tensor)>> = vec![Vec::with_capacity(steps.len()); layers];
+    let mut lens = Vec::with_capacity(steps.len());
+    let mut positions = Vec::new();
+    let mut capacities = Vec::new();
+    let mut ids = Vec::new();
+    for step in steps.iter_mut() {
+        let start = step.cache.len();
+        let len = step.tokens.len();
+        let mut capacity = 0;
+        for (layer, cache) in caches.iter_mut().enumerate() {
+            let (keys, values, cap) =
+                step.cache.reserve(layer, (heads.kv_heads, heads.head_dim), dtype, device, start + len)?;
+            cache.push((keys, values));
+            capacity = cap;
+        }
+        lens.push(len);
+        positions.extend((start..start + len).map(|p| p as u32));
+        capacities.extend(std::iter::repeat_n(capacity as u32, len));
+        ids.extend_from_slice(step.tokens);
+    }
+    let tables = StepTables::new(device, &caches, &lens, &positions, &capacities)?;
+    let total = ids.len();
+    let ids = Tensor::from_vec(ids, total, device)?;
+    let mut hidden = model.embed_tokens.forward(&ids)?;
+    let eps = model.eps as f32;
+    let Some(first) = model.layers.first() else {
+        return Err(ModelError::Invalid("a model without layers".into()));
+    };
+    let mut normed = candle_nn::ops::rms_norm(&hidden, &first.input_norm, eps)?;
+    for (index, layer) in model.layers.iter().enumerate() {
+        let qkv = project(&normed, &layer.qkv)?;
+        let q = cuda::rope_append(&qkv, model.rope_cos, model.rope_sin, &tables, index, heads)?;
+        let attention = project(&cuda::attention(&q, &tables, index, heads)?, &layer.o)?;
+        let (sum, post_normed) = cuda::add_rms_norm(&hidden, &attention, &layer.post_attention_norm, eps)?;
+        let mlp = project(&cuda::silu_mul(&project(&post_normed, &layer.gate_up)?)?, &layer.down)?;
+        // The residual add fuses with the next layer's input norm (the last layer's with
+        // the final norm, whose output `head` recomputes for the rows it needs).
+        let next_norm = model.layers.get(index + 1).map_or(model.norm.weight(), |next| &next.input_norm);
+        (hidden, normed) = cuda::add_rms_norm(&sum, &mlp, next_norm, eps)?;
+    }
+    for step in steps.iter_mut() {
+        step.cache.advance(step.tokens.len());
+    }
+    debug_assert_eq!(hidden.dtype(), dtype);
+    Ok(hidden)
+}
+
+/// Logits `[rows, vocab]` (model dtype) for the final hidden states `last` `[rows, hidden]`.
+pub(crate) fn head(model: ModelView<'_>, last: &Tensor) -> Result<Tensor, ModelError> {
+    let normed = model.norm.forward(&last.contiguous()?)?;
+    let logits = project(&normed, &model.lm_head.weight().contiguous()?)?;
+    // Sampling and the host copy expect f32 logits; the vocabulary row is small.
+    Ok(logits.to_dtype(DType::F32)?)
+}
