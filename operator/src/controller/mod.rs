@@ -84,19 +84,28 @@ impl Caches {
     /// The EdgeLLM `name`, from the cache or, when the cache has not seen it yet (created
     /// in the same instant as the workflow), from the API server.
     pub async fn edge(&self, client: &Client, namespace: &str, name: &str) -> Result<Option<EdgeLLM>, Error> {
-        if let Some(edge) = self.edges.get(&ObjectRef::new(name).within(namespace)) {
-            return Ok(Some((*edge).clone()));
-        }
-        Ok(Api::<EdgeLLM>::namespaced(client.clone(), namespace).get_opt(name).await?)
+        cached_or_fetched(&self.edges, client, namespace, name).await
     }
 
     /// The CloudLLM `name`, like [`Caches::edge`].
     pub async fn cloud(&self, client: &Client, namespace: &str, name: &str) -> Result<Option<CloudLLM>, Error> {
-        if let Some(cloud) = self.clouds.get(&ObjectRef::new(name).within(namespace)) {
-            return Ok(Some((*cloud).clone()));
-        }
-        Ok(Api::<CloudLLM>::namespaced(client.clone(), namespace).get_opt(name).await?)
+        cached_or_fetched(&self.clouds, client, namespace, name).await
     }
+}
+
+async fn cached_or_fetched<K>(
+    store: &Store<K>,
+    client: &Client,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<K>, Error>
+where
+    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()> + Clone + DeserializeOwned + Debug,
+{
+    if let Some(obj) = store.get(&ObjectRef::new(name).within(namespace)) {
+        return Ok(Some((*obj).clone()));
+    }
+    Ok(Api::<K>::namespaced(client.clone(), namespace).get_opt(name).await?)
 }
 
 impl Context {
