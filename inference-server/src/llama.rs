@@ -16,7 +16,8 @@ use candle_core::quantized::{QTensor, gguf_file};
 use candle_core::{DType, Device, IndexOp, Module, Tensor};
 use candle_nn::Embedding;
 
-use crate::kernels::{Linear, StackedLinear};
+use crate::kernels::attention::{Heads, MAX_QUERY_ROWS, Projections, Rope, attend_sequence};
+use crate::kernels::{Linear, StackedLinear, with_f32};
 use crate::lora::{LoraAdapter, LoraLayout, LoraStep, Target};
 use crate::model::{AttentionShape, LanguageModel, cached_attention, check_context, last_token_rows};
 pub use crate::model::{KvCache, ModelError, SequenceStep, log_softmax, logits_rows};
@@ -215,6 +216,9 @@ pub struct Llama {
     rope_cos: Tensor,
     rope_sin: Tensor,
     device: Device,
+    /// Whether decode-sized steps take [`Llama::host_attention`] (always, except in the
+    /// test that checks it against candle's ops).
+    host_decode: bool,
 }
 
 fn rope_tables(config: &LlamaConfig, device: &Device) -> candle_core::Result<(Tensor, Tensor)> {
@@ -303,6 +307,7 @@ impl Llama {
             rope_cos,
             rope_sin,
             device: device.clone(),
+            host_decode: true,
             config,
         })
     }
@@ -380,6 +385,83 @@ impl Llama {
         }
     }
 
+    /// Decode steps on the CPU without a candle op per sequence: RoPE, the cache append
+    /// and the attention of every sequence run on host slices of the stacked Q/K/V
+    /// product, the sequences in parallel. At 16 sequences the per-sequence plumbing it
+    /// replaces (splits, copies, RoPE, `slice_set`, concatenation: a dozen candle ops per
+    /// sequence and layer) cost more than the attention itself. `None` where it does not
+    /// apply: prompt chunks longer than [`MAX_QUERY_ROWS`], other devices, adapters in
+    /// the step, partial RoPE or unstacked projections. Returns `[1, tokens, embedding]`.
+    fn host_attention(
+        &self,
+        layer: &Layer,
+        layer_index: usize,
+        x: &Tensor,
+        steps: &mut [SequenceStep<'_>],
+        lora: &LoraStep<'_>,
+    ) -> Result<Option<Tensor>, ModelError> {
+        let c = &self.config;
+        if !self.host_decode
+            || !self.device.is_cpu()
+            || !lora.is_empty()
+            || c.rope_dim != c.head_dim
+            || steps.iter().any(|step| step.tokens.len() > MAX_QUERY_ROWS)
+        {
+            return Ok(None);
+        }
+        let Some(qkv) = layer.attention_qkv.forward_joined(x)? else { return Ok(None) };
+        let qkv = qkv.to_dtype(DType::F32)?.contiguous()?;
+        let width = qkv.dims().last().copied().unwrap_or(0);
+        let total: usize = steps.iter().map(|step| step.tokens.len()).sum();
+        let (q_width, kv_width) = (c.head_count * c.head_dim, c.kv_head_count * c.head_dim);
+        if width != q_width + 2 * kv_width || qkv.elem_count() != total * width {
+            return Err(ModelError::Invalid(format!("stacked Q/K/V output of width {width} for {total} tokens")));
+        }
+        let heads = Heads { kv_heads: c.kv_head_count, groups: c.head_count / c.kv_head_count, head_dim: c.head_dim };
+        let mut out = vec![0f32; total * q_width];
+        with_f32(&qkv, |data| {
+            with_f32(&self.rope_cos, |cos| {
+                with_f32(&self.rope_sin, |sin| {
+                    let projections = Projections { data, width, q: 0, k: q_width, v: q_width + kv_width };
+                    let rope = Rope { cos, sin, neox: c.rope_is_neox };
+                    // Each sequence's output rows, split off `out` in step order.
+                    let mut parts = Vec::with_capacity(steps.len());
+                    let (mut rest, mut first_row) = (out.as_mut_slice(), 0);
+                    for step in steps.iter_mut() {
+                        let len = step.tokens.len();
+                        let (part, tail) = std::mem::take(&mut rest).split_at_mut(len * q_width);
+                        rest = tail;
+                        parts.push((step, first_row, part));
+                        first_row += len;
+                    }
+                    let run = |(step, first_row, part): (&mut SequenceStep<'_>, usize, &mut [f32])| {
+                        let (len, position) = (step.tokens.len(), step.cache.len());
+                        let dims = (c.kv_head_count, c.head_dim);
+                        step.cache.with_host_layer(layer_index, dims, position + len, |keys, values, capacity| {
+                            attend_sequence(
+                                projections,
+                                first_row,
+                                len,
+                                position,
+                                rope,
+                                heads,
+                                (keys, values, capacity),
+                                part,
+                            )
+                        })
+                    };
+                    if parts.len() > 1 {
+                        use rayon::prelude::*;
+                        parts.into_par_iter().try_for_each(run)
+                    } else {
+                        parts.into_iter().try_for_each(run)
+                    }
+                })
+            })
+        })????;
+        Ok(Some(Tensor::from_vec(out, (1, total, q_width), &self.device)?))
+    }
+
     /// Self-attention of every sequence against its own cache; input and output are
     /// `[1, total_tokens, embedding]`.
     fn attention(
@@ -390,6 +472,9 @@ impl Llama {
         steps: &mut [SequenceStep<'_>],
         lora: &LoraStep<'_>,
     ) -> Result<Tensor, ModelError> {
+        if let Some(y) = self.host_attention(layer, layer_index, x, steps, lora)? {
+            return Ok(layer.attention_output.forward(&y)?);
+        }
         let c = &self.config;
         let [q_all, k_all, v_all] = three(layer.attention_qkv.forward(x)?)?;
         let q_all = lora.apply(layer_index, Target::Q, x, q_all)?;
@@ -459,6 +544,49 @@ impl LanguageModel for Llama {
 
     fn context_length(&self) -> usize {
         self.config.context_length
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The host decode path computes exactly what candle's ops compute for the same
+    /// steps: one token, chunks of three and four (causal within the chunk), and two
+    /// sequences at different positions in one step.
+    #[test]
+    fn host_attention_matches_candle_ops() {
+        let path = crate::ensure_default_model().expect("default model");
+        let mut file = std::fs::File::open(&path).expect("open model");
+        let content = gguf_file::Content::read(&mut file).expect("GGUF header");
+        let host = Llama::from_gguf(&content, &mut file, &Device::Cpu).expect("load model");
+        let candle = Llama { host_decode: false, ..host.clone() };
+        let run = |model: &Llama| {
+            let (mut a, mut b) = (model.new_cache(), model.new_cache());
+            let mut logits = Vec::new();
+            for (first, second) in [
+                (&[504u32][..], &[1604u32, 3987][..]),
+                (&[3575, 282, 4649], &[46477]),
+                (&[314, 1604, 3987, 24], &[94, 727, 2367]),
+            ] {
+                let step = model
+                    .forward(&mut [
+                        SequenceStep { tokens: first, cache: &mut a },
+                        SequenceStep { tokens: second, cache: &mut b },
+                    ])
+                    .and_then(|l| crate::model::logits_rows(&l))
+                    .expect("forward");
+                logits.push(step);
+            }
+            logits
+        };
+        let (got, want) = (run(&host), run(&candle));
+        for (step, (got, want)) in got.iter().zip(&want).enumerate() {
+            for (sequence, (got, want)) in got.iter().zip(want).enumerate() {
+                let worst = got.iter().zip(want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+                assert!(worst <= 1e-5, "step {step}, sequence {sequence}: logits differ by {worst}");
+            }
+        }
     }
 }
 

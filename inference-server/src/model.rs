@@ -148,6 +148,26 @@ impl KvCache {
         Ok((cache.keys.clone(), cache.values.clone(), cache.capacity))
     }
 
+    /// Host (CPU, f32) access to `layer`'s cache grown to hold `end` positions: `f` gets
+    /// the keys and values (`[kv_heads, capacity, head_dim]`), writable so that new
+    /// positions are stored in place, and the capacity.
+    pub(crate) fn with_host_layer<R>(
+        &mut self,
+        layer: usize,
+        (kv_heads, head_dim): (usize, usize),
+        end: usize,
+        f: impl FnOnce(&mut [f32], &mut [f32], usize) -> R,
+    ) -> candle_core::Result<R> {
+        let Some(slot) = self.layers.get_mut(layer) else {
+            candle_core::bail!("no cache for layer {layer}");
+        };
+        let cache = LayerCache::reserve(slot, (1, kv_heads, head_dim), DType::F32, &Device::Cpu, self.len, end)?;
+        let capacity = cache.capacity;
+        crate::kernels::with_f32_mut(&cache.keys, |keys| {
+            crate::kernels::with_f32_mut(&cache.values, |values| f(keys, values, capacity))
+        })?
+    }
+
     /// Records that `tokens` more positions were processed (after all layers ran).
     pub(crate) fn advance(&mut self, tokens: usize) {
         self.len += tokens;

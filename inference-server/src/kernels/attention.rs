@@ -51,6 +51,89 @@ pub fn attend_cached(
     Ok(Some(out))
 }
 
+/// RoPE tables on the host, `cos`/`sin` `[positions, head_dim / 2]`.
+#[derive(Debug, Clone, Copy)]
+pub struct Rope<'a> {
+    pub cos: &'a [f32],
+    pub sin: &'a [f32],
+    /// NEOX pairs `(i, i + head_dim / 2)`; otherwise `(2i, 2i + 1)` (llama's GGUF layout).
+    pub neox: bool,
+}
+
+impl Rope<'_> {
+    /// Rotates one head's vector to `position`, with the arithmetic of candle's
+    /// `rope`/`rope_i` (so both paths give identical values).
+    pub fn rotate(&self, x: &mut [f32], position: usize) {
+        let half = x.len() / 2;
+        let cos = &self.cos[position * half..][..half];
+        let sin = &self.sin[position * half..][..half];
+        if self.neox {
+            let (a, b) = x.split_at_mut(half);
+            for i in 0..half {
+                let (x0, x1) = (a[i], b[i]);
+                a[i] = x0 * cos[i] - x1 * sin[i];
+                b[i] = x0 * sin[i] + x1 * cos[i];
+            }
+        } else {
+            for (i, pair) in x.chunks_exact_mut(2).enumerate() {
+                let (x0, x1) = (pair[0], pair[1]);
+                pair[0] = x0 * cos[i] - x1 * sin[i];
+                pair[1] = x0 * sin[i] + x1 * cos[i];
+            }
+        }
+    }
+}
+
+/// A step's Q, K and V rows as column ranges of one row-major matrix (the stacked
+/// projection's output, so nothing is split or copied first).
+#[derive(Debug, Clone, Copy)]
+pub struct Projections<'a> {
+    pub data: &'a [f32],
+    /// Values per row.
+    pub width: usize,
+    /// First column of the queries, keys and values.
+    pub q: usize,
+    pub k: usize,
+    pub v: usize,
+}
+
+/// One sequence's decode attention on host slices: rotates its `len` new queries and
+/// keys (rows `first_row..` of `projections`, at positions `position..`), writes the
+/// keys and values into its cache (`[kv_heads, capacity, head_dim]`) and attends over
+/// everything cached. Writes `[len, heads·head_dim]` into `out`.
+#[allow(clippy::too_many_arguments)]
+pub fn attend_sequence(
+    projections: Projections<'_>,
+    first_row: usize,
+    len: usize,
+    position: usize,
+    rope: Rope<'_>,
+    heads: Heads,
+    (keys, values, capacity): (&mut [f32], &mut [f32], usize),
+    out: &mut [f32],
+) {
+    let Heads { kv_heads, groups, head_dim } = heads;
+    let head_count = kv_heads * groups;
+    let row = |t: usize, column: usize| &projections.data[(first_row + t) * projections.width + column..][..head_dim];
+    // Queries as `[heads, len, head_dim]`, the order `attend` reads.
+    let mut q = vec![0f32; head_count * len * head_dim];
+    for t in 0..len {
+        for h in 0..head_count {
+            let query = &mut q[(h * len + t) * head_dim..][..head_dim];
+            query.copy_from_slice(row(t, projections.q + h * head_dim));
+            rope.rotate(query, position + t);
+        }
+        for h in 0..kv_heads {
+            let at = (h * capacity + position + t) * head_dim;
+            let key = &mut keys[at..at + head_dim];
+            key.copy_from_slice(row(t, projections.k + h * head_dim));
+            rope.rotate(key, position + t);
+            values[at..at + head_dim].copy_from_slice(row(t, projections.v + h * head_dim));
+        }
+    }
+    out.copy_from_slice(&attend(&q, keys, values, capacity, position, len, heads));
+}
+
 /// Output `[len, heads, head_dim]` (row-major), i.e. already transposed for the
 /// output projection.
 ///

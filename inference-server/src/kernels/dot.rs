@@ -9,7 +9,7 @@
 //! Each instruction set has its own `#[target_feature]` function, chosen at run time, so
 //! the binary runs on any x86-64 machine and uses AVX-512 VNNI where the CPU has it.
 
-use super::formats::{BLOCK, GROUP, Kind, PackedWeights, QuantizedRows};
+use super::formats::{BLOCK, Kind, Layout, PackedWeights, QuantizedRows};
 
 /// The instruction set the kernels use, detected once at run time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,125 +71,124 @@ impl Isa {
 /// L1/L2 while this many activation rows pass over them.
 const ACTIVATION_CHUNK: usize = 32;
 
-/// Groups `groups` of `w` times every activation row: `write(row, j, value)` for each
-/// real row (padding rows of the last group are skipped).
+/// Groups `groups` of `w` times every activation row: `write(j, first, products)` with
+/// the products of activation row `j` and weight rows `first..first + products.len()`
+/// (one group; padding rows of the last group are left out).
 pub fn tile(
     isa: Isa,
     w: &PackedWeights,
     groups: std::ops::Range<usize>,
     a: &QuantizedRows,
-    mut write: impl FnMut(usize, usize, f32),
+    mut write: impl FnMut(usize, usize, &[f32]),
 ) {
     let m = a.rows;
     assert!(w.cols == a.cols && groups.end <= w.groups(), "tile outside the weights");
     // A caller naming a variant this CPU lacks gets the portable one, never illegal
     // instructions.
     let isa = if isa == Isa::current() || isa.supported() { isa } else { Isa::Scalar };
-    let mut emit = |g: usize, j: usize, rows: [f32; GROUP]| {
-        for (i, value) in rows.into_iter().enumerate() {
-            let row = g * GROUP + i;
-            if row < w.rows {
-                write(row, j, value);
-            }
-        }
+    let group_rows = w.layout.rows();
+    let mut emit = |g: usize, j: usize, products: &[f32]| {
+        let first = g * group_rows;
+        write(j, first, &products[..(w.rows - first).min(group_rows)]);
     };
-    for j0 in (0..m).step_by(ACTIVATION_CHUNK) {
-        let end = (j0 + ACTIVATION_CHUNK).min(m);
-        for g in groups.clone() {
-            let mut j = j0;
-            // Four activation rows at a time share each block's unpacked weights.
-            while j + ACTIVATION_ROWS <= end {
-                match group_dot_rows(isa, w, g, a, j) {
-                    Some(products) => {
-                        for (r, rows) in products.into_iter().enumerate() {
-                            emit(g, j + r, rows);
+    match (isa, w.layout) {
+        #[cfg(target_arch = "x86_64")]
+        (Isa::Avx512Vnni, Layout::Rows16) => {
+            for j0 in (0..m).step_by(ACTIVATION_CHUNK) {
+                let end = (j0 + ACTIVATION_CHUNK).min(m);
+                for g in groups.clone() {
+                    let mut j = j0;
+                    while j < end {
+                        // SAFETY: the CPU has AVX-512 VNNI (checked above), the layout is
+                        // the kernel's, group `g` and rows `j..end` are in bounds.
+                        let (done, products) = unsafe { x86::wide_rows(w, g, a, j, end - j) };
+                        for (r, products) in products[..done].iter().enumerate() {
+                            emit(g, j + r, products);
                         }
-                        j += ACTIVATION_ROWS;
+                        j += done;
                     }
-                    None => break,
                 }
             }
-            for j in j..end {
-                emit(g, j, group_dot(isa, w, g, a, j));
+        }
+        (Isa::Avx512Vnni | Isa::Avx2, Layout::Rows4) => {
+            for j0 in (0..m).step_by(ACTIVATION_CHUNK) {
+                let end = (j0 + ACTIVATION_CHUNK).min(m);
+                for g in groups.clone() {
+                    for j in j0..end {
+                        emit(g, j, &group_dot(isa, w, g, a, j));
+                    }
+                }
+            }
+        }
+        _ => {
+            let mut products = vec![0f32; group_rows];
+            for g in groups {
+                for j in 0..m {
+                    for (i, product) in products.iter_mut().enumerate() {
+                        let row = g * group_rows + i;
+                        *product = if row < w.rows { row_dot_scalar(w, row, a, j) } else { 0.0 };
+                    }
+                    emit(g, j, &products);
+                }
             }
         }
     }
 }
 
-/// Activation rows one multi-row kernel call serves.
-const ACTIVATION_ROWS: usize = 4;
+/// Activation rows one call of the [`Layout::Rows16`] kernel serves: each block's
+/// weights are loaded and unpacked once for all of them.
+const WIDE_ROWS: usize = 8;
 
-/// The four rows of group `g` times activation rows `j..j + 4`, where the instruction
-/// set has a multi-row kernel (`None` otherwise). Each weight block is loaded, unpacked
-/// and its scales spread once for the four activation rows; the arithmetic per row is
-/// the single-row kernel's, in the same order, so the results are identical.
+/// The four rows of group `g` ([`Layout::Rows4`]) times activation row `j`.
 #[inline(always)]
-fn group_dot_rows(
-    isa: Isa,
-    w: &PackedWeights,
-    g: usize,
-    a: &QuantizedRows,
-    j: usize,
-) -> Option<[[f32; GROUP]; ACTIVATION_ROWS]> {
+fn group_dot(isa: Isa, w: &PackedWeights, g: usize, a: &QuantizedRows, j: usize) -> [f32; 4] {
     match (isa, w.kind) {
-        // SAFETY: as in `group_dot`; rows `j..j + 4` are below `a.rows` (checked by `tile`'s loop).
+        // SAFETY: the variants are only chosen when the CPU reports their features (AVX2
+        // is part of AVX-512 VNNI here, see `Isa::detect`); the kernels read group `g`
+        // and row `j`, which `tile` checked are in bounds.
         #[cfg(target_arch = "x86_64")]
-        (Isa::Avx512Vnni, Kind::Q4) => Some(unsafe { x86::q4_avx512_rows(w, g, a, j) }),
+        (Isa::Avx512Vnni | Isa::Avx2, Kind::Q4) => unsafe { x86::q4_avx2(w, g, a, j) },
         #[cfg(target_arch = "x86_64")]
-        (Isa::Avx512Vnni, Kind::Q8) => Some(unsafe { x86::q8_avx512_rows(w, g, a, j) }),
-        _ => None,
+        (Isa::Avx512Vnni | Isa::Avx2, Kind::Q8) => unsafe { x86::q8_avx2(w, g, a, j) },
+        _ => std::array::from_fn(|i| if g * 4 + i < w.rows { row_dot_scalar(w, g * 4 + i, a, j) } else { 0.0 }),
     }
 }
 
-/// The four rows of group `g` times activation row `j`.
-#[inline(always)]
-fn group_dot(isa: Isa, w: &PackedWeights, g: usize, a: &QuantizedRows, j: usize) -> [f32; GROUP] {
-    match (isa, w.kind) {
-        // SAFETY: the variants are only chosen when the CPU reports their features; the
-        // kernels read group `g` and row `j`, which `tile` checked are in bounds.
-        #[cfg(target_arch = "x86_64")]
-        (Isa::Avx512Vnni, Kind::Q4) => unsafe { x86::q4_avx512(w, g, a, j) },
-        #[cfg(target_arch = "x86_64")]
-        (Isa::Avx512Vnni, Kind::Q8) => unsafe { x86::q8_avx512(w, g, a, j) },
-        #[cfg(target_arch = "x86_64")]
-        (Isa::Avx2, Kind::Q4) => unsafe { x86::q4_avx2(w, g, a, j) },
-        #[cfg(target_arch = "x86_64")]
-        (Isa::Avx2, Kind::Q8) => unsafe { x86::q8_avx2(w, g, a, j) },
-        _ => group_dot_scalar(w, g, a, j),
-    }
-}
-
-fn group_dot_scalar(w: &PackedWeights, g: usize, a: &QuantizedRows, j: usize) -> [f32; GROUP] {
+/// Weight row `row` times activation row `j`, in portable Rust (any layout).
+fn row_dot_scalar(w: &PackedWeights, row: usize, a: &QuantizedRows, j: usize) -> f32 {
     let blocks = w.blocks();
-    let row_bytes = w.kind.row_block_bytes();
-    let mut out = [0f32; GROUP];
-    for (i, total) in out.iter_mut().enumerate() {
-        for b in 0..blocks {
-            let slot = (g * blocks + b) * GROUP + i;
-            let ab = j * blocks + b;
-            let values = &w.values[slot * row_bytes..(slot + 1) * row_bytes];
-            let act = &a.values[ab * BLOCK..(ab + 1) * BLOCK];
-            let sum: i32 = match w.kind {
-                Kind::Q4 => values
-                    .iter()
-                    .enumerate()
-                    .map(|(k, &byte)| {
-                        i32::from(byte & 0x0F) * i32::from(act[k]) + i32::from(byte >> 4) * i32::from(act[k + 16])
-                    })
-                    .sum(),
-                Kind::Q8 => values.iter().zip(act).map(|(&u, &y)| i32::from(u) * i32::from(y)).sum(),
-            };
-            *total += w.scales[slot] * a.scales[ab] * sum as f32 + w.mins[slot] * a.sums_for(w.kind)[ab];
-        }
+    let mut total = 0f32;
+    for b in 0..blocks {
+        let slot = w.slot(row, b);
+        let ab = j * blocks + b;
+        let stored = w.row_block(row, b);
+        let values = &stored[..w.kind.row_block_bytes()];
+        let act = &a.values[ab * BLOCK..(ab + 1) * BLOCK];
+        let sum: i32 = match w.kind {
+            Kind::Q4 => values
+                .iter()
+                .enumerate()
+                .map(|(k, &byte)| {
+                    i32::from(byte & 0x0F) * i32::from(act[k]) + i32::from(byte >> 4) * i32::from(act[k + 16])
+                })
+                .sum(),
+            Kind::Q8 => values.iter().zip(act).map(|(&u, &y)| i32::from(u) * i32::from(y)).sum(),
+        };
+        total += w.scales[slot] * a.scales[ab] * sum as f32 + w.mins[slot] * a.sums_for(w.kind)[ab];
     }
-    out
+    total
 }
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use std::arch::x86_64::*;
 
-    use super::{ACTIVATION_ROWS as ROWS, BLOCK, GROUP, PackedWeights, QuantizedRows};
+    use super::{BLOCK, Kind, PackedWeights, QuantizedRows, WIDE_ROWS};
+
+    /// Rows of a [`super::Layout::Rows4`] group (the AVX2 kernels).
+    const GROUP: usize = 4;
+    /// Rows of a [`super::Layout::Rows16`] group (the AVX-512 kernel).
+    const WIDE: usize = 16;
 
     /// How far ahead of the current block the weights are prefetched. A tile is one
     /// sequential stream, but the hardware prefetcher stops at every 4 KiB page and
@@ -243,170 +242,139 @@ mod x86 {
         out
     }
 
-    /// 4-bit, AVX-512 VNNI: one 64-byte load holds block `b` of all four rows; each
-    /// 128-bit lane is one row, multiplied with the activation block broadcast to every
-    /// lane, low nibbles with values 0..16 and high nibbles with 16..32.
-    #[target_feature(enable = "avx2,fma,avx512f,avx512bw,avx512vl,avx512vnni")]
-    pub(super) unsafe fn q4_avx512(w: &PackedWeights, g: usize, a: &QuantizedRows, j: usize) -> [f32; GROUP] {
-        let o = operands(w, g, a, j);
-        unsafe {
-            let mask = _mm512_set1_epi8(0x0F);
-            let spread = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
-            let mut acc = _mm512_setzero_ps();
-            let mut acc_min = _mm_setzero_ps();
-            for b in 0..o.blocks {
-                _mm_prefetch::<_MM_HINT_T0>(o.values.wrapping_add(b * 64 + PREFETCH_BYTES) as *const i8);
-                let packed = _mm512_loadu_si512(o.values.add(b * 64) as *const __m512i);
-                let low = _mm512_and_si512(packed, mask);
-                let high = _mm512_and_si512(_mm512_srli_epi16(packed, 4), mask);
-                let y_low = _mm512_broadcast_i32x4(_mm_loadu_si128(o.act.add(b * BLOCK) as *const __m128i));
-                let y_high = _mm512_broadcast_i32x4(_mm_loadu_si128(o.act.add(b * BLOCK + 16) as *const __m128i));
-                let sums = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), low, y_low), high, y_high);
-                let scales = _mm_mul_ps(_mm_loadu_ps(o.scales.add(b * GROUP)), _mm_set1_ps(*o.act_scales.add(b)));
-                let scales = _mm512_permutexvar_ps(spread, _mm512_castps128_ps512(scales));
-                acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums), scales, acc);
-                acc_min = _mm_fmadd_ps(_mm_loadu_ps(o.mins.add(b * GROUP)), _mm_set1_ps(*o.act_sums.add(b)), acc_min);
-            }
-            let rows = hsum4(
-                _mm512_castps512_ps128(acc),
-                _mm512_extractf32x4_ps(acc, 1),
-                _mm512_extractf32x4_ps(acc, 2),
-                _mm512_extractf32x4_ps(acc, 3),
-            );
-            store(_mm_add_ps(rows, acc_min))
-        }
-    }
-
-    /// 8-bit, AVX-512 VNNI: two rows per 64-byte register, the activation block
-    /// broadcast to both 256-bit halves.
-    #[target_feature(enable = "avx2,fma,avx512f,avx512bw,avx512vl,avx512vnni")]
-    pub(super) unsafe fn q8_avx512(w: &PackedWeights, g: usize, a: &QuantizedRows, j: usize) -> [f32; GROUP] {
-        let o = operands(w, g, a, j);
-        unsafe {
-            let spread_01 = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
-            let spread_23 = _mm512_set_epi32(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2);
-            let mut acc_01 = _mm512_setzero_ps();
-            let mut acc_23 = _mm512_setzero_ps();
-            let mut acc_min = _mm_setzero_ps();
-            for b in 0..o.blocks {
-                _mm_prefetch::<_MM_HINT_T0>(o.values.wrapping_add(b * 128 + PREFETCH_BYTES) as *const i8);
-                _mm_prefetch::<_MM_HINT_T0>(o.values.wrapping_add(b * 128 + PREFETCH_BYTES + 64) as *const i8);
-                let rows_01 = _mm512_loadu_si512(o.values.add(b * 128) as *const __m512i);
-                let rows_23 = _mm512_loadu_si512(o.values.add(b * 128 + 64) as *const __m512i);
-                let y = _mm512_broadcast_i64x4(_mm256_loadu_si256(o.act.add(b * BLOCK) as *const __m256i));
-                let sums_01 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), rows_01, y);
-                let sums_23 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), rows_23, y);
-                let scales = _mm_mul_ps(_mm_loadu_ps(o.scales.add(b * GROUP)), _mm_set1_ps(*o.act_scales.add(b)));
-                let scales = _mm512_castps128_ps512(scales);
-                acc_01 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums_01), _mm512_permutexvar_ps(spread_01, scales), acc_01);
-                acc_23 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums_23), _mm512_permutexvar_ps(spread_23, scales), acc_23);
-                acc_min = _mm_fmadd_ps(_mm_loadu_ps(o.mins.add(b * GROUP)), _mm_set1_ps(*o.act_sums.add(b)), acc_min);
-            }
-            let half = |v: __m512, upper: bool| -> __m128 {
-                let v = _mm512_castps_pd(v);
-                let h = if upper { _mm512_extractf64x4_pd(v, 1) } else { _mm512_castpd512_pd256(v) };
-                halves(_mm256_castpd_ps(h))
-            };
-            let rows = hsum4(half(acc_01, false), half(acc_01, true), half(acc_23, false), half(acc_23, true));
-            store(_mm_add_ps(rows, acc_min))
-        }
-    }
-
-    /// [`q4_avx512`] for activation rows `j..j + 4`.
-    #[target_feature(enable = "avx2,fma,avx512f,avx512bw,avx512vl,avx512vnni")]
-    pub(super) unsafe fn q4_avx512_rows(
+    /// Sixteen weight rows (group `g` of a [`Layout::Rows16`] matrix) times activation
+    /// rows `j..`, as many of the next `n >= 1` as one kernel takes (at most
+    /// `WIDE_ROWS`): returns that count and the products, first entries filled.
+    #[inline(always)]
+    pub(super) unsafe fn wide_rows(
         w: &PackedWeights,
         g: usize,
         a: &QuantizedRows,
         j: usize,
-    ) -> [[f32; GROUP]; ROWS] {
-        let o: [Operands; ROWS] = std::array::from_fn(|r| operands(w, g, a, j + r));
-        unsafe {
-            let mask = _mm512_set1_epi8(0x0F);
-            let spread = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
-            let mut acc = [_mm512_setzero_ps(); ROWS];
-            let mut acc_min = [_mm_setzero_ps(); ROWS];
-            let (values, scales, mins) = (o[0].values, o[0].scales, o[0].mins);
-            for b in 0..o[0].blocks {
-                _mm_prefetch::<_MM_HINT_T0>(values.wrapping_add(b * 64 + PREFETCH_BYTES) as *const i8);
-                let packed = _mm512_loadu_si512(values.add(b * 64) as *const __m512i);
-                let low = _mm512_and_si512(packed, mask);
-                let high = _mm512_and_si512(_mm512_srli_epi16(packed, 4), mask);
-                // Spreading the weight scales before the multiplication gives each lane
-                // the same product as the single-row kernel's multiply-then-spread.
-                let w_scales =
-                    _mm512_permutexvar_ps(spread, _mm512_castps128_ps512(_mm_loadu_ps(scales.add(b * GROUP))));
-                let w_mins = _mm_loadu_ps(mins.add(b * GROUP));
-                for r in 0..ROWS {
-                    let act = o[r].act.add(b * BLOCK);
-                    let y_low = _mm512_broadcast_i32x4(_mm_loadu_si128(act as *const __m128i));
-                    let y_high = _mm512_broadcast_i32x4(_mm_loadu_si128(act.add(16) as *const __m128i));
-                    let sums =
-                        _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), low, y_low), high, y_high);
-                    let row_scales = _mm512_mul_ps(w_scales, _mm512_set1_ps(*o[r].act_scales.add(b)));
-                    acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums), row_scales, acc[r]);
-                    acc_min[r] = _mm_fmadd_ps(w_mins, _mm_set1_ps(*o[r].act_sums.add(b)), acc_min[r]);
-                }
-            }
-            std::array::from_fn(|r| {
-                let rows = hsum4(
-                    _mm512_castps512_ps128(acc[r]),
-                    _mm512_extractf32x4_ps(acc[r], 1),
-                    _mm512_extractf32x4_ps(acc[r], 2),
-                    _mm512_extractf32x4_ps(acc[r], 3),
-                );
-                store(_mm_add_ps(rows, acc_min[r]))
-            })
+        n: usize,
+    ) -> (usize, [[f32; WIDE]; WIDE_ROWS]) {
+        let mut out = [[0f32; WIDE]; WIDE_ROWS];
+        macro_rules! run {
+            ($kernel:ident, $m:literal) => {{
+                // SAFETY: forwarded from the caller.
+                let rows = unsafe {
+                    match w.kind {
+                        Kind::Q4 => $kernel::<true>(w, g, a, j),
+                        Kind::Q8 => $kernel::<false>(w, g, a, j),
+                    }
+                };
+                out[..$m].copy_from_slice(&rows);
+                $m
+            }};
         }
+        let done = match n {
+            0 | 1 => run!(wide_1, 1),
+            2 => run!(wide_2, 2),
+            3 => run!(wide_3, 3),
+            4..8 => run!(wide_4, 4),
+            _ => run!(wide_8, 8),
+        };
+        (done, out)
     }
 
-    /// [`q8_avx512`] for activation rows `j..j + 4`.
-    #[target_feature(enable = "avx2,fma,avx512f,avx512bw,avx512vl,avx512vnni")]
-    pub(super) unsafe fn q8_avx512_rows(
-        w: &PackedWeights,
-        g: usize,
-        a: &QuantizedRows,
-        j: usize,
-    ) -> [[f32; GROUP]; ROWS] {
-        let o: [Operands; ROWS] = std::array::from_fn(|r| operands(w, g, a, j + r));
-        unsafe {
-            let spread_01 = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
-            let spread_23 = _mm512_set_epi32(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2);
-            let mut acc_01 = [_mm512_setzero_ps(); ROWS];
-            let mut acc_23 = [_mm512_setzero_ps(); ROWS];
-            let mut acc_min = [_mm_setzero_ps(); ROWS];
-            let (values, scales, mins) = (o[0].values, o[0].scales, o[0].mins);
-            for b in 0..o[0].blocks {
-                _mm_prefetch::<_MM_HINT_T0>(values.wrapping_add(b * 128 + PREFETCH_BYTES) as *const i8);
-                _mm_prefetch::<_MM_HINT_T0>(values.wrapping_add(b * 128 + PREFETCH_BYTES + 64) as *const i8);
-                let rows_01 = _mm512_loadu_si512(values.add(b * 128) as *const __m512i);
-                let rows_23 = _mm512_loadu_si512(values.add(b * 128 + 64) as *const __m512i);
-                let w_scales = _mm512_castps128_ps512(_mm_loadu_ps(scales.add(b * GROUP)));
-                let (w_scales_01, w_scales_23) =
-                    (_mm512_permutexvar_ps(spread_01, w_scales), _mm512_permutexvar_ps(spread_23, w_scales));
-                let w_mins = _mm_loadu_ps(mins.add(b * GROUP));
-                for r in 0..ROWS {
-                    let y = _mm512_broadcast_i64x4(_mm256_loadu_si256(o[r].act.add(b * BLOCK) as *const __m256i));
-                    let sums_01 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), rows_01, y);
-                    let sums_23 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), rows_23, y);
-                    let dy = _mm512_set1_ps(*o[r].act_scales.add(b));
-                    acc_01[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums_01), _mm512_mul_ps(w_scales_01, dy), acc_01[r]);
-                    acc_23[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums_23), _mm512_mul_ps(w_scales_23, dy), acc_23[r]);
-                    acc_min[r] = _mm_fmadd_ps(w_mins, _mm_set1_ps(*o[r].act_sums.add(b)), acc_min[r]);
+    /// AVX-512 VNNI over [`Layout::Rows16`] for activation rows `j..j + M`: per block,
+    /// eight 64-byte vectors hold the sixteen rows' values four at a time (4-bit: four
+    /// loads, low and high nibbles); each is multiplied with the matching four
+    /// activation bytes broadcast to every lane, so lane `i` sums row `i`'s block. Two
+    /// sums per activation row alternate to halve the `vpdpbusd` dependency chain.
+    ///
+    /// Generated per `M` with the rows written out (constant indexes), so every
+    /// per-row value stays in a register: a loop over rows kept them on the stack.
+    /// Every activation row gets the same arithmetic whatever `M` is, so batching never
+    /// changes a row's result.
+    macro_rules! wide_kernel {
+        ($name:ident, $m:literal, $chains:literal, [$($r:literal),+]) => {
+            #[target_feature(enable = "avx2,fma,avx512f,avx512bw,avx512vl,avx512vnni")]
+            unsafe fn $name<const Q4: bool>(
+                w: &PackedWeights,
+                g: usize,
+                a: &QuantizedRows,
+                j: usize,
+            ) -> [[f32; WIDE]; $m] {
+                let blocks = w.blocks();
+                let block_bytes = WIDE * w.kind.row_block_bytes();
+                // Whole ranges are sliced (and so bounds-checked) once per call, so the
+                // raw loads below stay inside them even if the fields were inconsistent.
+                let values = w.values[g * blocks * block_bytes..(g + 1) * blocks * block_bytes].as_ptr();
+                let scales = w.scales[g * blocks * WIDE..(g + 1) * blocks * WIDE].as_ptr();
+                let mins = w.mins[g * blocks * WIDE..(g + 1) * blocks * WIDE].as_ptr();
+                let row = |r: usize| j + r;
+                let act: [*const i8; $m] =
+                    std::array::from_fn(|r| a.values[row(r) * a.cols..(row(r) + 1) * a.cols][..blocks * BLOCK].as_ptr());
+                let act_scales: [*const f32; $m] =
+                    std::array::from_fn(|r| a.scales[row(r) * blocks..(row(r) + 1) * blocks].as_ptr());
+                let sums = a.sums_for(w.kind);
+                let act_sums: [*const f32; $m] =
+                    std::array::from_fn(|r| sums[row(r) * blocks..(row(r) + 1) * blocks].as_ptr());
+                unsafe {
+                    let mask = _mm512_set1_epi8(0x0F);
+                    let mut acc = [_mm512_setzero_ps(); $m];
+                    for b in 0..blocks {
+                        let base = values.add(b * block_bytes);
+                        for line in (0..block_bytes).step_by(64) {
+                            _mm_prefetch::<_MM_HINT_T0>(base.wrapping_add(PREFETCH_BYTES + line) as *const i8);
+                        }
+                        // Vector k holds activation bytes 4k..4k + 4 of every row.
+                        let mut weights = [_mm512_setzero_si512(); 8];
+                        if Q4 {
+                            for c in 0..4 {
+                                let packed = _mm512_loadu_si512(base.add(c * 64) as *const __m512i);
+                                weights[c] = _mm512_and_si512(packed, mask);
+                                weights[c + 4] = _mm512_and_si512(_mm512_srli_epi16(packed, 4), mask);
+                            }
+                        } else {
+                            for (c, weights) in weights.iter_mut().enumerate() {
+                                *weights = _mm512_loadu_si512(base.add(c * 64) as *const __m512i);
+                            }
+                        }
+                        let y: [*const i32; $m] = [$(act[$r].add(b * BLOCK) as *const i32),+];
+                        let mut partial = [[_mm512_setzero_si512(); $chains]; $m];
+                        for k in (0..8).step_by($chains) {
+                            for c in 0..$chains {
+                                $(
+                                    partial[$r][c] = _mm512_dpbusd_epi32(
+                                        partial[$r][c],
+                                        weights[k + c],
+                                        _mm512_set1_epi32(y[$r].add(k + c).read_unaligned()),
+                                    );
+                                )+
+                            }
+                        }
+                        let w_scales = _mm512_loadu_ps(scales.add(b * WIDE));
+                        let w_mins = _mm512_loadu_ps(mins.add(b * WIDE));
+                        $(
+                            // Integer sums: how they were split into chains does not change them.
+                            let sum = partial[$r].iter().fold(_mm512_setzero_si512(), |s, &p| _mm512_add_epi32(s, p));
+                            let block_sums = _mm512_cvtepi32_ps(sum);
+                            let row_scales = _mm512_mul_ps(w_scales, _mm512_set1_ps(*act_scales[$r].add(b)));
+                            acc[$r] = _mm512_fmadd_ps(
+                                w_mins,
+                                _mm512_set1_ps(*act_sums[$r].add(b)),
+                                _mm512_fmadd_ps(block_sums, row_scales, acc[$r]),
+                            );
+                        )+
+                    }
+                    std::array::from_fn(|r| {
+                        let mut out = [0f32; WIDE];
+                        _mm512_storeu_ps(out.as_mut_ptr(), acc[r]);
+                        out
+                    })
                 }
             }
-            let half = |v: __m512, upper: bool| -> __m128 {
-                let v = _mm512_castps_pd(v);
-                let h = if upper { _mm512_extractf64x4_pd(v, 1) } else { _mm512_castpd512_pd256(v) };
-                halves(_mm256_castpd_ps(h))
-            };
-            std::array::from_fn(|r| {
-                let rows =
-                    hsum4(half(acc_01[r], false), half(acc_01[r], true), half(acc_23[r], false), half(acc_23[r], true));
-                store(_mm_add_ps(rows, acc_min[r]))
-            })
-        }
+        };
     }
+
+    // Fewer rows, more chains per row: enough independent `vpdpbusd` chains either way.
+    wide_kernel!(wide_1, 1, 4, [0]);
+    wide_kernel!(wide_2, 2, 2, [0, 1]);
+    wide_kernel!(wide_3, 3, 2, [0, 1, 2]);
+    wide_kernel!(wide_4, 4, 1, [0, 1, 2, 3]);
+    wide_kernel!(wide_8, 8, 1, [0, 1, 2, 3, 4, 5, 6, 7]);
 
     /// 4-bit, AVX2: one row at a time, `vpmaddubsw` + `vpmaddwd` (products ≤ 2·15·127
     /// fit the i16 pairs).
@@ -494,42 +462,65 @@ mod tests {
         bytes
     }
 
-    /// Every instruction set agrees with the dequantized f32 product (up to rounding of
-    /// the activations, which are quantized identically for all of them).
+    /// Every instruction set and layout agrees with the dequantized f32 product (up to
+    /// rounding of the activations, which are quantized identically for all of them).
     #[test]
     fn kernels_match_the_dequantized_product() {
-        // Six activation rows: one four-row pass and two single rows.
-        let (rows, cols, m) = (11, 96, 6);
+        // Nine activation rows: two four-row passes and a single row.
+        let (rows, cols, m) = (35, 96, 9);
         let x: Vec<f32> = (0..m * cols).map(|i| ((i * 7 % 13) as f32 - 6.0) / 3.0).collect();
         let a = QuantizedRows::quantize(&x, m, cols);
         let dequantized_x: Vec<f32> =
             a.values.iter().enumerate().map(|(i, &q)| a.scales[i / BLOCK] * f32::from(q)).collect();
         for dtype in [GgmlDType::Q4_0, GgmlDType::Q4_1, GgmlDType::Q8_0] {
-            let w = PackedWeights::from_ggml(dtype, rows, cols, &random_ggml(dtype, rows, cols, 7)).expect("packs");
-            let mut dense = vec![0f32; rows * cols];
-            w.dequantize_rows(0, &mut dense);
-            let mut isas = vec![Isa::Scalar];
-            if Isa::current() != Isa::Scalar {
-                isas.push(Isa::Avx2);
-            }
-            if Isa::current() == Isa::Avx512Vnni {
-                isas.push(Isa::Avx512Vnni);
-            }
-            for isa in isas {
-                // Groups 1..3: rows 4..11, the last group padded past row 10.
-                let mut out = vec![0f32; 2 * GROUP * m];
-                tile(isa, &w, 1..3, &a, |row, j, v| out[(row - 4) * m + j] = v);
-                for r in 4..rows {
-                    for j in 0..m {
-                        let expected: f32 = (0..cols).map(|k| dense[r * cols + k] * dequantized_x[j * cols + k]).sum();
-                        let got = out[(r - 4) * m + j];
-                        assert!(
-                            (got - expected).abs() <= 1e-4 * (1.0 + expected.abs()),
-                            "{dtype:?} {isa:?} row {r} act {j}: {got} vs {expected}"
-                        );
+            let ggml = random_ggml(dtype, rows, cols, 7);
+            for layout in [Layout::Rows4, Layout::Rows16] {
+                let w = PackedWeights::from_ggml_in(layout, dtype, rows, cols, &ggml).expect("packs");
+                let mut dense = vec![0f32; rows * cols];
+                w.dequantize_rows(0, &mut dense);
+                for isa in [Isa::Scalar, Isa::Avx2, Isa::Avx512Vnni] {
+                    // Groups from the second on: the last one padded past row 34.
+                    let first_row = layout.rows();
+                    let mut out = vec![f32::NAN; rows * m];
+                    tile(isa, &w, 1..w.groups(), &a, |j, first, products| {
+                        for (i, &v) in products.iter().enumerate() {
+                            out[(first + i) * m + j] = v;
+                        }
+                    });
+                    for r in 0..rows {
+                        for j in 0..m {
+                            let got = out[r * m + j];
+                            if r < first_row {
+                                assert!(got.is_nan(), "{dtype:?} {layout:?} {isa:?}: row {r} outside the tile written");
+                                continue;
+                            }
+                            let expected: f32 =
+                                (0..cols).map(|k| dense[r * cols + k] * dequantized_x[j * cols + k]).sum();
+                            assert!(
+                                (got - expected).abs() <= 1e-4 * (1.0 + expected.abs()),
+                                "{dtype:?} {layout:?} {isa:?} row {r} act {j}: {got} vs {expected}"
+                            );
+                        }
                     }
                 }
             }
+        }
+    }
+
+    /// Repacking into the other layout keeps every value, scale and minimum.
+    #[test]
+    fn layouts_hold_the_same_matrix() {
+        let (rows, cols) = (21, 64);
+        for dtype in [GgmlDType::Q4_1, GgmlDType::Q8_0] {
+            let ggml = random_ggml(dtype, rows, cols, 3);
+            let narrow = PackedWeights::from_ggml_in(Layout::Rows4, dtype, rows, cols, &ggml).expect("packs");
+            let wide = PackedWeights::from_ggml_in(Layout::Rows16, dtype, rows, cols, &ggml).expect("packs");
+            let (mut a, mut b) = (vec![0f32; rows * cols], vec![0f32; rows * cols]);
+            narrow.dequantize_rows(0, &mut a);
+            wide.dequantize_rows(0, &mut b);
+            assert_eq!(a, b, "{dtype:?}");
+            let back = wide.relayout(Layout::Rows4);
+            assert_eq!((back.values, back.scales, back.mins), (narrow.values, narrow.scales, narrow.mins));
         }
     }
 }
@@ -543,7 +534,7 @@ mod isa_agreement {
     /// The SIMD kernels compute what the scalar one does, on model-sized rows.
     #[test]
     fn simd_kernels_agree_with_scalar_on_wide_rows() {
-        let (rows, cols, m) = (64, 1536, 5);
+        let (rows, cols, m) = (64, 1536, 11);
         let mut state = 12345u64;
         let mut next = move || {
             state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
@@ -565,10 +556,17 @@ mod isa_agreement {
                 }
             }
             let w = PackedWeights::from_ggml(dtype, rows, cols, &bytes).expect("packs");
-            let mut reference = vec![0f32; rows * m];
-            tile(Isa::Scalar, &w, 0..w.groups(), &a, |row, j, v| reference[row * m + j] = v);
-            let mut simd = vec![0f32; rows * m];
-            tile(Isa::current(), &w, 0..w.groups(), &a, |row, j, v| simd[row * m + j] = v);
+            let product = |isa: Isa, a: &QuantizedRows| {
+                let mut out = vec![0f32; rows * a.rows];
+                tile(isa, &w, 0..w.groups(), a, |j, first, products| {
+                    for (i, &v) in products.iter().enumerate() {
+                        out[(first + i) * a.rows + j] = v;
+                    }
+                });
+                out
+            };
+            let reference = product(Isa::Scalar, &a);
+            let simd = product(Isa::current(), &a);
             let worst = reference.iter().zip(&simd).map(|(r, s)| (r - s).abs() / (1.0 + r.abs())).fold(0f32, f32::max);
             eprintln!("{dtype:?} {:?}: worst relative difference {worst:e}", Isa::current());
             assert!(worst < 1e-5, "{dtype:?}: {worst}");
@@ -576,8 +574,7 @@ mod isa_agreement {
             // a sequence's tokens): the multi-row kernels repeat the single-row arithmetic.
             for j in 0..m {
                 let alone = QuantizedRows::quantize(&x[j * cols..(j + 1) * cols], 1, cols);
-                let mut single = vec![0f32; rows];
-                tile(Isa::current(), &w, 0..w.groups(), &alone, |row, _, v| single[row] = v);
+                let single = product(Isa::current(), &alone);
                 for row in 0..rows {
                     assert_eq!(single[row].to_bits(), simd[row * m + j].to_bits(), "{dtype:?} row {row} act {j}");
                 }

@@ -2,21 +2,55 @@
 //! activations they multiply with.
 //!
 //! GGML stores each row's 32-value blocks one after another with their f16 scales
-//! inline. The kernels compute four rows at a time, so here the blocks of four rows are
-//! interleaved: block `b` of rows `4g..4g+4` is one contiguous run (64 bytes for 4-bit,
-//! 128 for 8-bit). A tile of rows is then one sequential stream that the hardware
-//! prefetcher follows; four short row streams (576 bytes each for SmolLM2) end before it
-//! has learnt them, and decode measured 4 GB/s instead of the machine's 18. Scales and
-//! minimums are f32 in their own arrays, in the same order: no f16 conversion per block,
-//! and four rows' scales load as one vector.
+//! inline. The kernels compute a group of rows at a time, so here the blocks of a group
+//! are interleaved: block `b` of rows `G·g..G·g+G` is one contiguous run. A tile of rows
+//! is then one sequential stream that the hardware prefetcher follows; short row streams
+//! (576 bytes each for SmolLM2) end before it has learnt them, and decode measured 4 GB/s
+//! instead of the machine's 18. Scales and minimums are f32 in their own arrays, in the
+//! same order: no f16 conversion per block, and a group's scales load as one vector.
+//!
+//! Two group shapes ([`Layout`]), chosen for the instruction set at load:
+//! - [`Layout::Rows4`]: four rows, each row's block bytes contiguous (AVX2, scalar);
+//! - [`Layout::Rows16`]: sixteen rows, interleaved four bytes at a time, so one 64-byte
+//!   vector holds the same four values of all sixteen rows and one `vpdpbusd` with four
+//!   broadcast activation bytes advances sixteen row sums at once. The block's sums come
+//!   out one row per lane: no horizontal reduction, and one conversion, one scale and
+//!   one minimum term per sixteen rows instead of per four (AVX-512 VNNI).
 
 use candle_core::quantized::GgmlDType;
 use half::f16;
 
+use super::dot::Isa;
+
 /// Values per quantization block (every format here).
 pub const BLOCK: usize = 32;
-/// Rows whose blocks are interleaved (the kernels' unit of work).
-pub const GROUP: usize = 4;
+/// Bytes of a row's block that stay together in [`Layout::Rows16`] (one `vpdpbusd` lane).
+const LANE_BYTES: usize = 4;
+
+/// How the rows of a packed matrix are grouped and interleaved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// Groups of four rows, each row's block bytes contiguous.
+    Rows4,
+    /// Groups of sixteen rows; within a group's block, byte run `c` (bytes `4c..4c+4`)
+    /// of all sixteen rows is one 64-byte run.
+    Rows16,
+}
+
+impl Layout {
+    /// Rows per group.
+    pub const fn rows(self) -> usize {
+        match self {
+            Self::Rows4 => 4,
+            Self::Rows16 => 16,
+        }
+    }
+
+    /// The layout the kernels of `isa` read.
+    pub fn for_isa(isa: Isa) -> Self {
+        if isa == Isa::Avx512Vnni { Self::Rows16 } else { Self::Rows4 }
+    }
+}
 
 /// How the values of a block are stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,13 +79,14 @@ impl Kind {
 #[derive(Debug, Clone)]
 pub struct PackedWeights {
     pub kind: Kind,
+    pub layout: Layout,
     pub rows: usize,
     pub cols: usize,
-    /// Per (group, block): the four rows' values (rows past `rows` are zero padding).
+    /// Per (group, block): the group's values (rows past `rows` are zero padding).
     pub values: Vec<u8>,
-    /// Per (group, block): the four rows' scales.
+    /// Per (group, block): the group's scales, one per row.
     pub scales: Vec<f32>,
-    /// Per (group, block): the four rows' minimums.
+    /// Per (group, block): the group's minimums, one per row.
     pub mins: Vec<f32>,
 }
 
@@ -73,8 +108,20 @@ fn f16_at(bytes: &[u8], at: usize) -> f32 {
 }
 
 impl PackedWeights {
-    /// Packs a GGML tensor `[rows, cols]` (row-major blocks) of a supported type.
+    /// Packs a GGML tensor `[rows, cols]` (row-major blocks) of a supported type, in the
+    /// layout of this process's kernels ([`Isa::current`]).
     pub fn from_ggml(dtype: GgmlDType, rows: usize, cols: usize, bytes: &[u8]) -> Result<Self, PackError> {
+        Self::from_ggml_in(Layout::for_isa(Isa::current()), dtype, rows, cols, bytes)
+    }
+
+    /// [`PackedWeights::from_ggml`] in a given layout.
+    pub fn from_ggml_in(
+        layout: Layout,
+        dtype: GgmlDType,
+        rows: usize,
+        cols: usize,
+        bytes: &[u8],
+    ) -> Result<Self, PackError> {
         if !cols.is_multiple_of(BLOCK) {
             return Err(PackError::Ragged { cols });
         }
@@ -89,40 +136,87 @@ impl PackedWeights {
         if bytes.len() != expected {
             return Err(PackError::Size { dtype, rows, cols, expected, actual: bytes.len() });
         }
-        let mut packed = Self::zeroed(kind, rows, cols);
-        let row_bytes = kind.row_block_bytes();
+        let mut packed = Self::zeroed(kind, layout, rows, cols);
+        let mut values = [0u8; BLOCK];
         for row in 0..rows {
             for b in 0..blocks_per_row {
                 let block = &bytes[(row * blocks_per_row + b) * block_bytes..][..block_bytes];
                 let slot = packed.slot(row, b);
                 let d = f16_at(block, 0);
                 packed.scales[slot] = d;
-                let values = &mut packed.values[slot * row_bytes..(slot + 1) * row_bytes];
-                match dtype {
-                    GgmlDType::Q4_1 => {
-                        packed.mins[slot] = f16_at(block, 2);
-                        values.copy_from_slice(&block[4..]);
-                    }
-                    GgmlDType::Q4_0 => {
-                        packed.mins[slot] = -8.0 * d;
-                        values.copy_from_slice(&block[2..]);
-                    }
-                    _ => {
-                        packed.mins[slot] = -128.0 * d;
-                        for (v, &q) in values.iter_mut().zip(&block[2..]) {
-                            *v = q ^ 0x80; // i8 two's complement + 128
-                        }
-                    }
+                let (min, stored) = match dtype {
+                    GgmlDType::Q4_1 => (f16_at(block, 2), &block[4..]),
+                    GgmlDType::Q4_0 => (-8.0 * d, &block[2..]),
+                    _ => (-128.0 * d, &block[2..]),
+                };
+                packed.mins[slot] = min;
+                let values = &mut values[..stored.len()];
+                values.copy_from_slice(stored);
+                if kind == Kind::Q8 {
+                    values.iter_mut().for_each(|v| *v ^= 0x80); // i8 two's complement + 128
                 }
+                packed.set_row_block(row, b, values);
             }
         }
         Ok(packed)
     }
 
-    fn zeroed(kind: Kind, rows: usize, cols: usize) -> Self {
-        let slots = rows.next_multiple_of(GROUP) * (cols / BLOCK);
+    /// The same matrix in another layout.
+    pub fn relayout(&self, layout: Layout) -> Self {
+        if layout == self.layout {
+            return self.clone();
+        }
+        let mut packed = Self::zeroed(self.kind, layout, self.rows, self.cols);
+        for row in 0..self.rows {
+            for b in 0..self.blocks() {
+                let (from, to) = (self.slot(row, b), packed.slot(row, b));
+                packed.scales[to] = self.scales[from];
+                packed.mins[to] = self.mins[from];
+                let values = self.row_block(row, b);
+                packed.set_row_block(row, b, &values[..self.kind.row_block_bytes()]);
+            }
+        }
+        packed
+    }
+
+    /// Offset in `values` of byte `k` of (row, block)'s values.
+    fn value_offset(&self, row: usize, block: usize, k: usize) -> usize {
+        let row_bytes = self.kind.row_block_bytes();
+        let group_rows = self.layout.rows();
+        let group_block = (row / group_rows) * self.blocks() + block;
+        match self.layout {
+            Layout::Rows4 => self.slot(row, block) * row_bytes + k,
+            Layout::Rows16 => {
+                group_block * group_rows * row_bytes
+                    + (k / LANE_BYTES) * group_rows * LANE_BYTES
+                    + (row % group_rows) * LANE_BYTES
+                    + k % LANE_BYTES
+            }
+        }
+    }
+
+    /// The stored values of (row, block) (the first [`Kind::row_block_bytes`] bytes).
+    pub fn row_block(&self, row: usize, block: usize) -> [u8; BLOCK] {
+        let mut out = [0u8; BLOCK];
+        for k in (0..self.kind.row_block_bytes()).step_by(LANE_BYTES) {
+            let at = self.value_offset(row, block, k);
+            out[k..k + LANE_BYTES].copy_from_slice(&self.values[at..at + LANE_BYTES]);
+        }
+        out
+    }
+
+    fn set_row_block(&mut self, row: usize, block: usize, values: &[u8]) {
+        for k in (0..values.len()).step_by(LANE_BYTES) {
+            let at = self.value_offset(row, block, k);
+            self.values[at..at + LANE_BYTES].copy_from_slice(&values[k..k + LANE_BYTES]);
+        }
+    }
+
+    fn zeroed(kind: Kind, layout: Layout, rows: usize, cols: usize) -> Self {
+        let slots = rows.next_multiple_of(layout.rows()) * (cols / BLOCK);
         Self {
             kind,
+            layout,
             rows,
             cols,
             values: vec![0; slots * kind.row_block_bytes()],
@@ -136,14 +230,15 @@ impl PackedWeights {
         self.cols / BLOCK
     }
 
-    /// Groups of four rows, the last one possibly padded.
+    /// Groups of rows, the last one possibly padded.
     pub fn groups(&self) -> usize {
-        self.rows.div_ceil(GROUP)
+        self.rows.div_ceil(self.layout.rows())
     }
 
-    /// Index of (row, block) in `scales`/`mins` (and, times the row block size, `values`).
+    /// Index of (row, block) in `scales`/`mins`.
     pub fn slot(&self, row: usize, block: usize) -> usize {
-        ((row / GROUP) * self.blocks() + block) * GROUP + row % GROUP
+        let group_rows = self.layout.rows();
+        ((row / group_rows) * self.blocks() + block) * group_rows + row % group_rows
     }
 
     /// Stacks matrices of one format and width into one with all their rows, so that
@@ -153,7 +248,11 @@ impl PackedWeights {
         let mut parts = parts.into_iter();
         let Some(mut first) = parts.next() else { return Err(PackError::Mismatch) };
         for part in parts {
-            if part.kind != first.kind || part.cols != first.cols || first.rows % GROUP != 0 {
+            if part.kind != first.kind
+                || part.layout != first.layout
+                || part.cols != first.cols
+                || !first.rows.is_multiple_of(first.layout.rows())
+            {
                 return Err(PackError::Mismatch);
             }
             first.rows += part.rows;
@@ -171,12 +270,12 @@ impl PackedWeights {
 
     /// Writes rows `first..first + out.len() / cols` as f32 into `out`.
     pub fn dequantize_rows(&self, first: usize, out: &mut [f32]) {
-        let row_bytes = self.kind.row_block_bytes();
         for (r, row) in out.chunks_exact_mut(self.cols).enumerate() {
             for (b, values) in row.chunks_exact_mut(BLOCK).enumerate() {
                 let slot = self.slot(first + r, b);
                 let (d, m) = (self.scales[slot], self.mins[slot]);
-                let bytes = &self.values[slot * row_bytes..(slot + 1) * row_bytes];
+                let stored = self.row_block(first + r, b);
+                let bytes = &stored[..self.kind.row_block_bytes()];
                 match self.kind {
                     Kind::Q4 => {
                         for (j, &byte) in bytes.iter().enumerate() {

@@ -13,7 +13,7 @@ use candle_core::{DType, Device, Module, Tensor};
 use rayon::prelude::*;
 
 use super::dot::{Isa, tile};
-use super::formats::{PackError, PackedWeights, QuantizedRows};
+use super::formats::{Layout, PackError, PackedWeights, QuantizedRows};
 
 /// Batches of at least this many rows use the f32 GEMM path. Measured on SmolLM2 (Zen 5,
 /// AVX-512 VNNI): a 64-token prompt is 20 % faster on the integer kernels, a 512-token
@@ -22,8 +22,8 @@ const GEMM_MIN_ROWS: usize = 128;
 /// Weights larger than this (in values) are never dequantized whole for one call: the
 /// f32 copy of a tied 49k-token output matrix would cost 100+ MB per step.
 const GEMM_MAX_VALUES: usize = 8 << 20;
-/// Smallest tile handed to one thread, in groups of four rows.
-const MIN_TILE_GROUPS: usize = 4;
+/// Smallest tile handed to one thread, in weight rows.
+const MIN_TILE_ROWS: usize = 16;
 
 /// A projection over packed 4- or 8-bit weights.
 #[derive(Debug, Clone)]
@@ -37,9 +37,13 @@ impl PackedLinear {
         Self { weights: Arc::new(weights), isa: Isa::current() }
     }
 
-    /// The same weights multiplied with another instruction set (tests, benchmarks).
+    /// The same weights multiplied with another instruction set (tests, benchmarks),
+    /// repacked if that instruction set's kernels read another layout.
     pub fn with_isa(&self, isa: Isa) -> Self {
-        Self { weights: self.weights.clone(), isa }
+        let layout = Layout::for_isa(isa);
+        let weights =
+            if layout == self.weights.layout { self.weights.clone() } else { Arc::new(self.weights.relayout(layout)) };
+        Self { weights, isa }
     }
 
     pub fn weights(&self) -> &PackedWeights {
@@ -77,17 +81,19 @@ impl PackedLinear {
         let groups = w.groups();
         let threads = rayon::current_num_threads();
         if threads <= 1 {
-            tile(self.isa, w, 0..groups, a, |row, j, v| out[j * rows + row] = v);
+            tile(self.isa, w, 0..groups, a, |j, first, products| {
+                out[j * rows + first..][..products.len()].copy_from_slice(products)
+            });
             return out;
         }
         // A few tiles per thread so an unlucky thread does not hold up the step.
-        let tile_groups = groups.div_ceil(threads * 4).max(MIN_TILE_GROUPS);
+        let tile_groups = groups.div_ceil(threads * 4).max(MIN_TILE_ROWS.div_ceil(w.layout.rows()));
         let target = SharedOutput { values: out.as_mut_ptr(), len: out.len() };
         (0..groups.div_ceil(tile_groups)).into_par_iter().for_each(|t| {
             let range = t * tile_groups..((t + 1) * tile_groups).min(groups);
             // SAFETY: tiles cover disjoint row ranges, so no element is written twice;
             // `out` outlives the parallel loop, which joins before it is read.
-            tile(self.isa, w, range, a, |row, j, v| unsafe { target.write(j * rows + row, v) });
+            tile(self.isa, w, range, a, |j, first, products| unsafe { target.write(j * rows + first, products) });
         });
         out
     }
@@ -117,10 +123,10 @@ unsafe impl Sync for SharedOutput {}
 
 impl SharedOutput {
     /// # Safety
-    /// No other thread may access index `at` during the product.
-    unsafe fn write(self, at: usize, value: f32) {
-        assert!(at < self.len, "output index out of range");
-        unsafe { *self.values.add(at) = value };
+    /// No other thread may access indexes `at..at + values.len()` during the product.
+    unsafe fn write(self, at: usize, values: &[f32]) {
+        assert!(at + values.len() <= self.len, "output index out of range");
+        unsafe { std::ptr::copy_nonoverlapping(values.as_ptr(), self.values.add(at), values.len()) };
     }
 }
 
@@ -211,6 +217,14 @@ impl StackedLinear {
             Ok(stacked) => Ok(Self::Stacked { linear: PackedLinear::new(stacked), widths }),
             Err(PackError::Mismatch) => Ok(Self::Separate(parts)),
             Err(error) => candle_core::bail!("stacking projections: {error}"),
+        }
+    }
+
+    /// The stacked product `[..., Σ part rows]` as one tensor, when the parts are stacked.
+    pub fn forward_joined(&self, x: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        match self {
+            Self::Stacked { linear, .. } => linear.forward(x).map(Some),
+            Self::Separate(_) => Ok(None),
         }
     }
 

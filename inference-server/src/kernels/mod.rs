@@ -22,3 +22,36 @@ pub(crate) fn with_f32<R>(t: &candle_core::Tensor, f: impl FnOnce(&[f32]) -> R) 
     let Some((start, end)) = layout.contiguous_offsets() else { candle_core::bail!("tensor is not contiguous") };
     Ok(f(&cpu.as_slice::<f32>()?[start..end]))
 }
+
+/// Runs `f` on the f32 values of a contiguous CPU tensor, writable in place (for KV
+/// caches the host path appends to). candle exposes its storage mutably only to
+/// in-place custom ops, so this is one.
+pub(crate) fn with_f32_mut<R>(t: &candle_core::Tensor, f: impl FnOnce(&mut [f32]) -> R) -> candle_core::Result<R> {
+    struct InPlace<F, R> {
+        f: std::cell::Cell<Option<F>>,
+        result: std::cell::Cell<Option<R>>,
+    }
+    impl<F: FnOnce(&mut [f32]) -> R, R> candle_core::InplaceOp1 for InPlace<F, R> {
+        fn name(&self) -> &'static str {
+            "netgpt-host-write"
+        }
+        fn cpu_fwd(
+            &self,
+            storage: &mut candle_core::CpuStorage,
+            layout: &candle_core::Layout,
+        ) -> candle_core::Result<()> {
+            let candle_core::CpuStorage::F32(values) = storage else {
+                candle_core::bail!("host writes need f32 tensors")
+            };
+            let Some((start, end)) = layout.contiguous_offsets() else {
+                candle_core::bail!("tensor is not contiguous")
+            };
+            let Some(f) = self.f.take() else { candle_core::bail!("in-place op ran twice") };
+            self.result.set(Some(f(&mut values[start..end])));
+            Ok(())
+        }
+    }
+    let op = InPlace { f: std::cell::Cell::new(Some(f)), result: std::cell::Cell::new(None) };
+    t.inplace_op1(&op)?;
+    op.result.take().ok_or_else(|| candle_core::Error::Msg("in-place op did not run".into()))
+}
