@@ -358,10 +358,15 @@ impl Llama {
             let attention = self.attention(layer, layer_index, &normed, steps, &lora)?;
             let after_attention = (attention + residual)?;
             let normed = layer.ffn_norm.forward(&after_attention)?;
-            let [gate, up] = two(layer.ffn_gate_up.forward(&normed)?)?;
-            let gate = lora.apply(layer_index, Target::Gate, &normed, gate)?;
-            let up = lora.apply(layer_index, Target::Up, &normed, up)?;
-            let activated = (candle_nn::ops::silu(&gate)? * up)?;
+            let activated = match self.host_swiglu(layer, &normed, &lora)? {
+                Some(activated) => activated,
+                None => {
+                    let [gate, up] = two(layer.ffn_gate_up.forward(&normed)?)?;
+                    let gate = lora.apply(layer_index, Target::Gate, &normed, gate)?;
+                    let up = lora.apply(layer_index, Target::Up, &normed, up)?;
+                    (candle_nn::ops::silu(&gate)? * up)?
+                }
+            };
             let mlp = lora.apply(layer_index, Target::Down, &activated, layer.ffn_down.forward(&activated)?)?;
             hidden = (mlp + after_attention)?;
         }
@@ -383,6 +388,24 @@ impl Llama {
         } else {
             candle_nn::rotary_emb::rope_i(x, &cos, &sin)
         }
+    }
+
+    /// The MLP's gate/up product and SwiGLU in one host pass over the stacked product
+    /// ([`crate::kernels::swiglu`]); `None` off the CPU, with adapters in the step (they
+    /// need the gate and up outputs apart) or unstacked projections.
+    fn host_swiglu(&self, layer: &Layer, x: &Tensor, lora: &LoraStep<'_>) -> Result<Option<Tensor>, ModelError> {
+        if !self.device.is_cpu() || !lora.is_empty() {
+            return Ok(None);
+        }
+        let Some(gate_up) = layer.ffn_gate_up.forward_joined(x)? else { return Ok(None) };
+        let gate_up = gate_up.to_dtype(DType::F32)?.contiguous()?;
+        let mut dims = gate_up.dims().to_vec();
+        let Some(width) = dims.last_mut() else { return Ok(None) };
+        *width /= 2;
+        let inter = *width;
+        let mut out = vec![0f32; gate_up.elem_count() / 2];
+        with_f32(&gate_up, |values| crate::kernels::swiglu(values, inter, &mut out))?;
+        Ok(Some(Tensor::from_vec(out, dims, &self.device)?))
     }
 
     /// Decode steps on the CPU without a candle op per sequence: RoPE, the cache append

@@ -1,14 +1,17 @@
-//! Attention of a few new positions (decode steps) over a sequence's KV cache, on the
-//! host: for one query row per head, candle's batched GEMM spends more time packing
-//! operands and allocating intermediates than multiplying (measured: ~20 % of a decode
-//! step at 512 positions). Longer queries (prompts) keep candle's path.
+//! Attention of a few new positions (decode steps, short prompt chunks) over a
+//! sequence's KV cache, on the host: for one query row per head, candle's batched GEMM
+//! spends more time packing operands and allocating intermediates than multiplying
+//! (measured: ~20 % of a decode step at 512 positions). Longer queries (prompts) keep
+//! candle's path.
 
 use candle_core::{DType, Tensor};
 
 use super::with_f32;
 
-/// Query positions per sequence up to which this path is used.
-pub const MAX_QUERY_ROWS: usize = 4;
+/// Query positions per sequence up to which this path is used: decode steps and short
+/// prompt chunks. (The host path runs one sequence on one thread; a long prompt alone in
+/// a step is faster through candle's multi-threaded GEMM.)
+pub const MAX_QUERY_ROWS: usize = 32;
 
 /// Head layout: `kv_heads · groups` query heads, `groups` of them per KV head.
 #[derive(Debug, Clone, Copy)]
@@ -137,9 +140,10 @@ pub fn attend_sequence(
 /// Output `[len, heads, head_dim]` (row-major), i.e. already transposed for the
 /// output projection.
 ///
-/// The query heads sharing a KV head are served together, position by position, so each
-/// key and value row is read from memory once for all of them (grouped-query attention
-/// has several query heads per KV head).
+/// Row by row (a query head at a position): scores four cached positions at a time,
+/// softmax, then the weighted sum of values in register-sized accumulators. A dot
+/// product at a time left one eight-lane accumulator chain per product and spent as
+/// much on horizontal sums as on products; the weighted sum went through memory.
 fn attend(
     q: &[f32],
     keys: &[f32],
@@ -152,62 +156,181 @@ fn attend(
     let Heads { kv_heads, groups, head_dim } = heads;
     let head_count = kv_heads * groups;
     let scale = 1.0 / (head_dim as f32).sqrt();
-    let kv_len = position + len;
-    // One score row per (query head of the group, query position).
-    let rows = groups * len;
     let mut out = vec![0f32; len * head_count * head_dim];
-    let mut scores = vec![0f32; rows * kv_len];
-    let mut inverse_totals = vec![0f32; rows];
-    // Causal: query position i sees keys up to and including its own.
-    let visible = |row: usize| position + row % len + 1;
+    let mut scores = vec![0f32; position + len];
     for kv in 0..kv_heads {
-        let k = &keys[kv * capacity * head_dim..][..kv_len * head_dim];
-        let v = &values[kv * capacity * head_dim..][..kv_len * head_dim];
-        let query = |row: usize| {
-            let (g, i) = (row / len, row % len);
-            &q[((kv * groups + g) * len + i) * head_dim..][..head_dim]
-        };
-        for (p, key) in k.chunks_exact(head_dim).enumerate() {
-            for row in 0..rows {
-                if p < visible(row) {
-                    scores[row * kv_len + p] = dot(query(row), key) * scale;
+        let k = &keys[kv * capacity * head_dim..][..(position + len) * head_dim];
+        let v = &values[kv * capacity * head_dim..][..(position + len) * head_dim];
+        for g in 0..groups {
+            for i in 0..len {
+                let query = &q[((kv * groups + g) * len + i) * head_dim..][..head_dim];
+                // Causal: query position i sees keys up to and including its own.
+                let visible = position + i + 1;
+                let scores = &mut scores[..visible];
+                let mut p = 0;
+                while p + 4 <= visible {
+                    let products = dot4(query, &k[p * head_dim..(p + 4) * head_dim]);
+                    for (score, product) in scores[p..p + 4].iter_mut().zip(products) {
+                        *score = product * scale;
+                    }
+                    p += 4;
                 }
-            }
-        }
-        for (row, inverse) in inverse_totals.iter_mut().enumerate() {
-            let row_scores = &mut scores[row * kv_len..][..visible(row)];
-            let max = row_scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            let mut total = 0f32;
-            for score in row_scores.iter_mut() {
-                *score = crate::model::exp_approx(*score - max);
-                total += *score;
-            }
-            *inverse = 1.0 / total;
-        }
-        for (p, value) in v.chunks_exact(head_dim).enumerate() {
-            for row in 0..rows {
-                if p >= visible(row) {
-                    continue;
+                for (p, score) in scores.iter_mut().enumerate().skip(p) {
+                    *score = dot(query, &k[p * head_dim..(p + 1) * head_dim]) * scale;
                 }
-                let (g, i) = (row / len, row % len);
-                let weight = scores[row * kv_len + p] * inverse_totals[row];
+                let max = crate::model::lanes(scores, f32::NEG_INFINITY, f32::max, f32::max);
+                for score in scores.iter_mut() {
+                    *score = crate::model::exp_approx(*score - max);
+                }
+                let inverse = 1.0 / crate::model::lanes(scores, 0.0, |a, b| a + b, |a, b| a + b);
                 let out_row = &mut out[(i * head_count + kv * groups + g) * head_dim..][..head_dim];
-                for (o, &x) in out_row.iter_mut().zip(value) {
-                    *o += weight * x;
-                }
+                weighted_sum(scores, v, inverse, out_row);
             }
         }
     }
     out
 }
 
+/// Lanes of the accumulators (one AVX2 register of f32).
+const LANES: usize = 8;
+
+/// `query` times four consecutive rows of `keys` (each `query.len()` long): four
+/// independent accumulator chains, one horizontal sum each at the end.
+fn dot4(query: &[f32], keys: &[f32]) -> [f32; 4] {
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"))]
+    if query.len().is_multiple_of(LANES) {
+        return fma::dot4(query, keys);
+    }
+    let d = query.len();
+    let mut acc = [[0f32; LANES]; 4];
+    let whole = d - d % LANES;
+    for c in (0..whole).step_by(LANES) {
+        let x = &query[c..c + LANES];
+        for (r, acc) in acc.iter_mut().enumerate() {
+            let key = &keys[r * d + c..r * d + c + LANES];
+            for l in 0..LANES {
+                acc[l] += x[l] * key[l];
+            }
+        }
+    }
+    std::array::from_fn(|r| {
+        let tail: f32 = (whole..d).map(|c| query[c] * keys[r * d + c]).sum();
+        acc[r].iter().sum::<f32>() + tail
+    })
+}
+
+/// `out = inverse · Σ_p weights[p] · values[p]` (rows of `out.len()` values): 64
+/// columns at a time held in eight eight-lane accumulators, so each value row is read
+/// once and nothing is stored until the end.
+fn weighted_sum(weights: &[f32], values: &[f32], inverse: f32, out: &mut [f32]) {
+    const COLUMNS: usize = 8 * LANES;
+    let d = out.len();
+    let mut start = 0;
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"))]
+    while start + COLUMNS <= d {
+        fma::weighted_columns(weights, values, d, start, inverse, &mut out[start..start + COLUMNS]);
+        start += COLUMNS;
+    }
+    while start + COLUMNS <= d {
+        let mut acc = [[0f32; LANES]; 8];
+        for (p, &weight) in weights.iter().enumerate() {
+            let row = &values[p * d + start..p * d + start + COLUMNS];
+            for (c, acc) in acc.iter_mut().enumerate() {
+                for l in 0..LANES {
+                    acc[l] += weight * row[c * LANES + l];
+                }
+            }
+        }
+        for (c, acc) in acc.iter().enumerate() {
+            for l in 0..LANES {
+                out[start + c * LANES + l] = acc[l] * inverse;
+            }
+        }
+        start += COLUMNS;
+    }
+    if start < d {
+        let tail = &mut out[start..];
+        tail.fill(0.0);
+        for (p, &weight) in weights.iter().enumerate() {
+            for (o, &x) in tail.iter_mut().zip(&values[p * d + start..(p + 1) * d]) {
+                *o += weight * x;
+            }
+        }
+        tail.iter_mut().for_each(|o| *o *= inverse);
+    }
+}
+
+/// The two inner loops with AVX2 fused multiply-adds, where the build targets them
+/// (`.cargo/config.toml`: x86-64-v3). Written out because the portable loops compile
+/// to separate multiplies and adds, and `dot4` to lane shuffles.
+#[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"))]
+mod fma {
+    use std::arch::x86_64::*;
+
+    use super::LANES;
+
+    /// [`super::dot4`] for `query.len()` a multiple of eight.
+    pub(super) fn dot4(query: &[f32], keys: &[f32]) -> [f32; 4] {
+        let d = query.len();
+        assert!(d.is_multiple_of(LANES) && keys.len() >= 4 * d, "dot4 operands");
+        // SAFETY: the build enables AVX2 and FMA (this module's cfg); loads stay inside
+        // the slices: c + 8 <= d, and row r of keys ends at (r + 1)·d <= keys.len().
+        unsafe {
+            let mut acc = [_mm256_setzero_ps(); 4];
+            for c in (0..d).step_by(LANES) {
+                let x = _mm256_loadu_ps(query.as_ptr().add(c));
+                for (r, acc) in acc.iter_mut().enumerate() {
+                    *acc = _mm256_fmadd_ps(x, _mm256_loadu_ps(keys.as_ptr().add(r * d + c)), *acc);
+                }
+            }
+            // Lane sums of the four accumulators: [Σacc0, Σacc1, Σacc2, Σacc3].
+            let pairs = _mm256_hadd_ps(_mm256_hadd_ps(acc[0], acc[1]), _mm256_hadd_ps(acc[2], acc[3]));
+            let sums = _mm_add_ps(_mm256_castps256_ps128(pairs), _mm256_extractf128_ps(pairs, 1));
+            let mut out = [0f32; 4];
+            _mm_storeu_ps(out.as_mut_ptr(), sums);
+            out
+        }
+    }
+
+    /// Columns `start..start + 64` of `inverse · Σ_p weights[p] · values[p]` (value
+    /// rows of `d`) into `out` (64 values): eight accumulators, one load and one fused
+    /// multiply-add per eight values of a row.
+    pub(super) fn weighted_columns(
+        weights: &[f32],
+        values: &[f32],
+        d: usize,
+        start: usize,
+        inverse: f32,
+        out: &mut [f32],
+    ) {
+        assert!(out.len() == 8 * LANES && start + out.len() <= d, "weighted_columns operands");
+        assert!(values.len() >= weights.len() * d, "weighted_columns values");
+        // SAFETY: the build enables AVX2 and FMA (this module's cfg); row p's columns
+        // start..start + 64 lie inside values and out holds 64 values (checked above).
+        unsafe {
+            let mut acc = [_mm256_setzero_ps(); 8];
+            for (p, &weight) in weights.iter().enumerate() {
+                let w = _mm256_set1_ps(weight);
+                let row = values.as_ptr().add(p * d + start);
+                for (c, acc) in acc.iter_mut().enumerate() {
+                    *acc = _mm256_fmadd_ps(w, _mm256_loadu_ps(row.add(c * LANES)), *acc);
+                }
+            }
+            let scale = _mm256_set1_ps(inverse);
+            for (c, acc) in acc.iter().enumerate() {
+                _mm256_storeu_ps(out.as_mut_ptr().add(c * LANES), _mm256_mul_ps(*acc, scale));
+            }
+        }
+    }
+}
+
 /// Dot product in eight independent lanes, so the compiler vectorizes it.
 fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut lanes = [0f32; 8];
-    let (a_chunks, b_chunks) = (a.chunks_exact(8), b.chunks_exact(8));
+    let mut lanes = [0f32; LANES];
+    let (a_chunks, b_chunks) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
     let tail: f32 = a_chunks.remainder().iter().zip(b_chunks.remainder()).map(|(x, y)| x * y).sum();
     for (x, y) in a_chunks.zip(b_chunks) {
-        for l in 0..8 {
+        for l in 0..LANES {
             lanes[l] += x[l] * y[l];
         }
     }
@@ -221,33 +344,43 @@ mod tests {
     /// The grouped host path against a plain per-head softmax attention.
     #[test]
     fn grouped_attention_matches_per_head_reference() {
-        let heads = Heads { kv_heads: 2, groups: 3, head_dim: 8 };
+        // 72 columns: one 64-column accumulator pass plus a tail; 8: the tail alone.
+        for head_dim in [8, 72] {
+            grouped_attention_case(head_dim);
+        }
+    }
+
+    fn grouped_attention_case(head_dim: usize) {
+        let heads = Heads { kv_heads: 2, groups: 3, head_dim };
         let (capacity, position) = (16, 5);
         let value = |seed: usize| ((seed * 7919 % 97) as f32 - 48.0) / 50.0;
-        let keys: Vec<f32> = (0..2 * capacity * 8).map(|i| value(i + 1)).collect();
-        let values: Vec<f32> = (0..2 * capacity * 8).map(|i| value(i + 5000)).collect();
-        for len in 1..=MAX_QUERY_ROWS {
+        let keys: Vec<f32> = (0..2 * capacity * head_dim).map(|i| value(i + 1)).collect();
+        let values: Vec<f32> = (0..2 * capacity * head_dim).map(|i| value(i + 5000)).collect();
+        for len in [1, 2, 3, 4, 7] {
             let head_count = 6;
-            let q: Vec<f32> = (0..head_count * len * 8).map(|i| value(i + 9000 + len)).collect();
+            let q: Vec<f32> = (0..head_count * len * head_dim).map(|i| value(i + 9000 + len)).collect();
             let got = attend(&q, &keys, &values, capacity, position, len, heads);
             for head in 0..head_count {
                 let kv = head / 3;
                 for i in 0..len {
                     let visible = position + i + 1;
-                    let query = &q[(head * len + i) * 8..][..8];
+                    let query = &q[(head * len + i) * head_dim..][..head_dim];
                     let scores: Vec<f64> = (0..visible)
                         .map(|p| {
-                            let key = &keys[(kv * capacity + p) * 8..][..8];
-                            query.iter().zip(key).map(|(a, b)| f64::from(*a) * f64::from(*b)).sum::<f64>() / 8f64.sqrt()
+                            let key = &keys[(kv * capacity + p) * head_dim..][..head_dim];
+                            query.iter().zip(key).map(|(a, b)| f64::from(*a) * f64::from(*b)).sum::<f64>()
+                                / (head_dim as f64).sqrt()
                         })
                         .collect();
                     let max = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
                     let total: f64 = scores.iter().map(|s| (s - max).exp()).sum();
-                    for d in 0..8 {
+                    for d in 0..head_dim {
                         let expected: f64 = (0..visible)
-                            .map(|p| (scores[p] - max).exp() / total * f64::from(values[(kv * capacity + p) * 8 + d]))
+                            .map(|p| {
+                                (scores[p] - max).exp() / total * f64::from(values[(kv * capacity + p) * head_dim + d])
+                            })
                             .sum();
-                        let actual = f64::from(got[(i * head_count + head) * 8 + d]);
+                        let actual = f64::from(got[(i * head_count + head) * head_dim + d]);
                         assert!(
                             (actual - expected).abs() < 1e-5,
                             "len {len} head {head} pos {i} dim {d}: {actual} vs {expected}"
