@@ -162,6 +162,9 @@ def cuda_library_dir():
 
 
 def run_ours(args, batches):
+    # Checks left by an earlier run (other batches, another model) would be compared too.
+    for stale in glob.glob(os.path.join(args.dump, "checks_b*.json")):
+        os.remove(stale)
     libs = cuda_library_dir()
     env = dict(os.environ)
     env["LD_LIBRARY_PATH"] = libs + (":" + env["LD_LIBRARY_PATH"] if env.get("LD_LIBRARY_PATH") else "")

@@ -171,27 +171,18 @@ fn profile(model: &HfLlama, args: &Args) -> Result<(), Error> {
         let c = model.config();
         let (h, i) = (c.hidden_size, c.intermediate_size);
         let shapes = [(3 * h, h), (h, h), (2 * i, h), (h, i)];
-        for (rows, split) in [(1usize, Some(1usize)), (1, Some(2)), (1, Some(4)), (1, None), (32, None)] {
+        let kinds = [Kind::Split(1), Kind::Split(2), Kind::Split(4), Kind::Matvec, Kind::Decode, Kind::Cublas];
+        for kind in kinds {
+            let rows = if matches!(kind, Kind::Cublas) { 32 } else { 1 };
             let mut seconds = 0.0;
             let mut bytes = 0usize;
-            let label = match (rows, split) {
-                (32, _) => "cuBLAS".to_string(),
-                (_, Some(split)) => format!("gemv split {split}"),
-                (_, None) => "gemv default split".to_string(),
-            };
-            for &(n, k) in &shapes {
+            for (shape, &(n, k)) in shapes.iter().enumerate() {
                 // Eight weight copies in rotation, so the 50 MB L2 cannot serve repeats.
                 let weights: Vec<Tensor> = (0..8)
                     .map(|_| Tensor::randn(0f32, 0.02, (n, k), device)?.to_dtype(candle_core::DType::F16))
                     .collect::<Result<_, _>>()?;
                 let x = Tensor::randn(0f32, 1.0, (rows, k), device)?.to_dtype(candle_core::DType::F16)?;
-                let run = |w: &Tensor| -> candle_core::Result<Tensor> {
-                    match (rows, split) {
-                        (32, _) => x.matmul(&w.t()?),
-                        (_, Some(split)) => netgpt_inference::cuda::gemv_split(&x, w, split),
-                        (_, None) => netgpt_inference::cuda::gemv(&x, w),
-                    }
-                };
+                let run = |w: &Tensor| kind.run(&x, w, shape);
                 for w in &weights {
                     run(w)?;
                 }
@@ -205,7 +196,8 @@ fn profile(model: &HfLlama, args: &Args) -> Result<(), Error> {
                 device.synchronize()?;
                 let elapsed = started.elapsed().as_secs_f64() / 32.0;
                 eprintln!(
-                    "PROFILE rows {rows} {label} [{n}x{k}]: {:.1} us, {:.2} TB/s",
+                    "PROFILE rows {rows} {} [{n}x{k}]: {:.1} us, {:.2} TB/s",
+                    kind.label(shape),
                     elapsed * 1e6,
                     (n * k * 2) as f64 / elapsed / 1e12
                 );
@@ -213,7 +205,8 @@ fn profile(model: &HfLlama, args: &Args) -> Result<(), Error> {
                 bytes += n * k * 2;
             }
             eprintln!(
-                "PROFILE rows {rows} {label}: one layer's projections {:.1} us ({:.2} TB/s); x{} layers = {:.2} ms",
+                "PROFILE rows {rows} {}: one layer's projections {:.1} us ({:.2} TB/s); x{} layers = {:.2} ms",
+                kind.label(usize::MAX),
                 seconds * 1e6,
                 bytes as f64 / seconds / 1e12,
                 c.num_hidden_layers,
@@ -222,6 +215,47 @@ fn profile(model: &HfLlama, args: &Args) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// A way to run the projections in `profile`.
+#[cfg(feature = "cuda")]
+#[derive(Clone, Copy)]
+enum Kind {
+    /// `cuda::gemv_split` with this many warps per row.
+    Split(usize),
+    /// `cuda::matvec` (four warps a row).
+    Matvec,
+    /// What a batch-1 decode step runs per shape (QKV, output, gate/up, down).
+    Decode,
+    /// cuBLAS at 32 rows.
+    Cublas,
+}
+
+#[cfg(feature = "cuda")]
+impl Kind {
+    /// The kernel for the `shape`-th projection (`usize::MAX`: all of them).
+    fn label(self, shape: usize) -> String {
+        match (self, shape) {
+            (Kind::Split(split), _) => format!("gemv split {split}"),
+            (Kind::Matvec, _) => "matvec".into(),
+            (Kind::Decode, 0) => "decode step (matvec)".into(),
+            (Kind::Decode, 1 | 3) => "decode step (gemv)".into(),
+            (Kind::Decode, 2) => "decode step (matvec + SwiGLU)".into(),
+            (Kind::Decode, _) => "decode step kernels".into(),
+            (Kind::Cublas, _) => "cuBLAS".into(),
+        }
+    }
+
+    fn run(self, x: &Tensor, w: &Tensor, shape: usize) -> candle_core::Result<Tensor> {
+        use netgpt_inference::cuda;
+        match (self, shape) {
+            (Kind::Split(split), _) => cuda::gemv_split(x, w, split),
+            (Kind::Matvec, _) | (Kind::Decode, 0) => cuda::matvec(x, w),
+            (Kind::Decode, 2) => cuda::matvec_swiglu(x, w),
+            (Kind::Decode, _) => cuda::gemv(x, w),
+            (Kind::Cublas, _) => x.matmul(&w.t()?),
+        }
+    }
 }
 
 fn median(mut values: Vec<f64>) -> f64 {

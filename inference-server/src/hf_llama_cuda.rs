@@ -4,10 +4,17 @@
 //! concatenated at load), RoPE and the KV-cache write in one kernel, attention for every
 //! row of the step in one kernel (each row over its own sequence's cache, through a table
 //! of cache addresses built once per step), each residual add fused with the RMSNorm after
-//! it, SwiGLU in one kernel, and for decode-sized steps a matrix-vector kernel instead of
-//! cuBLAS. Nine launches a layer whatever the batch; no cache is copied except when it
-//! doubles its capacity. (Applying SwiGLU inside the down projection's matrix-vector
-//! kernel was tried and measured slower: every warp recomputes it for the whole row.)
+//! it, SwiGLU in one kernel, and cuBLAS for the projections. Nine launches a layer; no
+//! cache is copied except when it doubles its capacity.
+//!
+//! Decode steps of up to `GEMV_MAX_ROWS` sequences take five launches a layer instead:
+//! matrix-vector kernels for the projections, the gate/up one with SwiGLU in its epilogue,
+//! and RoPE, the cache write and attention in one kernel. Every NetGPT kernel is launched
+//! with programmatic dependent launch, so each starts (and the projections start loading
+//! weights) while the one before it finishes. (Applying SwiGLU inside the down
+//! projection's kernel was tried and measured slower: every warp recomputes it for the
+//! whole row. Folding the residual add + RMSNorm into the projection before it, done by
+//! its last block, measured slower than the separate launch.)
 
 use candle_core::{DType, Module, Tensor};
 use candle_nn::{Embedding, Linear, RmsNorm};
@@ -55,10 +62,27 @@ pub(crate) struct ModelView<'a> {
     pub heads: Heads,
 }
 
-/// `x · wᵀ` for `x` `[rows, in]`, `w` `[out, in]`: the matrix-vector kernel for a few rows
-/// (each weight byte read once, no cuBLAS heuristics), cuBLAS beyond.
+/// Whether `x` `[rows, in]` is few enough rows for the matrix-vector kernels (each weight
+/// byte read once, no cuBLAS heuristics); `multiple` is what they need `in` to divide by.
+fn matrix_vector(x: &Tensor, multiple: usize) -> candle_core::Result<bool> {
+    Ok(x.dim(0)? <= cuda::GEMV_MAX_ROWS && x.dim(1)?.is_multiple_of(multiple))
+}
+
+/// `x · wᵀ` for `x` `[rows, in]`, `w` `[out, in]`: [`cuda::gemv`] for a few rows, cuBLAS
+/// beyond. For the output and down projections.
 fn project(x: &Tensor, w: &Tensor) -> candle_core::Result<Tensor> {
-    if x.dim(0)? <= cuda::GEMV_MAX_ROWS && x.dim(1)?.is_multiple_of(8) { cuda::gemv(x, w) } else { x.matmul(&w.t()?) }
+    if matrix_vector(x, 8)? { cuda::gemv(x, w) } else { x.matmul(&w.t()?) }
+}
+
+/// As [`project`] with [`cuda::matvec`], for the wide projections (QKV, the LM head).
+fn project_wide(x: &Tensor, w: &Tensor) -> candle_core::Result<Tensor> {
+    if matrix_vector(x, 32)? { cuda::matvec(x, w) } else { x.matmul(&w.t()?) }
+}
+
+/// SwiGLU of the gate/up projection, `[rows, intermediate]`: one fused matrix-vector
+/// launch for a few rows, cuBLAS and a SwiGLU kernel beyond.
+fn gate_up_swiglu(x: &Tensor, gate_up: &Tensor) -> candle_core::Result<Tensor> {
+    if matrix_vector(x, 32)? { cuda::matvec_swiglu(x, gate_up) } else { cuda::silu_mul(&x.matmul(&gate_up.t()?)?) }
 }
 
 /// Runs the step's tokens through every layer, appending to the caches. Returns the
@@ -88,6 +112,9 @@ pub(crate) fn hidden_states(model: ModelView<'_>, steps: &mut [SequenceStep<'_>]
         capacities.extend(std::iter::repeat_n(capacity as u32, len));
         ids.extend_from_slice(step.tokens);
     }
+    // A decode step at small batch (each sequence adds one token) takes the fused RoPE +
+    // attention kernel; prefill rows attend to positions other rows of the step write.
+    let decode = lens.iter().all(|&len| len == 1) && lens.len() <= cuda::GEMV_MAX_ROWS;
     let tables = StepTables::new(device, &caches, &lens, &positions, &capacities)?;
     let total = ids.len();
     let ids = Tensor::from_vec(ids, total, device)?;
@@ -98,11 +125,16 @@ pub(crate) fn hidden_states(model: ModelView<'_>, steps: &mut [SequenceStep<'_>]
     };
     let mut normed = candle_nn::ops::rms_norm(&hidden, &first.input_norm, eps)?;
     for (index, layer) in model.layers.iter().enumerate() {
-        let qkv = project(&normed, &layer.qkv)?;
-        let q = cuda::rope_append(&qkv, model.rope_cos, model.rope_sin, &tables, index, heads)?;
-        let attention = project(&cuda::attention(&q, &tables, index, heads)?, &layer.o)?;
+        let qkv = project_wide(&normed, &layer.qkv)?;
+        let attention = if decode {
+            cuda::attention_decode(&qkv, model.rope_cos, model.rope_sin, &tables, index, heads)?
+        } else {
+            let q = cuda::rope_append(&qkv, model.rope_cos, model.rope_sin, &tables, index, heads)?;
+            cuda::attention(&q, &tables, index, heads)?
+        };
+        let attention = project(&attention, &layer.o)?;
         let (sum, post_normed) = cuda::add_rms_norm(&hidden, &attention, &layer.post_attention_norm, eps)?;
-        let mlp = project(&cuda::silu_mul(&project(&post_normed, &layer.gate_up)?)?, &layer.down)?;
+        let mlp = project(&gate_up_swiglu(&post_normed, &layer.gate_up)?, &layer.down)?;
         // The residual add fuses with the next layer's input norm (the last layer's with
         // the final norm, whose output `head` recomputes for the rows it needs).
         let next_norm = model.layers.get(index + 1).map_or(model.norm.weight(), |next| &next.input_norm);
@@ -118,7 +150,7 @@ pub(crate) fn hidden_states(model: ModelView<'_>, steps: &mut [SequenceStep<'_>]
 /// Logits `[rows, vocab]` (model dtype) for the final hidden states `last` `[rows, hidden]`.
 pub(crate) fn head(model: ModelView<'_>, last: &Tensor) -> Result<Tensor, ModelError> {
     let normed = model.norm.forward(&last.contiguous()?)?;
-    let logits = project(&normed, &model.lm_head.weight().contiguous()?)?;
+    let logits = project_wide(&normed, &model.lm_head.weight().contiguous()?)?;
     // Sampling and the host copy expect f32 logits; the vocabulary row is small.
     Ok(logits.to_dtype(DType::F32)?)
 }
