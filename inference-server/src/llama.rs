@@ -358,7 +358,7 @@ impl Llama {
             let attention = self.attention(layer, layer_index, &normed, steps, &lora)?;
             let after_attention = (attention + residual)?;
             let normed = layer.ffn_norm.forward(&after_attention)?;
-            let activated = match self.host_swiglu(layer, &normed, &lora)? {
+            let activated = match self.host_swiglu(layer, layer_index, &normed, &lora)? {
                 Some(activated) => activated,
                 None => {
                     let [gate, up] = two(layer.ffn_gate_up.forward(&normed)?)?;
@@ -391,20 +391,32 @@ impl Llama {
     }
 
     /// The MLP's gate/up product and SwiGLU in one host pass over the stacked product
-    /// ([`crate::kernels::swiglu`]); `None` off the CPU, with adapters in the step (they
-    /// need the gate and up outputs apart) or unstacked projections.
-    fn host_swiglu(&self, layer: &Layer, x: &Tensor, lora: &LoraStep<'_>) -> Result<Option<Tensor>, ModelError> {
-        if !self.device.is_cpu() || !lora.is_empty() {
+    /// ([`crate::kernels::swiglu`]), adapters' updates added to it on the host; `None`
+    /// off the CPU, for unstacked projections, or for prompt chunks longer than
+    /// [`MAX_QUERY_ROWS`] with adapters.
+    fn host_swiglu(
+        &self,
+        layer: &Layer,
+        layer_index: usize,
+        x: &Tensor,
+        lora: &LoraStep<'_>,
+    ) -> Result<Option<Tensor>, ModelError> {
+        // Long prompts with adapters take candle's GEMMs for the updates.
+        if !self.device.is_cpu() || (!lora.is_empty() && x.dim(1)? > MAX_QUERY_ROWS) {
             return Ok(None);
         }
         let Some(gate_up) = layer.ffn_gate_up.forward_joined(x)? else { return Ok(None) };
-        let gate_up = gate_up.to_dtype(DType::F32)?.contiguous()?;
         let mut dims = gate_up.dims().to_vec();
         let Some(width) = dims.last_mut() else { return Ok(None) };
-        *width /= 2;
-        let inter = *width;
-        let mut out = vec![0f32; gate_up.elem_count() / 2];
-        with_f32(&gate_up, |values| crate::kernels::swiglu(values, inter, &mut out))?;
+        let (stride, inter) = (*width, *width / 2);
+        *width = inter;
+        let mut values = gate_up.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+        if !add_adapters_on_host(lora, layer_index, x, &mut values, stride, &[(Target::Gate, 0), (Target::Up, inter)])?
+        {
+            return Ok(None);
+        }
+        let mut out = vec![0f32; values.len() / 2];
+        crate::kernels::swiglu(&values, inter, &mut out);
         Ok(Some(Tensor::from_vec(out, dims, &self.device)?))
     }
 
@@ -412,9 +424,10 @@ impl Llama {
     /// and the attention of every sequence run on host slices of the stacked Q/K/V
     /// product, the sequences in parallel. At 16 sequences the per-sequence plumbing it
     /// replaces (splits, copies, RoPE, `slice_set`, concatenation: a dozen candle ops per
-    /// sequence and layer) cost more than the attention itself. `None` where it does not
-    /// apply: prompt chunks longer than [`MAX_QUERY_ROWS`], other devices, adapters in
-    /// the step, partial RoPE or unstacked projections. Returns `[1, tokens, embedding]`.
+    /// sequence and layer) cost more than the attention itself. Adapters' Q/K/V updates
+    /// are added to the stacked product on the host. `None` where it does not apply:
+    /// prompt chunks longer than [`MAX_QUERY_ROWS`], other devices, partial RoPE or
+    /// unstacked projections. Returns `[1, tokens, embedding]`.
     fn host_attention(
         &self,
         layer: &Layer,
@@ -426,23 +439,27 @@ impl Llama {
         let c = &self.config;
         if !self.host_decode
             || !self.device.is_cpu()
-            || !lora.is_empty()
             || c.rope_dim != c.head_dim
             || steps.iter().any(|step| step.tokens.len() > MAX_QUERY_ROWS)
         {
             return Ok(None);
         }
         let Some(qkv) = layer.attention_qkv.forward_joined(x)? else { return Ok(None) };
-        let qkv = qkv.to_dtype(DType::F32)?.contiguous()?;
         let width = qkv.dims().last().copied().unwrap_or(0);
         let total: usize = steps.iter().map(|step| step.tokens.len()).sum();
         let (q_width, kv_width) = (c.head_count * c.head_dim, c.kv_head_count * c.head_dim);
         if width != q_width + 2 * kv_width || qkv.elem_count() != total * width {
             return Err(ModelError::Invalid(format!("stacked Q/K/V output of width {width} for {total} tokens")));
         }
+        let mut data = qkv.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+        let targets = [(Target::Q, 0), (Target::K, q_width), (Target::V, q_width + kv_width)];
+        if !add_adapters_on_host(lora, layer_index, x, &mut data, width, &targets)? {
+            return Ok(None);
+        }
+        let data = data.as_slice();
         let heads = Heads { kv_heads: c.kv_head_count, groups: c.head_count / c.kv_head_count, head_dim: c.head_dim };
         let mut out = vec![0f32; total * q_width];
-        with_f32(&qkv, |data| {
+        {
             with_f32(&self.rope_cos, |cos| {
                 with_f32(&self.rope_sin, |sin| {
                     let projections = Projections { data, width, q: 0, k: q_width, v: q_width + kv_width };
@@ -480,8 +497,8 @@ impl Llama {
                         parts.into_iter().try_for_each(run)
                     }
                 })
-            })
-        })????;
+            })???;
+        }
         Ok(Some(Tensor::from_vec(out, (1, total, q_width), &self.device)?))
     }
 
@@ -496,7 +513,7 @@ impl Llama {
         lora: &LoraStep<'_>,
     ) -> Result<Tensor, ModelError> {
         if let Some(y) = self.host_attention(layer, layer_index, x, steps, lora)? {
-            return Ok(layer.attention_output.forward(&y)?);
+            return Ok(lora.apply(layer_index, Target::O, &y, layer.attention_output.forward(&y)?)?);
         }
         let c = &self.config;
         let [q_all, k_all, v_all] = three(layer.attention_qkv.forward(x)?)?;
@@ -568,6 +585,31 @@ impl LanguageModel for Llama {
     fn context_length(&self) -> usize {
         self.config.context_length
     }
+}
+
+/// Adds the step's adapter updates for `targets` (each with its first column) to a
+/// stacked product `y` (rows of `stride` values) of the input `x`, on the host. `false`
+/// when an adapter cannot be applied there (its matrices are not f32 on the CPU).
+fn add_adapters_on_host(
+    lora: &LoraStep<'_>,
+    layer: usize,
+    x: &Tensor,
+    y: &mut [f32],
+    stride: usize,
+    targets: &[(Target, usize)],
+) -> candle_core::Result<bool> {
+    if lora.is_empty() {
+        return Ok(true);
+    }
+    let x = x.to_dtype(DType::F32)?.contiguous()?;
+    with_f32(&x, |x| {
+        for &(target, offset) in targets {
+            if !lora.add_on_host(layer, target, x, y, (stride, offset))? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    })?
 }
 
 #[cfg(test)]

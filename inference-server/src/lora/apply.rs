@@ -110,6 +110,27 @@ impl<'a> LoraStep<'a> {
         y.unsqueeze(0)
     }
 
+    /// Adds each adapter's update for `target` of `layer` to columns `offset..` of `y`
+    /// (rows of `stride` values: the target's part of a stacked product), for `x`
+    /// (`[tokens, in]`), on the host; the arithmetic of [`LoraStep::apply`]'s host path.
+    /// `false` when an adapter's matrices are not f32 on the CPU.
+    pub fn add_on_host(
+        &self,
+        layer: usize,
+        target: Target,
+        x: &[f32],
+        y: &mut [f32],
+        (stride, offset): (usize, usize),
+    ) -> candle_core::Result<bool> {
+        for ((adapter, _), rows) in self.groups.iter().zip(&self.host_rows) {
+            let Some(weights) = adapter.weights(layer, target) else { continue };
+            if !weights.add_delta_to_columns(x, y, (stride, offset), rows)? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
     /// Decode-sized steps on the host: a rank-8 update of a few rows is a few thousand
     /// multiply-adds, and candle's two GEMMs plus gather/scatter per projection cost more
     /// than the base projection itself (measured: +18 % per decode step with the packed

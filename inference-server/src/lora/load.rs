@@ -190,6 +190,19 @@ impl LoraWeights {
     /// to the same row of `y` (`[tokens, out]`), on the host. `false` when the matrices
     /// are not f32 on the CPU (the caller then uses [`LoraWeights::delta`]).
     pub fn add_delta_on_host(&self, x: &[f32], y: &mut [f32], rows: &[usize]) -> candle_core::Result<bool> {
+        let outputs = self.b_t.dim(1)?;
+        self.add_delta_to_columns(x, y, (outputs, 0), rows)
+    }
+
+    /// [`LoraWeights::add_delta_on_host`] into columns `offset..offset + out` of `y`,
+    /// whose rows hold `stride` values: the projection's part of a stacked product.
+    pub fn add_delta_to_columns(
+        &self,
+        x: &[f32],
+        y: &mut [f32],
+        (stride, offset): (usize, usize),
+        rows: &[usize],
+    ) -> candle_core::Result<bool> {
         if self.a_t.dtype() != candle_core::DType::F32 || !self.a_t.device().is_cpu() {
             return Ok(false);
         }
@@ -199,8 +212,8 @@ impl LoraWeights {
             crate::kernels::with_f32(&self.b_t, |b_t| {
                 let mut low = vec![0f32; rank];
                 for &row in rows {
-                    let (Some(x_row), Some(y_row)) =
-                        (x.get(row * inputs..(row + 1) * inputs), y.get_mut(row * outputs..(row + 1) * outputs))
+                    let columns = row * stride + offset..row * stride + offset + outputs;
+                    let (Some(x_row), Some(y_row)) = (x.get(row * inputs..(row + 1) * inputs), y.get_mut(columns))
                     else {
                         continue;
                     };
