@@ -612,6 +612,18 @@ fn add_adapters_on_host(
     })?
 }
 
+fn two(outputs: Vec<Tensor>) -> candle_core::Result<[Tensor; 2]> {
+    outputs
+        .try_into()
+        .map_err(|v: Vec<Tensor>| candle_core::Error::Msg(format!("expected 2 projections, got {}", v.len())))
+}
+
+fn three(outputs: Vec<Tensor>) -> candle_core::Result<[Tensor; 3]> {
+    outputs
+        .try_into()
+        .map_err(|v: Vec<Tensor>| candle_core::Error::Msg(format!("expected 3 projections, got {}", v.len())))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -653,16 +665,4 @@ mod tests {
             }
         }
     }
-}
-
-fn two(outputs: Vec<Tensor>) -> candle_core::Result<[Tensor; 2]> {
-    outputs
-        .try_into()
-        .map_err(|v: Vec<Tensor>| candle_core::Error::Msg(format!("expected 2 projections, got {}", v.len())))
-}
-
-fn three(outputs: Vec<Tensor>) -> candle_core::Result<[Tensor; 3]> {
-    outputs
-        .try_into()
-        .map_err(|v: Vec<Tensor>| candle_core::Error::Msg(format!("expected 3 projections, got {}", v.len())))
 }

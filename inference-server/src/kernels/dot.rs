@@ -1,10 +1,10 @@
 //! Dot products of packed weight rows with 8-bit activation rows, per instruction set.
 //!
 //! [`tile`] fills the products of a tile of weight rows with all `m` activation rows.
-//! Four weight rows (one interleaved group, see [`super::formats`]) run together so that
-//! every activation block loaded serves four rows; a tile's weights stay in cache while
-//! the activation rows pass over them, so a batch of `m` sequences reads the weights
-//! from memory once per step, not `m` times.
+//! The rows of one interleaved group (four or sixteen, see [`super::formats`]) run
+//! together so that every activation block loaded serves all of them; a tile's weights
+//! stay in cache while the activation rows pass over them, so a batch of `m` sequences
+//! reads the weights from memory once per step, not `m` times.
 //!
 //! Each instruction set has its own `#[target_feature]` function, chosen at run time, so
 //! the binary runs on any x86-64 machine and uses AVX-512 VNNI where the CPU has it.
