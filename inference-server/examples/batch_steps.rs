@@ -12,7 +12,7 @@ use std::time::Instant;
 use candle_core::Device;
 use candle_core::quantized::gguf_file;
 use netgpt_inference::llama::Llama;
-use netgpt_inference::model::{LanguageModel, SequenceStep};
+use netgpt_inference::model::SequenceStep;
 
 struct Args {
     threads: usize,
