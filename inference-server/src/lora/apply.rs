@@ -122,10 +122,39 @@ impl<'a> LoraStep<'a> {
         y: &mut [f32],
         (stride, offset): (usize, usize),
     ) -> candle_core::Result<bool> {
-        for ((adapter, _), rows) in self.groups.iter().zip(&self.host_rows) {
-            let Some(weights) = adapter.weights(layer, target) else { continue };
-            if !weights.add_delta_to_columns(x, y, (stride, offset), rows)? {
-                return Ok(false);
+        let used: Vec<_> = self
+            .groups
+            .iter()
+            .zip(&self.host_rows)
+            .filter_map(|((adapter, _), rows)| Some((adapter.weights(layer, target)?, rows)))
+            .collect();
+        if used.len() <= 1 {
+            for (weights, rows) in used {
+                if !weights.add_delta_to_columns(x, y, (stride, offset), rows)? {
+                    return Ok(false);
+                }
+            }
+            return Ok(true);
+        }
+        // Several adapters in one step: each one's matrices are read from memory (they
+        // do not stay cached across a step), so they run on all pool threads, each on
+        // its own copy of `y`, and each adapter's rows (disjoint between adapters) are
+        // copied back: the same arithmetic, row by row, as one adapter at a time.
+        use rayon::prelude::*;
+        let updated: Vec<Option<Vec<f32>>> = used
+            .par_iter()
+            .map(|(weights, rows)| {
+                let mut copy = y.to_vec();
+                Ok(weights.add_delta_to_columns(x, &mut copy, (stride, offset), rows)?.then_some(copy))
+            })
+            .collect::<candle_core::Result<_>>()?;
+        for ((weights, rows), copy) in used.iter().zip(updated) {
+            let Some(copy) = copy else { return Ok(false) };
+            for &row in rows.iter() {
+                let columns = row * stride + offset..row * stride + offset + weights.outputs();
+                if let (Some(target), Some(source)) = (y.get_mut(columns.clone()), copy.get(columns)) {
+                    target.copy_from_slice(source);
+                }
             }
         }
         Ok(true)

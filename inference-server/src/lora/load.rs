@@ -186,6 +186,11 @@ impl LoraWeights {
         x.matmul(&self.a_t)?.matmul(&self.b_t)
     }
 
+    /// Outputs of the update (the projection's output width).
+    pub fn outputs(&self) -> usize {
+        self.b_t.dims().get(1).copied().unwrap_or(0)
+    }
+
     /// Adds the update for each row of `x` (`[tokens, in]`, row-major) listed in `rows`
     /// to the same row of `y` (`[tokens, out]`), on the host. `false` when the matrices
     /// are not f32 on the CPU (the caller then uses [`LoraWeights::delta`]).
@@ -217,21 +222,83 @@ impl LoraWeights {
                     else {
                         continue;
                     };
-                    low.fill(0.0);
-                    for (&xi, a_row) in x_row.iter().zip(a_t.chunks_exact(rank)) {
-                        for (l, &a) in low.iter_mut().zip(a_row) {
-                            *l += xi * a;
-                        }
-                    }
-                    for (&l, b_row) in low.iter().zip(b_t.chunks_exact(outputs)) {
-                        for (o, &b) in y_row.iter_mut().zip(b_row) {
-                            *o += l * b;
-                        }
-                    }
+                    down_project(x_row, a_t, &mut low);
+                    up_project_add(&low, b_t, y_row);
                 }
             })
         })??;
         Ok(true)
+    }
+}
+
+/// Lanes of the register accumulators below (one AVX2 register of f32).
+const LANES: usize = 8;
+
+/// `low = x·Aᵀ` for one row (`a_t` is `[in, rank]`). Eight ranks at a time in registers,
+/// four inputs per step in separate partial sums: one accumulator updated in memory per
+/// input made this a chain of dependent loads and stores (most of an adapter's cost).
+fn down_project(x: &[f32], a_t: &[f32], low: &mut [f32]) {
+    let rank = low.len();
+    if rank == 0 || !rank.is_multiple_of(LANES) {
+        low.fill(0.0);
+        for (&xi, a_row) in x.iter().zip(a_t.chunks_exact(rank.max(1))) {
+            for (l, &a) in low.iter_mut().zip(a_row) {
+                *l += xi * a;
+            }
+        }
+        return;
+    }
+    let whole = x.len() - x.len() % 4;
+    for c in (0..rank).step_by(LANES) {
+        let mut acc = [[0f32; LANES]; 4];
+        for (xs, a_rows) in x[..whole].chunks_exact(4).zip(a_t.chunks_exact(4 * rank)) {
+            for (k, acc) in acc.iter_mut().enumerate() {
+                let a = &a_rows[k * rank + c..k * rank + c + LANES];
+                for l in 0..LANES {
+                    acc[l] += xs[k] * a[l];
+                }
+            }
+        }
+        for (i, &xi) in x.iter().enumerate().skip(whole) {
+            let a = &a_t[i * rank + c..i * rank + c + LANES];
+            for l in 0..LANES {
+                acc[0][l] += xi * a[l];
+            }
+        }
+        for l in 0..LANES {
+            low[c + l] = (acc[0][l] + acc[1][l]) + (acc[2][l] + acc[3][l]);
+        }
+    }
+}
+
+/// `y += low·B` for one row (`b_t` is `[rank, out]`): 64 outputs at a time held in
+/// registers over all ranks, so `y` is read and written once.
+fn up_project_add(low: &[f32], b_t: &[f32], y: &mut [f32]) {
+    const COLUMNS: usize = 8 * LANES;
+    let outputs = y.len();
+    let mut start = 0;
+    while start + COLUMNS <= outputs {
+        let mut acc = [[0f32; LANES]; 8];
+        for (c, acc) in acc.iter_mut().enumerate() {
+            acc.copy_from_slice(&y[start + c * LANES..start + (c + 1) * LANES]);
+        }
+        for (l, &lv) in low.iter().enumerate() {
+            let b = &b_t[l * outputs + start..l * outputs + start + COLUMNS];
+            for (c, acc) in acc.iter_mut().enumerate() {
+                for k in 0..LANES {
+                    acc[k] += lv * b[c * LANES + k];
+                }
+            }
+        }
+        for (c, acc) in acc.iter().enumerate() {
+            y[start + c * LANES..start + (c + 1) * LANES].copy_from_slice(acc);
+        }
+        start += COLUMNS;
+    }
+    for (l, &lv) in low.iter().enumerate() {
+        for (o, &b) in y[start..].iter_mut().zip(&b_t[l * outputs + start..(l + 1) * outputs]) {
+            *o += lv * b;
+        }
     }
 }
 
