@@ -6,7 +6,7 @@
 
 use candle_core::{DType, Tensor};
 
-use super::with_f32;
+use super::{CHUNK, accumulate_rows, with_f32};
 
 /// Query positions per sequence up to which this path is used: decode steps and short
 /// prompt chunks. (The host path runs one sequence on one thread; a long prompt alone in
@@ -223,30 +223,15 @@ fn dot4(query: &[f32], keys: &[f32]) -> [f32; 4] {
 /// columns at a time held in eight eight-lane accumulators, so each value row is read
 /// once and nothing is stored until the end.
 fn weighted_sum(weights: &[f32], values: &[f32], inverse: f32, out: &mut [f32]) {
-    const COLUMNS: usize = 8 * LANES;
     let d = out.len();
     let mut start = 0;
-    #[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"))]
-    while start + COLUMNS <= d {
-        fma::weighted_columns(weights, values, d, start, inverse, &mut out[start..start + COLUMNS]);
-        start += COLUMNS;
-    }
-    while start + COLUMNS <= d {
-        let mut acc = [[0f32; LANES]; 8];
-        for (p, &weight) in weights.iter().enumerate() {
-            let row = &values[p * d + start..p * d + start + COLUMNS];
-            for (c, acc) in acc.iter_mut().enumerate() {
-                for l in 0..LANES {
-                    acc[l] += weight * row[c * LANES + l];
-                }
-            }
+    while start + CHUNK <= d {
+        let mut acc = [0f32; CHUNK];
+        accumulate_rows(weights, values, d, start, &mut acc);
+        for (o, a) in out[start..start + CHUNK].iter_mut().zip(acc) {
+            *o = a * inverse;
         }
-        for (c, acc) in acc.iter().enumerate() {
-            for l in 0..LANES {
-                out[start + c * LANES + l] = acc[l] * inverse;
-            }
-        }
-        start += COLUMNS;
+        start += CHUNK;
     }
     if start < d {
         let tail = &mut out[start..];
@@ -260,9 +245,9 @@ fn weighted_sum(weights: &[f32], values: &[f32], inverse: f32, out: &mut [f32]) 
     }
 }
 
-/// The two inner loops with AVX2 fused multiply-adds, where the build targets them
-/// (`.cargo/config.toml`: x86-64-v3). Written out because the portable loops compile
-/// to separate multiplies and adds, and `dot4` to lane shuffles.
+/// [`dot4`] with AVX2 fused multiply-adds, where the build targets them
+/// (`.cargo/config.toml`: x86-64-v3). Written out because the portable loop compiles to
+/// lane shuffles and separate multiplies and adds.
 #[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"))]
 mod fma {
     use std::arch::x86_64::*;
@@ -289,37 +274,6 @@ mod fma {
             let mut out = [0f32; 4];
             _mm_storeu_ps(out.as_mut_ptr(), sums);
             out
-        }
-    }
-
-    /// Columns `start..start + 64` of `inverse · Σ_p weights[p] · values[p]` (value
-    /// rows of `d`) into `out` (64 values): eight accumulators, one load and one fused
-    /// multiply-add per eight values of a row.
-    pub(super) fn weighted_columns(
-        weights: &[f32],
-        values: &[f32],
-        d: usize,
-        start: usize,
-        inverse: f32,
-        out: &mut [f32],
-    ) {
-        assert!(out.len() == 8 * LANES && start + out.len() <= d, "weighted_columns operands");
-        assert!(values.len() >= weights.len() * d, "weighted_columns values");
-        // SAFETY: the build enables AVX2 and FMA (this module's cfg); row p's columns
-        // start..start + 64 lie inside values and out holds 64 values (checked above).
-        unsafe {
-            let mut acc = [_mm256_setzero_ps(); 8];
-            for (p, &weight) in weights.iter().enumerate() {
-                let w = _mm256_set1_ps(weight);
-                let row = values.as_ptr().add(p * d + start);
-                for (c, acc) in acc.iter_mut().enumerate() {
-                    *acc = _mm256_fmadd_ps(w, _mm256_loadu_ps(row.add(c * LANES)), *acc);
-                }
-            }
-            let scale = _mm256_set1_ps(inverse);
-            for (c, acc) in acc.iter().enumerate() {
-                _mm256_storeu_ps(out.as_mut_ptr().add(c * LANES), _mm256_mul_ps(*acc, scale));
-            }
         }
     }
 }

@@ -78,3 +78,60 @@ pub(crate) fn swiglu(gate_up: &[f32], inter: usize, out: &mut [f32]) {
         gate_up.chunks_exact(2 * inter).zip(out.chunks_exact_mut(inter)).for_each(row);
     }
 }
+
+/// Columns [`accumulate_rows`] holds in registers: eight eight-lane accumulators.
+pub(crate) const CHUNK: usize = 64;
+
+/// `acc += Σ_p coefficients[p] · rows[p·row_len + start..][..64]`: the 64 columns stay
+/// in registers over all rows, so each row is read once and `acc` written once (the
+/// weighted sum of cached values in attention, the up-projection of LoRA updates). AVX2
+/// fused multiply-adds where the build targets them (`.cargo/config.toml`: x86-64-v3).
+pub(crate) fn accumulate_rows(
+    coefficients: &[f32],
+    rows: &[f32],
+    row_len: usize,
+    start: usize,
+    acc: &mut [f32; CHUNK],
+) {
+    assert!(
+        start + CHUNK <= row_len && rows.len() >= coefficients.len() * row_len,
+        "accumulate_rows: rows of {row_len} from {start}"
+    );
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"))]
+    {
+        use std::arch::x86_64::*;
+        // SAFETY: the build enables AVX2 and FMA (this block's cfg); row p's columns
+        // start..start + 64 lie inside `rows` and `acc` holds 64 values (checked above).
+        unsafe {
+            let mut sums: [__m256; 8] = std::array::from_fn(|c| _mm256_loadu_ps(acc.as_ptr().add(8 * c)));
+            for (p, &coefficient) in coefficients.iter().enumerate() {
+                let w = _mm256_set1_ps(coefficient);
+                let row = rows.as_ptr().add(p * row_len + start);
+                for (c, sum) in sums.iter_mut().enumerate() {
+                    *sum = _mm256_fmadd_ps(w, _mm256_loadu_ps(row.add(8 * c)), *sum);
+                }
+            }
+            for (c, sum) in sums.iter().enumerate() {
+                _mm256_storeu_ps(acc.as_mut_ptr().add(8 * c), *sum);
+            }
+        }
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma")))]
+    {
+        let mut sums = [[0f32; 8]; 8];
+        for (c, sums) in sums.iter_mut().enumerate() {
+            sums.copy_from_slice(&acc[8 * c..8 * c + 8]);
+        }
+        for (p, &coefficient) in coefficients.iter().enumerate() {
+            let row = &rows[p * row_len + start..p * row_len + start + CHUNK];
+            for (c, sums) in sums.iter_mut().enumerate() {
+                for l in 0..8 {
+                    sums[l] += coefficient * row[8 * c + l];
+                }
+            }
+        }
+        for (c, sums) in sums.iter().enumerate() {
+            acc[8 * c..8 * c + 8].copy_from_slice(sums);
+        }
+    }
+}

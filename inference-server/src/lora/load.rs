@@ -272,28 +272,16 @@ fn down_project(x: &[f32], a_t: &[f32], low: &mut [f32]) {
 }
 
 /// `y += low·B` for one row (`b_t` is `[rank, out]`): 64 outputs at a time held in
-/// registers over all ranks, so `y` is read and written once.
+/// registers over all ranks ([`crate::kernels::accumulate_rows`]), so `y` is read and
+/// written once.
 fn up_project_add(low: &[f32], b_t: &[f32], y: &mut [f32]) {
-    const COLUMNS: usize = 8 * LANES;
+    use crate::kernels::{CHUNK, accumulate_rows};
     let outputs = y.len();
     let mut start = 0;
-    while start + COLUMNS <= outputs {
-        let mut acc = [[0f32; LANES]; 8];
-        for (c, acc) in acc.iter_mut().enumerate() {
-            acc.copy_from_slice(&y[start + c * LANES..start + (c + 1) * LANES]);
-        }
-        for (l, &lv) in low.iter().enumerate() {
-            let b = &b_t[l * outputs + start..l * outputs + start + COLUMNS];
-            for (c, acc) in acc.iter_mut().enumerate() {
-                for k in 0..LANES {
-                    acc[k] += lv * b[c * LANES + k];
-                }
-            }
-        }
-        for (c, acc) in acc.iter().enumerate() {
-            y[start + c * LANES..start + (c + 1) * LANES].copy_from_slice(acc);
-        }
-        start += COLUMNS;
+    while start + CHUNK <= outputs {
+        let Ok(chunk) = <&mut [f32; CHUNK]>::try_from(&mut y[start..start + CHUNK]) else { break };
+        accumulate_rows(low, b_t, outputs, start, chunk);
+        start += CHUNK;
     }
     for (l, &lv) in low.iter().enumerate() {
         for (o, &b) in y[start..].iter_mut().zip(&b_t[l * outputs + start..(l + 1) * outputs]) {
