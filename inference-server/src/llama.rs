@@ -405,12 +405,10 @@ impl Llama {
         if !self.device.is_cpu() || (!lora.is_empty() && x.dim(1)? > MAX_QUERY_ROWS) {
             return Ok(None);
         }
-        let Some(gate_up) = layer.ffn_gate_up.forward_joined(x)? else { return Ok(None) };
-        let mut dims = gate_up.dims().to_vec();
-        let Some(width) = dims.last_mut() else { return Ok(None) };
-        let (stride, inter) = (*width, *width / 2);
-        *width = inter;
-        let mut values = gate_up.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+        let Some((mut values, stride)) = layer.ffn_gate_up.forward_joined(x)? else { return Ok(None) };
+        let inter = stride / 2;
+        let mut dims = x.dims().to_vec();
+        *dims.last_mut().unwrap_or(&mut 0) = inter;
         if !add_adapters_on_host(lora, layer_index, x, &mut values, stride, &[(Target::Gate, 0), (Target::Up, inter)])?
         {
             return Ok(None);
@@ -444,14 +442,12 @@ impl Llama {
         {
             return Ok(None);
         }
-        let Some(qkv) = layer.attention_qkv.forward_joined(x)? else { return Ok(None) };
-        let width = qkv.dims().last().copied().unwrap_or(0);
+        let Some((mut data, width)) = layer.attention_qkv.forward_joined(x)? else { return Ok(None) };
         let total: usize = steps.iter().map(|step| step.tokens.len()).sum();
         let (q_width, kv_width) = (c.head_count * c.head_dim, c.kv_head_count * c.head_dim);
-        if width != q_width + 2 * kv_width || qkv.elem_count() != total * width {
+        if width != q_width + 2 * kv_width || data.len() != total * width {
             return Err(ModelError::Invalid(format!("stacked Q/K/V output of width {width} for {total} tokens")));
         }
-        let mut data = qkv.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
         let targets = [(Target::Q, 0), (Target::K, q_width), (Target::V, q_width + kv_width)];
         if !add_adapters_on_host(lora, layer_index, x, &mut data, width, &targets)? {
             return Ok(None);
@@ -459,46 +455,44 @@ impl Llama {
         let data = data.as_slice();
         let heads = Heads { kv_heads: c.kv_head_count, groups: c.head_count / c.kv_head_count, head_dim: c.head_dim };
         let mut out = vec![0f32; total * q_width];
-        {
-            with_f32(&self.rope_cos, |cos| {
-                with_f32(&self.rope_sin, |sin| {
-                    let projections = Projections { data, width, q: 0, k: q_width, v: q_width + kv_width };
-                    let rope = Rope { cos, sin, neox: c.rope_is_neox };
-                    // Each sequence's output rows, split off `out` in step order.
-                    let mut parts = Vec::with_capacity(steps.len());
-                    let (mut rest, mut first_row) = (out.as_mut_slice(), 0);
-                    for step in steps.iter_mut() {
-                        let len = step.tokens.len();
-                        let (part, tail) = std::mem::take(&mut rest).split_at_mut(len * q_width);
-                        rest = tail;
-                        parts.push((step, first_row, part));
-                        first_row += len;
-                    }
-                    let run = |(step, first_row, part): (&mut SequenceStep<'_>, usize, &mut [f32])| {
-                        let (len, position) = (step.tokens.len(), step.cache.len());
-                        let dims = (c.kv_head_count, c.head_dim);
-                        step.cache.with_host_layer(layer_index, dims, position + len, |keys, values, capacity| {
-                            attend_sequence(
-                                projections,
-                                first_row,
-                                len,
-                                position,
-                                rope,
-                                heads,
-                                (keys, values, capacity),
-                                part,
-                            )
-                        })
-                    };
-                    if parts.len() > 1 {
-                        use rayon::prelude::*;
-                        parts.into_par_iter().try_for_each(run)
-                    } else {
-                        parts.into_iter().try_for_each(run)
-                    }
-                })
-            })???;
-        }
+        with_f32(&self.rope_cos, |cos| {
+            with_f32(&self.rope_sin, |sin| {
+                let projections = Projections { data, width, q: 0, k: q_width, v: q_width + kv_width };
+                let rope = Rope { cos, sin, neox: c.rope_is_neox };
+                // Each sequence's output rows, split off `out` in step order.
+                let mut parts = Vec::with_capacity(steps.len());
+                let (mut rest, mut first_row) = (out.as_mut_slice(), 0);
+                for step in steps.iter_mut() {
+                    let len = step.tokens.len();
+                    let (part, tail) = std::mem::take(&mut rest).split_at_mut(len * q_width);
+                    rest = tail;
+                    parts.push((step, first_row, part));
+                    first_row += len;
+                }
+                let run = |(step, first_row, part): (&mut SequenceStep<'_>, usize, &mut [f32])| {
+                    let (len, position) = (step.tokens.len(), step.cache.len());
+                    let dims = (c.kv_head_count, c.head_dim);
+                    step.cache.with_host_layer(layer_index, dims, position + len, |keys, values, capacity| {
+                        attend_sequence(
+                            projections,
+                            first_row,
+                            len,
+                            position,
+                            rope,
+                            heads,
+                            (keys, values, capacity),
+                            part,
+                        )
+                    })
+                };
+                if parts.len() > 1 {
+                    use rayon::prelude::*;
+                    parts.into_par_iter().try_for_each(run)
+                } else {
+                    parts.into_iter().try_for_each(run)
+                }
+            })
+        })???;
         Ok(Some(Tensor::from_vec(out, (1, total, q_width), &self.device)?))
     }
 

@@ -44,18 +44,24 @@ impl PackedLinear {
 
     /// `x [..., cols] → [..., rows]`.
     pub fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let (rows, cols) = (self.weights.rows, self.weights.cols);
-        let dims = x.dims().to_vec();
-        let Some(&last) = dims.last() else { candle_core::bail!("linear input must have at least one dimension") };
+        let mut out_dims = x.dims().to_vec();
+        let values = self.forward_values(x)?;
+        *out_dims.last_mut().unwrap_or(&mut 0) = self.weights.rows;
+        Tensor::from_vec(values, out_dims, x.device())
+    }
+
+    /// [`PackedLinear::forward`]'s values on the host, row-major `[x rows, weight rows]`,
+    /// for host code that reads (or adds to) them without a tensor round trip.
+    pub fn forward_values(&self, x: &Tensor) -> candle_core::Result<Vec<f32>> {
+        let cols = self.weights.cols;
+        let Some(&last) = x.dims().last() else { candle_core::bail!("linear input must have at least one dimension") };
         if last != cols {
             candle_core::bail!("linear input width {last} does not match the weights' {cols}");
         }
         let m = x.elem_count() / cols.max(1);
-        let mut out_dims = dims;
-        *out_dims.last_mut().unwrap_or(&mut 0) = rows;
         let x = x.to_dtype(DType::F32)?.contiguous()?;
         let activations = super::with_f32(&x, |values| QuantizedRows::quantize(values, m, cols))?;
-        Tensor::from_vec(self.product(&activations), out_dims, x.device())
+        Ok(self.product(&activations))
     }
 
     /// `out[j · rows + r]` for every activation row `j` and weight row `r` (the output
@@ -205,10 +211,11 @@ impl StackedLinear {
         }
     }
 
-    /// The stacked product `[..., Σ part rows]` as one tensor, when the parts are stacked.
-    pub fn forward_joined(&self, x: &Tensor) -> candle_core::Result<Option<Tensor>> {
+    /// The stacked product on the host, row-major with rows of `Σ part rows` values (and
+    /// that width), when the parts are stacked.
+    pub fn forward_joined(&self, x: &Tensor) -> candle_core::Result<Option<(Vec<f32>, usize)>> {
         match self {
-            Self::Stacked { linear, .. } => linear.forward(x).map(Some),
+            Self::Stacked { linear, .. } => Ok(Some((linear.forward_values(x)?, linear.weights().rows))),
             Self::Separate(_) => Ok(None),
         }
     }
