@@ -156,6 +156,14 @@ pub struct StepTables {
 }
 
 impl StepTables {
+    /// The cache arguments every attention kernel takes for `layer`: the layer's table of
+    /// cache addresses, each row's position, each row's cache capacity.
+    fn layer_args(&self, layer: usize, stream: &CudaStream) -> candle_core::Result<[Arg; 3]> {
+        let table = address(&self.addresses, stream)? + (layer * 2 * self.rows * 8) as u64;
+        let positions = address(&self.positions, stream)?;
+        Ok([Arg::Ptr(table), Arg::Ptr(positions), Arg::Ptr(positions + (self.rows * 4) as u64)])
+    }
+
     /// `caches[layer][sequence]` holds a sequence's key and value cache tensors for that
     /// layer (`[1, kv_heads, capacity, head_dim]`), `lens[sequence]` its rows in the step
     /// (consecutive); `positions`/`capacities` are per row.
@@ -214,15 +222,14 @@ pub fn rope_append(
     let rows = tables.rows;
     check_qkv(qkv, cos, sin, rows, heads)?;
     let q = output(device, qkv.dtype(), &[rows, heads.heads, heads.head_dim])?;
-    let table = address(&tables.addresses, &stream)? + (layer * 2 * rows * 8) as u64;
-    let positions = address(&tables.positions, &stream)?;
+    let [table, positions, capacities] = tables.layer_args(layer, &stream)?;
     let args = [
         Arg::Ptr(address(qkv, &stream)?),
         Arg::Ptr(address(cos, &stream)?),
         Arg::Ptr(address(sin, &stream)?),
-        Arg::Ptr(table),
-        Arg::Ptr(positions),
-        Arg::Ptr(positions + (rows * 4) as u64),
+        table,
+        positions,
+        capacities,
         Arg::Ptr(address(&q, &stream)?),
         Arg::Int(rows as i32),
         Arg::Int(heads.heads as i32),
@@ -257,13 +264,12 @@ pub fn attention(q: &Tensor, tables: &StepTables, layer: usize, heads: Heads) ->
         bail!("attention kernel: q {:?}, head_dim {} (needs {HEAD_DIM})", q.dims(), heads.head_dim);
     }
     let out = output(device, q.dtype(), &[rows, heads.heads * HEAD_DIM])?;
-    let table = address(&tables.addresses, &stream)? + (layer * 2 * rows * 8) as u64;
-    let positions = address(&tables.positions, &stream)?;
+    let [table, positions, capacities] = tables.layer_args(layer, &stream)?;
     let args = [
         Arg::Ptr(address(q, &stream)?),
-        Arg::Ptr(table),
-        Arg::Ptr(positions),
-        Arg::Ptr(positions + (rows * 4) as u64),
+        table,
+        positions,
+        capacities,
         Arg::Ptr(address(&out, &stream)?),
         Arg::Int(rows as i32),
         Arg::Int(heads.heads as i32),
@@ -296,15 +302,14 @@ pub fn attention_decode(
     }
     check_qkv(qkv, cos, sin, rows, heads)?;
     let out = output(device, qkv.dtype(), &[rows, heads.heads * HEAD_DIM])?;
-    let table = address(&tables.addresses, &stream)? + (layer * 2 * rows * 8) as u64;
-    let positions = address(&tables.positions, &stream)?;
+    let [table, positions, capacities] = tables.layer_args(layer, &stream)?;
     let args = [
         Arg::Ptr(address(qkv, &stream)?),
         Arg::Ptr(address(cos, &stream)?),
         Arg::Ptr(address(sin, &stream)?),
-        Arg::Ptr(table),
-        Arg::Ptr(positions),
-        Arg::Ptr(positions + (rows * 4) as u64),
+        table,
+        positions,
+        capacities,
         Arg::Ptr(address(&out, &stream)?),
         Arg::Int(rows as i32),
         Arg::Int(heads.heads as i32),
