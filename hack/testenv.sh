@@ -7,6 +7,8 @@
 #   hack/testenv.sh start     # start it (idempotent), create fake nodes, write the kubeconfig
 #   hack/testenv.sh stop      # stop it and wipe its state
 #   hack/testenv.sh env       # print `export KUBECONFIG=...` for local development
+#   hack/testenv.sh start-node   # a real node (containerd + kubelet + kube-proxy + DNS) that runs pods
+#   hack/testenv.sh load-image REF   # import an image from buildah storage into that node
 #
 # Everything comes from Debian's packages and PyPI; the build is cached under
 # $NETGPT_CACHE (default ~/.cache/netgpt), keyed by Kubernetes version and the
@@ -15,7 +17,7 @@ set -euo pipefail
 
 K8S_VERSION=1.20.2
 # Bump when the source fixes below change: it is part of the cache key.
-FIXES_REV=2
+FIXES_REV=3
 CACHE=${NETGPT_CACHE:-$HOME/.cache/netgpt}
 BIN=$CACHE/kube-$K8S_VERSION-fixes$FIXES_REV/bin
 HELM_BIN=$CACHE/helm-3.17/helm
@@ -25,6 +27,9 @@ ETCD_PORT=${NETGPT_ETCD_PORT:-23790}
 ETCD_PEER_PORT=$((ETCD_PORT + 10))
 API_PORT=${NETGPT_API_PORT:-16443}
 ADMIN_TOKEN=netgpt-test-admin-token
+# Pods reach the apiserver (the `kubernetes` Service) at the real node's bridge address,
+# which the apiserver advertises; see hack/realnode.sh.
+NODE_IP=10.244.0.1
 
 log() { echo "testenv: $*" >&2; }
 
@@ -66,7 +71,8 @@ SRC
 }
 
 build_control_plane() {
-  if [ -x "$BIN/kube-apiserver" ] && [ -x "$BIN/kube-controller-manager" ] && [ -x "$BIN/kube-scheduler" ]; then
+  if [ -x "$BIN/kube-apiserver" ] && [ -x "$BIN/kube-controller-manager" ] && [ -x "$BIN/kube-scheduler" ] \
+     && [ -x "$BIN/kubelet" ] && [ -x "$BIN/kube-proxy" ] && [ -x "$BIN/pause" ]; then
     log "control plane $K8S_VERSION (fixes rev $FIXES_REV) cached in $BIN"
     return 0
   fi
@@ -121,10 +127,13 @@ build_control_plane() {
     -h hack/boilerplate/boilerplate.generatego.txt -o "$GOPATH/src"
   mkdir -p "$BIN.tmp"
   local c
-  for c in kube-apiserver kube-controller-manager kube-scheduler; do
+  # kubelet and kube-proxy make the real node (hack/realnode.sh); pause is its sandbox image.
+  for c in kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy; do
     log "go build $c (minutes on 2 cores)"
     go build -o "$BIN.tmp/$c" "./cmd/$c"
   done
+  # No pause image can be pulled: build the kubelet's sandbox process from the same tree.
+  gcc -static -O2 -DVERSION="v$K8S_VERSION-netgpt" -o "$BIN.tmp/pause" build/pause/linux/pause.c
   rm -rf "$BIN"; mv "$BIN.tmp" "$BIN"
   cd /
   # The binaries are the cache; the sources and Go's build cache are not worth the disk.
@@ -166,7 +175,13 @@ start() {
   mkdir -p "$RUN/certs" "$RUN/etcd"
   openssl genrsa -out "$RUN/sa.key" 2048 2>/dev/null
   openssl rsa -in "$RUN/sa.key" -pubout -out "$RUN/sa.pub" 2>/dev/null
-  echo "$ADMIN_TOKEN,netgpt-admin,netgpt-admin,system:masters" > "$RUN/tokens.csv"
+  # The real node's kubelet (Node authorizer) and kube-proxy (system:node-proxier) use
+  # tokens too; see hack/realnode.sh.
+  cat > "$RUN/tokens.csv" <<TOKENS
+$ADMIN_TOKEN,netgpt-admin,netgpt-admin,system:masters
+netgpt-test-kubelet-token,system:node:netgpt-node-1,netgpt-node-1,system:nodes
+netgpt-test-kube-proxy-token,system:kube-proxy,kube-proxy,
+TOKENS
   cat > "$RUN/kubeconfig" <<KC
 apiVersion: v1
 kind: Config
@@ -204,7 +219,8 @@ KC
 
 start_apiserver() {
   "$BIN/kube-apiserver" --etcd-servers "http://127.0.0.1:$ETCD_PORT" \
-    --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$API_PORT" --cert-dir "$RUN/certs" \
+    --bind-address 0.0.0.0 --advertise-address "$NODE_IP" --secure-port "$API_PORT" --cert-dir "$RUN/certs" \
+    --kubelet-preferred-address-types InternalIP \
     --token-auth-file "$RUN/tokens.csv" --authorization-mode Node,RBAC \
     --service-account-key-file "$RUN/sa.pub" --service-account-signing-key-file "$RUN/sa.key" \
     --service-account-issuer https://kubernetes.default.svc.cluster.local \
@@ -268,13 +284,18 @@ stop_quiet() {
   rm -rf "$RUN"
 }
 
+realnode() { BIN=$BIN RUN=$RUN "$(dirname "$0")/realnode.sh" "$@"; }
+
 case "${1:-}" in
   install) install_packages; build_control_plane; install_helm ;;
   start) start ;;
-  stop) stop_quiet; log "stopped" ;;
+  stop) [ -d "$RUN/node" ] && realnode stop; stop_quiet; log "stopped" ;;
+  start-node) realnode start ;;
+  stop-node) realnode stop ;;
+  load-image) realnode load-image "$2" ;;
   restart-apiserver) # used by fault tests: kill -9 and restart the apiserver only
     kill -9 "$(cat "$RUN/apiserver.pid")"; sleep "${2:-1}"; start_apiserver; log "apiserver restarted" ;;
   env) echo "export KUBECONFIG=$RUN/kubeconfig"; echo "export NETGPT_HELM=$HELM_BIN" ;;
   helm-path) echo "$HELM_BIN" ;;
-  *) echo "usage: $0 install|start|stop|env" >&2; exit 2 ;;
+  *) echo "usage: $0 install|start|stop|env|start-node|stop-node|load-image REF" >&2; exit 2 ;;
 esac

@@ -21,7 +21,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use kube::api::{Api, PostParams};
-use netgpt_testenv::{TestNamespace, client, install_crds, kubeconfig_path, repo_root};
+use netgpt_testenv::{TestNamespace, client, install_crds, kubeconfig_path, repo_root, write_zero_adapter};
 use serde_json::{Value, json};
 
 const NETGPT: &str = env!("CARGO_BIN_EXE_netgpt");
@@ -478,31 +478,6 @@ desensitization:
 
 /// Name of the LoRA adapter the edge serves the test site with.
 const ADAPTER: &str = "site-a";
-
-/// Writes a PEFT LoRA adapter for the default model (SmolLM2-135M: hidden size 576, 3 KV
-/// heads of 64) into `dir`: rank 1 on layer 0's `v_proj`, all zeros, so it is loaded,
-/// selectable and counted by the adapter metrics without changing any answer.
-fn write_zero_adapter(dir: &Path) {
-    std::fs::create_dir_all(dir).expect("adapter dir");
-    let config = json!({"peft_type": "LORA", "r": 1, "lora_alpha": 1, "target_modules": ["v_proj"], "bias": "none"});
-    std::fs::write(dir.join("adapter_config.json"), config.to_string()).expect("adapter_config.json");
-    let prefix = "base_model.model.model.layers.0.self_attn.v_proj";
-    let tensors = [(format!("{prefix}.lora_A.weight"), [1, 576]), (format!("{prefix}.lora_B.weight"), [192, 1])];
-    let mut header = serde_json::Map::new();
-    let mut offset = 0usize;
-    for (name, shape) in &tensors {
-        let size = shape[0] * shape[1] * 4;
-        header.insert(name.clone(), json!({"dtype": "F32", "shape": shape, "data_offsets": [offset, offset + size]}));
-        offset += size;
-    }
-    let mut header = Value::Object(header).to_string().into_bytes();
-    header.resize(header.len().div_ceil(8) * 8, b' ');
-    let mut file = Vec::with_capacity(8 + header.len() + offset);
-    file.extend_from_slice(&(header.len() as u64).to_le_bytes());
-    file.extend_from_slice(&header);
-    file.resize(file.len() + offset, 0);
-    std::fs::write(dir.join("adapter_model.safetensors"), file).expect("adapter_model.safetensors");
-}
 
 fn model_path() -> PathBuf {
     // `pull` is a no-op when the model is cached and prints its path either way.

@@ -140,6 +140,11 @@ pub struct ServingLimits {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0, max = 65536))]
     pub max_queued_requests: Option<i32>,
+    /// Log every request's rendered prompt (target `netgpt::requests`, level info), as
+    /// vLLM's request log does. Meant for the cloud side: it shows what actually left the
+    /// edge (desensitized text). Off by default, since prompts are user data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_requests: Option<bool>,
 }
 
 /// A reference to another object in the same namespace.

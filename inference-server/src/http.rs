@@ -57,6 +57,8 @@ pub struct AppState {
     /// Upper bound on `max_tokens`.
     pub max_new_tokens: Option<usize>,
     pub max_body_bytes: usize,
+    /// Log each request's rendered prompt (`netgpt serve --log-requests`).
+    pub log_requests: bool,
     pub created: u64,
     /// LoRA adapters selectable by `"model"`.
     pub adapters: AdapterRegistry,
@@ -70,6 +72,13 @@ impl AppState {
 
     fn served(&self) -> Result<&ServedModel, ApiError> {
         self.model.get().ok_or(ApiError::NotReady)
+    }
+}
+
+/// The request log: what reached this server, verbatim (opt-in; prompts are user data).
+fn log_request(state: &AppState, model: &str, prompt: &str) {
+    if state.log_requests {
+        tracing::info!(target: "netgpt::requests", model, prompt, "request");
     }
 }
 
@@ -495,6 +504,7 @@ async fn chat_completions(
     let prompt = served.chat_template.render(&messages);
     let prompt_ids = served.tokenizer.encode(&prompt).map_err(|e| ApiError::invalid("messages", e.to_string()))?;
     let model = served_name(&state, adapter.as_ref());
+    log_request(&state, &model, &prompt);
     let events = submit(&state, served, prompt_ids, &generation, "messages", adapter)?;
     let id = completion_id("chatcmpl");
     let created = unix_time();
@@ -528,6 +538,9 @@ async fn completions(
     let served = state.served()?;
     let want_logprobs = request.logprobs.is_some();
     let (generation, prompt) = check_completion_request(&request)?;
+    if let SinglePrompt::Text(text) = &prompt {
+        log_request(&state, served_name(&state, adapter.as_ref()).as_str(), text);
+    }
     let prompt_ids = match prompt {
         SinglePrompt::Text(text) => served.tokenizer.encode(text),
         SinglePrompt::Tokens(ids) => Ok(ids.to_vec()),

@@ -69,9 +69,18 @@ pub fn run_model_command(command: ModelCommand) -> Result<(), model_store::PullE
     Ok(())
 }
 
-/// Logs to stderr, filtered by `RUST_LOG` (default `info`). Safe to call more than once.
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`), as JSON lines when
+/// `NETGPT_LOG_FORMAT=json` (the operator's variable). Colours only on a terminal: in a
+/// pod, escape codes would end up in `kubectl logs` and every log pipeline. Safe to call
+/// more than once.
 pub fn init_tracing() {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = if std::env::var("NETGPT_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json")) {
+        builder.json().try_init()
+    } else {
+        builder.with_ansi(std::io::stderr().is_terminal()).try_init()
+    };
 }

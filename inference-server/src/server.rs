@@ -76,6 +76,10 @@ pub struct ServeArgs {
     /// faster on CPU at a small numerical cost).
     #[arg(long)]
     pub keep_quantization: bool,
+    /// Log each request's rendered prompt (target `netgpt::requests`); also set by the
+    /// serving configuration's `limits.logRequests`.
+    #[arg(long)]
+    pub log_requests: bool,
     /// Where the model runs: cpu, cuda or cuda:N (CUDA: LLaMA safetensors checkpoints, in
     /// a build with the `cuda` feature; see docs/gpu.md).
     #[arg(long, default_value = "cpu")]
@@ -155,6 +159,8 @@ pub struct ServerSettings {
     pub max_body_bytes: usize,
     pub step_token_budget: usize,
     pub shutdown_delay: Duration,
+    /// Log each request's prompt (see [`ServeArgs::log_requests`]).
+    pub log_requests: bool,
     /// See [`ServeArgs::keep_quantization`] (inverted).
     pub requantize: bool,
     /// See [`ServeArgs::device`].
@@ -193,6 +199,7 @@ impl ServerSettings {
             max_running: DEFAULT_MAX_RUNNING,
             max_queued: DEFAULT_MAX_QUEUED,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            log_requests: false,
             step_token_budget: DEFAULT_STEP_TOKEN_BUDGET,
             shutdown_delay: Duration::ZERO,
             requantize: true,
@@ -261,6 +268,7 @@ impl ServerSettings {
                 .max(1),
             max_queued: args.max_queued_requests.or(positive(limits.max_queued_requests)).unwrap_or(DEFAULT_MAX_QUEUED),
             max_body_bytes: args.max_body_bytes,
+            log_requests: args.log_requests || limits.log_requests.unwrap_or(false),
             step_token_budget: args.step_token_budget.max(1),
             shutdown_delay: Duration::from_secs(args.shutdown_delay_seconds),
             requantize: !args.keep_quantization,
@@ -392,6 +400,7 @@ pub async fn start(settings: ServerSettings) -> Result<RunningServer, ServeError
         metrics: metrics.clone(),
         max_new_tokens: settings.max_new_tokens,
         max_body_bytes: settings.max_body_bytes,
+        log_requests: settings.log_requests,
         created: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
         adapters: AdapterRegistry::new(
             settings.model_name.clone(),

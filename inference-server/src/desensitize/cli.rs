@@ -53,6 +53,10 @@ pub struct SidecarArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8081")]
     pub listen: SocketAddr,
+    /// Also serve `/metrics`, `/health` and `/ready` (and nothing else) on this address,
+    /// e.g. `0.0.0.0:9091`, for Prometheus while the API stays on loopback.
+    #[arg(long)]
+    pub metrics_listen: Option<SocketAddr>,
     /// Cloud model base URL (overrides `cloud.url`; without a config file, required).
     #[arg(long)]
     pub upstream: Option<String>,
@@ -141,6 +145,7 @@ pub fn settings(args: &SidecarArgs) -> Result<SidecarSettings, CliError> {
     }
     let mut settings = SidecarSettings::new(upstream, policy);
     settings.listen = args.listen;
+    settings.metrics_listen = args.metrics_listen;
     settings.upstream_timeout = Duration::from_secs(args.upstream_timeout_secs);
     settings.max_body_bytes = args.max_body_bytes;
     settings.mask_keeps_separators = args.mask_keeps_separators;
@@ -157,7 +162,7 @@ fn run_sidecar(args: SidecarArgs) -> Result<(), CliError> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let sidecar = start(settings).await?;
-        tracing::info!(addr = %sidecar.addr, "desensitizer listening");
+        tracing::info!(addr = %sidecar.addr, metrics = ?sidecar.metrics_addr, "desensitizer listening");
         let stop = async {
             let ctrl_c = tokio::signal::ctrl_c();
             #[cfg(unix)]

@@ -34,6 +34,10 @@ const REQUEST_ID: &str = "x-request-id";
 #[derive(Debug, Clone)]
 pub struct SidecarSettings {
     pub listen: SocketAddr,
+    /// A second listener serving only `/metrics`, `/health` and `/ready`, so Prometheus
+    /// can scrape the sidecar while its API stays on loopback (reachable from the gateway
+    /// container of the same pod only).
+    pub metrics_listen: Option<SocketAddr>,
     /// Base URL of the cloud model server (`cloud.url` of the workflow).
     pub upstream: String,
     pub policy: DesensitizationPolicy,
@@ -52,6 +56,7 @@ impl SidecarSettings {
     pub fn new(upstream: impl Into<String>, policy: DesensitizationPolicy) -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8081)),
+            metrics_listen: None,
             upstream: upstream.into(),
             policy,
             max_body_bytes: 8 * 1024 * 1024,
@@ -88,6 +93,8 @@ struct Shared {
 /// A running sidecar; dropping it does not stop it, [`RunningSidecar::shutdown`] does.
 pub struct RunningSidecar {
     pub addr: SocketAddr,
+    /// Address of the metrics-only listener, when one was asked for.
+    pub metrics_addr: Option<SocketAddr>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -130,6 +137,24 @@ pub async fn start(settings: SidecarSettings) -> Result<RunningSidecar, StartErr
         .await
         .map_err(|source| StartError::Bind { addr: settings.listen, source })?;
     let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: settings.listen, source })?;
+    let metrics_addr = match settings.metrics_listen {
+        Some(metrics_listen) => {
+            let metrics_listener = tokio::net::TcpListener::bind(metrics_listen)
+                .await
+                .map_err(|source| StartError::Bind { addr: metrics_listen, source })?;
+            let metrics_addr =
+                metrics_listener.local_addr().map_err(|source| StartError::Bind { addr: metrics_listen, source })?;
+            let app = metrics_router(shared.clone());
+            // Lives as long as the process: a scrape during the API's drain still answers.
+            tokio::spawn(async move {
+                if let Err(error) = axum::serve(metrics_listener, app).await {
+                    tracing::error!(%error, "desensitizer metrics listener stopped");
+                }
+            });
+            Some(metrics_addr)
+        }
+        None => None,
+    };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let app = router(shared);
     let task = tokio::spawn(async move {
@@ -142,7 +167,7 @@ pub async fn start(settings: SidecarSettings) -> Result<RunningSidecar, StartErr
             })
             .await
     });
-    Ok(RunningSidecar { addr, stop: Some(stop), task })
+    Ok(RunningSidecar { addr, metrics_addr, stop: Some(stop), task })
 }
 
 fn router(shared: Arc<Shared>) -> Router {
@@ -158,6 +183,19 @@ fn router(shared: Arc<Shared>) -> Router {
         })
         // The body limit is enforced by the handlers, so that it is answered in JSON.
         .layer(DefaultBodyLimit::disable())
+        .with_state(shared)
+}
+
+/// The metrics-only listener: no API route, so exposing it on the pod network lets no
+/// request reach the cloud without passing the gateway.
+fn metrics_router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/health", get(|| async { "ok" }))
+        .route("/ready", get(|| async { "ready" }))
+        .fallback(|request: Request| async move {
+            DesensitizeError::NotFound(format!("{} {}", request.method(), request.uri().path()))
+        })
         .with_state(shared)
 }
 

@@ -148,8 +148,7 @@ struct Download<'a> {
 /// A valid, stable volume name for a claim (claim names may be longer than volume names
 /// and contain dots).
 fn claim_volume_name(claim: &str) -> String {
-    // FNV-1a: stable across releases, unlike std's hasher.
-    let hash = claim.bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100000001b3));
+    let hash = super::fnv1a(claim.as_bytes());
     let readable: String = claim.chars().map(|c| if c == '.' { '-' } else { c }).take(40).collect();
     format!("pvc-{}-{:08x}", readable.trim_end_matches('-'), hash as u32)
 }

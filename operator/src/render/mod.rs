@@ -116,5 +116,11 @@ pub(crate) fn stage_serving(
     Ok((yaml, artifacts))
 }
 
+/// FNV-1a: a hash that is stable across releases and platforms (unlike std's), for
+/// names and annotations derived from content.
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf29ce484222325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x100000001b3))
+}
+
 #[cfg(test)]
 mod tests;

@@ -112,6 +112,16 @@ fn resources(spec: Option<&ResourceSpec>) -> Option<ResourceRequirements> {
     })
 }
 
+/// `prometheus.io/*` annotations: the scrape convention of Prometheus' stock
+/// `kubernetes-pods` job, for clusters without the Prometheus Operator.
+pub fn scrape_annotations(port: i32) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("prometheus.io/scrape".to_string(), "true".to_string()),
+        ("prometheus.io/port".to_string(), port.to_string()),
+        ("prometheus.io/path".to_string(), "/metrics".to_string()),
+    ])
+}
+
 /// Renders the ConfigMap, Deployment and Service of one serving workload.
 pub fn render(w: ServingWorkload<'_>) -> ServingChildren {
     let metadata = meta(&w);
@@ -229,6 +239,7 @@ pub fn render(w: ServingWorkload<'_>) -> ServingChildren {
             template: PodTemplateSpec {
                 metadata: Some(ObjectMeta {
                     labels: Some(object_labels(w.component, w.instance, w.site)),
+                    annotations: Some(scrape_annotations(SERVING_PORT)),
                     ..Default::default()
                 }),
                 spec: Some(pod),

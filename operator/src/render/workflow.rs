@@ -33,6 +33,13 @@ pub const GATEWAY_PORT: i32 = 8080;
 /// Port the desensitizer sidecar listens on (loopback only: reachable from the gateway
 /// container of the same pod, not from the network).
 pub const DESENSITIZER_PORT: i32 = 8081;
+/// Port of the desensitizer's metrics-only listener (pod network: Prometheus scrapes it;
+/// it serves no API route, so nothing reaches the cloud around the gateway through it).
+pub const DESENSITIZER_METRICS_PORT: i32 = 9091;
+/// Pod-template annotation with a hash of the compiled workflow: the gateway reads its
+/// configuration once at start, so a changed workflow (routing threshold, adapter, steps)
+/// rolls the gateway pods instead of waiting for a restart that never comes.
+pub const CONFIG_HASH_ANNOTATION: &str = "netgpt.io/config-hash";
 
 /// Checks the step graph: known dependencies, no cycles, targets where needed, and a
 /// cloud generation always preceded by desensitization.
@@ -189,6 +196,7 @@ pub fn render_gateways(
         let config = workflow_config(wf, edge, cloud, &site.name, edge_url, cloud_url.clone())
             .ok_or_else(|| RenderError::Config(format!("site {} vanished", site.name)))?;
         let yaml = config.to_yaml().map_err(|e| RenderError::Config(e.to_string()))?;
+        let config_hash = format!("{:016x}", super::fnv1a(yaml.as_bytes()));
         let meta = ObjectMeta {
             name: Some(object.clone()),
             namespace: Some(namespace.clone()),
@@ -249,7 +257,17 @@ pub fn render_gateways(
                 config_path,
                 "--listen".into(),
                 format!("127.0.0.1:{DESENSITIZER_PORT}"),
+                "--metrics-listen".into(),
+                format!("0.0.0.0:{DESENSITIZER_METRICS_PORT}"),
             ]),
+            ports: Some(vec![ContainerPort {
+                name: Some("metrics".into()),
+                container_port: DESENSITIZER_METRICS_PORT,
+                protocol: Some("TCP".into()),
+                ..Default::default()
+            }]),
+            readiness_probe: Some(probe("/ready", "metrics")),
+            liveness_probe: Some(probe("/health", "metrics")),
             volume_mounts: Some(vec![mount]),
             security_context: Some(container_security_context()),
             ..Default::default()
@@ -266,6 +284,7 @@ pub fn render_gateways(
                 template: PodTemplateSpec {
                     metadata: Some(ObjectMeta {
                         labels: Some(object_labels(Component::Gateway, &name, Some(&site.name))),
+                        annotations: Some(gateway_pod_annotations(&config_hash)),
                         ..Default::default()
                     }),
                     spec: Some(PodSpec {
@@ -321,6 +340,15 @@ pub fn render_gateways(
         out.push(GatewayChildren { site: site.name.clone(), config_map, deployment, service });
     }
     Ok(out)
+}
+
+/// Annotations of a gateway pod: the configuration hash, and where Prometheus scrapes
+/// the gateway by the `prometheus.io/*` convention (the sidecar's `metrics` port is found
+/// by the chart's PodMonitor or the documented `kubernetes_sd_configs` job).
+fn gateway_pod_annotations(config_hash: &str) -> BTreeMap<String, String> {
+    let mut annotations = super::pod::scrape_annotations(GATEWAY_PORT);
+    annotations.insert(CONFIG_HASH_ANNOTATION.into(), config_hash.into());
+    annotations
 }
 
 /// NetworkPolicy on the cloud LLM's pods: ingress only from this workflow's gateway pods

@@ -182,3 +182,32 @@ pub fn output_text(out: &Output) -> String {
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
+
+/// Writes a PEFT LoRA adapter for the default model (SmolLM2-135M: hidden size 576, 3 KV
+/// heads of 64) into `dir`: rank 1 on layer 0's `v_proj`, all zeros, so it is loaded,
+/// selectable and counted by the adapter metrics without changing any answer.
+pub fn write_zero_adapter(dir: &std::path::Path) {
+    std::fs::create_dir_all(dir).expect("adapter dir");
+    let config =
+        serde_json::json!({"peft_type": "LORA", "r": 1, "lora_alpha": 1, "target_modules": ["v_proj"], "bias": "none"});
+    std::fs::write(dir.join("adapter_config.json"), config.to_string()).expect("adapter_config.json");
+    let prefix = "base_model.model.model.layers.0.self_attn.v_proj";
+    let tensors = [(format!("{prefix}.lora_A.weight"), [1, 576]), (format!("{prefix}.lora_B.weight"), [192, 1])];
+    let mut header = serde_json::Map::new();
+    let mut offset = 0usize;
+    for (name, shape) in &tensors {
+        let size = shape[0] * shape[1] * 4;
+        header.insert(
+            name.clone(),
+            serde_json::json!({"dtype": "F32", "shape": shape, "data_offsets": [offset, offset + size]}),
+        );
+        offset += size;
+    }
+    let mut header = serde_json::Value::Object(header).to_string().into_bytes();
+    header.resize(header.len().div_ceil(8) * 8, b' ');
+    let mut file = Vec::with_capacity(8 + header.len() + offset);
+    file.extend_from_slice(&(header.len() as u64).to_le_bytes());
+    file.extend_from_slice(&header);
+    file.resize(file.len() + offset, 0);
+    std::fs::write(dir.join("adapter_model.safetensors"), file).expect("adapter_model.safetensors");
+}
