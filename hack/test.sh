@@ -12,4 +12,9 @@ fi
 # Leave a control plane the developer started alone; stop the one started for this run.
 [ "$started_here" = 1 ] && trap 'hack/testenv.sh stop' EXIT
 
+# A real node that runs pods (containerd + kubelet + kube-proxy) beside the fake ones, for
+# tests/real_cluster.rs; required here so that a broken node fails instead of skipping.
+hack/testenv.sh start-node
+export NETGPT_REQUIRE_REAL_NODE=1
+
 cargo test --workspace --all-targets "$@"

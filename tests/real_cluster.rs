@@ -1,0 +1,610 @@
+//! NetGPT on a real node, end to end, the way a platform team runs it:
+//!
+//! 1. the image is built from `./Dockerfile` by `hack/image.sh` and imported into the real
+//!    node's containerd (`hack/testenv.sh load-image`, like `kind load docker-image`);
+//! 2. `helm install` the chart with it: the operator runs **as a pod** with the chart's
+//!    ServiceAccount (in-cluster config through the `kubernetes` Service) and wins the lease;
+//! 3. an EdgeLLM with two sites, a CloudLLM and a LogicalAIWorkflow on the default model,
+//!    which reaches the pods through the `http` init-container fetch with its `sha256`
+//!    from a file server this test runs; adapters from host paths the test prepares;
+//! 4. the CRs turn Ready from the kubelet's real readiness probes;
+//! 5. each site's gateway Service answers a chat request (through `kubectl port-forward`;
+//!    the gateway reaches the edge and cloud Services by their DNS names); a request with
+//!    personal data goes to the cloud, and the cloud pod's own request log shows it arrived
+//!    desensitized;
+//! 6. a changed routing threshold and a changed site adapter reach the running pods; a
+//!    deleted serving pod is replaced and everything is Ready again;
+//! 7. deleting the CRs and `helm uninstall` leave nothing behind.
+//!
+//! Needs the real node of `hack/testenv.sh start-node` (root, containerd, kubelet).
+//! `hack/test.sh` starts it and sets `NETGPT_REQUIRE_REAL_NODE=1`, so in CI a missing node
+//! fails the test instead of skipping it.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{ConfigMap, Node, Pod, Service};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+use kube::{Client, ResourceExt};
+use netgpt_testenv::{TestNamespace, client, eventually, kubectl, output_text, repo_root, write_zero_adapter};
+use serde_json::{Value, json};
+
+const NETGPT: &str = env!("CARGO_BIN_EXE_netgpt");
+/// The real node's name and address (hack/realnode.sh).
+const NODE: &str = "netgpt-node-1";
+const NODE_IP: &str = "10.244.0.1";
+/// Everything the operator creates carries this label.
+const MANAGED: &str = "app.kubernetes.io/managed-by=netgpt-operator";
+const READY_TIMEOUT: Duration = Duration::from_secs(240);
+
+/// Whether the real node is there; fails when it is required (CI) and missing.
+async fn real_node(client: &Client) -> bool {
+    let required = std::env::var("NETGPT_REQUIRE_REAL_NODE").is_ok_and(|v| v == "1");
+    let ready = match Api::<Node>::all(client.clone()).get_opt(NODE).await {
+        Ok(Some(node)) => node
+            .status
+            .and_then(|s| s.conditions)
+            .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True")),
+        _ => false,
+    };
+    assert!(ready || !required, "NETGPT_REQUIRE_REAL_NODE=1 but node {NODE} is not Ready (hack/testenv.sh start-node)");
+    if !ready {
+        eprintln!("skipping: no real node {NODE} (start one with `hack/testenv.sh start-node`)");
+    }
+    ready
+}
+
+fn run(command: &mut Command, what: &str) -> String {
+    let out = command.stdin(Stdio::null()).output().unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert!(out.status.success(), "{what} failed:\n{}", output_text(&out));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Builds the image from the Dockerfile around the binary under test and imports it into
+/// the node. Returns the image reference and its (uncompressed) size as buildah prints it.
+fn build_and_load_image() -> (String, String) {
+    let root = repo_root();
+    let image =
+        run(Command::new(root.join("hack/image.sh")).current_dir(&root).args(["--binary", NETGPT]), "hack/image.sh");
+    let image = image.lines().last().expect("image.sh prints the reference").to_string();
+    run(Command::new(root.join("hack/testenv.sh")).args(["load-image", &image]), "hack/testenv.sh load-image");
+    let size = run(Command::new("buildah").args(["images", "--format", "{{.Size}}", &image]), "image size");
+    (image, size)
+}
+
+/// A child process killed when dropped.
+struct Background(Child);
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Serves `dir` over HTTP on the node's address, where pods can reach it (like a model
+/// store inside the cluster's network). Returns the server and its base URL.
+fn file_server(dir: &Path) -> (Background, String) {
+    let listener = std::net::TcpListener::bind((NODE_IP, 0)).expect("a free port on the node address");
+    let port = listener.local_addr().expect("bound").port();
+    drop(listener);
+    let child = Command::new("python3")
+        .args(["-m", "http.server", &port.to_string(), "--bind", NODE_IP])
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("python3 runs");
+    let url = format!("http://{NODE_IP}:{port}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect((NODE_IP, port)).is_err() {
+        assert!(Instant::now() < deadline, "file server did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    (Background(child), url)
+}
+
+/// `kubectl port-forward` to a Service; returns the forwarder and the local port.
+fn port_forward(namespace: &str, service: &str, port: u16) -> (Background, u16) {
+    let mut child = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(netgpt_testenv::kubeconfig_path())
+        .args(["-n", namespace, "port-forward", &format!("svc/{service}"), &format!(":{port}")])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("kubectl runs");
+    let mut stdout = BufReader::new(child.stdout.take().expect("piped"));
+    let mut line = String::new();
+    stdout.read_line(&mut line).expect("port-forward output");
+    // Keep reading: kubectl prints more lines ("Handling connection ..."), and a closed
+    // pipe would kill it with SIGPIPE.
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+    // "Forwarding from 127.0.0.1:41234 -> 8080"
+    let local = line
+        .split("127.0.0.1:")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected port-forward output {line:?}"));
+    (Background(child), local)
+}
+
+fn http() -> reqwest::Client {
+    reqwest::Client::builder().timeout(Duration::from_secs(120)).build().expect("HTTP client")
+}
+
+/// A chat request to a site's gateway Service (debug metadata on).
+async fn try_chat(namespace: &str, gateway: &str, prompt: &str) -> Result<Value, String> {
+    let (_forward, port) = port_forward(namespace, gateway, 8080);
+    let body = json!({"messages": [{"role": "user", "content": prompt}], "max_tokens": 24, "temperature": 0});
+    let response = http()
+        .post(format!("http://127.0.0.1:{port}/v1/chat/completions"))
+        .header("x-netgpt-debug", "true")
+        .json(&body)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = response.status();
+    let text = response.text().await.map_err(|e| e.to_string())?;
+    if !status.is_success() {
+        return Err(format!("{gateway} answered {status}: {text}"));
+    }
+    serde_json::from_str(&text).map_err(|e| format!("{gateway} answered non-JSON ({e}): {text}"))
+}
+
+/// [`try_chat`] until it answers: right after a rollout the forwarder may pick a pod that
+/// is on its way out.
+async fn chat(namespace: &str, gateway: &str, prompt: &str) -> Value {
+    let mut last = String::new();
+    for _ in 0..30 {
+        match try_chat(namespace, gateway, prompt).await {
+            Ok(answer) => return answer,
+            Err(error) => last = error,
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    panic!("no answer from {gateway}: {last}")
+}
+
+fn answer_text(answer: &Value) -> &str {
+    answer["choices"][0]["message"]["content"].as_str().unwrap_or_default()
+}
+
+fn condition<'a>(object: &'a Value, kind: &str) -> Option<&'a Value> {
+    object["status"]["conditions"].as_array()?.iter().find(|c| c["type"] == kind)
+}
+
+/// Waits until the custom resource's `Ready` condition is True for its current generation.
+async fn wait_cr_ready(namespace: &str, kind: &str, name: &str) {
+    eventually(&format!("{kind} {name} Ready"), READY_TIMEOUT, || async {
+        let out = kubectl(&["-n", namespace, "get", kind, name, "-o", "json"]);
+        let object: Value = serde_json::from_slice(&out.stdout).ok()?;
+        let ready = condition(&object, "Ready")?;
+        (ready["status"] == "True" && ready["observedGeneration"] == object["metadata"]["generation"]).then_some(())
+    })
+    .await
+}
+
+fn pod_ready(pod: &Pod) -> bool {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+/// Seconds from a pod's creation to its Ready condition (both stamped by the cluster).
+fn start_to_ready(pod: &Pod) -> Option<f64> {
+    let created = pod.metadata.creation_timestamp.as_ref()?.0;
+    let ready = pod.status.as_ref()?.conditions.as_ref()?.iter().find(|c| c.type_ == "Ready" && c.status == "True")?;
+    let at = ready.last_transition_time.as_ref()?.0;
+    Some(at.duration_since(created).as_secs_f64())
+}
+
+/// Every pod the operator made in `namespace` runs on the real node and is Ready, and the
+/// Deployments report exactly that many ready replicas (what the CR status is built from).
+async fn assert_workloads_ready(client: &Client, namespace: &str) -> Vec<Pod> {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), namespace);
+    eventually("every operator-made pod Ready and no pod terminating", READY_TIMEOUT, || async {
+        let list = pods.list(&ListParams::default().labels(MANAGED)).await.ok()?;
+        let live: Vec<Pod> = list.items.into_iter().collect();
+        let all_ready =
+            !live.is_empty() && live.iter().all(|p| pod_ready(p) && p.metadata.deletion_timestamp.is_none());
+        let wanted: i32 = deployments
+            .list(&ListParams::default().labels(MANAGED))
+            .await
+            .ok()?
+            .items
+            .iter()
+            .map(|d| d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1))
+            .sum();
+        (all_ready && live.len() == wanted as usize).then_some(live)
+    })
+    .await
+    .into_iter()
+    .inspect(|pod| {
+        let spec = pod.spec.as_ref().expect("pod spec");
+        assert_eq!(spec.node_name.as_deref(), Some(NODE), "pod {} runs on the real node", pod.name_any());
+        let ip = pod.status.as_ref().and_then(|s| s.pod_ip.clone()).unwrap_or_default();
+        assert!(ip.starts_with("10.244.0."), "pod {} has a CNI bridge address, got {ip:?}", pod.name_any());
+    })
+    .collect()
+}
+
+/// Lines of the cloud pods' request log (`spec.serving.logRequests`).
+fn cloud_request_log(namespace: &str, cloud: &str) -> String {
+    let out = kubectl(&[
+        "-n",
+        namespace,
+        "logs",
+        "-l",
+        &format!("app.kubernetes.io/component=cloud-llm,app.kubernetes.io/instance={cloud}"),
+        "-c",
+        "server",
+        "--tail=-1",
+    ]);
+    assert!(out.status.success(), "kubectl logs of the cloud pods: {}", output_text(&out));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains("netgpt::requests"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn manifests(model_url: &str, sha256: &str, adapters: &Path) -> String {
+    let placement = r#"
+    placement:
+      nodeSelector: {netgpt.io/real-node: "true"}
+      tolerations: [{key: netgpt.io/real-node, operator: Exists, effect: NoSchedule}]
+    resources: {cpu: 100m, memory: 768Mi}"#;
+    let adapter = |name: &str| format!("hostpath://{}", adapters.join(name).display());
+    format!(
+        r#"apiVersion: netgpt.io/v1alpha1
+kind: EdgeLLM
+metadata: {{name: edge}}
+spec:
+  model:
+    architecture: llama
+    format: gguf
+    source: {{uri: "{model_url}", sha256: "{sha256}"}}
+    servedName: smollm2
+  adapters:
+    - {{name: site-a-lora, source: {{uri: "{a}"}}}}
+    - {{name: site-b-lora, source: {{uri: "{b}"}}}}
+    - {{name: site-a-v2, source: {{uri: "{a2}"}}}}
+{placement}
+  serving: {{contextLength: 1024, maxNewTokens: 32, maxConcurrentRequests: 2}}
+  sites:
+    - name: site-a
+      nodeSelector: {{kubernetes.io/hostname: {NODE}}}
+      adapter: site-a-lora
+      location: {{cellId: "460-00-12345-1", placeName: "Pudong, Shanghai", context: "Lujiazui; metro line 2."}}
+    - name: site-b
+      nodeSelector: {{kubernetes.io/hostname: {NODE}}}
+      adapter: site-b-lora
+      location: {{cellId: "460-00-12345-2", placeName: "Xuhui, Shanghai", context: "Xujiahui; metro lines 1, 9, 11."}}
+---
+apiVersion: netgpt.io/v1alpha1
+kind: CloudLLM
+metadata: {{name: cloud}}
+spec:
+  model:
+    architecture: llama
+    format: gguf
+    source: {{uri: "{model_url}", sha256: "{sha256}"}}
+    servedName: smollm2-cloud
+  replicas: 1
+{placement}
+  serving: {{contextLength: 1024, maxNewTokens: 32, logRequests: true}}
+---
+apiVersion: netgpt.io/v1alpha1
+kind: LogicalAIWorkflow
+metadata: {{name: wf}}
+spec:
+  edgeRef: {{name: edge}}
+  cloudRef: {{name: cloud}}
+  steps:
+    - {{name: complete, kind: promptCompletion, timeoutMs: 30000}}
+    - {{name: scrub, kind: desensitize, dependsOn: [complete], timeoutMs: 2000}}
+    - {{name: answer, kind: generate, target: cloud, dependsOn: [scrub], timeoutMs: 60000}}
+  routing: {{confidenceThreshold: 1.0, confidenceMetric: meanTokenProbability, latencyBudgetMs: 100000}}
+  desensitization: {{enabled: true, entities: [person, email, phone], action: pseudonymize, restoreInResponse: true, onFailure: edgeFallback}}
+  exposure: {{port: 8080}}
+"#,
+        // The same text indented for the spec level.
+        placement = placement.replace("\n    ", "\n  "),
+        a = adapter("site-a"),
+        b = adapter("site-b"),
+        a2 = adapter("site-a-v2"),
+    )
+}
+
+fn sha256_hex(path: &Path) -> String {
+    let out = run(Command::new("sha256sum").arg(path), "sha256sum");
+    out.split_whitespace().next().expect("sha256sum prints a digest").to_string()
+}
+
+fn model_path() -> PathBuf {
+    let out = run(Command::new(NETGPT).args(["model", "pull"]), "netgpt model pull");
+    PathBuf::from(out.lines().last().unwrap_or_default())
+}
+
+/// Objects a release of the chart owns, by the chart's instance label.
+fn release_leftovers(release: &str, namespace: &str) -> Vec<String> {
+    let selector = format!("app.kubernetes.io/instance={release}");
+    let mut left = Vec::new();
+    for (kinds, ns) in [
+        ("deployments,replicasets,pods,services,serviceaccounts,configmaps,roles,rolebindings,leases", Some(namespace)),
+        ("clusterroles,clusterrolebindings", None),
+    ] {
+        let mut args = vec!["get", kinds, "-l", &selector, "-o", "name"];
+        if let Some(ns) = ns {
+            args.extend(["-n", ns]);
+        }
+        let out = kubectl(&args);
+        left.extend(String::from_utf8_lossy(&out.stdout).lines().map(str::to_string));
+    }
+    left
+}
+
+/// Uninstalls the release when the test ends early (a panic), so the next run starts clean.
+struct ReleaseGuard {
+    helm: String,
+    release: &'static str,
+    namespace: String,
+    armed: bool,
+}
+
+impl Drop for ReleaseGuard {
+    fn drop(&mut self) {
+        if self.armed {
+            let _ = Command::new(&self.helm)
+                .arg("--kubeconfig")
+                .arg(netgpt_testenv::kubeconfig_path())
+                .args(["uninstall", self.release, "-n", &self.namespace])
+                .output();
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_whole_workflow_runs_as_pods_on_a_real_node() {
+    let started = Instant::now();
+    let client = client().await;
+    if !real_node(&client).await {
+        return;
+    }
+    let helm = std::env::var("NETGPT_HELM").unwrap_or_else(|_| {
+        run(Command::new(repo_root().join("hack/testenv.sh")).arg("helm-path"), "hack/testenv.sh helm-path")
+    });
+
+    // The model reaches the pods the way users' models do: fetched over http(s) with its
+    // checksum by an init container. Adapters come from host paths (a node-local store).
+    let model = model_path();
+    let sha256 = sha256_hex(&model);
+    let store = std::env::temp_dir().join(format!("netgpt-e2e-{}", std::process::id()));
+    let files = store.join("files");
+    let adapters = store.join("adapters");
+    std::fs::create_dir_all(&files).expect("file server dir");
+    std::fs::copy(&model, files.join("model.gguf")).expect("staging the model");
+    for name in ["site-a", "site-b", "site-a-v2"] {
+        write_zero_adapter(&adapters.join(name));
+    }
+    // The pods run as 65532: the store must be world-readable.
+    run(Command::new("chmod").args(["-R", "a+rX"]).arg(&store), "chmod");
+    let (_files_server, files_url) = file_server(&files);
+
+    let (image, image_size) = build_and_load_image();
+    eprintln!("image {image}: {image_size}");
+
+    // helm install: the operator as a pod on the real node.
+    let system = TestNamespace::new(&client, "e2e-system").await;
+    let workloads = TestNamespace::new(&client, "e2e").await;
+    let release = "netgpt-e2e";
+    let (repository, tag) = image.rsplit_once(':').expect("image reference has a tag");
+    eprintln!("real-cluster: helm install ({:.0?})", started.elapsed());
+    // Cluster-scoped objects of a run that died before its clean-up.
+    let _ = kubectl(&[
+        "delete",
+        "clusterroles,clusterrolebindings",
+        "-l",
+        &format!("app.kubernetes.io/instance={release}"),
+    ]);
+    let mut guard = ReleaseGuard { helm: helm.clone(), release, namespace: system.name.clone(), armed: true };
+    let installed = Instant::now();
+    run(
+        Command::new(&helm)
+            .arg("--kubeconfig")
+            .arg(netgpt_testenv::kubeconfig_path())
+            .args(["install", release])
+            .arg(repo_root().join("charts/netgpt"))
+            .args(["-n", &system.name, "--set", &format!("image.repository={repository}")])
+            .args(["--set", &format!("image.tag={tag}"), "--set", "logging.format=text"])
+            .args(["--set-json", r#"nodeSelector={"netgpt.io/real-node":"true"}"#])
+            .args(["--set-json", r#"tolerations=[{"key":"netgpt.io/real-node","operator":"Exists"}]"#]),
+        "helm install",
+    );
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &system.name);
+    let operator = eventually("the operator pod Ready", READY_TIMEOUT, || async {
+        let list =
+            pods.list(&ListParams::default().labels(&format!("app.kubernetes.io/instance={release}"))).await.ok()?;
+        list.items.into_iter().find(pod_ready)
+    })
+    .await;
+    assert_eq!(operator.spec.as_ref().and_then(|s| s.node_name.as_deref()), Some(NODE));
+    assert_eq!(
+        operator.spec.as_ref().and_then(|s| s.service_account_name.as_deref()),
+        Some(release),
+        "the operator runs with the chart's ServiceAccount"
+    );
+    let leases: Api<Lease> = Api::namespaced(client.clone(), &system.name);
+    let holder = eventually("the operator pod holding the lease", Duration::from_secs(60), || async {
+        leases.get_opt(release).await.ok()??.spec?.holder_identity
+    })
+    .await;
+    assert_eq!(holder, operator.name_any(), "the operator pod wins the lease");
+
+    eprintln!("real-cluster: operator pod up; applying workloads ({:.0?})", started.elapsed());
+    // The workloads.
+    let yaml = manifests(&format!("{files_url}/model.gguf"), &sha256, &adapters);
+    let applied =
+        netgpt_testenv::kubectl_with_stdin(&["-n", &workloads.name, "apply", "-f", "-"], Some(yaml.as_bytes()));
+    assert!(applied.status.success(), "kubectl apply: {}", output_text(&applied));
+    for (kind, name) in [("edgellm", "edge"), ("cloudllm", "cloud"), ("logicalaiworkflow", "wf")] {
+        wait_cr_ready(&workloads.name, kind, name).await;
+    }
+    let running = assert_workloads_ready(&client, &workloads.name).await;
+    assert_eq!(running.len(), 5, "two edge sites, one cloud replica, two gateways");
+    let serving_ready: Vec<f64> = running
+        .iter()
+        .filter(|p| p.labels().get("app.kubernetes.io/component").is_some_and(|c| c != "gateway"))
+        .filter_map(start_to_ready)
+        .collect();
+
+    eprintln!("real-cluster: workloads Ready; chatting ({:.0?})", started.elapsed());
+    // Every site's gateway answers through its Service. Threshold 1.0: the edge is never
+    // confident enough, so the answer comes from the cloud through the desensitizer.
+    let mut first_answer = None;
+    for site in ["site-a", "site-b"] {
+        let answer = chat(&workloads.name, &format!("wf-{site}-gw"), "Where can I get a good dinner tonight?").await;
+        first_answer.get_or_insert(installed.elapsed());
+        assert_eq!(answer["netgpt"]["site"], site, "{answer}");
+        assert_eq!(answer["netgpt"]["path"], "cloud", "{answer}");
+        assert!(!answer_text(&answer).trim().is_empty(), "an answer with text: {answer}");
+    }
+    let first_answer = first_answer.expect("answered");
+
+    eprintln!("real-cluster: personal data check ({:.0?})", started.elapsed());
+    // Personal data: the cloud pod's own request log shows what reached it.
+    let secret_name = "Johnathan Whitfield";
+    let secret_email = "j.whitfield@example.org";
+    let answer = chat(
+        &workloads.name,
+        "wf-site-a-gw",
+        &format!("I am {secret_name}, email {secret_email}. Which restaurant near me is open late?"),
+    )
+    .await;
+    assert_eq!(answer["netgpt"]["path"], "cloud", "{answer}");
+    let log = eventually("the cloud's request log to show the request", Duration::from_secs(30), || async {
+        let log = cloud_request_log(&workloads.name, "cloud");
+        log.contains("restaurant near me is open late").then_some(log)
+    })
+    .await;
+    let arrived = log.lines().find(|l| l.contains("restaurant near me is open late")).expect("logged");
+    assert!(
+        !arrived.contains(secret_email) && !arrived.contains("Whitfield"),
+        "personal data reached the cloud: {arrived}"
+    );
+    assert!(arrived.contains("[EMAIL_") && arrived.contains("[PERSON_"), "pseudonyms in place: {arrived}");
+    assert!(!answer_text(&answer).contains("[EMAIL_") && !answer_text(&answer).contains("[PERSON_"), "{answer}");
+
+    eprintln!("real-cluster: threshold change ({:.0?})", started.elapsed());
+    // A changed routing threshold reaches the running gateways: 0.0 means the edge answers.
+    let workflows: Api<netgpt_crds::LogicalAIWorkflow> = Api::namespaced(client.clone(), &workloads.name);
+    workflows
+        .patch("wf", &PatchParams::default(), &Patch::Merge(json!({"spec": {"routing": {"confidenceThreshold": 0.0}}})))
+        .await
+        .expect("patching the threshold");
+    wait_cr_ready(&workloads.name, "logicalaiworkflow", "wf").await;
+    eventually("site-b's gateway to answer at the edge", READY_TIMEOUT, || async {
+        let answer = try_chat(&workloads.name, "wf-site-b-gw", "Is the metro running late tonight?").await.ok()?;
+        (answer["netgpt"]["path"] == "edge").then_some(())
+    })
+    .await;
+
+    eprintln!("real-cluster: adapter change ({:.0?})", started.elapsed());
+    // A changed site adapter reaches the site's serving pods (and the gateway's routing).
+    let edges: Api<netgpt_crds::EdgeLLM> = Api::namespaced(client.clone(), &workloads.name);
+    let mut edge = edges.get("edge").await.expect("EdgeLLM");
+    edge.spec.sites[0].adapter = Some("site-a-v2".into());
+    edges
+        .patch("edge", &PatchParams::default(), &Patch::Merge(json!({"spec": {"sites": edge.spec.sites}})))
+        .await
+        .expect("switching site-a's adapter");
+    wait_cr_ready(&workloads.name, "edgellm", "edge").await;
+    eventually("site-a's edge Service to serve adapter site-a-v2", READY_TIMEOUT, || async {
+        let (_forward, port) = port_forward(&workloads.name, "edge-site-a", 8000);
+        let models: Value =
+            http().get(format!("http://127.0.0.1:{port}/v1/models")).send().await.ok()?.json().await.ok()?;
+        let ids: Vec<&str> = models["data"].as_array()?.iter().filter_map(|m| m["id"].as_str()).collect();
+        (ids.contains(&"site-a-v2") && !ids.contains(&"site-a-lora")).then_some(())
+    })
+    .await;
+    eventually("site-a's gateway to route to site-a-v2", READY_TIMEOUT, || async {
+        let config: ConfigMap = Api::namespaced(client.clone(), &workloads.name).get("wf-site-a-gw").await.ok()?;
+        config.data?.values().any(|v| v.contains("model: site-a-v2")).then_some(())
+    })
+    .await;
+    let answer = chat(&workloads.name, "wf-site-a-gw", "Any bookshops open now?").await;
+    assert_eq!(answer["netgpt"]["path"], "edge", "{answer}");
+
+    eprintln!("real-cluster: healing ({:.0?})", started.elapsed());
+    // A deleted serving pod heals: a new pod becomes Ready, the workflow Ready again.
+    let workload_pods: Api<Pod> = Api::namespaced(client.clone(), &workloads.name);
+    let victim = workload_pods
+        .list(&ListParams::default().labels("app.kubernetes.io/component=edge-llm,netgpt.io/site=site-b"))
+        .await
+        .expect("site-b pods")
+        .items
+        .into_iter()
+        .next()
+        .expect("a site-b pod");
+    workload_pods.delete(&victim.name_any(), &DeleteParams::default()).await.expect("deleting a serving pod");
+    let healed = assert_workloads_ready(&client, &workloads.name).await;
+    assert!(healed.iter().all(|p| p.uid() != victim.uid()), "the deleted pod was replaced");
+    for (kind, name) in [("edgellm", "edge"), ("logicalaiworkflow", "wf")] {
+        wait_cr_ready(&workloads.name, kind, name).await;
+    }
+    let answer = chat(&workloads.name, "wf-site-b-gw", "Where is the nearest pharmacy?").await;
+    assert_eq!(answer["netgpt"]["site"], "site-b", "{answer}");
+
+    eprintln!("real-cluster: cleanup ({:.0?})", started.elapsed());
+    // Nothing left behind: the CRs' children are garbage-collected, the release removed.
+    for kind in ["logicalaiworkflow/wf", "edgellm/edge", "cloudllm/cloud"] {
+        let out = kubectl(&["-n", &workloads.name, "delete", kind, "--wait=true", "--timeout=120s"]);
+        assert!(out.status.success(), "deleting {kind}: {}", output_text(&out));
+    }
+    run(
+        Command::new(&helm).arg("--kubeconfig").arg(netgpt_testenv::kubeconfig_path()).args([
+            "uninstall",
+            release,
+            "-n",
+            &system.name,
+            "--wait",
+        ]),
+        "helm uninstall",
+    );
+    guard.armed = false;
+    eventually("the workloads to be gone", READY_TIMEOUT, || async {
+        let selector = ListParams::default().labels(MANAGED);
+        let pods = workload_pods.list(&selector).await.ok()?.items.len();
+        let deployments = Api::<Deployment>::namespaced(client.clone(), &workloads.name).list(&selector).await.ok()?;
+        let services = Api::<Service>::namespaced(client.clone(), &workloads.name).list(&selector).await.ok()?;
+        let configs = Api::<ConfigMap>::namespaced(client.clone(), &workloads.name).list(&selector).await.ok()?;
+        (pods + deployments.items.len() + services.items.len() + configs.items.len() == 0).then_some(())
+    })
+    .await;
+    eventually("the release's objects to be gone", READY_TIMEOUT, || async {
+        let left = release_leftovers(release, &system.name);
+        left.is_empty().then_some(())
+    })
+    .await;
+    let _ = std::fs::remove_dir_all(&store);
+
+    let mut timings = BTreeMap::new();
+    timings.insert("image_size", json!(image_size));
+    timings.insert("helm_install_to_first_answer_s", json!(first_answer.as_secs_f64()));
+    let mut ready = serving_ready.clone();
+    ready.sort_by(f64::total_cmp);
+    timings.insert("serving_pod_start_to_ready_median_s", json!(ready.get(ready.len() / 2)));
+    // One line for docs/reliability.md and the benchmark script to pick up.
+    println!("real-cluster timings: {}", serde_json::to_string(&timings).unwrap_or_default());
+}
