@@ -66,6 +66,14 @@ ensure_bridge() {
   return 0
 }
 
+# Writes stdin to FILE only when the content differs: kube-proxy exits when its
+# configuration file changes, so a second `start` must not touch the files in use.
+put() {
+  local tmp; tmp=$(mktemp)
+  cat >"$tmp"
+  if cmp -s "$tmp" "$1"; then rm -f "$tmp"; else mv "$tmp" "$1"; fi
+}
+
 write_configs() {
   mkdir -p "$NODE"/{containerd,cni,kubelet,dns,logs} /run/netgpt-containerd
   containerd config default >"$NODE/containerd/config.toml.default"
@@ -75,11 +83,11 @@ write_configs() {
       -e 's|restrict_oom_score_adj = false|restrict_oom_score_adj = true|' \
       -e 's|bin_dir = "/opt/cni/bin"|bin_dir = "/usr/lib/cni"|' \
       -e "s|conf_dir = \"/etc/cni/net.d\"|conf_dir = \"$NODE/cni\"|" \
-      "$NODE/containerd/config.toml.default" >"$NODE/containerd/config.toml"
+      "$NODE/containerd/config.toml.default" | put "$NODE/containerd/config.toml"
   # The VM does not let even root lower oom_score_adj (the kubelet asks -998 for sandboxes).
   grep -q 'restrict_oom_score_adj = true' "$NODE/containerd/config.toml"
   grep -q "address = \"$SOCK\"" "$NODE/containerd/config.toml"
-  cat >"$NODE/cni/10-netgpt.conflist" <<CNI
+  put "$NODE/cni/10-netgpt.conflist" <<CNI
 {"cniVersion": "0.4.0", "name": "netgpt",
  "plugins": [
   {"type": "bridge", "bridge": "$BRIDGE", "isGateway": true, "ipMasq": true, "hairpinMode": true,
@@ -90,8 +98,8 @@ CNI
   kubeconfig_for "$NODE/kubelet/kubeconfig" "$KUBELET_TOKEN"
   kubeconfig_for "$NODE/kube-proxy.kubeconfig" "$PROXY_TOKEN"
   # Pods with dnsPolicy Default get this; cluster pods get clusterDNS below.
-  echo "nameserver $NODE_IP" >"$NODE/resolv.conf"
-  cat >"$NODE/kubelet/config.yaml" <<KUBELET
+  echo "nameserver $NODE_IP" | put "$NODE/resolv.conf"
+  put "$NODE/kubelet/config.yaml" <<KUBELET
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 address: $NODE_IP
@@ -112,7 +120,7 @@ evictionHard: {memory.available: "100Mi", nodefs.available: "1%", imagefs.availa
 imageGCHighThresholdPercent: 100
 serializeImagePulls: false
 KUBELET
-  cat >"$NODE/kube-proxy.yaml" <<PROXY
+  put "$NODE/kube-proxy.yaml" <<PROXY
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
 clientConnection: {kubeconfig: $NODE/kube-proxy.kubeconfig}
@@ -128,7 +136,7 @@ PROXY
 }
 
 kubeconfig_for() { # kubeconfig_for FILE TOKEN
-  sed -e "s|token: [^}]*}|token: $2}|" "$RUN/kubeconfig" >"$1"
+  sed -e "s|token: [^}]*}|token: $2}|" "$RUN/kubeconfig" | put "$1"
 }
 
 running() { [ -f "$NODE/$1.pid" ] && kill -0 "$(cat "$NODE/$1.pid")" 2>/dev/null; }

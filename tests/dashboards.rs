@@ -21,6 +21,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use kube::api::{Api, PostParams};
+use netgpt_testenv::dashboards::{all_panels, dashboard_files, substitute_variables};
 use netgpt_testenv::{TestNamespace, client, install_crds, kubeconfig_path, repo_root, write_zero_adapter};
 use serde_json::{Value, json};
 
@@ -313,61 +314,6 @@ fn promql_metric_names(expr: &str) -> Result<BTreeSet<String>, String> {
     Ok(names)
 }
 
-/// Replaces Grafana's variables (`$name`, `${name}`, `${name:format}`, `[[name]]`) the way
-/// Grafana would for "All" (`.*`) and fixed intervals; Err(name) for an unknown variable.
-fn substitute_variables(expr: &str, variables: &[String]) -> Result<String, String> {
-    let value = |name: &str| -> Result<&str, String> {
-        match name {
-            "__rate_interval" => Ok("1m"),
-            "__interval" => Ok("15s"),
-            "__interval_ms" => Ok("15000"),
-            "__range" => Ok("5m"),
-            "__range_s" => Ok("300"),
-            "__range_ms" => Ok("300000"),
-            _ if variables.iter().any(|v| v == name) => Ok(".*"),
-            _ => Err(name.to_string()),
-        }
-    };
-    let is_name = |c: char| c.is_ascii_alphanumeric() || c == '_';
-    let mut out = String::new();
-    let mut rest = expr;
-    while let Some(pos) = rest.find(['$', '[']) {
-        out.push_str(&rest[..pos]);
-        let tail = &rest[pos..];
-        if let Some(braced) = tail.strip_prefix("${") {
-            let close = braced.find('}').ok_or_else(|| format!("unclosed ${{ in {expr}"))?;
-            let name = braced[..close].split(':').next().unwrap_or_default();
-            out.push_str(value(name)?);
-            rest = &braced[close + 1..];
-        } else if let Some(bracketed) = tail.strip_prefix("[[") {
-            let close = bracketed.find("]]").ok_or_else(|| format!("unclosed [[ in {expr}"))?;
-            out.push_str(value(bracketed[..close].split(':').next().unwrap_or_default())?);
-            rest = &bracketed[close + 2..];
-        } else if let Some(named) = tail.strip_prefix('$') {
-            let len = named.find(|c: char| !is_name(c)).unwrap_or(named.len());
-            out.push_str(value(&named[..len])?);
-            rest = &named[len..];
-        } else {
-            out.push('[');
-            rest = &tail[1..];
-        }
-    }
-    out.push_str(rest);
-    Ok(out)
-}
-
-/// Every panel, including those nested in collapsed rows.
-fn all_panels(dashboard: &Value) -> Vec<&Value> {
-    let mut out = Vec::new();
-    for panel in dashboard["panels"].as_array().into_iter().flatten() {
-        out.push(panel);
-        for nested in panel["panels"].as_array().into_iter().flatten() {
-            out.push(nested);
-        }
-    }
-    out
-}
-
 struct Prometheus {
     base: String,
     http: reqwest::Client,
@@ -501,24 +447,6 @@ fn helm_template_dashboards(values: &[&str]) -> (bool, String) {
     }
     let out = command.output().expect("helm runs (hack/testenv.sh install fetches it)");
     (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
-}
-
-fn dashboard_files() -> Vec<(String, Value)> {
-    let dir = repo_root().join("charts/netgpt/dashboards");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.expect("dir entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
-    files.sort();
-    files
-        .into_iter()
-        .map(|p| {
-            let text = std::fs::read_to_string(&p).expect("dashboard file");
-            let value: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-            (p.file_name().expect("name").to_string_lossy().into_owned(), value)
-        })
-        .collect()
 }
 
 /// The chart renders each dashboard into its own ConfigMap labelled for the sidecar, and

@@ -31,6 +31,7 @@ use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{ConfigMap, Node, Pod, Service};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use kube::{Client, ResourceExt};
+use netgpt_testenv::dashboards::{all_panels, dashboard_files, substitute_variables, template_variables};
 use netgpt_testenv::{TestNamespace, client, eventually, kubectl, output_text, repo_root, write_zero_adapter};
 use serde_json::{Value, json};
 
@@ -355,6 +356,155 @@ fn release_leftovers(release: &str, namespace: &str) -> Vec<String> {
     left
 }
 
+/// The scrape job `docs/metrics.md` documents, as users copy it.
+fn documented_scrape_job() -> String {
+    let doc = std::fs::read_to_string(repo_root().join("docs/metrics.md")).expect("docs/metrics.md");
+    let start = doc.find("<!-- scrape-job:start -->").expect("docs/metrics.md marks its scrape job");
+    let end = doc.find("<!-- scrape-job:end -->").expect("docs/metrics.md marks the end of its scrape job");
+    let block = &doc[start..end];
+    let yaml = block.split("```yaml").nth(1).and_then(|b| b.split("```").next()).expect("a yaml block");
+    yaml.to_string()
+}
+
+/// A real Prometheus scraping NetGPT's pods through Kubernetes service discovery against
+/// the test apiserver, with the documented job plus the test cluster's address and token.
+struct Prometheus {
+    _process: Background,
+    base: String,
+    started: f64,
+    dir: PathBuf,
+}
+
+/// Debian's Prometheus lacks Kubernetes discovery, so the test bed serves the same
+/// `role: pod` targets and meta labels over `http_sd_configs`
+/// ([`netgpt_testenv::pod_discovery`]); the documented relabelling runs unchanged.
+async fn start_prometheus(client: &Client, namespaces: &[&str], dir: &Path) -> Prometheus {
+    let job = documented_scrape_job();
+    let sd_url =
+        netgpt_testenv::pod_discovery::serve(client.clone(), namespaces.iter().map(|n| n.to_string()).collect()).await;
+    let kubernetes_sd = "    kubernetes_sd_configs:\n      - role: pod\n";
+    assert!(job.contains(kubernetes_sd), "the documented job discovers pods: {job}");
+    let config = format!(
+        "global: {{scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1s}}\n{}",
+        job.replacen(
+            kubernetes_sd,
+            &format!("    http_sd_configs:\n      - url: {sd_url}\n        refresh_interval: 1s\n"),
+            1
+        )
+    );
+    std::fs::create_dir_all(dir).expect("prometheus dir");
+    let config_path = dir.join("prometheus.yml");
+    std::fs::write(&config_path, config).expect("prometheus.yml");
+    run(Command::new("promtool").arg("check").arg("config").arg(&config_path), "promtool check config");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("addr").port();
+    let log = std::fs::File::create(dir.join("prometheus.log")).expect("log");
+    let child = Command::new("prometheus")
+        .arg(format!("--config.file={}", config_path.display()))
+        .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(log.try_clone().expect("log")))
+        .stderr(Stdio::from(log))
+        .spawn()
+        .expect("prometheus runs (installed by hack/testenv.sh install)");
+    let started = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+    Prometheus {
+        _process: Background(child),
+        base: format!("http://127.0.0.1:{port}"),
+        started,
+        dir: dir.to_path_buf(),
+    }
+}
+
+impl Prometheus {
+    async fn api(&self, path: &str, params: &[(&str, &str)]) -> Result<Value, String> {
+        let body: Value = http()
+            .get(format!("{}{path}", self.base))
+            .query(params)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?
+            .json()
+            .await
+            .map_err(|e| e.to_string())?;
+        if body["status"] != "success" {
+            return Err(format!("{path}: {body}"));
+        }
+        Ok(body["data"].clone())
+    }
+
+    /// Targets of the job: (scrape URL, health, labels).
+    async fn targets(&self) -> Vec<(String, String, Value)> {
+        let data = self.api("/api/v1/targets", &[("state", "active")]).await.unwrap_or_default();
+        data["activeTargets"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|t| {
+                (
+                    t["scrapeUrl"].as_str().unwrap_or_default().to_string(),
+                    t["health"].as_str().unwrap_or_default().to_string(),
+                    t["labels"].clone(),
+                )
+            })
+            .collect()
+    }
+
+    /// Series a PromQL expression returns at any step since Prometheus started.
+    async fn range_series(&self, expr: &str) -> Result<usize, String> {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+        let (start, end) = (format!("{:.3}", self.started), format!("{now:.3}"));
+        let data = self
+            .api("/api/v1/query_range", &[("query", expr), ("start", &start), ("end", &end), ("step", "2")])
+            .await?;
+        Ok(data["result"].as_array().map_or(0, |series| {
+            series.iter().filter(|s| s["values"].as_array().is_some_and(|v| !v.is_empty())).count()
+        }))
+    }
+}
+
+/// Every target of every NetGPT pod is up, and every panel of every shipped dashboard
+/// returns data for them (at least one of its queries, over the test's time window).
+async fn check_scraped_dashboards(prom: &Prometheus, expected_targets: usize) {
+    let targets = eventually("every NetGPT pod's metrics port scraped and up", Duration::from_secs(60), || async {
+        let targets = prom.targets().await;
+        (targets.len() == expected_targets && targets.iter().all(|(_, health, _)| health == "up")).then_some(targets)
+    })
+    .await;
+    let containers: BTreeMap<String, usize> = targets.iter().fold(BTreeMap::new(), |mut m, (_, _, labels)| {
+        *m.entry(labels["container"].as_str().unwrap_or_default().to_string()).or_default() += 1;
+        m
+    });
+    assert_eq!(containers.get("desensitizer"), Some(&2), "each site's desensitizer is scraped: {containers:?}");
+    // Let a few more scrapes land after the last request.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut empty = Vec::new();
+    for (file, dashboard) in dashboard_files() {
+        let variables = template_variables(&dashboard);
+        for panel in all_panels(&dashboard) {
+            if panel["type"] == "row" {
+                continue;
+            }
+            let mut has_data = false;
+            for target in panel["targets"].as_array().into_iter().flatten() {
+                let raw = target["expr"].as_str().unwrap_or_default();
+                let expr = substitute_variables(raw, &variables).unwrap_or_else(|e| panic!("{file}: variable {e}"));
+                let series = prom.range_series(&expr).await.unwrap_or_else(|e| panic!("{file}: {expr}: {e}"));
+                has_data |= series > 0;
+            }
+            if !has_data {
+                empty.push(format!("{file}: {:?}", panel["title"]));
+            }
+        }
+    }
+    assert!(
+        empty.is_empty(),
+        "panels without data (Prometheus files in {}):\n{}",
+        prom.dir.display(),
+        empty.join("\n")
+    );
+}
+
 /// Uninstalls the release when the test ends early (a panic), so the next run starts clean.
 struct ReleaseGuard {
     helm: String,
@@ -409,6 +559,7 @@ async fn the_whole_workflow_runs_as_pods_on_a_real_node() {
     let system = TestNamespace::new(&client, "e2e-system").await;
     let workloads = TestNamespace::new(&client, "e2e").await;
     let release = "netgpt-e2e";
+    let prometheus = start_prometheus(&client, &[&system.name, &workloads.name], &store.join("prometheus")).await;
     let (repository, tag) = image.rsplit_once(':').expect("image reference has a tag");
     eprintln!("real-cluster: helm install ({:.0?})", started.elapsed());
     // Cluster-scoped objects of a run that died before its clean-up.
@@ -566,9 +717,40 @@ async fn the_whole_workflow_runs_as_pods_on_a_real_node() {
     let answer = chat(&workloads.name, "wf-site-b-gw", "Where is the nearest pharmacy?").await;
     assert_eq!(answer["netgpt"]["site"], "site-b", "{answer}");
 
+    // A spec the operator refuses: InvalidSpec condition and a Warning Event naming the field.
+    eprintln!("real-cluster: invalid spec ({:.0?})", started.elapsed());
+    let broken = std::fs::read(repo_root().join("examples/invalid/undeclared-adapter.yaml")).expect("example");
+    let applied = netgpt_testenv::kubectl_with_stdin(&["-n", &workloads.name, "apply", "-f", "-"], Some(&broken));
+    assert!(applied.status.success(), "{}", output_text(&applied));
+    eventually("InvalidSpec on the broken EdgeLLM", Duration::from_secs(60), || async {
+        let out = kubectl(&["-n", &workloads.name, "get", "edgellm", "broken-edge", "-o", "json"]);
+        let object: Value = serde_json::from_slice(&out.stdout).ok()?;
+        let ready = condition(&object, "Ready")?;
+        (ready["reason"] == "InvalidSpec" && ready["message"].as_str()?.contains("spec.sites[0].adapter")).then_some(())
+    })
+    .await;
+    eventually("a Warning Event naming the field", Duration::from_secs(60), || async {
+        let out = kubectl(&["-n", &workloads.name, "get", "events", "-o", "json"]);
+        let events: Value = serde_json::from_slice(&out.stdout).ok()?;
+        events["items"]
+            .as_array()?
+            .iter()
+            .any(|e| {
+                e["reason"] == "InvalidSpec"
+                    && e["message"].as_str().is_some_and(|m| m.contains("spec.sites[0].adapter"))
+            })
+            .then_some(())
+    })
+    .await;
+
+    // Prometheus found every pod through Kubernetes service discovery; every panel has data.
+    eprintln!("real-cluster: dashboards ({:.0?})", started.elapsed());
+    // operator + two edge sites + one cloud replica + two gateways with a desensitizer each.
+    check_scraped_dashboards(&prometheus, 8).await;
+
     eprintln!("real-cluster: cleanup ({:.0?})", started.elapsed());
     // Nothing left behind: the CRs' children are garbage-collected, the release removed.
-    for kind in ["logicalaiworkflow/wf", "edgellm/edge", "cloudllm/cloud"] {
+    for kind in ["logicalaiworkflow/wf", "edgellm/edge", "cloudllm/cloud", "edgellm/broken-edge"] {
         let out = kubectl(&["-n", &workloads.name, "delete", kind, "--wait=true", "--timeout=120s"]);
         assert!(out.status.success(), "deleting {kind}: {}", output_text(&out));
     }
@@ -597,6 +779,7 @@ async fn the_whole_workflow_runs_as_pods_on_a_real_node() {
         left.is_empty().then_some(())
     })
     .await;
+    assert!(leases.get_opt(release).await.expect("reading leases").is_none(), "the leader Lease outlived the release");
     let _ = std::fs::remove_dir_all(&store);
 
     let mut timings = BTreeMap::new();

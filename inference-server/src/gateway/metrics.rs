@@ -60,6 +60,15 @@ impl GatewayMetrics {
         Self { registry, requests, step_duration, request_duration, edge_confidence }
     }
 
+    /// Creates the request series of `site` at zero for every path, so error and ratio
+    /// panels read 0 (not "no data") before the first request of a kind; the site is known
+    /// at start and the paths are a closed set, so this adds no cardinality.
+    pub fn initialize_site(&self, site: &str) {
+        for path in ["edge", "cloud", "edge-fallback", "error"] {
+            let _ = self.requests.with_label_values(&[site, path]);
+        }
+    }
+
     /// Prometheus text exposition.
     pub fn render(&self) -> String {
         let mut buf = Vec::new();

@@ -78,11 +78,13 @@ impl RunningGateway {
 
 /// Starts a gateway for `config` on `listen`.
 pub async fn start(config: WorkflowConfig, listen: SocketAddr) -> Result<RunningGateway, GatewayError> {
+    let metrics = GatewayMetrics::new();
+    metrics.initialize_site(&config.site.name);
     let gateway = Arc::new(Gateway {
         plan: Plan::from_steps(&config.steps),
         config,
         http: reqwest::Client::builder().connect_timeout(Duration::from_secs(5)).build()?,
-        metrics: GatewayMetrics::new(),
+        metrics,
     });
     let listener =
         tokio::net::TcpListener::bind(listen).await.map_err(|source| GatewayError::Bind { addr: listen, source })?;

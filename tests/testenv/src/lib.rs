@@ -6,6 +6,9 @@
 //! their own namespace ([`TestNamespace`]) so they can run in parallel. There is no
 //! fallback: without a running control plane the tests fail and say how to start one.
 
+pub mod dashboards;
+pub mod pod_discovery;
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::Duration;
