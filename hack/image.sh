@@ -7,21 +7,25 @@
 #   hack/image.sh --binary target/debug/netgpt   # package an already built binary instead
 #   hack/image.sh --tag my.registry/netgpt:dev   # another reference (then push it yourself)
 #   hack/image.sh --save netgpt.tar       # also write a docker-archive (for `kind load image-archive`)
+#   hack/image.sh --cuda                  # GPU variant (Dockerfile.cuda): hack/build-cuda.sh + CUDA 13 runtime libraries,
+#                                         # image ghcr.io/netgpt/netgpt:<version>-cuda
 #
 # Environment: NETGPT_BUILDER=docker|podman|buildah to choose, CARGO_TARGET_DIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
-tag=ghcr.io/netgpt/netgpt:$version
+tag=""
 binary=""
 save=""
+cuda=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --binary) binary=$2; shift 2 ;;
     --tag) tag=$2; shift 2 ;;
     --save) save=$2; shift 2 ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    --cuda) cuda=1; shift ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     *) echo "image.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -38,21 +42,44 @@ if [ -z "$builder" ]; then
 fi
 
 target_dir=${CARGO_TARGET_DIR:-target}
-if [ -z "$binary" ]; then
-  log "cargo build --profile dist (fat LTO: several minutes)"
-  cargo build --profile dist --bin netgpt >&2
-  binary=$target_dir/dist/netgpt
+stage=target/image
+mkdir -p "$stage"
+if [ "$cuda" = 1 ]; then
+  [ -n "$tag" ] || tag=ghcr.io/netgpt/netgpt:$version-cuda
+  dockerfile=Dockerfile.cuda
+  if [ -z "$binary" ]; then
+    hack/build-cuda.sh >&2
+    binary=$target_dir/release/netgpt
+  fi
+  staged=$stage/netgpt-cuda
+  # The CUDA libraries the binary links (never libcuda: the node's driver provides it),
+  # from the toolkit hack/build-cuda.sh installed, plus NVRTC's builtins, which it dlopens.
+  cuda_root=${NETGPT_CUDA_CACHE:-$HOME/.cache/netgpt/cuda-13.0.2}/root/lib64
+  rm -rf "$stage/cuda-lib"; mkdir -p "$stage/cuda-lib"
+  libs=$(LD_LIBRARY_PATH=$cuda_root ldd "$binary" | awk '/=> \// {print $1}' | grep -E '^lib(cudart|cublas|cublasLt|curand|nvrtc)\.' || true)
+  [ -n "$libs" ] || { log "$binary links no CUDA runtime library: not a --features cuda build?"; exit 1; }
+  for lib in $libs $(cd "$cuda_root" && ls libnvrtc-builtins.so* 2>/dev/null | head -n1); do
+    cp -L "$cuda_root/$lib" "$stage/cuda-lib/$lib"
+  done
+  log "CUDA libraries: $(ls "$stage/cuda-lib" | tr '\n' ' ')"
+else
+  [ -n "$tag" ] || tag=ghcr.io/netgpt/netgpt:$version
+  dockerfile=Dockerfile
+  if [ -z "$binary" ]; then
+    log "cargo build --profile dist (fat LTO: several minutes)"
+    cargo build --profile dist --bin netgpt >&2
+    binary=$target_dir/dist/netgpt
+  fi
+  staged=$stage/netgpt
 fi
 [ -x "$binary" ] || { log "$binary is not an executable"; exit 1; }
 
-# Stage a stripped copy: the context stays one file, and symbols are most of a debug binary.
-stage=target/image
-mkdir -p "$stage"
-strip -o "$stage/netgpt.tmp" "$binary"
-mv "$stage/netgpt.tmp" "$stage/netgpt"
+# Stage a stripped copy: the context stays small, and symbols are most of a debug binary.
+strip -o "$staged.tmp" "$binary"
+mv "$staged.tmp" "$staged"
 
 revision=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-args=(--build-arg NETGPT_BINARY=target/image/netgpt --build-arg "VERSION=$version" --build-arg "REVISION=$revision")
+args=(-f "$dockerfile" --build-arg "NETGPT_BINARY=$staged" --build-arg "VERSION=$version" --build-arg "REVISION=$revision")
 case "$builder" in
   docker) docker build -q "${args[@]}" -t "$tag" . >&2 ;;
   podman|buildah)

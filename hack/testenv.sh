@@ -275,6 +275,10 @@ ST
 
 stop_quiet() {
   local p
+  # A real node left behind (e.g. its processes killed) still has mounts and network
+  # namespaces under $RUN: undo them before the directory goes.
+  [ -d "$RUN/node" ] && realnode stop
+
   for p in reaper scheduler controller-manager apiserver etcd; do
     if [ -f "$RUN/$p.pid" ]; then
       kill "$(cat "$RUN/$p.pid")" 2>/dev/null || true
@@ -290,7 +294,7 @@ realnode() { BIN=$BIN RUN=$RUN "$(dirname "$0")/realnode.sh" "$@"; }
 case "${1:-}" in
   install) install_packages; build_control_plane; install_helm ;;
   start) start ;;
-  stop) [ -d "$RUN/node" ] && realnode stop; stop_quiet; log "stopped" ;;
+  stop) stop_quiet; log "stopped" ;;
   start-node) realnode start ;;
   stop-node) realnode stop ;;
   load-image) realnode load-image "$2" ;;

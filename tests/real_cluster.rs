@@ -260,72 +260,57 @@ fn cloud_request_log(namespace: &str, cloud: &str) -> String {
         .join("\n")
 }
 
+/// Where `examples/kind.yaml` expects the model on the node.
+const NODE_MODEL: &str = "/var/lib/netgpt/models/SmolLM2-135M-Instruct.Q4_1.gguf";
+
+/// `examples/kind.yaml` as applied here, as a `List`. What the test adds: every pod pinned
+/// to the real node (tolerating its test taint), the cloud model fetched over http with its
+/// checksum (the edge keeps the example's node-local file), per-site LoRA adapters, and
+/// threshold 1.0 so that the first answers come from the cloud.
 fn manifests(model_url: &str, sha256: &str, adapters: &Path) -> String {
-    let placement = r#"
-    placement:
-      nodeSelector: {netgpt.io/real-node: "true"}
-      tolerations: [{key: netgpt.io/real-node, operator: Exists, effect: NoSchedule}]
-    resources: {cpu: 100m, memory: 768Mi}"#;
-    let adapter = |name: &str| format!("hostpath://{}", adapters.join(name).display());
-    format!(
-        r#"apiVersion: netgpt.io/v1alpha1
-kind: EdgeLLM
-metadata: {{name: edge}}
-spec:
-  model:
-    architecture: llama
-    format: gguf
-    source: {{uri: "{model_url}", sha256: "{sha256}"}}
-    servedName: smollm2
-  adapters:
-    - {{name: site-a-lora, source: {{uri: "{a}"}}}}
-    - {{name: site-b-lora, source: {{uri: "{b}"}}}}
-    - {{name: site-a-v2, source: {{uri: "{a2}"}}}}
-{placement}
-  serving: {{contextLength: 1024, maxNewTokens: 32, maxConcurrentRequests: 2}}
-  sites:
-    - name: site-a
-      nodeSelector: {{kubernetes.io/hostname: {NODE}}}
-      adapter: site-a-lora
-      location: {{cellId: "460-00-12345-1", placeName: "Pudong, Shanghai", context: "Lujiazui; metro line 2."}}
-    - name: site-b
-      nodeSelector: {{kubernetes.io/hostname: {NODE}}}
-      adapter: site-b-lora
-      location: {{cellId: "460-00-12345-2", placeName: "Xuhui, Shanghai", context: "Xujiahui; metro lines 1, 9, 11."}}
----
-apiVersion: netgpt.io/v1alpha1
-kind: CloudLLM
-metadata: {{name: cloud}}
-spec:
-  model:
-    architecture: llama
-    format: gguf
-    source: {{uri: "{model_url}", sha256: "{sha256}"}}
-    servedName: smollm2-cloud
-  replicas: 1
-{placement}
-  serving: {{contextLength: 1024, maxNewTokens: 32, logRequests: true}}
----
-apiVersion: netgpt.io/v1alpha1
-kind: LogicalAIWorkflow
-metadata: {{name: wf}}
-spec:
-  edgeRef: {{name: edge}}
-  cloudRef: {{name: cloud}}
-  steps:
-    - {{name: complete, kind: promptCompletion, timeoutMs: 30000}}
-    - {{name: scrub, kind: desensitize, dependsOn: [complete], timeoutMs: 2000}}
-    - {{name: answer, kind: generate, target: cloud, dependsOn: [scrub], timeoutMs: 60000}}
-  routing: {{confidenceThreshold: 1.0, confidenceMetric: meanTokenProbability, latencyBudgetMs: 100000}}
-  desensitization: {{enabled: true, entities: [person, email, phone], action: pseudonymize, restoreInResponse: true, onFailure: edgeFallback}}
-  exposure: {{port: 8080}}
-"#,
-        // The same text indented for the spec level.
-        placement = placement.replace("\n    ", "\n  "),
-        a = adapter("site-a"),
-        b = adapter("site-b"),
-        a2 = adapter("site-a-v2"),
-    )
+    let text = std::fs::read_to_string(repo_root().join("examples/kind.yaml")).expect("examples/kind.yaml");
+    let mut items = Vec::new();
+    for document in serde_norway::Deserializer::from_str(&text) {
+        let mut object: Value = serde::Deserialize::deserialize(document).expect("examples/kind.yaml parses");
+        let kind = object["kind"].as_str().unwrap_or_default().to_string();
+        if kind == "EdgeLLM" || kind == "CloudLLM" {
+            object["spec"]["placement"] = json!({
+                "nodeSelector": {"netgpt.io/real-node": "true"},
+                "tolerations": [{"key": "netgpt.io/real-node", "operator": "Exists", "effect": "NoSchedule"}],
+            });
+        }
+        if kind == "CloudLLM" {
+            object["spec"]["model"]["source"] = json!({"uri": model_url, "sha256": sha256});
+        }
+        if kind == "EdgeLLM" {
+            let adapter = |name: &str| json!({"uri": format!("hostpath://{}", adapters.join(name).display())});
+            object["spec"]["adapters"] = json!([
+                {"name": "site-a-lora", "source": adapter("site-a")},
+                {"name": "site-b-lora", "source": adapter("site-b")},
+                {"name": "site-a-v2", "source": adapter("site-a-v2")},
+            ]);
+            object["spec"]["sites"][0]["adapter"] = json!("site-a-lora");
+            object["spec"]["sites"][1]["adapter"] = json!("site-b-lora");
+        }
+        if kind == "LogicalAIWorkflow" {
+            object["spec"]["routing"]["confidenceThreshold"] = json!(1.0);
+        }
+        items.push(object);
+    }
+    assert_eq!(items.len(), 3, "examples/kind.yaml has an EdgeLLM, a CloudLLM and a workflow");
+    json!({"apiVersion": "v1", "kind": "List", "items": items}).to_string()
+}
+
+/// Stages the model where the example expects it on the node (this machine), as
+/// `docker cp` into a kind node would.
+fn stage_model_on_node(model: &Path) {
+    let target = Path::new(NODE_MODEL);
+    let same = std::fs::metadata(target).ok().map(|m| m.len()) == std::fs::metadata(model).ok().map(|m| m.len());
+    if !same {
+        std::fs::create_dir_all(target.parent().expect("has a parent")).expect("creating the node's model directory");
+        std::fs::copy(model, target).expect("staging the model on the node");
+    }
+    run(Command::new("chmod").args(["a+rX", "/var/lib/netgpt", "/var/lib/netgpt/models", NODE_MODEL]), "chmod");
 }
 
 fn sha256_hex(path: &Path) -> String {
@@ -545,6 +530,7 @@ async fn the_whole_workflow_runs_as_pods_on_a_real_node() {
     let adapters = store.join("adapters");
     std::fs::create_dir_all(&files).expect("file server dir");
     std::fs::copy(&model, files.join("model.gguf")).expect("staging the model");
+    stage_model_on_node(&model);
     for name in ["site-a", "site-b", "site-a-v2"] {
         write_zero_adapter(&adapters.join(name));
     }
