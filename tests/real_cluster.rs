@@ -448,21 +448,8 @@ impl Prometheus {
     }
 }
 
-/// Every target of every NetGPT pod is up, and every panel of every shipped dashboard
-/// returns data for them (at least one of its queries, over the test's time window).
-async fn check_scraped_dashboards(prom: &Prometheus, expected_targets: usize) {
-    let targets = eventually("every NetGPT pod's metrics port scraped and up", Duration::from_secs(60), || async {
-        let targets = prom.targets().await;
-        (targets.len() == expected_targets && targets.iter().all(|(_, health, _)| health == "up")).then_some(targets)
-    })
-    .await;
-    let containers: BTreeMap<String, usize> = targets.iter().fold(BTreeMap::new(), |mut m, (_, _, labels)| {
-        *m.entry(labels["container"].as_str().unwrap_or_default().to_string()).or_default() += 1;
-        m
-    });
-    assert_eq!(containers.get("desensitizer"), Some(&2), "each site's desensitizer is scraped: {containers:?}");
-    // Let a few more scrapes land after the last request.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+/// Titles of the shipped dashboards' panels none of whose queries returns data.
+async fn panels_without_data(prom: &Prometheus) -> Vec<String> {
     let mut empty = Vec::new();
     for (file, dashboard) in dashboard_files() {
         let variables = template_variables(&dashboard);
@@ -481,6 +468,29 @@ async fn check_scraped_dashboards(prom: &Prometheus, expected_targets: usize) {
                 empty.push(format!("{file}: {:?}", panel["title"]));
             }
         }
+    }
+    empty
+}
+
+/// Every target of every NetGPT pod is up, and every panel of every shipped dashboard
+/// returns data for them (at least one of its queries, over the test's time window).
+async fn check_scraped_dashboards(prom: &Prometheus, expected_targets: usize) {
+    let targets = eventually("every NetGPT pod's metrics port scraped and up", Duration::from_secs(60), || async {
+        let targets = prom.targets().await;
+        (targets.len() == expected_targets && targets.iter().all(|(_, health, _)| health == "up")).then_some(targets)
+    })
+    .await;
+    let containers: BTreeMap<String, usize> = targets.iter().fold(BTreeMap::new(), |mut m, (_, _, labels)| {
+        *m.entry(labels["container"].as_str().unwrap_or_default().to_string()).or_default() += 1;
+        m
+    });
+    assert_eq!(containers.get("desensitizer"), Some(&2), "each site's desensitizer is scraped: {containers:?}");
+    // Rates need two scrapes of a series: poll until every panel has data, or time out.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut empty = panels_without_data(prom).await;
+    while !empty.is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        empty = panels_without_data(prom).await;
     }
     assert!(
         empty.is_empty(),
@@ -680,6 +690,9 @@ async fn the_whole_workflow_runs_as_pods_on_a_real_node() {
         config.data?.values().any(|v| v.contains("model: site-a-v2")).then_some(())
     })
     .await;
+    // Until the gateway's rollout is complete, its old pod may still ask the edge for the
+    // adapter the edge no longer serves (and falls back to the cloud path): wait it out.
+    assert_workloads_ready(&client, &workloads.name).await;
     let answer = chat(&workloads.name, "wf-site-a-gw", "Any bookshops open now?").await;
     assert_eq!(answer["netgpt"]["path"], "edge", "{answer}");
 
