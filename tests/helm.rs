@@ -184,3 +184,39 @@ async fn operator_reconciles_with_the_charts_rbac_and_uninstall_cleans_up() {
     let crds = kubectl(&["get", "crd", "edgellms.netgpt.io", "-o", "name"]);
     assert!(crds.status.success(), "CRDs are kept on uninstall, as Helm does");
 }
+
+/// With the Prometheus Operator, the chart scrapes the data plane too: a PodMonitor for
+/// every pod the operator creates, on the ports the model servers, gateways and
+/// desensitizers serve metrics on (tests/real_cluster.rs scrapes those ports for real).
+#[test]
+fn chart_monitors_the_data_plane() {
+    let rendered = helm(&["template", "mon", &chart(), "--set", "metrics.serviceMonitor.enabled=true"]);
+    assert!(rendered.status.success(), "helm template: {}", output_text(&rendered));
+    let text = String::from_utf8_lossy(&rendered.stdout).into_owned();
+    let docs: Vec<serde_json::Value> = serde_norway::Deserializer::from_str(&text)
+        .filter_map(|d| serde::Deserialize::deserialize(d).ok())
+        .filter(|d: &serde_json::Value| !d.is_null())
+        .collect();
+    let by_kind =
+        |kind: &str| docs.iter().find(|d| d["kind"] == kind).unwrap_or_else(|| panic!("no {kind} in:\n{text}"));
+    let pod_monitor = by_kind("PodMonitor");
+    assert_eq!(pod_monitor["spec"]["selector"]["matchLabels"]["app.kubernetes.io/managed-by"], "netgpt-operator");
+    assert_eq!(pod_monitor["spec"]["namespaceSelector"]["any"], true);
+    let ports: Vec<&str> = pod_monitor["spec"]["podMetricsEndpoints"]
+        .as_array()
+        .expect("endpoints")
+        .iter()
+        .filter_map(|e| e["port"].as_str())
+        .collect();
+    assert_eq!(ports, ["http", "metrics"]);
+    assert_eq!(by_kind("ServiceMonitor")["spec"]["endpoints"][0]["port"], "metrics");
+    // Without the Prometheus Operator: the operator pod carries the scrape annotations.
+    let annotations = &by_kind("Deployment")["spec"]["template"]["metadata"]["annotations"];
+    assert_eq!(annotations["prometheus.io/scrape"], "true");
+    assert_eq!(annotations["prometheus.io/port"], "8080");
+    // The leader Lease belongs to the release (so `helm uninstall` removes it), unless
+    // leader election is off.
+    assert_eq!(by_kind("Lease")["metadata"]["name"], "mon-netgpt");
+    let without = helm(&["template", "mon", &chart(), "--set", "leaderElection.enabled=false"]);
+    assert!(!String::from_utf8_lossy(&without.stdout).contains("kind: Lease"));
+}
