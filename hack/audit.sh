@@ -5,7 +5,8 @@
 #   hack/audit.sh
 #
 # The database is a git repository on GitHub (github.com/rustsec/advisory-db). With
-# ADVISORY_DB=<dir> a local checkout is used instead and nothing is fetched.
+# ADVISORY_DB=<dir> a local checkout is used instead and nothing is fetched; without it,
+# the snapshot in ../shared/advisory-db is used when present.
 # Exit status: 0 no known vulnerability; 1 vulnerabilities found; 3 the database could not
 # be reached (nothing was audited: the message says so; callers decide whether that fails).
 # Installs cargo-audit from crates.io when missing. AUDIT_NICE (default "nice -n 15")
@@ -14,6 +15,26 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 read -r -a nice_cmd <<<"${AUDIT_NICE:-nice -n 15}"
 db_url=https://github.com/rustsec/advisory-db
+
+# The project's machines cannot reach GitHub; the shared folder beside the project holds a
+# dated snapshot of the database (see its advisory-db.md). cargo-audit wants a git
+# repository, so the snapshot is copied into one under the cache, once per snapshot.
+snapshot=../shared/advisory-db
+if [ -z "${ADVISORY_DB:-}" ] && [ -d "$snapshot/crates" ]; then
+  stamp=$(grep -ohE '[0-9a-f]{40}, [0-9]{4}-[0-9]{2}-[0-9]{2}' "$snapshot/../advisory-db.md" 2>/dev/null | head -n1 | sed 's/, / of /')
+  key=$(find "$snapshot" -type f -newer "$snapshot/README.md" 2>/dev/null | wc -l)-$(du -sk "$snapshot" | cut -f1)
+  copy=${NETGPT_CACHE:-$HOME/.cache/netgpt}/advisory-db-$key
+  if [ ! -d "$copy/.git" ]; then
+    rm -rf "$copy.tmp"; mkdir -p "$copy.tmp"
+    cp -r "$snapshot/." "$copy.tmp/"
+    git -C "$copy.tmp" init -q
+    git -C "$copy.tmp" add -A
+    git -C "$copy.tmp" -c user.name=netgpt -c user.email=netgpt@localhost commit -qm "snapshot ${stamp:-of unknown date}"
+    rm -rf "$copy"; mv "$copy.tmp" "$copy"
+  fi
+  ADVISORY_DB=$copy
+  echo "advisory database snapshot: ${stamp:-date unknown} (from $snapshot)"
+fi
 
 args=()
 if [ -n "${ADVISORY_DB:-}" ]; then
