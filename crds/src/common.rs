@@ -145,6 +145,50 @@ pub struct ServingLimits {
     /// edge (desensitized text). Off by default, since prompts are user data.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_requests: Option<bool>,
+    /// Where the model runs. `auto` (the default): CUDA when the pod gets GPUs
+    /// (`resources.gpu`), else the CPU. CUDA serves LLaMA-family safetensors checkpoints;
+    /// anything else is refused as `InvalidSpec` naming this field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<ServingDevice>,
+    /// Weight precision of safetensors checkpoints. `auto`: f16 on CUDA, f32 on the CPU.
+    /// GGUF models keep their file's quantization.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dtype: Option<ServingDType>,
+}
+
+/// Where a model server runs (`spec.serving.device`).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum ServingDevice {
+    /// CUDA when the pod gets GPUs, else the CPU.
+    #[default]
+    Auto,
+    Cpu,
+    Cuda,
+}
+
+/// Weight precision of safetensors checkpoints (`spec.serving.dtype`).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum ServingDType {
+    /// f16 on CUDA, f32 on the CPU.
+    #[default]
+    Auto,
+    F16,
+    Bf16,
+    F32,
+}
+
+impl ServingLimits {
+    /// The device a pod with `gpus` GPUs serves on: `auto` resolves to CUDA exactly when
+    /// the pod gets GPUs. Never returns [`ServingDevice::Auto`].
+    pub fn resolved_device(&self, gpus: i32) -> ServingDevice {
+        match self.device.unwrap_or_default() {
+            ServingDevice::Auto if gpus > 0 => ServingDevice::Cuda,
+            ServingDevice::Auto => ServingDevice::Cpu,
+            explicit => explicit,
+        }
+    }
 }
 
 /// A reference to another object in the same namespace.

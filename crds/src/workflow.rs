@@ -109,6 +109,12 @@ pub struct RoutingPolicy {
     #[serde(default = "default_budget")]
     #[schemars(range(min = 1, max = 600000))]
     pub latency_budget_ms: i32,
+    /// Which of the CloudLLM's models the cloud step asks for: one of its declared
+    /// `adapters` (a cloud fine-tune) or its served base-model name. Default: the base
+    /// model. Anything else is `InvalidSpec` naming this field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    pub cloud_model: Option<String>,
 }
 
 fn default_threshold() -> f64 {
@@ -125,6 +131,7 @@ impl Default for RoutingPolicy {
             confidence_threshold: default_threshold(),
             confidence_metric: ConfidenceMetric::default(),
             latency_budget_ms: default_budget(),
+            cloud_model: None,
         }
     }
 }

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use netgpt_crds::common::{Architecture, ModelFormat};
+use netgpt_crds::common::{Architecture, ModelFormat, ServingDType, ServingDevice};
 use netgpt_crds::config::ServingConfig;
 use tokio::sync::{oneshot, watch};
 
@@ -81,9 +81,10 @@ pub struct ServeArgs {
     #[arg(long)]
     pub log_requests: bool,
     /// Where the model runs: cpu, cuda or cuda:N (CUDA: LLaMA safetensors checkpoints, in
-    /// a build with the `cuda` feature; see docs/gpu.md).
-    #[arg(long, default_value = "cpu")]
-    pub device: DeviceSpec,
+    /// a build with the `cuda` feature; see docs/gpu.md). Default: the configuration
+    /// file's `limits.device` (which the operator resolves), else cpu.
+    #[arg(long)]
+    pub device: Option<DeviceSpec>,
     /// Weight type of safetensors checkpoints (default: f32 on cpu, f16 on cuda).
     #[arg(long, value_enum)]
     pub dtype: Option<WeightDType>,
@@ -272,8 +273,16 @@ impl ServerSettings {
             step_token_budget: args.step_token_budget.max(1),
             shutdown_delay: Duration::from_secs(args.shutdown_delay_seconds),
             requantize: !args.keep_quantization,
-            device: args.device,
-            dtype: args.dtype,
+            device: args.device.unwrap_or(match limits.device {
+                Some(ServingDevice::Cuda) => DeviceSpec::Cuda(0),
+                Some(ServingDevice::Cpu | ServingDevice::Auto) | None => DeviceSpec::Cpu,
+            }),
+            dtype: args.dtype.or(match limits.dtype {
+                Some(ServingDType::F16) => Some(WeightDType::F16),
+                Some(ServingDType::Bf16) => Some(WeightDType::Bf16),
+                Some(ServingDType::F32) => Some(WeightDType::F32),
+                Some(ServingDType::Auto) | None => None,
+            }),
             adapters,
             adapter_dir: args.adapter_dir.clone(),
             adapter_limits,
@@ -641,6 +650,25 @@ limits:
         assert_eq!(settings.max_running, 2);
         assert_eq!(settings.max_queued, 4);
         assert_eq!(settings.listen, SocketAddr::from(([127, 0, 0, 1], 9000)));
+    }
+
+    #[test]
+    fn the_configured_device_and_dtype_apply_unless_a_flag_overrides_them() {
+        let text = CONFIG.replace("limits:\n", "limits:\n  device: cuda\n  dtype: bf16\n");
+        let path = write_config("device", &text);
+        let args = ServeArgs { config: Some(path.clone()), host: "0.0.0.0".into(), ..ServeArgs::default() };
+        let settings = ServerSettings::from_args(&args).expect("settings");
+        assert_eq!((settings.device, settings.dtype), (DeviceSpec::Cuda(0), Some(WeightDType::Bf16)));
+        let flags = ServeArgs { device: Some(DeviceSpec::Cpu), dtype: Some(WeightDType::F32), ..args };
+        let settings = ServerSettings::from_args(&flags).expect("settings");
+        let _ = std::fs::remove_file(path);
+        assert_eq!((settings.device, settings.dtype), (DeviceSpec::Cpu, Some(WeightDType::F32)));
+        // Without either, the CPU.
+        let plain = write_config("no-device", CONFIG);
+        let args = ServeArgs { config: Some(plain.clone()), host: "0.0.0.0".into(), ..ServeArgs::default() };
+        let settings = ServerSettings::from_args(&args).expect("settings");
+        let _ = std::fs::remove_file(plain);
+        assert_eq!(settings.device, DeviceSpec::Cpu);
     }
 
     #[test]

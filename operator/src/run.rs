@@ -26,6 +26,7 @@ use tokio::sync::watch;
 use crate::controller::cache::{ChildCache, cached_metadata, cached_objects, children_config};
 use crate::controller::{self, Caches, Context, pod_owner};
 use crate::metrics::Metrics;
+use crate::render::Images;
 use crate::render::labels::Component;
 
 /// Options of `netgpt operator`.
@@ -40,6 +41,10 @@ pub struct OperatorArgs {
     /// Image of serving pods when a resource sets none.
     #[arg(long, env = "NETGPT_DEFAULT_IMAGE", default_value = concat!("ghcr.io/netgpt/netgpt:", env!("CARGO_PKG_VERSION")))]
     pub default_image: String,
+    /// Image of serving pods that run on GPUs (`spec.serving.device` resolved to CUDA) when
+    /// a resource sets none: the CUDA build (Dockerfile.cuda).
+    #[arg(long, env = "NETGPT_DEFAULT_CUDA_IMAGE", default_value = concat!("ghcr.io/netgpt/netgpt:", env!("CARGO_PKG_VERSION"), "-cuda"))]
+    pub default_cuda_image: String,
     /// Elect a leader through a coordination.k8s.io/v1 Lease so several replicas are safe.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, env = "NETGPT_LEADER_ELECT")]
     pub leader_elect: bool,
@@ -344,7 +349,13 @@ async fn run_controllers(
         edges: edge_store.clone(),
         clouds: cloud_store.clone(),
     };
-    let ctx = Arc::new(Context::new(client.clone(), recorder, metrics.clone(), args.default_image.clone(), caches));
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        recorder,
+        metrics.clone(),
+        Images { cpu: args.default_image.clone(), cuda: args.default_cuda_image.clone() },
+        caches,
+    ));
 
     let edge_metrics = metrics.clone();
     let edge = edge

@@ -4,7 +4,10 @@
 use std::collections::{BTreeMap, HashSet};
 
 use k8s_openapi::api::core::v1::Node;
-use netgpt_crds::{AdapterSpec, Architecture, CloudLLMSpec, EdgeLLMSpec, ModelFormat, ModelSpec, ResourceSpec};
+use netgpt_crds::{
+    AdapterSpec, Architecture, CloudLLMSpec, EdgeLLMSpec, ModelFormat, ModelSpec, ResourceSpec, ServingDType,
+    ServingDevice, ServingLimits,
+};
 
 use crate::render::edge::site_object_name;
 
@@ -31,6 +34,50 @@ const MAX_OBJECT_NAME: usize = 63;
 fn check_model(model: &ModelSpec, errors: &mut Vec<FieldError>) {
     if model.architecture == Architecture::Gpt2 && model.format == ModelFormat::Gguf {
         errors.push(error("spec.model.format", "architecture gpt2 is served from safetensors only, not gguf"));
+    }
+}
+
+/// Device and precision against what the server can run: CUDA serves LLaMA-family
+/// safetensors checkpoints without adapters (LoRA on CUDA is not implemented yet), and only
+/// when the pod gets GPUs; `dtype` applies to safetensors only. `uses_adapters`: whether
+/// the pods load any adapter.
+fn check_serving(
+    model: &ModelSpec,
+    serving: Option<&ServingLimits>,
+    resources: Option<&ResourceSpec>,
+    uses_adapters: bool,
+    errors: &mut Vec<FieldError>,
+) {
+    let serving = serving.cloned().unwrap_or_default();
+    let gpus = resources.and_then(|r| r.gpu).unwrap_or(0);
+    // Name the field that made it CUDA: the explicit device, else the GPU request.
+    let field = if serving.device == Some(ServingDevice::Cuda) { "spec.serving.device" } else { "spec.resources.gpu" };
+    if serving.resolved_device(gpus) == ServingDevice::Cuda {
+        if gpus == 0 {
+            errors.push(error("spec.serving.device", "cuda needs GPUs: set spec.resources.gpu"));
+        }
+        if model.architecture != Architecture::Llama || model.format != ModelFormat::Safetensors {
+            let (arch, format) = (format!("{:?}", model.architecture), format!("{:?}", model.format));
+            errors.push(error(
+                field,
+                format!(
+                    "CUDA serving runs LLaMA-family safetensors checkpoints, not {} {}: use a safetensors \
+                     checkpoint, or serve on the CPU with spec.serving.device: cpu",
+                    arch.to_lowercase(),
+                    format.to_lowercase()
+                ),
+            ));
+        }
+        if uses_adapters {
+            errors.push(error(
+                field,
+                "LoRA adapters are not served on CUDA yet: serve on the CPU (spec.serving.device: cpu) or \
+                 remove the adapters",
+            ));
+        }
+    }
+    if serving.dtype.is_some_and(|d| d != ServingDType::Auto) && model.format == ModelFormat::Gguf {
+        errors.push(error("spec.serving.dtype", "applies to safetensors checkpoints; GGUF keeps its own quantization"));
     }
 }
 
@@ -87,6 +134,8 @@ pub fn validate_edge(name: &str, spec: &EdgeLLMSpec, nodes: &[Node]) -> Vec<Fiel
     check_name(name, &mut errors);
     check_model(&spec.model, &mut errors);
     check_adapters(&spec.adapters, &mut errors);
+    let uses_adapters = spec.sites.iter().any(|s| s.adapter.is_some());
+    check_serving(&spec.model, spec.serving.as_ref(), spec.resources.as_ref(), uses_adapters, &mut errors);
     let declared: HashSet<&str> = spec.adapters.iter().map(|a| a.name.as_str()).collect();
     let mut sites = HashSet::new();
     let pool = spec.placement.as_ref().map(|p| p.node_selector.clone()).unwrap_or_default();
@@ -125,6 +174,8 @@ pub fn validate_cloud(name: &str, spec: &CloudLLMSpec, nodes: &[Node]) -> Vec<Fi
     }
     check_model(&spec.model, &mut errors);
     check_adapters(&spec.adapters, &mut errors);
+    let uses_adapters = !spec.adapters.is_empty();
+    check_serving(&spec.model, spec.serving.as_ref(), spec.resources.as_ref(), uses_adapters, &mut errors);
     let pool = spec.placement.as_ref().map(|p| p.node_selector.clone()).unwrap_or_default();
     check_gpu(spec.resources.as_ref(), &pool, nodes, "the placement", &mut errors);
     errors
@@ -133,4 +184,54 @@ pub fn validate_cloud(name: &str, spec: &CloudLLMSpec, nodes: &[Node]) -> Vec<Fi
 /// Whether validation needs the node list (only GPU requests do).
 pub fn needs_nodes(resources: Option<&ResourceSpec>) -> bool {
     resources.and_then(|r| r.gpu).is_some_and(|g| g > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cloud(spec: serde_json::Value) -> CloudLLMSpec {
+        serde_json::from_value(spec).expect("CloudLLMSpec")
+    }
+
+    fn fields(spec: &CloudLLMSpec) -> Vec<String> {
+        // A GPU node so that the GPU-capacity rule stays quiet.
+        let node: Node = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "g", "labels": {}},
+            "status": {"allocatable": {"nvidia.com/gpu": "4"}}
+        }))
+        .expect("node");
+        validate_cloud("c", spec, &[node]).into_iter().map(|e| e.field).collect()
+    }
+
+    const SAFETENSORS: &str = r#"{"architecture": "llama", "format": "safetensors", "source": {"uri": "file:///m"}}"#;
+    const GGUF: &str = r#"{"architecture": "llama", "format": "gguf", "source": {"uri": "file:///m.gguf"}}"#;
+
+    fn model(json: &str) -> serde_json::Value {
+        serde_json::from_str(json).expect("model")
+    }
+
+    #[test]
+    fn cuda_serves_llama_safetensors_on_pods_with_gpus() {
+        let gpu = serde_json::json!({"gpu": 1});
+        // auto + GPU + safetensors: fine.
+        assert!(fields(&cloud(serde_json::json!({"model": model(SAFETENSORS), "resources": gpu}))).is_empty());
+        // auto + GPU + GGUF: refused, naming the GPU request that made it CUDA.
+        assert_eq!(fields(&cloud(serde_json::json!({"model": model(GGUF), "resources": gpu}))), ["spec.resources.gpu"]);
+        // ... unless the spec asks for the CPU.
+        let cpu = serde_json::json!({"model": model(GGUF), "resources": gpu, "serving": {"device": "cpu"}});
+        assert!(fields(&cloud(cpu)).is_empty());
+        // Explicit cuda without GPUs.
+        let no_gpu = serde_json::json!({"model": model(SAFETENSORS), "serving": {"device": "cuda"}});
+        assert_eq!(fields(&cloud(no_gpu)), ["spec.serving.device"]);
+        // Adapters on CUDA are not served yet.
+        let adapters = serde_json::json!({"model": model(SAFETENSORS), "resources": gpu,
+            "adapters": [{"name": "a", "source": {"uri": "file:///a"}}]});
+        assert_eq!(fields(&cloud(adapters)), ["spec.resources.gpu"]);
+        // dtype is for safetensors.
+        let dtype = serde_json::json!({"model": model(GGUF), "serving": {"dtype": "f16"}});
+        assert_eq!(fields(&cloud(dtype)), ["spec.serving.dtype"]);
+        let auto_dtype = serde_json::json!({"model": model(GGUF), "serving": {"dtype": "auto"}});
+        assert!(fields(&cloud(auto_dtype)).is_empty());
+    }
 }

@@ -231,6 +231,9 @@ async fn invalid_specs_get_condition_and_event_and_touch_nothing() {
             "spec.model.format",
         ),
         ("no-gpu-pool", site_a.clone(), serde_json::json!({"resources": {"gpu": 2}}), "spec.resources.gpu"),
+        // CUDA serves LLaMA safetensors on pods with GPUs; this is a GGUF model and no GPU.
+        ("cuda-gguf", site_a.clone(), serde_json::json!({"serving": {"device": "cuda"}}), "spec.serving.device"),
+        ("dtype-gguf", site_a.clone(), serde_json::json!({"serving": {"dtype": "bf16"}}), "spec.serving.dtype"),
     ];
     for (name, sites, extra, field) in cases {
         edges.create(&PostParams::default(), &edge_manifest(name, sites, extra)).await.expect("create");
@@ -317,10 +320,10 @@ async fn status_becomes_ready_when_pods_are_ready() {
     let b = status.sites.iter().find(|s| s.name == "b").expect("b");
     assert!(b.nodes.iter().all(|n| n == "edge-bs-2" || n == "edge-bs-3") && !b.nodes.is_empty(), "{:?}", b.nodes);
 
-    // CloudLLM too.
+    // CloudLLM too; with a GPU it serves on CUDA (device auto), in the CUDA image.
     let cloud: CloudLLM = serde_json::from_value(serde_json::json!({
         "apiVersion": "netgpt.io/v1alpha1", "kind": "CloudLLM", "metadata": {"name": "cloud"},
-        "spec": {"model": {"architecture": "llama", "format": "gguf", "source": {"uri": "file:///models/big.gguf"}},
+        "spec": {"model": {"architecture": "llama", "format": "safetensors", "source": {"uri": "file:///models/big"}},
                  "replicas": 1,
                  "placement": {"nodeSelector": {"netgpt.io/pool": "cloud"},
                                "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]},
@@ -338,6 +341,14 @@ async fn status_becomes_ready_when_pods_are_ready() {
     .await;
     assert_eq!((st.ready_replicas, st.replicas), (1, 1));
     assert!(st.nodes[0].starts_with("cloud-gpu-"));
+    let container = &pods[0].spec.as_ref().expect("pod spec").containers[0];
+    assert_eq!(container.image.as_deref(), Some("ghcr.io/netgpt/netgpt:test-cuda"), "GPU pods run the CUDA image");
+    let config = Api::<k8s_openapi::api::core::v1::ConfigMap>::namespaced(client.clone(), &ns.name)
+        .get("cloud")
+        .await
+        .expect("serving ConfigMap");
+    let yaml = config.data.expect("data").into_values().next().expect("serving.yaml");
+    assert!(yaml.contains("device: cuda"), "the server is told to use CUDA:\n{yaml}");
     operator.stop().await;
 }
 

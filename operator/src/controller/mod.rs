@@ -25,6 +25,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::metrics::Metrics;
+use crate::render::Images;
 use crate::render::labels::Component;
 use crate::validate::FieldError;
 use cache::{CacheError, CachedChild, ChildCache};
@@ -56,8 +57,8 @@ pub struct Context {
     pub client: Client,
     pub recorder: Recorder,
     pub metrics: Metrics,
-    /// Image for serving pods when a resource sets none.
-    pub default_image: String,
+    /// Images for serving pods when a resource sets none.
+    pub images: Images,
     pub caches: Caches,
     failures: Mutex<HashMap<String, u32>>,
 }
@@ -109,8 +110,8 @@ where
 }
 
 impl Context {
-    pub fn new(client: Client, recorder: Recorder, metrics: Metrics, default_image: String, caches: Caches) -> Self {
-        Self { client, recorder, metrics, default_image, caches, failures: Mutex::new(HashMap::new()) }
+    pub fn new(client: Client, recorder: Recorder, metrics: Metrics, images: Images, caches: Caches) -> Self {
+        Self { client, recorder, metrics, images, caches, failures: Mutex::new(HashMap::new()) }
     }
 
     /// Exponential back-off per object: 1 s, 2 s, 4 s … capped at 5 minutes.

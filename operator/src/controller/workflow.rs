@@ -21,7 +21,7 @@ use super::{
     reject_invalid,
 };
 use crate::render::labels::Component;
-use crate::render::workflow::{is_ready, render_cloud_policy, render_gateways, validate_steps};
+use crate::render::workflow::{is_ready, render_cloud_policy, render_gateways, validate_cloud_model, validate_steps};
 use crate::validate::FieldError;
 
 const KIND: &str = "LogicalAIWorkflow";
@@ -53,9 +53,12 @@ async fn reconcile_inner(wf: &LogicalAIWorkflow, ctx: &Context) -> Result<Reconc
             message: format!("CloudLLM {:?} not found in namespace {namespace}", wf.spec.cloud_ref.name),
         });
     }
+    if let Some(cloud) = &cloud {
+        errors.extend(validate_cloud_model(wf, cloud));
+    }
     let rendered = match (&edge, &cloud) {
         (Some(edge), Some(cloud)) if errors.is_empty() => {
-            match (render_gateways(wf, edge, cloud, &ctx.default_image), render_cloud_policy(wf, cloud)) {
+            match (render_gateways(wf, edge, cloud, &ctx.images), render_cloud_policy(wf, cloud)) {
                 (Ok(g), Ok(p)) => Some((g, p)),
                 (Err(e), _) | (_, Err(e)) => {
                     errors.push(FieldError { field: e.field().to_string(), message: e.to_string() });

@@ -7,17 +7,19 @@ use netgpt_crds::CloudLLM;
 
 use super::labels::Component;
 use super::pod::{ServingChildren, ServingWorkload, render};
-use super::{RenderError, stage_serving};
+use super::{Images, RenderError, stage_serving};
 
 /// Renders a CloudLLM. `cloud` must come from the apiserver (it needs a uid).
-pub fn render_cloud(cloud: &CloudLLM, default_image: &str) -> Result<ServingChildren, RenderError> {
+pub fn render_cloud(cloud: &CloudLLM, images: &Images) -> Result<ServingChildren, RenderError> {
     let name = cloud.name_any();
     let owner = cloud.controller_owner_ref(&()).ok_or_else(|| RenderError::Config("object has no uid".into()))?;
-    let image = cloud.spec.image.as_deref().unwrap_or(default_image);
+    let gpus = cloud.spec.resources.as_ref().and_then(|r| r.gpu).unwrap_or(0);
+    let device = cloud.spec.serving.clone().unwrap_or_default().resolved_device(gpus);
+    let image = images.serving(cloud.spec.image.as_deref(), device);
     let served_name = cloud.spec.model.served_name.clone().unwrap_or_else(|| name.clone());
     let adapters: Vec<_> = cloud.spec.adapters.iter().enumerate().collect();
     let (config_yaml, artifacts) =
-        stage_serving(&cloud.spec.model, &served_name, &adapters, None, cloud.spec.serving.as_ref(), image)?;
+        stage_serving(&cloud.spec.model, &served_name, &adapters, None, cloud.spec.serving.as_ref(), gpus, image)?;
     Ok(render(ServingWorkload {
         name: name.clone(),
         namespace: cloud.namespace().unwrap_or_default(),

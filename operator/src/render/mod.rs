@@ -27,6 +27,24 @@ impl RenderError {
     }
 }
 
+/// The images serving pods run: the CPU build, and the CUDA build for pods that serve on
+/// GPUs (`spec.serving.device` resolved to CUDA). A resource's `spec.image` wins.
+#[derive(Clone, Debug)]
+pub struct Images {
+    pub cpu: String,
+    pub cuda: String,
+}
+
+impl Images {
+    /// The image of a serving pod on `device` (already resolved: never `auto`).
+    pub fn serving<'a>(&'a self, spec_image: Option<&'a str>, device: ServingDevice) -> &'a str {
+        spec_image.unwrap_or(match device {
+            ServingDevice::Cuda => &self.cuda,
+            ServingDevice::Auto | ServingDevice::Cpu => &self.cpu,
+        })
+    }
+}
+
 /// Directory models are mounted under in the serving container.
 pub const MODEL_DIR: &str = "/var/lib/netgpt/model";
 /// Directory tokenizers are mounted under.
@@ -37,19 +55,23 @@ pub const ADAPTER_DIR: &str = "/var/lib/netgpt/adapters";
 use netgpt_crds::config::{
     CONFIG_API_VERSION, SERVING_CONFIG_KIND, ServedAdapter, ServedModel, ServingConfig, SiteConfig,
 };
-use netgpt_crds::{AdapterSpec, ModelFormat, ModelSpec, ServingLimits};
+use netgpt_crds::{AdapterSpec, ModelFormat, ModelSpec, ServingDevice, ServingLimits};
 
 use artifacts::{ADAPTER_FILES, ArtifactKind, SAFETENSORS_MODEL_FILES, StagedArtifact, stage};
 
 /// The serving configuration for a model whose files are at the given local paths.
 /// Shared by the operator (paths inside the pod) and `netgpt local` (paths on this host).
+/// `gpus` resolves `limits.device: auto` (the server is told the concrete device).
 pub fn serving_config(
     model: &ModelSpec,
     served_name: &str,
     paths: ResolvedPaths,
     site: Option<SiteConfig>,
     limits: Option<&ServingLimits>,
+    gpus: i32,
 ) -> ServingConfig {
+    let mut limits = limits.cloned().unwrap_or_default();
+    limits.device = Some(limits.resolved_device(gpus));
     ServingConfig {
         api_version: CONFIG_API_VERSION.to_string(),
         kind: SERVING_CONFIG_KIND.to_string(),
@@ -62,7 +84,7 @@ pub fn serving_config(
         },
         adapters: paths.adapters.into_iter().map(|(name, path)| ServedAdapter { name, path }).collect(),
         site,
-        limits: limits.cloned().unwrap_or_default(),
+        limits,
     }
 }
 
@@ -83,6 +105,7 @@ pub(crate) fn stage_serving(
     adapters: &[(usize, &AdapterSpec)],
     site: Option<SiteConfig>,
     limits: Option<&ServingLimits>,
+    gpus: i32,
     image: &str,
 ) -> Result<(String, Vec<StagedArtifact>), RenderError> {
     let model_kind = match model.format {
@@ -110,7 +133,7 @@ pub(crate) fn stage_serving(
         paths.adapters.push((adapter.name.clone(), staged.local_path.clone()));
         artifacts.push(staged);
     }
-    let yaml = serving_config(model, served_name, paths, site, limits)
+    let yaml = serving_config(model, served_name, paths, site, limits, gpus)
         .to_yaml()
         .map_err(|e| RenderError::Config(e.to_string()))?;
     Ok((yaml, artifacts))

@@ -2,7 +2,12 @@
 
 use netgpt_crds::EdgeLLM;
 
+use super::Images;
 use super::edge::render_edge;
+
+fn images() -> Images {
+    Images { cpu: "img:1".into(), cuda: "img:1-cuda".into() }
+}
 
 fn edge(spec: serde_json::Value) -> EdgeLLM {
     serde_json::from_value(serde_json::json!({
@@ -21,7 +26,7 @@ fn sites_merge_pool_and_site_selectors_and_get_gpu_limits() {
         "resources": {"cpu": "1", "memory": "1Gi", "gpu": 1},
         "sites": [{"name": "a", "nodeSelector": {"site": "a"}, "replicas": 2}]
     }));
-    let sites = render_edge(&e, "img:1").expect("renders");
+    let sites = render_edge(&e, &images()).expect("renders");
     let d = &sites[0].children.deployment;
     let pod = d.spec.as_ref().and_then(|s| s.template.spec.clone()).expect("pod");
     let selector = pod.node_selector.expect("node selector");
@@ -51,7 +56,7 @@ fn each_scheme_is_staged_as_expected() {
             {"name": "w", "nodeSelector": {"s": "w"}, "adapter": "web-adapter-with-a-rather-long-name-to-test-limits"}
         ]
     }));
-    let sites = render_edge(&e, "img:1").expect("renders");
+    let sites = render_edge(&e, &images()).expect("renders");
     let pod = |i: usize| sites[i].children.deployment.spec.as_ref().and_then(|s| s.template.spec.clone()).expect("pod");
 
     let p = pod(0);
@@ -100,7 +105,115 @@ fn services_declare_protocol_for_kubernetes_1_20_server_side_apply() {
         "model": {"architecture": "gpt2", "format": "safetensors", "source": {"uri": "pvc://models/gpt2"}},
         "sites": [{"name": "a", "nodeSelector": {"s": "a"}}]
     }));
-    let sites = render_edge(&e, "img:1").expect("renders");
+    let sites = render_edge(&e, &images()).expect("renders");
     let ports = sites[0].children.service.spec.as_ref().and_then(|s| s.ports.clone()).expect("ports");
     assert_eq!(ports[0].protocol.as_deref(), Some("TCP"));
+}
+
+fn gateway_pod(
+    routing_threshold: f64,
+) -> (std::collections::BTreeMap<String, String>, k8s_openapi::api::core::v1::PodSpec) {
+    use netgpt_crds::{CloudLLM, LogicalAIWorkflow};
+    let uid = "0b7c1a6e-0000-4000-8000-000000000002";
+    let e = edge(serde_json::json!({
+        "model": {"architecture": "llama", "format": "gguf", "source": {"uri": "file:///m/model.gguf"}},
+        "sites": [{"name": "a", "nodeSelector": {"site": "a"}}]
+    }));
+    let cloud: CloudLLM = serde_json::from_value(serde_json::json!({
+        "apiVersion": "netgpt.io/v1alpha1", "kind": "CloudLLM",
+        "metadata": {"name": "c", "namespace": "ns", "uid": uid},
+        "spec": {"model": {"architecture": "llama", "format": "gguf", "source": {"uri": "file:///m/model.gguf"}}}
+    }))
+    .expect("CloudLLM");
+    let wf: LogicalAIWorkflow = serde_json::from_value(serde_json::json!({
+        "apiVersion": "netgpt.io/v1alpha1", "kind": "LogicalAIWorkflow",
+        "metadata": {"name": "w", "namespace": "ns", "uid": uid},
+        "spec": {"edgeRef": {"name": "e"}, "cloudRef": {"name": "c"}, "steps": [{"name": "complete", "kind": "promptCompletion"}, {"name": "scrub", "kind": "desensitize"}, {"name": "answer", "kind": "generate", "target": "cloud"}], 
+                 "routing": {"confidenceThreshold": routing_threshold}}
+    }))
+    .expect("LogicalAIWorkflow");
+    let gateways = super::workflow::render_gateways(&wf, &e, &cloud, &images()).expect("renders");
+    let template = gateways[0].deployment.spec.clone().expect("spec").template;
+    (template.metadata.and_then(|m| m.annotations).unwrap_or_default(), template.spec.expect("pod"))
+}
+
+#[test]
+fn gateway_pods_roll_on_a_changed_workflow_and_expose_the_sidecars_metrics() {
+    let (annotations, pod) = gateway_pod(0.5);
+    let (same, _) = gateway_pod(0.5);
+    let (changed, _) = gateway_pod(0.9);
+    let hash = super::workflow::CONFIG_HASH_ANNOTATION;
+    assert_eq!(annotations[hash], same[hash], "the hash is a pure function of the workflow");
+    assert_ne!(annotations[hash], changed[hash], "a new threshold changes the pod template");
+    assert_eq!(annotations["prometheus.io/port"], "8080");
+    let sidecar = pod.containers.iter().find(|c| c.name == "desensitizer").expect("sidecar");
+    let args = sidecar.args.clone().unwrap_or_default().join(" ");
+    assert!(args.contains("--listen 127.0.0.1:8081"), "the API stays on loopback: {args}");
+    assert!(args.contains("--metrics-listen 0.0.0.0:9091"), "{args}");
+    let ports = sidecar.ports.clone().unwrap_or_default();
+    assert_eq!((ports[0].name.as_deref(), ports[0].container_port), (Some("metrics"), 9091));
+    assert!(sidecar.readiness_probe.is_some() && sidecar.liveness_probe.is_some());
+}
+
+#[test]
+fn gpu_pods_serve_on_cuda_in_the_cuda_image_unless_the_spec_says_cpu() {
+    let spec = |serving: serde_json::Value| {
+        serde_json::json!({
+            "model": {"architecture": "llama", "format": "safetensors", "source": {"uri": "file:///m/llama"}},
+            "resources": {"gpu": 1}, "serving": serving,
+            "sites": [{"name": "a", "nodeSelector": {"site": "a"}}]
+        })
+    };
+    let rendered = |serving| {
+        let sites = render_edge(&edge(spec(serving)), &images()).expect("renders");
+        let children = &sites[0].children;
+        let pod = children.deployment.spec.clone().and_then(|s| s.template.spec).expect("pod");
+        let config = children.config_map.data.clone().expect("data").into_values().next().expect("yaml");
+        (pod.containers[0].image.clone().unwrap_or_default(), config)
+    };
+    let (image, config) = rendered(serde_json::json!({}));
+    assert_eq!(image, "img:1-cuda");
+    assert!(config.contains("device: cuda"), "{config}");
+    let (image, config) = rendered(serde_json::json!({"device": "cpu", "dtype": "bf16"}));
+    assert_eq!(image, "img:1");
+    assert!(config.contains("device: cpu") && config.contains("dtype: bf16"), "{config}");
+}
+
+#[test]
+fn the_workflow_asks_the_cloud_for_its_chosen_adapter_and_only_a_declared_one() {
+    use netgpt_crds::{CloudLLM, LogicalAIWorkflow};
+    let uid = "0b7c1a6e-0000-4000-8000-000000000003";
+    let e = edge(serde_json::json!({
+        "model": {"architecture": "llama", "format": "gguf", "source": {"uri": "file:///m/model.gguf"}},
+        "sites": [{"name": "a", "nodeSelector": {"site": "a"}}]
+    }));
+    let cloud: CloudLLM = serde_json::from_value(serde_json::json!({
+        "apiVersion": "netgpt.io/v1alpha1", "kind": "CloudLLM",
+        "metadata": {"name": "c", "namespace": "ns", "uid": uid},
+        "spec": {"model": {"architecture": "llama", "format": "gguf", "source": {"uri": "file:///m/model.gguf"},
+                           "servedName": "big"},
+                 "adapters": [{"name": "netgpt-ft", "source": {"uri": "file:///a"}}]}
+    }))
+    .expect("CloudLLM");
+    let workflow = |cloud_model: Option<&str>| -> LogicalAIWorkflow {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "netgpt.io/v1alpha1", "kind": "LogicalAIWorkflow",
+            "metadata": {"name": "w", "namespace": "ns", "uid": uid},
+            "spec": {"edgeRef": {"name": "e"}, "cloudRef": {"name": "c"}, "routing": {"cloudModel": cloud_model},
+                     "steps": [{"name": "complete", "kind": "promptCompletion"}, {"name": "scrub", "kind": "desensitize"}, {"name": "answer", "kind": "generate", "target": "cloud"}]}
+        }))
+        .expect("LogicalAIWorkflow")
+    };
+    let cloud_model_of = |wf: &LogicalAIWorkflow| {
+        let url = || "http://x".to_string();
+        super::workflow::workflow_config(wf, &e, &cloud, "a", url(), url()).expect("site").cloud.model
+    };
+    assert_eq!(cloud_model_of(&workflow(None)), "big", "the base model by default");
+    assert_eq!(cloud_model_of(&workflow(Some("netgpt-ft"))), "netgpt-ft");
+    assert!(super::workflow::validate_cloud_model(&workflow(Some("netgpt-ft")), &cloud).is_empty());
+    assert!(super::workflow::validate_cloud_model(&workflow(Some("big")), &cloud).is_empty());
+    let errors = super::workflow::validate_cloud_model(&workflow(Some("other")), &cloud);
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].field, "spec.routing.cloudModel");
+    assert!(errors[0].message.contains("netgpt-ft"), "{}", errors[0].message);
 }

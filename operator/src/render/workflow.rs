@@ -20,10 +20,10 @@ use kube::{Resource, ResourceExt};
 use netgpt_crds::config::{CONFIG_API_VERSION, SiteConfig, UpstreamModel, WORKFLOW_CONFIG_KIND, WorkflowConfig};
 use netgpt_crds::{CloudLLM, EdgeLLM, LogicalAIWorkflow, StepKind, Target};
 
-use super::RenderError;
 use super::edge::site_object_name;
 use super::labels::{Component, object_labels, selector_labels};
 use super::pod::{CONFIG_DIR, container_security_context, service_url};
+use super::{Images, RenderError};
 use crate::validate::FieldError;
 
 /// File name of the compiled workflow inside [`CONFIG_DIR`].
@@ -111,6 +111,28 @@ pub fn validate_steps(wf: &LogicalAIWorkflow) -> Vec<FieldError> {
     errors
 }
 
+/// `spec.routing.cloudModel` must name the CloudLLM's served base model or one of its
+/// declared adapters: the gateway asks the cloud for exactly that model.
+pub fn validate_cloud_model(wf: &LogicalAIWorkflow, cloud: &CloudLLM) -> Vec<FieldError> {
+    let Some(wanted) = wf.spec.routing.cloud_model.as_deref() else {
+        return Vec::new();
+    };
+    let served = cloud.spec.model.served_name.clone().unwrap_or_else(|| cloud.name_any());
+    let mut known: Vec<&str> = vec![served.as_str()];
+    known.extend(cloud.spec.adapters.iter().map(|a| a.name.as_str()));
+    if known.contains(&wanted) {
+        return Vec::new();
+    }
+    vec![FieldError {
+        field: "spec.routing.cloudModel".into(),
+        message: format!(
+            "{wanted:?} is neither CloudLLM {:?}'s served model nor one of its adapters ({})",
+            cloud.name_any(),
+            known.join(", ")
+        ),
+    }]
+}
+
 /// Index of a step on a cycle, if the graph has one.
 fn find_cycle(preds: &[Vec<usize>]) -> Option<usize> {
     // 0 = unvisited, 1 = on the current path, 2 = done.
@@ -169,7 +191,7 @@ pub fn workflow_config(
         workflow: wf.name_any(),
         site: SiteConfig { name: site.name.clone(), location: site.location.clone(), adapter: site.adapter.clone() },
         edge: UpstreamModel { url: edge_url, model: site.adapter.clone().unwrap_or(edge_served) },
-        cloud: UpstreamModel { url: cloud_url, model: cloud_served },
+        cloud: UpstreamModel { url: cloud_url, model: wf.spec.routing.cloud_model.clone().unwrap_or(cloud_served) },
         desensitizer_url: format!("http://127.0.0.1:{DESENSITIZER_PORT}"),
         steps: wf.spec.steps.clone(),
         routing: wf.spec.routing.clone(),
@@ -182,12 +204,19 @@ pub fn render_gateways(
     wf: &LogicalAIWorkflow,
     edge: &EdgeLLM,
     cloud: &CloudLLM,
-    default_image: &str,
+    images: &Images,
 ) -> Result<Vec<GatewayChildren>, RenderError> {
     let name = wf.name_any();
     let namespace = wf.namespace().unwrap_or_default();
     let owner = wf.controller_owner_ref(&()).ok_or_else(|| RenderError::Config("object has no uid".into()))?;
-    let image = edge.spec.image.as_deref().unwrap_or(default_image);
+    // Gateways never use a GPU: the CPU image, or the edge's own image when it is a CPU one
+    // (a CUDA build needs the driver library, which only GPU pods get).
+    let gpus = edge.spec.resources.as_ref().and_then(|r| r.gpu).unwrap_or(0);
+    let edge_device = edge.spec.serving.clone().unwrap_or_default().resolved_device(gpus);
+    let image = match edge_device {
+        netgpt_crds::ServingDevice::Cuda => images.cpu.as_str(),
+        _ => images.serving(edge.spec.image.as_deref(), edge_device),
+    };
     let cloud_url = service_url(&cloud.name_any(), &namespace);
     let mut out = Vec::new();
     for site in &edge.spec.sites {

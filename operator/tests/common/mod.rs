@@ -27,6 +27,7 @@ impl Operator {
             namespace: Some(namespace.to_string()),
             metrics_addr: "127.0.0.1:0".parse().expect("addr"),
             default_image: "ghcr.io/netgpt/netgpt:test".to_string(),
+            default_cuda_image: "ghcr.io/netgpt/netgpt:test-cuda".to_string(),
             leader_elect: true,
             lease_name: "netgpt-operator".to_string(),
             lease_namespace: Some(namespace.to_string()),
