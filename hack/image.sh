@@ -52,13 +52,13 @@ if [ "$cuda" = 1 ]; then
     binary=$target_dir/release/netgpt
   fi
   staged=$stage/netgpt-cuda
-  # The CUDA libraries the binary links (never libcuda: the node's driver provides it),
-  # from the toolkit hack/build-cuda.sh installed, plus NVRTC's builtins, which it dlopens.
-  cuda_root=${NETGPT_CUDA_CACHE:-$HOME/.cache/netgpt/cuda-13.0.2}/root/lib64
+  # The CUDA libraries the binary links, directly or through one another (never libcuda:
+  # the node's driver provides it), from the toolkit wheels hack/build-cuda.sh installed.
+  cuda_root=${NETGPT_CUDA_CACHE:-$HOME/.cache/netgpt/cuda-13.0.2}/site/nvidia/cu13/lib
   rm -rf "$stage/cuda-lib"; mkdir -p "$stage/cuda-lib"
   libs=$(LD_LIBRARY_PATH=$cuda_root ldd "$binary" | awk '/=> \// {print $1}' | grep -E '^lib(cudart|cublas|cublasLt|curand|nvrtc)\.' || true)
   [ -n "$libs" ] || { log "$binary links no CUDA runtime library: not a --features cuda build?"; exit 1; }
-  for lib in $libs $(cd "$cuda_root" && ls libnvrtc-builtins.so* 2>/dev/null | head -n1); do
+  for lib in $libs; do
     cp -L "$cuda_root/$lib" "$stage/cuda-lib/$lib"
   done
   log "CUDA libraries: $(ls "$stage/cuda-lib" | tr '\n' ' ')"

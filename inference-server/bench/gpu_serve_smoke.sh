@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Smoke test of `netgpt serve --device cuda:0` on a GPU node: a small random LLaMA
-# (head size 128, grouped-query attention) with the test fixture's tokenizer, one chat
-# request and four concurrent ones (batched decode). Needs PyTorch + transformers there.
+# Smoke test of CUDA serving on a GPU node: a small random LLaMA (head size 128,
+# grouped-query attention) with the test fixture's tokenizer, one chat request and four
+# concurrent ones (batched decode). Needs PyTorch + transformers there. The server is
+# started the way the operator starts it for a GPU CloudLLM: no --device flag, a serving
+# configuration whose `limits.device: cuda` and `limits.dtype: f16` the operator resolved
+# from `spec.serving` (set NETGPT_SMOKE_FLAGS=1 to pass --device/--dtype instead).
 #   inference-server/bench/gpu_serve_smoke.sh NETGPT_BINARY TOKENIZER_JSON
 set -euo pipefail
 netgpt=$1 tokenizer=$2 dir=/tmp/netgpt-serve-smoke port=18080
@@ -20,7 +23,17 @@ save_file({k: v.contiguous() for k, v in model.state_dict().items()}, f"{directo
 shutil.copy(tokenizer, f"{directory}/tokenizer.json")
 PY
 export LD_LIBRARY_PATH=$(python3 -c 'import nvidia, os; print(os.path.join(nvidia.__path__[0], "cu13", "lib"))')
-"$netgpt" serve --model "$dir" --device cuda:0 --dtype f16 --served-model-name m --host 127.0.0.1 --port $port > /tmp/serve.log 2>&1 &
+if [ "${NETGPT_SMOKE_FLAGS:-0}" = 1 ]; then
+  "$netgpt" serve --model "$dir" --device cuda:0 --dtype f16 --served-model-name m --host 127.0.0.1 --port $port > /tmp/serve.log 2>&1 &
+else
+  cat > "$dir/serving.yaml" <<YAML
+apiVersion: netgpt.io/v1alpha1
+kind: ServingConfig
+model: {name: m, architecture: llama, format: safetensors, path: $dir}
+limits: {device: cuda, dtype: f16, contextLength: 512}
+YAML
+  "$netgpt" serve --config "$dir/serving.yaml" --host 127.0.0.1 --port $port > /tmp/serve.log 2>&1 &
+fi
 server=$!
 trap 'kill $server' EXIT
 for _ in $(seq 60); do curl -sf localhost:$port/ready > /dev/null && break; sleep 1; done
