@@ -26,6 +26,8 @@ LABEL org.opencontainers.image.title="netgpt" \
       org.opencontainers.image.base.name="docker.io/library/debian:bookworm-slim"
 
 COPY ${NETGPT_BINARY} /usr/local/bin/netgpt
+# The licence and the attribution the compiled-in name and place lists require.
+COPY LICENSE NOTICE /usr/share/doc/netgpt/
 # Where models, adapters and fetched files are mounted; owned by the runtime user so an
 # emptyDir or PVC mounted below it inherits a writable parent.
 RUN mkdir -p /var/lib/netgpt && chown 65532:65532 /var/lib/netgpt
