@@ -46,7 +46,7 @@ fn main() -> anyhow::Result<()> {
         Command::Crd { output_dir } => crd(output_dir),
         Command::Operator(args) => Ok(runtime()?.block_on(netgpt_operator::run(args))?),
         Command::Fetch(args) => {
-            netgpt_operator::run::init_tracing(netgpt_operator::run::LogFormat::Text);
+            netgpt_operator::run::init_tracing(netgpt_operator::run::LogFormat::from_env());
             Ok(runtime()?.block_on(netgpt_operator::fetch::fetch(&args))?)
         }
         Command::Local(args) => local::run(args),

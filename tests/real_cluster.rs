@@ -574,7 +574,7 @@ async fn the_whole_workflow_runs_as_pods_on_a_real_node() {
             .args(["install", release])
             .arg(repo_root().join("charts/netgpt"))
             .args(["-n", &system.name, "--set", &format!("image.repository={repository}")])
-            .args(["--set", &format!("image.tag={tag}"), "--set", "logging.format=text"])
+            .args(["--set", &format!("image.tag={tag}")])
             .args(["--set-json", r#"nodeSelector={"netgpt.io/real-node":"true"}"#])
             .args(["--set-json", r#"tolerations=[{"key":"netgpt.io/real-node","operator":"Exists"}]"#]),
         "helm install",
@@ -651,6 +651,10 @@ async fn the_whole_workflow_runs_as_pods_on_a_real_node() {
         "personal data reached the cloud: {arrived}"
     );
     assert!(arrived.contains("[EMAIL_") && arrived.contains("[PERSON_"), "pseudonyms in place: {arrived}");
+    // The chart's default log format (json) reached the pods the operator made.
+    let entry: Value = serde_json::from_str(arrived).unwrap_or_else(|e| panic!("a JSON log line ({e}): {arrived}"));
+    assert_eq!(entry["target"], "netgpt::requests", "{entry}");
+    assert!(entry["fields"]["prompt"].as_str().is_some_and(|p| p.contains("[EMAIL_")), "{entry}");
     assert!(!answer_text(&answer).contains("[EMAIL_") && !answer_text(&answer).contains("[PERSON_"), "{answer}");
 
     eprintln!("real-cluster: threshold change ({:.0?})", started.elapsed());

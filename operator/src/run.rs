@@ -26,7 +26,7 @@ use tokio::sync::watch;
 use crate::controller::cache::{ChildCache, cached_metadata, cached_objects, children_config};
 use crate::controller::{self, Caches, Context, pod_owner};
 use crate::metrics::Metrics;
-use crate::render::Images;
+use crate::render::PodDefaults;
 use crate::render::labels::Component;
 
 /// Options of `netgpt operator`.
@@ -70,6 +70,24 @@ pub struct OperatorArgs {
 pub enum LogFormat {
     Text,
     Json,
+}
+
+impl LogFormat {
+    /// `NETGPT_LOG_FORMAT` as the operator renders it into its pods (`json`, else text).
+    pub fn from_env() -> Self {
+        match std::env::var("NETGPT_LOG_FORMAT") {
+            Ok(format) if format.eq_ignore_ascii_case("json") => Self::Json,
+            _ => Self::Text,
+        }
+    }
+
+    /// The value `NETGPT_LOG_FORMAT` takes for this format.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Text => "text",
+            Self::Json => "json",
+        }
+    }
 }
 
 /// Errors that stop the operator.
@@ -353,7 +371,11 @@ async fn run_controllers(
         client.clone(),
         recorder,
         metrics.clone(),
-        Images { cpu: args.default_image.clone(), cuda: args.default_cuda_image.clone() },
+        PodDefaults {
+            cpu_image: args.default_image.clone(),
+            cuda_image: args.default_cuda_image.clone(),
+            log_format: args.log_format.as_str().to_string(),
+        },
         caches,
     ));
 

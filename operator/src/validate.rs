@@ -76,8 +76,14 @@ fn check_serving(
             ));
         }
     }
-    if serving.dtype.is_some_and(|d| d != ServingDType::Auto) && model.format == ModelFormat::Gguf {
-        errors.push(error("spec.serving.dtype", "applies to safetensors checkpoints; GGUF keeps its own quantization"));
+    match serving.dtype.unwrap_or_default() {
+        ServingDType::Auto => {}
+        _ if model.format == ModelFormat::Gguf => errors
+            .push(error("spec.serving.dtype", "applies to safetensors checkpoints; GGUF keeps its own quantization")),
+        ServingDType::F16 | ServingDType::Bf16 if serving.resolved_device(gpus) != ServingDevice::Cuda => {
+            errors.push(error("spec.serving.dtype", "f16 and bf16 run on CUDA only; on the CPU weights are f32"))
+        }
+        _ => {}
     }
 }
 
@@ -233,5 +239,10 @@ mod tests {
         assert_eq!(fields(&cloud(dtype)), ["spec.serving.dtype"]);
         let auto_dtype = serde_json::json!({"model": model(GGUF), "serving": {"dtype": "auto"}});
         assert!(fields(&cloud(auto_dtype)).is_empty());
+        // Half precision is a CUDA thing: the CPU path runs f32.
+        let cpu_half = serde_json::json!({"model": model(SAFETENSORS), "serving": {"device": "cpu", "dtype": "bf16"}});
+        assert_eq!(fields(&cloud(cpu_half)), ["spec.serving.dtype"]);
+        let gpu_half = serde_json::json!({"model": model(SAFETENSORS), "resources": gpu, "serving": {"dtype": "bf16"}});
+        assert!(fields(&cloud(gpu_half)).is_empty());
     }
 }

@@ -37,7 +37,7 @@ async fn reconcile_inner(cloud: &CloudLLM, ctx: &Context) -> Result<Reconciled, 
     let nodes = if needs_nodes(cloud.spec.resources.as_ref()) { list_nodes(&ctx.client).await? } else { Vec::new() };
     let mut errors = validate_cloud(&name, &cloud.spec, &nodes);
     let rendered = if errors.is_empty() {
-        render_cloud(cloud, &ctx.images)
+        render_cloud(cloud, &ctx.defaults)
             .map_err(|e| errors.push(FieldError { field: e.field().to_string(), message: e.to_string() }))
             .ok()
     } else {

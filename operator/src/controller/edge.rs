@@ -42,7 +42,7 @@ async fn reconcile_inner(edge: &EdgeLLM, ctx: &Context) -> Result<Reconciled, Er
     let nodes = if needs_nodes(edge.spec.resources.as_ref()) { list_nodes(&ctx.client).await? } else { Vec::new() };
     let mut errors = validate_edge(&name, &edge.spec, &nodes);
     let rendered = if errors.is_empty() {
-        match render_edge(edge, &ctx.images) {
+        match render_edge(edge, &ctx.defaults) {
             Ok(r) => Some(r),
             Err(e) => {
                 errors.push(FieldError { field: e.field().to_string(), message: e.to_string() });

@@ -25,7 +25,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::metrics::Metrics;
-use crate::render::Images;
+use crate::render::PodDefaults;
 use crate::render::labels::Component;
 use crate::validate::FieldError;
 use cache::{CacheError, CachedChild, ChildCache};
@@ -57,8 +57,8 @@ pub struct Context {
     pub client: Client,
     pub recorder: Recorder,
     pub metrics: Metrics,
-    /// Images for serving pods when a resource sets none.
-    pub images: Images,
+    /// PodDefaults for serving pods when a resource sets none.
+    pub defaults: PodDefaults,
     pub caches: Caches,
     failures: Mutex<HashMap<String, u32>>,
 }
@@ -110,8 +110,8 @@ where
 }
 
 impl Context {
-    pub fn new(client: Client, recorder: Recorder, metrics: Metrics, images: Images, caches: Caches) -> Self {
-        Self { client, recorder, metrics, images, caches, failures: Mutex::new(HashMap::new()) }
+    pub fn new(client: Client, recorder: Recorder, metrics: Metrics, defaults: PodDefaults, caches: Caches) -> Self {
+        Self { client, recorder, metrics, defaults, caches, failures: Mutex::new(HashMap::new()) }
     }
 
     /// Exponential back-off per object: 1 s, 2 s, 4 s … capped at 5 minutes.

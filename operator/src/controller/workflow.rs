@@ -58,7 +58,7 @@ async fn reconcile_inner(wf: &LogicalAIWorkflow, ctx: &Context) -> Result<Reconc
     }
     let rendered = match (&edge, &cloud) {
         (Some(edge), Some(cloud)) if errors.is_empty() => {
-            match (render_gateways(wf, edge, cloud, &ctx.images), render_cloud_policy(wf, cloud)) {
+            match (render_gateways(wf, edge, cloud, &ctx.defaults), render_cloud_policy(wf, cloud)) {
                 (Ok(g), Ok(p)) => Some((g, p)),
                 (Err(e), _) | (_, Err(e)) => {
                     errors.push(FieldError { field: e.field().to_string(), message: e.to_string() });

@@ -7,15 +7,15 @@ use netgpt_crds::CloudLLM;
 
 use super::labels::Component;
 use super::pod::{ServingChildren, ServingWorkload, render};
-use super::{Images, RenderError, stage_serving};
+use super::{PodDefaults, RenderError, stage_serving};
 
 /// Renders a CloudLLM. `cloud` must come from the apiserver (it needs a uid).
-pub fn render_cloud(cloud: &CloudLLM, images: &Images) -> Result<ServingChildren, RenderError> {
+pub fn render_cloud(cloud: &CloudLLM, defaults: &PodDefaults) -> Result<ServingChildren, RenderError> {
     let name = cloud.name_any();
     let owner = cloud.controller_owner_ref(&()).ok_or_else(|| RenderError::Config("object has no uid".into()))?;
     let gpus = cloud.spec.resources.as_ref().and_then(|r| r.gpu).unwrap_or(0);
     let device = cloud.spec.serving.clone().unwrap_or_default().resolved_device(gpus);
-    let image = images.serving(cloud.spec.image.as_deref(), device);
+    let image = defaults.serving(cloud.spec.image.as_deref(), device);
     let served_name = cloud.spec.model.served_name.clone().unwrap_or_else(|| name.clone());
     let adapters: Vec<_> = cloud.spec.adapters.iter().enumerate().collect();
     let (config_yaml, artifacts) =
@@ -34,5 +34,6 @@ pub fn render_cloud(cloud: &CloudLLM, images: &Images) -> Result<ServingChildren
         resources: cloud.spec.resources.as_ref(),
         config_yaml,
         artifacts,
+        env: defaults.env(),
     }))
 }

@@ -7,7 +7,7 @@ use netgpt_crds::config::SiteConfig;
 
 use super::labels::Component;
 use super::pod::{ServingChildren, ServingWorkload, render};
-use super::{Images, RenderError, stage_serving};
+use super::{PodDefaults, RenderError, stage_serving};
 
 /// Children of one site.
 pub struct SiteChildren {
@@ -22,13 +22,13 @@ pub fn site_object_name(edge_name: &str, site: &str) -> String {
 
 /// Renders every site of an EdgeLLM. `edge` must come from the apiserver (it needs a uid
 /// for the owner reference).
-pub fn render_edge(edge: &EdgeLLM, images: &Images) -> Result<Vec<SiteChildren>, RenderError> {
+pub fn render_edge(edge: &EdgeLLM, defaults: &PodDefaults) -> Result<Vec<SiteChildren>, RenderError> {
     let name = edge.name_any();
     let namespace = edge.namespace().unwrap_or_default();
     let owner = edge.controller_owner_ref(&()).ok_or_else(|| RenderError::Config("object has no uid".into()))?;
     let gpus = edge.spec.resources.as_ref().and_then(|r| r.gpu).unwrap_or(0);
     let device = edge.spec.serving.clone().unwrap_or_default().resolved_device(gpus);
-    let image = images.serving(edge.spec.image.as_deref(), device);
+    let image = defaults.serving(edge.spec.image.as_deref(), device);
     let served_name = edge.spec.model.served_name.clone().unwrap_or_else(|| name.clone());
     let mut out = Vec::with_capacity(edge.spec.sites.len());
     for site in &edge.spec.sites {
@@ -64,6 +64,7 @@ pub fn render_edge(edge: &EdgeLLM, images: &Images) -> Result<Vec<SiteChildren>,
             resources: edge.spec.resources.as_ref(),
             config_yaml,
             artifacts,
+            env: defaults.env(),
         });
         out.push(SiteChildren { site: site.name.clone(), children });
     }

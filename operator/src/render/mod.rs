@@ -27,21 +27,35 @@ impl RenderError {
     }
 }
 
-/// The images serving pods run: the CPU build, and the CUDA build for pods that serve on
-/// GPUs (`spec.serving.device` resolved to CUDA). A resource's `spec.image` wins.
+/// What every pod the operator renders inherits from the operator's own settings: the
+/// images serving pods run (the CPU build, and the CUDA build for pods that serve on GPUs,
+/// `spec.serving.device` resolved to CUDA; a resource's `spec.image` wins) and the log
+/// format (`NETGPT_LOG_FORMAT` in every container, so the chart's `logging.format`
+/// reaches the data plane too).
 #[derive(Clone, Debug)]
-pub struct Images {
-    pub cpu: String,
-    pub cuda: String,
+pub struct PodDefaults {
+    pub cpu_image: String,
+    pub cuda_image: String,
+    /// `text` or `json`.
+    pub log_format: String,
 }
 
-impl Images {
+impl PodDefaults {
     /// The image of a serving pod on `device` (already resolved: never `auto`).
     pub fn serving<'a>(&'a self, spec_image: Option<&'a str>, device: ServingDevice) -> &'a str {
         spec_image.unwrap_or(match device {
-            ServingDevice::Cuda => &self.cuda,
-            ServingDevice::Auto | ServingDevice::Cpu => &self.cpu,
+            ServingDevice::Cuda => &self.cuda_image,
+            ServingDevice::Auto | ServingDevice::Cpu => &self.cpu_image,
         })
+    }
+
+    /// The environment every rendered container gets.
+    pub fn env(&self) -> Vec<k8s_openapi::api::core::v1::EnvVar> {
+        vec![k8s_openapi::api::core::v1::EnvVar {
+            name: "NETGPT_LOG_FORMAT".into(),
+            value: Some(self.log_format.clone()),
+            value_from: None,
+        }]
     }
 }
 

@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{
-    Capabilities, ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, HTTPGetAction,
-    PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile, SecurityContext,
-    Service, ServicePort, ServiceSpec, Volume, VolumeMount,
+    Capabilities, ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, EnvVar,
+    HTTPGetAction, PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile,
+    SecurityContext, Service, ServicePort, ServiceSpec, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
@@ -41,6 +41,8 @@ pub struct ServingWorkload<'a> {
     pub resources: Option<&'a ResourceSpec>,
     pub config_yaml: String,
     pub artifacts: Vec<StagedArtifact>,
+    /// Environment of every container (init containers included).
+    pub env: Vec<EnvVar>,
 }
 
 /// The three children of one serving workload.
@@ -163,7 +165,8 @@ pub fn render(w: ServingWorkload<'_>) -> ServingChildren {
                 mounts.push(m);
             }
         }
-        init_containers.extend(artifact.init_containers);
+        init_containers
+            .extend(artifact.init_containers.into_iter().map(|c| Container { env: Some(w.env.clone()), ..c }));
         fetches |= artifact.uses_fetch_volume;
     }
     if fetches {
@@ -202,6 +205,7 @@ pub fn render(w: ServingWorkload<'_>) -> ServingChildren {
         // Ready only once the model and every configured adapter are loaded.
         readiness_probe: Some(probe("/ready", 5, 1)),
         resources: resources(w.resources),
+        env: Some(w.env.clone()),
         volume_mounts: Some(mounts),
         security_context: Some(container_security_context()),
         ..Default::default()

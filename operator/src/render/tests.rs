@@ -2,11 +2,11 @@
 
 use netgpt_crds::EdgeLLM;
 
-use super::Images;
+use super::PodDefaults;
 use super::edge::render_edge;
 
-fn images() -> Images {
-    Images { cpu: "img:1".into(), cuda: "img:1-cuda".into() }
+fn defaults() -> PodDefaults {
+    PodDefaults { cpu_image: "img:1".into(), cuda_image: "img:1-cuda".into(), log_format: "json".into() }
 }
 
 fn edge(spec: serde_json::Value) -> EdgeLLM {
@@ -26,7 +26,7 @@ fn sites_merge_pool_and_site_selectors_and_get_gpu_limits() {
         "resources": {"cpu": "1", "memory": "1Gi", "gpu": 1},
         "sites": [{"name": "a", "nodeSelector": {"site": "a"}, "replicas": 2}]
     }));
-    let sites = render_edge(&e, &images()).expect("renders");
+    let sites = render_edge(&e, &defaults()).expect("renders");
     let d = &sites[0].children.deployment;
     let pod = d.spec.as_ref().and_then(|s| s.template.spec.clone()).expect("pod");
     let selector = pod.node_selector.expect("node selector");
@@ -56,7 +56,7 @@ fn each_scheme_is_staged_as_expected() {
             {"name": "w", "nodeSelector": {"s": "w"}, "adapter": "web-adapter-with-a-rather-long-name-to-test-limits"}
         ]
     }));
-    let sites = render_edge(&e, &images()).expect("renders");
+    let sites = render_edge(&e, &defaults()).expect("renders");
     let pod = |i: usize| sites[i].children.deployment.spec.as_ref().and_then(|s| s.template.spec.clone()).expect("pod");
 
     let p = pod(0);
@@ -105,7 +105,7 @@ fn services_declare_protocol_for_kubernetes_1_20_server_side_apply() {
         "model": {"architecture": "gpt2", "format": "safetensors", "source": {"uri": "pvc://models/gpt2"}},
         "sites": [{"name": "a", "nodeSelector": {"s": "a"}}]
     }));
-    let sites = render_edge(&e, &images()).expect("renders");
+    let sites = render_edge(&e, &defaults()).expect("renders");
     let ports = sites[0].children.service.spec.as_ref().and_then(|s| s.ports.clone()).expect("ports");
     assert_eq!(ports[0].protocol.as_deref(), Some("TCP"));
 }
@@ -132,7 +132,7 @@ fn gateway_pod(
                  "routing": {"confidenceThreshold": routing_threshold}}
     }))
     .expect("LogicalAIWorkflow");
-    let gateways = super::workflow::render_gateways(&wf, &e, &cloud, &images()).expect("renders");
+    let gateways = super::workflow::render_gateways(&wf, &e, &cloud, &defaults()).expect("renders");
     let template = gateways[0].deployment.spec.clone().expect("spec").template;
     (template.metadata.and_then(|m| m.annotations).unwrap_or_default(), template.spec.expect("pod"))
 }
@@ -165,7 +165,7 @@ fn gpu_pods_serve_on_cuda_in_the_cuda_image_unless_the_spec_says_cpu() {
         })
     };
     let rendered = |serving| {
-        let sites = render_edge(&edge(spec(serving)), &images()).expect("renders");
+        let sites = render_edge(&edge(spec(serving)), &defaults()).expect("renders");
         let children = &sites[0].children;
         let pod = children.deployment.spec.clone().and_then(|s| s.template.spec).expect("pod");
         let config = children.config_map.data.clone().expect("data").into_values().next().expect("yaml");
@@ -174,9 +174,9 @@ fn gpu_pods_serve_on_cuda_in_the_cuda_image_unless_the_spec_says_cpu() {
     let (image, config) = rendered(serde_json::json!({}));
     assert_eq!(image, "img:1-cuda");
     assert!(config.contains("device: cuda"), "{config}");
-    let (image, config) = rendered(serde_json::json!({"device": "cpu", "dtype": "bf16"}));
+    let (image, config) = rendered(serde_json::json!({"device": "cpu", "dtype": "f32"}));
     assert_eq!(image, "img:1");
-    assert!(config.contains("device: cpu") && config.contains("dtype: bf16"), "{config}");
+    assert!(config.contains("device: cpu") && config.contains("dtype: f32"), "{config}");
 }
 
 #[test]
@@ -216,4 +216,27 @@ fn the_workflow_asks_the_cloud_for_its_chosen_adapter_and_only_a_declared_one() 
     assert_eq!(errors.len(), 1);
     assert_eq!(errors[0].field, "spec.routing.cloudModel");
     assert!(errors[0].message.contains("netgpt-ft"), "{}", errors[0].message);
+}
+
+#[test]
+fn every_rendered_container_inherits_the_operators_log_format() {
+    let e = edge(serde_json::json!({
+        "model": {"architecture": "llama", "format": "gguf",
+                  "source": {"uri": "https://models.example/m.gguf", "sha256": "a".repeat(64)}},
+        "sites": [{"name": "a", "nodeSelector": {"site": "a"}}]
+    }));
+    let sites = render_edge(&e, &defaults()).expect("renders");
+    let pod = sites[0].children.deployment.spec.clone().and_then(|s| s.template.spec).expect("pod");
+    let (_, gateway) = gateway_pod(0.5);
+    let containers: Vec<_> =
+        pod.containers.iter().chain(pod.init_containers.iter().flatten()).chain(gateway.containers.iter()).collect();
+    assert_eq!(containers.len(), 4, "server, fetch init container, gateway, desensitizer");
+    for container in containers {
+        let env = container.env.clone().unwrap_or_default();
+        assert!(
+            env.iter().any(|v| v.name == "NETGPT_LOG_FORMAT" && v.value.as_deref() == Some("json")),
+            "{} lacks NETGPT_LOG_FORMAT=json: {env:?}",
+            container.name
+        );
+    }
 }

@@ -23,7 +23,7 @@ use netgpt_crds::{CloudLLM, EdgeLLM, LogicalAIWorkflow, StepKind, Target};
 use super::edge::site_object_name;
 use super::labels::{Component, object_labels, selector_labels};
 use super::pod::{CONFIG_DIR, container_security_context, service_url};
-use super::{Images, RenderError};
+use super::{PodDefaults, RenderError};
 use crate::validate::FieldError;
 
 /// File name of the compiled workflow inside [`CONFIG_DIR`].
@@ -204,7 +204,7 @@ pub fn render_gateways(
     wf: &LogicalAIWorkflow,
     edge: &EdgeLLM,
     cloud: &CloudLLM,
-    images: &Images,
+    defaults: &PodDefaults,
 ) -> Result<Vec<GatewayChildren>, RenderError> {
     let name = wf.name_any();
     let namespace = wf.namespace().unwrap_or_default();
@@ -214,8 +214,8 @@ pub fn render_gateways(
     let gpus = edge.spec.resources.as_ref().and_then(|r| r.gpu).unwrap_or(0);
     let edge_device = edge.spec.serving.clone().unwrap_or_default().resolved_device(gpus);
     let image = match edge_device {
-        netgpt_crds::ServingDevice::Cuda => images.cpu.as_str(),
-        _ => images.serving(edge.spec.image.as_deref(), edge_device),
+        netgpt_crds::ServingDevice::Cuda => defaults.cpu_image.as_str(),
+        _ => defaults.serving(edge.spec.image.as_deref(), edge_device),
     };
     let cloud_url = service_url(&cloud.name_any(), &namespace);
     let mut out = Vec::new();
@@ -272,6 +272,7 @@ pub fn render_gateways(
             }]),
             readiness_probe: Some(probe("/ready", "http")),
             liveness_probe: Some(probe("/health", "http")),
+            env: Some(defaults.env()),
             volume_mounts: Some(vec![mount.clone()]),
             security_context: Some(container_security_context()),
             ..Default::default()
@@ -297,6 +298,7 @@ pub fn render_gateways(
             }]),
             readiness_probe: Some(probe("/ready", "metrics")),
             liveness_probe: Some(probe("/health", "metrics")),
+            env: Some(defaults.env()),
             volume_mounts: Some(vec![mount]),
             security_context: Some(container_security_context()),
             ..Default::default()
