@@ -91,6 +91,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/models", get(list_models))
         .route("/v1/adapters", post(load_adapter).get(list_adapters))
         .route("/v1/adapters/{name}", delete(unload_adapter))
+        // vLLM's names for the same, which routers such as AIBrix and KubeAI call.
+        .route("/v1/load_lora_adapter", post(vllm_load_adapter))
+        .route("/v1/unload_lora_adapter", post(vllm_unload_adapter))
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
@@ -232,6 +235,54 @@ async fn load_adapter(
         .await
         .map_err(|e| ApiError::Internal(format!("adapter loader failed: {e}")))??;
     Ok(axum::Json(adapter_json(&state, &adapter)).into_response())
+}
+
+/// Body of vLLM's `POST /v1/load_lora_adapter`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VllmLoadAdapterRequest {
+    lora_name: String,
+    lora_path: String,
+    /// vLLM's name for `replace`.
+    #[serde(default)]
+    load_inplace: bool,
+}
+
+/// Body of vLLM's `POST /v1/unload_lora_adapter` (`lora_int_id` is accepted and ignored:
+/// adapters are known by name here).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VllmUnloadAdapterRequest {
+    lora_name: String,
+    #[serde(default)]
+    #[allow(dead_code)]
+    lora_int_id: Option<i64>,
+}
+
+/// vLLM-compatible load: same checks and errors as `POST /v1/adapters`; success is vLLM's
+/// plain-text 200.
+async fn vllm_load_adapter(
+    State(state): State<Arc<AppState>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let request: VllmLoadAdapterRequest = parse_body(body, state.max_body_bytes)?;
+    let path = state.adapters.confine(&request.lora_path)?;
+    let worker = state.clone();
+    let name = request.lora_name.clone();
+    let adapter = tokio::task::spawn_blocking(move || worker.adapters.load(&name, &path, request.load_inplace))
+        .await
+        .map_err(|e| ApiError::Internal(format!("adapter loader failed: {e}")))??;
+    Ok(format!("Success: LoRA adapter '{}' added successfully.", adapter.name).into_response())
+}
+
+/// vLLM-compatible unload.
+async fn vllm_unload_adapter(
+    State(state): State<Arc<AppState>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let request: VllmUnloadAdapterRequest = parse_body(body, state.max_body_bytes)?;
+    let removed = state.adapters.unload(&request.lora_name)?;
+    Ok(format!("Success: LoRA adapter '{}' removed successfully.", removed.name).into_response())
 }
 
 async fn list_adapters(State(state): State<Arc<AppState>>) -> Response {

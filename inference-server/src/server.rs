@@ -52,14 +52,15 @@ pub struct ServeArgs {
     /// Compute threads for the model (default: the cores available).
     #[arg(long)]
     pub threads: Option<usize>,
-    /// Maximum tokens of prompt plus completion (default: the model's own).
-    #[arg(long)]
+    /// Maximum tokens of prompt plus completion (default: the model's own). vLLM's name
+    /// `--max-model-len` works too.
+    #[arg(long, visible_alias = "max-model-len")]
     pub context_length: Option<usize>,
     /// Upper bound on `max_tokens`.
     #[arg(long)]
     pub max_new_tokens: Option<usize>,
-    /// Sequences generated at once.
-    #[arg(long)]
+    /// Sequences generated at once (vLLM: `--max-num-seqs`; llama.cpp: `--parallel`).
+    #[arg(long, visible_alias = "max-num-seqs", visible_alias = "parallel")]
     pub max_concurrent_requests: Option<usize>,
     /// Requests that may wait for a slot; beyond this the server answers 429.
     #[arg(long)]
@@ -474,9 +475,11 @@ fn load_into(state: &AppState, settings: &ServerSettings) -> Result<(), LoadErro
         },
     )?;
     state.metrics.model_load_duration.set(loaded.load_duration.as_secs_f64());
+    // Where it runs is the first thing to check in `kubectl logs` of a GPU pod.
     tracing::info!(
         seconds = loaded.load_duration.as_secs_f64(),
         context_length = loaded.context_length,
+        device = %settings.device,
         "model loaded"
     );
     state.adapters.set_layout(loaded.model.lora_layout(), &settings.model_name);
@@ -650,6 +653,22 @@ limits:
         assert_eq!(settings.max_running, 2);
         assert_eq!(settings.max_queued, 4);
         assert_eq!(settings.listen, SocketAddr::from(([127, 0, 0, 1], 9000)));
+    }
+
+    #[test]
+    fn vllm_and_llama_cpp_flag_names_work_too() {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            serve: ServeArgs,
+        }
+        use clap::Parser;
+        let vllm = Cli::try_parse_from(["serve", "--max-model-len", "512", "--max-num-seqs", "3"]).expect("vLLM flags");
+        assert_eq!((vllm.serve.context_length, vllm.serve.max_concurrent_requests), (Some(512), Some(3)));
+        let llama_cpp = Cli::try_parse_from(["serve", "--parallel", "4"]).expect("llama.cpp flag");
+        assert_eq!(llama_cpp.serve.max_concurrent_requests, Some(4));
+        let own = Cli::try_parse_from(["serve", "--context-length", "256", "--served-model-name", "m"]).expect("own");
+        assert_eq!((own.serve.context_length, own.serve.served_model_name.as_deref()), (Some(256), Some("m")));
     }
 
     #[test]

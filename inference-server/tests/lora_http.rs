@@ -353,3 +353,37 @@ fn a_changed_config_file_adds_replaces_and_removes_adapters_without_restart() {
     });
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// vLLM's adapter endpoints (what AIBrix and KubeAI call) do what `/v1/adapters` does.
+#[tokio::test]
+async fn vllm_adapter_endpoints_load_replace_and_unload() {
+    let addr = server();
+    let post = |path: &'static str, body: Value| async move {
+        let response = client().post(url(addr, path)).json(&body).send().await.expect("request");
+        (response.status().as_u16(), response.text().await.expect("body"))
+    };
+    let (status, text) =
+        post("/v1/load_lora_adapter", json!({"lora_name": "v", "lora_path": "tiny-llama-lora-qv"})).await;
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains("'v' added"), "{text}");
+    assert!(model_ids(addr).await.contains(&"v".to_string()));
+    let answer = complete(addr, "v", 1).await;
+    assert!((first_logprob(&answer) - expected_first_logprob("tiny-llama-lora-qv")).abs() < 1e-4);
+    // Loaded already: the same 409 as /v1/adapters, unless load_inplace.
+    let (status, text) = post("/v1/load_lora_adapter", json!({"lora_name": "v", "lora_path": "tiny-llama-lora"})).await;
+    assert_eq!(status, 409, "{text}");
+    let body: Value = serde_json::from_str(&text).expect("JSON error");
+    assert_eq!(assert_error_shape(&body)["code"], "adapter_exists");
+    let inplace = json!({"lora_name": "v", "lora_path": "tiny-llama-lora", "load_inplace": true});
+    assert_eq!(post("/v1/load_lora_adapter", inplace).await.0, 200);
+    let answer = complete(addr, "v", 1).await;
+    assert!((first_logprob(&answer) - expected_first_logprob("tiny-llama-lora")).abs() < 1e-4);
+    // Paths outside the adapter directory are refused here too.
+    let (status, _) = post("/v1/load_lora_adapter", json!({"lora_name": "w", "lora_path": "/etc"})).await;
+    assert_eq!(status, 400);
+    let (status, text) = post("/v1/unload_lora_adapter", json!({"lora_name": "v", "lora_int_id": 1})).await;
+    assert_eq!(status, 200, "{text}");
+    assert!(!model_ids(addr).await.contains(&"v".to_string()));
+    let (status, _) = post("/v1/unload_lora_adapter", json!({"lora_name": "v"})).await;
+    assert_eq!(status, 404);
+}
