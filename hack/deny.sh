@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Licences, bans (duplicate versions, wildcards) and sources of every dependency, with
+# cargo-deny and ./deny.toml. Works offline (the crates' metadata is in Cargo.lock and the
+# local registry cache). Installs cargo-deny from crates.io when missing; DENY_NICE
+# (default "nice -n 15") prefixes the install.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+read -r -a nice_cmd <<<"${DENY_NICE:-nice -n 15}"
+if ! cargo deny --version >/dev/null 2>&1; then
+  "${nice_cmd[@]}" cargo install --locked cargo-deny
+fi
+cargo deny --version
+cargo deny --offline check licenses bans sources
