@@ -131,7 +131,7 @@ impl TextTokenizer {
             .filter(|(_, kind)| matches!(**kind, TOKEN_TYPE_CONTROL | TOKEN_TYPE_USER_DEFINED))
             .map(|(token, _)| AddedToken::from(token.clone(), true))
             .collect();
-        inner.add_special_tokens(&special);
+        inner.add_special_tokens(special)?;
 
         let mut end_of_generation_ids = HashSet::new();
         if let Some(eos) = optional_u32(content, "tokenizer.ggml.eos_token_id") {
