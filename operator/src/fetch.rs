@@ -24,8 +24,9 @@ pub struct FetchArgs {
     /// Attempts before giving up on transient errors (connection errors, 5xx, 429).
     #[arg(long, default_value_t = 5)]
     pub attempts: u32,
-    /// Give up on one attempt after this many seconds without progress.
-    #[arg(long, default_value_t = 60)]
+    /// Give up on one attempt after this many seconds without progress. Durations are
+    /// `--*-seconds` across subcommands; the old `--idle-timeout-secs` still works.
+    #[arg(long = "idle-timeout-seconds", alias = "idle-timeout-secs", default_value_t = 60)]
     pub idle_timeout_secs: u64,
 }
 

@@ -63,8 +63,9 @@ pub struct SidecarArgs {
     /// Replacement action (overrides the policy).
     #[arg(long, value_parser = parse_action)]
     pub action: Option<DesensitizeAction>,
-    /// Seconds to wait for the cloud's response head.
-    #[arg(long, default_value_t = 120)]
+    /// Seconds to wait for the cloud's response head. Durations are `--*-seconds` across
+    /// subcommands; the old `--upstream-timeout-secs` still works.
+    #[arg(long = "upstream-timeout-seconds", alias = "upstream-timeout-secs", default_value_t = 120)]
     pub upstream_timeout_secs: u64,
     /// With `mask`, keep separators (`-`, spaces, `@`, `.`) instead of masking them too.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
@@ -258,6 +259,13 @@ desensitization: {action: mask, entities: [email, phone], restoreInResponse: fal
         assert_eq!(overridden.upstream, "http://other:9");
         assert_eq!(overridden.policy.action, DesensitizeAction::Redact);
         assert_eq!(overridden.listen.port(), 9000);
+        // Durations are `--*-seconds`; the old spelling still parses.
+        for flag in ["--upstream-timeout-seconds", "--upstream-timeout-secs"] {
+            let cli = Cli::parse_from(["x", "--config", config, flag, "7", "--metrics-listen", "0.0.0.0:9091"]);
+            let parsed = settings(&cli.args.sidecar).expect("settings");
+            assert_eq!(parsed.upstream_timeout, std::time::Duration::from_secs(7), "{flag}");
+            assert_eq!(parsed.metrics_listen.map(|a| a.port()), Some(9091));
+        }
         std::fs::remove_file(&path).ok();
     }
 

@@ -77,6 +77,20 @@ pub fn container_security_context() -> SecurityContext {
     }
 }
 
+/// Security context of every pod the operator renders (serving and gateway alike): the
+/// image's unprivileged user and group, volumes group-owned by it, the runtime's default
+/// seccomp profile.
+pub fn pod_security_context() -> PodSecurityContext {
+    PodSecurityContext {
+        run_as_non_root: Some(true),
+        run_as_user: Some(RUN_AS),
+        run_as_group: Some(RUN_AS),
+        fs_group: Some(RUN_AS),
+        seccomp_profile: Some(SeccompProfile { type_: "RuntimeDefault".to_string(), localhost_profile: None }),
+        ..Default::default()
+    }
+}
+
 fn probe(path: &str, period: i32, failures: i32) -> Probe {
     Probe {
         http_get: Some(HTTPGetAction {
@@ -225,14 +239,7 @@ pub fn render(w: ServingWorkload<'_>) -> ServingChildren {
         // The model server never talks to the Kubernetes API.
         automount_service_account_token: Some(false),
         enable_service_links: Some(false),
-        security_context: Some(PodSecurityContext {
-            run_as_non_root: Some(true),
-            run_as_user: Some(RUN_AS),
-            run_as_group: Some(RUN_AS),
-            fs_group: Some(RUN_AS),
-            seccomp_profile: Some(SeccompProfile { type_: "RuntimeDefault".to_string(), localhost_profile: None }),
-            ..Default::default()
-        }),
+        security_context: Some(pod_security_context()),
         ..Default::default()
     };
     let deployment = Deployment {

@@ -240,3 +240,22 @@ fn every_rendered_container_inherits_the_operators_log_format() {
         );
     }
 }
+
+#[test]
+fn serving_and_gateway_pods_share_one_security_context() {
+    let e = edge(serde_json::json!({
+        "model": {"architecture": "llama", "format": "gguf", "source": {"uri": "file:///m/model.gguf"}},
+        "sites": [{"name": "a", "nodeSelector": {"site": "a"}}]
+    }));
+    let sites = render_edge(&e, &defaults()).expect("renders");
+    let serving = sites[0].children.deployment.spec.clone().and_then(|s| s.template.spec).expect("pod");
+    let (_, gateway) = gateway_pod(0.5);
+    assert_eq!(serving.security_context, gateway.security_context);
+    let context = gateway.security_context.expect("pod security context");
+    assert_eq!((context.run_as_user, context.run_as_group, context.fs_group), (Some(65532), Some(65532), Some(65532)));
+    for container in serving.containers.iter().chain(gateway.containers.iter()) {
+        let sc = container.security_context.clone().expect("container security context");
+        assert_eq!(sc.read_only_root_filesystem, Some(true), "{}", container.name);
+        assert_eq!(sc.allow_privilege_escalation, Some(false), "{}", container.name);
+    }
+}

@@ -7,9 +7,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{
-    ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, HTTPGetAction,
-    PodSecurityContext, PodSpec, PodTemplateSpec, Probe, SeccompProfile, Service, ServicePort, ServiceSpec, Volume,
-    VolumeMount,
+    ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, HTTPGetAction, PodSpec,
+    PodTemplateSpec, Probe, Service, ServicePort, ServiceSpec, Volume, VolumeMount,
 };
 use k8s_openapi::api::networking::v1::{
     NetworkPolicy, NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicyPort, NetworkPolicySpec,
@@ -22,7 +21,7 @@ use netgpt_crds::{CloudLLM, EdgeLLM, LogicalAIWorkflow, StepKind, Target};
 
 use super::edge::site_object_name;
 use super::labels::{Component, object_labels, selector_labels};
-use super::pod::{CONFIG_DIR, container_security_context, service_url};
+use super::pod::{CONFIG_DIR, container_security_context, pod_security_context, service_url};
 use super::{PodDefaults, RenderError};
 use crate::validate::FieldError;
 
@@ -337,14 +336,7 @@ pub fn render_gateways(
                         affinity: placement.affinity,
                         automount_service_account_token: Some(false),
                         enable_service_links: Some(false),
-                        security_context: Some(PodSecurityContext {
-                            run_as_non_root: Some(true),
-                            seccomp_profile: Some(SeccompProfile {
-                                type_: "RuntimeDefault".into(),
-                                localhost_profile: None,
-                            }),
-                            ..Default::default()
-                        }),
+                        security_context: Some(pod_security_context()),
                         ..Default::default()
                     }),
                 },
