@@ -228,13 +228,24 @@ async fn load_adapter(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let request: LoadAdapterRequest = parse_body(body, state.max_body_bytes)?;
-    let path = state.adapters.confine(&request.path)?;
+    let adapter = load_confined(&state, request.name, &request.path, request.replace).await?;
+    Ok(axum::Json(adapter_json(&state, &adapter)).into_response())
+}
+
+/// Loads an adapter from `path` inside the adapter directory under `name`.
+async fn load_confined(
+    state: &Arc<AppState>,
+    name: String,
+    path: &str,
+    replace: bool,
+) -> Result<Arc<LoraAdapter>, ApiError> {
+    let path = state.adapters.confine(path)?;
     // Reading and preparing the matrices is blocking work; keep it off the async workers.
     let worker = state.clone();
-    let adapter = tokio::task::spawn_blocking(move || worker.adapters.load(&request.name, &path, request.replace))
+    let adapter = tokio::task::spawn_blocking(move || worker.adapters.load(&name, &path, replace))
         .await
         .map_err(|e| ApiError::Internal(format!("adapter loader failed: {e}")))??;
-    Ok(axum::Json(adapter_json(&state, &adapter)).into_response())
+    Ok(adapter)
 }
 
 /// Body of vLLM's `POST /v1/load_lora_adapter`.
@@ -266,12 +277,7 @@ async fn vllm_load_adapter(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let request: VllmLoadAdapterRequest = parse_body(body, state.max_body_bytes)?;
-    let path = state.adapters.confine(&request.lora_path)?;
-    let worker = state.clone();
-    let name = request.lora_name.clone();
-    let adapter = tokio::task::spawn_blocking(move || worker.adapters.load(&name, &path, request.load_inplace))
-        .await
-        .map_err(|e| ApiError::Internal(format!("adapter loader failed: {e}")))??;
+    let adapter = load_confined(&state, request.lora_name, &request.lora_path, request.load_inplace).await?;
     Ok(format!("Success: LoRA adapter '{}' added successfully.", adapter.name).into_response())
 }
 

@@ -110,21 +110,33 @@ fn services_declare_protocol_for_kubernetes_1_20_server_side_apply() {
     assert_eq!(ports[0].protocol.as_deref(), Some("TCP"));
 }
 
+/// A one-site GGUF EdgeLLM for the gateway tests.
+fn plain_edge() -> EdgeLLM {
+    edge(serde_json::json!({
+        "model": {"architecture": "llama", "format": "gguf", "source": {"uri": "file:///m/model.gguf"}},
+        "sites": [{"name": "a", "nodeSelector": {"site": "a"}}]
+    }))
+}
+
+/// A CloudLLM `c` in `ns` with the given spec.
+fn cloud(spec: serde_json::Value) -> netgpt_crds::CloudLLM {
+    serde_json::from_value(serde_json::json!({
+        "apiVersion": "netgpt.io/v1alpha1", "kind": "CloudLLM",
+        "metadata": {"name": "c", "namespace": "ns", "uid": "0b7c1a6e-0000-4000-8000-000000000002"},
+        "spec": spec
+    }))
+    .expect("CloudLLM")
+}
+
 fn gateway_pod(
     routing_threshold: f64,
 ) -> (std::collections::BTreeMap<String, String>, k8s_openapi::api::core::v1::PodSpec) {
-    use netgpt_crds::{CloudLLM, LogicalAIWorkflow};
+    use netgpt_crds::LogicalAIWorkflow;
     let uid = "0b7c1a6e-0000-4000-8000-000000000002";
-    let e = edge(serde_json::json!({
-        "model": {"architecture": "llama", "format": "gguf", "source": {"uri": "file:///m/model.gguf"}},
-        "sites": [{"name": "a", "nodeSelector": {"site": "a"}}]
-    }));
-    let cloud: CloudLLM = serde_json::from_value(serde_json::json!({
-        "apiVersion": "netgpt.io/v1alpha1", "kind": "CloudLLM",
-        "metadata": {"name": "c", "namespace": "ns", "uid": uid},
-        "spec": {"model": {"architecture": "llama", "format": "gguf", "source": {"uri": "file:///m/model.gguf"}}}
-    }))
-    .expect("CloudLLM");
+    let e = plain_edge();
+    let cloud = cloud(serde_json::json!(
+        {"model": {"architecture": "llama", "format": "gguf", "source": {"uri": "file:///m/model.gguf"}}}
+    ));
     let wf: LogicalAIWorkflow = serde_json::from_value(serde_json::json!({
         "apiVersion": "netgpt.io/v1alpha1", "kind": "LogicalAIWorkflow",
         "metadata": {"name": "w", "namespace": "ns", "uid": uid},
@@ -181,20 +193,14 @@ fn gpu_pods_serve_on_cuda_in_the_cuda_image_unless_the_spec_says_cpu() {
 
 #[test]
 fn the_workflow_asks_the_cloud_for_its_chosen_adapter_and_only_a_declared_one() {
-    use netgpt_crds::{CloudLLM, LogicalAIWorkflow};
+    use netgpt_crds::LogicalAIWorkflow;
     let uid = "0b7c1a6e-0000-4000-8000-000000000003";
-    let e = edge(serde_json::json!({
-        "model": {"architecture": "llama", "format": "gguf", "source": {"uri": "file:///m/model.gguf"}},
-        "sites": [{"name": "a", "nodeSelector": {"site": "a"}}]
+    let e = plain_edge();
+    let cloud = cloud(serde_json::json!({
+        "model": {"architecture": "llama", "format": "gguf", "source": {"uri": "file:///m/model.gguf"},
+                  "servedName": "big"},
+        "adapters": [{"name": "netgpt-ft", "source": {"uri": "file:///a"}}]
     }));
-    let cloud: CloudLLM = serde_json::from_value(serde_json::json!({
-        "apiVersion": "netgpt.io/v1alpha1", "kind": "CloudLLM",
-        "metadata": {"name": "c", "namespace": "ns", "uid": uid},
-        "spec": {"model": {"architecture": "llama", "format": "gguf", "source": {"uri": "file:///m/model.gguf"},
-                           "servedName": "big"},
-                 "adapters": [{"name": "netgpt-ft", "source": {"uri": "file:///a"}}]}
-    }))
-    .expect("CloudLLM");
     let workflow = |cloud_model: Option<&str>| -> LogicalAIWorkflow {
         serde_json::from_value(serde_json::json!({
             "apiVersion": "netgpt.io/v1alpha1", "kind": "LogicalAIWorkflow",
@@ -243,11 +249,7 @@ fn every_rendered_container_inherits_the_operators_log_format() {
 
 #[test]
 fn serving_and_gateway_pods_share_one_security_context() {
-    let e = edge(serde_json::json!({
-        "model": {"architecture": "llama", "format": "gguf", "source": {"uri": "file:///m/model.gguf"}},
-        "sites": [{"name": "a", "nodeSelector": {"site": "a"}}]
-    }));
-    let sites = render_edge(&e, &defaults()).expect("renders");
+    let sites = render_edge(&plain_edge(), &defaults()).expect("renders");
     let serving = sites[0].children.deployment.spec.clone().and_then(|s| s.template.spec).expect("pod");
     let (_, gateway) = gateway_pod(0.5);
     assert_eq!(serving.security_context, gateway.security_context);
