@@ -24,7 +24,6 @@ NODE=$RUN/node
 # and pods reach the apiserver, the DNS and the kubelet's host through it.
 NODE_IP=10.244.0.1
 POD_CIDR=10.244.0.0/24
-SERVICE_CIDR=10.96.0.0/16
 BRIDGE=netgpt0
 SOCK=/run/netgpt-containerd/containerd.sock
 KUBELET_TOKEN=netgpt-test-kubelet-token
@@ -169,7 +168,6 @@ load_image() {
   buildah push -q "$ref" "docker-archive:$archive:$ref" >/dev/null
   ctr_ images import --no-unpack=false "$archive" >/dev/null
   rm -f "$archive"
-  # docker.io images are stored by their full name; make the short one resolve too.
   log "image $ref in the node's containerd"
 }
 
@@ -269,14 +267,13 @@ stop() {
   ip link del "$BRIDGE" 2>/dev/null || true
   kc delete node "$NODE_NAME" --wait=false >/dev/null 2>&1 || true
   rm -rf /run/netgpt-containerd
-  # Keep the node's containerd root (imported images) only within one run directory.
+  # Imported images live in the node's containerd root: gone with it, loaded again next run.
   rm -rf "$NODE"
 }
 
 case "${1:-}" in
   start) start ;;
   stop) stop ;;
-  bridge) ensure_bridge ;;
   load-image) load_image "$2" ;;
-  *) echo "usage: $0 start|stop|bridge|load-image REF" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|load-image REF" >&2; exit 2 ;;
 esac

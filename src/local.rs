@@ -127,7 +127,7 @@ async fn model_server(
         .map(|p| p.to_string_lossy().into_owned());
     let paths = ResolvedPaths { model: path.to_string_lossy().into_owned(), tokenizer, adapters: Vec::new() };
     // `netgpt local` serves on this machine's CPU.
-    let config = serving_config(model, served, paths, None, limits, 0);
+    let config = serving_config(model, served, paths, None, limits, netgpt_crds::ServingDevice::Cpu);
     let config_path = dir.join(format!("serving-{}.yaml", servers.len()));
     std::fs::write(&config_path, config.to_yaml()?).with_context(|| format!("writing {}", config_path.display()))?;
     let args = ServeArgs {

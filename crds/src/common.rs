@@ -179,13 +179,15 @@ pub enum ServingDType {
     F32,
 }
 
-impl ServingLimits {
-    /// The device a pod with `gpus` GPUs serves on: `auto` resolves to CUDA exactly when
-    /// the pod gets GPUs. Never returns [`ServingDevice::Auto`].
-    pub fn resolved_device(&self, gpus: i32) -> ServingDevice {
-        match self.device.unwrap_or_default() {
-            ServingDevice::Auto if gpus > 0 => ServingDevice::Cuda,
-            ServingDevice::Auto => ServingDevice::Cpu,
+impl ServingDevice {
+    /// The device pods with this `serving` block and these `resources` serve on: `auto`
+    /// (or nothing) means CUDA exactly when the pod gets GPUs. Never returns
+    /// [`ServingDevice::Auto`]. The operator, its validation and its rendering all ask here.
+    pub fn resolve(serving: Option<&ServingLimits>, resources: Option<&ResourceSpec>) -> Self {
+        let gpus = resources.and_then(|r| r.gpu).unwrap_or(0);
+        match serving.and_then(|s| s.device).unwrap_or_default() {
+            Self::Auto if gpus > 0 => Self::Cuda,
+            Self::Auto => Self::Cpu,
             explicit => explicit,
         }
     }

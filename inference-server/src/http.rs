@@ -595,8 +595,8 @@ async fn completions(
     let served = state.served()?;
     let want_logprobs = request.logprobs.is_some();
     let (generation, prompt) = check_completion_request(&request)?;
-    if let SinglePrompt::Text(text) = &prompt {
-        log_request(&state, served_name(&state, adapter.as_ref()).as_str(), text);
+    if let (true, SinglePrompt::Text(text)) = (state.log_requests, &prompt) {
+        log_request(&state, &served_name(&state, adapter.as_ref()), text);
     }
     let prompt_ids = match prompt {
         SinglePrompt::Text(text) => served.tokenizer.encode(text),

@@ -48,12 +48,12 @@ fn check_serving(
     uses_adapters: bool,
     errors: &mut Vec<FieldError>,
 ) {
+    let device = ServingDevice::resolve(serving, resources);
     let serving = serving.cloned().unwrap_or_default();
-    let gpus = resources.and_then(|r| r.gpu).unwrap_or(0);
     // Name the field that made it CUDA: the explicit device, else the GPU request.
     let field = if serving.device == Some(ServingDevice::Cuda) { "spec.serving.device" } else { "spec.resources.gpu" };
-    if serving.resolved_device(gpus) == ServingDevice::Cuda {
-        if gpus == 0 {
+    if device == ServingDevice::Cuda {
+        if resources.and_then(|r| r.gpu).unwrap_or(0) == 0 {
             errors.push(error("spec.serving.device", "cuda needs GPUs: set spec.resources.gpu"));
         }
         if model.architecture != Architecture::Llama || model.format != ModelFormat::Safetensors {
@@ -80,7 +80,7 @@ fn check_serving(
         ServingDType::Auto => {}
         _ if model.format == ModelFormat::Gguf => errors
             .push(error("spec.serving.dtype", "applies to safetensors checkpoints; GGUF keeps its own quantization")),
-        ServingDType::F16 | ServingDType::Bf16 if serving.resolved_device(gpus) != ServingDevice::Cuda => {
+        ServingDType::F16 | ServingDType::Bf16 if device != ServingDevice::Cuda => {
             errors.push(error("spec.serving.dtype", "f16 and bf16 run on CUDA only; on the CPU weights are f32"))
         }
         _ => {}

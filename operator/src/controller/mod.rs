@@ -57,7 +57,7 @@ pub struct Context {
     pub client: Client,
     pub recorder: Recorder,
     pub metrics: Metrics,
-    /// PodDefaults for serving pods when a resource sets none.
+    /// What rendered pods inherit: images (when a resource sets none) and the log format.
     pub defaults: PodDefaults,
     pub caches: Caches,
     failures: Mutex<HashMap<String, u32>>,

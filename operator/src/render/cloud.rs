@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use kube::{Resource, ResourceExt};
-use netgpt_crds::CloudLLM;
+use netgpt_crds::{CloudLLM, ServingDevice};
 
 use super::labels::Component;
 use super::pod::{ServingChildren, ServingWorkload, render};
@@ -13,13 +13,12 @@ use super::{PodDefaults, RenderError, stage_serving};
 pub fn render_cloud(cloud: &CloudLLM, defaults: &PodDefaults) -> Result<ServingChildren, RenderError> {
     let name = cloud.name_any();
     let owner = cloud.controller_owner_ref(&()).ok_or_else(|| RenderError::Config("object has no uid".into()))?;
-    let gpus = cloud.spec.resources.as_ref().and_then(|r| r.gpu).unwrap_or(0);
-    let device = cloud.spec.serving.clone().unwrap_or_default().resolved_device(gpus);
+    let device = ServingDevice::resolve(cloud.spec.serving.as_ref(), cloud.spec.resources.as_ref());
     let image = defaults.serving(cloud.spec.image.as_deref(), device);
     let served_name = cloud.spec.model.served_name.clone().unwrap_or_else(|| name.clone());
     let adapters: Vec<_> = cloud.spec.adapters.iter().enumerate().collect();
     let (config_yaml, artifacts) =
-        stage_serving(&cloud.spec.model, &served_name, &adapters, None, cloud.spec.serving.as_ref(), gpus, image)?;
+        stage_serving(&cloud.spec.model, &served_name, &adapters, None, cloud.spec.serving.as_ref(), device, image)?;
     Ok(render(ServingWorkload {
         name: name.clone(),
         namespace: cloud.namespace().unwrap_or_default(),

@@ -2,8 +2,8 @@
 //! carrying only that site's adapter (location-scoped adapter placement).
 
 use kube::{Resource, ResourceExt};
-use netgpt_crds::EdgeLLM;
 use netgpt_crds::config::SiteConfig;
+use netgpt_crds::{EdgeLLM, ServingDevice};
 
 use super::labels::Component;
 use super::pod::{ServingChildren, ServingWorkload, render};
@@ -26,8 +26,7 @@ pub fn render_edge(edge: &EdgeLLM, defaults: &PodDefaults) -> Result<Vec<SiteChi
     let name = edge.name_any();
     let namespace = edge.namespace().unwrap_or_default();
     let owner = edge.controller_owner_ref(&()).ok_or_else(|| RenderError::Config("object has no uid".into()))?;
-    let gpus = edge.spec.resources.as_ref().and_then(|r| r.gpu).unwrap_or(0);
-    let device = edge.spec.serving.clone().unwrap_or_default().resolved_device(gpus);
+    let device = ServingDevice::resolve(edge.spec.serving.as_ref(), edge.spec.resources.as_ref());
     let image = defaults.serving(edge.spec.image.as_deref(), device);
     let served_name = edge.spec.model.served_name.clone().unwrap_or_else(|| name.clone());
     let mut out = Vec::with_capacity(edge.spec.sites.len());
@@ -47,7 +46,7 @@ pub fn render_edge(edge: &EdgeLLM, defaults: &PodDefaults) -> Result<Vec<SiteChi
             &adapters,
             Some(site_config),
             edge.spec.serving.as_ref(),
-            gpus,
+            device,
             image,
         )?;
         let children = render(ServingWorkload {

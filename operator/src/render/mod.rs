@@ -75,17 +75,18 @@ use artifacts::{ADAPTER_FILES, ArtifactKind, SAFETENSORS_MODEL_FILES, StagedArti
 
 /// The serving configuration for a model whose files are at the given local paths.
 /// Shared by the operator (paths inside the pod) and `netgpt local` (paths on this host).
-/// `gpus` resolves `limits.device: auto` (the server is told the concrete device).
+/// `device` is the resolved one ([`ServingDevice::resolve`]): the server is told the
+/// concrete device, never `auto`.
 pub fn serving_config(
     model: &ModelSpec,
     served_name: &str,
     paths: ResolvedPaths,
     site: Option<SiteConfig>,
     limits: Option<&ServingLimits>,
-    gpus: i32,
+    device: ServingDevice,
 ) -> ServingConfig {
     let mut limits = limits.cloned().unwrap_or_default();
-    limits.device = Some(limits.resolved_device(gpus));
+    limits.device = Some(device);
     ServingConfig {
         api_version: CONFIG_API_VERSION.to_string(),
         kind: SERVING_CONFIG_KIND.to_string(),
@@ -119,7 +120,7 @@ pub(crate) fn stage_serving(
     adapters: &[(usize, &AdapterSpec)],
     site: Option<SiteConfig>,
     limits: Option<&ServingLimits>,
-    gpus: i32,
+    device: ServingDevice,
     image: &str,
 ) -> Result<(String, Vec<StagedArtifact>), RenderError> {
     let model_kind = match model.format {
@@ -147,7 +148,7 @@ pub(crate) fn stage_serving(
         paths.adapters.push((adapter.name.clone(), staged.local_path.clone()));
         artifacts.push(staged);
     }
-    let yaml = serving_config(model, served_name, paths, site, limits, gpus)
+    let yaml = serving_config(model, served_name, paths, site, limits, device)
         .to_yaml()
         .map_err(|e| RenderError::Config(e.to_string()))?;
     Ok((yaml, artifacts))

@@ -17,7 +17,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::{Resource, ResourceExt};
 use netgpt_crds::config::{CONFIG_API_VERSION, SiteConfig, UpstreamModel, WORKFLOW_CONFIG_KIND, WorkflowConfig};
-use netgpt_crds::{CloudLLM, EdgeLLM, LogicalAIWorkflow, StepKind, Target};
+use netgpt_crds::{CloudLLM, EdgeLLM, LogicalAIWorkflow, ServingDevice, StepKind, Target};
 
 use super::edge::site_object_name;
 use super::labels::{Component, object_labels, selector_labels};
@@ -210,11 +210,9 @@ pub fn render_gateways(
     let owner = wf.controller_owner_ref(&()).ok_or_else(|| RenderError::Config("object has no uid".into()))?;
     // Gateways never use a GPU: the CPU image, or the edge's own image when it is a CPU one
     // (a CUDA build needs the driver library, which only GPU pods get).
-    let gpus = edge.spec.resources.as_ref().and_then(|r| r.gpu).unwrap_or(0);
-    let edge_device = edge.spec.serving.clone().unwrap_or_default().resolved_device(gpus);
-    let image = match edge_device {
-        netgpt_crds::ServingDevice::Cuda => defaults.cpu_image.as_str(),
-        _ => defaults.serving(edge.spec.image.as_deref(), edge_device),
+    let image = match ServingDevice::resolve(edge.spec.serving.as_ref(), edge.spec.resources.as_ref()) {
+        ServingDevice::Cuda => defaults.cpu_image.as_str(),
+        ServingDevice::Auto | ServingDevice::Cpu => edge.spec.image.as_deref().unwrap_or(&defaults.cpu_image),
     };
     let cloud_url = service_url(&cloud.name_any(), &namespace);
     let mut out = Vec::new();
