@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Scale benchmark (not a test): N objects split evenly between EdgeLLM (2 sites each),
 # CloudLLM and LogicalAIWorkflow (each workflow ties one EdgeLLM to one CloudLLM, so it
-# renders 2 gateways + a NetworkPolicy). Prints time until every object's status reports
+# renders 2 gateways + 2 NetworkPolicies; each model also owns an isolation
+# NetworkPolicy). Prints time until every object's status reports
 # its generation, child counts, and the operator's RSS.
 # Usage: hack/bench-operator-scale.sh [N]   (needs `hack/testenv.sh start`)
 set -euo pipefail

@@ -20,7 +20,9 @@
 //!   selector, location profile, adapter per site) instead of pinning by `nodeName` in
 //!   pod templates, and the workflow is declarative (steps, timeouts, latency budget)
 //!   rather than environment variables read by an SDK.
-//! - New: desensitization policy in the workflow with fail-closed failure modes only.
+//! - New: desensitization policy in the workflow with fail-closed failure modes only;
+//!   switching it off also takes the [`ALLOW_UNPROTECTED_ANNOTATION`], and what a policy
+//!   leaves unprotected is reported in status.
 //!
 //! Lists of named entries (`sites`, `adapters`, `steps`, `conditions`) are
 //! `x-kubernetes-list-type: map`, so duplicates are rejected by the apiserver and

@@ -5,7 +5,7 @@
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 
-/// Condition types every NetGPT resource reports.
+/// Condition types NetGPT resources report (the first three on every resource).
 pub mod condition_type {
     /// Every owned workload is serving (pods ready, models and adapters loaded).
     pub const READY: &str = "Ready";
@@ -13,6 +13,10 @@ pub mod condition_type {
     pub const PROGRESSING: &str = "Progressing";
     /// Something is wrong that needs a person: invalid spec, unschedulable pods, failed loads.
     pub const DEGRADED: &str = "Degraded";
+    /// LogicalAIWorkflow only: prompts may reach the cloud with personal data in them,
+    /// because desensitization is disabled or narrowed to some entity types. Abnormal-true,
+    /// like `Degraded`: `False` (reason `AllEntitiesRemoved`) is the protected state.
+    pub const DESENSITIZATION_REDUCED: &str = "DesensitizationReduced";
 }
 
 /// Marks a list schema as `x-kubernetes-list-type: map` keyed by `keys`.

@@ -1,6 +1,7 @@
 //! `LogicalAIWorkflow`: the per-request pipeline that ties an EdgeLLM to a CloudLLM —
 //! edge prompt completion, the routing decision, desensitization, cloud generation.
 
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::CustomResource;
 use schemars::JsonSchema;
@@ -8,6 +9,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::common::{DNS_LABEL_PATTERN, LocalObjectRef};
 use crate::status::{conditions_schema, named_list_schema};
+
+/// Annotation that confirms a workflow may send prompts to the cloud without
+/// desensitization. `spec.desensitization.enabled: false` is refused (`InvalidSpec`) unless
+/// the workflow carries this annotation with the value `"true"`: switching privacy off must
+/// be a separate, visible decision, not one field among many in a spec.
+pub const ALLOW_UNPROTECTED_ANNOTATION: &str = "netgpt.io/allow-unprotected-cloud-prompts";
 
 /// A logical AI workflow: one gateway per site of `edgeRef`, running `steps` for each
 /// request and deciding whether the edge answers alone or the cloud answers.
@@ -26,6 +33,7 @@ use crate::status::{conditions_schema, named_list_schema};
     printcolumn = r#"{"name": "Threshold", "type": "number", "jsonPath": ".spec.routing.confidenceThreshold"}"#,
     printcolumn = r#"{"name": "Ready", "type": "string", "jsonPath": ".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name": "Reason", "type": "string", "jsonPath": ".status.conditions[?(@.type==\"Ready\")].reason"}"#,
+    printcolumn = r#"{"name": "Protection", "type": "string", "jsonPath": ".status.conditions[?(@.type==\"DesensitizationReduced\")].reason"}"#,
     printcolumn = r#"{"name": "Endpoint", "type": "string", "priority": 1, "jsonPath": ".status.sites[*].endpoint"}"#,
     printcolumn = r#"{"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}"#
 )]
@@ -151,10 +159,18 @@ pub enum ConfidenceMetric {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DesensitizationPolicy {
-    /// Turn desensitization on (strongly recommended; the default).
+    /// Remove personal data before a prompt leaves the edge (the default). `false` sends
+    /// prompts to the cloud as users wrote them, so it is accepted only when the workflow
+    /// also carries the annotation `netgpt.io/allow-unprotected-cloud-prompts: "true"`;
+    /// without it the workflow is `InvalidSpec` and nothing is rendered. With it the
+    /// workflow reports `DesensitizationReduced=True` (reason `DesensitizationDisabled`)
+    /// and a Warning Event for every generation.
     #[serde(default = "yes")]
     pub enabled: bool,
-    /// Entity types to remove. Empty means all supported types.
+    /// Entity types to remove. Empty means all supported types. A subset leaves the
+    /// others in prompts sent to the cloud: the workflow lists them in
+    /// `status.unprotectedEntities` and reports `DesensitizationReduced=True` (reason
+    /// `EntitiesNarrowed`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub entities: Vec<EntityType>,
     /// What replaces a detected entity.
@@ -167,7 +183,42 @@ pub struct DesensitizationPolicy {
     /// fail-closed: there is deliberately no setting that forwards unredacted text.
     #[serde(default)]
     pub on_failure: DesensitizeFailure,
+    /// CPU and memory of the desensitizer sidecar in each gateway pod. Keys left out keep
+    /// the defaults (requests `cpu: 250m, memory: 256Mi`, limits `cpu: "2", memory:
+    /// 512Mi`: room for its NER model, ~90 MB of f32 weights); a limit left out is raised
+    /// to a larger request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<SidecarResources>,
 }
+
+/// Requests and limits of a sidecar container (CPU and memory only).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SidecarResources {
+    /// What the scheduler reserves for the container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests: Option<ComputeQuantities>,
+    /// The most the container may use: over the memory limit it is killed, over the CPU
+    /// limit it is throttled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<ComputeQuantities>,
+}
+
+/// CPU and memory quantities in Kubernetes notation (`500m`, `2`, `256Mi`).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ComputeQuantities {
+    /// CPU, e.g. `"250m"` or `"2"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<Quantity>,
+    /// Memory, e.g. `"256Mi"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<Quantity>,
+}
+
+// `Quantity` compares as its string, an equivalence; the policy (and the compiled workflow
+// that carries it) keep their `Eq`.
+impl Eq for ComputeQuantities {}
 
 fn yes() -> bool {
     true
@@ -181,6 +232,7 @@ impl Default for DesensitizationPolicy {
             action: DesensitizeAction::default(),
             restore_in_response: true,
             on_failure: DesensitizeFailure::default(),
+            resources: None,
         }
     }
 }
@@ -213,6 +265,44 @@ pub enum EntityType {
     UrlCredentials,
     /// Places a person can be located by (city or district named as where they live).
     Location,
+}
+
+impl EntityType {
+    /// Every supported type: what an empty `entities` list removes.
+    pub const ALL: [EntityType; 12] = [
+        Self::Person,
+        Self::Email,
+        Self::Phone,
+        Self::CreditCard,
+        Self::Iban,
+        Self::IpAddress,
+        Self::StreetAddress,
+        Self::NationalId,
+        Self::DateOfBirth,
+        Self::ApiKey,
+        Self::UrlCredentials,
+        Self::Location,
+    ];
+
+    /// Position in [`EntityType::ALL`]. The match is exhaustive, so a new variant does not
+    /// compile until it is placed here; the tests check that `ALL` has every variant the
+    /// schema lists.
+    pub const fn index(self) -> usize {
+        match self {
+            Self::Person => 0,
+            Self::Email => 1,
+            Self::Phone => 2,
+            Self::CreditCard => 3,
+            Self::Iban => 4,
+            Self::IpAddress => 5,
+            Self::StreetAddress => 6,
+            Self::NationalId => 7,
+            Self::DateOfBirth => 8,
+            Self::ApiKey => 9,
+            Self::UrlCredentials => 10,
+            Self::Location => 11,
+        }
+    }
 }
 
 /// Replacement for a detected entity.
@@ -281,10 +371,14 @@ pub struct LogicalAIWorkflowStatus {
     /// The `metadata.generation` this status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
-    /// `Ready`, `Progressing`, `Degraded`.
+    /// `Ready`, `Progressing`, `Degraded`, `DesensitizationReduced`.
     #[serde(default)]
     #[schemars(schema_with = "conditions_schema")]
     pub conditions: Vec<Condition>,
+    /// Entity types that reach the cloud unremoved: every type while desensitization is
+    /// disabled, the ones `spec.desensitization.entities` leaves out otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unprotected_entities: Vec<EntityType>,
     /// Per-site gateways.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(schema_with = "named_list_schema::<WorkflowSiteStatus>")]
@@ -303,4 +397,43 @@ pub struct WorkflowSiteStatus {
     /// Whether the gateway is ready.
     #[serde(default)]
     pub ready: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::EntityType;
+
+    /// Every string value in a JSON schema (enum members, or `const`s of a `oneOf`).
+    fn names(value: &serde_json::Value, out: &mut Vec<String>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                for (key, v) in map {
+                    match (key.as_str(), v) {
+                        ("const", serde_json::Value::String(s)) => out.push(s.clone()),
+                        ("enum", serde_json::Value::Array(items)) => {
+                            out.extend(items.iter().filter_map(|i| i.as_str().map(String::from)))
+                        }
+                        _ => names(v, out),
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|i| names(i, out)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn all_lists_every_entity_type_at_its_index() {
+        for (i, kind) in EntityType::ALL.iter().enumerate() {
+            assert_eq!(kind.index(), i, "{kind:?}");
+        }
+        let schema = serde_json::to_value(schemars::schema_for!(EntityType)).expect("schema");
+        let mut listed = Vec::new();
+        names(&schema, &mut listed);
+        assert_eq!(listed.len(), EntityType::ALL.len(), "{listed:?}");
+        for name in listed {
+            let kind: EntityType = serde_json::from_value(serde_json::Value::String(name.clone())).expect("variant");
+            assert!(EntityType::ALL.contains(&kind), "{name} is missing from EntityType::ALL");
+        }
+    }
 }

@@ -3,7 +3,8 @@
 //! init container that stages http(s) artifacts.
 //!
 //! - [`render`]: pure functions, spec → desired children (unit-tested without a cluster);
-//! - [`validate`]: the rules the CRD schema cannot express;
+//! - [`validate`]: the rules the CRD schema cannot express ([`quantity`] reads resource
+//!   quantities for them);
 //! - [`controller`]: reconcile loops (server-side apply, pruning by label, status, Events);
 //! - [`run`]: leader election, metrics/health endpoints, start-up and shutdown;
 //! - [`fetch`]: downloads with retry, SHA-256 verification and atomic rename.
@@ -11,6 +12,7 @@
 pub mod controller;
 pub mod fetch;
 pub mod metrics;
+pub mod quantity;
 pub mod render;
 pub mod run;
 pub mod validate;

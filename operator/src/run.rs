@@ -28,6 +28,7 @@ use crate::controller::{self, Caches, Context, pod_owner};
 use crate::metrics::Metrics;
 use crate::render::PodDefaults;
 use crate::render::labels::Component;
+use crate::render::policy::{DEFAULT_SCRAPER_PODS, MetricsScrapers, SelectorError};
 
 /// Options of `netgpt operator`.
 #[derive(clap::Args, Clone, Debug)]
@@ -63,6 +64,15 @@ pub struct OperatorArgs {
     /// Log format.
     #[arg(long, value_enum, default_value = "text", env = "NETGPT_LOG_FORMAT")]
     pub log_format: LogFormat,
+    /// Labels (`key=value,…`) of the namespaces whose scraper pods may reach the model
+    /// servers' metrics; empty: every namespace.
+    #[arg(long, default_value = "", env = "NETGPT_METRICS_SCRAPER_NAMESPACES")]
+    pub metrics_scraper_namespaces: String,
+    /// Labels (`key=value,…`) of the pods that may scrape the model servers' metrics, past
+    /// their NetworkPolicy (the metrics share the API port, so keep this narrow); empty:
+    /// no pod.
+    #[arg(long, default_value = DEFAULT_SCRAPER_PODS, env = "NETGPT_METRICS_SCRAPER_PODS")]
+    pub metrics_scraper_pods: String,
 }
 
 /// Log output formats.
@@ -101,6 +111,8 @@ pub enum RunError {
     Bind { addr: SocketAddr, source: std::io::Error },
     #[error("lost the leader lease; exiting so a fresh replica can take over")]
     LostLease,
+    #[error("--metrics-scraper-namespaces/--metrics-scraper-pods: {0}")]
+    Scrapers(#[from] SelectorError),
 }
 
 /// Sets up logging (once per process; later calls are no-ops).
@@ -134,6 +146,8 @@ pub async fn run_until(
     on_bound: impl FnOnce(SocketAddr),
 ) -> Result<(), RunError> {
     init_tracing(args.log_format);
+    // Checked before anything starts: a bad selector would fail every model's reconcile.
+    let scrapers = MetricsScrapers::from_selectors(&args.metrics_scraper_namespaces, &args.metrics_scraper_pods)?;
     let client = Client::try_default().await?;
     let metrics = Metrics::new();
     let ready = Arc::new(AtomicBool::new(false));
@@ -209,7 +223,7 @@ pub async fn run_until(
                     _ = stopped => {}
                 }
             };
-            run_controllers(client, &args, &identity, metrics.clone(), until).await;
+            run_controllers(client, &args, &identity, metrics.clone(), scrapers, until).await;
             metrics.leader.set(0);
             if lost_lease.load(Ordering::Relaxed) { Err(RunError::LostLease) } else { Ok(()) }
         } else {
@@ -222,7 +236,7 @@ pub async fn run_until(
     } else {
         ready.store(true, Ordering::Relaxed);
         let mut stop = stop_rx.clone();
-        run_controllers(client, &args, &identity, metrics.clone(), async move {
+        run_controllers(client, &args, &identity, metrics.clone(), scrapers, async move {
             let _ = stop.wait_for(|s| *s).await;
         })
         .await;
@@ -303,7 +317,7 @@ struct ChildWatches {
     services: Watch<PartialObjectMeta<Service>>,
     config_maps: Watch<PartialObjectMeta<ConfigMap>>,
     pods: Option<Watch<Pod>>,
-    policies: Option<Watch<PartialObjectMeta<NetworkPolicy>>>,
+    policies: Watch<PartialObjectMeta<NetworkPolicy>>,
 }
 
 /// The child watches of one component and the cache they fill.
@@ -313,14 +327,16 @@ fn child_watches(client: &Client, ns: Option<&str>, component: Component) -> (Ch
     let (services, service_stream) = cached_metadata(api::<PartialObjectMeta<Service>>(client, ns), config.clone());
     let (config_maps, config_map_stream) =
         cached_metadata(api::<PartialObjectMeta<ConfigMap>>(client, ns), config.clone());
-    // Gateways own a NetworkPolicy and report readiness from their Deployments alone;
-    // model servers report where their pods landed.
-    let (pods, pod_stream, policies, policy_stream) = if component == Component::Gateway {
-        let (store, stream) = cached_metadata(api::<PartialObjectMeta<NetworkPolicy>>(client, ns), config);
-        (None, None, Some(store), Some(stream.boxed()))
+    // Every component owns NetworkPolicies (models their isolation, workflows their
+    // allowances). Gateways report readiness from their Deployments alone; model servers
+    // report where their pods landed.
+    let (policies, policy_stream) =
+        cached_metadata(api::<PartialObjectMeta<NetworkPolicy>>(client, ns), config.clone());
+    let (pods, pod_stream) = if component == Component::Gateway {
+        (None, None)
     } else {
         let (store, stream) = cached_objects(api::<Pod>(client, ns), config);
-        (Some(store), Some(stream.boxed()), None, None)
+        (Some(store), Some(stream.boxed()))
     };
     let cache = ChildCache::new(component, deployments, services, config_maps, policies, pods);
     let watches = ChildWatches {
@@ -328,7 +344,7 @@ fn child_watches(client: &Client, ns: Option<&str>, component: Component) -> (Ch
         services: service_stream.boxed(),
         config_maps: config_map_stream.boxed(),
         pods: pod_stream,
-        policies: policy_stream,
+        policies: policy_stream.boxed(),
     };
     (cache, watches)
 }
@@ -339,6 +355,7 @@ async fn run_controllers(
     args: &OperatorArgs,
     identity: &str,
     metrics: Metrics,
+    scrapers: Option<MetricsScrapers>,
     until: impl Future<Output = ()> + Send + 'static,
 ) {
     let reporter = Reporter { controller: "netgpt-operator".into(), instance: Some(identity.to_string()) };
@@ -376,6 +393,7 @@ async fn run_controllers(
             cuda_image: args.default_cuda_image.clone(),
             log_format: args.log_format.as_str().to_string(),
         },
+        scrapers,
         caches,
     ));
 
@@ -384,6 +402,7 @@ async fn run_controllers(
         .owns_stream(edge_watches.deployments)
         .owns_stream(edge_watches.services)
         .owns_stream(edge_watches.config_maps)
+        .owns_stream(edge_watches.policies)
         .watches_stream(futures::stream::iter(edge_watches.pods).flatten(), |pod| {
             pod_owner::<EdgeLLM>(&pod, Component::EdgeLlm)
         })
@@ -399,6 +418,7 @@ async fn run_controllers(
         .owns_stream(cloud_watches.deployments)
         .owns_stream(cloud_watches.services)
         .owns_stream(cloud_watches.config_maps)
+        .owns_stream(cloud_watches.policies)
         .watches_stream(futures::stream::iter(cloud_watches.pods).flatten(), |pod| {
             pod_owner::<CloudLLM>(&pod, Component::CloudLlm)
         })
@@ -411,14 +431,11 @@ async fn run_controllers(
 
     let (by_edge, by_cloud) = (wf_store.clone(), wf_store.clone());
     let wf_metrics = metrics.clone();
-    let mut workflows = workflows
+    let workflows = workflows
         .owns_stream(gateway_watches.deployments)
         .owns_stream(gateway_watches.services)
-        .owns_stream(gateway_watches.config_maps);
-    if let Some(policies) = gateway_watches.policies {
-        workflows = workflows.owns_stream(policies);
-    }
-    let workflows = workflows
+        .owns_stream(gateway_watches.config_maps)
+        .owns_stream(gateway_watches.policies)
         // A change to a referenced EdgeLLM/CloudLLM (sites, readiness) re-renders the workflow.
         .watches(api::<EdgeLLM>(&client, ns), watcher::Config::default(), move |edge| {
             referencing(&by_edge, &edge, |wf| &wf.spec.edge_ref.name)
@@ -436,4 +453,35 @@ async fn run_controllers(
     tracing::info!(namespace = ns.unwrap_or("<all>"), "controllers running");
     futures::join!(edge, cloud, workflows);
     tracing::info!("controllers stopped");
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: OperatorArgs,
+    }
+
+    #[test]
+    fn scraper_flags_parse_as_the_chart_renders_them() {
+        // The chart passes an empty value for "every namespace" / "no scraper".
+        let cli = Cli::try_parse_from(["operator", "--metrics-scraper-namespaces=", "--metrics-scraper-pods="])
+            .expect("empty values parse");
+        let scrapers =
+            MetricsScrapers::from_selectors(&cli.args.metrics_scraper_namespaces, &cli.args.metrics_scraper_pods);
+        assert_eq!(scrapers, Ok(None), "an empty pod selector admits nobody");
+        // Unset, the flags admit Prometheus pods from any namespace.
+        let cli = Cli::try_parse_from(["operator"]).expect("defaults");
+        let scrapers =
+            MetricsScrapers::from_selectors(&cli.args.metrics_scraper_namespaces, &cli.args.metrics_scraper_pods)
+                .expect("valid")
+                .expect("some scrapers");
+        assert!(scrapers.namespaces.is_empty());
+        assert_eq!(scrapers.pods["app.kubernetes.io/name"], "prometheus");
+    }
 }

@@ -8,6 +8,8 @@ use std::time::Duration;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Client, ResourceExt};
 use netgpt_crds::config::ServingConfig;
@@ -391,5 +393,95 @@ async fn city_example_places_every_site_on_its_nodes() {
     })
     .await;
     assert_eq!(status.ready_sites.as_deref(), Some("0/5"));
+    operator.stop().await;
+}
+
+/// The policy's pod selector, and its ingress rules.
+fn selected_and_rules(
+    policy: &NetworkPolicy,
+) -> (BTreeMap<String, String>, Vec<k8s_openapi::api::networking::v1::NetworkPolicyIngressRule>) {
+    let spec = policy.spec.clone().expect("spec");
+    assert_eq!(spec.policy_types, Some(vec!["Ingress".to_string()]));
+    (spec.pod_selector.and_then(|s| s.match_labels).unwrap_or_default(), spec.ingress.unwrap_or_default())
+}
+
+#[tokio::test]
+async fn models_are_isolated_by_a_policy_they_own() {
+    let (client, ns, operator) = setup("isolation").await;
+    let policies: Api<NetworkPolicy> = Api::namespaced(client.clone(), &ns.name);
+
+    // A CloudLLM alone, no workflow: its serving pods are closed to all but metrics scrapers.
+    let cloud: CloudLLM = serde_json::from_value(serde_json::json!({
+        "apiVersion": "netgpt.io/v1alpha1", "kind": "CloudLLM", "metadata": {"name": "alone"},
+        "spec": {"model": {"architecture": "llama", "format": "gguf", "source": {"uri": "file:///models/m.gguf"}}}
+    }))
+    .expect("CloudLLM");
+    let clouds: Api<CloudLLM> = Api::namespaced(client.clone(), &ns.name);
+    let cloud = clouds.create(&PostParams::default(), &cloud).await.expect("create cloud");
+    let policy = eventually("cloud isolation policy", WAIT, || async {
+        get_opt::<NetworkPolicy>(&client, &ns.name, "alone-cloud-llm-isolation").await
+    })
+    .await;
+    let (selected, rules) = selected_and_rules(&policy);
+    assert_eq!(
+        selected,
+        BTreeMap::from([
+            ("app.kubernetes.io/component".to_string(), "cloud-llm".to_string()),
+            ("app.kubernetes.io/instance".to_string(), "alone".to_string()),
+            ("app.kubernetes.io/name".to_string(), "netgpt".to_string()),
+        ])
+    );
+    assert_eq!(rules.len(), 1, "only the metrics scrapers: {rules:?}");
+    let peer = &rules[0].from.as_ref().expect("from")[0];
+    let scrapers = peer.pod_selector.as_ref().and_then(|s| s.match_labels.clone()).expect("scraper pods");
+    assert_eq!(scrapers, BTreeMap::from([("app.kubernetes.io/name".to_string(), "prometheus".to_string())]));
+    assert!(peer.namespace_selector.as_ref().is_some_and(|n| n.match_labels.is_none()), "any namespace: {peer:?}");
+    let port = &rules[0].ports.as_ref().expect("ports")[0];
+    assert_eq!((port.port.clone(), port.protocol.as_deref()), (Some(IntOrString::Int(8000)), Some("TCP")));
+    let owner = &policy.metadata.owner_references.as_ref().expect("owner references")[0];
+    assert_eq!((owner.kind.as_str(), owner.uid.as_str()), ("CloudLLM", cloud.uid().expect("uid").as_str()));
+    assert_eq!(owner.controller, Some(true));
+    // The selector picks exactly the CloudLLM's pods.
+    let pods = bound_pods(&client, &ns.name, &selector_string(&selected), 1).await;
+    assert_eq!(pods[0].labels().get("app.kubernetes.io/instance").map(String::as_str), Some("alone"));
+
+    // Drift: a deleted policy comes back.
+    let first = policy.uid();
+    policies.delete("alone-cloud-llm-isolation", &DeleteParams::default()).await.expect("delete policy");
+    eventually("isolation policy repaired", WAIT, || async {
+        let p = policies.get_opt("alone-cloud-llm-isolation").await.ok()??;
+        (p.uid() != first).then_some(())
+    })
+    .await;
+
+    // Deleting the CloudLLM garbage-collects its policy through the owner reference.
+    clouds.delete("alone", &DeleteParams::default()).await.expect("delete cloud");
+    eventually("isolation policy garbage-collected", WAIT, || async {
+        policies.get_opt("alone-cloud-llm-isolation").await.ok()?.is_none().then_some(())
+    })
+    .await;
+
+    // An EdgeLLM's policy covers the serving pods of every site.
+    let sites = serde_json::json!([
+        {"name": "a", "nodeSelector": {"netgpt.io/site": "site-a"}},
+        {"name": "b", "nodeSelector": {"netgpt.io/site": "site-b"}}
+    ]);
+    Api::<EdgeLLM>::namespaced(client.clone(), &ns.name)
+        .create(&PostParams::default(), &edge_manifest("edge", sites, serde_json::json!({})))
+        .await
+        .expect("create edge");
+    let policy = eventually("edge isolation policy", WAIT, || async {
+        get_opt::<NetworkPolicy>(&client, &ns.name, "edge-edge-llm-isolation").await
+    })
+    .await;
+    let (selected, rules) = selected_and_rules(&policy);
+    assert_eq!(selected.get("app.kubernetes.io/component").map(String::as_str), Some("edge-llm"));
+    assert_eq!(rules.len(), 1);
+    let pods = bound_pods(&client, &ns.name, &selector_string(&selected), 2).await;
+    let sites: std::collections::BTreeSet<_> =
+        pods.iter().filter_map(|p| p.labels().get("netgpt.io/site").cloned()).collect();
+    assert_eq!(sites.len(), 2, "pods of both sites are selected");
+    let owner = &policy.metadata.owner_references.as_ref().expect("owner references")[0];
+    assert_eq!((owner.kind.as_str(), owner.name.as_str()), ("EdgeLLM", "edge"));
     operator.stop().await;
 }

@@ -35,3 +35,12 @@ app.kubernetes.io/component: operator
 {{- define "netgpt.image" -}}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
 {{- end -}}
+
+{{- /* A label map as the operator's `key=value,…` selector flags take it. */ -}}
+{{- define "netgpt.selectorArg" -}}
+{{- $pairs := list -}}
+{{- range $key, $value := . -}}
+{{- $pairs = append $pairs (printf "%s=%s" $key $value) -}}
+{{- end -}}
+{{- join "," $pairs -}}
+{{- end -}}

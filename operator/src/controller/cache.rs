@@ -97,8 +97,8 @@ pub struct ChildCache {
     pub deployments: Store<Deployment>,
     pub services: Store<PartialObjectMeta<Service>>,
     pub config_maps: Store<PartialObjectMeta<ConfigMap>>,
-    /// Only gateways own NetworkPolicies.
-    pub policies: Option<Store<PartialObjectMeta<NetworkPolicy>>>,
+    /// Models own their isolation policy, workflows their allowances into the models.
+    pub policies: Store<PartialObjectMeta<NetworkPolicy>>,
     /// Gateways report readiness from their Deployments and keep no pod cache.
     pub pods: Option<Store<Pod>>,
     applied: Mutex<HashMap<ChildKey, AppliedRecord>>,
@@ -117,7 +117,7 @@ impl ChildCache {
         deployments: Store<Deployment>,
         services: Store<PartialObjectMeta<Service>>,
         config_maps: Store<PartialObjectMeta<ConfigMap>>,
-        policies: Option<Store<PartialObjectMeta<NetworkPolicy>>>,
+        policies: Store<PartialObjectMeta<NetworkPolicy>>,
         pods: Option<Store<Pod>>,
     ) -> Self {
         Self { component, deployments, services, config_maps, policies, pods, applied: Mutex::new(HashMap::new()) }
@@ -129,9 +129,7 @@ impl ChildCache {
             let _ = self.deployments.wait_until_ready().await;
             let _ = self.services.wait_until_ready().await;
             let _ = self.config_maps.wait_until_ready().await;
-            if let Some(p) = &self.policies {
-                let _ = p.wait_until_ready().await;
-            }
+            let _ = self.policies.wait_until_ready().await;
             if let Some(p) = &self.pods {
                 let _ = p.wait_until_ready().await;
             }
@@ -219,7 +217,7 @@ impl ChildCache {
         let cached = self.deployments.state().len()
             + self.services.state().len()
             + self.config_maps.state().len()
-            + self.policies.as_ref().map_or(0, |p| p.state().len());
+            + self.policies.state().len();
         if applied.len() > 2 * cached + 1024 {
             applied.retain(|key, _| match key.kind.as_str() {
                 "Deployment" => Deployment::cached_meta(self, &key.namespace, &key.name).is_some(),
@@ -316,4 +314,4 @@ macro_rules! metadata_child {
 
 metadata_child!(Service, |c| Some(&c.services));
 metadata_child!(ConfigMap, |c| Some(&c.config_maps));
-metadata_child!(NetworkPolicy, |c| c.policies.as_ref());
+metadata_child!(NetworkPolicy, |c| Some(&c.policies));

@@ -1,4 +1,5 @@
-//! CloudLLM reconcile: validate, apply the children, report status.
+//! CloudLLM reconcile: validate, apply the children (the isolation NetworkPolicy first,
+//! so no serving pod is ever reachable before it), report status.
 //!
 //! No finalizer, for the same reason as EdgeLLM: owner references let the garbage
 //! collector remove every child.
@@ -18,6 +19,7 @@ use super::{
 use crate::render::cloud::render_cloud;
 use crate::render::labels::Component;
 use crate::render::pod::service_url;
+use crate::render::policy::render_cloud_isolation;
 use crate::validate::{FieldError, needs_nodes, validate_cloud};
 
 const KIND: &str = "CloudLLM";
@@ -38,17 +40,19 @@ async fn reconcile_inner(cloud: &CloudLLM, ctx: &Context) -> Result<Reconciled, 
     let mut errors = validate_cloud(&name, &cloud.spec, &nodes);
     let rendered = if errors.is_empty() {
         render_cloud(cloud, &ctx.defaults)
+            .and_then(|children| Ok((children, render_cloud_isolation(cloud, ctx.scrapers.as_ref())?)))
             .map_err(|e| errors.push(FieldError { field: e.field().to_string(), message: e.to_string() }))
             .ok()
     } else {
         None
     };
-    let Some(children) = rendered else {
+    let Some((children, isolation)) = rendered else {
         return reject_invalid(ctx, cloud, &previous, &errors).await;
     };
 
     let cache = ctx.caches.children(Component::CloudLlm);
     cache.synced().await?;
+    apply_child(ctx, cache, &owner, &isolation).await?;
     apply_child(ctx, cache, &owner, &children.config_map).await?;
     let deployment = apply_deployment(ctx, cache, &owner, &children.deployment).await?;
     apply_child(ctx, cache, &owner, &children.service).await?;

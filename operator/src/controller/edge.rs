@@ -1,5 +1,5 @@
-//! EdgeLLM reconcile: validate, apply each site's children, prune what no longer
-//! belongs, and report per-site status.
+//! EdgeLLM reconcile: validate, apply the isolation NetworkPolicy and each site's
+//! children, prune what no longer belongs, and report per-site status.
 //!
 //! No finalizer: every child is namespaced and carries a controller owner reference, so
 //! Kubernetes' garbage collector removes them when the EdgeLLM is deleted; nothing
@@ -23,6 +23,7 @@ use super::{
 use crate::render::edge::render_edge;
 use crate::render::labels::Component;
 use crate::render::pod::service_url;
+use crate::render::policy::render_edge_isolation;
 use crate::validate::{FieldError, needs_nodes, validate_edge};
 
 const KIND: &str = "EdgeLLM";
@@ -42,7 +43,9 @@ async fn reconcile_inner(edge: &EdgeLLM, ctx: &Context) -> Result<Reconciled, Er
     let nodes = if needs_nodes(edge.spec.resources.as_ref()) { list_nodes(&ctx.client).await? } else { Vec::new() };
     let mut errors = validate_edge(&name, &edge.spec, &nodes);
     let rendered = if errors.is_empty() {
-        match render_edge(edge, &ctx.defaults) {
+        match render_edge(edge, &ctx.defaults)
+            .and_then(|sites| Ok((sites, render_edge_isolation(edge, ctx.scrapers.as_ref())?)))
+        {
             Ok(r) => Some(r),
             Err(e) => {
                 errors.push(FieldError { field: e.field().to_string(), message: e.to_string() });
@@ -52,12 +55,14 @@ async fn reconcile_inner(edge: &EdgeLLM, ctx: &Context) -> Result<Reconciled, Er
     } else {
         None
     };
-    let Some(sites) = rendered else {
+    let Some((sites, isolation)) = rendered else {
         return reject_invalid(ctx, edge, &previous, &errors).await;
     };
 
     let cache = ctx.caches.children(Component::EdgeLlm);
     cache.synced().await?;
+    // Isolation first: no serving pod is ever reachable before its policy exists.
+    apply_child(ctx, cache, &owner, &isolation).await?;
     let mut keep = HashSet::new();
     let mut deployments = Vec::new();
     for site in sites {

@@ -27,6 +27,7 @@ use serde::de::DeserializeOwned;
 use crate::metrics::Metrics;
 use crate::render::PodDefaults;
 use crate::render::labels::Component;
+use crate::render::policy::MetricsScrapers;
 use crate::validate::FieldError;
 use cache::{CacheError, CachedChild, ChildCache};
 
@@ -59,6 +60,8 @@ pub struct Context {
     pub metrics: Metrics,
     /// What rendered pods inherit: images (when a resource sets none) and the log format.
     pub defaults: PodDefaults,
+    /// Pods the models' isolation policies let scrape metrics (`None`: no pod).
+    pub scrapers: Option<MetricsScrapers>,
     pub caches: Caches,
     failures: Mutex<HashMap<String, u32>>,
 }
@@ -110,8 +113,15 @@ where
 }
 
 impl Context {
-    pub fn new(client: Client, recorder: Recorder, metrics: Metrics, defaults: PodDefaults, caches: Caches) -> Self {
-        Self { client, recorder, metrics, defaults, caches, failures: Mutex::new(HashMap::new()) }
+    pub fn new(
+        client: Client,
+        recorder: Recorder,
+        metrics: Metrics,
+        defaults: PodDefaults,
+        scrapers: Option<MetricsScrapers>,
+        caches: Caches,
+    ) -> Self {
+        Self { client, recorder, metrics, defaults, scrapers, caches, failures: Mutex::new(HashMap::new()) }
     }
 
     /// Exponential back-off per object: 1 s, 2 s, 4 s … capped at 5 minutes.

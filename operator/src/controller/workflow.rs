@@ -1,5 +1,7 @@
-//! LogicalAIWorkflow reconcile: check the step graph and the references, render one
-//! gateway per site of the EdgeLLM plus the cloud NetworkPolicy, apply, prune, report.
+//! LogicalAIWorkflow reconcile: check the step graph, the references and the
+//! desensitization policy, render one gateway per site of the EdgeLLM plus the
+//! NetworkPolicies that let the gateways into the edge and cloud models, apply, prune,
+//! report (with what the desensitization policy leaves unprotected).
 //!
 //! No finalizer: children carry owner references. The referenced EdgeLLM and CloudLLM
 //! are watched, so changing them re-renders the compiled workflow.
@@ -12,16 +14,21 @@ use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::api::Api;
 use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
 use kube::{Resource, ResourceExt};
-use netgpt_crds::status::condition_type::{DEGRADED, PROGRESSING, READY};
-use netgpt_crds::{LogicalAIWorkflow, WorkflowSiteStatus};
+use netgpt_crds::status::condition_type::{DEGRADED, DESENSITIZATION_REDUCED, PROGRESSING, READY};
+use netgpt_crds::status::find_condition;
+use netgpt_crds::{CloudLLM, EdgeLLM, LogicalAIWorkflow, WorkflowSiteStatus};
 
 use super::{
     Context, Error, Reconciled, apply_child, apply_deployment, condition, instrumented, patch_status, prune_children,
     reject_invalid,
 };
+use crate::render::desensitization::{Protection, validate_desensitization};
 use crate::render::labels::Component;
-use crate::render::workflow::{is_ready, render_cloud_policy, render_gateways, validate_cloud_model, validate_steps};
+use crate::render::policy::{render_cloud_policy, render_edge_policy};
+use crate::render::workflow::{GatewayChildren, is_ready, render_gateways, validate_cloud_model, validate_steps};
+use crate::render::{PodDefaults, RenderError};
 use crate::validate::FieldError;
 
 const KIND: &str = "LogicalAIWorkflow";
@@ -39,6 +46,7 @@ async fn reconcile_inner(wf: &LogicalAIWorkflow, ctx: &Context) -> Result<Reconc
     let owner = wf.object_ref(&());
 
     let mut errors = validate_steps(wf);
+    errors.extend(validate_desensitization(wf));
     let edge = ctx.caches.edge(&ctx.client, &namespace, &wf.spec.edge_ref.name).await?;
     let cloud = ctx.caches.cloud(&ctx.client, &namespace, &wf.spec.cloud_ref.name).await?;
     if edge.is_none() {
@@ -57,23 +65,25 @@ async fn reconcile_inner(wf: &LogicalAIWorkflow, ctx: &Context) -> Result<Reconc
         errors.extend(validate_cloud_model(wf, cloud));
     }
     let rendered = match (&edge, &cloud) {
-        (Some(edge), Some(cloud)) if errors.is_empty() => {
-            match (render_gateways(wf, edge, cloud, &ctx.defaults), render_cloud_policy(wf, cloud)) {
-                (Ok(g), Ok(p)) => Some((g, p)),
-                (Err(e), _) | (_, Err(e)) => {
-                    errors.push(FieldError { field: e.field().to_string(), message: e.to_string() });
-                    None
-                }
+        (Some(edge), Some(cloud)) if errors.is_empty() => match render_all(wf, edge, cloud, &ctx.defaults) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                errors.push(FieldError { field: e.field().to_string(), message: e.to_string() });
+                None
             }
-        }
+        },
         _ => None,
     };
-    let (Some((gateways, policy)), Some(edge), Some(cloud)) = (rendered, edge, cloud) else {
+    let (Some((gateways, policies)), Some(edge), Some(cloud)) = (rendered, edge, cloud) else {
         return reject_invalid(ctx, wf, &previous, &errors).await;
     };
 
     let cache = ctx.caches.children(Component::Gateway);
     cache.synced().await?;
+    // The allowances first, so that new gateways find the models open to them.
+    for policy in &policies {
+        apply_child(ctx, cache, &owner, policy).await?;
+    }
     let mut keep = HashSet::new();
     let mut sites = Vec::new();
     for gw in gateways {
@@ -85,12 +95,13 @@ async fn reconcile_inner(wf: &LogicalAIWorkflow, ctx: &Context) -> Result<Reconc
         let endpoint = format!("http://{}.{namespace}.svc:{}", gw.service.name_any(), wf.spec.exposure.port);
         sites.push(WorkflowSiteStatus { name: gw.site, endpoint: Some(endpoint), ready });
     }
-    apply_child(ctx, cache, &owner, &policy).await?;
     prune_children::<Deployment>(ctx, cache, &owner, &namespace, &name, &keep).await?;
     prune_children::<Service>(ctx, cache, &owner, &namespace, &name, &keep).await?;
     prune_children::<ConfigMap>(ctx, cache, &owner, &namespace, &name, &keep).await?;
-    prune_children::<NetworkPolicy>(ctx, cache, &owner, &namespace, &name, &HashSet::from([policy.name_any()])).await?;
+    let policy_names = policies.iter().map(ResourceExt::name_any).collect();
+    prune_children::<NetworkPolicy>(ctx, cache, &owner, &namespace, &name, &policy_names).await?;
 
+    let protection = Protection::of(&wf.spec.desensitization);
     let edge_ready = is_ready(edge.status.as_ref().map(|s| s.conditions.as_slice()));
     let cloud_ready = is_ready(cloud.status.as_ref().map(|s| s.conditions.as_slice()));
     let waiting_gateways: Vec<&str> = sites.iter().filter(|s| !s.ready).map(|s| s.name.as_str()).collect();
@@ -135,8 +146,66 @@ async fn reconcile_inner(wf: &LogicalAIWorkflow, ctx: &Context) -> Result<Reconc
             generation,
         ),
         condition(&previous, DEGRADED, false, "AsExpected", "", generation),
+        condition(
+            &previous,
+            DESENSITIZATION_REDUCED,
+            protection.reduced(),
+            protection.reason(),
+            protection.message(),
+            generation,
+        ),
     ];
-    let status = serde_json::json!({"observedGeneration": generation, "conditions": conditions, "sites": sites});
+    report_protection(ctx, wf, &protection).await;
+    let status = serde_json::json!({
+        "observedGeneration": generation,
+        "conditions": conditions,
+        "unprotectedEntities": protection.unprotected(),
+        "sites": sites,
+    });
     patch_status(&api, &name, wf.status.as_ref(), status).await?;
     Ok(Reconciled::Converging)
+}
+
+/// Every child of a valid workflow: the gateways and the allowances into both models.
+fn render_all(
+    wf: &LogicalAIWorkflow,
+    edge: &EdgeLLM,
+    cloud: &CloudLLM,
+    defaults: &PodDefaults,
+) -> Result<(Vec<GatewayChildren>, [NetworkPolicy; 2]), RenderError> {
+    Ok((render_gateways(wf, edge, cloud, defaults)?, [render_cloud_policy(wf, cloud)?, render_edge_policy(wf, edge)?]))
+}
+
+/// An Event for reduced protection, once per generation and whenever the reduction
+/// starts or changes kind (e.g. the confirming annotation made an invalid spec valid):
+/// disabled desensitization is a Warning, a narrowed entity list a Normal Event naming
+/// the types left out. Repeating it per generation keeps the decision visible in the
+/// history of every change, not only in the current status.
+async fn report_protection(ctx: &Context, wf: &LogicalAIWorkflow, protection: &Protection) {
+    if !protection.reduced() {
+        return;
+    }
+    let status = wf.status.as_ref();
+    let generation = wf.meta().generation;
+    let previous_reason = status
+        .and_then(|s| find_condition(&s.conditions, DESENSITIZATION_REDUCED))
+        .filter(|c| c.status == "True")
+        .map(|c| c.reason.as_str());
+    let new_generation = status.and_then(|s| s.observed_generation) != generation;
+    if !new_generation && previous_reason == Some(protection.reason()) {
+        return;
+    }
+    let generation = generation.unwrap_or_default();
+    let note = format!("generation {generation}: {}", protection.message());
+    let type_ = if *protection == Protection::Disabled {
+        tracing::warn!(workflow = %wf.name_any(), reason = protection.reason(), "{note}");
+        EventType::Warning
+    } else {
+        tracing::info!(workflow = %wf.name_any(), reason = protection.reason(), "{note}");
+        EventType::Normal
+    };
+    // The generation is in the action too: the recorder folds Events with the same key
+    // (type, reason, action, object) into one series that keeps the first note.
+    let action = format!("Desensitize generation {generation}");
+    ctx.event(&wf.object_ref(&()), type_, protection.reason(), &action, note, None).await;
 }

@@ -3,9 +3,11 @@
 
 pub mod artifacts;
 pub mod cloud;
+pub mod desensitization;
 pub mod edge;
 pub mod labels;
 pub mod pod;
+pub mod policy;
 pub mod workflow;
 
 /// Why a spec cannot be rendered. Reported as an `InvalidSpec` condition naming `field`.
@@ -15,6 +17,9 @@ pub enum RenderError {
     InvalidSource { field: String, reason: String },
     #[error("rendering the serving configuration: {0}")]
     Config(String),
+    /// A rule validation checks too; rendering repeats it rather than trust the order.
+    #[error("{0}")]
+    Field(crate::validate::FieldError),
 }
 
 impl RenderError {
@@ -23,6 +28,7 @@ impl RenderError {
         match self {
             Self::InvalidSource { field, .. } => field,
             Self::Config(_) => "spec",
+            Self::Field(e) => &e.field,
         }
     }
 }

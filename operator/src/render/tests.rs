@@ -1,5 +1,6 @@
 //! Rendering without a cluster: placement merge, GPU limits, artifact staging per scheme.
 
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use netgpt_crds::EdgeLLM;
 
 use super::PodDefaults;
@@ -259,5 +260,146 @@ fn serving_and_gateway_pods_share_one_security_context() {
         let sc = container.security_context.clone().expect("container security context");
         assert_eq!(sc.read_only_root_filesystem, Some(true), "{}", container.name);
         assert_eq!(sc.allow_privilege_escalation, Some(false), "{}", container.name);
+    }
+}
+
+/// A workflow `w` over [`plain_edge`] and the CloudLLM `c` with the given desensitization.
+fn workflow_with(desensitization: serde_json::Value) -> netgpt_crds::LogicalAIWorkflow {
+    serde_json::from_value(serde_json::json!({
+        "apiVersion": "netgpt.io/v1alpha1", "kind": "LogicalAIWorkflow",
+        "metadata": {"name": "w", "namespace": "ns", "uid": "0b7c1a6e-0000-4000-8000-000000000004"},
+        "spec": {"edgeRef": {"name": "e"}, "cloudRef": {"name": "c"},
+                 "steps": [{"name": "complete", "kind": "promptCompletion"}, {"name": "scrub", "kind": "desensitize"},
+                           {"name": "answer", "kind": "generate", "target": "cloud"}],
+                 "desensitization": desensitization}
+    }))
+    .expect("LogicalAIWorkflow")
+}
+
+fn plain_cloud() -> netgpt_crds::CloudLLM {
+    cloud(
+        serde_json::json!({"model": {"architecture": "llama", "format": "gguf", "source": {"uri": "file:///m.gguf"}}}),
+    )
+}
+
+fn sidecar_of(wf: &netgpt_crds::LogicalAIWorkflow) -> (k8s_openapi::api::core::v1::Container, String) {
+    let gateways = super::workflow::render_gateways(wf, &plain_edge(), &plain_cloud(), &defaults()).expect("renders");
+    let pod = gateways[0].deployment.spec.clone().and_then(|s| s.template.spec).expect("pod");
+    let sidecar = pod.containers.into_iter().find(|c| c.name == "desensitizer").expect("sidecar");
+    let config = gateways[0].config_map.data.clone().expect("data").into_values().next().expect("yaml");
+    (sidecar, config)
+}
+
+#[test]
+fn the_sidecar_gets_bounded_compute_and_threads_to_match() {
+    let (sidecar, config) = sidecar_of(&workflow_with(serde_json::json!({})));
+    let resources = sidecar.resources.expect("resources");
+    let get =
+        |m: &Option<std::collections::BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>>,
+         k: &str| m.as_ref().expect("set")[k].0.clone();
+    assert_eq!((get(&resources.requests, "cpu"), get(&resources.requests, "memory")), ("250m".into(), "256Mi".into()));
+    assert_eq!((get(&resources.limits, "cpu"), get(&resources.limits, "memory")), ("2".into(), "512Mi".into()));
+    // Its thread pool follows its own CPU limit (downward API), not the node's core count.
+    let env = sidecar.env.unwrap_or_default();
+    let threads = env.iter().find(|v| v.name == "RAYON_NUM_THREADS").expect("thread count");
+    let field = threads.value_from.as_ref().and_then(|f| f.resource_field_ref.clone()).expect("resource field");
+    assert_eq!((field.container_name.as_deref(), field.resource.as_str()), (Some("desensitizer"), "limits.cpu"));
+    assert!(!config.contains("resources"), "the compiled workflow stays about behaviour: {config}");
+
+    // The spec overrides what it names; the rest keeps the defaults.
+    let wf = workflow_with(serde_json::json!({"resources": {"requests": {"cpu": "1"}, "limits": {"memory": "1Gi"}}}));
+    let (sidecar, config) = sidecar_of(&wf);
+    let resources = sidecar.resources.expect("resources");
+    assert_eq!(get(&resources.requests, "cpu"), "1");
+    assert_eq!(get(&resources.limits, "memory"), "1Gi");
+    assert_eq!(get(&resources.limits, "cpu"), "2");
+    assert!(!config.contains("resources"), "{config}");
+    // Only the sidecar is bounded here; the gateway container is unchanged.
+    let gateways = super::workflow::render_gateways(&wf, &plain_edge(), &plain_cloud(), &defaults()).expect("renders");
+    let pod = gateways[0].deployment.spec.clone().and_then(|s| s.template.spec).expect("pod");
+    assert!(pod.containers.iter().find(|c| c.name == "gateway").and_then(|c| c.resources.clone()).is_none());
+}
+
+/// (pod selector, policy types, ingress rules) of a NetworkPolicy.
+fn policy_parts(
+    policy: &k8s_openapi::api::networking::v1::NetworkPolicy,
+) -> (
+    std::collections::BTreeMap<String, String>,
+    Vec<String>,
+    Vec<k8s_openapi::api::networking::v1::NetworkPolicyIngressRule>,
+) {
+    let spec = policy.spec.clone().expect("spec");
+    let selected = spec.pod_selector.and_then(|s| s.match_labels).expect("pod selector");
+    (selected, spec.policy_types.unwrap_or_default(), spec.ingress.expect("ingress is explicit"))
+}
+
+#[test]
+fn models_own_a_default_deny_policy_that_admits_only_metrics_scrapers() {
+    use super::policy::{MetricsScrapers, render_cloud_isolation, render_edge_isolation};
+    let scrapers = MetricsScrapers::from_selectors("", super::policy::DEFAULT_SCRAPER_PODS).expect("valid");
+    let cloud_policy = render_cloud_isolation(&plain_cloud(), scrapers.as_ref()).expect("renders");
+    assert_eq!(cloud_policy.metadata.name.as_deref(), Some("c-cloud-llm-isolation"));
+    let owner = &cloud_policy.metadata.owner_references.as_ref().expect("owner")[0];
+    assert_eq!((owner.kind.as_str(), owner.name.as_str(), owner.controller), ("CloudLLM", "c", Some(true)));
+    let (selected, types, ingress) = policy_parts(&cloud_policy);
+    // It selects exactly the serving pods (the Deployment's selector).
+    assert_eq!(selected, super::labels::selector_labels(super::labels::Component::CloudLlm, "c", None));
+    assert_eq!(types, ["Ingress"]);
+    assert_eq!(ingress.len(), 1, "one rule: the scrapers");
+    let peer = &ingress[0].from.as_ref().expect("from")[0];
+    let pods = peer.pod_selector.as_ref().and_then(|s| s.match_labels.clone()).expect("scraper pods");
+    assert_eq!(pods["app.kubernetes.io/name"], "prometheus");
+    // Any namespace (an empty selector), but only those pods: never "anything in the cluster".
+    assert_eq!(peer.namespace_selector.as_ref().map(|n| n.match_labels.is_none()), Some(true));
+    let ports = ingress[0].ports.clone().expect("ports");
+    assert_eq!((ports[0].port.clone(), ports[0].protocol.as_deref()), (Some(IntOrString::Int(8000)), Some("TCP")));
+
+    // No scrapers configured: an empty rule list, i.e. deny all ingress.
+    let closed = render_cloud_isolation(&plain_cloud(), None).expect("renders");
+    assert!(policy_parts(&closed).2.is_empty());
+
+    // EdgeLLM: one policy over the pods of every site.
+    let edge_policy = render_edge_isolation(&plain_edge(), scrapers.as_ref()).expect("renders");
+    assert_eq!(edge_policy.metadata.name.as_deref(), Some("e-edge-llm-isolation"));
+    let (selected, _, _) = policy_parts(&edge_policy);
+    assert!(!selected.contains_key(super::labels::SITE_LABEL), "all sites: {selected:?}");
+    assert_eq!(selected[super::labels::COMPONENT_LABEL], "edge-llm");
+    let site_pods = render_edge(&plain_edge(), &defaults()).expect("renders")[0]
+        .children
+        .deployment
+        .spec
+        .clone()
+        .and_then(|s| s.template.metadata)
+        .and_then(|m| m.labels)
+        .expect("pod labels");
+    assert!(selected.iter().all(|(k, v)| site_pods.get(k) == Some(v)), "the policy selects the site's pods");
+}
+
+#[test]
+fn workflows_let_only_their_gateways_into_both_models() {
+    use super::policy::{render_cloud_policy, render_edge_policy};
+    let wf = workflow_with(serde_json::json!({}));
+    let gateways = super::workflow::render_gateways(&wf, &plain_edge(), &plain_cloud(), &defaults()).expect("renders");
+    let gateway_pod_labels = gateways[0]
+        .deployment
+        .spec
+        .clone()
+        .and_then(|s| s.template.metadata)
+        .and_then(|m| m.labels)
+        .expect("gateway pod labels");
+    for (policy, target, name) in [
+        (render_cloud_policy(&wf, &plain_cloud()).expect("renders"), "c", "w-cloud-ingress"),
+        (render_edge_policy(&wf, &plain_edge()).expect("renders"), "e", "w-edge-ingress"),
+    ] {
+        assert_eq!(policy.metadata.name.as_deref(), Some(name));
+        let owner = &policy.metadata.owner_references.as_ref().expect("owner")[0];
+        assert_eq!((owner.kind.as_str(), owner.name.as_str()), ("LogicalAIWorkflow", "w"));
+        let (selected, _, ingress) = policy_parts(&policy);
+        assert_eq!(selected[super::labels::INSTANCE_LABEL], target);
+        let peer = &ingress[0].from.as_ref().expect("from")[0];
+        assert!(peer.namespace_selector.is_none(), "the workflow's own namespace only");
+        let allowed = peer.pod_selector.as_ref().and_then(|s| s.match_labels.clone()).expect("gateway selector");
+        assert!(allowed.iter().all(|(k, v)| gateway_pod_labels.get(k) == Some(v)), "{allowed:?}");
+        assert_eq!(ingress[0].ports.clone().expect("ports")[0].port, Some(IntOrString::Int(8000)));
     }
 }

@@ -1,24 +1,24 @@
 //! LogicalAIWorkflow → per site of its EdgeLLM: a gateway Deployment (gateway +
 //! desensitizer sidecar) pinned to the site's nodes, a ConfigMap with the compiled
-//! workflow, a Service; plus a NetworkPolicy that lets only the workflow's gateway pods
-//! reach the cloud LLM.
+//! workflow, a Service. The NetworkPolicies that let the gateways reach the models are
+//! rendered in [`super::policy`].
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{
-    ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, HTTPGetAction, PodSpec,
-    PodTemplateSpec, Probe, Service, ServicePort, ServiceSpec, Volume, VolumeMount,
+    ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource,
+    HTTPGetAction, PodSpec, PodTemplateSpec, Probe, ResourceFieldSelector, Service, ServicePort, ServiceSpec, Volume,
+    VolumeMount,
 };
-use k8s_openapi::api::networking::v1::{
-    NetworkPolicy, NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicyPort, NetworkPolicySpec,
-};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::{Resource, ResourceExt};
 use netgpt_crds::config::{CONFIG_API_VERSION, SiteConfig, UpstreamModel, WORKFLOW_CONFIG_KIND, WorkflowConfig};
-use netgpt_crds::{CloudLLM, EdgeLLM, LogicalAIWorkflow, ServingDevice, StepKind, Target};
+use netgpt_crds::{CloudLLM, DesensitizationPolicy, EdgeLLM, LogicalAIWorkflow, ServingDevice, StepKind, Target};
 
+use super::desensitization::{THREADS_ENV, sidecar_resources};
 use super::edge::site_object_name;
 use super::labels::{Component, object_labels, selector_labels};
 use super::pod::{CONFIG_DIR, container_security_context, pod_security_context, service_url};
@@ -167,11 +167,6 @@ pub fn gateway_object_name(workflow: &str, site: &str) -> String {
     format!("{workflow}-{site}-gw")
 }
 
-/// Name of the NetworkPolicy guarding the cloud LLM.
-pub fn cloud_policy_name(workflow: &str) -> String {
-    format!("{workflow}-cloud-ingress")
-}
-
 /// The compiled workflow for one site, as the gateway and desensitizer read it.
 pub fn workflow_config(
     wf: &LogicalAIWorkflow,
@@ -194,7 +189,9 @@ pub fn workflow_config(
         desensitizer_url: format!("http://127.0.0.1:{DESENSITIZER_PORT}"),
         steps: wf.spec.steps.clone(),
         routing: wf.spec.routing.clone(),
-        desensitization: wf.spec.desensitization.clone(),
+        // The sidecar's compute is the pod's business, not the servers': leaving it out
+        // keeps the compiled workflow (and its hash) about behaviour only.
+        desensitization: DesensitizationPolicy { resources: None, ..wf.spec.desensitization.clone() },
     })
 }
 
@@ -215,6 +212,21 @@ pub fn render_gateways(
         ServingDevice::Auto | ServingDevice::Cpu => edge.spec.image.as_deref().unwrap_or(&defaults.cpu_image),
     };
     let cloud_url = service_url(&cloud.name_any(), &namespace);
+    let sidecar_compute = sidecar_resources(&wf.spec.desensitization).map_err(RenderError::Field)?;
+    let mut sidecar_env = defaults.env();
+    sidecar_env.push(EnvVar {
+        name: THREADS_ENV.into(),
+        value: None,
+        value_from: Some(EnvVarSource {
+            resource_field_ref: Some(ResourceFieldSelector {
+                container_name: Some("desensitizer".into()),
+                resource: "limits.cpu".into(),
+                // Whole cores, rounded up: 500m gives 1 thread, 2 gives 2.
+                divisor: Some(Quantity("1".into())),
+            }),
+            ..Default::default()
+        }),
+    });
     let mut out = Vec::new();
     for site in &edge.spec.sites {
         let object = gateway_object_name(&name, &site.name);
@@ -295,7 +307,8 @@ pub fn render_gateways(
             }]),
             readiness_probe: Some(probe("/ready", "metrics")),
             liveness_probe: Some(probe("/health", "metrics")),
-            env: Some(defaults.env()),
+            resources: Some(sidecar_compute.clone()),
+            env: Some(sidecar_env.clone()),
             volume_mounts: Some(vec![mount]),
             security_context: Some(container_security_context()),
             ..Default::default()
@@ -370,42 +383,6 @@ fn gateway_pod_annotations(config_hash: &str) -> BTreeMap<String, String> {
     let mut annotations = super::pod::scrape_annotations(GATEWAY_PORT);
     annotations.insert(CONFIG_HASH_ANNOTATION.into(), config_hash.into());
     annotations
-}
-
-/// NetworkPolicy on the cloud LLM's pods: ingress only from this workflow's gateway pods
-/// (whose only route to the cloud is the desensitizer sidecar).
-pub fn render_cloud_policy(wf: &LogicalAIWorkflow, cloud: &CloudLLM) -> Result<NetworkPolicy, RenderError> {
-    let name = wf.name_any();
-    let owner = wf.controller_owner_ref(&()).ok_or_else(|| RenderError::Config("object has no uid".into()))?;
-    let gateway_pods: BTreeMap<String, String> = selector_labels(Component::Gateway, &name, None);
-    Ok(NetworkPolicy {
-        metadata: ObjectMeta {
-            name: Some(cloud_policy_name(&name)),
-            namespace: wf.namespace(),
-            labels: Some(object_labels(Component::Gateway, &name, None)),
-            owner_references: Some(vec![owner]),
-            ..Default::default()
-        },
-        spec: Some(NetworkPolicySpec {
-            pod_selector: Some(LabelSelector {
-                match_labels: Some(selector_labels(Component::CloudLlm, &cloud.name_any(), None)),
-                ..Default::default()
-            }),
-            policy_types: Some(vec!["Ingress".into()]),
-            ingress: Some(vec![NetworkPolicyIngressRule {
-                from: Some(vec![NetworkPolicyPeer {
-                    pod_selector: Some(LabelSelector { match_labels: Some(gateway_pods), ..Default::default() }),
-                    ..Default::default()
-                }]),
-                ports: Some(vec![NetworkPolicyPort {
-                    port: Some(IntOrString::Int(super::pod::SERVING_PORT)),
-                    protocol: Some("TCP".into()),
-                    ..Default::default()
-                }]),
-            }]),
-            ..Default::default()
-        }),
-    })
 }
 
 /// Whether a resource's generation has been observed and reported Ready.

@@ -34,6 +34,8 @@ impl Operator {
             lease_duration: 15,
             identity: Some(format!("test-{namespace}")),
             log_format: LogFormat::Text,
+            metrics_scraper_namespaces: String::new(),
+            metrics_scraper_pods: netgpt_operator::render::policy::DEFAULT_SCRAPER_PODS.to_string(),
         };
         let (stop, stopped) = oneshot::channel::<()>();
         let (bound_tx, bound_rx) = oneshot::channel();
@@ -125,4 +127,22 @@ pub async fn play_kubelet(client: &Client, pod: &Pod) {
         {"type": "PodScheduled", "status": "True", "lastTransitionTime": now}
     ]}});
     api.patch_status(&pod.name_any(), &PatchParams::default(), &Patch::Merge(&status)).await.expect("pod status");
+}
+
+/// (type, reason, note) of the Events about `object`.
+pub async fn events_about(client: &Client, ns: &str, object: &str) -> Vec<(String, String, String)> {
+    Api::<k8s_openapi::api::events::v1::Event>::namespaced(client.clone(), ns)
+        .list(&ListParams::default())
+        .await
+        .expect("events")
+        .items
+        .into_iter()
+        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(object))
+        .map(|e| (e.type_.unwrap_or_default(), e.reason.unwrap_or_default(), e.note.unwrap_or_default()))
+        .collect()
+}
+
+/// A `key=value,…` label selector from a selector's `matchLabels`.
+pub fn selector_string(labels: &std::collections::BTreeMap<String, String>) -> String {
+    labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
 }
