@@ -5,6 +5,7 @@
 //! cargo run -p netgpt-inference --release --example pii_eval -- CORPUS.jsonl...   # tables
 //! cargo run -p netgpt-inference --example pii_eval -- --errors CORPUS.jsonl        # misses, false alarms
 //! cargo run -p netgpt-inference --release --example pii_eval -- --bench 9 CORPUS.jsonl
+//! cargo run -p netgpt-inference --release --example pii_eval -- --learned CORPUS.jsonl   # with the learned stage
 //! ```
 //!
 //! `--errors` is for the tuning split only: reading the held-out split's errors would make
@@ -18,21 +19,28 @@ use netgpt_inference::desensitize::{entity, eval};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut errors = false;
+    let mut learned = false;
     let mut bench_runs = 0usize;
     let mut corpora = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--errors" => errors = true,
+            "--learned" => learned = true,
             "--bench" => bench_runs = args.next().ok_or("--bench needs a run count")?.parse()?,
             _ => corpora.push(PathBuf::from(arg)),
         }
     }
-    let detector = Detector::default();
+    let mut detector = Detector::default();
+    if learned {
+        let dir = netgpt_inference::model_store::model_path(netgpt_inference::model_store::PII_MODEL_ALIAS)?;
+        detector =
+            detector.with_learned(std::sync::Arc::new(netgpt_inference::desensitize::ner::NerModel::load(&dir)?));
+    }
     for path in &corpora {
         let samples = eval::load_corpus(path)?;
         println!("## {}\n", path.display());
-        println!("{}", eval::evaluate(&samples, &detector, 0.9));
+        println!("{}", eval::evaluate(&samples, &detector, 0.9)?);
         if errors {
             print_errors(&samples, &detector);
         }
@@ -50,6 +58,7 @@ fn print_errors(samples: &[eval::Sample], detector: &Detector) {
         let byte_to_char = |b: usize| sample.text.get(..b).map_or(0, |s| s.chars().count());
         let predicted: Vec<(usize, usize, &str)> = detector
             .detect(&sample.text)
+            .expect("detection")
             .into_iter()
             .map(|d| (byte_to_char(d.start), byte_to_char(d.end), entity::name(d.kind)))
             .collect();
@@ -75,7 +84,7 @@ fn bench(samples: &[eval::Sample], detector: &Detector, runs: usize) {
     let mut seconds: Vec<f64> = (0..runs)
         .map(|_| {
             let started = Instant::now();
-            let found: usize = samples.iter().map(|s| detector.detect(&s.text).len()).sum();
+            let found: usize = samples.iter().map(|s| detector.detect(&s.text).map_or(0, |found| found.len())).sum();
             std::hint::black_box(found);
             started.elapsed().as_secs_f64()
         })

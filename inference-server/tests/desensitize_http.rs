@@ -405,7 +405,7 @@ async fn fuzz_random_bodies_and_unicode() {
                 }
             })
             .collect();
-        for d in detector.detect(&text) {
+        for d in detector.detect(&text).expect("detects") {
             assert!(text.is_char_boundary(d.start) && text.is_char_boundary(d.end) && d.start < d.end);
         }
     }
@@ -451,7 +451,7 @@ fn eval_corpus_meets_the_quality_targets() {
     let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/pii/corpus.jsonl");
     let samples = eval::load_corpus(&corpus).expect("corpus loads");
     assert!(samples.len() >= 200, "corpus has {} sentences", samples.len());
-    let report = eval::evaluate(&samples, &Detector::default(), 0.9);
+    let report = eval::evaluate(&samples, &Detector::default(), 0.9).expect("detects");
     println!("{report}");
     assert!(report.overall.f_beta(2.0) >= 0.90, "overall F2 {:.3}", report.overall.f_beta(2.0));
     for kind in netgpt_inference::desensitize::entity::VALIDATED {
@@ -479,7 +479,7 @@ fn out_of_distribution_corpus_regression_floors() {
     ] {
         let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/pii").join(file);
         let samples = eval::load_corpus(&corpus).expect("corpus loads");
-        let report = eval::evaluate(&samples, &Detector::default(), 0.9);
+        let report = eval::evaluate(&samples, &Detector::default(), 0.9).expect("detects");
         println!("{file}\n{report}");
         for kind in netgpt_inference::desensitize::entity::VALIDATED {
             let score = report.score(kind);

@@ -6,8 +6,9 @@ use std::sync::LazyLock;
 use netgpt_crds::workflow::{DesensitizationPolicy, DesensitizeAction, EntityType};
 use regex::Regex;
 
-use super::detect::{Detector, compile};
+use super::detect::{DetectError, Detection, Detector, compile};
 use super::entity;
+use super::error::DesensitizeError;
 use super::vault::Vault;
 
 /// Placeholder-shaped text in any ASCII letter case: the restorer also accepts
@@ -56,6 +57,12 @@ impl Desensitizer {
         Self { detector: Detector::new(&policy.entities), policy, keep_mask_separators: true, site_places: Vec::new() }
     }
 
+    /// Adds the learned detection stage (see [`super::ner`]).
+    pub fn with_learned(mut self, model: std::sync::Arc<super::ner::NerModel>) -> Self {
+        self.detector = self.detector.with_learned(model);
+        self
+    }
+
     /// Leaves the site's own place names in clear (see [`Desensitizer::site_places`]); a
     /// comma-separated name ("Pudong, Shanghai") contributes each part.
     pub fn sharing_site_places<'a>(mut self, names: impl IntoIterator<Item = &'a str>) -> Self {
@@ -98,44 +105,119 @@ impl Desensitizer {
         }
     }
 
-    /// Returns `text` with every enabled entity replaced; `None` when nothing was found.
-    pub fn desensitize_text(&self, text: &str, vault: &mut Vault, counts: &mut EntityCounts) -> Option<String> {
-        if !self.policy.enabled {
-            return None;
-        }
-        let found: Vec<_> = self
-            .detector
-            .detect(text)
+    /// The enabled entities in `text`, minus the site's own place names.
+    fn find(&self, text: &str) -> Result<Vec<Detection>, DesensitizeError> {
+        let found = self.detector.detect(text).map_err(|e| match e {
+            DetectError::TooMany { limit } => DesensitizeError::TooManyEntities { limit },
+            DetectError::Learned(error) => {
+                tracing::error!(%error, "the learned detector failed; nothing is forwarded");
+                DesensitizeError::DetectionFailed
+            }
+        })?;
+        Ok(found
             .into_iter()
             .filter(|d| !text.get(d.start..d.end).is_some_and(|value| self.is_site_place(d.kind, value)))
-            .collect();
+            .collect())
+    }
+
+    /// What stands in for `value` under the policy's action.
+    fn replacement(&self, kind: EntityType, value: &str, vault: &mut Vault, counts: &mut EntityCounts) -> String {
+        counts.add(kind);
+        match self.policy.action {
+            DesensitizeAction::Redact => format!("[{}]", entity::label(kind)),
+            DesensitizeAction::Mask => self.mask(value),
+            DesensitizeAction::Pseudonymize => vault.pseudonym(kind, value),
+        }
+    }
+
+    /// Returns `text` with every enabled entity replaced; `None` when nothing was found.
+    /// A detection whose span is not a valid, ordered char range of `text` is an error
+    /// (a detector bug): skipping it would copy the value out in clear as part of the next
+    /// gap, so nothing is forwarded instead.
+    pub fn desensitize_text(
+        &self,
+        text: &str,
+        vault: &mut Vault,
+        counts: &mut EntityCounts,
+    ) -> Result<Option<String>, DesensitizeError> {
+        if !self.policy.enabled {
+            return Ok(None);
+        }
+        let found = self.find(text)?;
         if found.is_empty() {
-            return None;
+            return Ok(None);
         }
         let mut out = String::with_capacity(text.len());
         let mut last = 0;
         for d in found {
-            // Detections are non-overlapping and on char boundaries; `get` keeps a bug in
-            // a detector from turning into a panic (the span is then left out and the
-            // caller's fail-closed check sees the missing replacement as a change anyway).
             let (Some(before), Some(value)) = (text.get(last..d.start), text.get(d.start..d.end)) else {
-                continue;
+                tracing::error!(start = d.start, end = d.end, "invalid detection span; nothing is forwarded");
+                return Err(DesensitizeError::DetectionFailed);
             };
             out.push_str(before);
-            counts.add(d.kind);
-            match self.policy.action {
-                DesensitizeAction::Redact => {
-                    out.push('[');
-                    out.push_str(entity::label(d.kind));
-                    out.push(']');
-                }
-                DesensitizeAction::Mask => out.push_str(&self.mask(value)),
-                DesensitizeAction::Pseudonymize => out.push_str(&vault.pseudonym(d.kind, value)),
-            }
+            out.push_str(&self.replacement(d.kind, value, vault, counts));
             last = d.end;
         }
         out.push_str(text.get(last..).unwrap_or(""));
-        Some(out)
+        Ok(Some(out))
+    }
+
+    /// Desensitizes `parts` that the model reads as one text (the text parts of a
+    /// message, concatenated): detection runs on the concatenation, so a value split
+    /// across two parts is still found. Its replacement goes where it starts; the rest of
+    /// it is removed from the following parts.
+    pub fn desensitize_joined(
+        &self,
+        parts: &mut [&mut String],
+        vault: &mut Vault,
+        counts: &mut EntityCounts,
+    ) -> Result<(), DesensitizeError> {
+        if !self.policy.enabled {
+            return Ok(());
+        }
+        if let [single] = parts {
+            if let Some(new) = self.desensitize_text(single, vault, counts)? {
+                **single = new;
+            }
+            return Ok(());
+        }
+        let joined: String = parts.iter().map(|p| p.as_str()).collect();
+        let found = self.find(&joined)?;
+        if found.is_empty() {
+            return Ok(());
+        }
+        let mut replacements = Vec::with_capacity(found.len());
+        for d in &found {
+            let value = joined.get(d.start..d.end).ok_or(DesensitizeError::DetectionFailed)?;
+            replacements.push(self.replacement(d.kind, value, vault, counts));
+        }
+        let mut part_start = 0;
+        let mut next = 0;
+        for part in parts.iter_mut() {
+            let part_end = part_start + part.len();
+            let mut out = String::with_capacity(part.len());
+            let mut cursor = part_start;
+            // Skip detections that ended before this part.
+            while next < found.len() && found[next].end <= part_start {
+                next += 1;
+            }
+            let mut i = next;
+            while i < found.len() && found[i].start < part_end {
+                let d = found[i];
+                if d.start > cursor {
+                    out.push_str(joined.get(cursor..d.start).ok_or(DesensitizeError::DetectionFailed)?);
+                }
+                if d.start >= part_start {
+                    out.push_str(&replacements[i]);
+                }
+                cursor = d.end.min(part_end).max(cursor);
+                i += 1;
+            }
+            out.push_str(joined.get(cursor..part_end).ok_or(DesensitizeError::DetectionFailed)?);
+            **part = out;
+            part_start = part_end;
+        }
+        Ok(())
     }
 
     fn mask(&self, value: &str) -> String {
@@ -161,12 +243,14 @@ mod tests {
     fn redact_mask_pseudonymize() {
         let text = "mail jo@example.com or jo@example.com, card 4111 1111 1111 1111";
         let (mut vault, mut counts) = (Vault::new(), EntityCounts::default());
-        let redacted = with(DesensitizeAction::Redact).desensitize_text(text, &mut vault, &mut counts);
+        let redacted =
+            with(DesensitizeAction::Redact).desensitize_text(text, &mut vault, &mut counts).expect("detects");
         assert_eq!(redacted.as_deref(), Some("mail [EMAIL] or [EMAIL], card [CREDIT_CARD]"));
-        let masked = with(DesensitizeAction::Mask).desensitize_text(text, &mut vault, &mut counts);
+        let masked = with(DesensitizeAction::Mask).desensitize_text(text, &mut vault, &mut counts).expect("detects");
         assert_eq!(masked.as_deref(), Some("mail **@*******.*** or **@*******.***, card **** **** **** ****"));
         assert!(vault.is_empty(), "only pseudonyms enter the vault");
-        let pseudo = with(DesensitizeAction::Pseudonymize).desensitize_text(text, &mut vault, &mut counts);
+        let pseudo =
+            with(DesensitizeAction::Pseudonymize).desensitize_text(text, &mut vault, &mut counts).expect("detects");
         assert_eq!(pseudo.as_deref(), Some("mail [EMAIL_1] or [EMAIL_1], card [CREDIT_CARD_1]"));
         assert_eq!(vault.original("[EMAIL_1]"), Some("jo@example.com"));
         assert_eq!(counts.get(EntityType::Email), 6);
@@ -181,17 +265,37 @@ mod tests {
         let d = with(DesensitizeAction::Pseudonymize);
         let mut vault = Vault::new();
         d.reserve_existing(text, &mut vault);
-        let out = d.desensitize_text(text, &mut vault, &mut EntityCounts::default());
+        let out = d.desensitize_text(text, &mut vault, &mut EntityCounts::default()).expect("detects");
         assert_eq!(out.as_deref(), Some("write [email_1] to [EMAIL_2]"));
         let restorer = crate::desensitize::Restorer::new(std::sync::Arc::new(vault));
         assert_eq!(restorer.restore(out.as_deref().unwrap_or_default()), text);
     }
 
     #[test]
+    fn a_value_split_across_parts_is_found_and_removed_from_both() {
+        let d = with(DesensitizeAction::Pseudonymize);
+        let (mut a, mut b, mut c) =
+            ("card 4111 1111 ".to_string(), "1111 1111 ok, mail ".to_string(), "jo@example.com".to_string());
+        let mut vault = Vault::new();
+        d.desensitize_joined(&mut [&mut a, &mut b, &mut c], &mut vault, &mut EntityCounts::default()).expect("detects");
+        assert_eq!((a.as_str(), b.as_str(), c.as_str()), ("card [CREDIT_CARD_1]", " ok, mail ", "[EMAIL_1]"));
+        assert_eq!(vault.original("[CREDIT_CARD_1]"), Some("4111 1111 1111 1111"));
+    }
+
+    #[test]
+    fn disguised_values_are_replaced_in_the_original_text() {
+        let d = with(DesensitizeAction::Redact);
+        let mut vault = Vault::new();
+        let text = "卡号４１１１　１１１１　１１１１　１１１１，邮箱 jo\u{200B}@example.com";
+        let out = d.desensitize_text(text, &mut vault, &mut EntityCounts::default()).expect("detects");
+        assert_eq!(out.as_deref(), Some("卡号[CREDIT_CARD]，邮箱 [EMAIL]"));
+    }
+
+    #[test]
     fn disabled_policy_changes_nothing() {
         let d = Desensitizer::new(DesensitizationPolicy { enabled: false, ..Default::default() });
         let mut vault = Vault::new();
-        assert!(d.desensitize_text("jo@example.com", &mut vault, &mut EntityCounts::default()).is_none());
+        assert!(d.desensitize_text("jo@example.com", &mut vault, &mut EntityCounts::default()).expect("ok").is_none());
     }
 
     #[test]
@@ -199,10 +303,10 @@ mod tests {
         let text = "How do I travel from Pudong to Xuhui? I live in Xuhui.";
         let plain = with(DesensitizeAction::Redact);
         let mut vault = Vault::new();
-        let all = plain.desensitize_text(text, &mut vault, &mut EntityCounts::default());
+        let all = plain.desensitize_text(text, &mut vault, &mut EntityCounts::default()).expect("detects");
         assert!(all.as_deref().is_some_and(|t| !t.contains("Pudong") && !t.contains("Xuhui")), "{all:?}");
         let site = with(DesensitizeAction::Redact).sharing_site_places(["Pudong, Shanghai"]);
-        let out = site.desensitize_text(text, &mut vault, &mut EntityCounts::default());
+        let out = site.desensitize_text(text, &mut vault, &mut EntityCounts::default()).expect("detects");
         let out = out.expect("Xuhui is still replaced");
         assert!(out.contains("Pudong") && !out.contains("Xuhui"), "{out}");
     }

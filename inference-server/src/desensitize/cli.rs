@@ -73,6 +73,13 @@ pub struct SidecarArgs {
     /// Largest request body accepted, in bytes.
     #[arg(long, default_value_t = 8 * 1024 * 1024)]
     pub max_body_bytes: usize,
+    /// The learned PII detector: a model directory, `auto` (the one `netgpt model pull
+    /// pii-rampart` cached, if any) or `off` (rule detectors only).
+    #[arg(long, env = "NETGPT_PII_MODEL", default_value = "auto")]
+    pub pii_model: String,
+    /// Requests desensitized at once (default: one per CPU); more wait up to 2 s, then 503.
+    #[arg(long)]
+    pub max_concurrent_detections: Option<usize>,
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -99,10 +106,16 @@ pub enum CliError {
     Config { path: String, source: netgpt_crds::config::ConfigError },
     #[error("no upstream: pass --upstream or a configuration file with cloud.url")]
     NoUpstream,
+    #[error("--pii-model: {0}")]
+    PiiModel(String),
     #[error(transparent)]
     Start(#[from] super::proxy::StartError),
     #[error(transparent)]
     Eval(#[from] eval::EvalError),
+    #[error(transparent)]
+    Detect(#[from] super::detect::DetectError),
+    #[error(transparent)]
+    Desensitize(#[from] super::error::DesensitizeError),
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }
@@ -151,7 +164,36 @@ pub fn settings(args: &SidecarArgs) -> Result<SidecarSettings, CliError> {
     settings.max_body_bytes = args.max_body_bytes;
     settings.mask_keeps_separators = args.mask_keeps_separators;
     settings.site_places = site_places;
+    settings.pii_model = pii_model_dir(&args.pii_model)?;
+    if let Some(n) = args.max_concurrent_detections {
+        settings.max_concurrent_detections = n;
+    }
     Ok(settings)
+}
+
+/// `--pii-model`: a directory, `off`, or `auto` (the cached pull if present). An explicit
+/// directory that does not exist is an error, not a silent fall-back to rules only.
+fn pii_model_dir(choice: &str) -> Result<Option<PathBuf>, CliError> {
+    match choice {
+        "off" => Ok(None),
+        "auto" => {
+            let cached = crate::model_store::model_path(crate::model_store::PII_MODEL_ALIAS)
+                .map_err(|e| CliError::PiiModel(e.to_string()))?;
+            if cached.is_dir() {
+                Ok(Some(cached))
+            } else {
+                tracing::warn!(
+                    "the learned PII detector is not installed (netgpt model pull pii-rampart): names and \
+                     addresses are found by rules and word lists only"
+                );
+                Ok(None)
+            }
+        }
+        dir => {
+            let path = PathBuf::from(dir);
+            if path.is_dir() { Ok(Some(path)) } else { Err(CliError::PiiModel(format!("{dir} is not a directory"))) }
+        }
+    }
 }
 
 fn run_sidecar(args: SidecarArgs) -> Result<(), CliError> {
@@ -162,8 +204,9 @@ fn run_sidecar(args: SidecarArgs) -> Result<(), CliError> {
     }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
+        let learned = settings.pii_model.as_ref().map(|p| p.display().to_string());
         let sidecar = start(settings).await?;
-        tracing::info!(addr = %sidecar.addr, metrics = ?sidecar.metrics_addr, "desensitizer listening");
+        tracing::info!(addr = %sidecar.addr, metrics = ?sidecar.metrics_addr, learned_detector = ?learned, "desensitizer listening");
         let stop = async {
             let ctrl_c = tokio::signal::ctrl_c();
             #[cfg(unix)]
@@ -187,7 +230,7 @@ fn run_sidecar(args: SidecarArgs) -> Result<(), CliError> {
 
 fn run_eval(args: &EvalArgs) -> Result<(), CliError> {
     let samples = eval::load_corpus(&args.corpus)?;
-    let report = eval::evaluate(&samples, &Detector::default(), args.iou);
+    let report = eval::evaluate(&samples, &Detector::default(), args.iou)?;
     println!("{report}");
     Ok(())
 }
@@ -201,7 +244,7 @@ fn run_scan(config: Option<PathBuf>) -> Result<(), CliError> {
     std::io::stdin().read_to_string(&mut text)?;
     let desensitizer = Desensitizer::new(policy);
     let mut counts = EntityCounts::default();
-    let out = desensitizer.desensitize_text(&text, &mut Vault::new(), &mut counts).unwrap_or(text);
+    let out = desensitizer.desensitize_text(&text, &mut Vault::new(), &mut counts)?.unwrap_or(text);
     print!("{out}");
     for (name, n) in counts.nonzero() {
         eprintln!("{name}: {n}");

@@ -25,6 +25,13 @@ pub enum DesensitizeError {
     UpstreamBroken(String),
     #[error("no route for {0}")]
     NotFound(String),
+    /// More candidate entities than one request may carry (bounded work per request).
+    #[error("the request holds more than {limit} candidate entities in one text; it was not forwarded")]
+    TooManyEntities { limit: usize },
+    /// Every detection slot is busy and the queue is full: shed load instead of queueing
+    /// without bound.
+    #[error("the desensitizer is overloaded; retry later")]
+    Overloaded,
     /// Detection itself failed (a bug): fail closed, nothing is forwarded.
     #[error("desensitization failed; the request was not forwarded")]
     DetectionFailed,
@@ -34,7 +41,8 @@ impl DesensitizeError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::InvalidJson(_) | Self::InvalidRequest { .. } => StatusCode::BAD_REQUEST,
-            Self::Unsupported { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Unsupported { .. } | Self::TooManyEntities { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UpstreamUnavailable(_) | Self::UpstreamBroken(_) => StatusCode::BAD_GATEWAY,
             Self::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
@@ -50,6 +58,8 @@ impl DesensitizeError {
             Self::PayloadTooLarge { .. } => "too_large",
             Self::InvalidRequest { .. } => "invalid_request",
             Self::Unsupported { .. } => "unsupported_content",
+            Self::TooManyEntities { .. } => "too_many_entities",
+            Self::Overloaded => "overloaded",
             Self::UpstreamUnavailable(_) => "upstream_unavailable",
             Self::UpstreamTimeout(_) => "upstream_timeout",
             Self::UpstreamBroken(_) => "upstream_broken",
@@ -62,7 +72,7 @@ impl DesensitizeError {
         match self {
             Self::UpstreamUnavailable(_) | Self::UpstreamTimeout(_) | Self::UpstreamBroken(_) => "upstream_error",
             Self::NotFound(_) => "not_found_error",
-            Self::DetectionFailed => "server_error",
+            Self::DetectionFailed | Self::Overloaded => "server_error",
             _ => "invalid_request_error",
         }
     }

@@ -27,6 +27,7 @@ pub mod entity;
 pub mod error;
 pub mod eval;
 pub mod metrics;
+pub mod ner;
 pub mod proxy;
 pub mod request;
 pub mod response;

@@ -50,7 +50,17 @@ pub struct SidecarSettings {
     /// The site's own place names (its location profile's `placeName`), which the
     /// workflow shares with the cloud on purpose; see `Desensitizer::sharing_site_places`.
     pub site_places: Vec<String>,
+    /// Directory of the learned PII detector (`netgpt model pull pii-rampart`); `None`
+    /// runs the rule detectors only.
+    pub pii_model: Option<std::path::PathBuf>,
+    /// Requests desensitized at once; more wait up to [`DETECTION_QUEUE_WAIT`], then get
+    /// 503. Detection is CPU-bound and cannot be cancelled once started, so an unbounded
+    /// number of large bodies would starve every other request.
+    pub max_concurrent_detections: usize,
 }
+
+/// How long a request waits for a detection slot before it is shed with 503.
+pub const DETECTION_QUEUE_WAIT: Duration = Duration::from_secs(2);
 
 impl SidecarSettings {
     pub fn new(upstream: impl Into<String>, policy: DesensitizationPolicy) -> Self {
@@ -64,6 +74,8 @@ impl SidecarSettings {
             connect_timeout: Duration::from_secs(5),
             mask_keeps_separators: true,
             site_places: Vec::new(),
+            pii_model: None,
+            max_concurrent_detections: std::thread::available_parallelism().map_or(2, |n| n.get()),
         }
     }
 }
@@ -79,6 +91,8 @@ pub enum StartError {
     Client(#[from] reqwest::Error),
     #[error("upstream URL must start with http:// or https://: {0}")]
     Upstream(String),
+    #[error("the learned PII detector: {0}")]
+    PiiModel(#[from] super::ner::NerError),
 }
 
 struct Shared {
@@ -88,6 +102,7 @@ struct Shared {
     metrics: Metrics,
     max_body_bytes: usize,
     upstream_timeout: Duration,
+    detection_slots: Arc<tokio::sync::Semaphore>,
 }
 
 /// A running sidecar; dropping it does not stop it, [`RunningSidecar::shutdown`] does.
@@ -123,10 +138,18 @@ pub async fn start(settings: SidecarSettings) -> Result<RunningSidecar, StartErr
     // Detection patterns and word lists are built lazily; build them before serving rather
     // than on the first request. A failure here would surface on that request anyway.
     let _ = tokio::task::spawn_blocking(super::detect::warm_up).await;
+    let mut desensitizer = Desensitizer::new(settings.policy.clone())
+        .keeping_mask_separators(settings.mask_keeps_separators)
+        .sharing_site_places(settings.site_places.iter().map(String::as_str));
+    if let Some(dir) = settings.pii_model.clone() {
+        let model = tokio::task::spawn_blocking(move || super::ner::NerModel::load(&dir))
+            .await
+            .map_err(|e| StartError::Upstream(format!("loading the PII model panicked: {e}")))??;
+        desensitizer = desensitizer.with_learned(Arc::new(model));
+    }
     let shared = Arc::new(Shared {
-        desensitizer: Desensitizer::new(settings.policy.clone())
-            .keeping_mask_separators(settings.mask_keeps_separators)
-            .sharing_site_places(settings.site_places.iter().map(String::as_str)),
+        desensitizer,
+        detection_slots: Arc::new(tokio::sync::Semaphore::new(settings.max_concurrent_detections.max(1))),
         upstream: settings.upstream.trim_end_matches('/').to_string(),
         client,
         metrics: Metrics::new()?,
@@ -279,10 +302,15 @@ async fn forward(
     let limit = shared.max_body_bytes;
     let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| DesensitizeError::PayloadTooLarge { limit })?;
     let started = Instant::now();
+    let permit = tokio::time::timeout(DETECTION_QUEUE_WAIT, shared.detection_slots.clone().acquire_owned())
+        .await
+        .map_err(|_| DesensitizeError::Overloaded)?
+        .map_err(|_| DesensitizeError::Overloaded)?;
     let desensitizer = shared.desensitizer.clone();
     // Detection runs off the async workers (large bodies take milliseconds), and a panic in
     // it becomes an error here rather than a forwarded body.
     let (body, outcome) = tokio::task::spawn_blocking(move || -> Result<(Value, Outcome), DesensitizeError> {
+        let _permit = permit;
         let mut body: Value =
             serde_json::from_slice(&bytes).map_err(|e| DesensitizeError::InvalidJson(e.to_string()))?;
         let outcome = match kind {

@@ -1,11 +1,18 @@
-//! Desensitizing OpenAI request bodies (`/v1/chat/completions`, `/v1/completions`).
+//! Desensitizing OpenAI request bodies (`/v1/chat/completions`, `/v1/completions`):
+//! deny by default.
 //!
-//! The body stays a `serde_json::Value` so that fields this code does not know are
-//! forwarded unchanged; but every field that carries user text is checked for its shape
-//! first, and a shape the walker does not understand is an error, never a pass-through:
-//! text that was not inspected must not reach the cloud.
+//! Only parameters listed here are forwarded; any other top-level field, message field or
+//! content-part type is refused with a 4xx naming it, never passed through unread. Of
+//! what is forwarded, every string is scanned — message contents, names, tool-call ids
+//! and arguments, `stop`, `user`, `prediction`, `metadata`, tool and function
+//! definitions, `response_format` schemas — and so are object **keys** and **numbers**
+//! wherever they occur (a JSON schema's property names, `{"phone": 13812345678}` in tool
+//! arguments): a number found to be personal data becomes its placeholder string. The
+//! text parts of one message are scanned as the model reads them, concatenated, so a
+//! value split across parts is still found. The one exception is `model`, an identifier
+//! the gateway sets, which must match a plain model-name shape instead.
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::actions::{Desensitizer, EntityCounts};
 use super::error::DesensitizeError;
@@ -22,19 +29,85 @@ pub struct Outcome {
     pub stream: bool,
 }
 
-/// Message fields that are protocol, not text.
-const STRUCTURAL_KEYS: &[&str] = &["role", "type", "id", "tool_call_id", "index"];
+/// Parameters of `/v1/chat/completions` that are forwarded (OpenAI's, plus the sampling
+/// extensions vLLM and llama.cpp accept). `messages` has its own walker; everything else
+/// is scanned whole.
+const CHAT_PARAMS: &[&str] = &[
+    "model",
+    "messages",
+    "stream",
+    "stream_options",
+    "temperature",
+    "top_p",
+    "n",
+    "max_tokens",
+    "max_completion_tokens",
+    "stop",
+    "presence_penalty",
+    "frequency_penalty",
+    "logit_bias",
+    "logprobs",
+    "top_logprobs",
+    "user",
+    "seed",
+    "tools",
+    "tool_choice",
+    "parallel_tool_calls",
+    "functions",
+    "function_call",
+    "response_format",
+    "metadata",
+    "prediction",
+    "store",
+    "service_tier",
+    "reasoning_effort",
+    "modalities",
+    "top_k",
+    "min_p",
+    "repetition_penalty",
+];
+
+/// Parameters of `/v1/completions` that are forwarded.
+const COMPLETION_PARAMS: &[&str] = &[
+    "model",
+    "prompt",
+    "suffix",
+    "stream",
+    "stream_options",
+    "temperature",
+    "top_p",
+    "n",
+    "max_tokens",
+    "stop",
+    "presence_penalty",
+    "frequency_penalty",
+    "logit_bias",
+    "logprobs",
+    "echo",
+    "best_of",
+    "user",
+    "seed",
+    "top_k",
+    "min_p",
+    "repetition_penalty",
+];
+
+/// Message fields that are forwarded (`role` is checked against [`ROLES`]).
+const MESSAGE_FIELDS: &[&str] =
+    &["role", "content", "name", "tool_calls", "tool_call_id", "function_call", "refusal", "reasoning_content"];
+
+const ROLES: &[&str] = &["system", "developer", "user", "assistant", "tool", "function"];
 
 /// Content part types that carry text, and the field the text is in.
 const TEXT_PARTS: &[(&str, &str)] =
     &[("text", "text"), ("input_text", "text"), ("output_text", "text"), ("refusal", "refusal")];
 
-/// A pass over the strings of a request: first to reserve placeholder-shaped input, then to
-/// replace entities.
+/// A pass over the strings of a request: first to validate and reserve placeholder-shaped
+/// input, then to replace entities.
 trait Visit {
-    fn text(&mut self, s: &mut String);
-    /// Tool-call arguments: JSON inside a string.
-    fn json_text(&mut self, s: &mut String);
+    fn text(&mut self, s: &mut String) -> Result<(), DesensitizeError>;
+    /// Strings the model reads as one text.
+    fn joined(&mut self, parts: &mut [&mut String]) -> Result<(), DesensitizeError>;
 }
 
 struct Reserve<'a> {
@@ -43,11 +116,14 @@ struct Reserve<'a> {
 }
 
 impl Visit for Reserve<'_> {
-    fn text(&mut self, s: &mut String) {
+    fn text(&mut self, s: &mut String) -> Result<(), DesensitizeError> {
         self.desensitizer.reserve_existing(s, self.vault);
+        Ok(())
     }
-    fn json_text(&mut self, s: &mut String) {
-        self.desensitizer.reserve_existing(s, self.vault);
+    fn joined(&mut self, parts: &mut [&mut String]) -> Result<(), DesensitizeError> {
+        let joined: String = parts.iter().map(|p| p.as_str()).collect();
+        self.desensitizer.reserve_existing(&joined, self.vault);
+        Ok(())
     }
 }
 
@@ -58,37 +134,61 @@ struct Replace<'a> {
 }
 
 impl Visit for Replace<'_> {
-    fn text(&mut self, s: &mut String) {
-        if let Some(new) = self.desensitizer.desensitize_text(s, self.vault, self.counts) {
+    fn text(&mut self, s: &mut String) -> Result<(), DesensitizeError> {
+        if let Some(new) = self.desensitizer.desensitize_text(s, self.vault, self.counts)? {
             *s = new;
         }
+        Ok(())
     }
-
-    fn json_text(&mut self, s: &mut String) {
-        // Arguments are usually JSON: desensitize its strings one by one so that the result
-        // is still valid JSON and a value like "John" is seen without its quotes. Not JSON
-        // (a model's truncated call) → treat as plain text.
-        match serde_json::from_str::<Value>(s) {
-            Ok(mut parsed) => {
-                let before = self.counts.total();
-                walk_all_strings(&mut parsed, self);
-                // Re-serializing reorders keys; leave untouched arguments as the model wrote them.
-                if self.counts.total() != before {
-                    *s = parsed.to_string();
-                }
-            }
-            Err(_) => self.text(s),
-        }
+    fn joined(&mut self, parts: &mut [&mut String]) -> Result<(), DesensitizeError> {
+        self.desensitizer.desensitize_joined(parts, self.vault, self.counts)
     }
 }
 
-/// Desensitizes every string inside `value` (keys are left alone).
-fn walk_all_strings(value: &mut Value, visit: &mut dyn Visit) {
+/// Scans every key, string and number inside `value`.
+fn scan(value: &mut Value, visit: &mut dyn Visit) -> Result<(), DesensitizeError> {
     match value {
         Value::String(s) => visit.text(s),
-        Value::Array(items) => items.iter_mut().for_each(|v| walk_all_strings(v, visit)),
-        Value::Object(map) => map.values_mut().for_each(|v| walk_all_strings(v, visit)),
-        _ => {}
+        Value::Number(n) => {
+            let original = n.to_string();
+            let mut text = original.clone();
+            visit.text(&mut text)?;
+            if text != original {
+                *value = Value::String(text);
+            }
+            Ok(())
+        }
+        Value::Array(items) => items.iter_mut().try_for_each(|v| scan(v, visit)),
+        Value::Object(map) => {
+            let entries = std::mem::take(map);
+            let mut scanned = Map::with_capacity(entries.len());
+            for (mut key, mut v) in entries {
+                visit.text(&mut key)?;
+                scan(&mut v, visit)?;
+                scanned.insert(key, v);
+            }
+            *map = scanned;
+            Ok(())
+        }
+        Value::Bool(_) | Value::Null => Ok(()),
+    }
+}
+
+/// JSON inside a string (tool-call arguments): its keys, strings and numbers are scanned
+/// one by one so that the result is still JSON; text that is not JSON (a model's
+/// truncated call) is scanned as text.
+fn scan_json_text(s: &mut String, visit: &mut dyn Visit) -> Result<(), DesensitizeError> {
+    match serde_json::from_str::<Value>(s) {
+        Ok(mut parsed) => {
+            let before = parsed.clone();
+            scan(&mut parsed, visit)?;
+            // Re-serializing reorders keys; leave untouched arguments as they were written.
+            if parsed != before {
+                *s = parsed.to_string();
+            }
+            Ok(())
+        }
+        Err(_) => visit.text(s),
     }
 }
 
@@ -130,16 +230,15 @@ impl Desensitizer {
                 return Err(DesensitizeError::invalid("stream", "`stream` must be a boolean"));
             }
         };
-        // Validate the whole shape before touching anything: a request is either fully
-        // desensitized or rejected.
-        validate(body, endpoint)?;
+        // The first pass validates the whole shape without changing anything, so a
+        // request is either fully desensitized or rejected.
         let mut outcome = Outcome { stream, ..Default::default() };
-        walk(body, endpoint, &mut Reserve { desensitizer: self, vault: &mut outcome.vault });
+        walk(body, endpoint, &mut Reserve { desensitizer: self, vault: &mut outcome.vault })?;
         walk(
             body,
             endpoint,
             &mut Replace { desensitizer: self, vault: &mut outcome.vault, counts: &mut outcome.counts },
-        );
+        )?;
         Ok(outcome)
     }
 }
@@ -150,86 +249,111 @@ enum Endpoint {
     Completion,
 }
 
-fn validate(body: &Value, endpoint: Endpoint) -> Result<(), DesensitizeError> {
+fn not_forwarded(param: impl Into<String>, what: impl Into<String>) -> DesensitizeError {
+    DesensitizeError::Unsupported { param: param.into(), what: what.into() }
+}
+
+fn walk(body: &mut Value, endpoint: Endpoint, visit: &mut dyn Visit) -> Result<(), DesensitizeError> {
+    let object = body
+        .as_object_mut()
+        .ok_or_else(|| DesensitizeError::invalid("body", "the request body must be a JSON object"))?;
+    let allowed = match endpoint {
+        Endpoint::Chat => CHAT_PARAMS,
+        Endpoint::Completion => COMPLETION_PARAMS,
+    };
+    if let Some(unknown) = object.keys().find(|k| !allowed.contains(&k.as_str())) {
+        return Err(not_forwarded(unknown.clone(), format!("unknown parameter `{unknown}`")));
+    }
     match endpoint {
         Endpoint::Chat => {
-            let messages = body
-                .get("messages")
-                .and_then(Value::as_array)
+            let messages = object
+                .get_mut("messages")
+                .and_then(Value::as_array_mut)
                 .ok_or_else(|| DesensitizeError::invalid("messages", "`messages` must be an array"))?;
-            for (i, message) in messages.iter().enumerate() {
-                validate_message(message, i)?;
+            for (i, message) in messages.iter_mut().enumerate() {
+                walk_message(message, i, visit)?;
             }
         }
-        Endpoint::Completion => match body.get("prompt") {
-            Some(Value::String(_)) => {}
-            Some(Value::Array(items)) if items.iter().all(Value::is_string) => {}
-            Some(Value::Array(_)) => {
-                return Err(DesensitizeError::Unsupported {
-                    param: "prompt".into(),
-                    what: "token ids cannot be inspected".into(),
-                });
+        Endpoint::Completion => match object.get_mut("prompt") {
+            Some(Value::String(s)) => visit.text(s)?,
+            Some(Value::Array(items)) if items.iter().all(Value::is_string) => {
+                items.iter_mut().try_for_each(|v| scan(v, visit))?;
             }
+            Some(Value::Array(_)) => return Err(not_forwarded("prompt", "token ids cannot be inspected")),
             _ => {
                 return Err(DesensitizeError::invalid("prompt", "`prompt` must be a string or an array of strings"));
             }
         },
     }
     for key in ["user", "suffix"] {
-        if let Some(v) = body.get(key)
-            && !(v.is_string() || v.is_null())
-        {
+        if object.get(key).is_some_and(|v| !(v.is_string() || v.is_null())) {
             return Err(DesensitizeError::invalid(key, format!("`{key}` must be a string")));
+        }
+    }
+    check_model(object.get("model"))?;
+    for (key, value) in object.iter_mut() {
+        if !matches!(key.as_str(), "messages" | "prompt" | "model") {
+            scan(value, visit)?;
         }
     }
     Ok(())
 }
 
-fn validate_message(message: &Value, i: usize) -> Result<(), DesensitizeError> {
+/// `model` names the cloud model or adapter: forwarded unscanned (a pseudonym would break
+/// routing), so it must look like a model name and nothing else.
+fn check_model(model: Option<&Value>) -> Result<(), DesensitizeError> {
+    let plain = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 128
+            && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':' | '/'))
+    };
+    match model {
+        None | Some(Value::Null) => Ok(()),
+        Some(Value::String(s)) if plain(s) => Ok(()),
+        Some(_) => Err(DesensitizeError::invalid(
+            "model",
+            "`model` must be a model name (at most 128 ASCII letters, digits and . _ - : /)",
+        )),
+    }
+}
+
+fn walk_message(message: &mut Value, i: usize, visit: &mut dyn Visit) -> Result<(), DesensitizeError> {
     let param = |field: &str| format!("messages[{i}]{field}");
     let object =
-        message.as_object().ok_or_else(|| DesensitizeError::invalid(param(""), "a message must be an object"))?;
-    if !object.get("role").is_some_and(Value::is_string) {
-        return Err(DesensitizeError::invalid(param(".role"), "`role` must be a string"));
+        message.as_object_mut().ok_or_else(|| DesensitizeError::invalid(param(""), "a message must be an object"))?;
+    if let Some(unknown) = object.keys().find(|k| !MESSAGE_FIELDS.contains(&k.as_str())) {
+        return Err(not_forwarded(param(&format!(".{unknown}")), format!("message field `{unknown}`")));
     }
-    match object.get("content") {
-        None | Some(Value::Null) | Some(Value::String(_)) => {}
-        Some(Value::Array(parts)) => {
-            for (j, part) in parts.iter().enumerate() {
-                let kind = part.get("type").and_then(Value::as_str).ok_or_else(|| {
-                    DesensitizeError::invalid(param(&format!(".content[{j}].type")), "a content part needs a `type`")
-                })?;
-                let Some((_, field)) = TEXT_PARTS.iter().find(|(t, _)| *t == kind) else {
-                    return Err(DesensitizeError::Unsupported {
-                        param: param(&format!(".content[{j}]")),
-                        what: format!("content part type `{kind}`"),
-                    });
-                };
-                if !part.get(*field).is_some_and(Value::is_string) {
-                    return Err(DesensitizeError::invalid(
-                        param(&format!(".content[{j}].{field}")),
-                        format!("a `{kind}` part needs a string `{field}`"),
-                    ));
+    match object.get("role").and_then(Value::as_str) {
+        Some(role) if ROLES.contains(&role) => {}
+        Some(_) => return Err(DesensitizeError::invalid(param(".role"), "unknown role")),
+        None => return Err(DesensitizeError::invalid(param(".role"), "`role` must be a string")),
+    }
+    for (key, value) in object.iter_mut() {
+        match (key.as_str(), value) {
+            ("role", _) | (_, Value::Null) => {}
+            ("content", Value::String(s)) => visit.text(s)?,
+            ("content", Value::Array(parts)) => walk_parts(parts, &param(".content"), visit)?,
+            ("content", _) => {
+                return Err(DesensitizeError::invalid(
+                    param(".content"),
+                    "`content` must be a string or an array of parts",
+                ));
+            }
+            ("tool_calls", Value::Array(calls)) => {
+                for (j, call) in calls.iter_mut().enumerate() {
+                    walk_call(call, &param(&format!(".tool_calls[{j}]")), visit)?;
                 }
             }
-        }
-        Some(_) => {
-            return Err(DesensitizeError::invalid(
-                param(".content"),
-                "`content` must be a string or an array of parts",
-            ));
-        }
-    }
-    if let Some(calls) = object.get("tool_calls").filter(|v| !v.is_null()) {
-        let calls = calls
-            .as_array()
-            .ok_or_else(|| DesensitizeError::invalid(param(".tool_calls"), "`tool_calls` must be an array"))?;
-        for (j, call) in calls.iter().enumerate() {
-            let arguments = call.get("function").and_then(|f| f.get("arguments"));
-            if !arguments.is_none_or(Value::is_string) {
+            ("tool_calls", _) => {
+                return Err(DesensitizeError::invalid(param(".tool_calls"), "`tool_calls` must be an array"));
+            }
+            ("function_call", call) => walk_function(call, &param(".function_call"), visit)?,
+            (_, Value::String(s)) => visit.text(s)?,
+            (field, _) => {
                 return Err(DesensitizeError::invalid(
-                    param(&format!(".tool_calls[{j}].function.arguments")),
-                    "`arguments` must be a string",
+                    param(&format!(".{field}")),
+                    format!("`{field}` must be a string"),
                 ));
             }
         }
@@ -237,93 +361,68 @@ fn validate_message(message: &Value, i: usize) -> Result<(), DesensitizeError> {
     Ok(())
 }
 
-fn walk(body: &mut Value, endpoint: Endpoint, visit: &mut dyn Visit) {
-    match endpoint {
-        Endpoint::Chat => {
-            if let Some(messages) = body.get_mut("messages").and_then(Value::as_array_mut) {
-                for message in messages {
-                    walk_message(message, visit);
-                }
+/// A message's parts: text parts are scanned as one text (the model reads them
+/// concatenated); any other part type is refused.
+fn walk_parts(parts: &mut [Value], param: &str, visit: &mut dyn Visit) -> Result<(), DesensitizeError> {
+    let mut texts: Vec<&mut String> = Vec::with_capacity(parts.len());
+    for (j, part) in parts.iter_mut().enumerate() {
+        let object = part
+            .as_object_mut()
+            .ok_or_else(|| DesensitizeError::invalid(format!("{param}[{j}]"), "a content part must be an object"))?;
+        let kind = object
+            .get("type")
+            .and_then(Value::as_str)
+            .ok_or_else(|| DesensitizeError::invalid(format!("{param}[{j}].type"), "a content part needs a `type`"))?;
+        let Some((kind, field)) = TEXT_PARTS.iter().find(|(t, _)| *t == kind) else {
+            return Err(not_forwarded(format!("{param}[{j}]"), format!("content part type `{kind}`")));
+        };
+        if let Some(unknown) = object.keys().find(|k| k.as_str() != "type" && k.as_str() != *field) {
+            return Err(not_forwarded(format!("{param}[{j}].{unknown}"), format!("content part field `{unknown}`")));
+        }
+        match object.get_mut(*field) {
+            Some(Value::String(s)) => texts.push(s),
+            _ => {
+                return Err(DesensitizeError::invalid(
+                    format!("{param}[{j}].{field}"),
+                    format!("a `{kind}` part needs a string `{field}`"),
+                ));
             }
         }
-        Endpoint::Completion => match body.get_mut("prompt") {
-            Some(Value::String(s)) => visit.text(s),
-            Some(Value::Array(items)) => items.iter_mut().for_each(|v| walk_all_strings(v, visit)),
-            _ => {}
-        },
     }
-    for key in ["user", "suffix"] {
-        if let Some(Value::String(s)) = body.get_mut(key) {
-            visit.text(s);
-        }
-    }
-    // Free-form metadata and tool descriptions also travel to the cloud.
-    if let Some(metadata) = body.get_mut("metadata") {
-        walk_all_strings(metadata, visit);
-    }
-    if let Some(tools) = body.get_mut("tools").and_then(Value::as_array_mut) {
-        for tool in tools {
-            walk_descriptions(tool, visit);
-        }
-    }
+    visit.joined(&mut texts)
 }
 
-/// Every message field except protocol ones is text the cloud will read: content, name,
-/// refusal, reasoning, tool-call arguments, and anything a newer API adds.
-fn walk_message(message: &mut Value, visit: &mut dyn Visit) {
-    let Some(object) = message.as_object_mut() else {
-        return;
-    };
+fn walk_call(call: &mut Value, param: &str, visit: &mut dyn Visit) -> Result<(), DesensitizeError> {
+    let object =
+        call.as_object_mut().ok_or_else(|| DesensitizeError::invalid(param, "a tool call must be an object"))?;
     for (key, value) in object.iter_mut() {
-        if STRUCTURAL_KEYS.contains(&key.as_str()) {
-            continue;
-        }
         match (key.as_str(), value) {
-            ("content", Value::Array(parts)) => {
-                for part in parts {
-                    for (_, field) in TEXT_PARTS {
-                        if let Some(Value::String(s)) = part.get_mut(*field) {
-                            visit.text(s);
-                        }
-                    }
-                }
-            }
-            ("tool_calls", Value::Array(calls)) => {
-                for call in calls {
-                    walk_call(call, visit);
-                }
-            }
-            ("function_call", call) => walk_function(call, visit),
-            (_, value) => walk_all_strings(value, visit),
+            ("type", Value::String(t)) if t == "function" => {}
+            ("id", Value::String(s)) => visit.text(s)?,
+            ("function", function) => walk_function(function, &format!("{param}.function"), visit)?,
+            (field, _) => return Err(not_forwarded(format!("{param}.{field}"), format!("tool call field `{field}`"))),
         }
     }
+    Ok(())
 }
 
-fn walk_call(call: &mut Value, visit: &mut dyn Visit) {
-    if let Some(function) = call.get_mut("function") {
-        walk_function(function, visit);
-    }
-}
-
-fn walk_function(function: &mut Value, visit: &mut dyn Visit) {
-    if let Some(Value::String(arguments)) = function.get_mut("arguments") {
-        visit.json_text(arguments);
-    }
-}
-
-fn walk_descriptions(value: &mut Value, visit: &mut dyn Visit) {
-    match value {
-        Value::Object(map) => {
-            for (key, v) in map.iter_mut() {
-                match v {
-                    Value::String(s) if key == "description" => visit.text(s),
-                    other => walk_descriptions(other, visit),
-                }
+fn walk_function(function: &mut Value, param: &str, visit: &mut dyn Visit) -> Result<(), DesensitizeError> {
+    let object = function
+        .as_object_mut()
+        .ok_or_else(|| DesensitizeError::invalid(param, "a function call must be an object"))?;
+    for (key, value) in object.iter_mut() {
+        match (key.as_str(), value) {
+            ("name", Value::String(s)) => visit.text(s)?,
+            ("arguments", Value::String(s)) => scan_json_text(s, visit)?,
+            ("arguments", _) => {
+                return Err(DesensitizeError::invalid(format!("{param}.arguments"), "`arguments` must be a string"));
+            }
+            (field, _) => {
+                return Err(not_forwarded(format!("{param}.{field}"), format!("function call field `{field}`")));
             }
         }
-        Value::Array(items) => items.iter_mut().for_each(|v| walk_descriptions(v, visit)),
-        _ => {}
     }
+    Ok(())
 }
 
 #[cfg(test)]

