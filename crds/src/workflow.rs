@@ -112,8 +112,11 @@ pub struct RoutingPolicy {
     /// How edge confidence is computed from the edge model's token log-probabilities.
     #[serde(default)]
     pub confidence_metric: ConfidenceMetric,
-    /// End-to-end latency budget in milliseconds. When the cloud path cannot meet it (or
-    /// is down), the edge answers and the response says so.
+    /// Latency budget in milliseconds for the cloud's answer: its whole answer, or its
+    /// first chunk when streamed (a stream is then bounded per chunk by the gateway's
+    /// `--stream-idle-timeout-seconds`, so a long answer is not cut off mid-way). When
+    /// the cloud path cannot meet it (or is down), the edge answers and the response says
+    /// so.
     #[serde(default = "default_budget")]
     #[schemars(range(min = 1, max = 600000))]
     pub latency_budget_ms: i32,

@@ -5,7 +5,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use crate::lora::{LoraError, RegistryError};
+use crate::lora::{AdminError, LoraError, RegistryError};
 
 /// Seconds a client is told to wait after a 429.
 const RETRY_AFTER_SECONDS: u32 = 1;
@@ -39,6 +39,8 @@ pub enum ApiError {
     Internal(String),
     #[error("{0}")]
     Adapter(#[from] RegistryError),
+    #[error("{0}")]
+    Admin(#[from] AdminError),
 }
 
 #[derive(Serialize)]
@@ -72,13 +74,19 @@ impl ApiError {
                 RegistryError::NotReady => StatusCode::SERVICE_UNAVAILABLE,
                 RegistryError::LoadingDisabled => StatusCode::FORBIDDEN,
                 RegistryError::NotFound(_) => StatusCode::NOT_FOUND,
-                RegistryError::BaseName(_) | RegistryError::Exists(_) | RegistryError::TooMany { .. } => {
-                    StatusCode::CONFLICT
-                }
+                RegistryError::BaseName(_)
+                | RegistryError::Exists(_)
+                | RegistryError::Managed(_)
+                | RegistryError::TooMany { .. } => StatusCode::CONFLICT,
                 RegistryError::TooLarge { .. } | RegistryError::Load { source: LoraError::TooLarge { .. }, .. } => {
                     StatusCode::PAYLOAD_TOO_LARGE
                 }
                 _ => StatusCode::BAD_REQUEST,
+            },
+            Self::Admin(error) => match error {
+                AdminError::MissingToken | AdminError::WrongToken => StatusCode::UNAUTHORIZED,
+                AdminError::NotLoopback => StatusCode::FORBIDDEN,
+                AdminError::EmptyToken => StatusCode::INTERNAL_SERVER_ERROR,
             },
         }
     }
@@ -90,7 +98,7 @@ impl ApiError {
             Self::NotReady | Self::ShuttingDown | Self::Adapter(RegistryError::NotReady) => "unavailable_error",
             Self::Internal(_) => "server_error",
             Self::Adapter(RegistryError::NotFound(_)) => "not_found_error",
-            Self::Adapter(RegistryError::LoadingDisabled) => "permission_error",
+            Self::Adapter(RegistryError::LoadingDisabled) | Self::Admin(AdminError::NotLoopback) => "permission_error",
             _ => "invalid_request_error",
         }
     }
@@ -100,9 +108,12 @@ impl ApiError {
             Self::InvalidParameter { param, .. } => Some(param),
             Self::ModelNotFound(_) => Some("model"),
             Self::ContextLengthExceeded { .. } => Some("messages"),
-            Self::Adapter(RegistryError::InvalidName(_) | RegistryError::BaseName(_) | RegistryError::Exists(_)) => {
-                Some("name")
-            }
+            Self::Adapter(
+                RegistryError::InvalidName(_)
+                | RegistryError::BaseName(_)
+                | RegistryError::Exists(_)
+                | RegistryError::Managed(_),
+            ) => Some("name"),
             Self::Adapter(RegistryError::OutsideRoot(_) | RegistryError::Load { .. }) => Some("path"),
             _ => None,
         }
@@ -127,12 +138,19 @@ impl ApiError {
                 RegistryError::InvalidName(_) => "invalid_value",
                 RegistryError::BaseName(_) | RegistryError::Exists(_) => "adapter_exists",
                 RegistryError::NotFound(_) => "adapter_not_found",
+                RegistryError::Managed(_) => "adapter_managed_by_config",
                 RegistryError::LoadingDisabled => "adapter_loading_disabled",
                 RegistryError::OutsideRoot(_) => "adapter_path_forbidden",
                 RegistryError::TooMany { .. } => "adapter_limit_reached",
                 RegistryError::TooLarge { .. } => "adapter_too_large",
                 RegistryError::Load { source: LoraError::TooLarge { .. }, .. } => "adapter_too_large",
                 RegistryError::Load { .. } => "invalid_adapter",
+            },
+            Self::Admin(error) => match error {
+                AdminError::MissingToken => "missing_admin_token",
+                AdminError::WrongToken => "invalid_admin_token",
+                AdminError::NotLoopback => "admin_loopback_only",
+                AdminError::EmptyToken => "internal_error",
             },
         })
     }
@@ -159,6 +177,10 @@ impl IntoResponse for ApiError {
             Self::Overloaded(_) | Self::NotReady | Self::ShuttingDown | Self::Adapter(RegistryError::NotReady)
         ) {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+        }
+        if response.status() == StatusCode::UNAUTHORIZED {
+            // RFC 6750: a 401 names the scheme the client should use.
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
     }

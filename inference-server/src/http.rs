@@ -1,6 +1,7 @@
 //! The axum router: OpenAI-compatible generation endpoints, probes and metrics.
 
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -8,7 +9,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -22,7 +23,7 @@ use tokio::sync::mpsc;
 use crate::api_error::ApiError;
 use crate::chat_template::{ChatMessage, ChatTemplate};
 use crate::engine::{EngineHandle, GenerationEvent, GenerationRequest, SubmitError};
-use crate::lora::{AdapterRegistry, LoraAdapter};
+use crate::lora::{AdapterRegistry, AdminAccess, LoraAdapter, Origin};
 use crate::metrics::Metrics;
 use crate::openai::{
     ChatChoice, ChatChunkChoice, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatDelta, ChatLogprobs,
@@ -62,6 +63,8 @@ pub struct AppState {
     pub created: u64,
     /// LoRA adapters selectable by `"model"`.
     pub adapters: AdapterRegistry,
+    /// Who may load and unload adapters over HTTP.
+    pub admin: AdminAccess,
 }
 
 impl AppState {
@@ -82,18 +85,17 @@ fn log_request(state: &AppState, model: &str, prompt: &str) {
     }
 }
 
-/// Builds the router over `state`.
+/// Builds the router over `state`. Serve it with
+/// `into_make_service_with_connect_info::<SocketAddr>()`: without the peer's address the
+/// adapter admin routes refuse everyone unless an admin token is configured.
 pub fn router(state: Arc<AppState>) -> Router {
     let body_limit = state.max_body_bytes;
     Router::new()
         .route("/v1/chat/completions", post(chat_completions))
         .route("/v1/completions", post(completions))
         .route("/v1/models", get(list_models))
-        .route("/v1/adapters", post(load_adapter).get(list_adapters))
-        .route("/v1/adapters/{name}", delete(unload_adapter))
-        // vLLM's names for the same, which routers such as AIBrix and KubeAI call.
-        .route("/v1/load_lora_adapter", post(vllm_load_adapter))
-        .route("/v1/unload_lora_adapter", post(vllm_unload_adapter))
+        .route("/v1/adapters", get(list_adapters))
+        .merge(admin_router(state.clone()))
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
@@ -102,6 +104,31 @@ pub fn router(state: Arc<AppState>) -> Router {
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn_with_state(state.clone(), observe_request))
         .with_state(state)
+}
+
+/// The routes that change which adapters are served, behind [`require_admin`]. A router
+/// of their own so that no admin route can be added without the guard.
+fn admin_router(state: Arc<AppState>) -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/v1/adapters", post(load_adapter))
+        .route("/v1/adapters/{name}", delete(unload_adapter))
+        // vLLM's names for the same, which routers such as AIBrix and KubeAI call.
+        .route("/v1/load_lora_adapter", post(vllm_load_adapter))
+        .route("/v1/unload_lora_adapter", post(vllm_unload_adapter))
+        .route_layer(middleware::from_fn_with_state(state, require_admin))
+}
+
+/// Answers 401/403 unless the request may administer adapters (see [`AdminAccess`]).
+async fn require_admin(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    let authorization = request.headers().get(header::AUTHORIZATION).map(HeaderValue::as_bytes);
+    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip());
+    match state.admin.authorize(authorization, peer) {
+        Ok(()) => next.run(request).await,
+        Err(error) => {
+            tracing::warn!(%error, ?peer, path = request.uri().path(), "adapter administration refused");
+            ApiError::from(error).into_response()
+        }
+    }
 }
 
 /// Echoes or assigns `x-request-id`, and counts the request by route and status.
@@ -220,6 +247,8 @@ fn adapter_json(state: &AppState, adapter: &LoraAdapter) -> serde_json::Value {
         "modules": adapter.module_count(),
         "memory_bytes": adapter.bytes,
         "load_seconds": adapter.load_duration.as_secs_f64(),
+        // Configuration-managed adapters cannot be replaced or unloaded over the API.
+        "managed": state.adapters.origin(&adapter.name) == Some(Origin::Config),
     })
 }
 
@@ -242,7 +271,7 @@ async fn load_confined(
     let path = state.adapters.confine(path)?;
     // Reading and preparing the matrices is blocking work; keep it off the async workers.
     let worker = state.clone();
-    let adapter = tokio::task::spawn_blocking(move || worker.adapters.load(&name, &path, replace))
+    let adapter = tokio::task::spawn_blocking(move || worker.adapters.load_from_api(&name, &path, replace))
         .await
         .map_err(|e| ApiError::Internal(format!("adapter loader failed: {e}")))??;
     Ok(adapter)
@@ -287,7 +316,7 @@ async fn vllm_unload_adapter(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let request: VllmUnloadAdapterRequest = parse_body(body, state.max_body_bytes)?;
-    let removed = state.adapters.unload(&request.lora_name)?;
+    let removed = state.adapters.unload_from_api(&request.lora_name)?;
     Ok(format!("Success: LoRA adapter '{}' removed successfully.", removed.name).into_response())
 }
 
@@ -298,7 +327,7 @@ async fn list_adapters(State(state): State<Arc<AppState>>) -> Response {
 }
 
 async fn unload_adapter(State(state): State<Arc<AppState>>, Path(name): Path<String>) -> Result<Response, ApiError> {
-    let removed = state.adapters.unload(&name)?;
+    let removed = state.adapters.unload_from_api(&name)?;
     Ok(axum::Json(serde_json::json!({"id": removed.name, "object": "model", "deleted": true})).into_response())
 }
 
@@ -558,10 +587,15 @@ async fn chat_completions(
     let served = state.served()?;
     let want_logprobs = request.logprobs;
     let (generation, messages) = check_chat_request(&request)?;
-    let prompt = served.chat_template.render(&messages);
-    let prompt_ids = served.tokenizer.encode(&prompt).map_err(|e| ApiError::invalid("messages", e.to_string()))?;
+    let pieces = served.chat_template.render_pieces(&messages);
+    // Control tokens only where the template puts them: message text is never parsed for
+    // special tokens (a user's `<|im_start|>system` must not open a system turn).
+    let prompt_ids =
+        served.tokenizer.encode_prompt(&pieces).map_err(|e| ApiError::invalid("messages", e.to_string()))?;
     let model = served_name(&state, adapter.as_ref());
-    log_request(&state, &model, &prompt);
+    if state.log_requests {
+        log_request(&state, &model, &served.chat_template.render(&messages));
+    }
     let events = submit(&state, served, prompt_ids, &generation, "messages", adapter)?;
     let id = completion_id("chatcmpl");
     let created = unix_time();

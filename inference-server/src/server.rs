@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -13,7 +13,7 @@ use tokio::sync::{oneshot, watch};
 use crate::engine::{EngineLimits, start_engine};
 use crate::http::{AppState, ServedModel, router};
 use crate::loader::{DeviceSpec, LoadError, LoadOptions, ModelSource, WeightDType, load, log_cpu_features};
-use crate::lora::{AdapterLimits, AdapterRegistry, ConfigAdapters};
+use crate::lora::{AdapterLimits, AdapterRegistry, AdminAccess, AdminToken, ConfigAdapters};
 use crate::metrics::Metrics;
 use crate::model_store::{self, DEFAULT_MODEL_FILE};
 
@@ -112,6 +112,13 @@ pub struct ServeArgs {
     /// Seconds between checks of `--config` for a changed `adapters` list (0: never).
     #[arg(long, default_value_t = DEFAULT_CONFIG_POLL_SECONDS)]
     pub config_poll_seconds: u64,
+    /// Bearer token `POST`/`DELETE /v1/adapters` and vLLM's load/unload routes require.
+    /// Unset (and no --admin-token-file): those routes answer loopback clients only.
+    #[arg(long, env = "NETGPT_ADMIN_TOKEN", hide_env_values = true, conflicts_with = "admin_token_file")]
+    pub admin_token: Option<String>,
+    /// File holding the admin token (e.g. a mounted Secret), read once at start.
+    #[arg(long, value_name = "FILE", env = "NETGPT_ADMIN_TOKEN_FILE")]
+    pub admin_token_file: Option<PathBuf>,
 }
 
 /// Errors starting or running the server.
@@ -145,6 +152,8 @@ pub enum ServeError {
     Metrics(#[from] prometheus::Error),
     #[error("loading the model: {0}")]
     Load(String),
+    #[error("admin token: {0}")]
+    AdminToken(String),
 }
 
 /// Everything the server needs, after merging the config file and flags.
@@ -181,6 +190,8 @@ pub struct ServerSettings {
     pub config_adapters: usize,
     /// How often the file is checked (zero: never).
     pub config_poll: Duration,
+    /// Who may load and unload adapters over HTTP.
+    pub admin: AdminAccess,
 }
 
 fn positive(value: Option<i32>) -> Option<usize> {
@@ -213,6 +224,7 @@ impl ServerSettings {
             config_path: None,
             config_adapters: 0,
             config_poll: Duration::from_secs(DEFAULT_CONFIG_POLL_SECONDS),
+            admin: AdminAccess::LoopbackOnly,
         }
     }
 
@@ -290,8 +302,22 @@ impl ServerSettings {
             config_path: args.config.clone(),
             config_adapters,
             config_poll: Duration::from_secs(args.config_poll_seconds),
+            admin: admin_access(args)?,
         })
     }
+}
+
+/// The admin rule from `--admin-token` or `--admin-token-file` (clap refuses both).
+fn admin_access(args: &ServeArgs) -> Result<AdminAccess, ServeError> {
+    let token = match (&args.admin_token, &args.admin_token_file) {
+        (Some(token), _) => token.clone(),
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .map_err(|e| ServeError::AdminToken(format!("reading {}: {e}", path.display())))?,
+        (None, None) => return Ok(AdminAccess::LoopbackOnly),
+    };
+    // An empty token (a blank file, `NETGPT_ADMIN_TOKEN=`) is a mistake, not "no auth".
+    let token = AdminToken::new(&token).map_err(|e| ServeError::AdminToken(e.to_string()))?;
+    Ok(AdminAccess::Token(token))
 }
 
 fn read_config(path: &PathBuf) -> Result<ServingConfig, ServeError> {
@@ -348,13 +374,51 @@ pub fn configure_threads(threads: usize) -> usize {
     })
 }
 
+/// An axum server in its own task that stops the way Kubernetes expects on SIGTERM;
+/// `serve` and `gateway` both drain through it.
+pub struct GracefulServer {
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl GracefulServer {
+    /// Serves `app` on `listener`, recording each connection's peer address (the adapter
+    /// admin routes answer loopback peers only when no token is set).
+    pub fn spawn(listener: tokio::net::TcpListener, app: axum::Router) -> Self {
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+                .with_graceful_shutdown(async move {
+                    let _ = stopped.await;
+                })
+                .await
+        });
+        Self { stop: Some(stop), task }
+    }
+
+    /// Sets `draining` (so `/ready` turns 503), waits `delay` for load balancers to stop
+    /// sending traffic, then closes the listener and waits for in-flight requests, streams
+    /// included, to finish.
+    pub async fn drain(mut self, draining: &AtomicBool, delay: Duration) -> std::io::Result<()> {
+        draining.store(true, Ordering::Release);
+        tracing::info!(delay_seconds = delay.as_secs_f64(), "shutting down: readiness is now false");
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        tracing::info!("listener closed; waiting for in-flight requests");
+        (&mut self.task).await.map_err(|e| std::io::Error::other(format!("server task failed: {e}")))?
+    }
+}
+
 /// A server started by [`start`].
 pub struct RunningServer {
     /// The bound address (useful with port 0).
     pub addr: SocketAddr,
     state: Arc<AppState>,
-    shutdown: Option<oneshot::Sender<()>>,
-    server_task: tokio::task::JoinHandle<std::io::Result<()>>,
+    http: GracefulServer,
     load_result: watch::Receiver<Option<Result<(), String>>>,
     shutdown_delay: Duration,
 }
@@ -382,19 +446,11 @@ impl RunningServer {
 
     /// Graceful shutdown: report not-ready, wait the drain delay, stop accepting
     /// connections and wait for in-flight requests (streams included) to finish.
-    pub async fn shutdown(mut self) -> Result<(), ServeError> {
-        self.state.shutting_down.store(true, Ordering::Release);
-        tracing::info!("shutting down: readiness is now false");
-        if !self.shutdown_delay.is_zero() {
-            tokio::time::sleep(self.shutdown_delay).await;
-        }
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        match self.server_task.await {
-            Ok(result) => result.map_err(|source| ServeError::Io { action: "serving HTTP", source }),
-            Err(error) => Err(ServeError::Load(format!("server task failed: {error}"))),
-        }
+    pub async fn shutdown(self) -> Result<(), ServeError> {
+        self.http
+            .drain(&self.state.shutting_down, self.shutdown_delay)
+            .await
+            .map_err(|source| ServeError::Io { action: "serving HTTP", source })
     }
 }
 
@@ -418,6 +474,7 @@ pub async fn start(settings: ServerSettings) -> Result<RunningServer, ServeError
             settings.adapter_dir.clone(),
             metrics.clone(),
         ),
+        admin: settings.admin.clone(),
     });
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
@@ -444,23 +501,8 @@ pub async fn start(settings: ServerSettings) -> Result<RunningServer, ServeError
         tokio::spawn(watch_config_adapters(state.clone(), load_rx.clone(), path, configured, settings.config_poll));
     }
 
-    let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
-    let app = router(state.clone());
-    let server_task = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = shutdown_rx.await;
-            })
-            .await
-    });
-    Ok(RunningServer {
-        addr,
-        state,
-        shutdown: Some(shutdown_tx),
-        server_task,
-        load_result: load_rx,
-        shutdown_delay: settings.shutdown_delay,
-    })
+    let http = GracefulServer::spawn(listener, router(state.clone()));
+    Ok(RunningServer { addr, state, http, load_result: load_rx, shutdown_delay: settings.shutdown_delay })
 }
 
 fn load_into(state: &AppState, settings: &ServerSettings) -> Result<(), LoadError> {
@@ -486,7 +528,7 @@ fn load_into(state: &AppState, settings: &ServerSettings) -> Result<(), LoadErro
     // Before the model is published: `/ready` must never report a server that lacks an
     // adapter its configuration names.
     for (name, dir) in &settings.adapters {
-        state.adapters.load(name, dir, true)?;
+        state.adapters.load_configured(name, dir)?;
     }
     let (engine, _thread) = start_engine(
         loaded.model,
@@ -562,25 +604,28 @@ async fn watch_config_adapters(
     }
 }
 
-/// Waits for SIGTERM or Ctrl-C.
-async fn termination_signal() {
+/// Resolves on SIGTERM (what Kubernetes sends) or Ctrl-C. The SIGTERM handler is
+/// installed by this call, not when the future is first polled: a SIGTERM arriving
+/// between binding the listener and awaiting would otherwise kill the process undrained.
+/// Call it inside the runtime, before starting the server, and await the one future.
+pub fn termination_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut sigterm) => {
-                tokio::select! {
-                    _ = sigterm.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
+    let sigterm = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(sigterm) => Some(sigterm),
+        Err(error) => {
+            tracing::warn!(%error, "cannot listen for SIGTERM; only Ctrl-C stops the server gracefully");
+            None
         }
-    }
-    #[cfg(not(unix))]
-    {
+    };
+    async move {
+        #[cfg(unix)]
+        if let Some(mut sigterm) = sigterm {
+            tokio::select! {
+                _ = sigterm.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+            return;
+        }
         let _ = tokio::signal::ctrl_c().await;
     }
 }
@@ -598,12 +643,15 @@ pub fn serve(args: ServeArgs) -> Result<(), ServeError> {
         .build()
         .map_err(|source| ServeError::Io { action: "starting the async runtime", source })?;
     runtime.block_on(async move {
+        // One signal future for the whole run: a fresh one after loading would miss a
+        // SIGTERM sent in between.
+        let mut stop = std::pin::pin!(termination_signal());
         let mut server = start(settings).await?;
         tokio::select! {
             result = server.wait_loaded() => result?,
-            _ = termination_signal() => return server.shutdown().await,
+            _ = &mut stop => return server.shutdown().await,
         }
-        termination_signal().await;
+        stop.await;
         server.shutdown().await
     })
 }
@@ -745,6 +793,35 @@ limits:
         };
         let result = ServerSettings::from_args(&args);
         assert!(matches!(result, Err(ServeError::Unsupported(_))), "{result:?}");
+    }
+
+    #[test]
+    fn the_admin_token_comes_from_the_flag_or_a_file_and_is_never_empty() {
+        let base = ServeArgs { model: Some("/models/m.gguf".into()), host: "0.0.0.0".into(), ..ServeArgs::default() };
+        let access = |args: &ServeArgs| ServerSettings::from_args(args).map(|s| s.admin);
+        assert!(matches!(access(&base), Ok(AdminAccess::LoopbackOnly)));
+        let flag = ServeArgs { admin_token: Some("t0ken".into()), ..base.clone() };
+        let admin = access(&flag).expect("settings");
+        assert_eq!(admin.authorize(Some(b"Bearer t0ken"), None), Ok(()));
+        let file = write_config("admin-token", "from-file\n");
+        let from_file = ServeArgs { admin_token_file: Some(file.clone()), ..base.clone() };
+        let admin = access(&from_file).expect("settings");
+        assert_eq!(admin.authorize(Some(b"Bearer from-file"), None), Ok(()), "the newline is not part of it");
+        std::fs::write(&file, "  \n").expect("write");
+        let empty = access(&from_file);
+        let _ = std::fs::remove_file(file);
+        assert!(matches!(empty, Err(ServeError::AdminToken(_))), "{empty:?}");
+        let missing = ServeArgs { admin_token_file: Some("/nonexistent/token".into()), ..base };
+        assert!(matches!(access(&missing), Err(ServeError::AdminToken(_))));
+
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            serve: ServeArgs,
+        }
+        use clap::Parser;
+        let both = Cli::try_parse_from(["serve", "--admin-token", "a", "--admin-token-file", "/t"]);
+        assert!(both.is_err(), "one source of the token at a time");
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! user-defined (type 4) token registered as an added token so it is matched whole.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use candle_core::quantized::gguf_file;
 use tokenizers::decoders::byte_level::ByteLevel as ByteLevelDecoder;
@@ -17,6 +18,8 @@ use tokenizers::pre_tokenizers::byte_level::ByteLevel;
 use tokenizers::pre_tokenizers::digits::Digits;
 use tokenizers::pre_tokenizers::sequence::Sequence;
 use tokenizers::{AddedToken, PreTokenizerWrapper, Tokenizer};
+
+use crate::chat_template::PromptPiece;
 
 /// GGUF token type of control tokens (`<|im_start|>`, `<|endoftext|>`, …).
 const TOKEN_TYPE_CONTROL: i32 = 3;
@@ -49,6 +52,10 @@ impl From<tokenizers::Error> for TokenizerError {
 #[derive(Clone)]
 pub struct TextTokenizer {
     inner: Tokenizer,
+    /// `inner` with special-token matching off: `<|im_start|>` in message text becomes
+    /// the characters it is made of (Hugging Face's `split_special_tokens`). Shared: the
+    /// engine and the HTTP layer each hold a clone of this struct.
+    plain: Arc<Tokenizer>,
     /// Ids that end generation (`eos_token_id`, `<|endoftext|>`, `<|im_end|>`, `<|eot_id|>`).
     end_of_generation_ids: HashSet<u32>,
     /// Id prepended to every prompt when the model asks for it (`add_bos_token`).
@@ -153,7 +160,7 @@ impl TextTokenizer {
         let bos_id = if add_bos { optional_u32(content, "tokenizer.ggml.bos_token_id") } else { None };
         let chat_template = content.metadata.get("tokenizer.chat_template").and_then(|v| v.to_string().ok()).cloned();
 
-        Ok(Self { inner, end_of_generation_ids, bos_id, chat_template, vocab_size: tokens.len() })
+        Ok(Self::new(inner, end_of_generation_ids, bos_id, chat_template, tokens.len()))
     }
 
     /// Loads a Hugging Face `tokenizer.json` (no chat template: ChatML is the fallback).
@@ -162,16 +169,64 @@ impl TextTokenizer {
         let end_of_generation_ids =
             END_OF_GENERATION_TOKENS.iter().filter_map(|name| inner.token_to_id(name)).collect();
         let vocab_size = inner.get_vocab_size(true);
-        Ok(Self { inner, end_of_generation_ids, bos_id: None, chat_template: None, vocab_size })
+        Ok(Self::new(inner, end_of_generation_ids, None, None, vocab_size))
+    }
+
+    fn new(
+        inner: Tokenizer,
+        end_of_generation_ids: HashSet<u32>,
+        bos_id: Option<u32>,
+        chat_template: Option<String>,
+        vocab_size: usize,
+    ) -> Self {
+        let mut plain = inner.clone();
+        plain.set_encode_special_tokens(true);
+        Self { inner, plain: Arc::new(plain), end_of_generation_ids, bos_id, chat_template, vocab_size }
     }
 
     /// Token ids of `text`; special-token text (e.g. `<|im_start|>`) maps to its single id.
+    /// For raw prompts (`/v1/completions`), where the caller writes the control tokens;
+    /// chat messages go through [`Self::encode_prompt`].
     pub fn encode(&self, text: &str) -> Result<Vec<u32>, TokenizerError> {
         let encoding = self.inner.encode(text, false)?;
         let mut ids = Vec::with_capacity(encoding.len() + 1);
         ids.extend(self.bos_id);
         ids.extend_from_slice(encoding.get_ids());
         Ok(ids)
+    }
+
+    /// Token ids of a rendered chat prompt: each control piece is its special id, text is
+    /// encoded with special-token matching off, so message content can never produce a
+    /// control token. For text without special-token strings the ids equal
+    /// `encode(joined)`: the tokenizer splits at special tokens first and encodes each run
+    /// between them on its own, which is what this does too.
+    pub fn encode_prompt(&self, pieces: &[PromptPiece]) -> Result<Vec<u32>, TokenizerError> {
+        let mut ids: Vec<u32> = self.bos_id.into_iter().collect();
+        let mut run = String::new();
+        for piece in pieces {
+            match piece {
+                PromptPiece::Text(text) => run.push_str(text),
+                PromptPiece::Control(token) => match self.inner.token_to_id(token) {
+                    Some(id) => {
+                        self.encode_plain(&run, &mut ids)?;
+                        run.clear();
+                        ids.push(id);
+                    }
+                    // A model without this token (ChatML fallback on a GPT-2 vocabulary)
+                    // gets its characters, as `encode` of the joined prompt would give.
+                    None => run.push_str(token),
+                },
+            }
+        }
+        self.encode_plain(&run, &mut ids)?;
+        Ok(ids)
+    }
+
+    fn encode_plain(&self, text: &str, ids: &mut Vec<u32>) -> Result<(), TokenizerError> {
+        if !text.is_empty() {
+            ids.extend_from_slice(self.plain.encode(text, false)?.get_ids());
+        }
+        Ok(())
     }
 
     /// Text of `ids`; special tokens are dropped when `skip_special` is set.

@@ -1,7 +1,8 @@
 //! The workflow gateway with the real SmolLM2 edge model over real HTTP: routing by the
 //! confidence threshold, edge fallback when the cloud path is down or too slow, no
 //! personal data reaching a recording cloud, and fail-closed when the desensitizer is
-//! missing.
+//! missing; streamed cloud answers bounded by the budget to their first byte, then by an
+//! idle timeout per chunk.
 
 mod common;
 
@@ -16,7 +17,7 @@ use axum::routing::post;
 use netgpt_crds::config::{CONFIG_API_VERSION, SiteConfig, UpstreamModel, WORKFLOW_CONFIG_KIND, WorkflowConfig};
 use netgpt_crds::{DesensitizationPolicy, DesensitizeFailure, RoutingPolicy, WorkflowStep};
 use netgpt_inference::desensitize::proxy::{SidecarSettings, start as start_sidecar};
-use netgpt_inference::gateway::start as start_gateway;
+use netgpt_inference::gateway::{GatewaySettings, start as start_gateway, start_with as start_gateway_with};
 use serde_json::{Value, json};
 
 fn steps() -> Vec<WorkflowStep> {
@@ -285,4 +286,154 @@ async fn streaming_answers_carry_the_path_on_both_routes() {
         assert!(!text.trim().is_empty(), "{path}: streamed some text: {body}");
         gw.shutdown().await;
     }
+}
+
+/// An edge model that drafts at once with low confidence, so every request takes the
+/// cloud path without waiting for a real model: these tests time the cloud's stream.
+async fn unsure_edge() -> SocketAddr {
+    let app = Router::new().route(
+        "/v1/chat/completions",
+        post(|| async {
+            axum::Json(json!({
+                "id": "e1", "object": "chat.completion", "created": 0, "model": "edge",
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": "Edge draft."},
+                             "finish_reason": "stop", "logprobs": {"content": [{"logprob": -3.0}]}}]
+            }))
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+/// How the streaming cloud below paces its answer.
+#[derive(Clone, Copy)]
+struct Pace {
+    /// Before the response headers.
+    first_byte: Duration,
+    chunks: usize,
+    gap: Duration,
+    /// A silence before the third chunk.
+    stall: Duration,
+}
+
+/// An SSE chat answer of `pace.chunks` chunks `part0 part1 …`, then `[DONE]`.
+fn paced_stream(pace: Pace) -> axum::body::Body {
+    let events = futures::stream::unfold(0usize, move |i| async move {
+        if i > pace.chunks {
+            return None;
+        }
+        if i > 0 {
+            tokio::time::sleep(pace.gap).await;
+        }
+        if i == 2 {
+            tokio::time::sleep(pace.stall).await;
+        }
+        let event = if i == pace.chunks {
+            "data: [DONE]\n\n".to_string()
+        } else {
+            let chunk = json!({"object": "chat.completion.chunk",
+                "choices": [{"index": 0, "delta": {"content": format!("part{i} ")}, "finish_reason": null}]});
+            format!("data: {chunk}\n\n")
+        };
+        Some((Ok::<_, std::convert::Infallible>(Bytes::from(event)), i + 1))
+    });
+    axum::body::Body::from_stream(events)
+}
+
+/// A cloud (in the desensitizer's place: the gateway only talks to that URL) that streams
+/// with `pace`.
+async fn streaming_cloud(pace: Pace) -> String {
+    let app = Router::new().route(
+        "/v1/chat/completions",
+        post(move || async move {
+            tokio::time::sleep(pace.first_byte).await;
+            ([("content-type", "text/event-stream")], paced_stream(pace))
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+const STREAM_BUDGET_MS: i32 = 1_000;
+
+/// A gateway with a 1 s latency budget and a 1 s stream idle timeout, whose cloud path
+/// goes to `cloud`; returns the streamed body, its path header and how long it took.
+async fn stream_through_gateway(cloud: &str) -> (String, String, Duration) {
+    let mut cfg = config(unsure_edge().await, cloud, cloud, 0.9, STREAM_BUDGET_MS);
+    cfg.steps = serde_json::from_value(json!([
+        {"name": "scrub", "kind": "desensitize"},
+        {"name": "answer", "kind": "generate", "target": "cloud"}
+    ]))
+    .expect("steps");
+    let mut settings = GatewaySettings::new("127.0.0.1:0".parse().expect("addr"));
+    settings.stream_idle_timeout = Duration::from_secs(1);
+    let gw = start_gateway_with(cfg, settings).await.expect("gateway");
+    let started = Instant::now();
+    let resp = reqwest::Client::new()
+        .post(format!("http://{}/v1/chat/completions", gw.addr))
+        .json(&json!({"stream": true, "messages": [{"role": "user", "content": "Tell me a story."}]}))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(resp.status(), 200);
+    let path = resp.headers()["x-netgpt-path"].to_str().expect("ascii").to_string();
+    let body = resp.text().await.expect("body");
+    let took = started.elapsed();
+    gw.shutdown().await;
+    (body, path, took)
+}
+
+fn stream_errors(body: &str) -> Vec<Value> {
+    common::sse_data(body)
+        .iter()
+        .filter_map(|data| serde_json::from_str::<Value>(data).ok())
+        .filter(|v| v.get("error").is_some())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_cloud_stream_longer_than_the_budget_arrives_whole() {
+    // 12 chunks 150 ms apart: 1.65 s in all, past the 1 s budget, never 1 s idle.
+    let pace = Pace { first_byte: Duration::ZERO, chunks: 12, gap: Duration::from_millis(150), stall: Duration::ZERO };
+    let (body, path, took) = stream_through_gateway(&streaming_cloud(pace).await).await;
+    assert_eq!(path, "cloud");
+    let (text, meta, done) = sse_text(&body);
+    let expected: String = (0..12).map(|i| format!("part{i} ")).collect();
+    assert_eq!(text, expected, "{body}");
+    assert!(done && stream_errors(&body).is_empty(), "{body}");
+    assert_eq!(meta["path"], "cloud");
+    assert!(took > Duration::from_millis(STREAM_BUDGET_MS as u64), "the stream outlasted the budget: {took:?}");
+}
+
+#[tokio::test]
+async fn a_stalled_cloud_stream_ends_with_an_error_event() {
+    // Two chunks, then 6 s of silence: the 1 s idle timeout ends it.
+    let pace =
+        Pace { first_byte: Duration::ZERO, chunks: 4, gap: Duration::from_millis(50), stall: Duration::from_secs(6) };
+    let (body, path, took) = stream_through_gateway(&streaming_cloud(pace).await).await;
+    assert_eq!(path, "cloud");
+    let (text, _, done) = sse_text(&body);
+    assert_eq!(text, "part0 part1 ", "{body}");
+    let errors = stream_errors(&body);
+    assert_eq!(errors.len(), 1, "{body}");
+    assert_eq!(errors[0]["error"]["code"], "stream_idle_timeout", "{body}");
+    assert_eq!(errors[0]["error"]["type"], "upstream_error");
+    assert!(done, "the stream still ends with [DONE]: {body}");
+    assert!(took < Duration::from_secs(4), "ended by the idle timeout, not the upstream: {took:?}");
+}
+
+#[tokio::test]
+async fn a_cloud_stream_that_starts_after_the_budget_falls_back_to_the_edge() {
+    let pace = Pace { first_byte: Duration::from_secs(3), chunks: 2, gap: Duration::ZERO, stall: Duration::ZERO };
+    let (body, path, took) = stream_through_gateway(&streaming_cloud(pace).await).await;
+    assert_eq!(path, "edge-fallback", "{body}");
+    let (text, meta, done) = sse_text(&body);
+    assert_eq!(text, "Edge draft.");
+    assert!(done);
+    assert_eq!(meta["fallbackReason"], "cloud path exceeded the latency budget");
+    assert!(took < Duration::from_secs(2), "answered at the budget: {took:?}");
 }

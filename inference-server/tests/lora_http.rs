@@ -1,6 +1,8 @@
 //! LoRA adapters over the HTTP API, on the tiny safetensors LLaMA: per-request selection
 //! by `"model"`, `/v1/models`, hot load/unload with its errors, mixed-adapter batches,
-//! readiness only after the configured adapters load, and the adapter metrics.
+//! readiness only after the configured adapters load, the adapter metrics, and who may
+//! load and unload adapters (admin token, loopback-only without one, configuration-managed
+//! adapters refused).
 
 mod common;
 
@@ -10,6 +12,7 @@ use std::sync::OnceLock;
 
 use common::{assert_error_shape, client, spawn_server, url};
 use netgpt_inference::ServerSettings;
+use netgpt_inference::lora::{AdminAccess, AdminToken};
 use netgpt_inference::model::log_softmax;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -386,4 +389,166 @@ async fn vllm_adapter_endpoints_load_replace_and_unload() {
     assert!(!model_ids(addr).await.contains(&"v".to_string()));
     let (status, _) = post("/v1/unload_lora_adapter", json!({"lora_name": "v"})).await;
     assert_eq!(status, 404);
+}
+
+/// This host's address on a non-loopback interface: connecting to it from here makes the
+/// server see a peer that is not loopback, as a request from another pod would be. The
+/// UDP `connect` sends nothing; it only asks the kernel which source address it would use.
+fn non_loopback_ip() -> std::net::IpAddr {
+    for target in ["192.0.2.1:9", "8.8.8.8:53", "[2001:db8::1]:9"] {
+        let bind = if target.starts_with('[') { "[::]:0" } else { "0.0.0.0:0" };
+        let Ok(socket) = std::net::UdpSocket::bind(bind) else { continue };
+        if socket.connect(target).is_ok()
+            && let Ok(local) = socket.local_addr()
+            && !local.ip().is_loopback()
+            && !local.ip().is_unspecified()
+        {
+            return local.ip();
+        }
+    }
+    panic!("this test needs a non-loopback network interface with a route");
+}
+
+/// A server on all interfaces with `admin` as its adapter admin rule; returns its port.
+fn admin_server(admin: AdminAccess) -> u16 {
+    common::model_path();
+    let addr = spawn_server(|s| {
+        *s = settings(&[("site-a", "tiny-llama-lora")]);
+        s.listen = "0.0.0.0:0".parse().expect("addr");
+        s.admin = admin;
+    });
+    addr.port()
+}
+
+/// One call to each admin route, loading or unloading `name`; `None` token: no header.
+async fn admin_calls(base: &str, token: Option<&str>, name: &str) -> Vec<(String, u16, String, Option<String>)> {
+    let calls = [
+        ("POST", "/v1/adapters".to_string(), json!({"name": name, "path": "tiny-llama-lora-qv"})),
+        ("DELETE", format!("/v1/adapters/{name}"), Value::Null),
+        ("POST", "/v1/load_lora_adapter".to_string(), json!({"lora_name": name, "lora_path": "tiny-llama-lora-qv"})),
+        ("POST", "/v1/unload_lora_adapter".to_string(), json!({"lora_name": name})),
+    ];
+    let mut results = Vec::new();
+    for (method, path, body) in calls {
+        let mut request = match method {
+            "DELETE" => client().delete(format!("{base}{path}")),
+            _ => client().post(format!("{base}{path}")).json(&body),
+        };
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status().as_u16();
+        let challenge = response.headers().get("www-authenticate").map(|v| v.to_str().expect("ascii").to_string());
+        results.push((format!("{method} {path}"), status, response.text().await.expect("body"), challenge));
+    }
+    results
+}
+
+fn error_code(body: &str) -> Value {
+    let body: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"));
+    assert_error_shape(&body)["code"].clone()
+}
+
+#[tokio::test]
+async fn with_an_admin_token_every_admin_route_needs_it_from_every_peer() {
+    let token = "s3cret-admin";
+    let port = admin_server(AdminAccess::Token(AdminToken::new(token).expect("token")));
+    let local = format!("http://127.0.0.1:{port}");
+    let remote = format!("http://{}", SocketAddr::new(non_loopback_ip(), port));
+
+    // No header, even from loopback; a wrong token; another scheme.
+    for (base, given, code) in
+        [(&local, None, "missing_admin_token"), (&remote, Some("s3cret-admim"), "invalid_admin_token")]
+    {
+        for (call, status, body, challenge) in admin_calls(base, given, "hot").await {
+            assert_eq!(status, 401, "{call}: {body}");
+            assert_eq!(error_code(&body), code, "{call}");
+            assert_eq!(challenge.as_deref(), Some("Bearer"), "{call}");
+        }
+    }
+    let response =
+        client().delete(format!("{remote}/v1/adapters/hot")).basic_auth("admin", Some(token)).send().await.expect("r");
+    assert_eq!(response.status(), 401);
+    assert!(!model_ids_at(&local).await.contains(&"hot".to_string()), "nothing was loaded");
+
+    // The right token works from any peer: load, unload, load (vLLM), unload (vLLM).
+    for (call, status, body, _) in admin_calls(&remote, Some(token), "hot").await {
+        assert_eq!(status, 200, "{call}: {body}");
+    }
+    // Reading and generating need no token.
+    let listed = client().get(format!("{remote}/v1/adapters")).send().await.expect("list");
+    assert_eq!(listed.status(), 200);
+    let answer = client()
+        .post(format!("{remote}/v1/completions"))
+        .json(&json!({"model": "site-a", "prompt": prompt(), "max_tokens": 1}))
+        .send()
+        .await
+        .expect("completion");
+    assert_eq!(answer.status(), 200);
+}
+
+#[tokio::test]
+async fn without_an_admin_token_admin_routes_answer_loopback_peers_only() {
+    let port = admin_server(AdminAccess::LoopbackOnly);
+    let local = format!("http://127.0.0.1:{port}");
+    let remote = format!("http://{}", SocketAddr::new(non_loopback_ip(), port));
+
+    for (call, status, body, _) in admin_calls(&remote, Some("anything"), "hot").await {
+        assert_eq!(status, 403, "{call}: {body}");
+        assert_eq!(error_code(&body), "admin_loopback_only", "{call}");
+    }
+    assert!(!model_ids_at(&local).await.contains(&"hot".to_string()));
+    // Other peers still read and generate.
+    let listed: Value =
+        client().get(format!("{remote}/v1/adapters")).send().await.expect("list").json().await.expect("JSON");
+    assert_eq!(listed["data"][0]["id"], "site-a");
+    // From loopback the same calls succeed.
+    for (call, status, body, _) in admin_calls(&local, None, "hot").await {
+        assert_eq!(status, 200, "{call}: {body}");
+    }
+}
+
+#[tokio::test]
+async fn adapters_the_configuration_manages_cannot_be_replaced_or_unloaded_over_the_api() {
+    let addr = server();
+    let refused = [
+        client().delete(url(addr, "/v1/adapters/site-a")),
+        client().post(url(addr, "/v1/adapters")).json(&json!({"name": "site-a", "path": "tiny-llama-lora-qv"})),
+        client()
+            .post(url(addr, "/v1/adapters"))
+            .json(&json!({"name": "site-qv", "path": "tiny-llama-lora", "replace": true})),
+        client().post(url(addr, "/v1/unload_lora_adapter")).json(&json!({"lora_name": "site-qv"})),
+        client()
+            .post(url(addr, "/v1/load_lora_adapter"))
+            .json(&json!({"lora_name": "site-a", "lora_path": "tiny-llama-lora-qv", "load_inplace": true})),
+    ];
+    for request in refused {
+        let response = request.send().await.expect("request");
+        let status = response.status();
+        let body: Value = response.json().await.expect("JSON");
+        assert_eq!(status, 409, "{body}");
+        let error = assert_error_shape(&body);
+        assert_eq!((&error["code"], &error["param"]), (&json!("adapter_managed_by_config"), &json!("name")));
+        assert!(error["message"].as_str().expect("message").contains("serving configuration"), "{body}");
+    }
+    // Both still serve what the configuration says.
+    for (name, fixture) in [("site-a", "tiny-llama-lora"), ("site-qv", "tiny-llama-lora-qv")] {
+        let answer = complete(addr, name, 1).await;
+        assert!((first_logprob(&answer) - expected_first_logprob(fixture)).abs() < 1e-4, "{name}");
+    }
+    let listed: Value = client().get(url(addr, "/v1/adapters")).send().await.expect("list").json().await.expect("JSON");
+    let site_a = listed["data"].as_array().expect("data").iter().find(|a| a["id"] == "site-a").expect("site-a");
+    assert_eq!(site_a["managed"], true, "{listed}");
+    // An adapter loaded over the API stays the API's to remove.
+    let (status, body) = post_adapter(addr, json!({"name": "api-owned", "path": "tiny-llama-lora-qv"})).await;
+    assert_eq!((status, &body["managed"]), (200, &json!(false)), "{body}");
+    let response = client().delete(url(addr, "/v1/adapters/api-owned")).send().await.expect("delete");
+    assert_eq!(response.status(), 200);
+}
+
+async fn model_ids_at(base: &str) -> Vec<String> {
+    let models: Value =
+        client().get(format!("{base}/v1/models")).send().await.expect("models").json().await.expect("JSON");
+    models["data"].as_array().expect("data").iter().filter_map(|m| m["id"].as_str().map(str::to_string)).collect()
 }

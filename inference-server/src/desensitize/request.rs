@@ -145,16 +145,45 @@ impl Visit for Replace<'_> {
     }
 }
 
+/// Scans a string that may be an identifier (a JSON key, a tool name: `sms_13812345678`).
+/// The detectors count `_` as part of a word, so that secrets and identifiers are not cut
+/// apart; an identifier is therefore scanned once more with its underscores read as
+/// spaces, and what that finds is replaced too.
+fn scan_identifier(s: &mut String, visit: &mut dyn Visit) -> Result<(), DesensitizeError> {
+    visit.text(s)?;
+    if !s.contains('_') || s.contains(char::is_whitespace) {
+        return Ok(());
+    }
+    let mut spaced = s.replace('_', " ");
+    let before = spaced.clone();
+    visit.text(&mut spaced)?;
+    if spaced != before {
+        // Placeholders contain no spaces, so every space left is an underscore again.
+        *s = spaced.replace(' ', "_");
+    }
+    Ok(())
+}
+
 /// Scans every key, string and number inside `value`.
 fn scan(value: &mut Value, visit: &mut dyn Visit) -> Result<(), DesensitizeError> {
     match value {
-        Value::String(s) => visit.text(s),
+        Value::String(s) => scan_identifier(s, visit),
         Value::Number(n) => {
-            let original = n.to_string();
-            let mut text = original.clone();
-            visit.text(&mut text)?;
-            if text != original {
-                *value = Value::String(text);
+            // As written, and for a whole number written as a float (`4111111111111111.0`,
+            // `1.3812345678e10`) also its digits: that is the value a reader takes from it.
+            let written = n.to_string();
+            let whole = n
+                .as_f64()
+                .filter(|f| f.is_finite() && f.fract() == 0.0 && f.abs() < 1e21)
+                .map(|f| format!("{f:.0}"))
+                .filter(|digits| *digits != written);
+            for form in std::iter::once(written).chain(whole) {
+                let mut text = form.clone();
+                visit.text(&mut text)?;
+                if text != form {
+                    *value = Value::String(text);
+                    break;
+                }
             }
             Ok(())
         }
@@ -163,7 +192,7 @@ fn scan(value: &mut Value, visit: &mut dyn Visit) -> Result<(), DesensitizeError
             let entries = std::mem::take(map);
             let mut scanned = Map::with_capacity(entries.len());
             for (mut key, mut v) in entries {
-                visit.text(&mut key)?;
+                scan_identifier(&mut key, visit)?;
                 scan(&mut v, visit)?;
                 scanned.insert(key, v);
             }
@@ -412,7 +441,7 @@ fn walk_function(function: &mut Value, param: &str, visit: &mut dyn Visit) -> Re
         .ok_or_else(|| DesensitizeError::invalid(param, "a function call must be an object"))?;
     for (key, value) in object.iter_mut() {
         match (key.as_str(), value) {
-            ("name", Value::String(s)) => visit.text(s)?,
+            ("name", Value::String(s)) => scan_identifier(s, visit)?,
             ("arguments", Value::String(s)) => scan_json_text(s, visit)?,
             ("arguments", _) => {
                 return Err(DesensitizeError::invalid(format!("{param}.arguments"), "`arguments` must be a string"));

@@ -1,8 +1,10 @@
 //! The gateway's HTTP API and the per-request workflow.
 
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -11,15 +13,16 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use futures::StreamExt;
+use futures::stream::BoxStream;
+use futures::{Stream, StreamExt};
 use netgpt_crds::DesensitizeFailure;
 use netgpt_crds::config::WorkflowConfig;
 use serde_json::{Value, json};
-use tokio::sync::oneshot;
 use tracing::Instrument;
 
 use super::metrics::GatewayMetrics;
 use super::route::{Plan, ServedPath, answer_at_edge, completion_messages, confidence, finish_completion};
+use crate::server::{GracefulServer, termination_signal};
 
 /// Options of `netgpt gateway`.
 #[derive(clap::Args, Clone, Debug)]
@@ -30,6 +33,49 @@ pub struct GatewayArgs {
     /// Address to listen on.
     #[arg(long, default_value = "0.0.0.0:8080")]
     pub listen: SocketAddr,
+    /// Seconds between reporting not-ready and closing the listener on SIGTERM, so load
+    /// balancers stop sending traffic first (as `netgpt serve`'s flag).
+    #[arg(long, default_value_t = 0)]
+    pub shutdown_delay_seconds: u64,
+    /// Longest silence allowed between two chunks of a streamed cloud answer, once its
+    /// first byte has arrived within the latency budget; then the stream ends with an
+    /// error event.
+    #[arg(long, default_value_t = DEFAULT_STREAM_IDLE_SECONDS)]
+    pub stream_idle_timeout_seconds: u64,
+}
+
+/// A cloud model pauses between tokens for well under a second; half a minute of
+/// silence means it, or the path to it, is stuck (and is the default latency budget).
+const DEFAULT_STREAM_IDLE_SECONDS: u64 = 30;
+
+/// Gateway options that are not part of the workflow.
+#[derive(Clone, Debug)]
+pub struct GatewaySettings {
+    pub listen: SocketAddr,
+    /// See [`GatewayArgs::shutdown_delay_seconds`].
+    pub shutdown_delay: Duration,
+    /// See [`GatewayArgs::stream_idle_timeout_seconds`].
+    pub stream_idle_timeout: Duration,
+}
+
+impl GatewaySettings {
+    /// Defaults for everything but the address.
+    pub fn new(listen: SocketAddr) -> Self {
+        Self {
+            listen,
+            shutdown_delay: Duration::ZERO,
+            stream_idle_timeout: Duration::from_secs(DEFAULT_STREAM_IDLE_SECONDS),
+        }
+    }
+
+    fn from_args(args: &GatewayArgs) -> Self {
+        Self {
+            listen: args.listen,
+            shutdown_delay: Duration::from_secs(args.shutdown_delay_seconds),
+            // Zero would end every stream at once.
+            stream_idle_timeout: Duration::from_secs(args.stream_idle_timeout_seconds.max(1)),
+        }
+    }
 }
 
 /// Errors that stop the gateway.
@@ -57,27 +103,36 @@ struct Gateway {
     plan: Plan,
     http: reqwest::Client,
     metrics: GatewayMetrics,
+    /// Set on shutdown: `/ready` answers 503 while in-flight requests finish.
+    draining: AtomicBool,
+    stream_idle_timeout: Duration,
 }
 
-/// A gateway running in this process (tests, `netgpt local`).
+/// A gateway running in this process (tests, `netgpt local`, `netgpt gateway`).
 pub struct RunningGateway {
     pub addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<()>,
+    gateway: Arc<Gateway>,
+    http: GracefulServer,
+    shutdown_delay: Duration,
 }
 
 impl RunningGateway {
-    /// Stops accepting requests and waits for in-flight ones.
-    pub async fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
+    /// Drains like `netgpt serve`: readiness drops, the shutdown delay passes, the
+    /// listener closes and in-flight requests (streams included) finish.
+    pub async fn shutdown(self) {
+        if let Err(error) = self.http.drain(&self.gateway.draining, self.shutdown_delay).await {
+            tracing::error!(%error, "gateway server failed");
         }
-        let _ = (&mut self.task).await;
     }
 }
 
-/// Starts a gateway for `config` on `listen`.
+/// Starts a gateway for `config` on `listen` with default settings.
 pub async fn start(config: WorkflowConfig, listen: SocketAddr) -> Result<RunningGateway, GatewayError> {
+    start_with(config, GatewaySettings::new(listen)).await
+}
+
+/// Starts a gateway for `config`.
+pub async fn start_with(config: WorkflowConfig, settings: GatewaySettings) -> Result<RunningGateway, GatewayError> {
     let metrics = GatewayMetrics::new();
     metrics.initialize_site(&config.site.name);
     let gateway = Arc::new(Gateway {
@@ -85,7 +140,10 @@ pub async fn start(config: WorkflowConfig, listen: SocketAddr) -> Result<Running
         config,
         http: reqwest::Client::builder().connect_timeout(Duration::from_secs(5)).build()?,
         metrics,
+        draining: AtomicBool::new(false),
+        stream_idle_timeout: settings.stream_idle_timeout,
     });
+    let listen = settings.listen;
     let listener =
         tokio::net::TcpListener::bind(listen).await.map_err(|source| GatewayError::Bind { addr: listen, source })?;
     let addr = listener.local_addr().map_err(|source| GatewayError::Bind { addr: listen, source })?;
@@ -95,36 +153,36 @@ pub async fn start(config: WorkflowConfig, listen: SocketAddr) -> Result<Running
         .route("/ready", get(ready))
         .route("/metrics", get(|State(g): State<Arc<Gateway>>| async move { g.metrics.render() }))
         .layer(DefaultBodyLimit::max(MAX_BODY))
-        .with_state(gateway);
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stopped.await;
-            })
-            .await;
-    });
+        .with_state(gateway.clone());
+    let http = GracefulServer::spawn(listener, app);
     tracing::info!(%addr, "gateway listening");
-    Ok(RunningGateway { addr, stop: Some(stop), task })
+    Ok(RunningGateway { addr, gateway, http, shutdown_delay: settings.shutdown_delay })
 }
 
-/// `netgpt gateway`: runs until SIGTERM/SIGINT.
+/// `netgpt gateway`: runs until SIGTERM or Ctrl-C, then drains.
 pub fn run(args: GatewayArgs) -> Result<(), GatewayError> {
     crate::init_tracing();
     let text = std::fs::read_to_string(&args.config)
         .map_err(|source| GatewayError::ReadConfig { path: args.config.clone(), source })?;
     let config = WorkflowConfig::from_yaml(&text)?;
+    let settings = GatewaySettings::from_args(&args);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(GatewayError::Runtime)?;
     runtime.block_on(async move {
-        let gateway = start(config, args.listen).await?;
-        let _ = tokio::signal::ctrl_c().await;
+        // Before the listener opens: from the first request on, SIGTERM means "drain".
+        let stop = termination_signal();
+        let gateway = start_with(config, settings).await?;
+        stop.await;
         gateway.shutdown().await;
         Ok(())
     })
 }
 
-/// Ready when the site's edge model is ready (the cloud is optional: the edge falls back).
+/// Ready when the site's edge model is ready (the cloud is optional: the edge falls back),
+/// and not draining.
 async fn ready(State(g): State<Arc<Gateway>>) -> impl IntoResponse {
+    if g.draining.load(Ordering::Acquire) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down");
+    }
     let url = format!("{}/ready", g.config.edge.url.trim_end_matches('/'));
     match g.http.get(url).timeout(Duration::from_secs(2)).send().await {
         Ok(r) if r.status().is_success() => (StatusCode::OK, "ready"),
@@ -353,7 +411,6 @@ async fn run_workflow(g: &Gateway, req: ClientRequest) -> Response {
     }
 
     // Cloud path: only through the desensitizer, which proxies to the cloud model.
-    let t = Instant::now();
     let mut cloud_body = req.body.clone();
     if let Some(obj) = cloud_body.as_object_mut() {
         obj.remove("netgpt");
@@ -365,33 +422,16 @@ async fn run_workflow(g: &Gateway, req: ClientRequest) -> Response {
             .into_iter()
             .flatten()
             .max();
-    let timeout = remaining(deadline, limit);
-    let url = format!("{}/v1/chat/completions", g.config.desensitizer_url.trim_end_matches('/'));
-    let sent = g
-        .http
-        .post(url)
-        .json(&cloud_body)
-        .timeout(timeout)
-        .send()
+    let cloud = call_cloud(g, &cloud_body, req.stream, remaining(deadline, limit))
         .instrument(tracing::info_span!("step", name = "cloud"))
         .await;
-    let failure = match sent {
-        Ok(resp) if resp.status().is_success() => {
-            observe_step("cloudFirstByte", t);
+    let CloudFailure { privacy: privacy_failure, reason } = match cloud {
+        Ok(answer) => {
             finish(ServedPath::Cloud);
-            return cloud_response(g, &req, resp, meta(ServedPath::Cloud, None)).await;
+            return cloud_response(g, answer, meta(ServedPath::Cloud, None));
         }
-        Ok(resp) => {
-            let status = resp.status();
-            let body = resp.text().await.unwrap_or_default();
-            // The sidecar refuses (4xx) when it cannot desensitize: a privacy failure.
-            let privacy = status.is_client_error();
-            (privacy, format!("desensitizer/cloud answered {status}: {}", body.chars().take(200).collect::<String>()))
-        }
-        Err(e) if e.is_timeout() => (false, "cloud path exceeded the latency budget".to_string()),
-        Err(e) => (e.is_connect(), format!("desensitizer unreachable: {e}")),
+        Err(failure) => failure,
     };
-    let (privacy_failure, reason) = failure;
     tracing::warn!(%reason, "cloud path failed; answering at the edge");
     if privacy_failure && g.config.desensitization.on_failure == DesensitizeFailure::Reject {
         g.metrics.requests.with_label_values(&[site, "error"]).inc();
@@ -459,32 +499,128 @@ fn answer_response(g: &Gateway, req: &ClientRequest, answer: Answer, meta: Value
     resp
 }
 
-/// The cloud's answer as the desensitizer returned it (pseudonyms already restored).
-async fn cloud_response(_g: &Gateway, req: &ClientRequest, upstream: reqwest::Response, meta: Value) -> Response {
-    let headers = path_headers(&meta);
-    if !req.stream {
-        let mut resp = match upstream.json::<Value>().await {
-            Ok(mut body) => {
-                body["netgpt"] = meta;
-                (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
-            }
-            Err(e) => error_response(
-                StatusCode::BAD_GATEWAY,
-                &format!("cloud answer unreadable: {e}"),
-                "upstream_error",
-                None,
-            ),
-        };
-        set_headers(&mut resp, &headers);
-        return resp;
+/// As much of the cloud's answer (pseudonyms already restored by the desensitizer) as the
+/// gateway waits for before it commits to the cloud path.
+enum CloudAnswer {
+    /// A whole chat completion (the client did not ask for a stream).
+    Whole(Value),
+    /// A stream whose first chunk has arrived; `rest` follows.
+    Stream { first: Bytes, rest: BoxStream<'static, reqwest::Result<Bytes>> },
+}
+
+/// Why the cloud path failed; the edge answers instead, unless this is a privacy failure
+/// and the policy says reject.
+struct CloudFailure {
+    /// The desensitizer refused or could not be reached: nothing safe reached the cloud.
+    privacy: bool,
+    reason: String,
+}
+
+impl CloudFailure {
+    fn other(reason: String) -> Self {
+        Self { privacy: false, reason }
     }
-    // First our metadata as a comment-free chunk, then the upstream SSE verbatim.
-    let first = format!("data: {}\n\n", json!({"object": "chat.completion.chunk", "choices": [], "netgpt": meta}));
-    let head = futures::stream::once(async move { Ok::<_, std::io::Error>(Bytes::from(first)) });
-    let rest = upstream.bytes_stream().map(|r| r.map_err(std::io::Error::other));
-    let mut resp = sse(Body::from_stream(head.chain(rest)));
+}
+
+/// Sends the request through the desensitizer. The latency `budget` bounds the wait for
+/// the whole answer, or for a stream's first byte: until then nothing has reached the
+/// client and the edge can still answer. A stream that has started is bounded per chunk
+/// instead ([`idle_guarded`]), so a long answer is never cut for being long.
+async fn call_cloud(g: &Gateway, body: &Value, stream: bool, budget: Duration) -> Result<CloudAnswer, CloudFailure> {
+    let url = format!("{}/v1/chat/completions", g.config.desensitizer_url.trim_end_matches('/'));
+    let attempt = async {
+        let started = Instant::now();
+        let response = g.http.post(url).json(body).send().await.map_err(|e| CloudFailure {
+            // The client's 5 s connect timeout is a slow path, not a missing desensitizer.
+            privacy: e.is_connect() && !e.is_timeout(),
+            reason: format!("desensitizer unreachable: {e}"),
+        })?;
+        let status = response.status();
+        if !status.is_success() {
+            let text = response.text().await.unwrap_or_default();
+            // The sidecar refuses (4xx) when it cannot desensitize: a privacy failure.
+            return Err(CloudFailure {
+                privacy: status.is_client_error(),
+                reason: format!("desensitizer/cloud answered {status}: {}", text.chars().take(200).collect::<String>()),
+            });
+        }
+        let site = g.config.site.name.as_str();
+        g.metrics.step_duration.with_label_values(&[site, "cloudFirstByte"]).observe(started.elapsed().as_secs_f64());
+        if stream { first_chunk(response).await } else { whole_answer(response).await }
+    };
+    tokio::time::timeout(budget, attempt)
+        .await
+        .unwrap_or_else(|_| Err(CloudFailure::other("cloud path exceeded the latency budget".into())))
+}
+
+async fn whole_answer(response: reqwest::Response) -> Result<CloudAnswer, CloudFailure> {
+    match response.json::<Value>().await {
+        Ok(body) if body.is_object() => Ok(CloudAnswer::Whole(body)),
+        Ok(_) => Err(CloudFailure::other("cloud answer is not a JSON object".into())),
+        Err(e) => Err(CloudFailure::other(format!("cloud answer unreadable: {e}"))),
+    }
+}
+
+async fn first_chunk(response: reqwest::Response) -> Result<CloudAnswer, CloudFailure> {
+    let mut rest = response.bytes_stream().boxed();
+    match rest.next().await {
+        Some(Ok(first)) => Ok(CloudAnswer::Stream { first, rest }),
+        Some(Err(e)) => Err(CloudFailure::other(format!("cloud stream broke before its first byte: {e}"))),
+        None => Err(CloudFailure::other("cloud answered an empty stream".into())),
+    }
+}
+
+/// The cloud's answer with the gateway's metadata added.
+fn cloud_response(g: &Gateway, answer: CloudAnswer, meta: Value) -> Response {
+    let headers = path_headers(&meta);
+    let mut resp = match answer {
+        CloudAnswer::Whole(mut body) => {
+            body["netgpt"] = meta;
+            (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+        }
+        CloudAnswer::Stream { first, rest } => {
+            // First our metadata as a chunk of its own, then the upstream SSE verbatim.
+            let head =
+                format!("data: {}\n\n", json!({"object": "chat.completion.chunk", "choices": [], "netgpt": meta}));
+            let body = futures::stream::iter([Bytes::from(head), first])
+                .chain(idle_guarded(rest, g.stream_idle_timeout))
+                .map(Ok::<_, Infallible>);
+            sse(Body::from_stream(body))
+        }
+    };
     set_headers(&mut resp, &headers);
     resp
+}
+
+/// The rest of a streamed cloud answer, each chunk within `idle` of the one before, with
+/// no limit on the total. A stall or a broken upstream ends the stream with an OpenAI
+/// error event and `[DONE]`, as `netgpt serve` ends a failed generation, so the client
+/// learns why instead of seeing a cut connection.
+fn idle_guarded(
+    rest: BoxStream<'static, reqwest::Result<Bytes>>,
+    idle: Duration,
+) -> impl Stream<Item = Bytes> + Send + 'static {
+    futures::stream::unfold(Some(rest), move |rest| async move {
+        let mut rest = rest?;
+        let (message, code) = match tokio::time::timeout(idle, rest.next()).await {
+            Ok(Some(Ok(chunk))) => return Some((chunk, Some(rest))),
+            Ok(None) => return None,
+            Ok(Some(Err(e))) => (format!("the cloud stream broke: {e}"), "upstream_stream_error"),
+            Err(_) => {
+                (format!("the cloud stream stalled: no data for {:.1} s", idle.as_secs_f64()), "stream_idle_timeout")
+            }
+        };
+        tracing::warn!(%message, "cloud stream ended early");
+        Some((stream_error_event(&message, code), None))
+    })
+}
+
+/// The events that end a failed stream. They start with a blank line: if the upstream
+/// stopped mid-event, that closes the partial event so the error is parsed on its own
+/// (extra blank lines between events dispatch nothing).
+fn stream_error_event(message: &str, code: &str) -> Bytes {
+    let error = json!({"error": {"message": message, "type": "upstream_error", "param": null, "code": code}});
+    Bytes::from(format!("\n\ndata: {error}\n\ndata: [DONE]\n\n"))
 }
 
 fn sse(body: Body) -> Response {

@@ -9,16 +9,19 @@
 //! - [`registry`] holds the named adapters the server serves, with limits and hot
 //!   load/unload. Requests hold an `Arc` of the adapter they started with, so replacing
 //!   or unloading one never changes a generation in flight;
-//! - [`reload`] applies a changed `adapters` list of the configuration file.
+//! - [`reload`] applies a changed `adapters` list of the configuration file;
+//! - [`admin`] decides who may load and unload adapters over HTTP.
 
+pub mod admin;
 pub mod apply;
 pub mod config;
 pub mod load;
 pub mod registry;
 pub mod reload;
 
+pub use admin::{AdminAccess, AdminError, AdminToken};
 pub use apply::{LoraStep, Target};
 pub use config::AdapterConfig;
 pub use load::{AdapterLimits, LoraAdapter, LoraError, LoraLayout, ModuleShape, QkPermutation};
-pub use registry::{AdapterRegistry, RegistryError};
+pub use registry::{AdapterRegistry, Origin, RegistryError};
 pub use reload::ConfigAdapters;

@@ -4,7 +4,8 @@
 //! the kubelet swaps the mounted file in place when the ConfigMap changes (within its sync
 //! period, about a minute). The server polls the file and diffs the list against the
 //! adapters it loaded *from the configuration*: new or re-pointed names are (re)loaded,
-//! removed names unloaded. Adapters loaded over the API are left alone.
+//! removed names unloaded. Adapters loaded over the API are left alone unless the file
+//! claims their name (the configuration wins, and manages the name from then on).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -39,7 +40,7 @@ impl ConfigAdapters {
         let removed: Vec<String> = self.managed.keys().filter(|name| !wanted.contains_key(name)).cloned().collect();
         for name in removed {
             self.managed.remove(&name);
-            if registry.unload(&name).is_ok() {
+            if registry.unload_configured(&name).is_ok() {
                 report.unloaded.push(name);
             }
         }
@@ -48,7 +49,7 @@ impl ConfigAdapters {
             if current {
                 continue;
             }
-            match registry.load(name, path, true) {
+            match registry.load_configured(name, path) {
                 Ok(_) => {
                     self.managed.insert(name.clone(), path.clone());
                     report.loaded.push(name.clone());

@@ -8,8 +8,8 @@ use regex::Regex;
 
 use super::{Detection, compile, identifier_isolated, priority};
 
-/// Runs of digit groups separated by one space or dash.
-static DIGIT_RUN: LazyLock<Regex> = LazyLock::new(|| compile(r"[0-9]+(?:[ \-][0-9]+)*"));
+/// Runs of digit groups separated by one space, dash or dot (`4111.1111.1111.1111`).
+static DIGIT_RUN: LazyLock<Regex> = LazyLock::new(|| compile(r"[0-9]+(?:[ \-.][0-9]+)*"));
 
 /// Luhn (mod 10) check over the ASCII digits of `digits`; other characters are ignored.
 pub fn luhn_valid(digits: &str) -> bool {
@@ -151,6 +151,7 @@ mod tests {
         assert!(found("4111 1111 1111 1112").is_empty());
         assert!(found("1111 1111 1111 1117").is_empty()); // prefix 1 is no issuer
         assert!(found("4111-1111 1111-1111").is_empty()); // mixed separators
+        assert_eq!(found("card 4111.1111.1111.1111 ok"), ["4111.1111.1111.1111"]);
         assert!(found("v1.4111111111111111").is_empty());
         assert!(found("id 550e8400-e29b-41d4-a71f-566655440006 failed").is_empty(), "UUID segment");
     }

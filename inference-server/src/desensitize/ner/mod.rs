@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use candle_core::{D, DType, Device, Tensor};
 use candle_nn::{Module, VarBuilder};
 use candle_transformers::models::bert::{BertModel, Config};
+use sha2::Digest;
 
 use super::detect::Detection;
 pub use onnx::OnnxError;
@@ -35,7 +36,7 @@ const WINDOW: usize = 128;
 const WINDOW_OVERLAP: usize = 32;
 
 /// See [`NerModel::classify`]; `NETGPT_NER_MAX_OUTSIDE` overrides it for evaluation runs.
-const MAX_OUTSIDE_PROBABILITY: f32 = 0.5;
+const MAX_OUTSIDE_PROBABILITY: f32 = 0.8;
 
 fn max_outside_probability() -> f32 {
     std::env::var("NETGPT_NER_MAX_OUTSIDE").ok().and_then(|v| v.parse().ok()).unwrap_or(MAX_OUTSIDE_PROBABILITY)
@@ -73,7 +74,12 @@ pub struct NerModel {
     sep: u32,
     pad: u32,
     device: Device,
+    cache: std::sync::Mutex<std::collections::HashMap<[u8; 32], Vec<Detection>>>,
+    cache_entries: usize,
 }
+
+/// Texts whose results [`NerModel::detect`] remembers.
+const CACHE_ENTRIES: usize = 4096;
 
 impl std::fmt::Debug for NerModel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -117,14 +123,55 @@ impl NerModel {
             })
         };
         let (cls, sep, pad) = (token("[CLS]")?, token("[SEP]")?, token("[PAD]")?);
-        Ok(Self { bert, classifier, tokenizer, labels, cls, sep, pad, device })
+        Ok(Self {
+            bert,
+            classifier,
+            tokenizer,
+            labels,
+            cls,
+            sep,
+            pad,
+            device,
+            cache: Default::default(),
+            cache_entries: CACHE_ENTRIES,
+        })
+    }
+
+    /// Remembers the results of up to `entries` texts (0: none, for benchmarks that must
+    /// see the model's cost on every text).
+    pub fn with_cache_entries(mut self, entries: usize) -> Self {
+        self.cache_entries = entries;
+        self
     }
 
     /// Entities in `text` (byte offsets into `text`), unresolved: the caller merges them
     /// with the rule detectors' candidates.
+    ///
+    /// Texts without a letter cannot hold a name or an address and skip the model. Results
+    /// are remembered per text (keyed by a SHA-256 digest, so no text is kept): system
+    /// prompts, tool schemas and JSON keys repeat in every request of a workflow.
     pub fn detect(&self, text: &str) -> Result<Vec<Detection>, NerError> {
+        if !text.chars().any(char::is_alphabetic) {
+            return Ok(Vec::new());
+        }
+        let key: [u8; 32] = sha2::Sha256::digest(text.as_bytes()).into();
+        if self.cache_entries == 0 {
+            return Ok(spans::entities(text, &self.tag_words(text)?));
+        }
+        if let Some(found) = self.cache.lock().ok().and_then(|cache| cache.get(&key).cloned()) {
+            return Ok(found);
+        }
         let words = self.tag_words(text)?;
-        Ok(spans::entities(text, &words))
+        let found = spans::entities(text, &words);
+        if let Ok(mut cache) = self.cache.lock() {
+            // A full cache starts over: simpler than LRU and as good for a working set of
+            // a few system prompts and schemas.
+            if cache.len() >= self.cache_entries {
+                cache.clear();
+            }
+            cache.insert(key, found.clone());
+        }
+        Ok(found)
     }
 
     /// Every word of `text` with its predicted tag (`None`: not personal data).

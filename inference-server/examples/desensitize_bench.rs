@@ -1,0 +1,126 @@
+//! What the desensitizer sidecar adds to a request, measured over real HTTP on loopback:
+//! the sidecar runs in-process in front of an upstream that answers at once, so the time
+//! a client sees is the sidecar's (parse, detect, replace, forward, restore) plus two
+//! loopback hops.
+//!
+//! ```sh
+//! cargo run -p netgpt-inference --release --example desensitize_bench -- CORPUS.jsonl [--learned] [--requests N]
+//! ```
+//!
+//! Prints one table row per workload: typical chat requests (a system prompt like the
+//! gateway's plus one corpus sentence as the user message; p50/p99 over N requests, one
+//! at a time) and 1 MiB bodies (short e-mails; prose with names; digits), median of 5.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use axum::Router;
+use axum::routing::post;
+use netgpt_crds::workflow::DesensitizationPolicy;
+use netgpt_inference::desensitize::eval;
+use netgpt_inference::desensitize::proxy::{SidecarSettings, start};
+use serde_json::{Value, json};
+
+const SYSTEM: &str = "You are a helpful assistant for users of the mobile network in Pudong, Shanghai. \
+                      Answer concisely and mention nearby places when useful.";
+
+async fn upstream() -> SocketAddr {
+    let answer = json!({"id": "x", "object": "chat.completion", "choices": [
+        {"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}]});
+    let app = Router::new().route(
+        "/v1/chat/completions",
+        post(move || {
+            let answer = answer.clone();
+            async move { axum::Json(answer) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind upstream");
+    let addr = listener.local_addr().expect("upstream address");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut corpus = None;
+    let mut learned = false;
+    let mut requests = 300usize;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--learned" => learned = true,
+            "--requests" => requests = args.next().ok_or("--requests needs a count")?.parse()?,
+            path => corpus = Some(path.to_string()),
+        }
+    }
+    let samples = eval::load_corpus(std::path::Path::new(&corpus.ok_or("usage: desensitize_bench CORPUS.jsonl")?))?;
+    let mut settings = SidecarSettings::new(format!("http://{}", upstream().await), DesensitizationPolicy::default());
+    settings.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    settings.max_body_bytes = 4 * 1024 * 1024;
+    if learned {
+        settings.pii_model =
+            Some(netgpt_inference::model_store::model_path(netgpt_inference::model_store::PII_MODEL_ALIAS)?);
+    }
+    let sidecar = start(settings).await?;
+    let url = format!("http://{}/v1/chat/completions", sidecar.addr);
+    let client = reqwest::Client::new();
+    let send = |body: Value| {
+        let (client, url) = (client.clone(), url.clone());
+        async move {
+            let started = Instant::now();
+            let response = client.post(url).json(&body).send().await?;
+            let status = response.status();
+            response.bytes().await?;
+            if !status.is_success() {
+                return Err(format!("sidecar answered {status}").into());
+            }
+            Ok::<f64, Box<dyn std::error::Error>>(started.elapsed().as_secs_f64() * 1e3)
+        }
+    };
+    let chat = |text: &str| json!({"model": "cloud", "messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": text}]});
+    for sample in samples.iter().take(5) {
+        send(chat(&sample.text)).await?;
+    }
+    println!("learned stage: {}\n", if learned { "on" } else { "off" });
+    println!("| workload | requests | p50 ms | p99 ms |");
+    println!("|---|---:|---:|---:|");
+    let mut latencies = Vec::with_capacity(requests);
+    for sample in samples.iter().cycle().take(requests) {
+        latencies.push(send(chat(&sample.text)).await?);
+    }
+    latencies.sort_by(f64::total_cmp);
+    println!(
+        "| typical chat request (system + one sentence) | {requests} | {:.2} | {:.2} |",
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.99)
+    );
+
+    let mib = 1024 * 1024;
+    let fill = |unit: &dyn Fn(usize) -> String| {
+        let mut s = String::with_capacity(mib + 64);
+        let mut i = 0;
+        while s.len() < mib {
+            s.push_str(&unit(i));
+            i += 1;
+        }
+        s
+    };
+    let workloads: [(&str, String); 3] = [
+        ("1 MiB of short e-mails", fill(&|i| format!("u{i}@ex.io "))),
+        ("1 MiB of prose with names", fill(&|i| format!("Please ask Maria Gonzalez about ticket {i} before Friday. "))),
+        ("1 MiB of digits", fill(&|i| format!("{:08} ", i * 7919))),
+    ];
+    for (name, text) in workloads {
+        let mut runs = Vec::new();
+        for _ in 0..5 {
+            runs.push(send(chat(&text)).await?);
+        }
+        runs.sort_by(f64::total_cmp);
+        println!("| {name} (median of 5) | 5 | {:.0} | {:.0} |", percentile(&runs, 0.5), runs[runs.len() - 1]);
+    }
+    Ok(())
+}
