@@ -26,6 +26,10 @@ LABEL org.opencontainers.image.title="netgpt" \
       org.opencontainers.image.base.name="docker.io/library/debian:bookworm-slim"
 
 COPY ${NETGPT_BINARY} /usr/local/bin/netgpt
+# The desensitizer's learned PII detector (`netgpt model pull pii-rampart`, staged by
+# hack/image.sh; CC BY 4.0, its LICENSE is in the directory), found by `desensitize`
+# through NETGPT_PII_MODEL.
+COPY target/image/pii-rampart /usr/share/netgpt/models/pii-rampart
 # The licence and the attribution the compiled-in name and place lists require.
 COPY LICENSE NOTICE /usr/share/doc/netgpt/
 # Where models, adapters and fetched files are mounted; owned by the runtime user so an
@@ -34,7 +38,8 @@ RUN mkdir -p /var/lib/netgpt && chown 65532:65532 /var/lib/netgpt
 
 USER 65532:65532
 WORKDIR /tmp
-ENV HOME=/tmp
+ENV HOME=/tmp \
+    NETGPT_PII_MODEL=/usr/share/netgpt/models/pii-rampart
 EXPOSE 8000 8080
 ENTRYPOINT ["/usr/local/bin/netgpt"]
 CMD ["--help"]

