@@ -109,6 +109,7 @@ impl Desensitizer {
     fn find(&self, text: &str) -> Result<Vec<Detection>, DesensitizeError> {
         let found = self.detector.detect(text).map_err(|e| match e {
             DetectError::TooMany { limit } => DesensitizeError::TooManyEntities { limit },
+            DetectError::Learned(super::ner::NerError::TooLong) => DesensitizeError::TooLongForLearnedDetection,
             DetectError::Learned(error) => {
                 tracing::error!(%error, "the learned detector failed; nothing is forwarded");
                 DesensitizeError::DetectionFailed

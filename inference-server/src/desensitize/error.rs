@@ -28,6 +28,10 @@ pub enum DesensitizeError {
     /// More candidate entities than one request may carry (bounded work per request).
     #[error("the request holds more than {limit} candidate entities in one text; it was not forwarded")]
     TooManyEntities { limit: usize },
+    /// More text than the learned detector may read for one request (its cost is per
+    /// token): refused rather than forwarded half-inspected.
+    #[error("the request holds more text than the learned PII detector reads per request; it was not forwarded")]
+    TooLongForLearnedDetection,
     /// Every detection slot is busy and the queue is full: shed load instead of queueing
     /// without bound.
     #[error("the desensitizer is overloaded; retry later")]
@@ -43,7 +47,7 @@ impl DesensitizeError {
             Self::InvalidJson(_) | Self::InvalidRequest { .. } => StatusCode::BAD_REQUEST,
             Self::Unsupported { .. } | Self::TooManyEntities { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
-            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::PayloadTooLarge { .. } | Self::TooLongForLearnedDetection => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UpstreamUnavailable(_) | Self::UpstreamBroken(_) => StatusCode::BAD_GATEWAY,
             Self::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
@@ -59,6 +63,7 @@ impl DesensitizeError {
             Self::InvalidRequest { .. } => "invalid_request",
             Self::Unsupported { .. } => "unsupported_content",
             Self::TooManyEntities { .. } => "too_many_entities",
+            Self::TooLongForLearnedDetection => "too_long_for_learned_detection",
             Self::Overloaded => "overloaded",
             Self::UpstreamUnavailable(_) => "upstream_unavailable",
             Self::UpstreamTimeout(_) => "upstream_timeout",

@@ -57,6 +57,9 @@ pub struct SidecarSettings {
     /// 503. Detection is CPU-bound and cannot be cancelled once started, so an unbounded
     /// number of large bodies would starve every other request.
     pub max_concurrent_detections: usize,
+    /// Tokens the learned detector reads per request at most (see
+    /// `ner::with_token_budget`); more is refused with 413.
+    pub max_learned_tokens: usize,
 }
 
 /// How long a request waits for a detection slot before it is shed with 503.
@@ -76,6 +79,7 @@ impl SidecarSettings {
             site_places: Vec::new(),
             pii_model: None,
             max_concurrent_detections: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            max_learned_tokens: 32_768,
         }
     }
 }
@@ -103,6 +107,7 @@ struct Shared {
     max_body_bytes: usize,
     upstream_timeout: Duration,
     detection_slots: Arc<tokio::sync::Semaphore>,
+    max_learned_tokens: usize,
 }
 
 /// A running sidecar; dropping it does not stop it, [`RunningSidecar::shutdown`] does.
@@ -150,6 +155,7 @@ pub async fn start(settings: SidecarSettings) -> Result<RunningSidecar, StartErr
     let shared = Arc::new(Shared {
         desensitizer,
         detection_slots: Arc::new(tokio::sync::Semaphore::new(settings.max_concurrent_detections.max(1))),
+        max_learned_tokens: settings.max_learned_tokens,
         upstream: settings.upstream.trim_end_matches('/').to_string(),
         client,
         metrics: Metrics::new()?,
@@ -307,16 +313,17 @@ async fn forward(
         .map_err(|_| DesensitizeError::Overloaded)?
         .map_err(|_| DesensitizeError::Overloaded)?;
     let desensitizer = shared.desensitizer.clone();
+    let token_budget = shared.max_learned_tokens;
     // Detection runs off the async workers (large bodies take milliseconds), and a panic in
     // it becomes an error here rather than a forwarded body.
     let (body, outcome) = tokio::task::spawn_blocking(move || -> Result<(Value, Outcome), DesensitizeError> {
         let _permit = permit;
         let mut body: Value =
             serde_json::from_slice(&bytes).map_err(|e| DesensitizeError::InvalidJson(e.to_string()))?;
-        let outcome = match kind {
-            Kind::Chat => desensitizer.desensitize_chat(&mut body)?,
-            Kind::Completion => desensitizer.desensitize_completion(&mut body)?,
-        };
+        let outcome = super::ner::with_token_budget(token_budget, || match kind {
+            Kind::Chat => desensitizer.desensitize_chat(&mut body),
+            Kind::Completion => desensitizer.desensitize_completion(&mut body),
+        })?;
         Ok((body, outcome))
     })
     .await

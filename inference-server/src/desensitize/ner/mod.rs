@@ -34,6 +34,36 @@ pub const CONFIG_FILE: &str = "config.json";
 /// Tokens per window, [CLS] and [SEP] included; windows overlap by [`WINDOW_OVERLAP`].
 const WINDOW: usize = 128;
 const WINDOW_OVERLAP: usize = 32;
+/// Windows per forward pass (about 25 MB of attention scores at most).
+const WINDOWS_PER_BATCH: usize = 8;
+
+thread_local! {
+    /// Tokens the learned stage may still read on this thread (see [`with_token_budget`]).
+    static TOKEN_BUDGET: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
+}
+
+/// Runs `f` with at most `tokens` tokens of learned detection on this thread: the model
+/// costs about half a millisecond of CPU per token here, so one request must not be able
+/// to buy minutes of it. A text that would exceed the budget fails with
+/// [`NerError::TooLong`] (the request is refused, never forwarded half-inspected).
+/// Desensitizing a request runs on one blocking thread, so this is a per-request limit.
+pub fn with_token_budget<R>(tokens: usize, f: impl FnOnce() -> R) -> R {
+    let previous = TOKEN_BUDGET.with(|b| b.replace(Some(tokens)));
+    let result = f();
+    TOKEN_BUDGET.with(|b| b.set(previous));
+    result
+}
+
+fn charge_tokens(tokens: usize) -> Result<(), NerError> {
+    TOKEN_BUDGET.with(|budget| match budget.get() {
+        None => Ok(()),
+        Some(left) if tokens <= left => {
+            budget.set(Some(left - tokens));
+            Ok(())
+        }
+        Some(_) => Err(NerError::TooLong),
+    })
+}
 
 /// See [`NerModel::classify`]; `NETGPT_NER_MAX_OUTSIDE` overrides it for evaluation runs.
 const MAX_OUTSIDE_PROBABILITY: f32 = 0.8;
@@ -61,6 +91,8 @@ pub enum NerError {
     Weights(#[from] OnnxError),
     #[error("running the model: {0}")]
     Candle(#[from] candle_core::Error),
+    #[error("the request holds more text than the learned detector may read for one request")]
+    TooLong,
 }
 
 /// A loaded token classifier. Cheap to share behind an `Arc`; `detect` takes `&self`.
@@ -181,6 +213,7 @@ impl NerModel {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
+        charge_tokens(ids.len())?;
         let token_labels = self.classify(ids)?;
         let mut words: Vec<spans::TaggedWord> = Vec::new();
         let mut current_word = None;
@@ -218,7 +251,7 @@ impl NerModel {
         Ok(logits[1..logits.len() - 1].to_vec())
     }
 
-    /// The most likely label id of every token, windows run as one batch.
+    /// The most likely label id of every token; windows run in batches.
     fn classify(&self, ids: &[u32]) -> Result<Vec<usize>, NerError> {
         let inner = WINDOW - 2;
         let step = inner - WINDOW_OVERLAP;
@@ -226,38 +259,12 @@ impl NerModel {
         while starts.last().is_some_and(|&s| s + inner < ids.len()) {
             starts.push(starts.last().copied().unwrap_or(0) + step);
         }
-        let width = (ids.len().min(inner)) + 2;
-        let mut input = Vec::with_capacity(starts.len() * width);
-        let mut mask = Vec::with_capacity(starts.len() * width);
-        for &s in &starts {
-            let piece = &ids[s..(s + inner).min(ids.len())];
-            input.push(self.cls);
-            input.extend_from_slice(piece);
-            input.push(self.sep);
-            let padding = width - piece.len() - 2;
-            input.extend(std::iter::repeat_n(self.pad, padding));
-            mask.extend(std::iter::repeat_n(1u32, piece.len() + 2));
-            mask.extend(std::iter::repeat_n(0u32, padding));
+        let mut best = Vec::with_capacity(starts.len());
+        // A bounded batch: activations grow with windows × width², so a long text runs as
+        // several forwards instead of one that needs gigabytes.
+        for chunk in starts.chunks(WINDOWS_PER_BATCH) {
+            best.extend(self.classify_windows(ids, chunk)?);
         }
-        let shape = (starts.len(), width);
-        let input = Tensor::from_vec(input, shape, &self.device)?;
-        let mask = Tensor::from_vec(mask, shape, &self.device)?;
-        let types = input.zeros_like()?;
-        let hidden = self.bert.forward(&input, &types, Some(&mask))?;
-        let probabilities = candle_nn::ops::softmax_last_dim(&self.classifier.forward(&hidden)?)?;
-        // Label 0 is `O`. A token is personal data when `O` is less likely than
-        // `MAX_OUTSIDE_PROBABILITY`, not only when another label wins: a miss leaks, a
-        // false alarm only hides a word.
-        let outside = probabilities.narrow(D::Minus1, 0, 1)?.squeeze(D::Minus1)?.to_vec2::<f32>()?;
-        let labelled =
-            probabilities.narrow(D::Minus1, 1, self.labels.len() - 1)?.argmax(D::Minus1)?.to_vec2::<u32>()?;
-        let threshold = max_outside_probability();
-        let best: Vec<Vec<u32>> = outside
-            .iter()
-            .zip(&labelled)
-            .map(|(o, l)| o.iter().zip(l).map(|(&o, &l)| if o < threshold { l + 1 } else { 0 }).collect())
-            .collect();
-
         // Each token from the window where it is farthest from an edge (more context).
         let mut labels = vec![0usize; ids.len()];
         let mut margin = vec![None::<usize>; ids.len()];
@@ -272,6 +279,42 @@ impl NerModel {
             }
         }
         Ok(labels)
+    }
+
+    /// Label ids of the windows starting at `starts` ([CLS] and [SEP] included), one
+    /// forward pass.
+    fn classify_windows(&self, ids: &[u32], starts: &[usize]) -> Result<Vec<Vec<u32>>, NerError> {
+        let inner = WINDOW - 2;
+        let width = starts.iter().map(|&s| (s + inner).min(ids.len()) - s).max().unwrap_or(0) + 2;
+        let mut input = Vec::with_capacity(starts.len() * width);
+        let mut mask = Vec::with_capacity(starts.len() * width);
+        for &s in starts {
+            let piece = &ids[s..(s + inner).min(ids.len())];
+            input.push(self.cls);
+            input.extend_from_slice(piece);
+            input.push(self.sep);
+            let padding = width - piece.len() - 2;
+            input.extend(std::iter::repeat_n(self.pad, padding));
+            mask.extend(std::iter::repeat_n(1u32, piece.len() + 2));
+            mask.extend(std::iter::repeat_n(0u32, padding));
+        }
+        let shape = (starts.len(), width);
+        let input = Tensor::from_vec(input, shape, &self.device)?;
+        let mask = Tensor::from_vec(mask, shape, &self.device)?;
+        let hidden = self.bert.forward(&input, &input.zeros_like()?, Some(&mask))?;
+        let probabilities = candle_nn::ops::softmax_last_dim(&self.classifier.forward(&hidden)?)?;
+        // Label 0 is `O`. A token is personal data when `O` is less likely than
+        // `MAX_OUTSIDE_PROBABILITY`, not only when another label wins: a miss leaks, a
+        // false alarm only hides a word.
+        let outside = probabilities.narrow(D::Minus1, 0, 1)?.squeeze(D::Minus1)?.to_vec2::<f32>()?;
+        let labelled =
+            probabilities.narrow(D::Minus1, 1, self.labels.len() - 1)?.argmax(D::Minus1)?.to_vec2::<u32>()?;
+        let threshold = max_outside_probability();
+        Ok(outside
+            .iter()
+            .zip(&labelled)
+            .map(|(o, l)| o.iter().zip(l).map(|(&o, &l)| if o < threshold { l + 1 } else { 0 }).collect())
+            .collect())
     }
 }
 
