@@ -42,6 +42,9 @@ async fn upstream() -> SocketAddr {
     addr
 }
 
+/// (name, body size in bytes, the text of unit i).
+type Workload<'a> = (&'a str, usize, &'a dyn Fn(usize) -> String);
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
@@ -119,7 +122,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let prose = |i: usize| format!("Please ask Maria Gonzalez about ticket {i} before Friday. ");
     let emails = |i: usize| format!("u{i}@ex.io ");
     let digits = |i: usize| format!("{:08} ", i * 7919);
-    let workloads: [(&str, usize, &dyn Fn(usize) -> String); 5] = [
+    let workloads: [Workload; 5] = [
         ("4 KiB of prose with names", 4 * 1024, &prose),
         ("64 KiB of prose with names", 64 * 1024, &prose),
         ("1 MiB of short e-mails", mib, &emails),
