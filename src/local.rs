@@ -242,11 +242,20 @@ async fn run_async(args: LocalArgs) -> anyhow::Result<()> {
             &dir,
         )
         .await?;
+        let pii_model = tokio::task::spawn_blocking(|| {
+            netgpt_inference::pull_model(netgpt_inference::model_store::PII_MODEL_ALIAS, &mut |line| {
+                eprintln!("netgpt local: {line}")
+            })
+        })
+        .await??;
         for site in &edge.spec.sites {
             let mut config = workflow_config(wf, edge, cloud, &site.name, edge_url.clone(), cloud_url.clone())
                 .ok_or_else(|| anyhow!("site {} vanished", site.name))?;
             let mut sidecar_settings = SidecarSettings::new(cloud_url.clone(), wf.spec.desensitization.clone());
             sidecar_settings.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+            // The learned PII stage, fetched like the default model on first use (as the
+            // image ships it to the cluster's sidecars).
+            sidecar_settings.pii_model = Some(pii_model.clone());
             sidecar_settings.site_places = site.location.place_name.clone().into_iter().collect();
             let sidecar = start_sidecar(sidecar_settings).await?;
             config.desensitizer_url = format!("http://{}", sidecar.addr);
