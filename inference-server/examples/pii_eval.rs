@@ -6,6 +6,7 @@
 //! cargo run -p netgpt-inference --example pii_eval -- --errors CORPUS.jsonl        # misses, false alarms
 //! cargo run -p netgpt-inference --release --example pii_eval -- --bench 9 CORPUS.jsonl
 //! cargo run -p netgpt-inference --release --example pii_eval -- --learned CORPUS.jsonl   # with the learned stage
+//! cargo run -p netgpt-inference --release --example pii_eval -- --learned --f32 CORPUS.jsonl   # its f32 reference path
 //! ```
 //!
 //! `--errors` is for the tuning split only: reading the held-out split's errors would make
@@ -20,6 +21,7 @@ use netgpt_inference::desensitize::{entity, eval};
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut errors = false;
     let mut learned = false;
+    let mut precision = netgpt_inference::desensitize::ner::Precision::Quantized;
     let mut bench_runs = 0usize;
     let mut corpora = Vec::new();
     let mut args = std::env::args().skip(1);
@@ -27,6 +29,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         match arg.as_str() {
             "--errors" => errors = true,
             "--learned" => learned = true,
+            "--f32" => precision = netgpt_inference::desensitize::ner::Precision::F32,
             "--bench" => bench_runs = args.next().ok_or("--bench needs a run count")?.parse()?,
             _ => corpora.push(PathBuf::from(arg)),
         }
@@ -35,7 +38,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if learned {
         let dir = netgpt_inference::model_store::model_path(netgpt_inference::model_store::PII_MODEL_ALIAS)?;
         detector = detector.with_learned(std::sync::Arc::new(
-            netgpt_inference::desensitize::ner::NerModel::load(&dir)?.with_cache_entries(0),
+            netgpt_inference::desensitize::ner::NerModel::load_with(&dir, precision)?.with_cache_entries(0),
         ));
     }
     for path in &corpora {

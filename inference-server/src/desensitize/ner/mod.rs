@@ -12,6 +12,7 @@
 //! word ids: a word takes the label of its first piece, as Hugging Face's `first`
 //! aggregation does) and words into entities by [`spans`].
 
+mod bert;
 mod onnx;
 mod spans;
 
@@ -95,10 +96,39 @@ pub enum NerError {
     TooLong,
 }
 
+/// The network that turns token ids into label logits.
+enum Encoder {
+    /// 8-bit activations × the published 4-bit weights on the project's integer kernels
+    /// (what the sidecar runs).
+    Quantized(bert::QuantizedBert),
+    /// candle-transformers' BERT on the dequantized weights in f32: the reference the
+    /// quantized path is tested against (and the same numbers as onnxruntime's).
+    Reference { bert: BertModel, classifier: candle_nn::Linear },
+}
+
+impl Encoder {
+    fn logits(&self, input: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
+        match self {
+            Encoder::Quantized(bert) => bert.forward(input, mask),
+            Encoder::Reference { bert, classifier } => {
+                classifier.forward(&bert.forward(input, &input.zeros_like()?, Some(mask))?)
+            }
+        }
+    }
+}
+
+/// Which arithmetic [`NerModel::load_with`] uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precision {
+    /// Integer kernels over the 4-bit weights (default).
+    Quantized,
+    /// f32 on dequantized weights (reference).
+    F32,
+}
+
 /// A loaded token classifier. Cheap to share behind an `Arc`; `detect` takes `&self`.
 pub struct NerModel {
-    bert: BertModel,
-    classifier: candle_nn::Linear,
+    encoder: Encoder,
     tokenizer: tokenizers::Tokenizer,
     /// Label id → (tag, begins an entity).
     labels: Vec<(Option<Tag>, bool)>,
@@ -125,8 +155,14 @@ struct LabelConfig {
 }
 
 impl NerModel {
-    /// Loads `WEIGHTS_FILE`, `TOKENIZER_FILE` and `CONFIG_FILE` from `dir`.
+    /// Loads `WEIGHTS_FILE`, `TOKENIZER_FILE` and `CONFIG_FILE` from `dir`, for the
+    /// integer kernels.
     pub fn load(dir: &Path) -> Result<Self, NerError> {
+        Self::load_with(dir, Precision::Quantized)
+    }
+
+    /// [`NerModel::load`] with a choice of arithmetic.
+    pub fn load_with(dir: &Path, precision: Precision) -> Result<Self, NerError> {
         let read = |name: &str| {
             let path = dir.join(name);
             std::fs::read(&path).map_err(|source| NerError::Io { path, source })
@@ -140,10 +176,26 @@ impl NerModel {
         let labels = parse_labels(&label_config).map_err(config_error)?;
 
         let device = Device::Cpu;
-        let weights = onnx::load_bert_weights(&read(WEIGHTS_FILE)?, &device)?;
-        let vb = VarBuilder::from_tensors(weights, DType::F32, &device);
-        let bert = BertModel::load(vb.clone(), &config)?;
-        let classifier = candle_nn::linear(config.hidden_size, labels.len(), vb.pp("classifier"))?;
+        let bytes = read(WEIGHTS_FILE)?;
+        let encoder = match precision {
+            Precision::Quantized => {
+                let weights = onnx::load_bert_q4(&bytes, &device)?;
+                let bert = bert::QuantizedBert::new(
+                    weights,
+                    config.num_hidden_layers,
+                    config.num_attention_heads,
+                    config.layer_norm_eps,
+                )?;
+                Encoder::Quantized(bert)
+            }
+            Precision::F32 => {
+                let weights = onnx::load_bert_weights(&bytes, &device)?;
+                let vb = VarBuilder::from_tensors(weights, DType::F32, &device);
+                let bert = BertModel::load(vb.clone(), &config)?;
+                let classifier = candle_nn::linear(config.hidden_size, labels.len(), vb.pp("classifier"))?;
+                Encoder::Reference { bert, classifier }
+            }
+        };
 
         let tokenizer_path = dir.join(TOKENIZER_FILE);
         let tokenizer = tokenizers::Tokenizer::from_file(&tokenizer_path)
@@ -156,8 +208,7 @@ impl NerModel {
         };
         let (cls, sep, pad) = (token("[CLS]")?, token("[SEP]")?, token("[PAD]")?);
         Ok(Self {
-            bert,
-            classifier,
+            encoder,
             tokenizer,
             labels,
             cls,
@@ -246,8 +297,7 @@ impl NerModel {
         input.extend_from_slice(ids);
         input.push(self.sep);
         let input = Tensor::new(input.as_slice(), &self.device)?.unsqueeze(0)?;
-        let hidden = self.bert.forward(&input, &input.zeros_like()?, None)?;
-        let logits = self.classifier.forward(&hidden)?.squeeze(0)?.to_vec2::<f32>()?;
+        let logits = self.encoder.logits(&input, &input.ones_like()?)?.squeeze(0)?.to_vec2::<f32>()?;
         Ok(logits[1..logits.len() - 1].to_vec())
     }
 
@@ -301,8 +351,7 @@ impl NerModel {
         let shape = (starts.len(), width);
         let input = Tensor::from_vec(input, shape, &self.device)?;
         let mask = Tensor::from_vec(mask, shape, &self.device)?;
-        let hidden = self.bert.forward(&input, &input.zeros_like()?, Some(&mask))?;
-        let probabilities = candle_nn::ops::softmax_last_dim(&self.classifier.forward(&hidden)?)?;
+        let probabilities = candle_nn::ops::softmax_last_dim(&self.encoder.logits(&input, &mask)?)?;
         // Label 0 is `O`. A token is personal data when `O` is less likely than
         // `MAX_OUTSIDE_PROBABILITY`, not only when another label wins: a miss leaks, a
         // false alarm only hides a word.

@@ -142,13 +142,72 @@ impl TensorProto {
     }
 }
 
-/// The model's float weights under their Hugging Face names, on `device`.
-pub fn load_bert_weights(bytes: &[u8], device: &Device) -> Result<HashMap<String, Tensor>, OnnxError> {
+/// A 4-bit matrix `[rows, cols]` as GGML Q4_0 blocks (an f16 scale, then 16 bytes: value
+/// `j` in the low nibble of byte `j`, value `j + 16` in its high nibble; `w = d·(q − 8)`),
+/// the format the project's integer kernels pack. ONNX's block-32, zero-point-8 layout is
+/// the same quantization with another nibble order and an f32 scale.
+pub struct Q4Matrix {
+    pub rows: usize,
+    pub cols: usize,
+    pub ggml_q4_0: Vec<u8>,
+}
+
+/// The model's weights under their Hugging Face names: floats (embeddings, biases,
+/// LayerNorms) and the 4-bit matrices of every `Linear`, kept 4-bit.
+pub struct BertWeights {
+    pub floats: HashMap<String, Tensor>,
+    pub q4: HashMap<String, Q4Matrix>,
+}
+
+/// Reads the weights, the `Linear` matrices as GGML Q4_0 (see [`Q4Matrix`]).
+pub fn load_bert_q4(bytes: &[u8], device: &Device) -> Result<BertWeights, OnnxError> {
     let graph = ModelProto::decode(bytes)?.graph.ok_or(OnnxError::NoGraph)?;
     let initializers: HashMap<&str, &TensorProto> = graph.initializer.iter().map(|t| (t.name.as_str(), t)).collect();
     let get = |name: &str| initializers.get(name).copied().ok_or_else(|| tensor_error(name, "missing initializer"));
-    let mut weights = HashMap::new();
+    let floats = float_weights(&graph, &get, device)?;
+    let mut q4 = HashMap::new();
+    for node in graph.node.iter().filter(|n| n.op_type == "MatMulNBits") {
+        let module = module_name(node)?;
+        let weight = dequantize_nbits(node, &get)?;
+        q4.insert(format!("{module}.weight"), to_ggml_q4_0(node, &weight)?);
+    }
+    Ok(BertWeights { floats, q4 })
+}
 
+fn module_name(node: &NodeProto) -> Result<String, OnnxError> {
+    node.name
+        .strip_suffix("/MatMul_Q4")
+        .map(|path| path.trim_start_matches('/').replace('/', "."))
+        .ok_or_else(|| node_error(node, "unexpected node name"))
+}
+
+/// Repacks ONNX 4-bit blocks into GGML Q4_0 (same values: `scale · (q − 8)`, blocks of
+/// 32; only the nibble order and the scale's width differ).
+fn to_ggml_q4_0(node: &NodeProto, weight: &Dequantized) -> Result<Q4Matrix, OnnxError> {
+    const BLOCK: usize = 32;
+    if weight.block != BLOCK || !weight.k.is_multiple_of(BLOCK) {
+        return Err(node_error(node, "only 32-value blocks map onto GGML Q4_0"));
+    }
+    let blocks = weight.k / BLOCK;
+    let mut out = Vec::with_capacity(weight.n * blocks * 18);
+    for row in 0..weight.n {
+        for b in 0..blocks {
+            let q = &weight.quants[(row * blocks + b) * BLOCK..][..BLOCK];
+            out.extend_from_slice(&half::f16::from_f32(weight.scales[row * blocks + b]).to_le_bytes());
+            for j in 0..BLOCK / 2 {
+                out.push(q[j] | (q[j + BLOCK / 2] << 4));
+            }
+        }
+    }
+    Ok(Q4Matrix { rows: weight.n, cols: weight.k, ggml_q4_0: out })
+}
+
+fn float_weights<'a>(
+    graph: &'a GraphProto,
+    get: &impl Fn(&str) -> Result<&'a TensorProto, OnnxError>,
+    device: &Device,
+) -> Result<HashMap<String, Tensor>, OnnxError> {
+    let mut weights = HashMap::new();
     // Float initializers that already carry their checkpoint name: biases, LayerNorms.
     for tensor in &graph.initializer {
         let hf_name = tensor.name.starts_with("bert.") || tensor.name.starts_with("classifier.");
@@ -165,13 +224,18 @@ pub fn load_bert_weights(bytes: &[u8], device: &Device) -> Result<HashMap<String
             weights.insert(format!("{stem}.weight"), Tensor::from_vec(values, tensor.shape()?, device)?);
         }
     }
+    Ok(weights)
+}
+
+/// The model's float weights under their Hugging Face names, on `device`.
+pub fn load_bert_weights(bytes: &[u8], device: &Device) -> Result<HashMap<String, Tensor>, OnnxError> {
+    let graph = ModelProto::decode(bytes)?.graph.ok_or(OnnxError::NoGraph)?;
+    let initializers: HashMap<&str, &TensorProto> = graph.initializer.iter().map(|t| (t.name.as_str(), t)).collect();
+    let get = |name: &str| initializers.get(name).copied().ok_or_else(|| tensor_error(name, "missing initializer"));
+    let mut weights = float_weights(&graph, &get, device)?;
     // 4-bit matrices: one `MatMulNBits` node per Linear, named after its module path.
     for node in graph.node.iter().filter(|n| n.op_type == "MatMulNBits") {
-        let module = node
-            .name
-            .strip_suffix("/MatMul_Q4")
-            .map(|path| path.trim_start_matches('/').replace('/', "."))
-            .ok_or_else(|| node_error(node, "unexpected node name"))?;
+        let module = module_name(node)?;
         let weight = dequantize_nbits(node, &get)?;
         weights.insert(format!("{module}.weight"), Tensor::from_vec(weight.values, (weight.n, weight.k), device)?);
     }
@@ -189,6 +253,11 @@ struct Dequantized {
     n: usize,
     k: usize,
     values: Vec<f32>,
+    /// Block size, the scale of every (row, block), and the raw 4-bit values (0..16) in
+    /// row order, `n × blocks × block` (zero-padded past `k`).
+    block: usize,
+    scales: Vec<f32>,
+    quants: Vec<u8>,
 }
 
 /// `MatMulNBits` (bits = 4): `B` is `[N, K / block, block / 2]` bytes, two weights per
@@ -216,6 +285,7 @@ fn dequantize_nbits<'a>(
         return Err(node_error(node, "weight and scale sizes do not match K, N and block_size"));
     }
     let mut values = vec![0f32; n * k];
+    let mut quants = vec![0u8; n * blocks * block];
     for row in 0..n {
         for b in 0..blocks {
             let scale = scales[row * blocks + b];
@@ -223,6 +293,7 @@ fn dequantize_nbits<'a>(
             for (i, byte) in bytes.iter().enumerate() {
                 for (j, q) in [byte & 0x0f, byte >> 4].into_iter().enumerate() {
                     let col = b * block + 2 * i + j;
+                    quants[(row * blocks + b) * block + 2 * i + j] = q;
                     if col < k {
                         values[row * k + col] = (f32::from(q) - 8.0) * scale;
                     }
@@ -230,7 +301,7 @@ fn dequantize_nbits<'a>(
             }
         }
     }
-    Ok(Dequantized { n, k, values })
+    Ok(Dequantized { n, k, values, block, scales, quants })
 }
 
 #[cfg(test)]
