@@ -210,23 +210,11 @@ fn run_sidecar(args: SidecarArgs) -> Result<(), CliError> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let learned = settings.pii_model.as_ref().map(|p| p.display().to_string());
+        // Installed before the listener opens, so a SIGTERM during start-up is not lost.
+        let stop = crate::server::termination_signal();
         let sidecar = start(settings).await?;
         tracing::info!(addr = %sidecar.addr, metrics = ?sidecar.metrics_addr, learned_detector = ?learned, "desensitizer listening");
-        let stop = async {
-            let ctrl_c = tokio::signal::ctrl_c();
-            #[cfg(unix)]
-            {
-                let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-                tokio::select! {
-                    _ = ctrl_c => {},
-                    _ = term.recv() => {},
-                }
-            }
-            #[cfg(not(unix))]
-            ctrl_c.await?;
-            Ok::<(), std::io::Error>(())
-        };
-        stop.await?;
+        stop.await;
         tracing::info!("shutting down");
         sidecar.shutdown().await?;
         Ok(())
