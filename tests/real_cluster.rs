@@ -144,8 +144,12 @@ fn http() -> reqwest::Client {
 
 /// A chat request to a site's gateway Service (debug metadata on).
 async fn try_chat(namespace: &str, gateway: &str, prompt: &str) -> Result<Value, String> {
+    try_chat_messages(namespace, gateway, json!([{"role": "user", "content": prompt}])).await
+}
+
+async fn try_chat_messages(namespace: &str, gateway: &str, messages: Value) -> Result<Value, String> {
     let (_forward, port) = port_forward(namespace, gateway, 8080);
-    let body = json!({"messages": [{"role": "user", "content": prompt}], "max_tokens": 24, "temperature": 0});
+    let body = json!({"messages": messages, "max_tokens": 24, "temperature": 0});
     let response = http()
         .post(format!("http://127.0.0.1:{port}/v1/chat/completions"))
         .header("x-netgpt-debug", "true")
@@ -164,9 +168,13 @@ async fn try_chat(namespace: &str, gateway: &str, prompt: &str) -> Result<Value,
 /// [`try_chat`] until it answers: right after a rollout the forwarder may pick a pod that
 /// is on its way out.
 async fn chat(namespace: &str, gateway: &str, prompt: &str) -> Value {
+    chat_messages(namespace, gateway, json!([{"role": "user", "content": prompt}])).await
+}
+
+async fn chat_messages(namespace: &str, gateway: &str, messages: Value) -> Value {
     let mut last = String::new();
     for _ in 0..30 {
-        match try_chat(namespace, gateway, prompt).await {
+        match try_chat_messages(namespace, gateway, messages.clone()).await {
             Ok(answer) => return answer,
             Err(error) => last = error,
         }
@@ -656,6 +664,28 @@ async fn the_whole_workflow_runs_as_pods_on_a_real_node() {
     assert_eq!(entry["target"], "netgpt::requests", "{entry}");
     assert!(entry["fields"]["prompt"].as_str().is_some_and(|p| p.contains("[EMAIL_")), "{entry}");
     assert!(!answer_text(&answer).contains("[EMAIL_") && !answer_text(&answer).contains("[PERSON_"), "{answer}");
+    // A name no rule or word list knows, without a cue ("Please tell …"): only the learned
+    // stage finds it, so this shows the image ships the model and the sidecar runs it. It
+    // is in the system message, which the gateway forwards as written (the user's turn is
+    // rewritten by the completion step).
+    let answer = chat_messages(
+        &workloads.name,
+        "wf-site-a-gw",
+        json!([
+            {"role": "system", "content": "Please tell Kaelen Thorvaldsen that the booking is confirmed."},
+            {"role": "user", "content": "Which restaurant near me is open late?"}
+        ]),
+    )
+    .await;
+    assert_eq!(answer["netgpt"]["path"], "cloud", "{answer}");
+    let log = eventually("the cloud's request log to show the second request", Duration::from_secs(30), || async {
+        let log = cloud_request_log(&workloads.name, "cloud");
+        log.contains("that the booking is confirmed").then_some(log)
+    })
+    .await;
+    let arrived = log.lines().find(|l| l.contains("that the booking is confirmed")).expect("logged");
+    assert!(!arrived.contains("Thorvaldsen"), "a name only the learned stage finds reached the cloud: {arrived}");
+    assert!(arrived.contains("[PERSON_"), "the learned stage's pseudonym in place: {arrived}");
 
     eprintln!("real-cluster: threshold change ({:.0?})", started.elapsed());
     // A changed routing threshold reaches the running gateways: 0.0 means the edge answers.

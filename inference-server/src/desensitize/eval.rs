@@ -117,7 +117,8 @@ pub struct Report {
     pub iou: f64,
     pub elapsed: Duration,
     /// Gold values, per type, of which some letter or digit is covered by no detection of
-    /// any type: what would reach the cloud (in part) in clear.
+    /// any type: what would reach the cloud (in part) in clear. A person's leading title
+    /// (`Dr`, `Mrs.`) does not count.
     pub leaked: Vec<(EntityType, usize)>,
 }
 
@@ -130,6 +131,22 @@ impl Report {
     pub fn leaked_total(&self) -> usize {
         self.leaked.iter().map(|(_, n)| n).sum()
     }
+}
+
+/// Characters of a leading honorific (`Dr `, `Mrs. `) in a person's gold value: some
+/// corpora put the title inside the span, but a title identifies nobody, so its letters
+/// left in clear do not count as a leak.
+fn title_len(value: &[char]) -> usize {
+    const TITLES: &[&str] = &["mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sir", "dame", "lord", "lady", "rev"];
+    let word: String = value.iter().take_while(|c| c.is_alphabetic()).collect();
+    if !TITLES.contains(&word.to_lowercase().as_str()) {
+        return 0;
+    }
+    let mut n = word.chars().count();
+    if value.get(n) == Some(&'.') {
+        n += 1;
+    }
+    if value.get(n).is_some_and(|c| c.is_whitespace()) { n + 1 } else { 0 }
 }
 
 /// Character IoU of two half-open ranges.
@@ -172,7 +189,8 @@ pub fn evaluate(samples: &[Sample], detector: &Detector, iou_threshold: f64) -> 
         }
         let chars: Vec<char> = sample.text.chars().collect();
         for g in &gold {
-            let exposed = (g.0..g.1.min(chars.len()))
+            let from = if g.2 == EntityType::Person { g.0 + title_len(&chars[g.0..g.1.min(chars.len())]) } else { g.0 };
+            let exposed = (from..g.1.min(chars.len()))
                 .any(|c| chars[c].is_alphanumeric() && !predicted.iter().any(|p| p.0 <= c && c < p.1));
             if exposed {
                 leaked[entity::index(g.2)] += 1;
@@ -254,7 +272,7 @@ impl fmt::Display for Report {
             self.leaked.iter().filter(|(_, n)| *n > 0).map(|(k, n)| format!("{} {n}", entity::name(*k))).collect();
         writeln!(
             f,
-            "\nleaked (some letter or digit of the value left in clear): {} of {gold} ({:.1} %){}{}",
+            "\nleaked (some letter or digit of the value left in clear, a person's title aside): {} of {gold} ({:.1} %){}{}",
             self.leaked_total(),
             100.0 * self.leaked_total() as f64 / gold.max(1) as f64,
             if leaked.is_empty() { "" } else { ": " },
@@ -278,6 +296,20 @@ mod tests {
         assert!((s.f_beta(2.0) - 2.0 / 3.7).abs() < 1e-9);
         assert!((iou((0, 10), (0, 9)) - 0.9).abs() < 1e-9);
         assert_eq!(iou((0, 5), (5, 9)), 0.0);
+    }
+
+    #[test]
+    fn a_title_alone_in_clear_is_not_a_leak() {
+        let chars = |s: &str| s.chars().collect::<Vec<_>>();
+        assert_eq!(title_len(&chars("Dr Ann Lee")), 3);
+        assert_eq!(title_len(&chars("Mrs. Ann Lee")), 5);
+        assert_eq!(title_len(&chars("Drew Lee")), 0);
+        let sample = Sample {
+            text: "ask Dr Ann Lee now".into(),
+            spans: vec![GoldSpan { start: 4, end: 14, kind: "person".into() }],
+        };
+        let report = evaluate(&[sample], &Detector::default(), 0.9).expect("detects");
+        assert_eq!(report.leaked_total(), 0, "{report}");
     }
 
     #[test]

@@ -83,6 +83,9 @@ pub(crate) mod priority {
     pub const LABELLED_SECRET: u8 = 75;
     /// Phone numbers and dates of birth: shape plus context.
     pub const SHAPE: u8 = 60;
+    /// A lone token shaped like a strong password (mixed case, digit, symbol), no label:
+    /// below every validated or labelled shape, which say more.
+    pub const PASSWORD_SHAPED: u8 = 55;
     /// Street addresses (number + street suffix).
     pub const ADDRESS: u8 = 50;
     /// The learned stage (names, addresses, places in context): above the word-list and

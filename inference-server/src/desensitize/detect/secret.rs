@@ -35,12 +35,30 @@ static LABELLED_KEY: LazyLock<Regex> = LazyLock::new(|| {
     )
 });
 
-/// `password [is|=|:] value`: passwords are low-entropy by nature, so any value counts.
+/// `password [for the router] [is|=|:] value`: passwords are low-entropy by nature, so
+/// any value counts. Up to four words may say what the password is for.
 static LABELLED_PASSWORD: LazyLock<Regex> = LazyLock::new(|| {
     compile(
-        r#"(?i)(?:password|passwd|passphrase|pwd|pin code|密码|口令)["']?\s*(?:is|was|=|:|=>|：|是|为)\s*["']?([^\s"',;，。]{4,128})"#,
+        r#"(?i)(?:password|passwd|passphrase|passcode|pwd|pin code|密码|口令)(?:\s+(?:for|of|to|on)(?:\s+[\w'’-]+){1,4})?["']?\s*(?:is|was|=|:|=>|：|是|为)\s*["']?([^\s"',;，。]{4,128})"#,
     )
 });
+
+/// A lone token shaped like a strong password: upper and lower case letters, a digit and
+/// a symbol that identifiers, versions, paths and URLs do not use.
+static PASSWORD_SHAPED: LazyLock<Regex> = LazyLock::new(|| compile(r"[^\s]{8,64}"));
+
+fn password_shaped(token: &str) -> bool {
+    let has = |f: fn(&u8) -> bool| token.as_bytes().iter().any(f);
+    has(u8::is_ascii_uppercase)
+        && has(u8::is_ascii_lowercase)
+        && has(u8::is_ascii_digit)
+        && has(|b| b"!#$%&*+=?^~@".contains(b))
+        && token.is_ascii()
+        && !token.contains("://")
+        && !token.contains('/')
+        // An e-mail address (`Jo.Smith1+x@Example.com`) is not a password.
+        && !token.rsplit_once('@').is_some_and(|(_, domain)| domain.contains('.'))
+}
 
 pub(super) fn detect(text: &str, out: &mut Vec<Detection>) {
     for m in VENDOR.find_iter(text) {
@@ -58,6 +76,16 @@ pub(super) fn detect(text: &str, out: &mut Vec<Detection>) {
         let has_alpha = value.bytes().any(|b| b.is_ascii_alphabetic());
         if value.len() >= 12 && has_digit && has_alpha && entropy(value) >= 3.0 {
             out.push(Detection::new(start, end, EntityType::ApiKey, priority::LABELLED_SECRET));
+        }
+    }
+    for m in PASSWORD_SHAPED.find_iter(text) {
+        let (start, end) = trim_sentence_end(text, m.start(), m.end());
+        let token = text.get(start..end).unwrap_or_default();
+        // Opening and closing quotes or brackets are not part of it.
+        let trimmed = token.trim_matches(|c: char| matches!(c, '"' | '\'' | '(' | ')' | '[' | ']' | '`' | ',' | ';'));
+        let start = start + token.find(trimmed).unwrap_or(0);
+        if trimmed.len() >= 8 && password_shaped(trimmed) && entropy(trimmed) >= 2.8 {
+            out.push(Detection::new(start, start + trimmed.len(), EntityType::ApiKey, priority::PASSWORD_SHAPED));
         }
     }
     for caps in LABELLED_PASSWORD.captures_iter(text) {
@@ -114,5 +142,21 @@ mod tests {
         assert_eq!(found("密码：Abc12345，"), ["Abc12345"]);
         assert!(found("the token is valid").is_empty());
         assert!(found("reset your password via the link").is_empty());
+        assert_eq!(found("the password for the office wifi is Blue-Otter-42"), ["Blue-Otter-42"]);
+    }
+
+    #[test]
+    fn password_shaped_tokens_without_a_label() {
+        assert_eq!(found("log in with Xk3#pQ9!zT and tell nobody"), ["Xk3#pQ9!zT"]);
+        assert_eq!(found("use 'Summer2024!' for now."), ["Summer2024!"]);
+        for plain in [
+            "build x86_64-Linux-Gnu2 with C++17",
+            "mail Jo.Smith1+x@Example.com",
+            "see https://Example.com/a?B=1&c=2",
+            "version V2.3.1-Beta",
+            "a[i] += 1; Total = Sum(x2)",
+        ] {
+            assert!(found(plain).is_empty(), "{plain}: {:?}", found(plain));
+        }
     }
 }
