@@ -134,8 +134,13 @@ pub fn pull_model(name: &str, progress: &mut dyn FnMut(&str)) -> Result<PathBuf,
     let model = known(name)?;
     let target = model_path(name)?;
     if target.exists() {
-        progress(&format!("{} already present", target.display()));
-        return Ok(target);
+        if complete(model, &target) {
+            progress(&format!("{} already present", target.display()));
+            return Ok(target);
+        }
+        // A directory an interrupted or tampered pull left: fetched again.
+        progress(&format!("{} is incomplete or altered; fetching it again", target.display()));
+        std::fs::remove_dir_all(&target).map_err(io_error(format!("removing {}", target.display())))?;
     }
     let models_dir = target.parent().map(Path::to_path_buf).ok_or(PullError::NoCacheDir)?;
     std::fs::create_dir_all(&models_dir).map_err(io_error(format!("creating {}", models_dir.display())))?;
@@ -148,6 +153,16 @@ pub fn pull_model(name: &str, progress: &mut dyn FnMut(&str)) -> Result<PathBuf,
     result?;
     progress(&format!("saved {}", target.display()));
     Ok(target)
+}
+
+/// Every file of a multi-file model is there with its pinned digest (a single file is
+/// only ever renamed into place whole).
+fn complete(model: &KnownModel, target: &Path) -> bool {
+    model.single_file
+        || model.files.iter().all(|(_, file, digest)| {
+            let path = target.join(file);
+            path.is_file() && check_digest(&path, digest).is_ok()
+        })
 }
 
 fn unique_suffix() -> u64 {

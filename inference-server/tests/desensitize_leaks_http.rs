@@ -21,7 +21,7 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use netgpt_crds::workflow::DesensitizationPolicy;
+use netgpt_crds::workflow::{DesensitizationPolicy, DesensitizeAction};
 use netgpt_inference::desensitize::proxy::{SidecarSettings, start};
 use serde_json::{Value, json};
 
@@ -1039,4 +1039,77 @@ async fn underscore_glued_phone_in_a_tool_name_never_arrives() {
         &["13812345678"],
     )];
     check_cases(addr, &recorder, &cases).await;
+}
+
+/// Found in review: shapes where a value used to travel unread or an entry got lost.
+#[tokio::test]
+async fn review_findings_never_leak_or_lose_data() {
+    let (addr, recorder) = harness().await;
+    check_cases(
+        addr,
+        &recorder,
+        &[
+            // A duplicate key: the parser keeps the last, the original text held both.
+            (
+                "duplicate key in tool-call arguments",
+                with_tool_call_arguments("{\"phone\":\"13812345678\",\"phone\":\"x\"}"),
+                &["13812345678"],
+            ),
+            // Markdown emphasis and `_`-joined identifiers in message text and names.
+            (
+                "underscore-wrapped phone in content",
+                json!({"model": "cloud", "messages": [{"role": "user", "content": "ship it now, call _13812345678_"}]}),
+                &["13812345678"],
+            ),
+            (
+                "underscore-glued phone in a message name",
+                json!({"model": "cloud", "messages": [{"role": "user", "name": "li_13812345678", "content": "ship it now"}]}),
+                &["13812345678"],
+            ),
+            // Keycap emoji and underlined digits.
+            (
+                "keycap digits",
+                user_content(json!("ship it now, call 1️⃣3️⃣8️⃣1️⃣2️⃣3️⃣4️⃣5️⃣6️⃣7️⃣8️⃣")),
+                &["13812345678"],
+            ),
+            (
+                "underlined digits",
+                user_content(json!("ship it now, call 1\u{332}3\u{332}8\u{332}1\u{332}2\u{332}3\u{332}4\u{332}5\u{332}6\u{332}7\u{332}8\u{332}")),
+                &["13812345678"],
+            ),
+        ],
+    )
+    .await;
+
+    // The model name is forwarded as written, so personal data in it is refused.
+    let before = recorder.count();
+    let (status, body) = post_json(
+        addr,
+        "/v1/chat/completions",
+        &json!({"model": "13812345678", "messages": [{"role": "user", "content": "hi"}]}),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("\"param\":\"model\""), "{body}");
+    assert_eq!(recorder.count(), before, "nothing forwarded");
+}
+
+/// Two keys that read the same once replaced are refused, not merged (with `redact`,
+/// both phone numbers become `[PHONE]`).
+#[tokio::test]
+async fn keys_that_collide_once_replaced_are_refused() {
+    let (upstream, recorder) = recording_upstream().await;
+    let policy = DesensitizationPolicy { action: DesensitizeAction::Redact, ..Default::default() };
+    let mut settings = SidecarSettings::new(format!("http://{upstream}"), policy);
+    settings.listen = "127.0.0.1:0".parse().expect("addr");
+    let addr = start(settings).await.expect("sidecar starts").addr;
+    let request = json!({"model": "cloud", "messages": [{"role": "user", "content": "hi"}],
+        "metadata": {"13812345678": "a", "13912345678": "b"}});
+    let (status, body) = post_json(addr, "/v1/chat/completions", &request).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(recorder.count(), 0, "nothing forwarded");
+    let distinct = json!({"model": "cloud", "messages": [{"role": "user", "content": "hi"}], "metadata": {"13812345678": "a", "note": "b"}});
+    let sent = forwarded(addr, &recorder, "/v1/chat/completions", &distinct).await;
+    assert_absent(&sent, &["13812345678"]);
+    assert_arrived(&sent, &["\"note\""]);
 }

@@ -109,6 +109,14 @@ impl Desensitizer {
     fn find(&self, text: &str) -> Result<Vec<Detection>, DesensitizeError> {
         let found = self.detector.detect(text).map_err(|e| match e {
             DetectError::TooMany { limit } => DesensitizeError::TooManyEntities { limit },
+            DetectError::Expands => DesensitizeError::Unsupported {
+                param: "body".into(),
+                what: "text that grows more than fourfold under Unicode normalization".into(),
+            },
+            DetectError::Unmapped => {
+                tracing::error!("a detected span did not map back onto the text; nothing is forwarded");
+                DesensitizeError::DetectionFailed
+            }
             DetectError::Learned(super::ner::NerError::TooLong) => DesensitizeError::TooLongForLearnedDetection,
             DetectError::Learned(error) => {
                 tracing::error!(%error, "the learned detector failed; nothing is forwarded");

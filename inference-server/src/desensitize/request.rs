@@ -145,29 +145,10 @@ impl Visit for Replace<'_> {
     }
 }
 
-/// Scans a string that may be an identifier (a JSON key, a tool name: `sms_13812345678`).
-/// The detectors count `_` as part of a word, so that secrets and identifiers are not cut
-/// apart; an identifier is therefore scanned once more with its underscores read as
-/// spaces, and what that finds is replaced too.
-fn scan_identifier(s: &mut String, visit: &mut dyn Visit) -> Result<(), DesensitizeError> {
-    visit.text(s)?;
-    if !s.contains('_') || s.contains(char::is_whitespace) {
-        return Ok(());
-    }
-    let mut spaced = s.replace('_', " ");
-    let before = spaced.clone();
-    visit.text(&mut spaced)?;
-    if spaced != before {
-        // Placeholders contain no spaces, so every space left is an underscore again.
-        *s = spaced.replace(' ', "_");
-    }
-    Ok(())
-}
-
 /// Scans every key, string and number inside `value`.
 fn scan(value: &mut Value, visit: &mut dyn Visit) -> Result<(), DesensitizeError> {
     match value {
-        Value::String(s) => scan_identifier(s, visit),
+        Value::String(s) => visit.text(s),
         Value::Number(n) => {
             // As written, and for a whole number written as a float (`4111111111111111.0`,
             // `1.3812345678e10`) also its digits: that is the value a reader takes from it.
@@ -192,9 +173,16 @@ fn scan(value: &mut Value, visit: &mut dyn Visit) -> Result<(), DesensitizeError
             let entries = std::mem::take(map);
             let mut scanned = Map::with_capacity(entries.len());
             for (mut key, mut v) in entries {
-                scan_identifier(&mut key, visit)?;
+                visit.text(&mut key)?;
                 scan(&mut v, visit)?;
-                scanned.insert(key, v);
+                // Two keys that read the same once replaced (two phone numbers masked
+                // alike) would silently lose an entry: refused instead.
+                if scanned.insert(key, v).is_some() {
+                    return Err(DesensitizeError::invalid(
+                        "body",
+                        "two object keys become the same once their personal data is replaced",
+                    ));
+                }
             }
             *map = scanned;
             Ok(())
@@ -209,12 +197,10 @@ fn scan(value: &mut Value, visit: &mut dyn Visit) -> Result<(), DesensitizeError
 fn scan_json_text(s: &mut String, visit: &mut dyn Visit) -> Result<(), DesensitizeError> {
     match serde_json::from_str::<Value>(s) {
         Ok(mut parsed) => {
-            let before = parsed.clone();
             scan(&mut parsed, visit)?;
-            // Re-serializing reorders keys; leave untouched arguments as they were written.
-            if parsed != before {
-                *s = parsed.to_string();
-            }
+            // Always the re-serialized form, never the bytes as written: a duplicate key
+            // is read once by the parser but would travel twice in the original text.
+            *s = parsed.to_string();
             Ok(())
         }
         Err(_) => visit.text(s),
@@ -320,6 +306,15 @@ fn walk(body: &mut Value, endpoint: Endpoint, visit: &mut dyn Visit) -> Result<(
         }
     }
     check_model(object.get("model"))?;
+    // Forwarded as written (a pseudonym would break routing), so a model name that holds
+    // personal data is refused rather than replaced.
+    if let Some(Value::String(model)) = object.get("model") {
+        let mut copy = model.clone();
+        visit.text(&mut copy)?;
+        if &copy != model {
+            return Err(DesensitizeError::invalid("model", "`model` must not contain personal data"));
+        }
+    }
     for (key, value) in object.iter_mut() {
         if !matches!(key.as_str(), "messages" | "prompt" | "model") {
             scan(value, visit)?;
@@ -441,7 +436,7 @@ fn walk_function(function: &mut Value, param: &str, visit: &mut dyn Visit) -> Re
         .ok_or_else(|| DesensitizeError::invalid(param, "a function call must be an object"))?;
     for (key, value) in object.iter_mut() {
         match (key.as_str(), value) {
-            ("name", Value::String(s)) => scan_identifier(s, visit)?,
+            ("name", Value::String(s)) => visit.text(s)?,
             ("arguments", Value::String(s)) => scan_json_text(s, visit)?,
             ("arguments", _) => {
                 return Err(DesensitizeError::invalid(format!("{param}.arguments"), "`arguments` must be a string"));

@@ -47,6 +47,10 @@ pub enum DetectError {
     Learned(#[from] NerError),
     #[error("more than {limit} candidate entities in one text")]
     TooMany { limit: usize },
+    #[error("the text grows too much under normalization to be inspected")]
+    Expands,
+    #[error("a detected span does not map back onto the text")]
+    Unmapped,
 }
 
 /// One detected entity: `text[start..end]` (byte offsets).
@@ -147,46 +151,70 @@ impl Detector {
     /// zero-width characters and look-alike separators do not hide a value; spans are
     /// mapped back to the original characters.
     pub fn detect(&self, text: &str) -> Result<Vec<Detection>, DetectError> {
-        let view = Normalized::new(text);
+        let view = Normalized::new(text).ok_or(DetectError::Expands)?;
         let found = self.detect_normalized(&view.text)?;
         if view.is_identity() {
             return Ok(found);
         }
-        // The view's spans are disjoint and ordered, and the mapping is monotonic, so the
-        // mapped spans are too.
-        Ok(found
+        // A span that does not map back would be left in clear: an error, not a skip.
+        let mut mapped = found
             .into_iter()
-            .filter_map(|d| view.original(d.start, d.end).map(|(start, end)| Detection { start, end, ..d }))
-            .collect())
+            .map(|d| view.original(text, d.start, d.end).map(|(start, end)| Detection { start, end, ..d }))
+            .collect::<Option<Vec<_>>>()
+            .ok_or(DetectError::Unmapped)?;
+        // An NFKC expansion (`⑫`, `¼`) can make two mapped spans touch the same original
+        // character: merged, so that replacing them stays well-defined.
+        mapped.sort_by_key(|d| d.start);
+        let mut merged: Vec<Detection> = Vec::with_capacity(mapped.len());
+        for d in mapped {
+            match merged.last_mut() {
+                Some(last) if d.start < last.end => last.end = last.end.max(d.end),
+                _ => merged.push(d),
+            }
+        }
+        Ok(merged)
     }
 
     fn detect_normalized(&self, text: &str) -> Result<Vec<Detection>, DetectError> {
         let mut found = Vec::new();
-        // Every detector runs even when its type is off: a disabled type still claims its
-        // span, so that e.g. a card number is not half-detected as a phone number.
-        url_credentials::detect(text, &mut found);
-        secret::detect(text, &mut found);
-        national_id::detect(text, &mut found);
-        card::detect(text, &mut found);
-        iban::detect(text, &mut found);
-        email::detect(text, &mut found);
-        ip::detect(text, &mut found);
-        phone::detect(text, &mut found);
-        dob::detect(text, &mut found);
-        address::detect(text, &mut found);
-        person::detect(text, &mut found);
-        place::detect(text, &mut found);
+        run_rules(text, &mut found);
+        // `_` glues words for the detectors (so that secrets and identifiers are not cut
+        // apart), which hides `_13812345678_` and `li_13812345678`: the rules run once
+        // more with underscores read as spaces. Same length, same offsets.
+        if text.contains('_') {
+            run_rules(&text.replace('_', " "), &mut found);
+        }
         if found.len() > MAX_CANDIDATES {
             return Err(DetectError::TooMany { limit: MAX_CANDIDATES });
         }
+        // A disabled type claims its span only when its shape is exact (a card number is
+        // not half-detected as a phone number); a heuristic one must not hide an enabled
+        // type's value (a password-shaped token over a name).
+        found.retain(|d| self.on(d.kind) || d.priority >= priority::VALIDATED);
         if let Some(model) = &self.learned {
             let learned = model.detect(text)?;
             found = join_learned(found, learned);
         }
-        let mut kept = resolve(found);
+        let mut kept = resolve_in(text, found);
         kept.retain(|d| self.on(d.kind));
         Ok(kept)
     }
+}
+
+/// Every rule and checksum detector, on `text`.
+fn run_rules(text: &str, found: &mut Vec<Detection>) {
+    url_credentials::detect(text, found);
+    secret::detect(text, found);
+    national_id::detect(text, found);
+    card::detect(text, found);
+    iban::detect(text, found);
+    email::detect(text, found);
+    ip::detect(text, found);
+    phone::detect(text, found);
+    dob::detect(text, found);
+    address::detect(text, found);
+    person::detect(text, found);
+    place::detect(text, found);
 }
 
 /// Kinds where the learned stage and the heuristics describe the same thing in different
@@ -219,6 +247,9 @@ fn join_learned(mut found: Vec<Detection>, learned: Vec<Detection>) -> Vec<Detec
                 if d.kind == candidate.kind && d.end > candidate.start {
                     candidate.start = candidate.start.min(d.start);
                     candidate.end = candidate.end.max(d.end);
+                    // The union covers the heuristic span, so it must also win where
+                    // the heuristic would have.
+                    candidate.priority = candidate.priority.max(d.priority);
                 }
             }
         }
@@ -272,6 +303,56 @@ fn starts_capitalized_or_caseless(word: &str) -> bool {
     word.chars()
         .next()
         .is_some_and(|c| c.is_uppercase() || (c.is_alphabetic() && !c.is_lowercase() && !c.is_uppercase()))
+}
+
+/// [`resolve`], and where a name, address or place candidate loses only part of itself to
+/// higher-priority spans, the parts it still covers alone are kept (when they hold a
+/// letter or digit): a person's name half under a password-shaped token keeps its other
+/// half. (For the other types, what sticks out is a URL's host or a key's variable name.)
+pub fn resolve_in(text: &str, mut found: Vec<Detection>) -> Vec<Detection> {
+    found.retain(|d| d.start < d.end);
+    found.sort_by(|a, b| {
+        b.priority.cmp(&a.priority).then((b.end - b.start).cmp(&(a.end - a.start))).then(a.start.cmp(&b.start))
+    });
+    let mut kept: BTreeMap<usize, Detection> = BTreeMap::new();
+    for candidate in found {
+        // Kept spans overlapping the candidate, right to left.
+        let mut blockers: Vec<(usize, usize)> = Vec::new();
+        for (_, k) in kept.range(..candidate.end).rev() {
+            if k.end <= candidate.start {
+                break;
+            }
+            blockers.push((k.start, k.end));
+        }
+        if blockers.is_empty() {
+            kept.insert(candidate.start, candidate);
+            continue;
+        }
+        // Names, addresses and places only: what sticks out of an e-mail or a key under a
+        // URL's credentials is its host or its variable name, not personal data.
+        if !joinable(candidate.kind) {
+            continue;
+        }
+        blockers.reverse();
+        let mut cursor = candidate.start;
+        let mut gaps = Vec::new();
+        for (start, end) in blockers.into_iter().chain(std::iter::once((candidate.end, candidate.end))) {
+            if start > cursor {
+                gaps.push((cursor, start));
+            }
+            cursor = cursor.max(end);
+        }
+        for (start, end) in gaps {
+            // Only the letters and digits between the blockers, not the spaces around them.
+            let Some(gap) = text.get(start..end) else { continue };
+            let Some(first) = gap.find(char::is_alphanumeric) else { continue };
+            let last = gap
+                .rfind(char::is_alphanumeric)
+                .map_or(first, |i| i + gap[i..].chars().next().map_or(1, char::len_utf8));
+            kept.insert(start + first, Detection { start: start + first, end: start + last, ..candidate });
+        }
+    }
+    kept.into_values().collect()
 }
 
 /// The character before byte offset `at`, if any.
@@ -376,6 +457,52 @@ mod tests {
         assert_eq!(spans.len(), 2);
         assert_eq!(spans[0].kind, EntityType::CreditCard);
         assert_eq!(spans[1].kind, EntityType::Person);
+    }
+
+    #[test]
+    fn a_half_claimed_name_keeps_its_other_half() {
+        let text = "xx Kp9#Lee Ann Marie yy";
+        let spans = resolve_in(
+            text,
+            vec![
+                Detection::new(3, 10, EntityType::ApiKey, priority::PASSWORD_SHAPED),
+                Detection::new(7, 20, EntityType::Person, priority::LEARNED),
+            ],
+        );
+        let found: Vec<(EntityType, &str)> = spans.iter().map(|d| (d.kind, &text[d.start..d.end])).collect();
+        assert_eq!(found, [(EntityType::ApiKey, "Kp9#Lee"), (EntityType::Person, "Ann Marie")]);
+        // Other types do not split: the rest of an e-mail under URL credentials is a host.
+        let text = "postgres://app:pw@db.internal:5432";
+        let spans = resolve_in(
+            text,
+            vec![
+                Detection::new(15, 17, EntityType::UrlCredentials, priority::CREDENTIAL),
+                Detection::new(15, 29, EntityType::Email, priority::VALIDATED),
+            ],
+        );
+        assert_eq!(spans.len(), 1, "{spans:?}");
+    }
+
+    #[test]
+    fn underscores_do_not_hide_values() {
+        let found = kinds("call me on _13812345678_ or li_13900001111");
+        let phones: Vec<&str> =
+            found.iter().filter(|(k, _)| *k == EntityType::Phone).map(|(_, v)| v.as_str()).collect();
+        assert_eq!(phones, ["13812345678", "13900001111"], "{found:?}");
+    }
+
+    #[test]
+    fn a_disabled_heuristic_type_does_not_hide_an_enabled_one() {
+        // `Maria#Gonzalez1985` is password-shaped (apiKey); with only people protected, that
+        // heuristic must not claim the span and hide the name inside it.
+        let text = "please ask Maria#Gonzalez1985 today";
+        let all = Detector::default().detect(text).expect("detects");
+        assert_eq!(all.iter().map(|d| d.kind).collect::<Vec<_>>(), [EntityType::ApiKey], "{all:?}");
+        let people = Detector::new(&[EntityType::Person]).detect(text).expect("detects");
+        assert!(
+            people.iter().any(|d| d.kind == EntityType::Person && text[d.start..d.end].contains("Maria")),
+            "{people:?}"
+        );
     }
 
     #[test]

@@ -11,30 +11,51 @@
 //! [`Normalized::original`] maps a span found there back to the original text, which is
 //! what gets replaced, so the disguise goes with the value.
 
-use unicode_normalization::char::decompose_compatible;
+use unicode_normalization::char::{decompose_compatible, is_combining_mark};
 
-/// Text in its detection form plus, per byte of it, the original character it came from.
+/// Text in its detection form plus, per byte of it, where the original character it came
+/// from starts.
 pub struct Normalized {
     pub text: String,
-    /// For every byte of `text`: the original character's byte range.
-    source: Vec<(usize, usize)>,
+    /// For every byte of `text`: the byte offset of its original character.
+    source: Vec<u32>,
     /// Original length, for spans that end at the end.
     original_len: usize,
 }
 
+/// How much larger than the original the view may grow (NFKC expands some characters
+/// elevenfold): beyond it the text is refused rather than held several times in memory.
+const MAX_EXPANSION: usize = 4;
+
 impl Normalized {
     /// Builds the detection view of `original`. Plain ASCII without double spaces (the
     /// usual prompt) costs one pass and a copy.
-    pub fn new(original: &str) -> Self {
+    /// `None` when the text is too long to index (4 GiB) or grows more than
+    /// [`MAX_EXPANSION`]-fold.
+    pub fn new(original: &str) -> Option<Self> {
+        if u32::try_from(original.len()).is_err() {
+            return None;
+        }
         let mut text = String::with_capacity(original.len());
         let mut source = Vec::with_capacity(original.len());
         let mut previous_space = false;
+        let mut previous_ascii_alphanumeric = false;
         for (at, c) in original.char_indices() {
-            let range = (at, at + c.len_utf8());
-            let push = |ch: char, text: &mut String, source: &mut Vec<(usize, usize)>| {
+            let from = at as u32;
+            let push = |ch: char, text: &mut String, source: &mut Vec<u32>| {
                 text.push(ch);
-                source.extend(std::iter::repeat_n(range, ch.len_utf8()));
+                source.extend(std::iter::repeat_n(from, ch.len_utf8()));
             };
+            if text.len() > MAX_EXPANSION * original.len().max(16) {
+                return None;
+            }
+            // Marks stacked on a letter or digit (keycaps `1⃣`, underlining `1̲`) and
+            // control characters change nothing a reader takes from the value.
+            let combining_on_ascii = previous_ascii_alphanumeric && is_combining_mark(c);
+            if combining_on_ascii || (c.is_control() && !matches!(c, '\t' | '\n' | '\r')) {
+                continue;
+            }
+            previous_ascii_alphanumeric = c.is_ascii_alphanumeric() || fold(c).is_ascii_digit();
             if c.is_ascii() && c != ' ' && c != '\t' {
                 previous_space = false;
                 push(c, &mut text, &mut source);
@@ -62,23 +83,25 @@ impl Normalized {
                 }
             }
         }
-        Self { text, source, original_len: original.len() }
+        Some(Self { text, source, original_len: original.len() })
     }
 
-    /// The original byte range of `text[start..end]` (a span found in the view). Covers
-    /// whole original characters, including removed format characters inside the span.
-    pub fn original(&self, start: usize, end: usize) -> Option<(usize, usize)> {
-        if start >= end || end > self.text.len() {
+    /// The byte range in `original` (the text this view was made from) of
+    /// `text[start..end]` (a span found in the view). Covers whole original characters,
+    /// including removed characters inside the span.
+    pub fn original(&self, original: &str, start: usize, end: usize) -> Option<(usize, usize)> {
+        if start >= end || end > self.text.len() || original.len() != self.original_len {
             return None;
         }
-        let first = self.source.get(start)?.0;
-        let last = self.source.get(end - 1)?.1;
-        (last <= self.original_len).then_some((first, last))
+        let first = *self.source.get(start)? as usize;
+        let last_start = *self.source.get(end - 1)? as usize;
+        let last = last_start + original.get(last_start..)?.chars().next()?.len_utf8();
+        Some((first, last))
     }
 
     /// True when the view is byte-for-byte the original (no mapping needed).
     pub fn is_identity(&self) -> bool {
-        self.text.len() == self.original_len && self.source.iter().enumerate().all(|(i, &(s, _))| s == i)
+        self.text.len() == self.original_len && self.source.iter().enumerate().all(|(i, &s)| s as usize == i)
     }
 }
 
@@ -132,7 +155,7 @@ mod tests {
     use super::*;
 
     fn view(s: &str) -> String {
-        Normalized::new(s).text
+        Normalized::new(s).expect("normalizes").text
     }
 
     #[test]
@@ -144,23 +167,27 @@ mod tests {
         assert_eq!(view("٠١٢٣ ४५६"), "0123 456");
         assert_eq!(view("a  \t b\nc"), "a b\nc");
         assert_eq!(view("Zoë 王伟"), "Zoë 王伟");
+        assert_eq!(view("1\u{FE0F}\u{20E3}3\u{FE0F}\u{20E3}8\u{FE0F}\u{20E3}"), "138");
+        assert_eq!(view("1\u{332}3\u{332}8\u{332}"), "138");
+        assert_eq!(view("13\u{1}8\u{85}1"), "1381");
+        assert!(Normalized::new(&"\u{FDFA}".repeat(100)).is_none(), "an elevenfold expansion is refused");
     }
 
     #[test]
     fn spans_map_back_to_the_whole_original_value() {
         let original = "call １３８\u{200B}１２３４５６７８ now";
-        let n = Normalized::new(original);
+        let n = Normalized::new(original).expect("normalizes");
         let start = n.text.find("138").expect("digits folded");
-        let (s, e) = n.original(start, start + 11).expect("maps back");
+        let (s, e) = n.original(original, start, start + 11).expect("maps back");
         assert_eq!(&original[s..e], "１３８\u{200B}１２３４５６７８");
-        assert!(n.original(3, 3).is_none());
-        assert!(n.original(0, n.text.len() + 1).is_none());
+        assert!(n.original(original, 3, 3).is_none());
+        assert!(n.original(original, 0, n.text.len() + 1).is_none());
     }
 
     #[test]
     fn ascii_is_the_identity() {
-        let n = Normalized::new("plain text, one space");
+        let n = Normalized::new("plain text, one space").expect("normalizes");
         assert!(n.is_identity());
-        assert_eq!(n.original(0, 5), Some((0, 5)));
+        assert_eq!(n.original("plain text, one space", 0, 5), Some((0, 5)));
     }
 }

@@ -78,6 +78,9 @@ fn missing(name: &str) -> OnnxError {
 
 impl QuantizedBert {
     pub fn new(weights: BertWeights, layers: usize, heads: usize, eps: f64) -> Result<Self, OnnxError> {
+        if heads == 0 {
+            return Err(missing("num_attention_heads (0)"));
+        }
         let mut parts = Parts { weights };
         let mut encoder = Vec::with_capacity(layers);
         for i in 0..layers {

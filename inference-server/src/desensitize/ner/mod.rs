@@ -49,10 +49,16 @@ thread_local! {
 /// [`NerError::TooLong`] (the request is refused, never forwarded half-inspected).
 /// Desensitizing a request runs on one blocking thread, so this is a per-request limit.
 pub fn with_token_budget<R>(tokens: usize, f: impl FnOnce() -> R) -> R {
-    let previous = TOKEN_BUDGET.with(|b| b.replace(Some(tokens)));
-    let result = f();
-    TOKEN_BUDGET.with(|b| b.set(previous));
-    result
+    /// Puts the previous budget back, also when `f` panics (blocking-pool threads are
+    /// reused).
+    struct Restore(Option<usize>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            TOKEN_BUDGET.with(|b| b.set(self.0));
+        }
+    }
+    let _restore = Restore(TOKEN_BUDGET.with(|b| b.replace(Some(tokens))));
+    f()
 }
 
 fn charge_tokens(tokens: usize) -> Result<(), NerError> {
@@ -142,6 +148,9 @@ pub struct NerModel {
 
 /// Texts whose results [`NerModel::detect`] remembers.
 const CACHE_ENTRIES: usize = 4096;
+/// Longest text whose result is remembered (long ones rarely repeat, and their results
+/// are large).
+const CACHE_MAX_TEXT: usize = 16 * 1024;
 
 impl std::fmt::Debug for NerModel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -246,7 +255,9 @@ impl NerModel {
         }
         let words = self.tag_words(text)?;
         let found = spans::entities(text, &words);
-        if let Ok(mut cache) = self.cache.lock() {
+        if let Ok(mut cache) = self.cache.lock()
+            && text.len() <= CACHE_MAX_TEXT
+        {
             // A full cache starts over: simpler than LRU and as good for a working set of
             // a few system prompts and schemas.
             if cache.len() >= self.cache_entries {
@@ -259,6 +270,11 @@ impl NerModel {
 
     /// Every word of `text` with its predicted tag (`None`: not personal data).
     pub fn tag_words(&self, text: &str) -> Result<Vec<spans::TaggedWord>, NerError> {
+        // A text far beyond what the budget allows is refused before the tokenizer holds
+        // it several times over in memory (a token is rarely more than 16 bytes).
+        if TOKEN_BUDGET.with(|b| b.get()).is_some_and(|left| text.len() > left.saturating_mul(16)) {
+            return Err(NerError::TooLong);
+        }
         let encoding = self.tokenizer.encode(text, false).map_err(|e| NerError::Encode(e.to_string()))?;
         let ids = encoding.get_ids();
         if ids.is_empty() {
@@ -378,6 +394,9 @@ fn parse_labels(config: &LabelConfig) -> Result<Vec<(Option<Tag>, bool)>, String
             Some((bio @ ("B" | "I"), name)) => (Tag::from_label(name), bio == "B"),
             _ => return Err(format!("id2label: {label:?} is not a BIO label")),
         });
+    }
+    if labels.len() < 2 {
+        return Err("id2label needs `O` and at least one entity label".into());
     }
     labels.into_iter().map(|l| l.ok_or_else(|| "id2label has gaps".to_string())).collect()
 }

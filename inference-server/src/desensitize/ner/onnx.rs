@@ -281,7 +281,11 @@ fn dequantize_nbits<'a>(
     let packed = get(&node.input[1])?.bytes()?;
     let scales = get(&node.input[2])?.floats()?;
     let blocks = k.div_ceil(block);
-    if packed.len() != n * blocks * block / 2 || scales.len() != n * blocks {
+    let sizes = n.checked_mul(blocks).and_then(|nb| Some((nb, nb.checked_mul(block)?, n.checked_mul(k)?)));
+    let Some((scale_count, value_count, _)) = sizes else {
+        return Err(node_error(node, "K, N and block_size are too large"));
+    };
+    if packed.len() != value_count / 2 || scales.len() != scale_count {
         return Err(node_error(node, "weight and scale sizes do not match K, N and block_size"));
     }
     let mut values = vec![0f32; n * k];

@@ -107,12 +107,10 @@ fn joins(family: Family, gap: &str, has_street: bool) -> bool {
         // code; place names alone are separate places at a comma ("Lyon, France").
         Family::Address { .. } => {
             let separator = |c: char| c.is_whitespace() || matches!(c, ',' | '.' | '#' | '-' | '/');
-            // Inside a street line one short unlabelled word may stand between labelled
+            // Inside a street line one unlabelled unit word may stand between labelled
             // ones: the model tags the number of "Suite 295", not always "Suite".
             let words: Vec<&str> = gap.split(separator).filter(|w| !w.is_empty()).collect();
-            let unit_word = has_street
-                && gap.len() <= 10
-                && matches!(words.as_slice(), [w] if w.len() <= 6 && w.chars().all(char::is_alphabetic));
+            let unit_word = has_street && gap.len() <= 12 && matches!(words.as_slice(), [w] if is_unit_word(w));
             (unit_word || (short && words.is_empty())) && (has_street || !gap.contains([',', '\n']))
         }
         // An e-mail or a number is split into many words by its punctuation.
@@ -120,6 +118,29 @@ fn joins(family: Family, gap: &str, has_street: bool) -> bool {
             short && gap.chars().all(|c| matches!(c, ' ' | '-' | '.' | '_' | '@' | '+' | '(' | ')' | '/' | ':'))
         }
     }
+}
+
+/// Words that name a unit inside a street line ("Suite 295", "Apt. 4"): the one kind of
+/// unlabelled word that may stand between labelled ones (never "and": two addresses in a
+/// row stay two).
+fn is_unit_word(word: &str) -> bool {
+    const UNITS: &[&str] = &[
+        "suite",
+        "ste",
+        "apt",
+        "apartment",
+        "unit",
+        "flat",
+        "floor",
+        "fl",
+        "room",
+        "rm",
+        "bldg",
+        "building",
+        "no",
+        "box",
+    ];
+    UNITS.contains(&word.to_lowercase().as_str())
 }
 
 fn same_entity(group: &Group, family: Family, word: &TaggedWord, gap: &str) -> bool {
