@@ -3,99 +3,18 @@
 //! like an OpenAI server that repeats back what it received (placeholders included),
 //! streamed in two-character pieces so that every placeholder is split across chunks.
 
+mod common;
+
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use common::recording::{recording_upstream, texts_of};
 use netgpt_crds::workflow::{DesensitizationPolicy, DesensitizeAction};
 use netgpt_inference::desensitize::proxy::{SidecarSettings, start};
 use netgpt_inference::desensitize::{Detector, eval};
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
-
-/// Raw request bodies the upstream received.
-#[derive(Clone, Default)]
-struct Recorder(Arc<Mutex<Vec<Vec<u8>>>>);
-
-impl Recorder {
-    fn all(&self) -> Vec<Vec<u8>> {
-        self.0.lock().expect("recorder lock").clone()
-    }
-    fn joined(&self) -> String {
-        self.all().iter().map(|b| String::from_utf8_lossy(b).into_owned()).collect::<Vec<_>>().join("\n")
-    }
-}
-
-/// Every text the request carries, in order: message contents, tool-call arguments, prompt.
-fn texts_of(request: &Value) -> Vec<String> {
-    let mut out = Vec::new();
-    for message in request["messages"].as_array().into_iter().flatten() {
-        match &message["content"] {
-            Value::String(s) => out.push(s.clone()),
-            Value::Array(parts) => out.extend(parts.iter().filter_map(|p| p["text"].as_str().map(str::to_string))),
-            _ => {}
-        }
-        for call in message["tool_calls"].as_array().into_iter().flatten() {
-            out.extend(call["function"]["arguments"].as_str().map(str::to_string));
-        }
-    }
-    match &request["prompt"] {
-        Value::String(s) => out.push(s.clone()),
-        Value::Array(items) => out.extend(items.iter().filter_map(|v| v.as_str().map(str::to_string))),
-        _ => {}
-    }
-    out
-}
-
-async fn upstream_chat(State(recorder): State<Recorder>, body: Bytes) -> Response {
-    recorder.0.lock().expect("recorder lock").push(body.to_vec());
-    let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let echo = texts_of(&request).join("\n");
-    let chat = request.get("messages").is_some();
-    if request["stream"].as_bool().unwrap_or(false) {
-        let chars: Vec<char> = echo.chars().collect();
-        let mut sse = String::new();
-        for piece in chars.chunks(2) {
-            let piece: String = piece.iter().collect();
-            let choice = if chat {
-                json!({"index": 0, "delta": {"content": piece}, "finish_reason": null})
-            } else {
-                json!({"index": 0, "text": piece, "finish_reason": null})
-            };
-            sse.push_str(&format!("data: {}\n\n", json!({"id": "up", "object": "chunk", "choices": [choice]})));
-        }
-        let last = if chat {
-            json!({"index": 0, "delta": {}, "finish_reason": "stop"})
-        } else {
-            json!({"index": 0, "text": "", "finish_reason": "stop"})
-        };
-        sse.push_str(&format!("data: {}\n\ndata: [DONE]\n\n", json!({"id": "up", "choices": [last]})));
-        return ([(header::CONTENT_TYPE, "text/event-stream")], sse).into_response();
-    }
-    let choice = if chat {
-        json!({"index": 0, "message": {"role": "assistant", "content": echo}, "finish_reason": "stop"})
-    } else {
-        json!({"index": 0, "text": echo, "finish_reason": "stop"})
-    };
-    axum::Json(json!({"id": "up", "object": "chat.completion", "choices": [choice]})).into_response()
-}
-
-async fn recording_upstream() -> (SocketAddr, Recorder) {
-    let recorder = Recorder::default();
-    let app = Router::new()
-        .route("/v1/chat/completions", post(upstream_chat))
-        .route("/v1/completions", post(upstream_chat))
-        .with_state(recorder.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind upstream");
-    let addr = listener.local_addr().expect("upstream addr");
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (addr, recorder)
-}
 
 async fn sidecar(upstream: SocketAddr, policy: DesensitizationPolicy) -> SocketAddr {
     let mut settings = SidecarSettings::new(format!("http://{upstream}"), policy);
