@@ -10,7 +10,8 @@
 //! arguments): a number found to be personal data becomes its placeholder string. The
 //! text parts of one message are scanned as the model reads them, concatenated, so a
 //! value split across parts is still found. The one exception is `model`, an identifier
-//! the gateway sets, which must match a plain model-name shape instead.
+//! the gateway sets: forwarded as written, it must look like a model name and is refused
+//! if it holds personal data.
 
 use serde_json::{Map, Value};
 
@@ -305,16 +306,7 @@ fn walk(body: &mut Value, endpoint: Endpoint, visit: &mut dyn Visit) -> Result<(
             return Err(DesensitizeError::invalid(key, format!("`{key}` must be a string")));
         }
     }
-    check_model(object.get("model"))?;
-    // Forwarded as written (a pseudonym would break routing), so a model name that holds
-    // personal data is refused rather than replaced.
-    if let Some(Value::String(model)) = object.get("model") {
-        let mut copy = model.clone();
-        visit.text(&mut copy)?;
-        if &copy != model {
-            return Err(DesensitizeError::invalid("model", "`model` must not contain personal data"));
-        }
-    }
+    check_model(object.get("model"), visit)?;
     for (key, value) in object.iter_mut() {
         if !matches!(key.as_str(), "messages" | "prompt" | "model") {
             scan(value, visit)?;
@@ -323,9 +315,10 @@ fn walk(body: &mut Value, endpoint: Endpoint, visit: &mut dyn Visit) -> Result<(
     Ok(())
 }
 
-/// `model` names the cloud model or adapter: forwarded unscanned (a pseudonym would break
-/// routing), so it must look like a model name and nothing else.
-fn check_model(model: Option<&Value>) -> Result<(), DesensitizeError> {
+/// `model` names the cloud model or adapter and is forwarded as written (a pseudonym would
+/// break routing): it must look like a model name, and one that holds personal data is
+/// refused rather than replaced.
+fn check_model(model: Option<&Value>, visit: &mut dyn Visit) -> Result<(), DesensitizeError> {
     let plain = |s: &str| {
         !s.is_empty()
             && s.len() <= 128
@@ -333,7 +326,15 @@ fn check_model(model: Option<&Value>) -> Result<(), DesensitizeError> {
     };
     match model {
         None | Some(Value::Null) => Ok(()),
-        Some(Value::String(s)) if plain(s) => Ok(()),
+        Some(Value::String(s)) if plain(s) => {
+            let mut scanned = s.clone();
+            visit.text(&mut scanned)?;
+            if scanned == *s {
+                Ok(())
+            } else {
+                Err(DesensitizeError::invalid("model", "`model` must not contain personal data"))
+            }
+        }
         Some(_) => Err(DesensitizeError::invalid(
             "model",
             "`model` must be a model name (at most 128 ASCII letters, digits and . _ - : /)",

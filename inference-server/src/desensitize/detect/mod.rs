@@ -67,10 +67,6 @@ impl Detection {
     pub(crate) fn new(start: usize, end: usize, kind: EntityType, priority: u8) -> Self {
         Self { start, end, kind, priority }
     }
-
-    fn overlaps(&self, other: &Detection) -> bool {
-        self.start < other.end && other.start < self.end
-    }
 }
 
 /// Priorities, in one place so their order is easy to review.
@@ -265,18 +261,59 @@ pub fn warm_up() {
 }
 
 /// Keeps a non-overlapping subset: highest priority first, then the longer span, then the
-/// earlier one. O(n log n): the kept spans are disjoint, so a candidate can only overlap
-/// the kept span that starts last before its end.
-pub fn resolve(mut found: Vec<Detection>) -> Vec<Detection> {
+/// earlier one ([`resolve_in`] without a text, so without keeping half-claimed parts).
+pub fn resolve(found: Vec<Detection>) -> Vec<Detection> {
+    resolve_in("", found)
+}
+
+/// Keeps a non-overlapping subset: highest priority first, then the longer span, then the
+/// earlier one. O(n log n): the kept spans are disjoint, so the spans a candidate overlaps
+/// are found from the kept span that starts last before its end. Where a name, address or
+/// place candidate loses only part of itself to higher-priority spans, the parts it still covers alone are kept (when they hold a
+/// letter or digit): a person's name half under a password-shaped token keeps its other
+/// half. (For the other types, what sticks out is a URL's host or a key's variable name.)
+pub fn resolve_in(text: &str, mut found: Vec<Detection>) -> Vec<Detection> {
     found.retain(|d| d.start < d.end);
     found.sort_by(|a, b| {
         b.priority.cmp(&a.priority).then((b.end - b.start).cmp(&(a.end - a.start))).then(a.start.cmp(&b.start))
     });
     let mut kept: BTreeMap<usize, Detection> = BTreeMap::new();
     for candidate in found {
-        let blocked = kept.range(..candidate.end).next_back().is_some_and(|(_, k)| k.overlaps(&candidate));
+        let blocked = kept.range(..candidate.end).next_back().is_some_and(|(_, k)| k.end > candidate.start);
         if !blocked {
             kept.insert(candidate.start, candidate);
+            continue;
+        }
+        // Names, addresses and places only: what sticks out of an e-mail or a key under a
+        // URL's credentials is its host or its variable name, not personal data.
+        if !joinable(candidate.kind) {
+            continue;
+        }
+        // Kept spans overlapping the candidate, right to left.
+        let mut blockers: Vec<(usize, usize)> = Vec::new();
+        for (_, k) in kept.range(..candidate.end).rev() {
+            if k.end <= candidate.start {
+                break;
+            }
+            blockers.push((k.start, k.end));
+        }
+        blockers.reverse();
+        let mut cursor = candidate.start;
+        let mut gaps = Vec::new();
+        for (start, end) in blockers.into_iter().chain(std::iter::once((candidate.end, candidate.end))) {
+            if start > cursor {
+                gaps.push((cursor, start));
+            }
+            cursor = cursor.max(end);
+        }
+        for (start, end) in gaps {
+            // Only the letters and digits between the blockers, not the spaces around them.
+            let Some(gap) = text.get(start..end) else { continue };
+            let Some(first) = gap.find(char::is_alphanumeric) else { continue };
+            let last = gap
+                .rfind(char::is_alphanumeric)
+                .map_or(first, |i| i + gap[i..].chars().next().map_or(1, char::len_utf8));
+            kept.insert(start + first, Detection { start: start + first, end: start + last, ..candidate });
         }
     }
     kept.into_values().collect()
@@ -303,56 +340,6 @@ fn starts_capitalized_or_caseless(word: &str) -> bool {
     word.chars()
         .next()
         .is_some_and(|c| c.is_uppercase() || (c.is_alphabetic() && !c.is_lowercase() && !c.is_uppercase()))
-}
-
-/// [`resolve`], and where a name, address or place candidate loses only part of itself to
-/// higher-priority spans, the parts it still covers alone are kept (when they hold a
-/// letter or digit): a person's name half under a password-shaped token keeps its other
-/// half. (For the other types, what sticks out is a URL's host or a key's variable name.)
-pub fn resolve_in(text: &str, mut found: Vec<Detection>) -> Vec<Detection> {
-    found.retain(|d| d.start < d.end);
-    found.sort_by(|a, b| {
-        b.priority.cmp(&a.priority).then((b.end - b.start).cmp(&(a.end - a.start))).then(a.start.cmp(&b.start))
-    });
-    let mut kept: BTreeMap<usize, Detection> = BTreeMap::new();
-    for candidate in found {
-        // Kept spans overlapping the candidate, right to left.
-        let mut blockers: Vec<(usize, usize)> = Vec::new();
-        for (_, k) in kept.range(..candidate.end).rev() {
-            if k.end <= candidate.start {
-                break;
-            }
-            blockers.push((k.start, k.end));
-        }
-        if blockers.is_empty() {
-            kept.insert(candidate.start, candidate);
-            continue;
-        }
-        // Names, addresses and places only: what sticks out of an e-mail or a key under a
-        // URL's credentials is its host or its variable name, not personal data.
-        if !joinable(candidate.kind) {
-            continue;
-        }
-        blockers.reverse();
-        let mut cursor = candidate.start;
-        let mut gaps = Vec::new();
-        for (start, end) in blockers.into_iter().chain(std::iter::once((candidate.end, candidate.end))) {
-            if start > cursor {
-                gaps.push((cursor, start));
-            }
-            cursor = cursor.max(end);
-        }
-        for (start, end) in gaps {
-            // Only the letters and digits between the blockers, not the spaces around them.
-            let Some(gap) = text.get(start..end) else { continue };
-            let Some(first) = gap.find(char::is_alphanumeric) else { continue };
-            let last = gap
-                .rfind(char::is_alphanumeric)
-                .map_or(first, |i| i + gap[i..].chars().next().map_or(1, char::len_utf8));
-            kept.insert(start + first, Detection { start: start + first, end: start + last, ..candidate });
-        }
-    }
-    kept.into_values().collect()
 }
 
 /// The character before byte offset `at`, if any.

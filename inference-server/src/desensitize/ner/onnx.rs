@@ -161,17 +161,35 @@ pub struct BertWeights {
 
 /// Reads the weights, the `Linear` matrices as GGML Q4_0 (see [`Q4Matrix`]).
 pub fn load_bert_q4(bytes: &[u8], device: &Device) -> Result<BertWeights, OnnxError> {
+    let (floats, matrices) = read(bytes, device)?;
+    let q4 = matrices
+        .into_iter()
+        .map(|(name, weight)| {
+            let matrix = to_ggml_q4_0(&name, &weight)?;
+            Ok((name, matrix))
+        })
+        .collect::<Result<_, OnnxError>>()?;
+    Ok(BertWeights { floats, q4 })
+}
+
+/// Float weights by their Hugging Face names.
+type Floats = HashMap<String, Tensor>;
+
+/// The float weights and, under `….weight`, every `Linear`'s 4-bit matrix as stored: one
+/// decode of the file for both loaders.
+fn read(bytes: &[u8], device: &Device) -> Result<(Floats, Vec<(String, Nbits)>), OnnxError> {
     let graph = ModelProto::decode(bytes)?.graph.ok_or(OnnxError::NoGraph)?;
     let initializers: HashMap<&str, &TensorProto> = graph.initializer.iter().map(|t| (t.name.as_str(), t)).collect();
     let get = |name: &str| initializers.get(name).copied().ok_or_else(|| tensor_error(name, "missing initializer"));
     let floats = float_weights(&graph, &get, device)?;
-    let mut q4 = HashMap::new();
-    for node in graph.node.iter().filter(|n| n.op_type == "MatMulNBits") {
-        let module = module_name(node)?;
-        let weight = dequantize_nbits(node, &get)?;
-        q4.insert(format!("{module}.weight"), to_ggml_q4_0(node, &weight)?);
-    }
-    Ok(BertWeights { floats, q4 })
+    // 4-bit matrices: one `MatMulNBits` node per Linear, named after its module path.
+    let matrices = graph
+        .node
+        .iter()
+        .filter(|n| n.op_type == "MatMulNBits")
+        .map(|node| Ok((format!("{}.weight", module_name(node)?), read_nbits(node, &get)?)))
+        .collect::<Result<_, OnnxError>>()?;
+    Ok((floats, matrices))
 }
 
 fn module_name(node: &NodeProto) -> Result<String, OnnxError> {
@@ -183,10 +201,10 @@ fn module_name(node: &NodeProto) -> Result<String, OnnxError> {
 
 /// Repacks ONNX 4-bit blocks into GGML Q4_0 (same values: `scale · (q − 8)`, blocks of
 /// 32; only the nibble order and the scale's width differ).
-fn to_ggml_q4_0(node: &NodeProto, weight: &Dequantized) -> Result<Q4Matrix, OnnxError> {
+fn to_ggml_q4_0(name: &str, weight: &Nbits) -> Result<Q4Matrix, OnnxError> {
     const BLOCK: usize = 32;
     if weight.block != BLOCK || !weight.k.is_multiple_of(BLOCK) {
-        return Err(node_error(node, "only 32-value blocks map onto GGML Q4_0"));
+        return Err(tensor_error(name, "only 32-value blocks map onto GGML Q4_0"));
     }
     let blocks = weight.k / BLOCK;
     let mut out = Vec::with_capacity(weight.n * blocks * 18);
@@ -229,15 +247,9 @@ fn float_weights<'a>(
 
 /// The model's float weights under their Hugging Face names, on `device`.
 pub fn load_bert_weights(bytes: &[u8], device: &Device) -> Result<HashMap<String, Tensor>, OnnxError> {
-    let graph = ModelProto::decode(bytes)?.graph.ok_or(OnnxError::NoGraph)?;
-    let initializers: HashMap<&str, &TensorProto> = graph.initializer.iter().map(|t| (t.name.as_str(), t)).collect();
-    let get = |name: &str| initializers.get(name).copied().ok_or_else(|| tensor_error(name, "missing initializer"));
-    let mut weights = float_weights(&graph, &get, device)?;
-    // 4-bit matrices: one `MatMulNBits` node per Linear, named after its module path.
-    for node in graph.node.iter().filter(|n| n.op_type == "MatMulNBits") {
-        let module = module_name(node)?;
-        let weight = dequantize_nbits(node, &get)?;
-        weights.insert(format!("{module}.weight"), Tensor::from_vec(weight.values, (weight.n, weight.k), device)?);
+    let (mut weights, matrices) = read(bytes, device)?;
+    for (name, weight) in matrices {
+        weights.insert(name, Tensor::from_vec(weight.dequantize(), (weight.n, weight.k), device)?);
     }
     Ok(weights)
 }
@@ -249,24 +261,40 @@ fn scalar<T: Copy>(values: Vec<T>, name: &str) -> Result<T, OnnxError> {
     }
 }
 
-struct Dequantized {
+/// A `MatMulNBits` matrix as stored: `[N, K]` in blocks of `block` values along K.
+struct Nbits {
     n: usize,
     k: usize,
-    values: Vec<f32>,
-    /// Block size, the scale of every (row, block), and the raw 4-bit values (0..16) in
-    /// row order, `n × blocks × block` (zero-padded past `k`).
     block: usize,
+    /// The scale of every (row, block).
     scales: Vec<f32>,
+    /// The 4-bit values (0..16) in row order, `n × blocks × block` (zero-padded past `k`).
     quants: Vec<u8>,
+}
+
+impl Nbits {
+    /// `scale · (q − 8)`, row-major `[N, K]`: the matrix a `Linear(K → N)` stores.
+    fn dequantize(&self) -> Vec<f32> {
+        let blocks = self.k.div_ceil(self.block);
+        let mut values = vec![0f32; self.n * self.k];
+        for (row, out) in values.chunks_exact_mut(self.k.max(1)).enumerate() {
+            for (col, value) in out.iter_mut().enumerate() {
+                let (b, i) = (col / self.block, col % self.block);
+                let q = self.quants[(row * blocks + b) * self.block + i];
+                *value = (f32::from(q) - 8.0) * self.scales[row * blocks + b];
+            }
+        }
+        values
+    }
 }
 
 /// `MatMulNBits` (bits = 4): `B` is `[N, K / block, block / 2]` bytes, two weights per
 /// byte, low nibble first; `scales` is `[N, K / block]`; without a zero-point input the
-/// zero point is 8. The result is the `[N, K]` matrix a `Linear(K → N)` stores.
-fn dequantize_nbits<'a>(
+/// zero point is 8. Read as stored ([`Nbits`]); the values are `scale · (q − 8)`.
+fn read_nbits<'a>(
     node: &NodeProto,
     get: &impl Fn(&str) -> Result<&'a TensorProto, OnnxError>,
-) -> Result<Dequantized, OnnxError> {
+) -> Result<Nbits, OnnxError> {
     let attribute = |name: &str| {
         node.attribute
             .iter()
@@ -288,24 +316,11 @@ fn dequantize_nbits<'a>(
     if packed.len() != value_count / 2 || scales.len() != scale_count {
         return Err(node_error(node, "weight and scale sizes do not match K, N and block_size"));
     }
-    let mut values = vec![0f32; n * k];
-    let mut quants = vec![0u8; n * blocks * block];
-    for row in 0..n {
-        for b in 0..blocks {
-            let scale = scales[row * blocks + b];
-            let bytes = &packed[(row * blocks + b) * block / 2..][..block / 2];
-            for (i, byte) in bytes.iter().enumerate() {
-                for (j, q) in [byte & 0x0f, byte >> 4].into_iter().enumerate() {
-                    let col = b * block + 2 * i + j;
-                    quants[(row * blocks + b) * block + 2 * i + j] = q;
-                    if col < k {
-                        values[row * k + col] = (f32::from(q) - 8.0) * scale;
-                    }
-                }
-            }
-        }
+    let mut quants = Vec::with_capacity(value_count);
+    for byte in &packed {
+        quants.extend([byte & 0x0f, byte >> 4]);
     }
-    Ok(Dequantized { n, k, values, block, scales, quants })
+    Ok(Nbits { n, k, block, scales, quants })
 }
 
 #[cfg(test)]
@@ -343,9 +358,9 @@ mod tests {
             "s" => Ok(&s),
             _ => Err(tensor_error(name, "missing")),
         };
-        let d = dequantize_nbits(&node, &get).expect("dequantizes");
+        let d = read_nbits(&node, &get).expect("reads");
         // 0x9f → low nibble 15, high 9; 0x08 → 8, 0.
-        assert_eq!(d.values, vec![3.5, 0.5, 0.0, -4.0]);
+        assert_eq!(d.dequantize(), vec![3.5, 0.5, 0.0, -4.0]);
     }
 
     #[test]
