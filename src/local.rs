@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
 use kube::ResourceExt;
-use netgpt_crds::{ArtifactSource, CloudLLM, EdgeLLM, LogicalAIWorkflow, ModelSpec, ServingLimits};
+use netgpt_crds::{AdapterSpec, ArtifactSource, CloudLLM, EdgeLLM, LogicalAIWorkflow, ModelSpec, ServingLimits};
 use netgpt_inference::desensitize::proxy::{SidecarSettings, start as start_sidecar};
 use netgpt_inference::gateway::start as start_gateway;
 use netgpt_inference::{RunningServer, ServeArgs, ServerSettings, start as start_server};
@@ -103,6 +103,8 @@ fn resolve(source: &ArtifactSource, field: &str) -> anyhow::Result<PathBuf> {
 struct ModelServer {
     server: RunningServer,
     url: String,
+    /// Names of the adapters it loaded at start.
+    adapters: Vec<String>,
 }
 
 async fn model_server(
@@ -111,12 +113,25 @@ async fn model_server(
     served: &str,
     limits: Option<&ServingLimits>,
     threads: Option<usize>,
-    field: &str,
+    adapters: &[AdapterSpec],
     dir: &Path,
 ) -> anyhow::Result<String> {
+    let field = "spec.model";
     let path = resolve(&model.source, &format!("{field}.source.uri"))?;
     let key = (path.clone(), served.to_string());
+    let mut resolved = Vec::new();
+    for (i, adapter) in adapters.iter().enumerate() {
+        let dir = resolve(&adapter.source, &format!("spec.adapters[{i}].source.uri"))?;
+        resolved.push((adapter.name.clone(), dir.to_string_lossy().into_owned()));
+    }
     if let Some(s) = servers.get(&key) {
+        // One server per file and name: a second resource sharing it cannot bring adapters
+        // the first did not (the first one's are loaded at start).
+        if let Some((name, _)) = resolved.iter().find(|(name, _)| !s.adapters.contains(name)) {
+            bail!(
+                "{field}: adapter {name:?} would join a model server another resource already started; give the model its own servedName"
+            );
+        }
         return Ok(s.url.clone());
     }
     let tokenizer = model
@@ -125,7 +140,8 @@ async fn model_server(
         .map(|t| resolve(t, &format!("{field}.tokenizer.uri")))
         .transpose()?
         .map(|p| p.to_string_lossy().into_owned());
-    let paths = ResolvedPaths { model: path.to_string_lossy().into_owned(), tokenizer, adapters: Vec::new() };
+    let adapter_names = resolved.iter().map(|(name, _)| name.clone()).collect();
+    let paths = ResolvedPaths { model: path.to_string_lossy().into_owned(), tokenizer, adapters: resolved };
     // `netgpt local` serves on this machine's CPU.
     let config = serving_config(model, served, paths, None, limits, netgpt_crds::ServingDevice::Cpu);
     let config_path = dir.join(format!("serving-{}.yaml", servers.len()));
@@ -143,7 +159,7 @@ async fn model_server(
     let mut server = start_server(settings).await?;
     let url = format!("http://{}", server.addr);
     wait_with_progress(&format!("loading {} ({})", served, path.display()), server.wait_loaded()).await?;
-    servers.insert(key, ModelServer { server, url: url.clone() });
+    servers.insert(key, ModelServer { server, url: url.clone(), adapters: adapter_names });
     Ok(url)
 }
 
@@ -217,9 +233,6 @@ async fn run_async(args: LocalArgs) -> anyhow::Result<()> {
         let cloud = manifests.clouds.get(&wf.spec.cloud_ref.name).ok_or_else(|| {
             anyhow!("LogicalAIWorkflow {wf_name}: spec.cloudRef.name: no CloudLLM {:?}", wf.spec.cloud_ref.name)
         })?;
-        if edge.spec.sites.iter().any(|s| s.adapter.is_some()) {
-            bail!("EdgeLLM {}: per-site LoRA adapters are not served by netgpt local yet", edge.name_any());
-        }
         let edge_served = edge.spec.model.served_name.clone().unwrap_or_else(|| edge.name_any());
         let cloud_served = cloud.spec.model.served_name.clone().unwrap_or_else(|| cloud.name_any());
         let edge_url = model_server(
@@ -228,7 +241,7 @@ async fn run_async(args: LocalArgs) -> anyhow::Result<()> {
             &edge_served,
             edge.spec.serving.as_ref(),
             args.threads,
-            "spec.model",
+            &edge.spec.adapters,
             &dir,
         )
         .await?;
@@ -238,7 +251,7 @@ async fn run_async(args: LocalArgs) -> anyhow::Result<()> {
             &cloud_served,
             cloud.spec.serving.as_ref(),
             args.threads,
-            "spec.model",
+            &cloud.spec.adapters,
             &dir,
         )
         .await?;

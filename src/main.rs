@@ -37,8 +37,41 @@ enum Command {
         #[command(subcommand)]
         command: netgpt_inference::ModelCommand,
     },
+    /// Train a site's LoRA adapter on its generated dataset (`netgpt train lora`).
+    Train {
+        #[command(subcommand)]
+        command: TrainCommand,
+    },
+    /// Generate a site's concise -> comprehensive prompt pairs with a teacher model.
+    Dataset {
+        #[command(subcommand)]
+        command: DatasetCommand,
+    },
+    /// Evaluate what trained site adapters change (`netgpt eval completion`).
+    Eval {
+        #[command(subcommand)]
+        command: EvalCommand,
+    },
     /// Data-desensitization sidecar in front of the cloud model (`eval` scores detection).
     Desensitize(netgpt_inference::desensitize::DesensitizeArgs),
+}
+
+#[derive(Subcommand)]
+enum TrainCommand {
+    /// Fine-tune a LoRA adapter over the served base (GGUF or safetensors) with candle.
+    Lora(netgpt_train::cli::TrainLoraArgs),
+}
+
+#[derive(Subcommand)]
+enum DatasetCommand {
+    /// Self-instruct pairs per site from a teacher, filtered, de-duplicated, desensitized.
+    Generate(netgpt_train::dataset::DatasetArgs),
+}
+
+#[derive(Subcommand)]
+enum EvalCommand {
+    /// Template vs trained adapter: does the completion name the site's own context?
+    Completion(netgpt_train::eval::EvalArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -53,6 +86,9 @@ fn main() -> anyhow::Result<()> {
         Command::Gateway(args) => Ok(netgpt_inference::gateway::run(args)?),
         Command::Serve(args) => Ok(netgpt_inference::serve(args)?),
         Command::Model { command } => Ok(netgpt_inference::run_model_command(command)?),
+        Command::Train { command: TrainCommand::Lora(args) } => Ok(netgpt_train::cli::run_train_lora(args)?),
+        Command::Dataset { command: DatasetCommand::Generate(args) } => Ok(netgpt_train::dataset::run(args)?),
+        Command::Eval { command: EvalCommand::Completion(args) } => Ok(netgpt_train::eval::run(args)?),
         Command::Desensitize(args) => Ok(netgpt_inference::desensitize::run(args)?),
     }
 }

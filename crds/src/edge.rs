@@ -8,7 +8,9 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::common::{AdapterSpec, DNS_LABEL_PATTERN, ModelSpec, Placement, ResourceSpec, ServingLimits};
+use crate::common::{
+    AdapterSpec, DNS_LABEL_PATTERN, LocalObjectRef, ModelSpec, Placement, ResourceSpec, ServingLimits,
+};
 use crate::status::{conditions_schema, named_list_schema};
 
 /// An edge LLM deployed to one or more sites. The model is shared; each site may pick
@@ -56,6 +58,127 @@ pub struct EdgeLLMSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 512))]
     pub image: Option<String>,
+    /// How the adapters of sites with `trainAdapter: true` are made: per site and
+    /// location-profile revision, one Job generates the site's data with a teacher,
+    /// fine-tunes a LoRA adapter over this EdgeLLM's base model and evaluates it; the
+    /// site's serving pods then hot-load it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub training: Option<AdapterTraining>,
+}
+
+/// Adapter training for the sites that ask for it (the paper's per-site LoRA fine-tuning
+/// on location data). Lives on the EdgeLLM, next to the sites' location profiles and the
+/// base model it trains over: editing a profile is the one edit that re-trains its site.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AdapterTraining {
+    /// Who writes the comprehensive prompts. Default: the base model itself, in the Job.
+    #[serde(default)]
+    pub teacher: TeacherSpec,
+    /// Dataset generation.
+    #[serde(default)]
+    pub dataset: DatasetSettings,
+    /// LoRA hyper-parameters.
+    #[serde(default)]
+    pub lora: LoraTrainingSettings,
+    /// Where data and adapters are kept; the serving pods mount it read-only.
+    pub storage: TrainingStorage,
+    /// Compute of the training Job (`gpu` > 0: trains on CUDA with the CUDA image).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceSpec>,
+    /// Node-pool placement of the training Job (e.g. a GPU pool).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement: Option<Placement>,
+    /// Longest a training Job may run (`activeDeadlineSeconds`); default 3600.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 60, max = 604800))]
+    pub timeout_seconds: Option<i64>,
+}
+
+/// The teacher of dataset generation: a CloudLLM of this namespace, or any
+/// OpenAI-compatible endpoint; neither means the base model, served inside the Job.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TeacherSpec {
+    /// A CloudLLM in this namespace (its Service, its served model).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloud_ref: Option<LocalObjectRef>,
+    /// An OpenAI-compatible base URL up to `/v1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 1024))]
+    pub url: Option<String>,
+    /// Model asked at `url` (required with it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 256))]
+    pub model: Option<String>,
+}
+
+/// `netgpt dataset generate` settings.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DatasetSettings {
+    /// Teacher samples per seed prompt (default 6).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 64))]
+    pub candidates: Option<i32>,
+    /// Pairs kept per seed (default 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 16))]
+    pub pairs_per_seed: Option<i32>,
+    /// Percentage of seeds held out for evaluation (default 20).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 90))]
+    pub heldout_percent: Option<i32>,
+    /// Use only the first N built-in seeds (quick runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 10000))]
+    pub limit_seeds: Option<i32>,
+}
+
+/// `netgpt train lora` settings; absent fields take the command's defaults.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LoraTrainingSettings {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 256))]
+    pub rank: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0, max = 4096.0))]
+    pub alpha: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0, max = 0.9))]
+    pub dropout: Option<f64>,
+    /// Projections to adapt (PEFT names: `q_proj`, `v_proj`, …).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub target_modules: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100))]
+    pub epochs: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0, max = 1.0))]
+    pub learning_rate: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1024))]
+    pub gradient_accumulation: Option<i32>,
+    /// Train on at most this many pairs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1000000))]
+    pub max_examples: Option<i32>,
+}
+
+/// Exactly one of a PersistentVolumeClaim (clusters) or a node directory (kind, one-node
+/// test beds).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TrainingStorage {
+    /// Claim in this namespace; ReadWriteMany when sites run on several nodes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    pub persistent_volume_claim: Option<String>,
+    /// Absolute directory on the nodes (created if missing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 2, max = 1024))]
+    pub host_path: Option<String>,
 }
 
 /// One site (base station) of an edge LLM.
@@ -74,6 +197,10 @@ pub struct EdgeSite {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = DNS_LABEL_PATTERN))]
     pub adapter: Option<String>,
+    /// Train this site's adapter from generated data (see `spec.training`) instead of
+    /// naming one; the site serves the base model until its first adapter is trained.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub train_adapter: bool,
     /// Serving pods at this site.
     #[serde(default = "one")]
     #[schemars(range(min = 0, max = 100))]
@@ -140,7 +267,7 @@ pub struct EdgeLLMStatus {
 }
 
 /// Observed state of one site.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EdgeSiteStatus {
     /// Site name.
@@ -158,4 +285,43 @@ pub struct EdgeSiteStatus {
     /// Adapter serving this site, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub adapter: Option<String>,
+    /// Adapter training of this site (`trainAdapter: true`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub training: Option<SiteTrainingStatus>,
+}
+
+/// Where a site's adapter training stands.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SiteTrainingStatus {
+    /// Revision of the profile, model and settings being trained (a content hash).
+    pub revision: String,
+    /// `Pending`, `GeneratingData`, `Training`, `Evaluating`, `Succeeded` or `Failed`.
+    pub phase: String,
+    /// The Job of `revision`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job: Option<String>,
+    /// Why it failed, or what it is waiting for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Pairs generated for training and held out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_pairs: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heldout_pairs: Option<i64>,
+    /// Mean loss of the last optimizer steps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_loss: Option<f64>,
+    /// Completion loss on the held-out split after training.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heldout_loss: Option<f64>,
+    /// Evaluation score: share of held-out completions that name the site's own context,
+    /// with the trained adapter and with the template alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub own_context_share: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template_own_context_share: Option<f64>,
+    /// Revision whose adapter the site serves (the last that succeeded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serving_revision: Option<String>,
 }

@@ -41,7 +41,10 @@ pub mod workflow;
 
 pub use cloud::{CloudLLM, CloudLLMSpec, CloudLLMStatus};
 pub use common::*;
-pub use edge::{Coordinates, EdgeLLM, EdgeLLMSpec, EdgeLLMStatus, EdgeSite, EdgeSiteStatus, LocationProfile};
+pub use edge::{
+    AdapterTraining, Coordinates, DatasetSettings, EdgeLLM, EdgeLLMSpec, EdgeLLMStatus, EdgeSite, EdgeSiteStatus,
+    LocationProfile, LoraTrainingSettings, SiteTrainingStatus, TeacherSpec, TrainingStorage,
+};
 pub use workflow::*;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;

@@ -13,6 +13,9 @@ pub mod condition_type {
     pub const PROGRESSING: &str = "Progressing";
     /// Something is wrong that needs a person: invalid spec, unschedulable pods, failed loads.
     pub const DEGRADED: &str = "Degraded";
+    /// EdgeLLM: every site with `trainAdapter: true` serves the adapter of its current
+    /// profile revision (`False` while one trains or after one failed).
+    pub const ADAPTERS_TRAINED: &str = "AdaptersTrained";
     /// LogicalAIWorkflow only: prompts may reach the cloud with personal data in them,
     /// because desensitization is disabled or narrowed to some entity types. Abnormal-true,
     /// like `Degraded`: `False` (reason `AllEntitiesRemoved`) is the protected state.

@@ -13,6 +13,7 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::core::PartialObjectMeta;
@@ -405,6 +406,13 @@ async fn run_controllers(
         .owns_stream(edge_watches.policies)
         .watches_stream(futures::stream::iter(edge_watches.pods).flatten(), |pod| {
             pod_owner::<EdgeLLM>(&pod, Component::EdgeLlm)
+        })
+        // Adapter training: a Job finishing, and its pod moving from step to step.
+        .watches(api::<Job>(&client, ns), children_config(Component::AdapterTraining), |job| {
+            pod_owner::<EdgeLLM>(&job, Component::AdapterTraining)
+        })
+        .watches(api::<Pod>(&client, ns), children_config(Component::AdapterTraining), |pod| {
+            pod_owner::<EdgeLLM>(&pod, Component::AdapterTraining)
         })
         .graceful_shutdown_on(stop(stop_rx.clone()))
         .run(controller::edge::reconcile, controller::error_policy, ctx.clone())

@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, HashSet};
 
 use k8s_openapi::api::core::v1::Node;
 use netgpt_crds::{
-    AdapterSpec, Architecture, CloudLLMSpec, EdgeLLMSpec, ModelFormat, ModelSpec, ResourceSpec, ServingDType,
-    ServingDevice, ServingLimits,
+    AdapterSpec, AdapterTraining, Architecture, CloudLLMSpec, EdgeLLMSpec, ModelFormat, ModelSpec, ResourceSpec,
+    ServingDType, ServingDevice, ServingLimits,
 };
 
 use crate::render::edge::site_object_name;
@@ -134,9 +134,54 @@ fn check_gpu(
     }
 }
 
+/// `spec.training`: one storage, an absolute host path, a teacher URL with its model,
+/// LoRA targets that exist in LLaMA-family bases.
+fn check_training(training: &AdapterTraining, errors: &mut Vec<FieldError>) {
+    let storage = &training.storage;
+    match (&storage.persistent_volume_claim, &storage.host_path) {
+        (Some(_), Some(_)) | (None, None) => {
+            errors.push(error("spec.training.storage", "set exactly one of persistentVolumeClaim and hostPath"))
+        }
+        (None, Some(path)) if !path.starts_with('/') => {
+            errors.push(error("spec.training.storage.hostPath", format!("{path:?} is not an absolute path")))
+        }
+        _ => {}
+    }
+    let teacher = &training.teacher;
+    if teacher.url.is_some() && teacher.cloud_ref.is_some() {
+        errors.push(error("spec.training.teacher", "set at most one of url and cloudRef"));
+    }
+    if let Some(url) = &teacher.url {
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            errors.push(error("spec.training.teacher.url", format!("{url:?} is not an http(s) URL")));
+        }
+        if teacher.model.is_none() {
+            errors.push(error("spec.training.teacher.model", "required with teacher.url"));
+        }
+    }
+    const TARGETS: [&str; 7] = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
+    for (i, target) in training.lora.target_modules.iter().enumerate() {
+        if !TARGETS.contains(&target.as_str()) {
+            errors.push(error(
+                format!("spec.training.lora.targetModules[{i}]"),
+                format!("{target:?} is not one of {}", TARGETS.join(", ")),
+            ));
+        }
+    }
+}
+
 /// Validates an EdgeLLM. `nodes` is consulted only when GPUs are requested.
 pub fn validate_edge(name: &str, spec: &EdgeLLMSpec, nodes: &[Node]) -> Vec<FieldError> {
     let mut errors = Vec::new();
+    if let Some(training) = &spec.training {
+        check_training(training, &mut errors);
+        if spec.model.architecture != Architecture::Llama {
+            errors.push(error(
+                "spec.training",
+                format!("adapter training runs on LLaMA-family bases; this model is {:?}", spec.model.architecture),
+            ));
+        }
+    }
     check_name(name, &mut errors);
     check_model(&spec.model, &mut errors);
     check_adapters(&spec.adapters, &mut errors);
@@ -163,6 +208,20 @@ pub fn validate_edge(name: &str, spec: &EdgeLLMSpec, nodes: &[Node]) -> Vec<Fiel
                 format!("spec.sites[{i}].name"),
                 format!("object name {object:?} would exceed {MAX_OBJECT_NAME} characters"),
             ));
+        }
+        if site.train_adapter {
+            if site.adapter.is_some() {
+                errors.push(error(
+                    format!("spec.sites[{i}].adapter"),
+                    "a site either names an adapter or trains one (trainAdapter: true), not both",
+                ));
+            }
+            if spec.training.is_none() {
+                errors.push(error(
+                    format!("spec.sites[{i}].trainAdapter"),
+                    "trainAdapter needs spec.training (teacher, storage, LoRA settings)",
+                ));
+            }
         }
         let mut selector = pool.clone();
         selector.extend(site.node_selector.clone());

@@ -13,9 +13,10 @@ use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
-use netgpt_crds::status::condition_type::{DEGRADED, PROGRESSING, READY};
+use netgpt_crds::status::condition_type::{ADAPTERS_TRAINED, DEGRADED, PROGRESSING, READY};
 use netgpt_crds::{EdgeLLM, EdgeSiteStatus};
 
+use super::training::reconcile_training;
 use super::{
     Context, Error, Reconciled, apply_child, apply_deployment, condition, instrumented, list_nodes, patch_status,
     pod_placement, prune_children, reject_invalid,
@@ -42,8 +43,11 @@ async fn reconcile_inner(edge: &EdgeLLM, ctx: &Context) -> Result<Reconciled, Er
 
     let nodes = if needs_nodes(edge.spec.resources.as_ref()) { list_nodes(&ctx.client).await? } else { Vec::new() };
     let mut errors = validate_edge(&name, &edge.spec, &nodes);
+    // Training first: which adapter a training site serves is part of its rendering.
+    let training = if errors.is_empty() { Some(reconcile_training(ctx, edge, &namespace).await?) } else { None };
+    let trained = training.as_ref().map(|t| t.serving.clone()).unwrap_or_default();
     let rendered = if errors.is_empty() {
-        match render_edge(edge, &ctx.defaults)
+        match render_edge(edge, &ctx.defaults, &trained)
             .and_then(|sites| Ok((sites, render_edge_isolation(edge, ctx.scrapers.as_ref())?)))
         {
             Ok(r) => Some(r),
@@ -103,11 +107,16 @@ async fn reconcile_inner(edge: &EdgeLLM, ctx: &Context) -> Result<Reconciled, Er
             ready_replicas: ready,
             nodes: pods.map(|p| p.nodes.iter().cloned().collect()).unwrap_or_default(),
             endpoint: Some(service_url(&deployment.name_any(), &namespace)),
-            adapter: spec_site.and_then(|s| s.adapter.clone()),
+            adapter: spec_site
+                .and_then(|s| s.adapter.clone())
+                .or_else(|| trained.get(site).map(|(name, _)| name.clone())),
+            training: training.as_ref().and_then(|t| t.status.get(site).cloned()),
         });
     }
+    let (training_failed, training_running) =
+        training.as_ref().map(|t| (t.failed.clone(), t.running.clone())).unwrap_or_default();
     let ready_sites = site_status.iter().filter(|s| s.ready_replicas >= s.replicas).count();
-    let conditions = vec![
+    let mut conditions = vec![
         if waiting.is_empty() {
             condition(&previous, READY, true, "AllSitesReady", "every site is serving", generation)
         } else {
@@ -125,12 +134,30 @@ async fn reconcile_inner(edge: &EdgeLLM, ctx: &Context) -> Result<Reconciled, Er
                 generation,
             )
         },
-        if unschedulable.is_empty() {
-            condition(&previous, DEGRADED, false, "AsExpected", "", generation)
-        } else {
+        if !unschedulable.is_empty() {
             condition(&previous, DEGRADED, true, "Unschedulable", unschedulable.join("; "), generation)
+        } else if !training_failed.is_empty() {
+            condition(&previous, DEGRADED, true, "AdapterTrainingFailed", training_failed.join("; "), generation)
+        } else {
+            condition(&previous, DEGRADED, false, "AsExpected", "", generation)
         },
     ];
+    if edge.spec.sites.iter().any(|s| s.train_adapter) {
+        conditions.push(if !training_running.is_empty() {
+            condition(&previous, ADAPTERS_TRAINED, false, "Training", training_running.join("; "), generation)
+        } else if !training_failed.is_empty() {
+            condition(&previous, ADAPTERS_TRAINED, false, "TrainingFailed", training_failed.join("; "), generation)
+        } else {
+            condition(
+                &previous,
+                ADAPTERS_TRAINED,
+                true,
+                "Trained",
+                "every training site serves its current adapter",
+                generation,
+            )
+        });
+    }
     let status = serde_json::json!({
         "observedGeneration": generation,
         "conditions": conditions,

@@ -4,6 +4,7 @@
 pub mod cache;
 pub mod cloud;
 pub mod edge;
+pub mod training;
 pub mod workflow;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -12,7 +13,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use k8s_openapi::NamespaceResourceScope;
-use k8s_openapi::api::core::v1::{Node, ObjectReference, Pod};
+use k8s_openapi::api::core::v1::{Node, ObjectReference};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
@@ -51,6 +52,8 @@ pub enum Error {
     NoNamespace(String),
     #[error(transparent)]
     Cache(#[from] CacheError),
+    #[error(transparent)]
+    Render(#[from] crate::render::RenderError),
 }
 
 /// Shared state of the controllers.
@@ -79,7 +82,8 @@ pub struct Caches {
 impl Caches {
     pub fn children(&self, component: Component) -> &ChildCache {
         match component {
-            Component::EdgeLlm => &self.edge,
+            // Training Jobs belong to their EdgeLLM and are read from the API directly.
+            Component::EdgeLlm | Component::AdapterTraining => &self.edge,
             Component::CloudLlm => &self.cloud,
             Component::Gateway => &self.gateway,
         }
@@ -469,7 +473,7 @@ pub fn error_policy<K: Resource<DynamicType = ()>>(
 /// Maps a serving pod to the custom resource it belongs to (pods are owned by
 /// ReplicaSets, not by the resource, so the controller maps them by label).
 pub fn pod_owner<K: Resource<DynamicType = ()>>(
-    pod: &Pod,
+    pod: &impl ResourceExt,
     component: crate::render::labels::Component,
 ) -> Option<kube::runtime::reflector::ObjectRef<K>> {
     use crate::render::labels::{COMPONENT_LABEL, INSTANCE_LABEL};

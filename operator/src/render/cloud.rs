@@ -7,7 +7,7 @@ use netgpt_crds::{CloudLLM, ServingDevice};
 
 use super::labels::Component;
 use super::pod::{ServingChildren, ServingWorkload, render};
-use super::{PodDefaults, RenderError, stage_serving};
+use super::{PodDefaults, RenderError, ServerAdapters, stage_serving};
 
 /// Renders a CloudLLM. `cloud` must come from the apiserver (it needs a uid).
 pub fn render_cloud(cloud: &CloudLLM, defaults: &PodDefaults) -> Result<ServingChildren, RenderError> {
@@ -17,8 +17,15 @@ pub fn render_cloud(cloud: &CloudLLM, defaults: &PodDefaults) -> Result<ServingC
     let image = defaults.serving(cloud.spec.image.as_deref(), device);
     let served_name = cloud.spec.model.served_name.clone().unwrap_or_else(|| name.clone());
     let adapters: Vec<_> = cloud.spec.adapters.iter().enumerate().collect();
-    let (config_yaml, artifacts) =
-        stage_serving(&cloud.spec.model, &served_name, &adapters, None, cloud.spec.serving.as_ref(), device, image)?;
+    let (config_yaml, artifacts) = stage_serving(
+        &cloud.spec.model,
+        &served_name,
+        ServerAdapters { declared: adapters, trained: None },
+        None,
+        cloud.spec.serving.as_ref(),
+        device,
+        image,
+    )?;
     Ok(render(ServingWorkload {
         name: name.clone(),
         namespace: cloud.namespace().unwrap_or_default(),

@@ -1,13 +1,17 @@
 //! EdgeLLM → per site: ConfigMap + Deployment + Service, pinned to the site's nodes,
 //! carrying only that site's adapter (location-scoped adapter placement).
 
+use std::collections::BTreeMap;
+
 use kube::{Resource, ResourceExt};
 use netgpt_crds::config::SiteConfig;
 use netgpt_crds::{EdgeLLM, ServingDevice};
 
+use super::artifacts::StagedArtifact;
 use super::labels::Component;
 use super::pod::{ServingChildren, ServingWorkload, render};
-use super::{PodDefaults, RenderError, stage_serving};
+use super::training::training_volume;
+use super::{PodDefaults, RenderError, ServerAdapters, stage_serving};
 
 /// Children of one site.
 pub struct SiteChildren {
@@ -21,8 +25,15 @@ pub fn site_object_name(edge_name: &str, site: &str) -> String {
 }
 
 /// Renders every site of an EdgeLLM. `edge` must come from the apiserver (it needs a uid
-/// for the owner reference).
-pub fn render_edge(edge: &EdgeLLM, defaults: &PodDefaults) -> Result<Vec<SiteChildren>, RenderError> {
+/// for the owner reference). `trained` maps a site to the adapter its training produced
+/// (name, directory under the training volume); sites that train mount that volume from
+/// the start, so a new adapter changes only the serving configuration, which the server
+/// re-reads: it is hot-loaded without a restart.
+pub fn render_edge(
+    edge: &EdgeLLM,
+    defaults: &PodDefaults,
+    trained: &BTreeMap<String, (String, String)>,
+) -> Result<Vec<SiteChildren>, RenderError> {
     let name = edge.name_any();
     let namespace = edge.namespace().unwrap_or_default();
     let owner = edge.controller_owner_ref(&()).ok_or_else(|| RenderError::Config("object has no uid".into()))?;
@@ -38,17 +49,22 @@ pub fn render_edge(edge: &EdgeLLM, defaults: &PodDefaults) -> Result<Vec<SiteChi
             .enumerate()
             .filter(|(_, a)| site.adapter.as_deref() == Some(a.name.as_str()))
             .collect();
-        let site_config =
-            SiteConfig { name: site.name.clone(), location: site.location.clone(), adapter: site.adapter.clone() };
-        let (config_yaml, artifacts) = stage_serving(
+        let trained_adapter = trained.get(&site.name).filter(|_| site.train_adapter);
+        let adapter = site.adapter.clone().or_else(|| trained_adapter.map(|(name, _)| name.clone()));
+        let site_config = SiteConfig { name: site.name.clone(), location: site.location.clone(), adapter };
+        let (config_yaml, mut artifacts) = stage_serving(
             &edge.spec.model,
             &served_name,
-            &adapters,
+            ServerAdapters { declared: adapters, trained: trained_adapter.cloned() },
             Some(site_config),
             edge.spec.serving.as_ref(),
             device,
             image,
         )?;
+        if let (true, Some(training)) = (site.train_adapter, &edge.spec.training) {
+            let (volume, mount) = training_volume(&training.storage, true);
+            artifacts.push(StagedArtifact { volumes: vec![volume], mounts: vec![mount], ..Default::default() });
+        }
         let children = render(ServingWorkload {
             name: site_object_name(&name, &site.name),
             namespace: namespace.clone(),

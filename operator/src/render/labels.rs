@@ -18,6 +18,8 @@ pub enum Component {
     EdgeLlm,
     CloudLlm,
     Gateway,
+    /// A site's adapter-training Job (and its sites ConfigMap).
+    AdapterTraining,
 }
 
 impl Component {
@@ -26,6 +28,7 @@ impl Component {
             Self::EdgeLlm => "edge-llm",
             Self::CloudLlm => "cloud-llm",
             Self::Gateway => "gateway",
+            Self::AdapterTraining => "adapter-training",
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod edge;
 pub mod labels;
 pub mod pod;
 pub mod policy;
+pub mod training;
 pub mod workflow;
 
 /// Why a spec cannot be rendered. Reported as an `InvalidSpec` condition naming `field`.
@@ -118,12 +119,20 @@ pub struct ResolvedPaths {
     pub adapters: Vec<(String, String)>,
 }
 
+/// The adapters a server loads: entries of `spec.adapters` (with their index, for error
+/// fields), and a trained one (name, directory on the training volume the caller mounts).
+#[derive(Default)]
+pub(crate) struct ServerAdapters<'a> {
+    pub declared: Vec<(usize, &'a AdapterSpec)>,
+    pub trained: Option<(String, String)>,
+}
+
 /// Stages the model, its tokenizer and `adapters` into the pod, and builds the serving
 /// configuration that points at where they land in the container.
 pub(crate) fn stage_serving(
     model: &ModelSpec,
     served_name: &str,
-    adapters: &[(usize, &AdapterSpec)],
+    adapters: ServerAdapters<'_>,
     site: Option<SiteConfig>,
     limits: Option<&ServingLimits>,
     device: ServingDevice,
@@ -142,7 +151,7 @@ pub(crate) fn stage_serving(
         paths.tokenizer = Some(staged.local_path.clone());
         artifacts.push(staged);
     }
-    for (index, adapter) in adapters {
+    for (index, adapter) in adapters.declared {
         let staged = stage(
             &adapter.source,
             &format!("lora-{}", adapter.name),
@@ -154,6 +163,8 @@ pub(crate) fn stage_serving(
         paths.adapters.push((adapter.name.clone(), staged.local_path.clone()));
         artifacts.push(staged);
     }
+    // A trained adapter is read from the training volume the caller mounts.
+    paths.adapters.extend(adapters.trained);
     let yaml = serving_config(model, served_name, paths, site, limits, device)
         .to_yaml()
         .map_err(|e| RenderError::Config(e.to_string()))?;

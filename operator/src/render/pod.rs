@@ -106,7 +106,7 @@ fn probe(path: &str, period: i32, failures: i32) -> Probe {
     }
 }
 
-fn resources(spec: Option<&ResourceSpec>) -> Option<ResourceRequirements> {
+pub(crate) fn resources(spec: Option<&ResourceSpec>) -> Option<ResourceRequirements> {
     let spec = spec?;
     let mut requests = BTreeMap::new();
     let mut limits = BTreeMap::new();

@@ -27,7 +27,7 @@ fn sites_merge_pool_and_site_selectors_and_get_gpu_limits() {
         "resources": {"cpu": "1", "memory": "1Gi", "gpu": 1},
         "sites": [{"name": "a", "nodeSelector": {"site": "a"}, "replicas": 2}]
     }));
-    let sites = render_edge(&e, &defaults()).expect("renders");
+    let sites = render_edge(&e, &defaults(), &Default::default()).expect("renders");
     let d = &sites[0].children.deployment;
     let pod = d.spec.as_ref().and_then(|s| s.template.spec.clone()).expect("pod");
     let selector = pod.node_selector.expect("node selector");
@@ -57,7 +57,7 @@ fn each_scheme_is_staged_as_expected() {
             {"name": "w", "nodeSelector": {"s": "w"}, "adapter": "web-adapter-with-a-rather-long-name-to-test-limits"}
         ]
     }));
-    let sites = render_edge(&e, &defaults()).expect("renders");
+    let sites = render_edge(&e, &defaults(), &Default::default()).expect("renders");
     let pod = |i: usize| sites[i].children.deployment.spec.as_ref().and_then(|s| s.template.spec.clone()).expect("pod");
 
     let p = pod(0);
@@ -106,7 +106,7 @@ fn services_declare_protocol_for_kubernetes_1_20_server_side_apply() {
         "model": {"architecture": "gpt2", "format": "safetensors", "source": {"uri": "pvc://models/gpt2"}},
         "sites": [{"name": "a", "nodeSelector": {"s": "a"}}]
     }));
-    let sites = render_edge(&e, &defaults()).expect("renders");
+    let sites = render_edge(&e, &defaults(), &Default::default()).expect("renders");
     let ports = sites[0].children.service.spec.as_ref().and_then(|s| s.ports.clone()).expect("ports");
     assert_eq!(ports[0].protocol.as_deref(), Some("TCP"));
 }
@@ -178,7 +178,7 @@ fn gpu_pods_serve_on_cuda_in_the_cuda_image_unless_the_spec_says_cpu() {
         })
     };
     let rendered = |serving| {
-        let sites = render_edge(&edge(spec(serving)), &defaults()).expect("renders");
+        let sites = render_edge(&edge(spec(serving)), &defaults(), &Default::default()).expect("renders");
         let children = &sites[0].children;
         let pod = children.deployment.spec.clone().and_then(|s| s.template.spec).expect("pod");
         let config = children.config_map.data.clone().expect("data").into_values().next().expect("yaml");
@@ -232,7 +232,7 @@ fn every_rendered_container_inherits_the_operators_log_format() {
                   "source": {"uri": "https://models.example/m.gguf", "sha256": "a".repeat(64)}},
         "sites": [{"name": "a", "nodeSelector": {"site": "a"}}]
     }));
-    let sites = render_edge(&e, &defaults()).expect("renders");
+    let sites = render_edge(&e, &defaults(), &Default::default()).expect("renders");
     let pod = sites[0].children.deployment.spec.clone().and_then(|s| s.template.spec).expect("pod");
     let (_, gateway) = gateway_pod(0.5);
     let containers: Vec<_> =
@@ -250,7 +250,7 @@ fn every_rendered_container_inherits_the_operators_log_format() {
 
 #[test]
 fn serving_and_gateway_pods_share_one_security_context() {
-    let sites = render_edge(&plain_edge(), &defaults()).expect("renders");
+    let sites = render_edge(&plain_edge(), &defaults(), &Default::default()).expect("renders");
     let serving = sites[0].children.deployment.spec.clone().and_then(|s| s.template.spec).expect("pod");
     let (_, gateway) = gateway_pod(0.5);
     assert_eq!(serving.security_context, gateway.security_context);
@@ -364,7 +364,7 @@ fn models_own_a_default_deny_policy_that_admits_only_metrics_scrapers() {
     let (selected, _, _) = policy_parts(&edge_policy);
     assert!(!selected.contains_key(super::labels::SITE_LABEL), "all sites: {selected:?}");
     assert_eq!(selected[super::labels::COMPONENT_LABEL], "edge-llm");
-    let site_pods = render_edge(&plain_edge(), &defaults()).expect("renders")[0]
+    let site_pods = render_edge(&plain_edge(), &defaults(), &Default::default()).expect("renders")[0]
         .children
         .deployment
         .spec
@@ -402,4 +402,119 @@ fn workflows_let_only_their_gateways_into_both_models() {
         assert!(allowed.iter().all(|(k, v)| gateway_pod_labels.get(k) == Some(v)), "{allowed:?}");
         assert_eq!(ingress[0].ports.clone().expect("ports")[0].port, Some(IntOrString::Int(8000)));
     }
+}
+
+fn training_edge(context: &str, gpu: Option<i32>) -> EdgeLLM {
+    edge(serde_json::json!({
+        "model": {"architecture": "llama", "format": "gguf", "source": {"uri": "file:///m/model.gguf"}, "servedName": "m"},
+        "sites": [
+            {"name": "a", "nodeSelector": {"site": "a"}, "trainAdapter": true,
+             "location": {"placeName": "Pudong, Shanghai", "context": context}},
+            {"name": "b", "nodeSelector": {"site": "b"}, "location": {"placeName": "Xuhui, Shanghai"}}
+        ],
+        "training": {
+            "storage": {"hostPath": "/srv/netgpt"},
+            "lora": {"rank": 4, "targetModules": ["q_proj", "v_proj"], "epochs": 1},
+            "dataset": {"limitSeeds": 6, "heldoutPercent": 25},
+            "resources": {"cpu": "2", "gpu": gpu}
+        }
+    }))
+}
+
+#[test]
+fn a_training_job_runs_generation_training_and_evaluation_on_the_shared_volume() {
+    use super::training::{render_training_job, revision, trained_adapter};
+    let e = training_edge("Lujiazui; Shanghai Tower.", None);
+    let site = &e.spec.sites[0];
+    let rev = revision(&e, site);
+    let job = render_training_job(&e, site, &rev, &None, &defaults()).expect("job");
+    assert_eq!(job.metadata.name.as_deref(), Some(format!("e-a-train-{rev}").as_str()));
+    let spec = job.spec.expect("spec");
+    assert_eq!(spec.backoff_limit, Some(0));
+    let pod = spec.template.spec.expect("pod");
+    assert_eq!(pod.restart_policy.as_deref(), Some("Never"));
+    assert_eq!(pod.automount_service_account_token, Some(false));
+    let init = pod.init_containers.expect("init containers");
+    let names: Vec<&str> = init.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["dataset", "train"]);
+    assert_eq!(pod.containers[0].name, "evaluate");
+    let dir = format!("/var/lib/netgpt/training/e/a/{rev}");
+    let dataset = init[0].args.clone().expect("args").join(" ");
+    assert!(
+        dataset.starts_with(
+            "dataset generate -f /etc/netgpt/edgellm.yaml --site a --model /var/lib/netgpt/model/model.gguf"
+        ),
+        "{dataset}"
+    );
+    assert!(dataset.contains(&format!("--output {dir}/data")) && dataset.contains("--limit-seeds 6"), "{dataset}");
+    assert!(dataset.contains("--heldout-fraction 0.25") && !dataset.contains("--teacher-url"), "{dataset}");
+    let train = init[1].args.clone().expect("args").join(" ");
+    assert!(train.contains(&format!("--data {dir}/data/a.jsonl --output {dir}/adapter --device cpu")), "{train}");
+    assert!(
+        train.contains("--rank 4") && train.contains("--target-modules q_proj,v_proj") && train.contains("--epochs 1")
+    );
+    let evaluate = pod.containers[0].args.clone().expect("args").join(" ");
+    assert!(evaluate.contains(&format!("--adapter a={dir}/adapter")), "{evaluate}");
+    for c in init.iter().chain(&pod.containers) {
+        assert!(c.args.as_ref().expect("args").contains(&"/dev/termination-log".to_string()), "{} reports", c.name);
+        assert_eq!(c.termination_message_policy.as_deref(), Some("FallbackToLogsOnError"));
+        let mount = c.volume_mounts.as_ref().expect("mounts").iter().find(|m| m.name == "training").expect("training");
+        assert_eq!(mount.read_only, Some(false));
+        assert_eq!(c.security_context.as_ref().and_then(|s| s.read_only_root_filesystem), Some(true));
+    }
+    let volume = pod.volumes.expect("volumes").into_iter().find(|v| v.name == "training").expect("volume");
+    assert_eq!(volume.host_path.expect("hostPath").path, "/srv/netgpt");
+
+    // A teacher endpoint is passed on; a GPU trains on CUDA in the CUDA image.
+    let gpu = training_edge("Lujiazui; Shanghai Tower.", Some(1));
+    let teacher = Some(("http://cloud.ns.svc:8000/v1".to_string(), "big".to_string()));
+    let job = render_training_job(&gpu, &gpu.spec.sites[0], &rev, &teacher, &defaults()).expect("job");
+    let pod = job.spec.expect("spec").template.spec.expect("pod");
+    let init = pod.init_containers.expect("init");
+    assert!(
+        init[0]
+            .args
+            .clone()
+            .expect("args")
+            .join(" ")
+            .contains("--teacher-url http://cloud.ns.svc:8000/v1 --teacher-model big")
+    );
+    assert!(init[1].args.clone().expect("args").join(" ").contains("--device cuda"));
+    assert_eq!(init[1].image.as_deref(), Some("img:1-cuda"));
+
+    // The revision follows the profile, not where or how long the Job runs.
+    assert_eq!(revision(&gpu, &gpu.spec.sites[0]), rev, "resources do not change the adapter");
+    let edited = training_edge("Lujiazui; Shanghai Tower; Oriental Pearl Tower.", None);
+    assert_ne!(revision(&edited, &edited.spec.sites[0]), rev, "a profile edit re-trains");
+
+    // Serving: the training site mounts the volume read-only from the start and, once an
+    // adapter is trained, its configuration names it; the other site is untouched.
+    let untrained = render_edge(&e, &defaults(), &Default::default()).expect("renders");
+    let trained_map = std::collections::BTreeMap::from([("a".to_string(), trained_adapter("e", "a", &rev))]);
+    let trained = render_edge(&e, &defaults(), &trained_map).expect("renders");
+    let template = |sites: &[super::edge::SiteChildren], i: usize| {
+        sites[i].children.deployment.spec.clone().expect("spec").template
+    };
+    assert_eq!(template(&untrained, 0), template(&trained, 0), "a new adapter must not restart the pods");
+    let mounts = template(&trained, 0).spec.expect("pod").containers[0].volume_mounts.clone().expect("mounts");
+    assert!(mounts.iter().any(|m| m.name == "training" && m.read_only == Some(true)));
+    let config = |sites: &[super::edge::SiteChildren], i: usize| {
+        netgpt_crds::config::ServingConfig::from_yaml(
+            &sites[i].children.config_map.data.clone().expect("data")["serving.yaml"],
+        )
+        .expect("config")
+    };
+    assert!(config(&untrained, 0).adapters.is_empty());
+    let served = config(&trained, 0);
+    assert_eq!(served.adapters[0].name, "site-a");
+    assert_eq!(served.adapters[0].path, format!("/var/lib/netgpt/training/e/a/{rev}/adapter"));
+    assert_eq!(served.site.expect("site").adapter.as_deref(), Some("site-a"));
+    assert!(
+        template(&trained, 1).spec.expect("pod").containers[0]
+            .volume_mounts
+            .clone()
+            .expect("m")
+            .iter()
+            .all(|m| m.name != "training")
+    );
 }

@@ -177,14 +177,22 @@ pub fn workflow_config(
     cloud_url: String,
 ) -> Option<WorkflowConfig> {
     let site = edge.spec.sites.iter().find(|s| s.name == site_name)?;
+    // A training site completes prompts with its trained adapter once the EdgeLLM serves
+    // one (its status says so); until then with the base model.
+    let trained = || {
+        let status = edge.status.as_ref()?.sites.iter().find(|s| s.name == site_name)?;
+        status.training.as_ref()?.serving_revision.as_ref()?;
+        status.adapter.clone()
+    };
+    let adapter = site.adapter.clone().or_else(|| if site.train_adapter { trained() } else { None });
     let edge_served = edge.spec.model.served_name.clone().unwrap_or_else(|| edge.name_any());
     let cloud_served = cloud.spec.model.served_name.clone().unwrap_or_else(|| cloud.name_any());
     Some(WorkflowConfig {
         api_version: CONFIG_API_VERSION.to_string(),
         kind: WORKFLOW_CONFIG_KIND.to_string(),
         workflow: wf.name_any(),
-        site: SiteConfig { name: site.name.clone(), location: site.location.clone(), adapter: site.adapter.clone() },
-        edge: UpstreamModel { url: edge_url, model: site.adapter.clone().unwrap_or(edge_served) },
+        site: SiteConfig { name: site.name.clone(), location: site.location.clone(), adapter: adapter.clone() },
+        edge: UpstreamModel { url: edge_url, model: adapter.unwrap_or(edge_served) },
         cloud: UpstreamModel { url: cloud_url, model: wf.spec.routing.cloud_model.clone().unwrap_or(cloud_served) },
         desensitizer_url: format!("http://127.0.0.1:{DESENSITIZER_PORT}"),
         steps: wf.spec.steps.clone(),
