@@ -233,6 +233,14 @@ async fn run_async(args: LocalArgs) -> anyhow::Result<()> {
         let cloud = manifests.clouds.get(&wf.spec.cloud_ref.name).ok_or_else(|| {
             anyhow!("LogicalAIWorkflow {wf_name}: spec.cloudRef.name: no CloudLLM {:?}", wf.spec.cloud_ref.name)
         })?;
+        for site in edge.spec.sites.iter().filter(|s| s.train_adapter) {
+            // Training is the operator's (a Job per site); locally the three commands do it.
+            eprintln!(
+                "netgpt local: site {} asks for a trained adapter; it serves the base model here. Train one with \
+                 `netgpt dataset generate` and `netgpt train lora` (docs/adapters.md) and name it in spec.adapters",
+                site.name
+            );
+        }
         let edge_served = edge.spec.model.served_name.clone().unwrap_or_else(|| edge.name_any());
         let cloud_served = cloud.spec.model.served_name.clone().unwrap_or_else(|| cloud.name_any());
         let edge_url = model_server(

@@ -18,6 +18,8 @@ pub struct Metrics {
     pub children: IntCounterVec,
     /// 1 while this process holds the leader lease.
     pub leader: IntGauge,
+    /// Site adapter trainings by outcome (`started`, `succeeded`, `failed`).
+    pub adapter_trainings: IntCounterVec,
 }
 
 impl Default for Metrics {
@@ -52,16 +54,29 @@ impl Metrics {
         .expect("valid metric");
         let leader = IntGauge::new("netgpt_operator_leader", "1 while this process holds the leader lease.")
             .expect("valid metric");
+        let adapter_trainings = IntCounterVec::new(
+            Opts::new(
+                "netgpt_operator_adapter_trainings_total",
+                "Site adapter training Jobs started, succeeded and failed.",
+            ),
+            &["outcome"],
+        )
+        .expect("valid metric");
+        // Exposed at zero from the start, so that rates and alerts see the series.
+        for outcome in ["started", "succeeded", "failed"] {
+            adapter_trainings.with_label_values(&[outcome]);
+        }
         for c in [
             Box::new(reconciles.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(reconcile_duration.clone()),
             Box::new(managed.clone()),
             Box::new(children.clone()),
             Box::new(leader.clone()),
+            Box::new(adapter_trainings.clone()),
         ] {
             registry.register(c).expect("metric names are unique");
         }
-        Self { registry, reconciles, reconcile_duration, managed, children, leader }
+        Self { registry, reconciles, reconcile_duration, managed, children, leader, adapter_trainings }
     }
 
     /// The Prometheus text exposition of every metric.

@@ -13,12 +13,11 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::core::PartialObjectMeta;
 use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::{Controller, watcher};
+use kube::runtime::{Controller, WatchStreamExt, watcher};
 use kube::{Api, Client};
 use kube_lease_manager::LeaseManagerBuilder;
 use netgpt_crds::{CloudLLM, EdgeLLM, LogicalAIWorkflow};
@@ -309,6 +308,21 @@ where
     Controller::for_stream(stream, reader).with_config(kube::runtime::controller::Config::default().debounce(DEBOUNCE))
 }
 
+/// A trigger stream of the objects of kind `K` that `config` selects, with back-off.
+/// (`Controller::watches` has none: an unreachable API server is retried in a tight loop,
+/// which starved the controllers through an apiserver restart.)
+fn trigger_watch<K>(client: &Client, ns: Option<&str>, config: watcher::Config) -> Watch<K>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + 'static,
+{
+    watcher::watcher(api::<K>(client, ns), config).default_backoff().touched_objects().boxed()
+}
+
 /// One watch's trigger stream.
 type Watch<K> = futures::stream::BoxStream<'static, Result<K, watcher::Error>>;
 
@@ -407,13 +421,6 @@ async fn run_controllers(
         .watches_stream(futures::stream::iter(edge_watches.pods).flatten(), |pod| {
             pod_owner::<EdgeLLM>(&pod, Component::EdgeLlm)
         })
-        // Adapter training: a Job finishing, and its pod moving from step to step.
-        .watches(api::<Job>(&client, ns), children_config(Component::AdapterTraining), |job| {
-            pod_owner::<EdgeLLM>(&job, Component::AdapterTraining)
-        })
-        .watches(api::<Pod>(&client, ns), children_config(Component::AdapterTraining), |pod| {
-            pod_owner::<EdgeLLM>(&pod, Component::AdapterTraining)
-        })
         .graceful_shutdown_on(stop(stop_rx.clone()))
         .run(controller::edge::reconcile, controller::error_policy, ctx.clone())
         .for_each(move |_| {
@@ -445,10 +452,10 @@ async fn run_controllers(
         .owns_stream(gateway_watches.config_maps)
         .owns_stream(gateway_watches.policies)
         // A change to a referenced EdgeLLM/CloudLLM (sites, readiness) re-renders the workflow.
-        .watches(api::<EdgeLLM>(&client, ns), watcher::Config::default(), move |edge| {
+        .watches_stream(trigger_watch::<EdgeLLM>(&client, ns, watcher::Config::default()), move |edge| {
             referencing(&by_edge, &edge, |wf| &wf.spec.edge_ref.name)
         })
-        .watches(api::<CloudLLM>(&client, ns), watcher::Config::default(), move |cloud| {
+        .watches_stream(trigger_watch::<CloudLLM>(&client, ns, watcher::Config::default()), move |cloud| {
             referencing(&by_cloud, &cloud, |wf| &wf.spec.cloud_ref.name)
         })
         .graceful_shutdown_on(stop(stop_rx.clone()))

@@ -304,4 +304,39 @@ mod tests {
         let gpu_half = serde_json::json!({"model": model(SAFETENSORS), "resources": gpu, "serving": {"dtype": "bf16"}});
         assert!(fields(&cloud(gpu_half)).is_empty());
     }
+
+    #[test]
+    fn training_settings_are_checked_naming_the_field() {
+        let edge = |training: serde_json::Value, site: serde_json::Value| -> Vec<String> {
+            let spec: EdgeLLMSpec = serde_json::from_value(serde_json::json!({
+                "model": model(GGUF),
+                "sites": [site],
+                "training": training,
+            }))
+            .expect("EdgeLLMSpec");
+            validate_edge("e", &spec, &[]).into_iter().map(|e| e.field).collect()
+        };
+        let site = serde_json::json!({"name": "a", "nodeSelector": {}, "trainAdapter": true});
+        let ok = serde_json::json!({"storage": {"hostPath": "/srv/t"}});
+        assert!(edge(ok.clone(), site.clone()).is_empty());
+        assert_eq!(edge(serde_json::json!({"storage": {}}), site.clone()), ["spec.training.storage"]);
+        assert_eq!(
+            edge(serde_json::json!({"storage": {"hostPath": "srv"}}), site.clone()),
+            ["spec.training.storage.hostPath"]
+        );
+        assert_eq!(
+            edge(serde_json::json!({"storage": {"hostPath": "/t"}, "teacher": {"url": "http://x/v1"}}), site.clone()),
+            ["spec.training.teacher.model"]
+        );
+        assert_eq!(
+            edge(serde_json::json!({"storage": {"hostPath": "/t"}, "lora": {"targetModules": ["qkv"]}}), site.clone()),
+            ["spec.training.lora.targetModules[0]"]
+        );
+        let both = serde_json::json!({"name": "a", "nodeSelector": {}, "trainAdapter": true, "adapter": "x"});
+        assert!(edge(ok, both).contains(&"spec.sites[0].adapter".to_string()));
+        let spec: EdgeLLMSpec =
+            serde_json::from_value(serde_json::json!({"model": model(GGUF), "sites": [site]})).expect("EdgeLLMSpec");
+        let fields: Vec<String> = validate_edge("e", &spec, &[]).into_iter().map(|e| e.field).collect();
+        assert_eq!(fields, ["spec.sites[0].trainAdapter"]);
+    }
 }

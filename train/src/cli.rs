@@ -63,6 +63,10 @@ pub struct TrainLoraArgs {
     /// Also write a one-line JSON summary here (a Job step's termination message).
     #[arg(long, value_name = "FILE")]
     pub summary_file: Option<PathBuf>,
+    /// Write the tokenized examples (train and held-out) as JSON here: the exact input of
+    /// a peer trainer (`train/bench/peft_peer.py`).
+    #[arg(long, value_name = "FILE")]
+    pub export_examples: Option<PathBuf>,
 }
 
 /// Runs `netgpt train lora`; prints the report as JSON on stdout.
@@ -90,6 +94,15 @@ pub fn run_train_lora(args: TrainLoraArgs) -> Result<(), TrainError> {
     }
     if skipped > 0 {
         eprintln!("train: skipped {skipped} records longer than {} tokens", args.max_tokens);
+    }
+    if let Some(path) = &args.export_examples {
+        let as_json = |set: &[crate::data::Example]| -> Vec<serde_json::Value> {
+            set.iter()
+                .map(|e| serde_json::json!({"tokens": e.tokens, "positions": e.positions, "targets": e.targets}))
+                .collect()
+        };
+        let text = serde_json::json!({"train": as_json(&train_set), "heldout": as_json(&heldout)}).to_string();
+        std::fs::write(path, text).map_err(|e| TrainError::Output(format!("{}: {e}", path.display())))?;
     }
     let spec =
         LoraSpec { rank: args.rank, alpha: args.alpha, dropout: args.dropout, targets: args.target_modules.clone() };
@@ -143,6 +156,7 @@ pub fn run_train_lora(args: TrainLoraArgs) -> Result<(), TrainError> {
         "last_loss": report.last_loss,
         "evaluations": report.evaluations,
         "seconds": report.seconds,
+        "train_seconds": report.train_seconds,
         "tokens_per_second": report.tokens_per_second,
     });
     println!("{}", serde_json::to_string_pretty(&summary).map_err(|e| TrainError::Output(e.to_string()))?);

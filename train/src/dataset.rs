@@ -9,11 +9,9 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 use netgpt_crds::config::SiteConfig;
-use netgpt_crds::{DesensitizationPolicy, EdgeLLM, EntityType};
-use netgpt_inference::desensitize::Desensitizer;
-use netgpt_inference::desensitize::actions::EntityCounts;
+use netgpt_crds::{EdgeLLM, EntityType};
+use netgpt_inference::desensitize::Detector;
 use netgpt_inference::desensitize::ner::NerModel;
-use netgpt_inference::desensitize::{Detector, Vault};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -90,6 +88,8 @@ pub struct Rejections {
     pub other_place: usize,
     pub intent_changed: usize,
     pub duplicate: usize,
+    /// The rewrite holds personal data the request did not (invented by the teacher).
+    pub personal_data: usize,
     pub teacher_error: usize,
 }
 
@@ -279,6 +279,41 @@ fn learned_detector(choice: &str) -> Result<Option<Arc<NerModel>>, TrainError> {
     Ok(Some(Arc::new(model)))
 }
 
+/// The site's own profile, lower case: what a pair may name in clear.
+fn profile_text(site: &SiteConfig) -> String {
+    let loc = &site.location;
+    format!("{} {} {}", site.name, loc.place_name.as_deref().unwrap_or(""), loc.context.as_deref().unwrap_or(""))
+        .to_lowercase()
+}
+
+/// The desensitizer's detectors over dataset text. A site's location profile is public
+/// (it is in every completion prompt of the site), so a detection that only repeats part
+/// of it — "Xujiahui" read as a name, "Shanghai Jiao Tong" as a place — stays; anything
+/// else is personal data and is replaced by its type, as the `redact` action writes it.
+struct Scrubber {
+    detector: Detector,
+    profile: String,
+}
+
+impl Scrubber {
+    /// The text with personal data redacted, and the types replaced (in order).
+    fn scrub(&self, text: &str) -> Result<(String, Vec<EntityType>), TrainError> {
+        let found = self.detector.detect(text).map_err(|e| TrainError::Data(format!("desensitizing a pair: {e:?}")))?;
+        let mut out = text.to_string();
+        let mut kinds = Vec::new();
+        for d in found.iter().rev() {
+            let value = text[d.start..d.end].trim().to_lowercase();
+            if value.is_empty() || self.profile.contains(&value) {
+                continue;
+            }
+            out.replace_range(d.start..d.end, &format!("[{}]", netgpt_inference::desensitize::entity::label(d.kind)));
+            kinds.push(d.kind);
+        }
+        kinds.reverse();
+        Ok((out, kinds))
+    }
+}
+
 /// Runs `netgpt dataset generate`.
 pub fn run(args: DatasetArgs) -> Result<(), TrainError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -349,7 +384,8 @@ async fn generate(args: DatasetArgs) -> Result<(), TrainError> {
             own_places.push(context.to_lowercase());
         }
         let filter = Filter { own: &own, others, places: Detector::new(&[EntityType::Location]), own_places };
-        let (records, summary) = generate_site(site, &own, &seeds, &filter, (&client, &teacher_model), learned.clone(), &args).await?;
+        let (records, summary) =
+            generate_site(site, &own, &seeds, &filter, (&client, &teacher_model), learned.clone(), &args).await?;
         write_records(&args.output.join(format!("{}.jsonl", site.name)), &records)?;
         eprintln!(
             "dataset: {}: {} train + {} held-out pairs from {} samples",
@@ -424,22 +460,11 @@ async fn generate_site(
     if summary.rejected.teacher_error == summary.samples {
         return Err(TrainError::Teacher(format!("every teacher request failed for site {:?}", site.name)));
     }
-    let mut policy: DesensitizationPolicy =
-        serde_json::from_value(json!({})).map_err(|e| TrainError::Config(e.to_string()))?;
-    policy.action = netgpt_crds::DesensitizeAction::Redact;
-    // The site's own names stay in clear, and so does each capitalised word of them
-    // ("Huangpu" of "Huangpu River"): the place detector may find the word alone.
-    let mut site_places: Vec<&str> = own.iter().map(String::as_str).collect();
-    site_places.extend(
-        own.iter().flat_map(|t| t.split_whitespace()).filter(|w| w.len() >= 4 && w.starts_with(char::is_uppercase)),
-    );
-    if let Some(place) = &site.location.place_name {
-        site_places.push(place);
-    }
-    let mut desensitizer = Desensitizer::new(policy).sharing_site_places(site_places);
+    let mut detector = Detector::default();
     if let Some(model) = learned {
-        desensitizer = desensitizer.with_learned(model);
+        detector = detector.with_learned(model);
     }
+    let scrubber = Scrubber { detector, profile: profile_text(site) };
     let mut records: Vec<Record> = Vec::new();
     for (s, mut texts) in by_seed {
         let (intent, concise) = &seeds[s];
@@ -462,17 +487,15 @@ async fn generate_site(
                 summary.rejected.duplicate += 1;
                 continue;
             }
-            let mut counts = EntityCounts::default();
-            let mut vault = Vault::default();
-            let clean = |t: &str, vault: &mut Vault, counts: &mut EntityCounts| -> Result<String, TrainError> {
-                Ok(desensitizer
-                    .desensitize_text(t, vault, counts)
-                    .map_err(|e| TrainError::Data(format!("desensitizing a pair: {e}")))?
-                    .unwrap_or_else(|| t.to_string()))
-            };
-            let concise_clean = clean(concise, &mut vault, &mut counts)?;
-            let comprehensive = clean(&text, &mut vault, &mut counts)?;
-            let redacted: u32 = counts.0.iter().sum();
+            let (concise_clean, in_request) = scrubber.scrub(concise)?;
+            let (comprehensive, in_rewrite) = scrubber.scrub(&text)?;
+            // Personal data the teacher made up (a name the request did not have) is a
+            // bad sample, not something to teach the adapter to write, even redacted.
+            if in_rewrite.iter().any(|kind| !in_request.contains(kind)) {
+                summary.rejected.personal_data += 1;
+                continue;
+            }
+            let redacted = in_request.len() as u32;
             summary.redacted_values += redacted;
             let context_terms =
                 own.iter().filter(|t| named(&comprehensive, std::slice::from_ref(t)).is_some()).cloned().collect();

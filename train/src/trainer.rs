@@ -80,8 +80,12 @@ pub struct TrainReport {
     pub first_loss: f64,
     pub last_loss: f64,
     pub evaluations: Vec<EvalLog>,
+    /// Wall time of the run, held-out evaluations included.
     pub seconds: f64,
-    /// Tokens through forward and backward per second (prompt and completion).
+    /// Wall time of the optimisation alone (forward, backward, optimizer steps).
+    pub train_seconds: f64,
+    /// Tokens through forward and backward per second of `train_seconds` (prompt and
+    /// completion tokens).
     pub tokens_per_second: f64,
     pub steps: Vec<StepLog>,
 }
@@ -129,6 +133,7 @@ pub fn train(
     let mut tokens_seen = 0usize;
     let mut steps = Vec::with_capacity(total_steps);
     let mut evaluations = vec![EvalLog { epoch: 0, heldout_loss: mean_loss(model, heldout)? }];
+    let mut evaluating = started.elapsed();
     let mut step = 0;
     for epoch in 1..=options.epochs {
         order.shuffle(&mut rng);
@@ -182,9 +187,12 @@ pub fn train(
             on_step(&log);
             steps.push(log);
         }
+        let t = Instant::now();
         evaluations.push(EvalLog { epoch, heldout_loss: mean_loss(model, heldout)? });
+        evaluating += t.elapsed();
     }
     let seconds = started.elapsed().as_secs_f64();
+    let train_seconds = seconds - evaluating.as_secs_f64();
     let window = steps.len().clamp(1, 5);
     let mean = |logs: &[StepLog]| logs.iter().map(|l| l.loss).sum::<f64>() / logs.len().max(1) as f64;
     Ok(TrainReport {
@@ -196,7 +204,8 @@ pub fn train(
         last_loss: mean(&steps[steps.len().saturating_sub(window)..]),
         evaluations,
         seconds,
-        tokens_per_second: tokens_seen as f64 / seconds.max(1e-9),
+        train_seconds,
+        tokens_per_second: tokens_seen as f64 / train_seconds.max(1e-9),
         steps,
     })
 }

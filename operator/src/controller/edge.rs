@@ -166,5 +166,5 @@ async fn reconcile_inner(edge: &EdgeLLM, ctx: &Context) -> Result<Reconciled, Er
         "sites": site_status,
     });
     patch_status(&api, &name, edge.status.as_ref(), status).await?;
-    Ok(Reconciled::Converging)
+    Ok(if training_running.is_empty() { Reconciled::Converging } else { Reconciled::Polling })
 }

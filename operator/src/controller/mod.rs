@@ -40,6 +40,10 @@ pub const FIELD_MANAGER: &str = "netgpt-operator";
 pub const STATUS_FIELD_MANAGER: &str = "netgpt-operator-status";
 /// Periodic resync, on top of watch events.
 const RESYNC: Duration = Duration::from_secs(300);
+/// How often a reconcile with work in progress outside any watch looks again. Training
+/// Jobs are polled rather than watched: a Job or its pod changing between steps reports
+/// within this, and two more watch streams per controller are not worth it.
+const POLL: Duration = Duration::from_secs(5);
 
 /// Errors a reconcile can return; all are retried with back-off.
 #[derive(Debug, thiserror::Error)]
@@ -404,6 +408,9 @@ pub fn object_key<K: Resource<DynamicType = ()>>(obj: &K) -> String {
 pub enum Reconciled {
     /// Children applied and status written; resync periodically.
     Converging,
+    /// Like `Converging`, but something runs that no watch reports step by step (an
+    /// adapter-training Job moving through its steps): look again soon.
+    Polling,
     /// The spec broke a rule; nothing was touched until it changes.
     InvalidSpec,
 }
@@ -420,7 +427,7 @@ pub async fn instrumented<K: Resource<DynamicType = ()>>(
     let result = reconcile.await;
     ctx.metrics.reconcile_duration.with_label_values(&[kind]).observe(started.elapsed().as_secs_f64());
     let label = match &result {
-        Ok(Reconciled::Converging) => "success",
+        Ok(Reconciled::Converging | Reconciled::Polling) => "success",
         Ok(Reconciled::InvalidSpec) => "invalid_spec",
         Err(_) => "error",
     };
@@ -430,6 +437,7 @@ pub async fn instrumented<K: Resource<DynamicType = ()>>(
     }
     result.map(|r| match r {
         Reconciled::Converging => Action::requeue(RESYNC),
+        Reconciled::Polling => Action::requeue(POLL),
         Reconciled::InvalidSpec => Action::await_change(),
     })
 }

@@ -130,6 +130,7 @@ pub async fn reconcile_training(ctx: &Context, edge: &EdgeLLM, namespace: &str) 
                 jobs.patch(&this_job, &apply, &Patch::Apply(&job)).await?;
                 let note = format!("site {}: training revision {rev} in Job {this_job}", site.name);
                 ctx.event(&owner, EventType::Normal, "TrainingStarted", "Train", note, None).await;
+                ctx.metrics.adapter_trainings.with_label_values(&["started"]).inc();
                 None
             }
         };
@@ -149,10 +150,12 @@ pub async fn reconcile_training(ctx: &Context, edge: &EdgeLLM, namespace: &str) 
                 let note =
                     format!("site {}: adapter of revision {rev} trained{}", site.name, score.unwrap_or_default());
                 ctx.event(&owner, EventType::Normal, "TrainingSucceeded", "Train", note, None).await;
+                ctx.metrics.adapter_trainings.with_label_values(&["succeeded"]).inc();
             }
             if changed && status.phase == FAILED {
                 let note = format!("site {}: {}", site.name, status.message.clone().unwrap_or_default());
                 ctx.event(&owner, EventType::Warning, "TrainingFailed", "Train", note, None).await;
+                ctx.metrics.adapter_trainings.with_label_values(&["failed"]).inc();
             }
         }
         match status.phase.as_str() {

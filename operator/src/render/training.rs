@@ -77,9 +77,10 @@ pub fn job_name(edge: &str, site: &str, revision: &str) -> String {
     if name.len() <= 63 { name } else { format!("train-{site}-{revision}").chars().take(63).collect() }
 }
 
-/// Name of the ConfigMap holding the sites file the Job reads.
+/// Name of the ConfigMap holding the sites file the Job reads. The dot keeps it apart
+/// from the sites' own ConfigMaps (`<edge>-<site>`, site names are DNS labels).
 pub fn sites_config_map_name(edge: &str) -> String {
-    format!("{edge}-training")
+    format!("{edge}.training")
 }
 
 /// The training volume, mounted read-write (Job) or read-only (serving pods).
