@@ -71,10 +71,7 @@ pub struct TrainLoraArgs {
 
 /// Runs `netgpt train lora`; prints the report as JSON on stdout.
 pub fn run_train_lora(args: TrainLoraArgs) -> Result<(), TrainError> {
-    let base_path = match args.base {
-        Some(path) => path,
-        None => netgpt_inference::ensure_default_model().map_err(|e| TrainError::Base(e.to_string()))?,
-    };
+    let base_path = crate::base_model_path(args.base.as_deref())?;
     let device = device(&args.device)?;
     eprintln!("train: loading {}", base_path.display());
     let base = Base::load(&base_path, &device)?;

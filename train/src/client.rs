@@ -64,10 +64,7 @@ impl LocalServer {
         adapters: Vec<(String, PathBuf)>,
         concurrency: usize,
     ) -> Result<Self, TrainError> {
-        let model = match model {
-            Some(path) => path,
-            None => netgpt_inference::ensure_default_model().map_err(|e| TrainError::Base(e.to_string()))?,
-        };
+        let model = crate::base_model_path(model.as_deref())?;
         let mut settings = netgpt_inference::ServerSettings::for_model(model);
         settings.adapters = adapters;
         settings.max_running = concurrency.max(1);

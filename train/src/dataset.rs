@@ -325,10 +325,7 @@ pub fn run(args: DatasetArgs) -> Result<(), TrainError> {
 
 async fn generate(args: DatasetArgs) -> Result<(), TrainError> {
     let mut sites = read_sites(&args.files)?;
-    let model_path = match &args.model {
-        Some(path) => path.clone(),
-        None => netgpt_inference::ensure_default_model().map_err(|e| TrainError::Base(e.to_string()))?,
-    };
+    let model_path = crate::base_model_path(args.model.as_deref())?;
     let tokenizer = gguf_tokenizer(&model_path)?;
     let all_terms = site_terms(&sites, &tokenizer);
     if !args.site.is_empty() {

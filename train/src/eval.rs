@@ -95,10 +95,7 @@ pub fn run(args: EvalArgs) -> Result<(), TrainError> {
 
 async fn evaluate(args: EvalArgs) -> Result<(), TrainError> {
     let sites = read_sites(&args.files)?;
-    let model_path = match &args.model {
-        Some(path) => path.clone(),
-        None => netgpt_inference::ensure_default_model().map_err(|e| TrainError::Base(e.to_string()))?,
-    };
+    let model_path = crate::base_model_path(args.model.as_deref())?;
     let terms = site_terms(&sites, &gguf_tokenizer(&model_path)?);
     if let Some(unknown) = args.site.iter().find(|s| !sites.iter().any(|site| &site.name == *s)) {
         return Err(TrainError::Config(format!("--site {unknown:?} is not a site of the given EdgeLLMs")));
@@ -197,12 +194,12 @@ async fn evaluate(args: EvalArgs) -> Result<(), TrainError> {
             r.mean_words
         );
     }
+    // The held-out split when there is one, else the no-split prompts.
+    let set = if rows.iter().any(|r| r.prompts == "held-out") { "held-out" } else { "no-split" };
     let share = |variant: &str| {
-        let rows: Vec<&Row> = rows.iter().filter(|r| r.variant == variant).collect();
-        let preferred: Vec<&&Row> = rows.iter().filter(|r| r.prompts == "held-out").collect();
-        let chosen: Vec<&Row> = if preferred.is_empty() { rows } else { preferred.into_iter().copied().collect() };
-        let n: usize = chosen.iter().map(|r| r.n).sum();
-        (n > 0).then(|| chosen.iter().map(|r| r.own_context * r.n as f64).sum::<f64>() / n as f64)
+        let chosen = rows.iter().filter(|r| r.variant == variant && r.prompts == set);
+        let (weighted, n) = chosen.fold((0.0, 0), |(w, n), r| (w + r.own_context * r.n as f64, n + r.n));
+        (n > 0).then(|| weighted / n as f64)
     };
     crate::write_summary(
         args.summary_file.as_deref(),

@@ -38,3 +38,11 @@ pub fn write_summary(path: Option<&std::path::Path>, summary: &serde_json::Value
     let Some(path) = path else { return Ok(()) };
     std::fs::write(path, summary.to_string()).map_err(|e| TrainError::Output(format!("{}: {e}", path.display())))
 }
+
+/// The base model a command names, else the cached default (pulled on first use).
+pub fn base_model_path(given: Option<&std::path::Path>) -> Result<std::path::PathBuf, TrainError> {
+    match given {
+        Some(path) => Ok(path.to_path_buf()),
+        None => netgpt_inference::ensure_default_model().map_err(|e| TrainError::Base(e.to_string())),
+    }
+}
