@@ -16,6 +16,23 @@ pub const PVC_DIR: &str = "/var/lib/netgpt/pvc";
 /// Name of the emptyDir volume holding fetched artifacts.
 pub const FETCH_VOLUME: &str = "fetched";
 
+/// The emptyDir fetched artifacts land in, and the mount that reads them (read-only for a
+/// server; the steps of a training Job mount it as init containers do).
+pub fn fetch_volume(read_only: bool) -> (Volume, VolumeMount) {
+    let volume = Volume {
+        name: FETCH_VOLUME.to_string(),
+        empty_dir: Some(k8s_openapi::api::core::v1::EmptyDirVolumeSource::default()),
+        ..Default::default()
+    };
+    let mount = VolumeMount {
+        name: FETCH_VOLUME.to_string(),
+        mount_path: FETCH_DIR.to_string(),
+        read_only: read_only.then_some(true),
+        ..Default::default()
+    };
+    (volume, mount)
+}
+
 /// Whether an artifact is one file or a directory of files.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ArtifactKind {

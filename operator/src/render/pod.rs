@@ -14,7 +14,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, 
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use netgpt_crds::{Placement, ResourceSpec};
 
-use super::artifacts::{FETCH_DIR, FETCH_VOLUME, StagedArtifact};
+use super::artifacts::{StagedArtifact, fetch_volume};
 use super::labels::{Component, object_labels, selector_labels};
 
 /// Port the model server listens on.
@@ -184,17 +184,9 @@ pub fn render(w: ServingWorkload<'_>) -> ServingChildren {
         fetches |= artifact.uses_fetch_volume;
     }
     if fetches {
-        volumes.push(Volume {
-            name: FETCH_VOLUME.to_string(),
-            empty_dir: Some(EmptyDirVolumeSource::default()),
-            ..Default::default()
-        });
-        mounts.push(VolumeMount {
-            name: FETCH_VOLUME.to_string(),
-            mount_path: FETCH_DIR.to_string(),
-            read_only: Some(true),
-            ..Default::default()
-        });
+        let (volume, mount) = fetch_volume(true);
+        volumes.push(volume);
+        mounts.push(mount);
     }
 
     let server = Container {

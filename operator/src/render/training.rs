@@ -20,7 +20,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::{Resource, ResourceExt};
 use netgpt_crds::{EdgeLLM, EdgeSite, ModelFormat, ServingDevice, TrainingStorage};
 
-use super::artifacts::{ArtifactKind, FETCH_DIR, FETCH_VOLUME, SAFETENSORS_MODEL_FILES, stage};
+use super::artifacts::{ArtifactKind, SAFETENSORS_MODEL_FILES, fetch_volume, stage};
 use super::labels::{Component, object_labels};
 use super::pod::{container_security_context, pod_security_context, resources};
 use super::{MODEL_DIR, PodDefaults, RenderError, fnv1a};
@@ -191,16 +191,9 @@ pub fn render_training_job(
     volumes.extend(model.volumes);
     mounts.extend(model.mounts);
     if model.uses_fetch_volume {
-        volumes.push(Volume {
-            name: FETCH_VOLUME.to_string(),
-            empty_dir: Some(EmptyDirVolumeSource::default()),
-            ..Default::default()
-        });
-        mounts.push(VolumeMount {
-            name: FETCH_VOLUME.to_string(),
-            mount_path: FETCH_DIR.to_string(),
-            ..Default::default()
-        });
+        let (volume, mount) = fetch_volume(false);
+        volumes.push(volume);
+        mounts.push(mount);
     }
     let sites_file = format!("{SITES_DIR}/{SITES_FILE}");
 
