@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, anyhow, bail};
 use kube::ResourceExt;
 use netgpt_crds::{AdapterSpec, ArtifactSource, CloudLLM, EdgeLLM, LogicalAIWorkflow, ModelSpec, ServingLimits};
-use netgpt_inference::desensitize::proxy::{SidecarSettings, start as start_sidecar};
-use netgpt_inference::gateway::start as start_gateway;
+use netgpt_desensitizer::proxy::{SidecarSettings, start as start_sidecar};
+use netgpt_gateway::start as start_gateway;
 use netgpt_inference::{RunningServer, ServeArgs, ServerSettings, start as start_server};
 use netgpt_operator::render::workflow::{validate_steps, workflow_config};
 use netgpt_operator::render::{ResolvedPaths, serving_config};
@@ -88,11 +88,11 @@ fn resolve(source: &ArtifactSource, field: &str) -> anyhow::Result<PathBuf> {
         return Ok(path);
     }
     let name = path.file_name().ok_or_else(|| anyhow!("{field}: {:?} has no file name", source.uri))?;
-    let cached = netgpt_inference::model_store::default_model_path()?.with_file_name(name);
+    let cached = netgpt_runtime::model_store::default_model_path()?.with_file_name(name);
     if cached.exists() {
         return Ok(cached);
     }
-    if cached == netgpt_inference::model_store::default_model_path()? {
+    if cached == netgpt_runtime::model_store::default_model_path()? {
         eprintln!("netgpt local: fetching the default model (SmolLM2-135M-Instruct) into {}", cached.display());
         return Ok(netgpt_inference::ensure_default_model()?);
     }
@@ -193,7 +193,6 @@ struct Site {
 }
 
 pub fn run(args: LocalArgs) -> anyhow::Result<()> {
-    netgpt_inference::init_tracing();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(run_async(args))
 }
@@ -264,7 +263,7 @@ async fn run_async(args: LocalArgs) -> anyhow::Result<()> {
         )
         .await?;
         let pii_model = tokio::task::spawn_blocking(|| {
-            netgpt_inference::pull_model(netgpt_inference::model_store::PII_MODEL_ALIAS, &mut |line| {
+            netgpt_inference::pull_model(netgpt_runtime::model_store::PII_MODEL_ALIAS, &mut |line| {
                 eprintln!("netgpt local: {line}")
             })
         })

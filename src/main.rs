@@ -10,6 +10,8 @@ use clap::{Parser, Subcommand};
 #[derive(Parser)]
 #[command(name = "netgpt", version, about = "Personalized edge and cloud LLM services on Kubernetes")]
 struct Cli {
+    #[command(flatten)]
+    log: netgpt_runtime::LogArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -29,13 +31,13 @@ enum Command {
     /// Run a whole NetGPT deployment on this machine from EdgeLLM/CloudLLM/LogicalAIWorkflow manifests.
     Local(local::LocalArgs),
     /// Run one site's workflow gateway (edge completion, routing, desensitized cloud path).
-    Gateway(netgpt_inference::gateway::GatewayArgs),
+    Gateway(netgpt_gateway::GatewayArgs),
     /// Serve a model over an OpenAI-compatible HTTP API.
     Serve(netgpt_inference::ServeArgs),
     /// Manage locally cached models (`netgpt model pull smollm2`).
     Model {
         #[command(subcommand)]
-        command: netgpt_inference::ModelCommand,
+        command: netgpt_runtime::model_store::ModelCommand,
     },
     /// Train a site's LoRA adapter on its generated dataset (`netgpt train lora`).
     Train {
@@ -53,7 +55,7 @@ enum Command {
         command: EvalCommand,
     },
     /// Data-desensitization sidecar in front of the cloud model (`eval` scores detection).
-    Desensitize(netgpt_inference::desensitize::DesensitizeArgs),
+    Desensitize(netgpt_desensitizer::DesensitizeArgs),
 }
 
 #[derive(Subcommand)]
@@ -75,21 +77,24 @@ enum EvalCommand {
 }
 
 fn main() -> anyhow::Result<()> {
-    match Cli::parse().command {
+    let cli = Cli::parse();
+    // One logging set-up for every subcommand (`--log-format`, `NETGPT_LOG_FORMAT`).
+    netgpt_runtime::init_tracing(cli.log.log_format, "info,kube_lease_manager=warn");
+    match cli.command {
         Command::Crd { output_dir } => crd(output_dir),
-        Command::Operator(args) => Ok(runtime()?.block_on(netgpt_operator::run(args))?),
-        Command::Fetch(args) => {
-            netgpt_operator::run::init_tracing(netgpt_operator::run::LogFormat::from_env());
-            Ok(runtime()?.block_on(netgpt_operator::fetch::fetch(&args))?)
+        Command::Operator(mut args) => {
+            args.log_format = cli.log.log_format;
+            Ok(runtime()?.block_on(netgpt_operator::run(args))?)
         }
+        Command::Fetch(args) => Ok(runtime()?.block_on(netgpt_operator::fetch::fetch(&args))?),
         Command::Local(args) => local::run(args),
-        Command::Gateway(args) => Ok(netgpt_inference::gateway::run(args)?),
+        Command::Gateway(args) => Ok(netgpt_gateway::run(args)?),
         Command::Serve(args) => Ok(netgpt_inference::serve(args)?),
-        Command::Model { command } => Ok(netgpt_inference::run_model_command(command)?),
+        Command::Model { command } => Ok(netgpt_runtime::model_store::run_model_command(command)?),
         Command::Train { command: TrainCommand::Lora(args) } => Ok(netgpt_train::cli::run_train_lora(args)?),
         Command::Dataset { command: DatasetCommand::Generate(args) } => Ok(netgpt_train::dataset::run(args)?),
         Command::Eval { command: EvalCommand::Completion(args) } => Ok(netgpt_train::eval::run(args)?),
-        Command::Desensitize(args) => Ok(netgpt_inference::desensitize::run(args)?),
+        Command::Desensitize(args) => Ok(netgpt_desensitizer::run(args)?),
     }
 }
 

@@ -1,9 +1,8 @@
 //! Errors of the HTTP API, rendered as OpenAI's `{"error": {message, type, param, code}}`.
 
-use axum::Json;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
+use netgpt_runtime::ErrorShape;
 
 use crate::lora::{AdminError, LoraError, RegistryError};
 
@@ -41,20 +40,6 @@ pub enum ApiError {
     Adapter(#[from] RegistryError),
     #[error("{0}")]
     Admin(#[from] AdminError),
-}
-
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: ErrorDetail<'a>,
-}
-
-#[derive(Serialize)]
-struct ErrorDetail<'a> {
-    message: String,
-    #[serde(rename = "type")]
-    kind: &'a str,
-    param: Option<&'a str>,
-    code: Option<&'a str>,
 }
 
 impl ApiError {
@@ -160,28 +145,28 @@ impl ApiError {
         Self::InvalidParameter { param, message: message.into() }
     }
 
+    /// The error as clients see it (the body every NetGPT component answers with).
+    pub fn shape(&self) -> ErrorShape {
+        let mut shape = ErrorShape::new(self.status(), self.kind(), self.to_string());
+        shape.param = self.param().map(str::to_string);
+        shape.code = self.code();
+        if matches!(
+            self,
+            Self::Overloaded(_) | Self::NotReady | Self::ShuttingDown | Self::Adapter(RegistryError::NotReady)
+        ) {
+            shape.retry_after_seconds = Some(RETRY_AFTER_SECONDS);
+        }
+        shape
+    }
+
     /// The JSON body (also used inside an SSE stream when generation fails midway).
     pub fn body_json(&self) -> serde_json::Value {
-        serde_json::to_value(ErrorBody {
-            error: ErrorDetail { message: self.to_string(), kind: self.kind(), param: self.param(), code: self.code() },
-        })
-        .unwrap_or(serde_json::Value::Null)
+        self.shape().body_json()
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut response = (self.status(), Json(self.body_json())).into_response();
-        if matches!(
-            self,
-            Self::Overloaded(_) | Self::NotReady | Self::ShuttingDown | Self::Adapter(RegistryError::NotReady)
-        ) {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
-        }
-        if response.status() == StatusCode::UNAUTHORIZED {
-            // RFC 6750: a 401 names the scheme the client should use.
-            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        }
-        response
+        self.shape().into_response()
     }
 }

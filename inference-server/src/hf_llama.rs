@@ -251,7 +251,7 @@ impl HfLlama {
             rope_cos: &self.rope_cos,
             rope_sin: &self.rope_sin,
             eps: self.config.rms_norm_eps,
-            heads: crate::cuda::Heads {
+            heads: netgpt_kernels::cuda::Heads {
                 heads: self.shape.heads,
                 kv_heads: self.shape.kv_heads,
                 head_dim: self.shape.head_dim,

@@ -19,9 +19,9 @@
 use candle_core::{DType, Module, Tensor};
 use candle_nn::{Embedding, Linear, RmsNorm};
 
-use crate::cuda::{self, Heads, StepTables};
 use crate::hf_llama::Layer;
 use crate::model::{ModelError, SequenceStep};
+use netgpt_kernels::cuda::{self, Heads, StepTables};
 
 /// One decoder layer with fused projections.
 #[derive(Debug, Clone)]

@@ -182,10 +182,7 @@ async fn ready(State(state): State<Arc<AppState>>) -> Response {
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
-    match state.metrics.render() {
-        Ok(text) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response(),
-        Err(error) => ApiError::Internal(error.to_string()).into_response(),
-    }
+    netgpt_runtime::metrics::response(&state.metrics.registry)
 }
 
 async fn not_found(request: Request) -> ApiError {

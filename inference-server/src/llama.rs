@@ -8,7 +8,7 @@
 //!   projections and MLP run on all their tokens together (one matmul per weight per step),
 //!   attention runs per sequence against its own cache;
 //! - RoPE tables cover the context length the file declares instead of a fixed 4096;
-//! - projections run on NetGPT's packed kernels ([`crate::kernels`]) where the format
+//! - projections run on NetGPT's packed kernels ([`netgpt_kernels`]) where the format
 //!   has them, with Q/K/V and gate/up stacked into one product each;
 //! - mixture-of-experts and the old GGML loader are dropped.
 
@@ -16,11 +16,11 @@ use candle_core::quantized::{QTensor, gguf_file};
 use candle_core::{DType, Device, IndexOp, Module, Tensor};
 use candle_nn::Embedding;
 
-use crate::kernels::attention::{Heads, MAX_QUERY_ROWS, Projections, Rope, attend_sequence};
-use crate::kernels::{Linear, StackedLinear, with_f32};
 use crate::lora::{LoraAdapter, LoraLayout, LoraStep, Target};
 use crate::model::{AttentionShape, LanguageModel, cached_attention, check_context, last_token_rows};
 pub use crate::model::{KvCache, ModelError, SequenceStep, log_softmax, logits_rows};
+use netgpt_kernels::attention::{Heads, MAX_QUERY_ROWS, Projections, Rope, attend_sequence};
+use netgpt_kernels::{Linear, StackedLinear, with_f32};
 
 /// Longest context a GGUF file may declare: 2^20 positions, beyond every model served
 /// here. `context_length` is a u32 in the file; unchecked, a few-KB file asks for RoPE
@@ -391,7 +391,7 @@ impl Llama {
     }
 
     /// The MLP's gate/up product and SwiGLU in one host pass over the stacked product
-    /// ([`crate::kernels::swiglu`]), adapters' updates added to it on the host; `None`
+    /// ([`netgpt_kernels::swiglu`]), adapters' updates added to it on the host; `None`
     /// off the CPU, for unstacked projections, or for prompt chunks longer than
     /// [`MAX_QUERY_ROWS`] with adapters.
     fn host_swiglu(
@@ -414,7 +414,7 @@ impl Llama {
             return Ok(None);
         }
         let mut out = vec![0f32; values.len() / 2];
-        crate::kernels::swiglu(&values, inter, &mut out);
+        netgpt_kernels::swiglu(&values, inter, &mut out);
         Ok(Some(Tensor::from_vec(out, dims, &self.device)?))
     }
 

@@ -397,7 +397,7 @@ pub fn log_cpu_features() {
         neon = candle_core::utils::with_neon(),
         simd128 = candle_core::utils::with_simd128(),
         threads = candle_core::utils::get_num_threads(),
-        quantized_kernels = ?crate::kernels::Isa::current(),
+        quantized_kernels = ?netgpt_kernels::Isa::current(),
         "CPU kernels"
     );
 }

@@ -1,8 +1,7 @@
 //! Prometheus metrics of the server (prefix `netgpt_`, base units, `_total` counters).
 
 use prometheus::{
-    Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
 };
 
 /// Bucket bounds for time to first token (seconds), as vLLM's exporter uses.
@@ -21,7 +20,7 @@ const ADAPTER_LOAD_BUCKETS: &[f64] = &[0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5,
 /// Every metric the server exposes.
 #[derive(Clone)]
 pub struct Metrics {
-    registry: Registry,
+    pub(crate) registry: Registry,
     pub http_requests: IntCounterVec,
     pub http_request_duration: HistogramVec,
     pub time_to_first_token: Histogram,
@@ -147,8 +146,6 @@ impl Metrics {
 
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> Result<String, prometheus::Error> {
-        let mut buffer = Vec::new();
-        TextEncoder::new().encode(&self.registry.gather(), &mut buffer)?;
-        Ok(String::from_utf8_lossy(&buffer).into_owned())
+        netgpt_runtime::metrics::render(&self.registry)
     }
 }

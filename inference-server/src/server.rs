@@ -2,20 +2,20 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use netgpt_crds::common::{Architecture, ModelFormat, ServingDType, ServingDevice};
 use netgpt_crds::config::ServingConfig;
-use tokio::sync::{oneshot, watch};
+use netgpt_runtime::{GracefulServer, termination_signal};
+use tokio::sync::watch;
 
 use crate::engine::{EngineLimits, start_engine};
 use crate::http::{AppState, ServedModel, router};
 use crate::loader::{DeviceSpec, LoadError, LoadOptions, ModelSource, WeightDType, load, log_cpu_features};
 use crate::lora::{AdapterLimits, AdapterRegistry, AdminAccess, AdminToken, ConfigAdapters};
 use crate::metrics::Metrics;
-use crate::model_store::{self, DEFAULT_MODEL_FILE};
+use netgpt_runtime::model_store::{self, DEFAULT_MODEL_FILE};
 
 const DEFAULT_PORT: u16 = 8080;
 const DEFAULT_MAX_RUNNING: usize = 4;
@@ -374,45 +374,6 @@ pub fn configure_threads(threads: usize) -> usize {
     })
 }
 
-/// An axum server in its own task that stops the way Kubernetes expects on SIGTERM;
-/// `serve` and `gateway` both drain through it.
-pub struct GracefulServer {
-    stop: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
-}
-
-impl GracefulServer {
-    /// Serves `app` on `listener`, recording each connection's peer address (the adapter
-    /// admin routes answer loopback peers only when no token is set).
-    pub fn spawn(listener: tokio::net::TcpListener, app: axum::Router) -> Self {
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-                .with_graceful_shutdown(async move {
-                    let _ = stopped.await;
-                })
-                .await
-        });
-        Self { stop: Some(stop), task }
-    }
-
-    /// Sets `draining` (so `/ready` turns 503), waits `delay` for load balancers to stop
-    /// sending traffic, then closes the listener and waits for in-flight requests, streams
-    /// included, to finish.
-    pub async fn drain(mut self, draining: &AtomicBool, delay: Duration) -> std::io::Result<()> {
-        draining.store(true, Ordering::Release);
-        tracing::info!(delay_seconds = delay.as_secs_f64(), "shutting down: readiness is now false");
-        if !delay.is_zero() {
-            tokio::time::sleep(delay).await;
-        }
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        tracing::info!("listener closed; waiting for in-flight requests");
-        (&mut self.task).await.map_err(|e| std::io::Error::other(format!("server task failed: {e}")))?
-    }
-}
-
 /// A server started by [`start`].
 pub struct RunningServer {
     /// The bound address (useful with port 0).
@@ -604,35 +565,8 @@ async fn watch_config_adapters(
     }
 }
 
-/// Resolves on SIGTERM (what Kubernetes sends) or Ctrl-C. The SIGTERM handler is
-/// installed by this call, not when the future is first polled: a SIGTERM arriving
-/// between binding the listener and awaiting would otherwise kill the process undrained.
-/// Call it inside the runtime, before starting the server, and await the one future.
-pub fn termination_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
-    #[cfg(unix)]
-    let sigterm = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(sigterm) => Some(sigterm),
-        Err(error) => {
-            tracing::warn!(%error, "cannot listen for SIGTERM; only Ctrl-C stops the server gracefully");
-            None
-        }
-    };
-    async move {
-        #[cfg(unix)]
-        if let Some(mut sigterm) = sigterm {
-            tokio::select! {
-                _ = sigterm.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
-            return;
-        }
-        let _ = tokio::signal::ctrl_c().await;
-    }
-}
-
 /// Entry point of `netgpt serve`: builds its own runtime and serves until SIGTERM.
 pub fn serve(args: ServeArgs) -> Result<(), ServeError> {
-    crate::init_tracing();
     let settings = ServerSettings::from_args(&args)?;
     // Before any runtime thread exists, so setting the environment is sound.
     configure_threads(settings.threads);

@@ -1,8 +1,6 @@
 //! The operator's Prometheus metrics (`netgpt_operator_*`), served on `/metrics`.
 
-use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
-};
+use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 
 /// Metrics of one operator process.
 #[derive(Clone)]
@@ -79,11 +77,8 @@ impl Metrics {
         Self { registry, reconciles, reconcile_duration, managed, children, leader, adapter_trainings }
     }
 
-    /// The Prometheus text exposition of every metric.
-    pub fn render(&self) -> String {
-        let mut buf = Vec::new();
-        // Encoding into a Vec cannot fail for well-formed metric families.
-        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
-        String::from_utf8(buf).unwrap_or_default()
+    /// The registry every metric is in (for `/metrics`).
+    pub fn registry(&self) -> &Registry {
+        &self.registry
     }
 }

@@ -23,6 +23,8 @@ use kube_lease_manager::LeaseManagerBuilder;
 use netgpt_crds::{CloudLLM, EdgeLLM, LogicalAIWorkflow};
 use tokio::sync::watch;
 
+pub use netgpt_runtime::LogFormat;
+
 use crate::controller::cache::{ChildCache, cached_metadata, cached_objects, children_config};
 use crate::controller::{self, Caches, Context, pod_owner};
 use crate::metrics::Metrics;
@@ -61,8 +63,10 @@ pub struct OperatorArgs {
     /// This replica's identity in the Lease (default: the pod name).
     #[arg(long, env = "POD_NAME")]
     pub identity: Option<String>,
-    /// Log format.
-    #[arg(long, value_enum, default_value = "text", env = "NETGPT_LOG_FORMAT")]
+    /// Log format of the operator, rendered into every pod it creates (`NETGPT_LOG_FORMAT`),
+    /// so a JSON-logging control plane gets JSON-logging workloads. Set from the global
+    /// `--log-format` flag.
+    #[arg(skip)]
     pub log_format: LogFormat,
     /// Labels (`key=value,…`) of the namespaces whose scraper pods may reach the model
     /// servers' metrics; empty: every namespace.
@@ -73,31 +77,6 @@ pub struct OperatorArgs {
     /// no pod.
     #[arg(long, default_value = DEFAULT_SCRAPER_PODS, env = "NETGPT_METRICS_SCRAPER_PODS")]
     pub metrics_scraper_pods: String,
-}
-
-/// Log output formats.
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LogFormat {
-    Text,
-    Json,
-}
-
-impl LogFormat {
-    /// `NETGPT_LOG_FORMAT` as the operator renders it into its pods (`json`, else text).
-    pub fn from_env() -> Self {
-        match std::env::var("NETGPT_LOG_FORMAT") {
-            Ok(format) if format.eq_ignore_ascii_case("json") => Self::Json,
-            _ => Self::Text,
-        }
-    }
-
-    /// The value `NETGPT_LOG_FORMAT` takes for this format.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Text => "text",
-            Self::Json => "json",
-        }
-    }
 }
 
 /// Errors that stop the operator.
@@ -115,18 +94,6 @@ pub enum RunError {
     Scrapers(#[from] SelectorError),
 }
 
-/// Sets up logging (once per process; later calls are no-ops).
-pub fn init_tracing(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,kube_lease_manager=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    let _ = match format {
-        LogFormat::Json => builder.json().try_init(),
-        // No escape codes in `kubectl logs` of a text-format operator.
-        LogFormat::Text => builder.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout())).try_init(),
-    };
-}
-
 #[derive(Clone)]
 struct Health {
     metrics: Metrics,
@@ -135,7 +102,7 @@ struct Health {
 
 /// Runs until SIGTERM/SIGINT.
 pub async fn run(args: OperatorArgs) -> Result<(), RunError> {
-    run_until(args, shutdown_signal(), |_| {}).await
+    run_until(args, netgpt_runtime::termination_signal(), |_| {}).await
 }
 
 /// Runs until `shutdown` resolves. `on_bound` receives the metrics address actually bound
@@ -145,7 +112,6 @@ pub async fn run_until(
     shutdown: impl Future<Output = ()> + Send + 'static,
     on_bound: impl FnOnce(SocketAddr),
 ) -> Result<(), RunError> {
-    init_tracing(args.log_format);
     // Checked before anything starts: a bad selector would fail every model's reconcile.
     let scrapers = MetricsScrapers::from_selectors(&args.metrics_scraper_namespaces, &args.metrics_scraper_pods)?;
     let client = Client::try_default().await?;
@@ -163,7 +129,10 @@ pub async fn run_until(
     let bound = listener.local_addr().map_err(|source| RunError::Bind { addr: args.metrics_addr, source })?;
     on_bound(bound);
     let app = Router::new()
-        .route("/metrics", get(|State(h): State<Health>| async move { h.metrics.render() }))
+        .route(
+            "/metrics",
+            get(|State(h): State<Health>| async move { netgpt_runtime::metrics::response(h.metrics.registry()) }),
+        )
         .route("/health", get(|| async { "ok" }))
         .route(
             "/ready",
@@ -249,25 +218,6 @@ pub async fn run_until(
 
 fn default_identity() -> String {
     std::env::var("HOSTNAME").unwrap_or_else(|_| format!("netgpt-operator-{}", std::process::id()))
-}
-
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-                return;
-            }
-        };
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = tokio::signal::ctrl_c() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>

@@ -4,8 +4,8 @@
 use std::path::Path;
 
 use netgpt_crds::config::SiteConfig;
+use netgpt_gateway::route::completion_messages;
 use netgpt_inference::chat_template::{ChatMessage, ChatTemplate};
-use netgpt_inference::gateway::route::completion_messages;
 use netgpt_inference::tokenizer::TextTokenizer;
 use serde::{Deserialize, Serialize};
 

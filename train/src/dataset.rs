@@ -10,8 +10,8 @@ use std::sync::Arc;
 use futures::StreamExt;
 use netgpt_crds::config::SiteConfig;
 use netgpt_crds::{EdgeLLM, EntityType};
-use netgpt_inference::desensitize::Detector;
-use netgpt_inference::desensitize::ner::NerModel;
+use netgpt_desensitizer::Detector;
+use netgpt_desensitizer::ner::NerModel;
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -269,7 +269,7 @@ fn near_duplicate(a: &str, b: &str) -> bool {
 fn learned_detector(choice: &str) -> Result<Option<Arc<NerModel>>, TrainError> {
     let dir = match choice {
         "off" => return Ok(None),
-        "auto" => netgpt_inference::pull_model(netgpt_inference::model_store::PII_MODEL_ALIAS, &mut |line| {
+        "auto" => netgpt_inference::pull_model(netgpt_runtime::model_store::PII_MODEL_ALIAS, &mut |line| {
             eprintln!("dataset: {line}")
         })
         .map_err(|e| TrainError::Config(format!("--pii-model auto: {e}")))?,
@@ -306,7 +306,7 @@ impl Scrubber {
             if value.is_empty() || self.profile.contains(&value) {
                 continue;
             }
-            out.replace_range(d.start..d.end, &format!("[{}]", netgpt_inference::desensitize::entity::label(d.kind)));
+            out.replace_range(d.start..d.end, &format!("[{}]", netgpt_desensitizer::entity::label(d.kind)));
             kinds.push(d.kind);
         }
         kinds.reverse();

@@ -224,7 +224,7 @@ async fn complete_all(
 ) -> Result<Vec<(String, String)>, TrainError> {
     let results: Vec<(usize, Result<String, TrainError>)> = futures::stream::iter(prompts.iter().enumerate())
         .map(|(i, prompt)| async move {
-            let messages = netgpt_inference::gateway::route::completion_messages(site, prompt);
+            let messages = netgpt_gateway::route::completion_messages(site, prompt);
             let extra = json!({"temperature": 0.0, "max_tokens": 96, "stop": ["\n"]});
             (i, client.chat(model, &messages, extra).await)
         })

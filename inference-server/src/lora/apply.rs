@@ -180,7 +180,7 @@ impl<'a> LoraStep<'a> {
         }
         let x = x.contiguous()?;
         let mut out = y.flatten_all()?.to_vec1::<f32>()?;
-        let handled = crate::kernels::with_f32(&x, |x| -> candle_core::Result<bool> {
+        let handled = netgpt_kernels::with_f32(&x, |x| -> candle_core::Result<bool> {
             for ((adapter, _), rows) in self.groups.iter().zip(&self.host_rows) {
                 let Some(weights) = adapter.weights(layer, target) else { continue };
                 if !weights.add_delta_on_host(x, &mut out, rows)? {

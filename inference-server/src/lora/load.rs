@@ -213,8 +213,8 @@ impl LoraWeights {
         }
         let (inputs, rank) = self.a_t.dims2()?;
         let outputs = self.b_t.dim(1)?;
-        crate::kernels::with_f32(&self.a_t, |a_t| {
-            crate::kernels::with_f32(&self.b_t, |b_t| {
+        netgpt_kernels::with_f32(&self.a_t, |a_t| {
+            netgpt_kernels::with_f32(&self.b_t, |b_t| {
                 let mut low = vec![0f32; rank];
                 for &row in rows {
                     let columns = row * stride + offset..row * stride + offset + outputs;
@@ -272,10 +272,10 @@ fn down_project(x: &[f32], a_t: &[f32], low: &mut [f32]) {
 }
 
 /// `y += low·B` for one row (`b_t` is `[rank, out]`): 64 outputs at a time held in
-/// registers over all ranks ([`crate::kernels::accumulate_rows`]), so `y` is read and
+/// registers over all ranks ([`netgpt_kernels::accumulate_rows`]), so `y` is read and
 /// written once.
 fn up_project_add(low: &[f32], b_t: &[f32], y: &mut [f32]) {
-    use crate::kernels::{CHUNK, accumulate_rows};
+    use netgpt_kernels::{CHUNK, accumulate_rows};
     let outputs = y.len();
     let mut start = 0;
     while start + CHUNK <= outputs {

@@ -1,8 +1,6 @@
 //! Test support: the real SmolLM2 model served in-process over real HTTP.
 #![allow(dead_code)] // each test binary uses a different subset
 
-pub mod recording;
-
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::OnceLock;

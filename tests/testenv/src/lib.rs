@@ -5,9 +5,13 @@
 //! Tests get a client with [`client`], install the CRDs with [`install_crds`] and work in
 //! their own namespace ([`TestNamespace`]) so they can run in parallel. There is no
 //! fallback: without a running control plane the tests fail and say how to start one.
+//!
+//! [`recording`] is the other shared piece: a recording OpenAI-style upstream standing
+//! in for the cloud model behind the desensitizer.
 
 pub mod dashboards;
 pub mod pod_discovery;
+pub mod recording;
 
 use std::path::PathBuf;
 use std::process::{Command, Output};

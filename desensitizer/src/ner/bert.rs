@@ -1,0 +1,141 @@
+//! BERT encoder + token-classification head on the project's integer kernels.
+//!
+//! The same computation as candle-transformers' `BertModel` (which [`super::NerModel`]
+//! keeps as the f32 reference), except that every `Linear` multiplies 8-bit activations
+//! by the published 4-bit weights with [`PackedLinear`] — the kernels the LLaMA server
+//! uses — instead of dequantized f32 weights through a float GEMM: the model is
+//! compute-bound on the CPU, and integer dot products do several times the work per
+//! instruction.
+
+use candle_core::Tensor;
+use candle_core::quantized::GgmlDType;
+use candle_nn::{LayerNorm, Module};
+
+use super::onnx::{BertWeights, OnnxError};
+use netgpt_kernels::PackedLinear;
+use netgpt_kernels::formats::PackedWeights;
+
+/// A `Linear` with 4-bit weights and an f32 bias.
+struct QLinear {
+    weight: PackedLinear,
+    bias: Tensor,
+}
+
+impl QLinear {
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        self.weight.forward(x)?.broadcast_add(&self.bias)
+    }
+}
+
+struct Layer {
+    query: QLinear,
+    key: QLinear,
+    value: QLinear,
+    attention_out: QLinear,
+    attention_norm: LayerNorm,
+    intermediate: QLinear,
+    output: QLinear,
+    output_norm: LayerNorm,
+}
+
+/// The encoder and the classifier.
+pub struct QuantizedBert {
+    word: Tensor,
+    position: Tensor,
+    token_type: Tensor,
+    embedding_norm: LayerNorm,
+    layers: Vec<Layer>,
+    classifier: QLinear,
+    heads: usize,
+}
+
+/// Takes weights out of the loaded maps by name.
+struct Parts {
+    weights: BertWeights,
+}
+
+impl Parts {
+    fn float(&mut self, name: &str) -> Result<Tensor, OnnxError> {
+        self.weights.floats.remove(name).ok_or_else(|| missing(name))
+    }
+
+    fn linear(&mut self, module: &str) -> Result<QLinear, OnnxError> {
+        let name = format!("{module}.weight");
+        let q4 = self.weights.q4.remove(&name).ok_or_else(|| missing(&name))?;
+        let packed = PackedWeights::from_ggml(GgmlDType::Q4_0, q4.rows, q4.cols, &q4.ggml_q4_0)
+            .map_err(|e| OnnxError::Tensor { name: name.clone(), problem: e.to_string() })?;
+        Ok(QLinear { weight: PackedLinear::new(packed), bias: self.float(&format!("{module}.bias"))? })
+    }
+
+    fn norm(&mut self, module: &str, eps: f64) -> Result<LayerNorm, OnnxError> {
+        Ok(LayerNorm::new(self.float(&format!("{module}.weight"))?, self.float(&format!("{module}.bias"))?, eps))
+    }
+}
+
+fn missing(name: &str) -> OnnxError {
+    OnnxError::Tensor { name: name.to_string(), problem: "missing from the model".into() }
+}
+
+impl QuantizedBert {
+    pub fn new(weights: BertWeights, layers: usize, heads: usize, eps: f64) -> Result<Self, OnnxError> {
+        if heads == 0 {
+            return Err(missing("num_attention_heads (0)"));
+        }
+        let mut parts = Parts { weights };
+        let mut encoder = Vec::with_capacity(layers);
+        for i in 0..layers {
+            let p = format!("bert.encoder.layer.{i}");
+            encoder.push(Layer {
+                query: parts.linear(&format!("{p}.attention.self.query"))?,
+                key: parts.linear(&format!("{p}.attention.self.key"))?,
+                value: parts.linear(&format!("{p}.attention.self.value"))?,
+                attention_out: parts.linear(&format!("{p}.attention.output.dense"))?,
+                attention_norm: parts.norm(&format!("{p}.attention.output.LayerNorm"), eps)?,
+                intermediate: parts.linear(&format!("{p}.intermediate.dense"))?,
+                output: parts.linear(&format!("{p}.output.dense"))?,
+                output_norm: parts.norm(&format!("{p}.output.LayerNorm"), eps)?,
+            });
+        }
+        Ok(Self {
+            word: parts.float("bert.embeddings.word_embeddings.weight")?,
+            position: parts.float("bert.embeddings.position_embeddings.weight")?,
+            token_type: parts.float("bert.embeddings.token_type_embeddings.weight")?,
+            embedding_norm: parts.norm("bert.embeddings.LayerNorm", eps)?,
+            layers: encoder,
+            classifier: parts.linear("classifier")?,
+            heads,
+        })
+    }
+
+    /// Logits `[batch, len, labels]` for `input_ids` `[batch, len]` (u32) with
+    /// `mask` `[batch, len]` (1 = token, 0 = padding); token type 0 throughout.
+    pub fn forward(&self, input_ids: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
+        let (batch, len) = input_ids.dims2()?;
+        let words = self.word.embedding(&input_ids.flatten_all()?)?.reshape((batch, len, ()))?;
+        let positions = self.position.narrow(0, 0, len)?;
+        let token_type = self.token_type.narrow(0, 0, 1)?;
+        let mut x = self.embedding_norm.forward(&words.broadcast_add(&positions)?.broadcast_add(&token_type)?)?;
+        // Padding gets a large negative score before the softmax (finite, so that an
+        // all-padding row cannot produce NaN).
+        let mask_bias = ((mask.to_dtype(candle_core::DType::F32)? - 1.0)? * 1e9)?.reshape((batch, 1, 1, len))?;
+        for layer in &self.layers {
+            x = self.layer(layer, &x, &mask_bias)?;
+        }
+        self.classifier.forward(&x)
+    }
+
+    fn layer(&self, layer: &Layer, x: &Tensor, mask_bias: &Tensor) -> candle_core::Result<Tensor> {
+        let (batch, len, hidden) = x.dims3()?;
+        let head_dim = hidden / self.heads;
+        let split = |t: Tensor| t.reshape((batch, len, self.heads, head_dim))?.transpose(1, 2)?.contiguous();
+        let q = split(layer.query.forward(x)?)?;
+        let k = split(layer.key.forward(x)?)?;
+        let v = split(layer.value.forward(x)?)?;
+        let scores = (q.matmul(&k.t()?)? / (head_dim as f64).sqrt())?.broadcast_add(mask_bias)?;
+        let probabilities = candle_nn::ops::softmax_last_dim(&scores)?;
+        let context = probabilities.matmul(&v)?.transpose(1, 2)?.contiguous()?.reshape((batch, len, hidden))?;
+        let attended = layer.attention_norm.forward(&(layer.attention_out.forward(&context)? + x)?)?;
+        let inner = layer.intermediate.forward(&attended)?.gelu_erf()?;
+        layer.output_norm.forward(&(layer.output.forward(&inner)? + attended)?)
+    }
+}

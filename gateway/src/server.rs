@@ -1,0 +1,644 @@
+//! The gateway's HTTP API and the per-request workflow.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use futures::stream::BoxStream;
+use futures::{Stream, StreamExt};
+use netgpt_crds::DesensitizeFailure;
+use netgpt_crds::config::WorkflowConfig;
+use serde_json::{Value, json};
+use tracing::Instrument;
+
+use crate::metrics::GatewayMetrics;
+use crate::route::{Plan, ServedPath, answer_at_edge, completion_messages, confidence, finish_completion};
+use netgpt_runtime::{ErrorShape, GracefulServer, termination_signal};
+
+/// Options of `netgpt gateway`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct GatewayArgs {
+    /// Compiled workflow (`WorkflowConfig` YAML) rendered by the operator or `netgpt local`.
+    #[arg(long, default_value = "/etc/netgpt/workflow.yaml")]
+    pub config: PathBuf,
+    /// Address to listen on.
+    #[arg(long, default_value = "0.0.0.0:8080")]
+    pub listen: SocketAddr,
+    /// Seconds between reporting not-ready and closing the listener on SIGTERM, so load
+    /// balancers stop sending traffic first (as `netgpt serve`'s flag).
+    #[arg(long, default_value_t = 0)]
+    pub shutdown_delay_seconds: u64,
+    /// Longest silence allowed between two chunks of a streamed cloud answer, once its
+    /// first byte has arrived within the latency budget; then the stream ends with an
+    /// error event.
+    #[arg(long, default_value_t = DEFAULT_STREAM_IDLE_SECONDS)]
+    pub stream_idle_timeout_seconds: u64,
+}
+
+/// A cloud model pauses between tokens for well under a second; half a minute of
+/// silence means it, or the path to it, is stuck (and is the default latency budget).
+const DEFAULT_STREAM_IDLE_SECONDS: u64 = 30;
+
+/// Gateway options that are not part of the workflow.
+#[derive(Clone, Debug)]
+pub struct GatewaySettings {
+    pub listen: SocketAddr,
+    /// See [`GatewayArgs::shutdown_delay_seconds`].
+    pub shutdown_delay: Duration,
+    /// See [`GatewayArgs::stream_idle_timeout_seconds`].
+    pub stream_idle_timeout: Duration,
+}
+
+impl GatewaySettings {
+    /// Defaults for everything but the address.
+    pub fn new(listen: SocketAddr) -> Self {
+        Self {
+            listen,
+            shutdown_delay: Duration::ZERO,
+            stream_idle_timeout: Duration::from_secs(DEFAULT_STREAM_IDLE_SECONDS),
+        }
+    }
+
+    fn from_args(args: &GatewayArgs) -> Self {
+        Self {
+            listen: args.listen,
+            shutdown_delay: Duration::from_secs(args.shutdown_delay_seconds),
+            // Zero would end every stream at once.
+            stream_idle_timeout: Duration::from_secs(args.stream_idle_timeout_seconds.max(1)),
+        }
+    }
+}
+
+/// Errors that stop the gateway.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error("reading {path}: {source}")]
+    ReadConfig { path: PathBuf, source: std::io::Error },
+    #[error("{0}")]
+    Config(#[from] netgpt_crds::config::ConfigError),
+    #[error("listening on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("HTTP client: {0}")]
+    Client(#[from] reqwest::Error),
+    #[error("runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+/// Largest request body the gateway accepts.
+const MAX_BODY: usize = 1 << 20;
+/// Tokens the edge may spend completing a prompt.
+const COMPLETION_TOKENS: u64 = 96;
+
+struct Gateway {
+    config: WorkflowConfig,
+    plan: Plan,
+    http: reqwest::Client,
+    metrics: GatewayMetrics,
+    /// Set on shutdown: `/ready` answers 503 while in-flight requests finish.
+    draining: AtomicBool,
+    stream_idle_timeout: Duration,
+}
+
+/// A gateway running in this process (tests, `netgpt local`, `netgpt gateway`).
+pub struct RunningGateway {
+    pub addr: SocketAddr,
+    gateway: Arc<Gateway>,
+    http: GracefulServer,
+    shutdown_delay: Duration,
+}
+
+impl RunningGateway {
+    /// Drains like `netgpt serve`: readiness drops, the shutdown delay passes, the
+    /// listener closes and in-flight requests (streams included) finish.
+    pub async fn shutdown(self) {
+        if let Err(error) = self.http.drain(&self.gateway.draining, self.shutdown_delay).await {
+            tracing::error!(%error, "gateway server failed");
+        }
+    }
+}
+
+/// Starts a gateway for `config` on `listen` with default settings.
+pub async fn start(config: WorkflowConfig, listen: SocketAddr) -> Result<RunningGateway, GatewayError> {
+    start_with(config, GatewaySettings::new(listen)).await
+}
+
+/// Starts a gateway for `config`.
+pub async fn start_with(config: WorkflowConfig, settings: GatewaySettings) -> Result<RunningGateway, GatewayError> {
+    let metrics = GatewayMetrics::new();
+    metrics.initialize_site(&config.site.name);
+    let gateway = Arc::new(Gateway {
+        plan: Plan::from_steps(&config.steps),
+        config,
+        http: reqwest::Client::builder().connect_timeout(Duration::from_secs(5)).build()?,
+        metrics,
+        draining: AtomicBool::new(false),
+        stream_idle_timeout: settings.stream_idle_timeout,
+    });
+    let listen = settings.listen;
+    let listener =
+        tokio::net::TcpListener::bind(listen).await.map_err(|source| GatewayError::Bind { addr: listen, source })?;
+    let addr = listener.local_addr().map_err(|source| GatewayError::Bind { addr: listen, source })?;
+    let app = Router::new()
+        .route("/v1/chat/completions", post(chat_completions))
+        .route("/health", get(|| async { "ok" }))
+        .route("/ready", get(ready))
+        .route(
+            "/metrics",
+            get(|State(g): State<Arc<Gateway>>| async move { netgpt_runtime::metrics::response(&g.metrics.registry) }),
+        )
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(gateway.clone());
+    let http = GracefulServer::spawn(listener, app);
+    tracing::info!(%addr, "gateway listening");
+    Ok(RunningGateway { addr, gateway, http, shutdown_delay: settings.shutdown_delay })
+}
+
+/// `netgpt gateway`: runs until SIGTERM or Ctrl-C, then drains.
+pub fn run(args: GatewayArgs) -> Result<(), GatewayError> {
+    let text = std::fs::read_to_string(&args.config)
+        .map_err(|source| GatewayError::ReadConfig { path: args.config.clone(), source })?;
+    let config = WorkflowConfig::from_yaml(&text)?;
+    let settings = GatewaySettings::from_args(&args);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(GatewayError::Runtime)?;
+    runtime.block_on(async move {
+        // Before the listener opens: from the first request on, SIGTERM means "drain".
+        let stop = termination_signal();
+        let gateway = start_with(config, settings).await?;
+        stop.await;
+        gateway.shutdown().await;
+        Ok(())
+    })
+}
+
+/// Ready when the site's edge model is ready (the cloud is optional: the edge falls back),
+/// and not draining.
+async fn ready(State(g): State<Arc<Gateway>>) -> impl IntoResponse {
+    if g.draining.load(Ordering::Acquire) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down");
+    }
+    let url = format!("{}/ready", g.config.edge.url.trim_end_matches('/'));
+    match g.http.get(url).timeout(Duration::from_secs(2)).send().await {
+        Ok(r) if r.status().is_success() => (StatusCode::OK, "ready"),
+        _ => (StatusCode::SERVICE_UNAVAILABLE, "edge model not ready"),
+    }
+}
+
+fn error_response(status: StatusCode, message: &str, kind: &'static str, param: Option<&str>) -> Response {
+    let shape = ErrorShape::new(status, kind, message);
+    match param {
+        Some(param) => shape.with_param(param).into_response(),
+        None => shape.into_response(),
+    }
+}
+
+/// Why a call to an upstream failed.
+#[derive(Debug)]
+enum UpstreamError {
+    Timeout,
+    Unreachable(String),
+    Status(u16, String),
+    Invalid(String),
+}
+
+impl std::fmt::Display for UpstreamError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Timeout => write!(f, "timed out"),
+            Self::Unreachable(e) => write!(f, "unreachable: {e}"),
+            Self::Status(s, body) => write!(f, "answered {s}: {body}"),
+            Self::Invalid(e) => write!(f, "invalid answer: {e}"),
+        }
+    }
+}
+
+/// Text and token log-probabilities of one chat completion.
+struct Answer {
+    text: String,
+    logprobs: Vec<f64>,
+    finish_reason: String,
+}
+
+async fn chat(g: &Gateway, url: &str, body: &Value, timeout: Duration) -> Result<Answer, UpstreamError> {
+    let url = format!("{}/v1/chat/completions", url.trim_end_matches('/'));
+    let request = g.http.post(url).json(body).timeout(timeout).send();
+    let response = request
+        .await
+        .map_err(|e| if e.is_timeout() { UpstreamError::Timeout } else { UpstreamError::Unreachable(e.to_string()) })?;
+    let status = response.status();
+    let text = response
+        .text()
+        .await
+        .map_err(|e| if e.is_timeout() { UpstreamError::Timeout } else { UpstreamError::Unreachable(e.to_string()) })?;
+    if !status.is_success() {
+        return Err(UpstreamError::Status(status.as_u16(), text.chars().take(300).collect()));
+    }
+    let v: Value = serde_json::from_str(&text).map_err(|e| UpstreamError::Invalid(e.to_string()))?;
+    let choice = &v["choices"][0];
+    let content =
+        choice["message"]["content"].as_str().ok_or_else(|| UpstreamError::Invalid("no message content".into()))?;
+    let logprobs = choice["logprobs"]["content"]
+        .as_array()
+        .map(|ts| ts.iter().filter_map(|t| t["logprob"].as_f64()).collect())
+        .unwrap_or_default();
+    Ok(Answer {
+        text: content.to_string(),
+        logprobs,
+        finish_reason: choice["finish_reason"].as_str().unwrap_or("stop").to_string(),
+    })
+}
+
+/// The validated parts of a client request the workflow needs.
+struct ClientRequest {
+    body: Value,
+    prompt: String,
+    stream: bool,
+    debug: bool,
+}
+
+/// A request the gateway refuses with 400, naming the parameter at fault.
+struct BadRequest {
+    message: String,
+    param: Option<&'static str>,
+}
+
+impl BadRequest {
+    fn new(message: impl Into<String>, param: Option<&'static str>) -> Self {
+        Self { message: message.into(), param }
+    }
+
+    fn into_response(self) -> Response {
+        error_response(StatusCode::BAD_REQUEST, &self.message, "invalid_request_error", self.param)
+    }
+}
+
+fn parse_request(bytes: &[u8], headers: &HeaderMap) -> Result<ClientRequest, BadRequest> {
+    let body: Value =
+        serde_json::from_slice(bytes).map_err(|e| BadRequest::new(format!("invalid JSON body: {e}"), None))?;
+    let messages = body["messages"]
+        .as_array()
+        .filter(|m| !m.is_empty())
+        .ok_or_else(|| BadRequest::new("messages must be a non-empty array", Some("messages")))?;
+    let last = messages
+        .last()
+        .filter(|m| m["role"] == "user")
+        .ok_or_else(|| BadRequest::new("the last message must come from the user", Some("messages")))?;
+    let prompt = match &last["content"] {
+        Value::String(s) => s.clone(),
+        Value::Array(parts) => parts.iter().filter_map(|p| p["text"].as_str()).collect::<Vec<_>>().join("\n"),
+        _ => return Err(BadRequest::new("the user message needs text content", Some("messages"))),
+    };
+    if body.get("stream").is_some_and(|s| !s.is_boolean() && !s.is_null()) {
+        return Err(BadRequest::new("stream must be a boolean", Some("stream")));
+    }
+    let debug = headers.get("x-netgpt-debug").is_some_and(|v| v == "true" || v == "1")
+        || body["netgpt"]["debug"].as_bool().unwrap_or(false);
+    Ok(ClientRequest { stream: body["stream"].as_bool().unwrap_or(false), prompt, debug, body })
+}
+
+/// The client's messages with the last user turn replaced by `prompt`.
+fn with_prompt(body: &Value, prompt: &str) -> Vec<Value> {
+    let mut messages = body["messages"].as_array().cloned().unwrap_or_default();
+    if let Some(last) = messages.last_mut() {
+        last["content"] = Value::String(prompt.to_string());
+    }
+    // The `netgpt` extension and sampling are set per call; roles/content pass through.
+    messages
+}
+
+fn remaining(deadline: Instant, step_limit_ms: Option<u64>) -> Duration {
+    let left = deadline.saturating_duration_since(Instant::now());
+    step_limit_ms.map_or(left, |ms| left.min(Duration::from_millis(ms)))
+}
+
+async fn chat_completions(State(g): State<Arc<Gateway>>, headers: HeaderMap, bytes: Bytes) -> Response {
+    let request_id = headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("req-{:016x}", rand::random::<u64>()));
+    let span = tracing::info_span!("workflow", request_id = %request_id, site = %g.config.site.name);
+    let mut response = match parse_request(&bytes, &headers) {
+        Ok(req) => run_workflow(&g, req).instrument(span).await,
+        Err(bad) => bad.into_response(),
+    };
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("x-request-id", v);
+    }
+    response
+}
+
+async fn run_workflow(g: &Gateway, req: ClientRequest) -> Response {
+    let started = Instant::now();
+    let site = g.config.site.name.as_str();
+    let deadline = started + Duration::from_millis(g.config.routing.latency_budget_ms.max(1) as u64);
+    let observe_step = |step: &str, since: Instant| {
+        g.metrics.step_duration.with_label_values(&[site, step]).observe(since.elapsed().as_secs_f64());
+    };
+
+    // Step: promptCompletion on the edge, with the site's location profile.
+    let mut completed = req.prompt.clone();
+    if g.plan.complete {
+        let t = Instant::now();
+        let body = json!({
+            "model": g.config.edge.model,
+            "messages": completion_messages(&g.config.site, &req.prompt),
+            "temperature": 0.0,
+            "max_tokens": COMPLETION_TOKENS,
+            "stop": ["\n"],
+        });
+        let result = chat(g, &g.config.edge.url, &body, remaining(deadline, g.plan.completion_timeout_ms))
+            .instrument(tracing::info_span!("step", name = "promptCompletion"))
+            .await;
+        observe_step("promptCompletion", t);
+        match result {
+            Ok(answer) => completed = finish_completion(&g.config.site, &answer.text, &req.prompt),
+            Err(e) => {
+                tracing::warn!(error = %e, "prompt completion failed; adding the location to the original prompt");
+                completed = finish_completion(&g.config.site, "", &req.prompt);
+            }
+        }
+    }
+
+    // The edge drafts an answer; its confidence decides the route.
+    let t = Instant::now();
+    let mut edge_body = req.body.clone();
+    if let Some(obj) = edge_body.as_object_mut() {
+        obj.remove("netgpt");
+        obj.insert("model".into(), Value::String(g.config.edge.model.clone()));
+        obj.insert("messages".into(), Value::Array(with_prompt(&req.body, &completed)));
+        obj.insert("stream".into(), Value::Bool(false));
+        obj.insert("logprobs".into(), Value::Bool(true));
+    }
+    let edge = chat(g, &g.config.edge.url, &edge_body, remaining(deadline, g.plan.edge_timeout_ms))
+        .instrument(tracing::info_span!("step", name = "generate", target = "edge"))
+        .await;
+    observe_step("edgeGenerate", t);
+    let confidence = edge.as_ref().ok().and_then(|a| confidence(&a.logprobs, g.config.routing.confidence_metric));
+    if let Some(c) = confidence {
+        g.metrics.edge_confidence.with_label_values(&[site]).observe(c);
+    }
+    let meta = |path: ServedPath, reason: Option<String>| {
+        let mut m =
+            json!({"path": path.as_str(), "site": site, "confidence": confidence, "workflow": g.config.workflow});
+        if let Some(r) = reason {
+            m["fallbackReason"] = Value::String(r);
+        }
+        if req.debug {
+            m["completedPrompt"] = Value::String(completed.clone());
+        }
+        m
+    };
+    let finish = |path: ServedPath| {
+        g.metrics.requests.with_label_values(&[site, path.as_str()]).inc();
+        g.metrics.request_duration.with_label_values(&[site, path.as_str()]).observe(started.elapsed().as_secs_f64());
+    };
+
+    if answer_at_edge(&g.plan, confidence, g.config.routing.confidence_threshold) || !g.plan.cloud {
+        return match edge {
+            Ok(answer) => {
+                finish(ServedPath::Edge);
+                answer_response(g, &req, answer, meta(ServedPath::Edge, None))
+            }
+            Err(e) => {
+                g.metrics.requests.with_label_values(&[site, "error"]).inc();
+                error_response(StatusCode::BAD_GATEWAY, &format!("edge model {e}"), "upstream_error", None)
+            }
+        };
+    }
+
+    // Cloud path: only through the desensitizer, which proxies to the cloud model.
+    let mut cloud_body = req.body.clone();
+    if let Some(obj) = cloud_body.as_object_mut() {
+        obj.remove("netgpt");
+        obj.insert("model".into(), Value::String(g.config.cloud.model.clone()));
+        obj.insert("messages".into(), Value::Array(with_prompt(&req.body, &completed)));
+    }
+    let limit =
+        [g.plan.cloud_timeout_ms, g.plan.desensitize_timeout_ms.map(|d| d + g.plan.cloud_timeout_ms.unwrap_or(0))]
+            .into_iter()
+            .flatten()
+            .max();
+    let cloud = call_cloud(g, &cloud_body, req.stream, remaining(deadline, limit))
+        .instrument(tracing::info_span!("step", name = "cloud"))
+        .await;
+    let CloudFailure { privacy: privacy_failure, reason } = match cloud {
+        Ok(answer) => {
+            finish(ServedPath::Cloud);
+            return cloud_response(g, answer, meta(ServedPath::Cloud, None));
+        }
+        Err(failure) => failure,
+    };
+    tracing::warn!(%reason, "cloud path failed; answering at the edge");
+    if privacy_failure && g.config.desensitization.on_failure == DesensitizeFailure::Reject {
+        g.metrics.requests.with_label_values(&[site, "error"]).inc();
+        return error_response(StatusCode::SERVICE_UNAVAILABLE, &reason, "desensitization_error", None);
+    }
+    match edge {
+        Ok(answer) => {
+            finish(ServedPath::EdgeFallback);
+            answer_response(g, &req, answer, meta(ServedPath::EdgeFallback, Some(reason)))
+        }
+        Err(e) => {
+            g.metrics.requests.with_label_values(&[site, "error"]).inc();
+            error_response(StatusCode::BAD_GATEWAY, &format!("{reason}; edge model {e}"), "upstream_error", None)
+        }
+    }
+}
+
+fn path_headers(meta: &Value) -> [(&'static str, String); 2] {
+    [
+        ("x-netgpt-path", meta["path"].as_str().unwrap_or_default().to_string()),
+        ("x-netgpt-confidence", meta["confidence"].as_f64().map(|c| format!("{c:.4}")).unwrap_or_default()),
+    ]
+}
+
+fn completion_id() -> String {
+    format!("chatcmpl-{:016x}", rand::random::<u64>())
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// An answer the gateway already holds (the edge draft), streamed or not.
+fn answer_response(g: &Gateway, req: &ClientRequest, answer: Answer, meta: Value) -> Response {
+    let id = completion_id();
+    let model = format!("netgpt/{}", g.config.workflow);
+    let headers = path_headers(&meta);
+    if !req.stream {
+        let body = json!({
+            "id": id, "object": "chat.completion", "created": unix_now(), "model": model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": answer.text}, "finish_reason": answer.finish_reason}],
+            "netgpt": meta,
+        });
+        let mut resp = (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response();
+        set_headers(&mut resp, &headers);
+        return resp;
+    }
+    let chunk = |delta: Value, finish: Value, extra: Option<&Value>| {
+        let mut c = json!({"id": id, "object": "chat.completion.chunk", "created": unix_now(), "model": model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
+        if let Some(m) = extra {
+            c["netgpt"] = m.clone();
+        }
+        format!("data: {c}\n\n")
+    };
+    let events = vec![
+        chunk(json!({"role": "assistant"}), Value::Null, Some(&meta)),
+        chunk(json!({"content": answer.text}), Value::Null, None),
+        chunk(json!({}), Value::String(answer.finish_reason), None),
+        "data: [DONE]\n\n".to_string(),
+    ];
+    let stream = futures::stream::iter(events.into_iter().map(|e| Ok::<_, std::io::Error>(Bytes::from(e))));
+    let mut resp = sse(Body::from_stream(stream));
+    set_headers(&mut resp, &headers);
+    resp
+}
+
+/// As much of the cloud's answer (pseudonyms already restored by the desensitizer) as the
+/// gateway waits for before it commits to the cloud path.
+enum CloudAnswer {
+    /// A whole chat completion (the client did not ask for a stream).
+    Whole(Value),
+    /// A stream whose first chunk has arrived; `rest` follows.
+    Stream { first: Bytes, rest: BoxStream<'static, reqwest::Result<Bytes>> },
+}
+
+/// Why the cloud path failed; the edge answers instead, unless this is a privacy failure
+/// and the policy says reject.
+struct CloudFailure {
+    /// The desensitizer refused or could not be reached: nothing safe reached the cloud.
+    privacy: bool,
+    reason: String,
+}
+
+impl CloudFailure {
+    fn other(reason: String) -> Self {
+        Self { privacy: false, reason }
+    }
+}
+
+/// Sends the request through the desensitizer. The latency `budget` bounds the wait for
+/// the whole answer, or for a stream's first byte: until then nothing has reached the
+/// client and the edge can still answer. A stream that has started is bounded per chunk
+/// instead ([`idle_guarded`]), so a long answer is never cut for being long.
+async fn call_cloud(g: &Gateway, body: &Value, stream: bool, budget: Duration) -> Result<CloudAnswer, CloudFailure> {
+    let url = format!("{}/v1/chat/completions", g.config.desensitizer_url.trim_end_matches('/'));
+    let attempt = async {
+        let started = Instant::now();
+        let response = g.http.post(url).json(body).send().await.map_err(|e| CloudFailure {
+            // The client's 5 s connect timeout is a slow path, not a missing desensitizer.
+            privacy: e.is_connect() && !e.is_timeout(),
+            reason: format!("desensitizer unreachable: {e}"),
+        })?;
+        let status = response.status();
+        if !status.is_success() {
+            let text = response.text().await.unwrap_or_default();
+            // The sidecar refuses (4xx) when it cannot desensitize: a privacy failure.
+            return Err(CloudFailure {
+                privacy: status.is_client_error(),
+                reason: format!("desensitizer/cloud answered {status}: {}", text.chars().take(200).collect::<String>()),
+            });
+        }
+        let site = g.config.site.name.as_str();
+        g.metrics.step_duration.with_label_values(&[site, "cloudFirstByte"]).observe(started.elapsed().as_secs_f64());
+        if stream { first_chunk(response).await } else { whole_answer(response).await }
+    };
+    tokio::time::timeout(budget, attempt)
+        .await
+        .unwrap_or_else(|_| Err(CloudFailure::other("cloud path exceeded the latency budget".into())))
+}
+
+async fn whole_answer(response: reqwest::Response) -> Result<CloudAnswer, CloudFailure> {
+    match response.json::<Value>().await {
+        Ok(body) if body.is_object() => Ok(CloudAnswer::Whole(body)),
+        Ok(_) => Err(CloudFailure::other("cloud answer is not a JSON object".into())),
+        Err(e) => Err(CloudFailure::other(format!("cloud answer unreadable: {e}"))),
+    }
+}
+
+async fn first_chunk(response: reqwest::Response) -> Result<CloudAnswer, CloudFailure> {
+    let mut rest = response.bytes_stream().boxed();
+    match rest.next().await {
+        Some(Ok(first)) => Ok(CloudAnswer::Stream { first, rest }),
+        Some(Err(e)) => Err(CloudFailure::other(format!("cloud stream broke before its first byte: {e}"))),
+        None => Err(CloudFailure::other("cloud answered an empty stream".into())),
+    }
+}
+
+/// The cloud's answer with the gateway's metadata added.
+fn cloud_response(g: &Gateway, answer: CloudAnswer, meta: Value) -> Response {
+    let headers = path_headers(&meta);
+    let mut resp = match answer {
+        CloudAnswer::Whole(mut body) => {
+            body["netgpt"] = meta;
+            (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+        }
+        CloudAnswer::Stream { first, rest } => {
+            // First our metadata as a chunk of its own, then the upstream SSE verbatim.
+            let head =
+                format!("data: {}\n\n", json!({"object": "chat.completion.chunk", "choices": [], "netgpt": meta}));
+            let body = futures::stream::iter([Bytes::from(head), first])
+                .chain(idle_guarded(rest, g.stream_idle_timeout))
+                .map(Ok::<_, Infallible>);
+            sse(Body::from_stream(body))
+        }
+    };
+    set_headers(&mut resp, &headers);
+    resp
+}
+
+/// The rest of a streamed cloud answer, each chunk within `idle` of the one before, with
+/// no limit on the total. A stall or a broken upstream ends the stream with an OpenAI
+/// error event and `[DONE]`, as `netgpt serve` ends a failed generation, so the client
+/// learns why instead of seeing a cut connection.
+fn idle_guarded(
+    rest: BoxStream<'static, reqwest::Result<Bytes>>,
+    idle: Duration,
+) -> impl Stream<Item = Bytes> + Send + 'static {
+    futures::stream::unfold(Some(rest), move |rest| async move {
+        let mut rest = rest?;
+        let (message, code) = match tokio::time::timeout(idle, rest.next()).await {
+            Ok(Some(Ok(chunk))) => return Some((chunk, Some(rest))),
+            Ok(None) => return None,
+            Ok(Some(Err(e))) => (format!("the cloud stream broke: {e}"), "upstream_stream_error"),
+            Err(_) => {
+                (format!("the cloud stream stalled: no data for {:.1} s", idle.as_secs_f64()), "stream_idle_timeout")
+            }
+        };
+        tracing::warn!(%message, "cloud stream ended early");
+        Some((stream_error_event(&message, code), None))
+    })
+}
+
+/// The events that end a failed stream. They start with a blank line: if the upstream
+/// stopped mid-event, that closes the partial event so the error is parsed on its own
+/// (extra blank lines between events dispatch nothing).
+fn stream_error_event(message: &str, code: &str) -> Bytes {
+    let error = json!({"error": {"message": message, "type": "upstream_error", "param": null, "code": code}});
+    Bytes::from(format!("\n\ndata: {error}\n\ndata: [DONE]\n\n"))
+}
+
+fn sse(body: Body) -> Response {
+    let mut resp = Response::new(body);
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    resp
+}
+
+fn set_headers(resp: &mut Response, headers: &[(&'static str, String)]) {
+    for (name, value) in headers {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            resp.headers_mut().insert(*name, v);
+        }
+    }
+}

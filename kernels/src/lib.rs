@@ -1,0 +1,139 @@
+//! CPU kernels for quantized projections, where candle's are the limit.
+//!
+//! candle 0.11 has no SIMD dot product for GGML Q4_1 (the format of the default model),
+//! and its Q8_0 kernel re-quantizes activations per 256 values and runs one product per
+//! `QMatMul` call. Here weights are repacked once at load ([`formats`]), activations are
+//! quantized once per step and shared by the projections of one input, and the integer
+//! dot products run on AVX2 or AVX-512 VNNI chosen at run time ([`dot`]), with row
+//! tiles spread over the thread pool ([`linear`]). [`math`] holds the vectorizable
+//! scalar math (`exp`, lane folds, log-softmax) the kernels and the sampler share; with
+//! the `cuda` feature, [`cuda`] holds the GPU kernels of the f16/bf16 decode path.
+//!
+//! This crate depends on no other NetGPT crate: model code sits above it.
+
+pub mod attention;
+#[cfg(feature = "cuda")]
+pub mod cuda;
+pub mod dot;
+pub mod formats;
+pub mod isa;
+pub mod linear;
+pub mod math;
+
+pub use isa::Isa;
+pub use linear::{Linear, PackedLinear, StackedLinear};
+
+/// Runs `f` on the f32 values of a contiguous CPU tensor (no copy).
+pub fn with_f32<R>(t: &candle_core::Tensor, f: impl FnOnce(&[f32]) -> R) -> candle_core::Result<R> {
+    let (storage, layout) = t.storage_and_layout();
+    let candle_core::Storage::Cpu(cpu) = &*storage else { candle_core::bail!("host kernels need CPU tensors") };
+    let Some((start, end)) = layout.contiguous_offsets() else { candle_core::bail!("tensor is not contiguous") };
+    Ok(f(&cpu.as_slice::<f32>()?[start..end]))
+}
+
+/// Runs `f` on the f32 values of a contiguous CPU tensor, writable in place (for KV
+/// caches the host path appends to). candle exposes its storage mutably only to
+/// in-place custom ops, so this is one.
+pub fn with_f32_mut<R>(t: &candle_core::Tensor, f: impl FnOnce(&mut [f32]) -> R) -> candle_core::Result<R> {
+    struct InPlace<F, R> {
+        f: std::cell::Cell<Option<F>>,
+        result: std::cell::Cell<Option<R>>,
+    }
+    impl<F: FnOnce(&mut [f32]) -> R, R> candle_core::InplaceOp1 for InPlace<F, R> {
+        fn name(&self) -> &'static str {
+            "netgpt-host-write"
+        }
+        fn cpu_fwd(
+            &self,
+            storage: &mut candle_core::CpuStorage,
+            layout: &candle_core::Layout,
+        ) -> candle_core::Result<()> {
+            let candle_core::CpuStorage::F32(values) = storage else {
+                candle_core::bail!("host writes need f32 tensors")
+            };
+            let Some((start, end)) = layout.contiguous_offsets() else {
+                candle_core::bail!("tensor is not contiguous")
+            };
+            let Some(f) = self.f.take() else { candle_core::bail!("in-place op ran twice") };
+            self.result.set(Some(f(&mut values[start..end])));
+            Ok(())
+        }
+    }
+    let op = InPlace { f: std::cell::Cell::new(Some(f)), result: std::cell::Cell::new(None) };
+    t.inplace_op1(&op)?;
+    op.result.take().ok_or_else(|| candle_core::Error::Msg("in-place op did not run".into()))
+}
+
+/// SwiGLU on the host: `out = silu(gate) · up` row by row, for a stacked gate/up
+/// product (`gate_up` rows of `2·inter`: gate then up; `out` rows of `inter`). One pass
+/// with a vectorized `exp` instead of candle's silu (a libm call per value), multiply
+/// and the two copies that split the stacked product.
+pub fn swiglu(gate_up: &[f32], inter: usize, out: &mut [f32]) {
+    use rayon::prelude::*;
+    let row = |(row, out): (&[f32], &mut [f32])| {
+        let (gate, up) = row.split_at(inter);
+        for ((o, &g), &u) in out.iter_mut().zip(gate).zip(up) {
+            *o = g / (1.0 + crate::math::exp_approx(-g)) * u;
+        }
+    };
+    if inter == 0 {
+        return;
+    }
+    // Prompt-sized inputs on every pool thread; a decode step's rows are too few to share.
+    if out.len() >= 1 << 16 {
+        gate_up.par_chunks_exact(2 * inter).zip(out.par_chunks_exact_mut(inter)).for_each(row);
+    } else {
+        gate_up.chunks_exact(2 * inter).zip(out.chunks_exact_mut(inter)).for_each(row);
+    }
+}
+
+/// Columns [`accumulate_rows`] holds in registers: eight eight-lane accumulators.
+pub const CHUNK: usize = 64;
+
+/// `acc += Σ_p coefficients[p] · rows[p·row_len + start..][..64]`: the 64 columns stay
+/// in registers over all rows, so each row is read once and `acc` written once (the
+/// weighted sum of cached values in attention, the up-projection of LoRA updates). AVX2
+/// fused multiply-adds where the build targets them (`.cargo/config.toml`: x86-64-v3).
+pub fn accumulate_rows(coefficients: &[f32], rows: &[f32], row_len: usize, start: usize, acc: &mut [f32; CHUNK]) {
+    assert!(
+        start + CHUNK <= row_len && rows.len() >= coefficients.len() * row_len,
+        "accumulate_rows: rows of {row_len} from {start}"
+    );
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"))]
+    {
+        use std::arch::x86_64::*;
+        // SAFETY: the build enables AVX2 and FMA (this block's cfg); row p's columns
+        // start..start + 64 lie inside `rows` and `acc` holds 64 values (checked above).
+        unsafe {
+            let mut sums: [__m256; 8] = std::array::from_fn(|c| _mm256_loadu_ps(acc.as_ptr().add(8 * c)));
+            for (p, &coefficient) in coefficients.iter().enumerate() {
+                let w = _mm256_set1_ps(coefficient);
+                let row = rows.as_ptr().add(p * row_len + start);
+                for (c, sum) in sums.iter_mut().enumerate() {
+                    *sum = _mm256_fmadd_ps(w, _mm256_loadu_ps(row.add(8 * c)), *sum);
+                }
+            }
+            for (c, sum) in sums.iter().enumerate() {
+                _mm256_storeu_ps(acc.as_mut_ptr().add(8 * c), *sum);
+            }
+        }
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma")))]
+    {
+        let mut sums = [[0f32; 8]; 8];
+        for (c, sums) in sums.iter_mut().enumerate() {
+            sums.copy_from_slice(&acc[8 * c..8 * c + 8]);
+        }
+        for (p, &coefficient) in coefficients.iter().enumerate() {
+            let row = &rows[p * row_len + start..p * row_len + start + CHUNK];
+            for (c, sums) in sums.iter_mut().enumerate() {
+                for l in 0..8 {
+                    sums[l] += coefficient * row[8 * c + l];
+                }
+            }
+        }
+        for (c, sums) in sums.iter().enumerate() {
+            acc[8 * c..8 * c + 8].copy_from_slice(sums);
+        }
+    }
+}
