@@ -16,6 +16,7 @@ use serde::Deserialize;
 use crate::lora::{LoraAdapter, LoraLayout, LoraStep, Target};
 use crate::model::{
     AttentionShape, KvCache, LanguageModel, ModelError, SequenceStep, cached_attention, check_context, last_token_rows,
+    step_tokens,
 };
 
 /// The fields of GPT-2's `config.json` this implementation reads.
@@ -179,7 +180,7 @@ impl Gpt2 {
         adapters: &[Option<&LoraAdapter>],
     ) -> Result<Tensor, ModelError> {
         check_context(steps, self.config.n_positions)?;
-        let lora = LoraStep::new(steps, adapters, &self.device)?;
+        let lora = LoraStep::new(&step_tokens(steps), adapters, &self.device)?;
         let mut ids = Vec::new();
         let mut positions = Vec::new();
         for step in steps.iter() {

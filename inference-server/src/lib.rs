@@ -13,8 +13,6 @@ pub mod chat_template;
 pub mod engine;
 pub mod gpt2;
 pub mod hf_llama;
-#[cfg(feature = "cuda")]
-mod hf_llama_cuda;
 pub mod http;
 pub mod llama;
 pub mod loader;

@@ -17,7 +17,7 @@ use candle_core::{DType, Device, IndexOp, Module, Tensor};
 use candle_nn::Embedding;
 
 use crate::lora::{LoraAdapter, LoraLayout, LoraStep, Target};
-use crate::model::{AttentionShape, LanguageModel, cached_attention, check_context, last_token_rows};
+use crate::model::{AttentionShape, LanguageModel, cached_attention, check_context, last_token_rows, step_tokens};
 pub use crate::model::{KvCache, ModelError, SequenceStep, log_softmax, logits_rows};
 use netgpt_kernels::attention::{Heads, MAX_QUERY_ROWS, Projections, Rope, attend_sequence};
 use netgpt_kernels::{Linear, StackedLinear, with_f32};
@@ -347,7 +347,7 @@ impl Llama {
         adapters: &[Option<&LoraAdapter>],
     ) -> Result<Tensor, ModelError> {
         check_context(steps, self.config.context_length)?;
-        let lora = LoraStep::new(steps, adapters, &self.device)?;
+        let lora = LoraStep::new(&step_tokens(steps), adapters, &self.device)?;
         let all_tokens: Vec<u32> = steps.iter().flat_map(|s| s.tokens.iter().copied()).collect();
         let total = all_tokens.len();
         let ids = Tensor::from_vec(all_tokens, (1, total), &self.device)?;

@@ -180,6 +180,11 @@ pub struct SequenceStep<'a> {
     pub cache: &'a mut KvCache,
 }
 
+/// How many new tokens each sequence brings to a step (what LoRA groups rows by).
+pub(crate) fn step_tokens(steps: &[SequenceStep<'_>]) -> Vec<usize> {
+    steps.iter().map(|s| s.tokens.len()).collect()
+}
+
 /// A decoder-only network that runs several sequences per step.
 pub trait LanguageModel: Send + 'static {
     /// Runs the new tokens of each sequence, appends them to the sequences' caches and

@@ -9,7 +9,7 @@ use netgpt_crds::{
     ServingDType, ServingDevice, ServingLimits,
 };
 
-use crate::render::edge::site_object_name;
+use crate::render::labels::site_object_name;
 
 /// One broken rule, with the path of the field at fault.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -23,7 +23,7 @@ use candle_nn::{Module, VarBuilder};
 use candle_transformers::models::bert::{BertModel, Config};
 use sha2::Digest;
 
-use super::detect::Detection;
+use crate::detect::span::Detection;
 pub use onnx::OnnxError;
 pub use spans::Tag;
 

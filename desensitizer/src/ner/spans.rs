@@ -5,7 +5,7 @@
 
 use netgpt_crds::workflow::EntityType;
 
-use crate::detect::{Detection, name_like, place_like, priority};
+use crate::detect::span::{Detection, name_like, place_like, priority};
 
 /// What the model can say about a word (its label without the B-/I- prefix).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -8,24 +8,7 @@
 use candle_core::{Device, Tensor};
 
 use super::load::LoraAdapter;
-use crate::model::SequenceStep;
-
-/// A projection an adapter can target. LLaMA: `q/k/v/o_proj`, `gate/up/down_proj`;
-/// GPT-2: `attn.c_attn`, `attn.c_proj`, `mlp.c_fc`, `mlp.c_proj`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Target {
-    Q,
-    K,
-    V,
-    O,
-    Gate,
-    Up,
-    Down,
-    CAttn,
-    AttnProj,
-    CFc,
-    MlpProj,
-}
+use super::target::Target;
 
 /// Which rows of a batched step each adapter in use covers.
 pub struct LoraStep<'a> {
@@ -37,24 +20,20 @@ pub struct LoraStep<'a> {
 }
 
 impl<'a> LoraStep<'a> {
-    /// Groups the step's rows by adapter. `adapters` is parallel to `steps` (or empty:
-    /// no adapters at all).
-    pub fn new(
-        steps: &[SequenceStep<'_>],
-        adapters: &[Option<&'a LoraAdapter>],
-        device: &Device,
-    ) -> candle_core::Result<Self> {
+    /// Groups the step's rows by adapter. `tokens[i]` is how many new tokens sequence
+    /// `i` brings to the step; `adapters` is parallel to it (or empty: no adapters at all).
+    pub fn new(tokens: &[usize], adapters: &[Option<&'a LoraAdapter>], device: &Device) -> candle_core::Result<Self> {
         if adapters.iter().all(Option::is_none) {
             return Ok(Self { groups: Vec::new(), host_rows: Vec::new() });
         }
-        if adapters.len() != steps.len() {
-            candle_core::bail!("{} adapters given for {} sequences", adapters.len(), steps.len());
+        if adapters.len() != tokens.len() {
+            candle_core::bail!("{} adapters given for {} sequences", adapters.len(), tokens.len());
         }
-        let total: usize = steps.iter().map(|s| s.tokens.len()).sum();
+        let total: usize = tokens.iter().sum();
         let mut rows: Vec<(&'a LoraAdapter, Vec<u32>)> = Vec::new();
         let mut offset = 0u32;
-        for (step, adapter) in steps.iter().zip(adapters) {
-            let len = step.tokens.len() as u32;
+        for (&len, adapter) in tokens.iter().zip(adapters) {
+            let len = len as u32;
             if let Some(adapter) = adapter {
                 // Identity, not name: two versions of one name may be in the same step.
                 match rows.iter_mut().find(|(a, _)| std::ptr::eq(*a, *adapter)) {

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use candle_core::{DType, Device, Tensor};
 
-use super::apply::Target;
 use super::config::AdapterConfig;
+use super::target::Target;
 
 /// File names of the PEFT layout.
 pub const CONFIG_FILE: &str = "adapter_config.json";

@@ -18,10 +18,12 @@ pub mod config;
 pub mod load;
 pub mod registry;
 pub mod reload;
+pub mod target;
 
 pub use admin::{AdminAccess, AdminError, AdminToken};
-pub use apply::{LoraStep, Target};
+pub use apply::LoraStep;
 pub use config::AdapterConfig;
 pub use load::{AdapterLimits, LoraAdapter, LoraError, LoraLayout, ModuleShape, QkPermutation};
 pub use registry::{AdapterRegistry, Origin, RegistryError};
 pub use reload::ConfigAdapters;
+pub use target::Target;

@@ -199,7 +199,7 @@ fn fetch_container(name: &str, image: &str, url: &str, dest: &str, sha256: Optio
             mount_path: FETCH_DIR.to_string(),
             ..Default::default()
         }]),
-        security_context: Some(super::pod::container_security_context()),
+        security_context: Some(super::security::container_security_context()),
         ..Default::default()
     }
 }

@@ -8,7 +8,7 @@ use netgpt_crds::config::SiteConfig;
 use netgpt_crds::{EdgeLLM, ServingDevice};
 
 use super::artifacts::StagedArtifact;
-use super::labels::Component;
+use super::labels::{Component, site_object_name};
 use super::pod::{ServingChildren, ServingWorkload, render};
 use super::training::training_volume;
 use super::{PodDefaults, RenderError, ServerAdapters, stage_serving};
@@ -17,11 +17,6 @@ use super::{PodDefaults, RenderError, ServerAdapters, stage_serving};
 pub struct SiteChildren {
     pub site: String,
     pub children: ServingChildren,
-}
-
-/// Name of a site's Deployment, Service and ConfigMap.
-pub fn site_object_name(edge_name: &str, site: &str) -> String {
-    format!("{edge_name}-{site}")
 }
 
 /// Renders every site of an EdgeLLM. `edge` must come from the apiserver (it needs a uid

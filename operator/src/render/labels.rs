@@ -57,3 +57,8 @@ pub fn object_labels(component: Component, instance: &str, site: Option<&str>) -
 pub fn owned_selector(component: Component, instance: &str) -> String {
     format!("{MANAGED_BY_LABEL}={MANAGED_BY},{COMPONENT_LABEL}={},{INSTANCE_LABEL}={instance}", component.as_str())
 }
+
+/// Name of a site's Deployment, Service and ConfigMap.
+pub fn site_object_name(edge_name: &str, site: &str) -> String {
+    format!("{edge_name}-{site}")
+}

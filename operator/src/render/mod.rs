@@ -8,6 +8,7 @@ pub mod edge;
 pub mod labels;
 pub mod pod;
 pub mod policy;
+pub mod security;
 pub mod training;
 pub mod workflow;
 

@@ -5,9 +5,8 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{
-    Capabilities, ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, EnvVar,
-    HTTPGetAction, PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile,
-    SecurityContext, Service, ServicePort, ServiceSpec, Volume, VolumeMount,
+    ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, HTTPGetAction, PodSpec,
+    PodTemplateSpec, Probe, ResourceRequirements, Service, ServicePort, ServiceSpec, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
@@ -16,6 +15,7 @@ use netgpt_crds::{Placement, ResourceSpec};
 
 use super::artifacts::{StagedArtifact, fetch_volume};
 use super::labels::{Component, object_labels, selector_labels};
+pub use super::security::{container_security_context, pod_security_context};
 
 /// Port the model server listens on.
 pub const SERVING_PORT: i32 = 8000;
@@ -23,9 +23,6 @@ pub const SERVING_PORT: i32 = 8000;
 pub const CONFIG_DIR: &str = "/etc/netgpt";
 /// File name of the serving configuration inside [`CONFIG_DIR`].
 pub const CONFIG_FILE: &str = "serving.yaml";
-/// Unprivileged user the server runs as (the image's `nonroot`).
-const RUN_AS: i64 = 65532;
-
 /// Everything needed to render one serving workload.
 pub struct ServingWorkload<'a> {
     pub name: String,
@@ -58,35 +55,6 @@ fn meta(w: &ServingWorkload<'_>) -> ObjectMeta {
         namespace: Some(w.namespace.clone()),
         labels: Some(object_labels(w.component, w.instance, w.site)),
         owner_references: Some(vec![w.owner.clone()]),
-        ..Default::default()
-    }
-}
-
-/// Security context of every container: non-root, read-only root filesystem, no
-/// privilege escalation, no capabilities, the runtime's default seccomp profile.
-pub fn container_security_context() -> SecurityContext {
-    SecurityContext {
-        run_as_non_root: Some(true),
-        run_as_user: Some(RUN_AS),
-        read_only_root_filesystem: Some(true),
-        allow_privilege_escalation: Some(false),
-        privileged: Some(false),
-        capabilities: Some(Capabilities { drop: Some(vec!["ALL".to_string()]), add: None }),
-        seccomp_profile: Some(SeccompProfile { type_: "RuntimeDefault".to_string(), localhost_profile: None }),
-        ..Default::default()
-    }
-}
-
-/// Security context of every pod the operator renders (serving and gateway alike): the
-/// image's unprivileged user and group, volumes group-owned by it, the runtime's default
-/// seccomp profile.
-pub fn pod_security_context() -> PodSecurityContext {
-    PodSecurityContext {
-        run_as_non_root: Some(true),
-        run_as_user: Some(RUN_AS),
-        run_as_group: Some(RUN_AS),
-        fs_group: Some(RUN_AS),
-        seccomp_profile: Some(SeccompProfile { type_: "RuntimeDefault".to_string(), localhost_profile: None }),
         ..Default::default()
     }
 }

@@ -22,7 +22,8 @@ use netgpt_crds::{EdgeLLM, EdgeSite, ModelFormat, ServingDevice, TrainingStorage
 
 use super::artifacts::{ArtifactKind, SAFETENSORS_MODEL_FILES, fetch_volume, stage};
 use super::labels::{Component, object_labels};
-use super::pod::{container_security_context, pod_security_context, resources};
+use super::pod::resources;
+use super::security::{container_security_context, pod_security_context};
 use super::{MODEL_DIR, PodDefaults, RenderError, fnv1a};
 
 /// Where the training volume is mounted (read-write in the Job, read-only when serving).

@@ -19,7 +19,7 @@ use netgpt_crds::config::{CONFIG_API_VERSION, SiteConfig, UpstreamModel, WORKFLO
 use netgpt_crds::{CloudLLM, DesensitizationPolicy, EdgeLLM, LogicalAIWorkflow, ServingDevice, StepKind, Target};
 
 use super::desensitization::{THREADS_ENV, sidecar_resources};
-use super::edge::site_object_name;
+use super::labels::site_object_name;
 use super::labels::{Component, object_labels, selector_labels};
 use super::pod::{CONFIG_DIR, container_security_context, pod_security_context, service_url};
 use super::{PodDefaults, RenderError};

@@ -15,9 +15,16 @@ use candle_core::{DType, Device, IndexOp, Module, Tensor};
 use candle_nn::{Embedding, Linear, RmsNorm, VarBuilder};
 use serde::Deserialize;
 
+#[cfg(feature = "cuda")]
+mod cuda;
+mod layer;
+
+use layer::Layer;
+
 use crate::lora::{LoraAdapter, LoraLayout, LoraStep, Target};
 use crate::model::{
     AttentionShape, KvCache, LanguageModel, ModelError, SequenceStep, cached_attention, check_context, last_token_rows,
+    step_tokens,
 };
 
 /// The fields of a LLaMA `config.json` this implementation reads.
@@ -81,19 +88,6 @@ fn default_hidden_act() -> String {
 /// Errors loading a LLaMA checkpoint.
 pub type HfLlamaLoadError = crate::model::CheckpointError;
 
-#[derive(Debug, Clone)]
-pub(crate) struct Layer {
-    pub(crate) input_norm: RmsNorm,
-    pub(crate) q_proj: Linear,
-    pub(crate) k_proj: Linear,
-    pub(crate) v_proj: Linear,
-    pub(crate) o_proj: Linear,
-    pub(crate) post_attention_norm: RmsNorm,
-    pub(crate) gate_proj: Linear,
-    pub(crate) up_proj: Linear,
-    pub(crate) down_proj: Linear,
-}
-
 /// A LLaMA model loaded from safetensors.
 #[derive(Debug, Clone)]
 pub struct HfLlama {
@@ -103,7 +97,7 @@ pub struct HfLlama {
     /// CPU layers (empty on CUDA, where `cuda_layers` holds fused weights instead).
     layers: Vec<Layer>,
     #[cfg(feature = "cuda")]
-    cuda_layers: Vec<crate::hf_llama_cuda::FusedLayer>,
+    cuda_layers: Vec<cuda::FusedLayer>,
     norm: RmsNorm,
     lm_head: Linear,
     rope_cos: Tensor,
@@ -204,7 +198,7 @@ impl HfLlama {
             // about twice the weights in device memory.
             #[cfg(feature = "cuda")]
             if device.is_cuda() {
-                cuda_layers.push(crate::hf_llama_cuda::FusedLayer::new(layer)?);
+                cuda_layers.push(cuda::FusedLayer::new(layer)?);
                 continue;
             }
             layers.push(layer);
@@ -242,8 +236,8 @@ impl HfLlama {
     }
 
     #[cfg(feature = "cuda")]
-    fn cuda_view(&self) -> crate::hf_llama_cuda::ModelView<'_> {
-        crate::hf_llama_cuda::ModelView {
+    fn cuda_view(&self) -> cuda::ModelView<'_> {
+        cuda::ModelView {
             layers: &self.cuda_layers,
             embed_tokens: &self.embed_tokens,
             norm: &self.norm,
@@ -287,9 +281,9 @@ impl HfLlama {
             if adapters.iter().any(Option::is_some) {
                 return Err(ModelError::Invalid("LoRA adapters are not supported on CUDA yet".into()));
             }
-            return Ok(crate::hf_llama_cuda::hidden_states(self.cuda_view(), steps)?.unsqueeze(0)?);
+            return Ok(cuda::hidden_states(self.cuda_view(), steps)?.unsqueeze(0)?);
         }
-        let lora = LoraStep::new(steps, adapters, &self.device)?;
+        let lora = LoraStep::new(&step_tokens(steps), adapters, &self.device)?;
         let ids: Vec<u32> = steps.iter().flat_map(|s| s.tokens.iter().copied()).collect();
         let total = ids.len();
         let ids = Tensor::from_vec(ids, (1, total), &self.device)?;
@@ -357,7 +351,7 @@ impl LanguageModel for HfLlama {
         let last = hidden.i(0)?.index_select(&rows, 0)?;
         #[cfg(feature = "cuda")]
         if self.device.is_cuda() {
-            return crate::hf_llama_cuda::head(self.cuda_view(), &last);
+            return cuda::head(self.cuda_view(), &last);
         }
         Ok(self.lm_head.forward(&self.norm.forward(&last)?)?)
     }

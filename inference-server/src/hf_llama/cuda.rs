@@ -19,7 +19,7 @@
 use candle_core::{DType, Module, Tensor};
 use candle_nn::{Embedding, Linear, RmsNorm};
 
-use crate::hf_llama::Layer;
+use super::layer::Layer;
 use crate::model::{ModelError, SequenceStep};
 use netgpt_kernels::cuda::{self, Heads, StepTables};
 
