@@ -22,7 +22,7 @@ cleanup() {
 trap cleanup EXIT
 $BIN crd | kubectl apply -f - >/dev/null
 kubectl create ns "$ns" >/dev/null
-$BIN operator --metrics-addr 127.0.0.1:0 --leader-elect=false --namespace "$ns" >"$LOG" 2>&1 &
+$BIN operator --listen 127.0.0.1:0 --leader-elect=false --namespace "$ns" >"$LOG" 2>&1 &
 OP=$!
 sleep 2
 manifest=$(mktemp)

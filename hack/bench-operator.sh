@@ -12,7 +12,7 @@ cargo build --release -q --bin netgpt
 BIN=target/release/netgpt
 LOG=$(mktemp); trap 'kill $OP 2>/dev/null || true; rm -f $LOG' EXIT
 $BIN crd | kubectl apply -f - >/dev/null
-$BIN operator --metrics-addr 127.0.0.1:0 --leader-elect=false >"$LOG" 2>&1 &
+$BIN operator --listen 127.0.0.1:0 --leader-elect=false >"$LOG" 2>&1 &
 OP=$!
 sleep 2
 now() { date +%s.%N; }

@@ -148,8 +148,7 @@ async fn model_server(
     std::fs::write(&config_path, config.to_yaml()?).with_context(|| format!("writing {}", config_path.display()))?;
     let args = ServeArgs {
         config: Some(config_path),
-        host: "127.0.0.1".into(),
-        port: 0,
+        listen: Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
         threads,
         max_body_bytes: 1 << 20,
         step_token_budget: 256,

@@ -532,10 +532,10 @@ async fn dashboards_query_only_exposed_metrics_and_docs_list_them_all() {
     procs.spawn(
         "operator",
         Command::new(NETGPT)
-            .args(["operator", "--namespace", &ns.name, "--metrics-addr", &operator.to_string()])
+            .args(["operator", "--namespace", &ns.name, "--listen", &operator.to_string()])
             // Leader election on (as the chart runs it), its Lease in the test namespace.
             .args(["--lease-namespace", &ns.name, "--lease-name", "dashboards-test"])
-            .args(["--identity", "dashboards-operator", "--lease-duration", "6"])
+            .args(["--identity", "dashboards-operator", "--lease-duration-seconds", "6"])
             .env("KUBECONFIG", kubeconfig_path()),
     );
 

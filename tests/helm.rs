@@ -119,7 +119,7 @@ async fn operator_reconciles_with_the_charts_rbac_and_uninstall_cleans_up() {
     let log = std::fs::File::create(&log_path).expect("log");
     let _operator = Operator(
         Command::new(env!("CARGO_BIN_EXE_netgpt"))
-            .args(["operator", "--metrics-addr", "127.0.0.1:0", "--namespace", &apps.name])
+            .args(["operator", "--listen", "127.0.0.1:0", "--namespace", &apps.name])
             .args(["--lease-name", &sa, "--lease-namespace", &release_ns.name, "--identity", "helm-test"])
             .env("KUBECONFIG", &kubeconfig)
             .env("NO_COLOR", "1")

@@ -17,7 +17,14 @@ fn spawn_operator(ns: &str, identity: &str, log: &Path) -> Child {
     let file = std::fs::File::create(log).expect("log file");
     Command::new(env!("CARGO_BIN_EXE_netgpt"))
         .args(["operator", "--namespace", ns, "--lease-namespace", ns, "--lease-name", "leader-test"])
-        .args(["--identity", identity, "--metrics-addr", "127.0.0.1:0", "--lease-duration", &LEASE_SECONDS.to_string()])
+        .args([
+            "--identity",
+            identity,
+            "--listen",
+            "127.0.0.1:0",
+            "--lease-duration-seconds",
+            &LEASE_SECONDS.to_string(),
+        ])
         .env("KUBECONFIG", kubeconfig_path())
         .env("RUST_LOG", "info")
         .env("NO_COLOR", "1")

@@ -51,38 +51,47 @@ pub struct SidecarArgs {
     #[arg(long, env = "NETGPT_WORKFLOW_CONFIG", default_value = DEFAULT_CONFIG)]
     pub config: PathBuf,
     /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1:8081")]
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8081", env = "NETGPT_LISTEN")]
     pub listen: SocketAddr,
     /// Also serve `/metrics`, `/health` and `/ready` (and nothing else) on this address,
     /// e.g. `0.0.0.0:9091`, for Prometheus while the API stays on loopback.
-    #[arg(long)]
+    #[arg(long, value_name = "ADDR", env = "NETGPT_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
     /// Cloud model base URL (overrides `cloud.url`; without a config file, required).
-    #[arg(long)]
+    #[arg(long, env = "NETGPT_UPSTREAM")]
     pub upstream: Option<String>,
     /// Replacement action (overrides the policy).
-    #[arg(long, value_parser = parse_action)]
+    #[arg(long, value_parser = parse_action, env = "NETGPT_DESENSITIZE_ACTION")]
     pub action: Option<DesensitizeAction>,
     /// Seconds to wait for the cloud's response head. Durations are `--*-seconds` across
     /// subcommands; the old `--upstream-timeout-secs` still works.
-    #[arg(long = "upstream-timeout-seconds", alias = "upstream-timeout-secs", default_value_t = 120)]
-    pub upstream_timeout_secs: u64,
-    /// With `mask`, keep separators (`-`, spaces, `@`, `.`) instead of masking them too.
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    #[arg(long, alias = "upstream-timeout-secs", default_value_t = 120, env = "NETGPT_UPSTREAM_TIMEOUT_SECONDS")]
+    pub upstream_timeout_seconds: u64,
+    /// With `mask`, keep separators (`-`, spaces, `@`, `.`) instead of masking them too
+    /// (default). `--mask-keeps-separators=false` masks them as well.
+    #[arg(
+        long,
+        default_value_t = true,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        action = clap::ArgAction::Set,
+        env = "NETGPT_MASK_KEEPS_SEPARATORS"
+    )]
     pub mask_keeps_separators: bool,
     /// Largest request body accepted, in bytes.
-    #[arg(long, default_value_t = 8 * 1024 * 1024)]
+    #[arg(long, default_value_t = 8 * 1024 * 1024, env = "NETGPT_MAX_BODY_BYTES")]
     pub max_body_bytes: usize,
     /// The learned PII detector: a model directory, `auto` (the one `netgpt model pull
     /// pii-rampart` cached, if any) or `off` (rule detectors only).
     #[arg(long, env = "NETGPT_PII_MODEL", default_value = "auto")]
     pub pii_model: String,
     /// Requests desensitized at once (default: one per CPU); more wait up to 2 s, then 503.
-    #[arg(long)]
+    #[arg(long, env = "NETGPT_MAX_CONCURRENT_DETECTIONS")]
     pub max_concurrent_detections: Option<usize>,
     /// Tokens the learned detector reads per request at most (about 0.5 ms of CPU each);
     /// a request with more text is refused with 413.
-    #[arg(long, default_value_t = 32_768)]
+    #[arg(long, default_value_t = 32_768, env = "NETGPT_MAX_LEARNED_TOKENS")]
     pub max_learned_tokens: usize,
 }
 
@@ -164,7 +173,7 @@ pub fn settings(args: &SidecarArgs) -> Result<SidecarSettings, CliError> {
     let mut settings = SidecarSettings::new(upstream, policy);
     settings.listen = args.listen;
     settings.metrics_listen = args.metrics_listen;
-    settings.upstream_timeout = Duration::from_secs(args.upstream_timeout_secs);
+    settings.upstream_timeout = Duration::from_secs(args.upstream_timeout_seconds);
     settings.max_body_bytes = args.max_body_bytes;
     settings.mask_keeps_separators = args.mask_keeps_separators;
     settings.site_places = site_places;
@@ -310,5 +319,16 @@ desensitization: {action: mask, entities: [email, phone], restoreInResponse: fal
         assert!(matches!(cli.args.command, Some(DesensitizeCommand::Eval(EvalArgs { iou, .. })) if iou == 0.5));
         let cli = Cli::parse_from(["x", "--config", "/nope.yaml"]);
         assert!(matches!(settings(&cli.args.sidecar), Err(CliError::ReadConfig { .. })));
+    }
+
+    #[test]
+    fn booleans_are_plain_switches_and_durations_carry_their_unit() {
+        let plain = Cli::try_parse_from(["desensitize", "--mask-keeps-separators"]).expect("a plain switch");
+        assert!(plain.args.sidecar.mask_keeps_separators);
+        let off = Cli::try_parse_from(["desensitize", "--mask-keeps-separators=false"]).expect("switched off");
+        assert!(!off.args.sidecar.mask_keeps_separators);
+        let new = Cli::try_parse_from(["desensitize", "--upstream-timeout-seconds", "9"]).expect("new name");
+        let old = Cli::try_parse_from(["desensitize", "--upstream-timeout-secs", "9"]).expect("old name");
+        assert_eq!((new.args.sidecar.upstream_timeout_seconds, old.args.sidecar.upstream_timeout_seconds), (9, 9));
     }
 }

@@ -28,19 +28,19 @@ use netgpt_runtime::{ErrorShape, GracefulServer, termination_signal};
 #[derive(clap::Args, Clone, Debug)]
 pub struct GatewayArgs {
     /// Compiled workflow (`WorkflowConfig` YAML) rendered by the operator or `netgpt local`.
-    #[arg(long, default_value = "/etc/netgpt/workflow.yaml")]
+    #[arg(long, default_value = "/etc/netgpt/workflow.yaml", env = "NETGPT_WORKFLOW_CONFIG")]
     pub config: PathBuf,
     /// Address to listen on.
-    #[arg(long, default_value = "0.0.0.0:8080")]
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:8080", env = "NETGPT_LISTEN")]
     pub listen: SocketAddr,
     /// Seconds between reporting not-ready and closing the listener on SIGTERM, so load
     /// balancers stop sending traffic first (as `netgpt serve`'s flag).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, env = "NETGPT_SHUTDOWN_DELAY_SECONDS")]
     pub shutdown_delay_seconds: u64,
     /// Longest silence allowed between two chunks of a streamed cloud answer, once its
     /// first byte has arrived within the latency budget; then the stream ends with an
     /// error event.
-    #[arg(long, default_value_t = DEFAULT_STREAM_IDLE_SECONDS)]
+    #[arg(long, default_value_t = DEFAULT_STREAM_IDLE_SECONDS, env = "NETGPT_STREAM_IDLE_TIMEOUT_SECONDS")]
     pub stream_idle_timeout_seconds: u64,
 }
 

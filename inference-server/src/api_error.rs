@@ -40,6 +40,9 @@ pub enum ApiError {
     Adapter(#[from] RegistryError),
     #[error("{0}")]
     Admin(#[from] AdminError),
+    /// `--api-key` is set and the request did not carry it.
+    #[error("{0}")]
+    ApiKey(AdminError),
 }
 
 impl ApiError {
@@ -68,6 +71,7 @@ impl ApiError {
                 }
                 _ => StatusCode::BAD_REQUEST,
             },
+            Self::ApiKey(_) => StatusCode::UNAUTHORIZED,
             Self::Admin(error) => match error {
                 AdminError::MissingToken | AdminError::WrongToken => StatusCode::UNAUTHORIZED,
                 AdminError::NotLoopback => StatusCode::FORBIDDEN,
@@ -131,6 +135,7 @@ impl ApiError {
                 RegistryError::Load { source: LoraError::TooLarge { .. }, .. } => "adapter_too_large",
                 RegistryError::Load { .. } => "invalid_adapter",
             },
+            Self::ApiKey(_) => "invalid_api_key",
             Self::Admin(error) => match error {
                 AdminError::MissingToken => "missing_admin_token",
                 AdminError::WrongToken => "invalid_admin_token",

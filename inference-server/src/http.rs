@@ -23,7 +23,7 @@ use tokio::sync::mpsc;
 use crate::api_error::ApiError;
 use crate::chat_template::{ChatMessage, ChatTemplate};
 use crate::engine::{EngineHandle, GenerationEvent, GenerationRequest, SubmitError};
-use crate::lora::{AdapterRegistry, AdminAccess, LoraAdapter, Origin};
+use crate::lora::{AdapterRegistry, AdminAccess, AdminToken, LoraAdapter, Origin};
 use crate::metrics::Metrics;
 use crate::openai::{
     ChatChoice, ChatChunkChoice, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatDelta, ChatLogprobs,
@@ -65,6 +65,8 @@ pub struct AppState {
     pub adapters: AdapterRegistry,
     /// Who may load and unload adapters over HTTP.
     pub admin: AdminAccess,
+    /// The bearer token `/v1/…` requests must carry (`--api-key`), if any.
+    pub api_key: Option<AdminToken>,
 }
 
 impl AppState {
@@ -90,11 +92,16 @@ fn log_request(state: &AppState, model: &str, prompt: &str) {
 /// adapter admin routes refuse everyone unless an admin token is configured.
 pub fn router(state: Arc<AppState>) -> Router {
     let body_limit = state.max_body_bytes;
-    Router::new()
+    // The OpenAI API behind `--api-key`; the admin routes keep their own rule (admin token,
+    // else loopback); probes and scrapers stay open.
+    let api = Router::new()
         .route("/v1/chat/completions", post(chat_completions))
         .route("/v1/completions", post(completions))
         .route("/v1/models", get(list_models))
         .route("/v1/adapters", get(list_adapters))
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_api_key));
+    Router::new()
+        .merge(api)
         .merge(admin_router(state.clone()))
         .route("/health", get(health))
         .route("/ready", get(ready))
@@ -116,6 +123,16 @@ fn admin_router(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/v1/load_lora_adapter", post(vllm_load_adapter))
         .route("/v1/unload_lora_adapter", post(vllm_unload_adapter))
         .route_layer(middleware::from_fn_with_state(state, require_admin))
+}
+
+/// Answers 401 unless the request carries the `--api-key` token (when one is set).
+async fn require_api_key(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    let Some(key) = &state.api_key else { return next.run(request).await };
+    let authorization = request.headers().get(header::AUTHORIZATION).map(HeaderValue::as_bytes);
+    match key.authorize(authorization) {
+        Ok(()) => next.run(request).await,
+        Err(error) => ApiError::ApiKey(error).into_response(),
+    }
 }
 
 /// Answers 401/403 unless the request may administer adapters (see [`AdminAccess`]).

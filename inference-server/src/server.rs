@@ -35,38 +35,46 @@ pub struct ServeArgs {
     pub config: Option<PathBuf>,
     /// Model: a LLaMA-family GGUF file, or a GPT-2 safetensors directory. Defaults to the
     /// cached SmolLM2 (`netgpt model pull smollm2`).
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", env = "NETGPT_MODEL")]
     pub model: Option<PathBuf>,
     /// `tokenizer.json` of a safetensors model (default: inside its directory).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", env = "NETGPT_TOKENIZER")]
     pub tokenizer: Option<PathBuf>,
-    /// Name the API serves the model under.
-    #[arg(long, value_name = "NAME")]
+    /// Name the API serves the model under (as vLLM's flag).
+    #[arg(long, value_name = "NAME", env = "NETGPT_SERVED_MODEL_NAME")]
     pub served_model_name: Option<String>,
-    /// Address to listen on.
-    #[arg(long, default_value = "0.0.0.0")]
-    pub host: String,
-    /// Port to listen on.
-    #[arg(long, default_value_t = DEFAULT_PORT)]
-    pub port: u16,
-    /// Compute threads for the model (default: the cores available).
+    /// Address to listen on, `HOST:PORT` (default `0.0.0.0:8000`), as every NetGPT
+    /// subcommand spells it.
+    #[arg(long, value_name = "ADDR", env = "NETGPT_LISTEN", conflicts_with_all = ["host", "port"])]
+    pub listen: Option<SocketAddr>,
+    /// Host to listen on, for users of vLLM's and llama.cpp's `--host` (default 0.0.0.0).
     #[arg(long)]
+    pub host: Option<String>,
+    /// Port to listen on, for users of vLLM's and llama.cpp's `--port` (default 8000).
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Bearer token every `/v1/…` request must carry (vLLM's `--api-key`); `/health`,
+    /// `/ready` and `/metrics` stay open for probes and scrapers. Unset: no check.
+    #[arg(long, env = "NETGPT_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// Compute threads for the model (default: the cores available).
+    #[arg(long, env = "NETGPT_THREADS")]
     pub threads: Option<usize>,
     /// Maximum tokens of prompt plus completion (default: the model's own). vLLM's name
     /// `--max-model-len` works too.
-    #[arg(long, visible_alias = "max-model-len")]
+    #[arg(long, visible_alias = "max-model-len", env = "NETGPT_CONTEXT_LENGTH")]
     pub context_length: Option<usize>,
     /// Upper bound on `max_tokens`.
-    #[arg(long)]
+    #[arg(long, env = "NETGPT_MAX_NEW_TOKENS")]
     pub max_new_tokens: Option<usize>,
     /// Sequences generated at once (vLLM: `--max-num-seqs`; llama.cpp: `--parallel`).
-    #[arg(long, visible_alias = "max-num-seqs", visible_alias = "parallel")]
+    #[arg(long, visible_alias = "max-num-seqs", visible_alias = "parallel", env = "NETGPT_MAX_CONCURRENT_REQUESTS")]
     pub max_concurrent_requests: Option<usize>,
     /// Requests that may wait for a slot; beyond this the server answers 429.
-    #[arg(long)]
+    #[arg(long, env = "NETGPT_MAX_QUEUED_REQUESTS")]
     pub max_queued_requests: Option<usize>,
     /// Largest request body accepted (bytes); larger ones get 413.
-    #[arg(long, default_value_t = DEFAULT_MAX_BODY_BYTES)]
+    #[arg(long, default_value_t = DEFAULT_MAX_BODY_BYTES, env = "NETGPT_MAX_BODY_BYTES")]
     pub max_body_bytes: usize,
     /// Prompt and decode tokens processed per engine step (bounds how long one long
     /// prompt can pause the other sequences).
@@ -84,14 +92,14 @@ pub struct ServeArgs {
     /// Where the model runs: cpu, cuda or cuda:N (CUDA: LLaMA safetensors checkpoints, in
     /// a build with the `cuda` feature; see docs/gpu.md). Default: the configuration
     /// file's `limits.device` (which the operator resolves), else cpu.
-    #[arg(long)]
+    #[arg(long, env = "NETGPT_DEVICE")]
     pub device: Option<DeviceSpec>,
     /// Weight type of safetensors checkpoints (default: f32 on cpu, f16 on cuda).
-    #[arg(long, value_enum)]
+    #[arg(long, value_enum, env = "NETGPT_DTYPE")]
     pub dtype: Option<WeightDType>,
     /// Seconds between reporting not-ready and closing the listener on SIGTERM, so load
     /// balancers stop sending traffic first.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, env = "NETGPT_SHUTDOWN_DELAY_SECONDS")]
     pub shutdown_delay_seconds: u64,
     /// LoRA adapter to load before reporting ready, `NAME=DIR` (PEFT layout); repeatable,
     /// added to the config file's `adapters`.
@@ -101,16 +109,16 @@ pub struct ServeArgs {
     #[arg(long, value_name = "DIR", env = "NETGPT_ADAPTER_DIR")]
     pub adapter_dir: Option<PathBuf>,
     /// Most adapters loaded at once.
-    #[arg(long)]
+    #[arg(long, env = "NETGPT_MAX_ADAPTERS")]
     pub max_adapters: Option<usize>,
     /// Highest adapter rank accepted.
-    #[arg(long)]
+    #[arg(long, env = "NETGPT_MAX_ADAPTER_RANK")]
     pub max_adapter_rank: Option<usize>,
     /// Memory all loaded adapters may take together (bytes).
-    #[arg(long)]
+    #[arg(long, env = "NETGPT_MAX_ADAPTER_BYTES")]
     pub max_adapter_bytes: Option<u64>,
     /// Seconds between checks of `--config` for a changed `adapters` list (0: never).
-    #[arg(long, default_value_t = DEFAULT_CONFIG_POLL_SECONDS)]
+    #[arg(long, default_value_t = DEFAULT_CONFIG_POLL_SECONDS, env = "NETGPT_CONFIG_POLL_SECONDS")]
     pub config_poll_seconds: u64,
     /// Bearer token `POST`/`DELETE /v1/adapters` and vLLM's load/unload routes require.
     /// Unset (and no --admin-token-file): those routes answer loopback clients only.
@@ -140,6 +148,8 @@ pub enum ServeError {
     NoModel(PathBuf),
     #[error(transparent)]
     Pull(#[from] model_store::PullError),
+    #[error("--api-key must not be empty")]
+    ApiKey,
     #[error("invalid listen address {0}")]
     Address(String),
     #[error("{action}: {source}")]
@@ -192,6 +202,8 @@ pub struct ServerSettings {
     pub config_poll: Duration,
     /// Who may load and unload adapters over HTTP.
     pub admin: AdminAccess,
+    /// The bearer token `/v1/…` requests must carry (`--api-key`).
+    pub api_key: Option<AdminToken>,
 }
 
 fn positive(value: Option<i32>) -> Option<usize> {
@@ -225,6 +237,7 @@ impl ServerSettings {
             config_adapters: 0,
             config_poll: Duration::from_secs(DEFAULT_CONFIG_POLL_SECONDS),
             admin: AdminAccess::LoopbackOnly,
+            api_key: None,
         }
     }
 
@@ -266,8 +279,14 @@ impl ServerSettings {
             max_rank: args.max_adapter_rank.unwrap_or(defaults.max_rank),
             max_bytes: args.max_adapter_bytes.unwrap_or(defaults.max_bytes),
         };
-        let listen = format!("{}:{}", args.host, args.port);
-        let listen: SocketAddr = listen.parse().map_err(|_| ServeError::Address(listen.clone()))?;
+        let listen = match args.listen {
+            Some(listen) => listen,
+            None => {
+                let host = args.host.as_deref().unwrap_or("0.0.0.0");
+                let listen = format!("{host}:{}", args.port.unwrap_or(DEFAULT_PORT));
+                listen.parse().map_err(|_| ServeError::Address(listen.clone()))?
+            }
+        };
         Ok(Self {
             model,
             model_name,
@@ -303,6 +322,12 @@ impl ServerSettings {
             config_adapters,
             config_poll: Duration::from_secs(args.config_poll_seconds),
             admin: admin_access(args)?,
+            // An empty key (`NETGPT_API_KEY=`) is a mistake, not "no auth".
+            api_key: args
+                .api_key
+                .as_deref()
+                .map(|key| AdminToken::new(key).map_err(|_| ServeError::ApiKey))
+                .transpose()?,
         })
     }
 }
@@ -436,6 +461,7 @@ pub async fn start(settings: ServerSettings) -> Result<RunningServer, ServeError
             metrics.clone(),
         ),
         admin: settings.admin.clone(),
+        api_key: settings.api_key.clone(),
     });
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
@@ -619,8 +645,8 @@ limits:
         let path = write_config("merge", CONFIG);
         let args = ServeArgs {
             config: Some(path.clone()),
-            host: "127.0.0.1".into(),
-            port: 9000,
+            host: Some("127.0.0.1".into()),
+            port: Some(9000),
             max_new_tokens: Some(100),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             step_token_budget: DEFAULT_STEP_TOKEN_BUDGET,
@@ -651,13 +677,31 @@ limits:
         assert_eq!(llama_cpp.serve.max_concurrent_requests, Some(4));
         let own = Cli::try_parse_from(["serve", "--context-length", "256", "--served-model-name", "m"]).expect("own");
         assert_eq!((own.serve.context_length, own.serve.served_model_name.as_deref()), (Some(256), Some("m")));
+        // `--listen ADDR` as every subcommand has it; vLLM's `--host`/`--port` still work
+        // and resolve to the same address, but not mixed with `--listen`.
+        let listen = Cli::try_parse_from(["serve", "--listen", "127.0.0.1:9100"]).expect("--listen");
+        let host_port = Cli::try_parse_from(["serve", "--host", "127.0.0.1", "--port", "9100"]).expect("--host/--port");
+        let (a, b) = (
+            ServerSettings::from_args(&listen.serve).expect("settings").listen,
+            ServerSettings::from_args(&host_port.serve).expect("settings").listen,
+        );
+        assert_eq!((a, b), (SocketAddr::from(([127, 0, 0, 1], 9100)), SocketAddr::from(([127, 0, 0, 1], 9100))));
+        assert!(Cli::try_parse_from(["serve", "--listen", "127.0.0.1:1", "--port", "2"]).is_err());
+        let default = Cli::try_parse_from(["serve"]).expect("defaults");
+        let listen = ServerSettings::from_args(&default.serve).expect("settings").listen;
+        assert_eq!(listen, SocketAddr::from(([0, 0, 0, 0], DEFAULT_PORT)));
+        // vLLM's `--api-key`; an empty one is refused, not taken as "no key".
+        let keyed = Cli::try_parse_from(["serve", "--api-key", "sk-local"]).expect("--api-key");
+        assert!(ServerSettings::from_args(&keyed.serve).expect("settings").api_key.is_some());
+        let empty = Cli::try_parse_from(["serve", "--api-key", " "]).expect("parses");
+        assert!(matches!(ServerSettings::from_args(&empty.serve), Err(ServeError::ApiKey)));
     }
 
     #[test]
     fn the_configured_device_and_dtype_apply_unless_a_flag_overrides_them() {
         let text = CONFIG.replace("limits:\n", "limits:\n  device: cuda\n  dtype: bf16\n");
         let path = write_config("device", &text);
-        let args = ServeArgs { config: Some(path.clone()), host: "0.0.0.0".into(), ..ServeArgs::default() };
+        let args = ServeArgs { config: Some(path.clone()), ..ServeArgs::default() };
         let settings = ServerSettings::from_args(&args).expect("settings");
         assert_eq!((settings.device, settings.dtype), (DeviceSpec::Cuda(0), Some(WeightDType::Bf16)));
         let flags = ServeArgs { device: Some(DeviceSpec::Cpu), dtype: Some(WeightDType::F32), ..args };
@@ -666,7 +710,7 @@ limits:
         assert_eq!((settings.device, settings.dtype), (DeviceSpec::Cpu, Some(WeightDType::F32)));
         // Without either, the CPU.
         let plain = write_config("no-device", CONFIG);
-        let args = ServeArgs { config: Some(plain.clone()), host: "0.0.0.0".into(), ..ServeArgs::default() };
+        let args = ServeArgs { config: Some(plain.clone()), ..ServeArgs::default() };
         let settings = ServerSettings::from_args(&args).expect("settings");
         let _ = std::fs::remove_file(plain);
         assert_eq!(settings.device, DeviceSpec::Cpu);
@@ -679,7 +723,7 @@ limits:
             .replace("format: gguf", "format: safetensors")
             .replace("path: /models/smol.gguf", "path: /models/gpt2\n  tokenizerPath: /t.json");
         let path = write_config("gpt2", &text);
-        let args = ServeArgs { config: Some(path.clone()), host: "0.0.0.0".into(), ..ServeArgs::default() };
+        let args = ServeArgs { config: Some(path.clone()), ..ServeArgs::default() };
         let settings = ServerSettings::from_args(&args).expect("settings");
         let _ = std::fs::remove_file(path);
         assert_eq!(
@@ -694,7 +738,6 @@ limits:
         let path = write_config("lora", &with_adapter);
         let args = ServeArgs {
             config: Some(path.clone()),
-            host: "0.0.0.0".into(),
             lora: vec!["site-b=/adapters/b".into()],
             max_adapter_rank: Some(16),
             ..ServeArgs::default()
@@ -715,13 +758,12 @@ limits:
     fn unsupported_combinations_are_refused() {
         let gpt2_gguf = CONFIG.replace("architecture: llama", "architecture: gpt2");
         let path = write_config("gpt2-gguf", &gpt2_gguf);
-        let args = ServeArgs { config: Some(path.clone()), host: "0.0.0.0".into(), ..ServeArgs::default() };
+        let args = ServeArgs { config: Some(path.clone()), ..ServeArgs::default() };
         let result = ServerSettings::from_args(&args);
         let _ = std::fs::remove_file(path);
         assert!(matches!(result, Err(ServeError::Unsupported(_))), "{result:?}");
         let args = ServeArgs {
             model: Some("/models/m.gguf".into()),
-            host: "0.0.0.0".into(),
             lora: vec!["no-separator".into()],
             ..ServeArgs::default()
         };
@@ -731,7 +773,7 @@ limits:
 
     #[test]
     fn the_admin_token_comes_from_the_flag_or_a_file_and_is_never_empty() {
-        let base = ServeArgs { model: Some("/models/m.gguf".into()), host: "0.0.0.0".into(), ..ServeArgs::default() };
+        let base = ServeArgs { model: Some("/models/m.gguf".into()), ..ServeArgs::default() };
         let access = |args: &ServeArgs| ServerSettings::from_args(args).map(|s| s.admin);
         assert!(matches!(access(&base), Ok(AdminAccess::LoopbackOnly)));
         let flag = ServeArgs { admin_token: Some("t0ken".into()), ..base.clone() };

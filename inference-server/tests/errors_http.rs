@@ -273,3 +273,38 @@ async fn fuzzed_bodies_never_break_the_server() {
     let health = client().get(url(addr, "/health")).send().await.expect("health");
     assert_eq!(health.status(), 200);
 }
+
+/// `--api-key` (vLLM's flag): every `/v1/…` request needs the bearer token, answered with
+/// OpenAI's 401 shape otherwise; probes and the metrics scrape stay open.
+#[tokio::test]
+async fn api_key_guards_the_openai_api_but_not_probes_or_metrics() {
+    let addr = spawn_server(|settings| {
+        settings.api_key = Some(netgpt_inference::lora::AdminToken::new("sk-edge-1").expect("token"));
+    });
+    let http = client();
+    let missing = http.get(url(addr, "/v1/models")).send().await.expect("request");
+    assert_eq!(missing.status(), 401);
+    assert_eq!(missing.headers()["www-authenticate"], "Bearer");
+    let body: Value = missing.json().await.expect("JSON error");
+    assert_eq!(assert_error_shape(&body)["code"], "invalid_api_key", "{body}");
+    let wrong = http
+        .post(url(addr, "/v1/chat/completions"))
+        .bearer_auth("sk-other")
+        .json(&json!({"messages": [{"role": "user", "content": "hi"}], "max_tokens": 1}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(wrong.status(), 401);
+    let right = http
+        .post(url(addr, "/v1/chat/completions"))
+        .bearer_auth("sk-edge-1")
+        .json(&json!({"messages": [{"role": "user", "content": "hi"}], "max_tokens": 1}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(right.status(), 200, "{:?}", right.text().await);
+    for open in ["/health", "/ready", "/metrics"] {
+        let response = http.get(url(addr, open)).send().await.expect("request");
+        assert_eq!(response.status(), 200, "{open} needs no key");
+    }
+}

@@ -308,8 +308,7 @@ fn a_changed_config_file_adds_replaces_and_removes_adapters_without_restart() {
     std::fs::write(&config, config_yaml(&[("site-a", "tiny-llama-lora")])).expect("write");
     let args = netgpt_inference::ServeArgs {
         config: Some(config.clone()),
-        host: "127.0.0.1".into(),
-        port: 0,
+        listen: Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
         // `Default` does not apply clap's defaults.
         max_body_bytes: 1 << 20,
         step_token_budget: 256,

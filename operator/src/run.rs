@@ -38,9 +38,10 @@ pub struct OperatorArgs {
     /// Watch only this namespace (default: all namespaces).
     #[arg(long, env = "NETGPT_WATCH_NAMESPACE")]
     pub namespace: Option<String>,
-    /// Address of the `/metrics`, `/health` and `/ready` endpoints.
-    #[arg(long, default_value = "0.0.0.0:8080", env = "NETGPT_METRICS_ADDR")]
-    pub metrics_addr: SocketAddr,
+    /// Address of the `/metrics`, `/health` and `/ready` endpoints (`--metrics-addr`, its
+    /// earlier name, works too).
+    #[arg(long, alias = "metrics-addr", value_name = "ADDR", default_value = "0.0.0.0:8080", env = "NETGPT_LISTEN")]
+    pub listen: SocketAddr,
     /// Image of serving pods when a resource sets none.
     #[arg(long, env = "NETGPT_DEFAULT_IMAGE", default_value = concat!("ghcr.io/netgpt/netgpt:", env!("CARGO_PKG_VERSION")))]
     pub default_image: String,
@@ -49,17 +50,27 @@ pub struct OperatorArgs {
     #[arg(long, env = "NETGPT_DEFAULT_CUDA_IMAGE", default_value = concat!("ghcr.io/netgpt/netgpt:", env!("CARGO_PKG_VERSION"), "-cuda"))]
     pub default_cuda_image: String,
     /// Elect a leader through a coordination.k8s.io/v1 Lease so several replicas are safe.
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, env = "NETGPT_LEADER_ELECT")]
+    /// `--leader-elect` alone means true; `--leader-elect=false` (as Kubernetes' own
+    /// components spell it) runs without a Lease, for a single replica.
+    #[arg(
+        long,
+        default_value_t = true,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        action = clap::ArgAction::Set,
+        env = "NETGPT_LEADER_ELECT"
+    )]
     pub leader_elect: bool,
     /// Name of the leader Lease.
-    #[arg(long, default_value = "netgpt-operator")]
+    #[arg(long, default_value = "netgpt-operator", env = "NETGPT_LEASE_NAME")]
     pub lease_name: String,
     /// Namespace of the leader Lease (default: the pod's namespace, else `default`).
     #[arg(long, env = "POD_NAMESPACE")]
     pub lease_namespace: Option<String>,
-    /// Lease duration in seconds: how long a dead leader blocks a takeover.
-    #[arg(long, default_value_t = 15)]
-    pub lease_duration: u64,
+    /// How long a dead leader blocks a takeover, in seconds.
+    #[arg(long, alias = "lease-duration", default_value_t = 15, env = "NETGPT_LEASE_DURATION_SECONDS")]
+    pub lease_duration_seconds: u64,
     /// This replica's identity in the Lease (default: the pod name).
     #[arg(long, env = "POD_NAME")]
     pub identity: Option<String>,
@@ -123,10 +134,10 @@ pub async fn run_until(
         let _ = stop_tx.send(true);
     });
 
-    let listener = tokio::net::TcpListener::bind(args.metrics_addr)
+    let listener = tokio::net::TcpListener::bind(args.listen)
         .await
-        .map_err(|source| RunError::Bind { addr: args.metrics_addr, source })?;
-    let bound = listener.local_addr().map_err(|source| RunError::Bind { addr: args.metrics_addr, source })?;
+        .map_err(|source| RunError::Bind { addr: args.listen, source })?;
+    let bound = listener.local_addr().map_err(|source| RunError::Bind { addr: args.listen, source })?;
     on_bound(bound);
     let app = Router::new()
         .route(
@@ -160,8 +171,8 @@ pub async fn run_until(
         let manager = LeaseManagerBuilder::new(client.clone(), &args.lease_name)
             .with_namespace(&lease_ns)
             .with_identity(&identity)
-            .with_duration(args.lease_duration)
-            .with_grace(args.lease_duration.div_ceil(3).max(1))
+            .with_duration(args.lease_duration_seconds)
+            .with_grace(args.lease_duration_seconds.div_ceil(3).max(1))
             .build()
             .await?;
         let (mut leader_rx, lease_task) = manager.watch().await;
@@ -448,5 +459,19 @@ mod tests {
                 .expect("some scrapers");
         assert!(scrapers.namespaces.is_empty());
         assert_eq!(scrapers.pods["app.kubernetes.io/name"], "prometheus");
+    }
+
+    #[test]
+    fn booleans_are_plain_switches_durations_carry_their_unit_and_old_names_still_work() {
+        let plain = Cli::try_parse_from(["operator", "--leader-elect"]).expect("a plain switch");
+        assert!(plain.args.leader_elect);
+        let off = Cli::try_parse_from(["operator", "--leader-elect=false"]).expect("Kubernetes' spelling");
+        assert!(!off.args.leader_elect);
+        let cli = Cli::try_parse_from(["operator", "--listen", "127.0.0.1:9000", "--lease-duration-seconds", "7"])
+            .expect("new names");
+        assert_eq!((cli.args.listen, cli.args.lease_duration_seconds), ("127.0.0.1:9000".parse().expect("addr"), 7));
+        let old = Cli::try_parse_from(["operator", "--metrics-addr", "127.0.0.1:9001", "--lease-duration", "8"])
+            .expect("earlier names");
+        assert_eq!((old.args.listen, old.args.lease_duration_seconds), ("127.0.0.1:9001".parse().expect("addr"), 8));
     }
 }

@@ -68,15 +68,20 @@ impl std::fmt::Debug for AdminAccess {
     }
 }
 
+impl AdminToken {
+    /// Checks an `Authorization` header against this token (`--api-key` uses it too).
+    pub fn authorize(&self, authorization: Option<&[u8]>) -> Result<(), AdminError> {
+        let given = authorization.and_then(bearer).ok_or(AdminError::MissingToken)?;
+        if self.matches(given) { Ok(()) } else { Err(AdminError::WrongToken) }
+    }
+}
+
 impl AdminAccess {
     /// Decides one request from its `Authorization` header and its peer's address
     /// (`None` when the listener did not record it: refused, never assumed local).
     pub fn authorize(&self, authorization: Option<&[u8]>, peer: Option<IpAddr>) -> Result<(), AdminError> {
         match self {
-            Self::Token(token) => {
-                let given = authorization.and_then(bearer).ok_or(AdminError::MissingToken)?;
-                if token.matches(given) { Ok(()) } else { Err(AdminError::WrongToken) }
-            }
+            Self::Token(token) => token.authorize(authorization),
             // `to_canonical`: a dual-stack listener sees IPv4 loopback as ::ffff:127.0.0.1.
             Self::LoopbackOnly => match peer {
                 Some(ip) if ip.to_canonical().is_loopback() => Ok(()),

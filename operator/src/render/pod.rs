@@ -161,11 +161,16 @@ pub fn render(w: ServingWorkload<'_>) -> ServingChildren {
         name: "server".to_string(),
         image: Some(w.image.to_string()),
         args: Some(
-            ["serve", "--config", &format!("{CONFIG_DIR}/{CONFIG_FILE}"), "--host", "0.0.0.0", "--port"]
-                .iter()
-                .map(|s| s.to_string())
-                .chain([SERVING_PORT.to_string()])
-                .collect(),
+            [
+                "serve",
+                "--config",
+                &format!("{CONFIG_DIR}/{CONFIG_FILE}"),
+                "--listen",
+                &format!("0.0.0.0:{SERVING_PORT}"),
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
         ),
         ports: Some(vec![ContainerPort {
             name: Some("http".to_string()),

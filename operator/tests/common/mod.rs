@@ -25,13 +25,13 @@ impl Operator {
     pub async fn start(namespace: &str) -> Self {
         let args = OperatorArgs {
             namespace: Some(namespace.to_string()),
-            metrics_addr: "127.0.0.1:0".parse().expect("addr"),
+            listen: "127.0.0.1:0".parse().expect("addr"),
             default_image: "ghcr.io/netgpt/netgpt:test".to_string(),
             default_cuda_image: "ghcr.io/netgpt/netgpt:test-cuda".to_string(),
             leader_elect: true,
             lease_name: "netgpt-operator".to_string(),
             lease_namespace: Some(namespace.to_string()),
-            lease_duration: 15,
+            lease_duration_seconds: 15,
             identity: Some(format!("test-{namespace}")),
             log_format: LogFormat::Text,
             metrics_scraper_namespaces: String::new(),
