@@ -15,7 +15,7 @@ use serde::Deserialize;
 
 use crate::lora::{LoraAdapter, LoraLayout, LoraStep, Target};
 use crate::model::{
-    AttentionShape, KvCache, LanguageModel, ModelError, SequenceStep, cached_attention, check_context, last_token_rows,
+    AttentionShape, KvCache, LanguageModel, ModelError, SequenceStep, cached_attention, check_context, last_hidden,
     step_tokens,
 };
 
@@ -238,8 +238,7 @@ impl LanguageModel for Gpt2 {
         adapters: &[Option<&LoraAdapter>],
     ) -> Result<Tensor, ModelError> {
         let hidden = self.hidden_states(steps, adapters)?;
-        let rows = last_token_rows(steps, &self.device)?;
-        let last = hidden.i(0)?.index_select(&rows, 0)?;
+        let last = last_hidden(&hidden, steps, &self.device)?;
         let normed = self.ln_f.forward(&last)?;
         Ok(normed.matmul(&self.wte.embeddings().t()?)?)
     }

@@ -13,11 +13,13 @@
 //! - mixture-of-experts and the old GGML loader are dropped.
 
 use candle_core::quantized::{QTensor, gguf_file};
-use candle_core::{DType, Device, IndexOp, Module, Tensor};
+use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::Embedding;
 
 use crate::lora::{LoraAdapter, LoraLayout, LoraStep, Target};
-use crate::model::{AttentionShape, LanguageModel, cached_attention, check_context, last_token_rows, step_tokens};
+use crate::model::{
+    AttentionShape, LanguageModel, cached_attention, check_context, last_hidden, step_ids, step_tokens,
+};
 pub use crate::model::{KvCache, ModelError, SequenceStep, log_softmax, logits_rows};
 use netgpt_kernels::attention::{Heads, MAX_QUERY_ROWS, Projections, Rope, attend_sequence};
 use netgpt_kernels::{Linear, StackedLinear, with_f32};
@@ -348,9 +350,7 @@ impl Llama {
     ) -> Result<Tensor, ModelError> {
         check_context(steps, self.config.context_length)?;
         let lora = LoraStep::new(&step_tokens(steps), adapters, &self.device)?;
-        let all_tokens: Vec<u32> = steps.iter().flat_map(|s| s.tokens.iter().copied()).collect();
-        let total = all_tokens.len();
-        let ids = Tensor::from_vec(all_tokens, (1, total), &self.device)?;
+        let ids = step_ids(steps, &self.device)?;
         let mut hidden = self.embeddings.forward(&ids)?;
         for (layer_index, layer) in self.layers.iter().enumerate() {
             let residual = &hidden;
@@ -374,8 +374,7 @@ impl Llama {
             step.cache.advance(step.tokens.len());
         }
         // Only each sequence's last position is needed for sampling.
-        let rows = last_token_rows(steps, &self.device)?;
-        let last = hidden.i(0)?.index_select(&rows, 0)?;
+        let last = last_hidden(&hidden, steps, &self.device)?;
         let normed = self.output_norm.forward(&last)?;
         Ok(self.output.forward(&normed)?)
     }

@@ -1,7 +1,7 @@
 //! What every served network shares: per-sequence KV caches, batched forward steps and
 //! the attention over a sequence's cache.
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Device, IndexOp, Tensor};
 
 use crate::lora::{LoraAdapter, LoraLayout};
 
@@ -291,6 +291,20 @@ pub(crate) fn last_token_rows(steps: &[SequenceStep<'_>], device: &Device) -> ca
         rows.push((offset - 1) as u32);
     }
     Tensor::from_vec(rows, steps.len(), device)
+}
+
+/// The hidden state after each sequence's last new token, `[sequences, hidden]`, from a
+/// step's `[1, total, hidden]` (what the head turns into next-token logits).
+pub(crate) fn last_hidden(hidden: &Tensor, steps: &[SequenceStep<'_>], device: &Device) -> candle_core::Result<Tensor> {
+    hidden.i(0)?.index_select(&last_token_rows(steps, device)?, 0)
+}
+
+/// The new tokens of every sequence of a step, in order, as one `[1, total]` row of ids
+/// (every model batches a step as one long row).
+pub(crate) fn step_ids(steps: &[SequenceStep<'_>], device: &Device) -> candle_core::Result<Tensor> {
+    let ids: Vec<u32> = steps.iter().flat_map(|s| s.tokens.iter().copied()).collect();
+    let total = ids.len();
+    Tensor::from_vec(ids, (1, total), device)
 }
 
 /// Additive mask `[len, position + len]`: query `i` (at `position + i`) sees keys up to

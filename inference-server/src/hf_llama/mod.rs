@@ -23,8 +23,8 @@ use layer::Layer;
 
 use crate::lora::{LoraAdapter, LoraLayout, LoraStep, Target};
 use crate::model::{
-    AttentionShape, KvCache, LanguageModel, ModelError, SequenceStep, cached_attention, check_context, last_token_rows,
-    step_tokens,
+    AttentionShape, KvCache, LanguageModel, ModelError, SequenceStep, cached_attention, check_context, last_hidden,
+    step_ids, step_tokens,
 };
 
 /// The fields of a LLaMA `config.json` this implementation reads.
@@ -284,9 +284,7 @@ impl HfLlama {
             return Ok(cuda::hidden_states(self.cuda_view(), steps)?.unsqueeze(0)?);
         }
         let lora = LoraStep::new(&step_tokens(steps), adapters, &self.device)?;
-        let ids: Vec<u32> = steps.iter().flat_map(|s| s.tokens.iter().copied()).collect();
-        let total = ids.len();
-        let ids = Tensor::from_vec(ids, (1, total), &self.device)?;
+        let ids = step_ids(steps, &self.device)?;
         let mut hidden = self.embed_tokens.forward(&ids)?;
         let shape = self.shape;
         for (index, layer) in self.layers.iter().enumerate() {
@@ -347,8 +345,7 @@ impl LanguageModel for HfLlama {
         adapters: &[Option<&LoraAdapter>],
     ) -> Result<Tensor, ModelError> {
         let hidden = self.hidden_states(steps, adapters)?;
-        let rows = last_token_rows(steps, &self.device)?;
-        let last = hidden.i(0)?.index_select(&rows, 0)?;
+        let last = last_hidden(&hidden, steps, &self.device)?;
         #[cfg(feature = "cuda")]
         if self.device.is_cuda() {
             return cuda::head(self.cuda_view(), &last);
