@@ -247,7 +247,7 @@ impl Kind {
     }
 
     fn run(self, x: &Tensor, w: &Tensor, shape: usize) -> candle_core::Result<Tensor> {
-        use netgpt_inference::cuda;
+        use netgpt_kernels::cuda;
         match (self, shape) {
             (Kind::Split(split), _) => cuda::gemv_split(x, w, split),
             (Kind::Matvec, _) | (Kind::Decode, 0) => cuda::matvec(x, w),

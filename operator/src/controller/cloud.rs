@@ -9,8 +9,8 @@ use std::sync::Arc;
 use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
-use netgpt_crds::CloudLLM;
 use netgpt_crds::status::condition_type::{DEGRADED, PROGRESSING, READY};
+use netgpt_crds::{CloudLLM, CloudLLMStatus};
 
 use super::{
     Context, Error, Reconciled, apply_child, apply_deployment, condition, instrumented, list_nodes, patch_status,
@@ -81,14 +81,14 @@ async fn reconcile_inner(cloud: &CloudLLM, ctx: &Context) -> Result<Reconciled, 
             Some(reason) => condition(&previous, DEGRADED, true, "Unschedulable", reason, generation),
         },
     ];
-    let status = serde_json::json!({
-        "observedGeneration": generation,
-        "conditions": conditions,
-        "replicas": replicas,
-        "readyReplicas": ready,
-        "nodes": pods.map(|p| p.nodes.iter().cloned().collect::<Vec<_>>()).unwrap_or_default(),
-        "endpoint": service_url(&name, &namespace),
-    });
-    patch_status(&api, &name, cloud.status.as_ref(), status).await?;
+    let status = CloudLLMStatus {
+        observed_generation: generation,
+        conditions,
+        replicas,
+        ready_replicas: ready,
+        nodes: pods.map(|p| p.nodes.iter().cloned().collect::<Vec<_>>()).unwrap_or_default(),
+        endpoint: Some(service_url(&name, &namespace)),
+    };
+    patch_status(&api, &name, cloud.status.as_ref(), &status).await?;
     Ok(Reconciled::Converging)
 }

@@ -14,7 +14,7 @@ use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
 use netgpt_crds::status::condition_type::{ADAPTERS_TRAINED, DEGRADED, PROGRESSING, READY};
-use netgpt_crds::{EdgeLLM, EdgeSiteStatus};
+use netgpt_crds::{EdgeLLM, EdgeLLMStatus, EdgeSiteStatus};
 
 use super::training::reconcile_training;
 use super::{
@@ -158,13 +158,13 @@ async fn reconcile_inner(edge: &EdgeLLM, ctx: &Context) -> Result<Reconciled, Er
             )
         });
     }
-    let status = serde_json::json!({
-        "observedGeneration": generation,
-        "conditions": conditions,
-        "readySites": format!("{ready_sites}/{}", site_status.len()),
-        "adapterCount": edge.spec.adapters.len(),
-        "sites": site_status,
-    });
-    patch_status(&api, &name, edge.status.as_ref(), status).await?;
+    let status = EdgeLLMStatus {
+        observed_generation: generation,
+        conditions,
+        ready_sites: Some(format!("{ready_sites}/{}", site_status.len())),
+        adapter_count: Some(i32::try_from(edge.spec.adapters.len()).unwrap_or(i32::MAX)),
+        sites: site_status,
+    };
+    patch_status(&api, &name, edge.status.as_ref(), &status).await?;
     Ok(if training_running.is_empty() { Reconciled::Converging } else { Reconciled::Polling })
 }

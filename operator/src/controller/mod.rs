@@ -369,17 +369,12 @@ pub async fn report_invalid(ctx: &Context, owner: &ObjectReference, errors: &[Fi
 /// Writes `status` with the status field manager, unless `current` (the status the
 /// reconciled object carries) already says the same: a write would only wake every
 /// watcher of the object for nothing.
-pub async fn patch_status<K, S>(
-    api: &Api<K>,
-    name: &str,
-    current: Option<&S>,
-    status: serde_json::Value,
-) -> Result<(), Error>
+pub async fn patch_status<K, S>(api: &Api<K>, name: &str, current: Option<&S>, status: &S) -> Result<(), Error>
 where
     K: Resource<DynamicType = ()> + DeserializeOwned + Clone + Debug,
-    S: DeserializeOwned + PartialEq,
+    S: Serialize + PartialEq,
 {
-    if current.is_some() && serde_json::from_value::<S>(status.clone()).ok().as_ref() == current {
+    if current == Some(status) {
         return Ok(());
     }
     let body = serde_json::json!({
@@ -457,13 +452,23 @@ where
     let namespace = obj.namespace().ok_or_else(|| Error::NoNamespace(name.clone()))?;
     let generation = obj.meta().generation;
     report_invalid(ctx, &obj.object_ref(&()), errors).await;
-    let status = serde_json::json!({
-        "observedGeneration": generation,
-        "conditions": invalid_spec_conditions(previous, errors, generation),
-    });
-    patch_status(&Api::<K>::namespaced(ctx.client.clone(), &namespace), &name, None::<&serde_json::Value>, status)
-        .await?;
+    let status = InvalidSpecStatus {
+        observed_generation: generation,
+        conditions: invalid_spec_conditions(previous, errors, generation),
+    };
+    patch_status(&Api::<K>::namespaced(ctx.client.clone(), &namespace), &name, None, &status).await?;
     Ok(Reconciled::InvalidSpec)
+}
+
+/// What an invalid spec leaves in any kind's status: the conditions saying why, for the
+/// generation they judge (the fields the last valid reconcile wrote are dropped with it:
+/// they described a spec that no longer exists).
+#[derive(Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+struct InvalidSpecStatus {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    observed_generation: Option<i64>,
+    conditions: Vec<Condition>,
 }
 
 /// The error policy of every controller: log and retry with exponential back-off.

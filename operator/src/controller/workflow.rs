@@ -18,7 +18,7 @@ use kube::runtime::events::EventType;
 use kube::{Resource, ResourceExt};
 use netgpt_crds::status::condition_type::{DEGRADED, DESENSITIZATION_REDUCED, PROGRESSING, READY};
 use netgpt_crds::status::find_condition;
-use netgpt_crds::{CloudLLM, EdgeLLM, LogicalAIWorkflow, WorkflowSiteStatus};
+use netgpt_crds::{CloudLLM, EdgeLLM, LogicalAIWorkflow, LogicalAIWorkflowStatus, WorkflowSiteStatus};
 
 use super::{
     Context, Error, Reconciled, apply_child, apply_deployment, condition, instrumented, patch_status, prune_children,
@@ -156,13 +156,13 @@ async fn reconcile_inner(wf: &LogicalAIWorkflow, ctx: &Context) -> Result<Reconc
         ),
     ];
     report_protection(ctx, wf, &protection).await;
-    let status = serde_json::json!({
-        "observedGeneration": generation,
-        "conditions": conditions,
-        "unprotectedEntities": protection.unprotected(),
-        "sites": sites,
-    });
-    patch_status(&api, &name, wf.status.as_ref(), status).await?;
+    let status = LogicalAIWorkflowStatus {
+        observed_generation: generation,
+        conditions,
+        unprotected_entities: protection.unprotected(),
+        sites,
+    };
+    patch_status(&api, &name, wf.status.as_ref(), &status).await?;
     Ok(Reconciled::Converging)
 }
 
