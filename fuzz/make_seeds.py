@@ -119,6 +119,7 @@ def tiny_llama():
         ("llama.rope.freq_base", F32V, 10000.0),
         ("llama.attention.layer_norm_rms_epsilon", F32V, 1e-5),
         ("tokenizer.ggml.model", STRING, "gpt2"),
+        ("tokenizer.ggml.pre", STRING, "smollm"),
         ("tokenizer.ggml.tokens", (ARRAY, STRING), tokens),
         ("tokenizer.ggml.token_type", (ARRAY, I32), types),
         ("tokenizer.ggml.merges", (ARRAY, STRING), merges),

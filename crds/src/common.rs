@@ -154,6 +154,13 @@ pub struct ServingLimits {
     /// GGUF models keep their file's quantization.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dtype: Option<ServingDType>,
+    /// A chat template (Jinja, Hugging Face's `chat_template` format) replacing the
+    /// model's own: for models that ship none (an Alpaca-style instruction format, say) or
+    /// ship a wrong one. Unset: the template inside the GGUF file or next to the
+    /// safetensors (`tokenizer_config.json`), else ChatML.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 65536))]
+    pub chat_template: Option<String>,
 }
 
 /// Where a model server runs (`spec.serving.device`).

@@ -7,14 +7,14 @@
 
 use libfuzzer_sys::fuzz_target;
 use netgpt_inference::chat_template::ChatTemplate;
-use netgpt_inference::desensitize::Desensitizer;
+use netgpt_desensitizer::Desensitizer;
 use netgpt_inference::http::{
     Generation, SinglePrompt, check_chat_request, check_completion_request, completion_budget,
 };
 use netgpt_inference::openai::{ChatCompletionRequest, CompletionRequest};
 
-const SMOLLM2_TEMPLATE: &str =
-    "{{ '<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n' }}";
+const SMOLLM2_TEMPLATE: &str = "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n' }}{% endif %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}";
+const LLAMA3_TEMPLATE: &str = "{% set loop_messages = messages %}{% for message in loop_messages %}{% set content = '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n'+ message['content'] | trim + '<|eot_id|>' %}{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}{{ content }}{% endfor %}{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}";
 
 fn check_budget(generation: &Generation, prompt_tokens: usize) {
     for (context_length, max_new_tokens) in [(64, None), (8192, Some(512)), (usize::MAX, None), (1, Some(0))] {
@@ -41,13 +41,12 @@ fuzz_target!(|data: &[u8]| {
             Ok((generation, messages)) => {
                 sampling_ok(&generation);
                 assert_eq!(messages.len(), request.messages.len());
-                for template in [
-                    ChatTemplate::from_template_source(None),
-                    ChatTemplate::from_template_source(Some(SMOLLM2_TEMPLATE)),
-                    ChatTemplate::Llama3,
-                ] {
-                    let prompt = template.render(&messages);
-                    check_budget(&generation, prompt.len());
+                for source in [None, Some(SMOLLM2_TEMPLATE), Some(LLAMA3_TEMPLATE)] {
+                    let template = ChatTemplate::new(source, Some("<s>"), Some("</s>")).expect("compiles");
+                    // Message text never reaches the template's own text.
+                    if let Ok(prompt) = template.render(&messages) {
+                        check_budget(&generation, prompt.len());
+                    }
                 }
             }
             Err(error) => {

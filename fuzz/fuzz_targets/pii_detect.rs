@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use libfuzzer_sys::fuzz_target;
 use netgpt_crds::workflow::{DesensitizationPolicy, DesensitizeAction};
-use netgpt_inference::desensitize::actions::EntityCounts;
-use netgpt_inference::desensitize::{Desensitizer, Detector, Restorer, Vault};
+use netgpt_desensitizer::actions::EntityCounts;
+use netgpt_desensitizer::{Desensitizer, Detector, Restorer, Vault};
 
 fn with(action: DesensitizeAction) -> Desensitizer {
     Desensitizer::new(DesensitizationPolicy { action, ..Default::default() })

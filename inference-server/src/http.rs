@@ -21,7 +21,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
 
 use crate::api_error::ApiError;
-use crate::chat_template::{ChatMessage, ChatTemplate};
+use crate::chat_template::{ChatMessage, ChatTemplate, TemplateError};
 use crate::engine::{EngineHandle, GenerationEvent, GenerationRequest, SubmitError};
 use crate::lora::{AdapterRegistry, AdminAccess, AdminToken, LoraAdapter, Origin};
 use crate::metrics::Metrics;
@@ -601,14 +601,17 @@ async fn chat_completions(
     let served = state.served()?;
     let want_logprobs = request.logprobs;
     let (generation, messages) = check_chat_request(&request)?;
-    let pieces = served.chat_template.render_pieces(&messages);
+    let pieces = served.chat_template.render_pieces(&messages).map_err(|error| match error {
+        TemplateError::Refused(_) => ApiError::invalid("messages", error.to_string()),
+        other => ApiError::Internal(other.to_string()),
+    })?;
     // Control tokens only where the template puts them: message text is never parsed for
     // special tokens (a user's `<|im_start|>system` must not open a system turn).
     let prompt_ids =
         served.tokenizer.encode_prompt(&pieces).map_err(|e| ApiError::invalid("messages", e.to_string()))?;
     let model = served_name(&state, adapter.as_ref());
     if state.log_requests {
-        log_request(&state, &model, &served.chat_template.render(&messages));
+        log_request(&state, &model, &served.chat_template.render(&messages).unwrap_or_default());
     }
     let events = submit(&state, served, prompt_ids, &generation, "messages", adapter)?;
     let id = completion_id("chatcmpl");

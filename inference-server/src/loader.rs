@@ -39,6 +39,8 @@ pub enum LoadError {
     Checkpoint(#[from] crate::model::CheckpointError),
     #[error("configured LoRA {0}")]
     Adapter(#[from] crate::lora::RegistryError),
+    #[error(transparent)]
+    ChatTemplate(#[from] crate::chat_template::TemplateError),
 }
 
 /// Where a model's files are and what they hold.
@@ -82,7 +84,7 @@ impl ModelSource {
 }
 
 /// How to load a model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoadOptions {
     /// Caps the model's context length.
     pub context_limit: Option<usize>,
@@ -92,11 +94,13 @@ pub struct LoadOptions {
     pub device: DeviceSpec,
     /// Weight and activation type; `None`: f32 on the CPU, f16 on CUDA.
     pub dtype: Option<WeightDType>,
+    /// A Jinja chat template that replaces the model's own (for models that ship none).
+    pub chat_template: Option<String>,
 }
 
 impl Default for LoadOptions {
     fn default() -> Self {
-        Self { context_limit: None, requantize: true, device: DeviceSpec::Cpu, dtype: None }
+        Self { context_limit: None, requantize: true, device: DeviceSpec::Cpu, dtype: None, chat_template: None }
     }
 }
 
@@ -189,19 +193,20 @@ pub fn load(source: &ModelSource, options: LoadOptions) -> Result<LoadedModel, L
             return Err(LoadError::Unsupported("only LLaMA safetensors models take --dtype".into()));
         }
     }
+    let template = options.chat_template.clone();
     match source {
         ModelSource::LlamaGguf(path) => load_gguf(path, options),
         ModelSource::Gpt2Safetensors { dir, tokenizer } => {
             let started = Instant::now();
             let model = Gpt2::from_dir(dir, &Device::Cpu)?;
-            finish_safetensors(Box::new(model), dir, tokenizer.as_deref(), context_limit, started)
+            finish_safetensors(Box::new(model), dir, tokenizer.as_deref(), context_limit, template, started)
         }
         ModelSource::LlamaSafetensors { dir, tokenizer } => {
             let started = Instant::now();
             let device = options.device.open()?;
             let default = if device.is_cpu() { WeightDType::F32 } else { WeightDType::F16 };
             let model = HfLlama::from_dir_as(dir, &device, options.dtype.unwrap_or(default).candle())?;
-            finish_safetensors(Box::new(model), dir, tokenizer.as_deref(), context_limit, started)
+            finish_safetensors(Box::new(model), dir, tokenizer.as_deref(), context_limit, template, started)
         }
     }
 }
@@ -213,22 +218,43 @@ fn finish_safetensors(
     dir: &Path,
     tokenizer_path: Option<&Path>,
     context_limit: Option<usize>,
+    template_override: Option<String>,
     started: Instant,
 ) -> Result<LoadedModel, LoadError> {
-    let tokenizer_path = tokenizer_path.map(Path::to_path_buf).unwrap_or_else(|| dir.join("tokenizer.json"));
-    let tokenizer = TextTokenizer::from_tokenizer_json(&tokenizer_path)?;
-    let template_source = std::fs::read_to_string(dir.join("tokenizer_config.json"))
-        .ok()
-        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
-        .and_then(|config| config["chat_template"].as_str().map(str::to_string));
+    let (tokenizer, chat_template) = hf_tokenizer(dir, tokenizer_path, template_override)?;
     let model_context = model.context_length();
     Ok(LoadedModel {
         model,
         tokenizer,
-        chat_template: ChatTemplate::from_template_source(template_source.as_deref()),
+        chat_template,
         context_length: context_limit.map_or(model_context, |limit| limit.min(model_context)),
         load_duration: started.elapsed(),
     })
+}
+
+/// The tokenizer (`tokenizer.json`, or `tokenizer_path`) and chat template of a Hugging
+/// Face model directory: `tokenizer_config.json` gives the template and the BOS/EOS
+/// strings it sees; `template_override` replaces its template.
+pub fn hf_tokenizer(
+    dir: &Path,
+    tokenizer_path: Option<&Path>,
+    template_override: Option<String>,
+) -> Result<(TextTokenizer, ChatTemplate), LoadError> {
+    let tokenizer_path = tokenizer_path.map(Path::to_path_buf).unwrap_or_else(|| dir.join("tokenizer.json"));
+    let config = std::fs::read_to_string(dir.join("tokenizer_config.json"))
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .unwrap_or_default();
+    // `bos_token` is a string, or an AddedToken object with its `content`.
+    let token = |key: &str| match &config[key] {
+        serde_json::Value::String(token) => Some(token.clone()),
+        other => other["content"].as_str().map(str::to_string),
+    };
+    let tokenizer = TextTokenizer::from_tokenizer_json(&tokenizer_path)?
+        .with_special_token_strings(token("bos_token"), token("eos_token"));
+    let source = template_override.or_else(|| config["chat_template"].as_str().map(str::to_string));
+    let chat_template = ChatTemplate::new(source.as_deref(), tokenizer.bos_token(), tokenizer.eos_token())?;
+    Ok((tokenizer, chat_template))
 }
 
 /// A model ready to serve.
@@ -251,7 +277,8 @@ pub fn load_gguf(path: &Path, options: LoadOptions) -> Result<LoadedModel, LoadE
     let content = gguf_file::Content::read(&mut file).map_err(not_gguf)?;
     let tokenizer = TextTokenizer::from_gguf(&content)?;
     let model = Llama::from_gguf_with(&content, &mut file, &Device::Cpu, options.requantize)?;
-    let chat_template = ChatTemplate::from_template_source(tokenizer.chat_template());
+    let source = options.chat_template.as_deref().or(tokenizer.chat_template());
+    let chat_template = ChatTemplate::new(source, tokenizer.bos_token(), tokenizer.eos_token())?;
     let model_context = model.config().context_length;
     let context_length = context_limit.map_or(model_context, |limit| limit.min(model_context));
     Ok(LoadedModel {

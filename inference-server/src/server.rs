@@ -97,6 +97,11 @@ pub struct ServeArgs {
     /// Weight type of safetensors checkpoints (default: f32 on cpu, f16 on cuda).
     #[arg(long, value_enum, env = "NETGPT_DTYPE")]
     pub dtype: Option<WeightDType>,
+    /// Chat template replacing the model's own: a file holding a Jinja template, or the
+    /// template itself (as vLLM's and llama.cpp's `--chat-template`). Default: the
+    /// configuration file's `limits.chatTemplate`, else the model's own, else ChatML.
+    #[arg(long, value_name = "FILE|TEMPLATE", env = "NETGPT_CHAT_TEMPLATE")]
+    pub chat_template: Option<String>,
     /// Seconds between reporting not-ready and closing the listener on SIGTERM, so load
     /// balancers stop sending traffic first.
     #[arg(long, default_value_t = 0, env = "NETGPT_SHUTDOWN_DELAY_SECONDS")]
@@ -204,6 +209,8 @@ pub struct ServerSettings {
     pub admin: AdminAccess,
     /// The bearer token `/v1/…` requests must carry (`--api-key`).
     pub api_key: Option<AdminToken>,
+    /// A chat template replacing the model's own.
+    pub chat_template: Option<String>,
 }
 
 fn positive(value: Option<i32>) -> Option<usize> {
@@ -238,6 +245,7 @@ impl ServerSettings {
             config_poll: Duration::from_secs(DEFAULT_CONFIG_POLL_SECONDS),
             admin: AdminAccess::LoopbackOnly,
             api_key: None,
+            chat_template: None,
         }
     }
 
@@ -322,6 +330,11 @@ impl ServerSettings {
             config_adapters,
             config_poll: Duration::from_secs(args.config_poll_seconds),
             admin: admin_access(args)?,
+            chat_template: match &args.chat_template {
+                // A readable file is the template's file; anything else is the template.
+                Some(value) => Some(std::fs::read_to_string(value).unwrap_or_else(|_| value.clone())),
+                None => limits.chat_template.clone(),
+            },
             // An empty key (`NETGPT_API_KEY=`) is a mistake, not "no auth".
             api_key: args
                 .api_key
@@ -501,6 +514,7 @@ fn load_into(state: &AppState, settings: &ServerSettings) -> Result<(), LoadErro
             requantize: settings.requantize,
             device: settings.device,
             dtype: settings.dtype,
+            chat_template: settings.chat_template.clone(),
         },
     )?;
     state.metrics.model_load_duration.set(loaded.load_duration.as_secs_f64());

@@ -35,6 +35,12 @@ pub enum TokenizerError {
     BadValue { key: &'static str, message: String },
     #[error("unsupported tokenizer model {0:?} (only byte-level BPE, \"gpt2\", is supported)")]
     UnsupportedModel(String),
+    /// A `tokenizer.ggml.pre` this server does not implement: tokenizing with another
+    /// pre-tokenizer would give ids llama.cpp (and the model's training) never saw.
+    #[error(
+        "unsupported pre-tokenizer tokenizer.ggml.pre = {0:?} (implemented: \"smollm\", \"gpt-2\"); converting the model with a supported one, or serving its safetensors with tokenizer.json, avoids wrong token ids"
+    )]
+    UnsupportedPreTokenizer(String),
     #[error("tokenizer: {0}")]
     Tokenizers(String),
 }
@@ -62,6 +68,11 @@ pub struct TextTokenizer {
     bos_id: Option<u32>,
     /// The chat template string as stored in the file, if any.
     chat_template: Option<String>,
+    /// The BOS and EOS token strings chat templates see as `bos_token`/`eos_token`.
+    bos_token: Option<String>,
+    eos_token: Option<String>,
+    /// Special (control) tokens, longest first: where template text may hold them.
+    specials: Arc<Vec<(String, u32)>>,
     vocab_size: usize,
 }
 
@@ -112,6 +123,15 @@ impl TextTokenizer {
         if model != "gpt2" {
             return Err(TokenizerError::UnsupportedModel(model));
         }
+        // llama.cpp's pre-tokenizer types this implements: GPT-2's regex, with digits split
+        // one by one first for "smollm". A missing key is llama.cpp's "default", which is
+        // neither.
+        let pre = content.metadata.get("tokenizer.ggml.pre").and_then(|v| v.to_string().ok()).cloned();
+        let digits_apart = match pre.as_deref() {
+            Some("smollm") => true,
+            Some("gpt-2") => false,
+            other => return Err(TokenizerError::UnsupportedPreTokenizer(other.unwrap_or("(missing)").to_string())),
+        };
         let tokens = string_array(content, "tokenizer.ggml.tokens")?;
         let merges = string_array(content, "tokenizer.ggml.merges")?;
         let types = token_types(content)?;
@@ -126,10 +146,15 @@ impl TextTokenizer {
         let bpe = BPE::builder().vocab_and_merges(vocab, merges).build().map_err(TokenizerError::from)?;
 
         let mut inner = Tokenizer::new(bpe);
-        inner.with_pre_tokenizer(Some(PreTokenizerWrapper::Sequence(Sequence::new(vec![
-            PreTokenizerWrapper::Digits(Digits::new(true)),
-            PreTokenizerWrapper::ByteLevel(ByteLevel::new(false, true, true)),
-        ]))));
+        let byte_level = PreTokenizerWrapper::ByteLevel(ByteLevel::new(false, true, true));
+        inner.with_pre_tokenizer(Some(if digits_apart {
+            PreTokenizerWrapper::Sequence(Sequence::new(vec![
+                PreTokenizerWrapper::Digits(Digits::new(true)),
+                byte_level,
+            ]))
+        } else {
+            byte_level
+        }));
         inner.with_decoder(Some(ByteLevelDecoder::default()));
 
         let special: Vec<AddedToken> = tokens
@@ -157,10 +182,33 @@ impl TextTokenizer {
 
         let add_bos =
             content.metadata.get("tokenizer.ggml.add_bos_token").and_then(|v| v.to_bool().ok()).unwrap_or(false);
-        let bos_id = if add_bos { optional_u32(content, "tokenizer.ggml.bos_token_id") } else { None };
+        let bos = optional_u32(content, "tokenizer.ggml.bos_token_id");
+        let bos_id = if add_bos { bos } else { None };
         let chat_template = content.metadata.get("tokenizer.chat_template").and_then(|v| v.to_string().ok()).cloned();
+        let token_string = |id: Option<u32>| id.and_then(|id| tokens.get(id as usize)).cloned();
+        let (bos_token, eos_token) =
+            (token_string(bos), token_string(optional_u32(content, "tokenizer.ggml.eos_token_id")));
 
-        Ok(Self::new(inner, end_of_generation_ids, bos_id, chat_template, tokens.len()))
+        Ok(Self::new(inner, end_of_generation_ids, bos_id, chat_template, tokens.len())
+            .with_special_token_strings(bos_token, eos_token))
+    }
+
+    /// Sets the BOS/EOS strings chat templates see (`tokenizer_config.json`'s
+    /// `bos_token`/`eos_token` for safetensors models).
+    pub fn with_special_token_strings(mut self, bos_token: Option<String>, eos_token: Option<String>) -> Self {
+        self.bos_token = bos_token;
+        self.eos_token = eos_token;
+        self
+    }
+
+    /// The BOS token string, if the model has one.
+    pub fn bos_token(&self) -> Option<&str> {
+        self.bos_token.as_deref()
+    }
+
+    /// The EOS token string, if the model has one.
+    pub fn eos_token(&self) -> Option<&str> {
+        self.eos_token.as_deref()
     }
 
     /// Loads a Hugging Face `tokenizer.json` (no chat template: ChatML is the fallback).
@@ -181,7 +229,24 @@ impl TextTokenizer {
     ) -> Self {
         let mut plain = inner.clone();
         plain.set_encode_special_tokens(true);
-        Self { inner, plain: Arc::new(plain), end_of_generation_ids, bos_id, chat_template, vocab_size }
+        let mut specials: Vec<(String, u32)> = inner
+            .get_added_tokens_decoder()
+            .into_iter()
+            .filter(|(_, token)| token.special && !token.content.is_empty())
+            .map(|(id, token)| (token.content, id))
+            .collect();
+        specials.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.1.cmp(&b.1)));
+        Self {
+            inner,
+            plain: Arc::new(plain),
+            end_of_generation_ids,
+            bos_id,
+            chat_template,
+            bos_token: None,
+            eos_token: None,
+            specials: Arc::new(specials),
+            vocab_size,
+        }
     }
 
     /// Token ids of `text`; special-token text (e.g. `<|im_start|>`) maps to its single id.
@@ -195,31 +260,53 @@ impl TextTokenizer {
         Ok(ids)
     }
 
-    /// Token ids of a rendered chat prompt: each control piece is its special id, text is
-    /// encoded with special-token matching off, so message content can never produce a
-    /// control token. For text without special-token strings the ids equal
-    /// `encode(joined)`: the tokenizer splits at special tokens first and encodes each run
-    /// between them on its own, which is what this does too.
+    /// Token ids of a rendered chat prompt. Special-token strings count only in the
+    /// template's own text; message text is encoded with special-token matching off, so
+    /// it can never produce a control token. The runs between two special tokens are
+    /// encoded whole, template and message text together, which is how the tokenizer
+    /// splits the joined string: for text without special-token strings the ids equal
+    /// `encode(joined)` (what transformers' `apply_chat_template(tokenize=True)` gives).
+    /// The model's BOS is prepended when it asks for one, unless the template wrote it.
     pub fn encode_prompt(&self, pieces: &[PromptPiece]) -> Result<Vec<u32>, TokenizerError> {
-        let mut ids: Vec<u32> = self.bos_id.into_iter().collect();
+        let mut ids: Vec<u32> = Vec::new();
         let mut run = String::new();
         for piece in pieces {
             match piece {
                 PromptPiece::Text(text) => run.push_str(text),
-                PromptPiece::Control(token) => match self.inner.token_to_id(token) {
-                    Some(id) => {
+                PromptPiece::Template(text) => {
+                    let mut rest = text.as_str();
+                    while let Some((at, length, id)) = self.next_special(rest) {
+                        run.push_str(&rest[..at]);
                         self.encode_plain(&run, &mut ids)?;
                         run.clear();
                         ids.push(id);
+                        rest = &rest[at + length..];
                     }
-                    // A model without this token (ChatML fallback on a GPT-2 vocabulary)
-                    // gets its characters, as `encode` of the joined prompt would give.
-                    None => run.push_str(token),
-                },
+                    run.push_str(rest);
+                }
             }
         }
         self.encode_plain(&run, &mut ids)?;
+        if let Some(bos) = self.bos_id
+            && ids.first() != Some(&bos)
+        {
+            ids.insert(0, bos);
+        }
         Ok(ids)
+    }
+
+    /// The leftmost special token in `text` (the longest at that position): its byte
+    /// offset, length and id.
+    fn next_special(&self, text: &str) -> Option<(usize, usize, u32)> {
+        let mut best: Option<(usize, usize, u32)> = None;
+        for (token, id) in self.specials.iter() {
+            if let Some(at) = text.find(token.as_str())
+                && best.is_none_or(|(best_at, best_len, _)| at < best_at || (at == best_at && token.len() > best_len))
+            {
+                best = Some((at, token.len(), *id));
+            }
+        }
+        best
     }
 
     fn encode_plain(&self, text: &str, ids: &mut Vec<u32>) -> Result<(), TokenizerError> {

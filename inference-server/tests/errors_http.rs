@@ -308,3 +308,43 @@ async fn api_key_guards_the_openai_api_but_not_probes_or_metrics() {
         assert_eq!(response.status(), 200, "{open} needs no key");
     }
 }
+
+/// A chat template given to the server (`--chat-template`, the spec's
+/// `serving.chatTemplate`) replaces the model's own: the prompt is what it renders, and a
+/// conversation it refuses (`raise_exception`) is a 400 naming `messages`.
+#[tokio::test]
+async fn a_configured_chat_template_is_used_and_its_refusals_are_400s() {
+    let template = "{% if messages[0]['role'] == 'system' %}{{ raise_exception('System role not supported') }}{% endif %}\
+                    {% for m in messages %}### Instruction:\n{{ m['content'] }}\n\n{% endfor %}### Response:\n";
+    let addr = spawn_server(|settings| settings.chat_template = Some(template.to_string()));
+    let http = client();
+    let answer: Value = http
+        .post(url(addr, "/v1/chat/completions"))
+        .json(&json!({"messages": [{"role": "user", "content": "Say hi"}], "max_tokens": 1}))
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("JSON");
+    // The Alpaca-style prompt, tokenized (no BOS for SmolLM2), not SmolLM2's ChatML one.
+    // Jinja drops the template source's one trailing newline (`keep_trailing_newline` is
+    // off in transformers too), so the prompt ends at "Response:".
+    let path = common::model_path();
+    let mut file = std::fs::File::open(&path).expect("model");
+    let content = candle_core::quantized::gguf_file::Content::read(&mut file).expect("gguf");
+    let tokenizer = netgpt_inference::tokenizer::TextTokenizer::from_gguf(&content).expect("tokenizer");
+    let expected = tokenizer.encode("### Instruction:\nSay hi\n\n### Response:").expect("encode").len();
+    assert_eq!(answer["usage"]["prompt_tokens"], expected, "{answer}");
+    let refused = http
+        .post(url(addr, "/v1/chat/completions"))
+        .json(&json!({"messages": [{"role": "system", "content": "x"}, {"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(refused.status(), 400);
+    let body: Value = refused.json().await.expect("JSON error");
+    let error = assert_error_shape(&body);
+    assert_eq!(error["param"], "messages");
+    assert!(error["message"].as_str().unwrap_or_default().contains("System role not supported"), "{body}");
+}

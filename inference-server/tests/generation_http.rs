@@ -293,10 +293,11 @@ async fn control_tokens_in_user_text_are_tokenized_as_text() {
         let content = candle_core::quantized::gguf_file::Content::read(&mut file).expect("GGUF header");
         TextTokenizer::from_gguf(&content).expect("tokenizer")
     };
-    let template = ChatTemplate::from_template_source(tokenizer.chat_template());
+    let template =
+        ChatTemplate::new(tokenizer.chat_template(), tokenizer.bos_token(), tokenizer.eos_token()).expect("template");
     let messages = [ChatMessage { role: "user".into(), content: injected.into() }];
-    let as_text = tokenizer.encode_prompt(&template.render_pieces(&messages)).expect("encode");
-    let parsed = tokenizer.encode(&template.render(&messages)).expect("encode");
+    let as_text = tokenizer.encode_prompt(&template.render_pieces(&messages).expect("render")).expect("encode");
+    let parsed = tokenizer.encode(&template.render(&messages).expect("render")).expect("encode");
     let im_start = tokenizer.token_to_id("<|im_start|>").expect("im_start");
     assert_eq!(as_text.iter().filter(|id| **id == im_start).count(), 3, "system, user, assistant only");
     assert_eq!(body["usage"]["prompt_tokens"].as_u64(), Some(as_text.len() as u64), "{body}");

@@ -138,7 +138,8 @@ impl Base {
             context_length: llama.context_length,
         };
         let tokenizer = TextTokenizer::from_gguf(&content).map_err(|e| TrainError::Base(e.to_string()))?;
-        let chat_template = ChatTemplate::from_template_source(tokenizer.chat_template());
+        let chat_template = ChatTemplate::new(tokenizer.chat_template(), tokenizer.bos_token(), tokenizer.eos_token())
+            .map_err(|e| TrainError::Base(e.to_string()))?;
         let base =
             Self { config, embeddings, layers, norm, head, tokenizer, chat_template, source: path.to_path_buf() };
         base.check()?;
@@ -215,13 +216,8 @@ impl Base {
             rope: RopeLayout::Halves,
             context_length: hf.max_position_embeddings,
         };
-        let tokenizer = TextTokenizer::from_tokenizer_json(&dir.join("tokenizer.json"))
-            .map_err(|e| TrainError::Base(e.to_string()))?;
-        let template_source = read_text("tokenizer_config.json")
-            .ok()
-            .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
-            .and_then(|c| c["chat_template"].as_str().map(str::to_string));
-        let chat_template = ChatTemplate::from_template_source(template_source.as_deref());
+        let (tokenizer, chat_template) =
+            netgpt_inference::loader::hf_tokenizer(dir, None, None).map_err(|e| TrainError::Base(e.to_string()))?;
         let base = Self { config, embeddings, layers, norm, head, tokenizer, chat_template, source: dir.to_path_buf() };
         base.check()?;
         Ok(base)

@@ -122,13 +122,12 @@ pub fn tokenize(
 ) -> Result<Option<Example>, TrainError> {
     let messages: Vec<ChatMessage> =
         record.messages.iter().map(|m| ChatMessage { role: m.role.clone(), content: m.content.clone() }).collect();
-    let pieces = template.render_pieces(&messages);
+    let pieces = template.render_pieces(&messages).map_err(|e| TrainError::Data(e.to_string()))?;
     let prompt = tokenizer.encode_prompt(&pieces).map_err(|e| TrainError::Data(e.to_string()))?;
     let mut completion = tokenizer.encode(record.comprehensive.trim()).map_err(|e| TrainError::Data(e.to_string()))?;
-    let end = match template {
-        ChatTemplate::ChatMl { .. } => "<|im_end|>",
-        ChatTemplate::Llama3 => "<|eot_id|>",
-    };
+    let end = template
+        .end_of_turn()
+        .ok_or_else(|| TrainError::Data("the chat template names no token that ends a turn".into()))?;
     match tokenizer.token_to_id(end) {
         Some(id) => completion.push(id),
         None => return Err(TrainError::Data(format!("the tokenizer has no {end} token to end a completion"))),

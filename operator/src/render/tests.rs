@@ -190,6 +190,11 @@ fn gpu_pods_serve_on_cuda_in_the_cuda_image_unless_the_spec_says_cpu() {
     let (image, config) = rendered(serde_json::json!({"device": "cpu", "dtype": "f32"}));
     assert_eq!(image, "img:1");
     assert!(config.contains("device: cpu") && config.contains("dtype: f32"), "{config}");
+    // The spec's chat template reaches the server's configuration verbatim.
+    let alpaca = "{% for m in messages %}### Instruction:\n{{ m['content'] }}\n\n{% endfor %}### Response:\n";
+    let (_, config) = rendered(serde_json::json!({"chatTemplate": alpaca}));
+    let parsed = netgpt_crds::config::ServingConfig::from_yaml(&config).expect("serving config");
+    assert_eq!(parsed.limits.chat_template.as_deref(), Some(alpaca));
 }
 
 #[test]
