@@ -5,8 +5,9 @@
 //! included; for SmolLM2 also the token ids transformers' `apply_chat_template` gives
 //! with the real tokenizer.
 
+mod common;
+
 use netgpt_inference::chat_template::{ChatMessage, ChatTemplate, TemplateError};
-use netgpt_inference::tokenizer::TextTokenizer;
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -118,10 +119,7 @@ fn message_text_is_kept_apart_from_template_text_in_every_template() {
 /// it as control tokens, this server does not (by design).
 #[test]
 fn smollm2_prompts_tokenize_as_transformers_does() {
-    let path = netgpt_inference::ensure_default_model().expect("default model");
-    let mut file = std::fs::File::open(&path).expect("open");
-    let content = candle_core::quantized::gguf_file::Content::read(&mut file).expect("gguf");
-    let tokenizer = TextTokenizer::from_gguf(&content).expect("tokenizer");
+    let tokenizer = common::tokenizer();
     let template = ChatTemplate::new(tokenizer.chat_template(), tokenizer.bos_token(), tokenizer.eos_token())
         .expect("the GGUF's own template compiles");
     let reference = references().into_iter().find(|r| r.name == "smollm2").expect("smollm2 reference");

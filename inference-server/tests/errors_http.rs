@@ -330,10 +330,7 @@ async fn a_configured_chat_template_is_used_and_its_refusals_are_400s() {
     // The Alpaca-style prompt, tokenized (no BOS for SmolLM2), not SmolLM2's ChatML one.
     // Jinja drops the template source's one trailing newline (`keep_trailing_newline` is
     // off in transformers too), so the prompt ends at "Response:".
-    let path = common::model_path();
-    let mut file = std::fs::File::open(&path).expect("model");
-    let content = candle_core::quantized::gguf_file::Content::read(&mut file).expect("gguf");
-    let tokenizer = netgpt_inference::tokenizer::TextTokenizer::from_gguf(&content).expect("tokenizer");
+    let tokenizer = common::tokenizer();
     let expected = tokenizer.encode("### Instruction:\nSay hi\n\n### Response:").expect("encode").len();
     assert_eq!(answer["usage"]["prompt_tokens"], expected, "{answer}");
     let refused = http

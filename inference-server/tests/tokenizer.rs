@@ -7,12 +7,7 @@ use candle_core::quantized::gguf_file;
 use netgpt_inference::chat_template::{ChatMessage, ChatTemplate};
 use netgpt_inference::tokenizer::TextTokenizer;
 
-fn tokenizer() -> TextTokenizer {
-    let path = common::model_path();
-    let mut file = std::fs::File::open(&path).expect("open model");
-    let content = gguf_file::Content::read(&mut file).expect("read GGUF header");
-    TextTokenizer::from_gguf(&content).expect("build tokenizer")
-}
+use common::tokenizer;
 
 const SAMPLES: &[&str] = &[
     "Hello world",

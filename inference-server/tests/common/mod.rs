@@ -22,6 +22,13 @@ pub fn model_path() -> PathBuf {
     .clone()
 }
 
+/// The default model's own tokenizer, read from its GGUF header.
+pub fn tokenizer() -> netgpt_inference::tokenizer::TextTokenizer {
+    let mut file = std::fs::File::open(model_path()).expect("open the model");
+    let content = candle_core::quantized::gguf_file::Content::read(&mut file).expect("read the GGUF header");
+    netgpt_inference::tokenizer::TextTokenizer::from_gguf(&content).expect("build the tokenizer")
+}
+
 /// Starts a server on its own thread and runtime (so it outlives any one test's runtime)
 /// and waits until the model is loaded.
 pub fn spawn_server(customize: impl FnOnce(&mut ServerSettings)) -> SocketAddr {
