@@ -95,12 +95,12 @@ impl DesensitizeError {
 
     /// The error as clients see it (the body every NetGPT component answers with).
     pub fn shape(&self) -> ErrorShape {
-        let mut shape = ErrorShape::new(self.status(), self.kind(), self.to_string()).with_code(self.reason());
-        shape.param = self.param().map(str::to_string);
-        if matches!(self, Self::Overloaded) {
-            shape.retry_after_seconds = Some(1);
+        ErrorShape {
+            param: self.param().map(str::to_string),
+            code: Some(self.reason()),
+            retry_after_seconds: matches!(self, Self::Overloaded).then_some(1),
+            ..ErrorShape::new(self.status(), self.kind(), self.to_string())
         }
-        shape
     }
 
     /// The OpenAI-style JSON body.

@@ -193,11 +193,7 @@ async fn ready(State(g): State<Arc<Gateway>>) -> impl IntoResponse {
 }
 
 fn error_response(status: StatusCode, message: &str, kind: &'static str, param: Option<&str>) -> Response {
-    let shape = ErrorShape::new(status, kind, message);
-    match param {
-        Some(param) => shape.with_param(param).into_response(),
-        None => shape.into_response(),
-    }
+    ErrorShape { param: param.map(str::to_string), ..ErrorShape::new(status, kind, message) }.into_response()
 }
 
 /// Why a call to an upstream failed.

@@ -152,16 +152,16 @@ impl ApiError {
 
     /// The error as clients see it (the body every NetGPT component answers with).
     pub fn shape(&self) -> ErrorShape {
-        let mut shape = ErrorShape::new(self.status(), self.kind(), self.to_string());
-        shape.param = self.param().map(str::to_string);
-        shape.code = self.code();
-        if matches!(
+        let retry = matches!(
             self,
             Self::Overloaded(_) | Self::NotReady | Self::ShuttingDown | Self::Adapter(RegistryError::NotReady)
-        ) {
-            shape.retry_after_seconds = Some(RETRY_AFTER_SECONDS);
+        );
+        ErrorShape {
+            param: self.param().map(str::to_string),
+            code: self.code(),
+            retry_after_seconds: retry.then_some(RETRY_AFTER_SECONDS),
+            ..ErrorShape::new(self.status(), self.kind(), self.to_string())
         }
-        shape
     }
 
     /// The JSON body (also used inside an SSE stream when generation fails midway).

@@ -44,21 +44,6 @@ impl ErrorShape {
         Self { status, message: message.into(), kind, param: None, code: None, retry_after_seconds: None }
     }
 
-    pub fn with_param(mut self, param: impl Into<String>) -> Self {
-        self.param = Some(param.into());
-        self
-    }
-
-    pub fn with_code(mut self, code: &'static str) -> Self {
-        self.code = Some(code);
-        self
-    }
-
-    pub fn with_retry_after(mut self, seconds: u32) -> Self {
-        self.retry_after_seconds = Some(seconds);
-        self
-    }
-
     /// The JSON body (also sent inside an SSE stream when an answer fails midway).
     pub fn body_json(&self) -> serde_json::Value {
         let body = Body {
@@ -88,9 +73,11 @@ mod tests {
 
     #[test]
     fn body_has_openai_fields_and_headers_follow_the_status() {
-        let shape = ErrorShape::new(StatusCode::TOO_MANY_REQUESTS, "rate_limit_error", "busy")
-            .with_code("queue_full")
-            .with_retry_after(1);
+        let shape = ErrorShape {
+            code: Some("queue_full"),
+            retry_after_seconds: Some(1),
+            ..ErrorShape::new(StatusCode::TOO_MANY_REQUESTS, "rate_limit_error", "busy")
+        };
         assert_eq!(
             shape.body_json(),
             serde_json::json!({"error": {"message": "busy", "type": "rate_limit_error", "param": null, "code": "queue_full"}})
