@@ -198,14 +198,28 @@ pub fn load(source: &ModelSource, options: LoadOptions) -> Result<LoadedModel, L
         ModelSource::Gpt2Safetensors { dir, tokenizer } => {
             let started = Instant::now();
             let model = Gpt2::from_dir(dir, &Device::Cpu)?;
-            finish_safetensors(Box::new(model), dir, tokenizer.as_deref(), context_limit, options.chat_template, started)
+            finish_safetensors(
+                Box::new(model),
+                dir,
+                tokenizer.as_deref(),
+                context_limit,
+                options.chat_template,
+                started,
+            )
         }
         ModelSource::LlamaSafetensors { dir, tokenizer } => {
             let started = Instant::now();
             let device = options.device.open()?;
             let default = if device.is_cpu() { WeightDType::F32 } else { WeightDType::F16 };
             let model = HfLlama::from_dir_as(dir, &device, options.dtype.unwrap_or(default).candle())?;
-            finish_safetensors(Box::new(model), dir, tokenizer.as_deref(), context_limit, options.chat_template, started)
+            finish_safetensors(
+                Box::new(model),
+                dir,
+                tokenizer.as_deref(),
+                context_limit,
+                options.chat_template,
+                started,
+            )
         }
     }
 }
