@@ -48,6 +48,30 @@ async fn netgpt_crd_output_applies_with_kubectl() {
     assert_eq!(text.matches("serverside-applied").count(), 3, "expected three CRDs applied: {text}");
 }
 
+/// Every workflow in `examples/` compiles to the step graph the gateway runs (what the
+/// operator would otherwise report as `InvalidSpec`).
+#[test]
+fn example_workflows_compile() {
+    let mut workflows = 0;
+    for entry in std::fs::read_dir(repo_root().join("examples")).expect("examples/ exists") {
+        let path = entry.expect("dir entry").path();
+        if path.extension().is_none_or(|e| e != "yaml") {
+            continue;
+        }
+        for doc in yaml_docs(&path).into_iter().filter(|d| d["kind"] == "LogicalAIWorkflow") {
+            let wf: netgpt_crds::LogicalAIWorkflow = serde_json::from_value(doc).expect("a workflow");
+            let graph = netgpt_crds::graph::StepGraph::compile(
+                &wf.spec.steps,
+                &wf.spec.routing,
+                wf.spec.desensitization.enabled,
+            );
+            assert!(graph.is_ok(), "{}: {:?}", path.display(), graph.err());
+            workflows += 1;
+        }
+    }
+    assert!(workflows >= 6, "{workflows} example workflows");
+}
+
 #[tokio::test]
 async fn examples_are_accepted() {
     let client = client().await;

@@ -36,6 +36,7 @@ pub mod cloud;
 pub mod common;
 pub mod config;
 pub mod edge;
+pub mod graph;
 pub mod status;
 pub mod workflow;
 

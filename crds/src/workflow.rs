@@ -44,7 +44,12 @@ pub struct LogicalAIWorkflowSpec {
     /// The CloudLLM that answers forwarded prompts.
     pub cloud_ref: LocalObjectRef,
     /// Steps run for each request. Without `dependsOn` they run in list order; with it
-    /// they form a DAG (checked for cycles by the operator).
+    /// they form a DAG whose independent branches run at the same time. A step runs when
+    /// the steps it needs have ended: if all succeeded, or when its `when` holds. The
+    /// answer is the last `generate` step that succeeded. Without any edge `generate`
+    /// step and any `when`, the gateway adds the classic routing: an edge draft, and the
+    /// cloud's guard (its `desensitize` step) only when the draft's confidence is below
+    /// `routing.confidenceThreshold` (`status.executionPlan` shows the result).
     #[schemars(schema_with = "named_list_schema::<WorkflowStep>", length(min = 1, max = 32))]
     pub steps: Vec<WorkflowStep>,
     /// When the edge answers alone and how long the cloud may take.
@@ -73,10 +78,57 @@ pub struct WorkflowStep {
     /// Steps that must finish first (DAG form).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub depends_on: Vec<String>,
-    /// Time limit of this step in milliseconds.
+    /// Time limit of this step in milliseconds (within the workflow's latency budget).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 600000))]
     pub timeout_ms: Option<i32>,
+    /// Run the step only when this holds; otherwise it is skipped, and so are the steps
+    /// that need it. Without `when` a step runs when all its dependencies succeeded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when: Option<StepCondition>,
+    /// The step whose output is this step's prompt (`promptCompletion`, `generate`). It
+    /// must be one this step depends on. Default: the output of the nearest
+    /// `promptCompletion` it depends on, else the client's own prompt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = DNS_LABEL_PATTERN), length(min = 1, max = 63))]
+    pub input: Option<String>,
+}
+
+/// A condition on a step this one depends on (directly or not). Exactly one test is set.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StepCondition {
+    /// The step whose result is tested.
+    #[schemars(regex(pattern = DNS_LABEL_PATTERN), length(min = 1, max = 63))]
+    pub step: String,
+    /// Holds when that step's confidence (from its token log-probabilities, per
+    /// `routing.confidenceMetric`) is below this; a step without a confidence (failed,
+    /// skipped, no log-probabilities) counts as unsure, so the condition holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0, max = 1.0))]
+    pub confidence_below: Option<f64>,
+    /// Holds when that step's confidence is at least this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0, max = 1.0))]
+    pub confidence_at_least: Option<f64>,
+    /// Holds when that step ended so (e.g. `failed`: a fallback branch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<StepOutcome>,
+}
+
+// Thresholds are finite numbers in [0, 1] (the schema says so; the graph compiler checks).
+impl Eq for StepCondition {}
+
+/// How a step ended.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum StepOutcome {
+    /// It ran and produced its output.
+    Succeeded,
+    /// It ran and failed (an error, a refusal or its time limit).
+    Failed,
+    /// It did not run: its condition did not hold or a step it needs did not succeed.
+    Skipped,
 }
 
 /// Kinds of workflow step.
@@ -382,6 +434,11 @@ pub struct LogicalAIWorkflowStatus {
     /// disabled, the ones `spec.desensitization.entities` leaves out otherwise.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unprotected_entities: Vec<EntityType>,
+    /// The step graph the gateways run, one line per step in execution order: what it
+    /// needs, when it runs, what it reads — including the edge draft the classic routing
+    /// adds (see `steps`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub execution_plan: Vec<String>,
     /// Per-site gateways.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(schema_with = "named_list_schema::<WorkflowSiteStatus>")]

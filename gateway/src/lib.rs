@@ -12,6 +12,7 @@
 //! `--stream-idle-timeout-seconds` (30 s) of the previous one, else the stream ends with
 //! an error event. On SIGTERM the gateway drains like `netgpt serve`.
 
+pub mod engine;
 pub mod metrics;
 pub mod route;
 pub mod server;

@@ -8,8 +8,11 @@ pub struct GatewayMetrics {
     pub(crate) registry: Registry,
     /// Requests by the path that served them (edge, cloud, edge-fallback, error).
     pub requests: IntCounterVec,
-    /// Latency of each workflow step.
+    /// Latency of each workflow step that ran, by step name (a cloud step streamed to
+    /// the client: to its first chunk).
     pub step_duration: HistogramVec,
+    /// How each step ended (succeeded, failed, skipped), by step name.
+    pub step_outcomes: IntCounterVec,
     /// End-to-end latency by path.
     pub request_duration: HistogramVec,
     /// Edge confidence of each request's draft answer.
@@ -37,6 +40,11 @@ impl GatewayMetrics {
             &["site", "step"],
         )
         .expect("valid metric");
+        let step_outcomes = IntCounterVec::new(
+            Opts::new("netgpt_gateway_step_outcomes_total", "Workflow steps by how they ended."),
+            &["site", "step", "outcome"],
+        )
+        .expect("valid metric");
         let request_duration = HistogramVec::new(
             HistogramOpts::new("netgpt_gateway_request_duration_seconds", "End-to-end request latency.")
                 .buckets(latency),
@@ -52,12 +60,13 @@ impl GatewayMetrics {
         for c in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(step_duration.clone()),
+            Box::new(step_outcomes.clone()),
             Box::new(request_duration.clone()),
             Box::new(edge_confidence.clone()),
         ] {
             registry.register(c).expect("metric names are unique");
         }
-        Self { registry, requests, step_duration, request_duration, edge_confidence }
+        Self { registry, requests, step_duration, step_outcomes, request_duration, edge_confidence }
     }
 
     /// Creates the request series of `site` at zero for every path, so error and ratio
@@ -66,6 +75,14 @@ impl GatewayMetrics {
     pub fn initialize_site(&self, site: &str) {
         for path in ["edge", "cloud", "edge-fallback", "error"] {
             let _ = self.requests.with_label_values(&[site, path]);
+        }
+    }
+
+    /// Creates a step's outcome series at zero. Steps are the workflow's (at most 33,
+    /// fixed at start), so the label stays bounded.
+    pub fn initialize_step(&self, site: &str, step: &str) {
+        for outcome in ["succeeded", "failed", "skipped"] {
+            let _ = self.step_outcomes.with_label_values(&[site, step, outcome]);
         }
     }
 }

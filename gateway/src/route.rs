@@ -1,9 +1,9 @@
 //! Pure pieces of the workflow: the prompt that asks the edge model to complete a user's
-//! request with the site's location context, edge confidence from token log-probabilities,
-//! and the routing decision.
+//! request with the site's location context, and edge confidence from token
+//! log-probabilities. The routing itself is the workflow's step graph ([`crate::engine`]).
 
+use netgpt_crds::ConfidenceMetric;
 use netgpt_crds::config::SiteConfig;
-use netgpt_crds::{ConfidenceMetric, StepKind, Target, WorkflowStep};
 
 /// Which path answered a request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,45 +75,6 @@ pub fn confidence(logprobs: &[f64], metric: ConfidenceMetric) -> Option<f64> {
     Some(value.exp().clamp(0.0, 1.0))
 }
 
-/// What the workflow's steps ask for, resolved once per configuration.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Plan {
-    /// Run `promptCompletion` on the edge first.
-    pub complete: bool,
-    /// The workflow can send the request to the cloud.
-    pub cloud: bool,
-    /// Time limits per step kind, in milliseconds.
-    pub completion_timeout_ms: Option<u64>,
-    pub desensitize_timeout_ms: Option<u64>,
-    pub cloud_timeout_ms: Option<u64>,
-    pub edge_timeout_ms: Option<u64>,
-}
-
-impl Plan {
-    /// Resolves the steps (list or DAG; the operator has checked the graph).
-    pub fn from_steps(steps: &[WorkflowStep]) -> Self {
-        let timeout = |pred: &dyn Fn(&WorkflowStep) -> bool| {
-            steps.iter().find(|s| pred(s)).and_then(|s| s.timeout_ms).map(|t| t.max(1) as u64)
-        };
-        Self {
-            complete: steps.iter().any(|s| s.kind == StepKind::PromptCompletion),
-            cloud: steps.iter().any(|s| s.kind == StepKind::Generate && s.target == Some(Target::Cloud)),
-            completion_timeout_ms: timeout(&|s| s.kind == StepKind::PromptCompletion),
-            desensitize_timeout_ms: timeout(&|s| s.kind == StepKind::Desensitize),
-            cloud_timeout_ms: timeout(&|s| s.kind == StepKind::Generate && s.target == Some(Target::Cloud)),
-            edge_timeout_ms: timeout(&|s| s.kind == StepKind::Generate && s.target == Some(Target::Edge)),
-        }
-    }
-}
-
-/// Whether the edge answer is good enough to return without the cloud.
-pub fn answer_at_edge(plan: &Plan, confidence: Option<f64>, threshold: f64) -> bool {
-    if !plan.cloud {
-        return true;
-    }
-    confidence.is_some_and(|c| c >= threshold)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,23 +107,5 @@ mod tests {
         let min = confidence(&lp, ConfidenceMetric::MinTokenProbability).expect("some");
         assert!((min - 0.5).abs() < 1e-9);
         assert_eq!(confidence(&[], ConfidenceMetric::MeanTokenProbability), None);
-    }
-
-    #[test]
-    fn threshold_moves_requests_between_edge_and_cloud() {
-        let steps: Vec<WorkflowStep> = serde_json::from_value(serde_json::json!([
-            {"name": "c", "kind": "promptCompletion", "timeoutMs": 100},
-            {"name": "d", "kind": "desensitize"},
-            {"name": "g", "kind": "generate", "target": "cloud", "timeoutMs": 900}
-        ]))
-        .expect("steps");
-        let plan = Plan::from_steps(&steps);
-        assert!(plan.complete && plan.cloud);
-        assert_eq!((plan.completion_timeout_ms, plan.cloud_timeout_ms), (Some(100), Some(900)));
-        assert!(answer_at_edge(&plan, Some(0.8), 0.7));
-        assert!(!answer_at_edge(&plan, Some(0.6), 0.7));
-        assert!(!answer_at_edge(&plan, None, 0.0), "no logprobs: no evidence of confidence");
-        let edge_only = Plan { cloud: false, ..plan };
-        assert!(answer_at_edge(&edge_only, Some(0.0), 0.99));
     }
 }

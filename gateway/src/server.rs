@@ -20,8 +20,11 @@ use netgpt_crds::config::WorkflowConfig;
 use serde_json::{Value, json};
 use tracing::Instrument;
 
+use crate::engine::{StepFailure, StepRecord, StepRunner, StepValue, execute};
 use crate::metrics::GatewayMetrics;
-use crate::route::{Plan, ServedPath, answer_at_edge, completion_messages, confidence, finish_completion};
+use crate::route::{ServedPath, completion_messages, confidence, finish_completion};
+use netgpt_crds::graph::{Node, StepGraph, outcome_name};
+use netgpt_crds::{StepKind, StepOutcome, Target};
 use netgpt_runtime::{ErrorShape, GracefulServer, termination_signal};
 
 /// Options of `netgpt gateway`.
@@ -85,6 +88,8 @@ pub enum GatewayError {
     ReadConfig { path: PathBuf, source: std::io::Error },
     #[error("{0}")]
     Config(#[from] netgpt_crds::config::ConfigError),
+    #[error("workflow steps: {}", .0.iter().map(|e| format!("{}: {}", e.field, e.message)).collect::<Vec<_>>().join("; "))]
+    Steps(Vec<netgpt_crds::graph::GraphError>),
     #[error("listening on {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
     #[error("HTTP client: {0}")]
@@ -100,7 +105,8 @@ const COMPLETION_TOKENS: u64 = 96;
 
 struct Gateway {
     config: WorkflowConfig,
-    plan: Plan,
+    /// The compiled steps, run for every request.
+    graph: StepGraph,
     http: reqwest::Client,
     metrics: GatewayMetrics,
     /// Set on shutdown: `/ready` answers 503 while in-flight requests finish.
@@ -135,8 +141,14 @@ pub async fn start(config: WorkflowConfig, listen: SocketAddr) -> Result<Running
 pub async fn start_with(config: WorkflowConfig, settings: GatewaySettings) -> Result<RunningGateway, GatewayError> {
     let metrics = GatewayMetrics::new();
     metrics.initialize_site(&config.site.name);
+    let graph = StepGraph::compile(&config.steps, &config.routing, config.desensitization.enabled)
+        .map_err(GatewayError::Steps)?;
+    tracing::info!(steps = %graph.describe(), "workflow compiled");
+    for node in &graph.nodes {
+        metrics.initialize_step(&config.site.name, &node.name);
+    }
     let gateway = Arc::new(Gateway {
-        plan: Plan::from_steps(&config.steps),
+        graph,
         config,
         http: reqwest::Client::builder().connect_timeout(Duration::from_secs(5)).build()?,
         metrics,
@@ -310,11 +322,6 @@ fn with_prompt(body: &Value, prompt: &str) -> Vec<Value> {
     messages
 }
 
-fn remaining(deadline: Instant, step_limit_ms: Option<u64>) -> Duration {
-    let left = deadline.saturating_duration_since(Instant::now());
-    step_limit_ms.map_or(left, |ms| left.min(Duration::from_millis(ms)))
-}
-
 async fn chat_completions(State(g): State<Arc<Gateway>>, headers: HeaderMap, bytes: Bytes) -> Response {
     let request_id = headers
         .get("x-request-id")
@@ -332,61 +339,200 @@ async fn chat_completions(State(g): State<Arc<Gateway>>, headers: HeaderMap, byt
     response
 }
 
-async fn run_workflow(g: &Gateway, req: ClientRequest) -> Response {
-    let started = Instant::now();
-    let site = g.config.site.name.as_str();
-    let deadline = started + Duration::from_millis(g.config.routing.latency_budget_ms.max(1) as u64);
-    let observe_step = |step: &str, since: Instant| {
-        g.metrics.step_duration.with_label_values(&[site, step]).observe(since.elapsed().as_secs_f64());
-    };
+/// What a step produced.
+struct StepData {
+    /// What a later step takes as its prompt.
+    text: String,
+    confidence: Option<f64>,
+    /// An answer the client can get: a generate step's.
+    answer: Option<StepAnswer>,
+}
 
-    // Step: promptCompletion on the edge, with the site's location profile.
-    let mut completed = req.prompt.clone();
-    if g.plan.complete {
-        let t = Instant::now();
-        let body = json!({
-            "model": g.config.edge.model,
-            "messages": completion_messages(&g.config.site, &req.prompt),
-            "temperature": 0.0,
-            "max_tokens": COMPLETION_TOKENS,
-            "stop": ["\n"],
-        });
-        let result = chat(g, &g.config.edge.url, &body, remaining(deadline, g.plan.completion_timeout_ms))
-            .instrument(tracing::info_span!("step", name = "promptCompletion"))
-            .await;
-        observe_step("promptCompletion", t);
-        match result {
-            Ok(answer) => completed = finish_completion(&g.config.site, &answer.text, &req.prompt),
-            Err(e) => {
-                tracing::warn!(error = %e, "prompt completion failed; adding the location to the original prompt");
-                completed = finish_completion(&g.config.site, "", &req.prompt);
+enum StepAnswer {
+    Edge(Answer),
+    Cloud(CloudAnswer),
+}
+
+impl StepValue for StepData {
+    fn text(&self) -> &str {
+        &self.text
+    }
+    fn confidence(&self) -> Option<f64> {
+        self.confidence
+    }
+}
+
+/// Runs the steps of one client request against the edge model and, through the
+/// desensitizer, the cloud model.
+struct RequestSteps<'a> {
+    g: &'a Gateway,
+    req: &'a ClientRequest,
+}
+
+impl StepRunner for RequestSteps<'_> {
+    type Output = StepData;
+
+    async fn run(&self, node: &Node, input: String, limit: Duration) -> Result<StepData, StepFailure> {
+        let g = self.g;
+        let span = tracing::info_span!("step", name = %node.name);
+        // The engine cuts the step at `limit` and says which limit ran out; the HTTP
+        // client's own timeout is only a backstop behind it.
+        let limit = limit + Duration::from_secs(1);
+        match (node.kind, node.target) {
+            (StepKind::PromptCompletion, _) => {
+                let body = json!({
+                    "model": g.config.edge.model,
+                    "messages": completion_messages(&g.config.site, &input),
+                    "temperature": 0.0,
+                    "max_tokens": COMPLETION_TOKENS,
+                    "stop": ["\n"],
+                    // For conditions on the completion (deciding the route before any draft).
+                    "logprobs": true,
+                });
+                let answer = chat(g, &g.config.edge.url, &body, limit)
+                    .instrument(span)
+                    .await
+                    .map_err(|e| StepFailure::new(e.to_string()))?;
+                Ok(StepData {
+                    confidence: confidence(&answer.logprobs, g.config.routing.confidence_metric),
+                    text: finish_completion(&g.config.site, &answer.text, &input),
+                    answer: None,
+                })
+            }
+            // Runs in the cloud step's hop: the sidecar scrubs, forwards and restores, so
+            // the gateway never holds a connection to the cloud.
+            (StepKind::Desensitize, _) => Ok(StepData { text: input, confidence: None, answer: None }),
+            (StepKind::Generate, Some(Target::Cloud)) => {
+                let body = self.model_body(&g.config.cloud.model, &input);
+                let stream = self.req.stream && !node.consumed;
+                let answer = call_cloud(g, &body, stream, limit)
+                    .instrument(span)
+                    .await
+                    .map_err(|f| StepFailure { reason: f.reason, privacy: f.privacy })?;
+                let (text, confidence) = match &answer {
+                    CloudAnswer::Whole(v) => {
+                        let choice = &v["choices"][0];
+                        (
+                            choice["message"]["content"].as_str().unwrap_or_default().to_string(),
+                            logprob_confidence(g, choice),
+                        )
+                    }
+                    CloudAnswer::Stream { .. } => (String::new(), None),
+                };
+                Ok(StepData { text, confidence, answer: Some(StepAnswer::Cloud(answer)) })
+            }
+            (StepKind::Generate, _) => {
+                let mut body = self.model_body(&g.config.edge.model, &input);
+                body["stream"] = Value::Bool(false);
+                body["logprobs"] = Value::Bool(true);
+                let answer = chat(g, &g.config.edge.url, &body, limit)
+                    .instrument(span)
+                    .await
+                    .map_err(|e| StepFailure::new(e.to_string()))?;
+                let confidence = confidence(&answer.logprobs, g.config.routing.confidence_metric);
+                if let Some(c) = confidence {
+                    g.metrics.edge_confidence.with_label_values(&[g.config.site.name.as_str()]).observe(c);
+                }
+                Ok(StepData { text: answer.text.clone(), confidence, answer: Some(StepAnswer::Edge(answer)) })
             }
         }
     }
 
-    // The edge drafts an answer; its confidence decides the route.
-    let t = Instant::now();
-    let mut edge_body = req.body.clone();
-    if let Some(obj) = edge_body.as_object_mut() {
-        obj.remove("netgpt");
-        obj.insert("model".into(), Value::String(g.config.edge.model.clone()));
-        obj.insert("messages".into(), Value::Array(with_prompt(&req.body, &completed)));
-        obj.insert("stream".into(), Value::Bool(false));
-        obj.insert("logprobs".into(), Value::Bool(true));
+    /// A failed prompt completion falls back to the client's prompt with the site's place:
+    /// the steps after it still get a location-aware prompt.
+    fn fallback(&self, node: &Node, input: &str, _failure: &StepFailure) -> Option<StepData> {
+        (node.kind == StepKind::PromptCompletion).then(|| StepData {
+            text: finish_completion(&self.g.config.site, "", input),
+            confidence: None,
+            answer: None,
+        })
     }
-    let edge = chat(g, &g.config.edge.url, &edge_body, remaining(deadline, g.plan.edge_timeout_ms))
-        .instrument(tracing::info_span!("step", name = "generate", target = "edge"))
-        .await;
-    observe_step("edgeGenerate", t);
-    let confidence = edge.as_ref().ok().and_then(|a| confidence(&a.logprobs, g.config.routing.confidence_metric));
-    if let Some(c) = confidence {
-        g.metrics.edge_confidence.with_label_values(&[site]).observe(c);
+}
+
+impl RequestSteps<'_> {
+    /// The client's request for `model`, its last user turn replaced by `prompt`.
+    fn model_body(&self, model: &str, prompt: &str) -> Value {
+        let mut body = self.req.body.clone();
+        if let Some(obj) = body.as_object_mut() {
+            obj.remove("netgpt");
+            obj.insert("model".into(), Value::String(model.to_string()));
+            obj.insert("messages".into(), Value::Array(with_prompt(&self.req.body, prompt)));
+        }
+        body
     }
-    let meta = |path: ServedPath, reason: Option<String>| {
-        let mut m =
-            json!({"path": path.as_str(), "site": site, "confidence": confidence, "workflow": g.config.workflow});
+}
+
+fn logprob_confidence(g: &Gateway, choice: &Value) -> Option<f64> {
+    let logprobs: Vec<f64> = choice["logprobs"]["content"]
+        .as_array()
+        .map(|ts| ts.iter().filter_map(|t| t["logprob"].as_f64()).collect())
+        .unwrap_or_default();
+    confidence(&logprobs, g.config.routing.confidence_metric)
+}
+
+async fn run_workflow(g: &Gateway, req: ClientRequest) -> Response {
+    let started = Instant::now();
+    let site = g.config.site.name.as_str();
+    let deadline = started + Duration::from_millis(g.config.routing.latency_budget_ms.max(1) as u64);
+    let graph = &g.graph;
+    let mut run = execute(graph, &RequestSteps { g, req: &req }, &req.prompt, deadline).await;
+
+    for (node, record) in graph.nodes.iter().zip(&run.records) {
+        let outcome = outcome_name(record.outcome);
+        g.metrics.step_outcomes.with_label_values(&[site, node.name.as_str(), outcome]).inc();
+        if record.outcome != StepOutcome::Skipped {
+            g.metrics
+                .step_duration
+                .with_label_values(&[site, node.name.as_str()])
+                .observe(record.duration.as_secs_f64());
+        }
+        if let Some(reason) = &record.reason {
+            tracing::info!(step = %node.name, outcome, %reason, "workflow step did not run as planned");
+        }
+    }
+    // The answer is the last generate step (in execution order) that succeeded.
+    let answer = (0..graph.nodes.len())
+        .rev()
+        .find(|&i| graph.nodes[i].kind == StepKind::Generate && run.records[i].outcome == StepOutcome::Succeeded);
+    let cloud_failure = graph
+        .nodes
+        .iter()
+        .zip(&run.records)
+        .find(|(n, r)| n.is_cloud_generate() && r.outcome == StepOutcome::Failed)
+        .map(|(_, r)| r);
+    // The routing confidence: the last edge draft's.
+    let edge_confidence = (0..graph.nodes.len())
+        .rev()
+        .find(|&i| graph.nodes[i].is_edge_generate() && run.records[i].outcome == StepOutcome::Succeeded)
+        .and_then(|i| run.records[i].confidence);
+    let completed = (0..graph.nodes.len())
+        .rev()
+        .find(|&i| graph.nodes[i].kind == StepKind::PromptCompletion)
+        .and_then(|i| run.outputs[i].as_ref())
+        .map_or_else(|| req.prompt.clone(), |o| o.text.clone());
+    let steps: Vec<Value> = graph
+        .nodes
+        .iter()
+        .zip(&run.records)
+        .map(|(n, r)| {
+            let mut v = json!({
+                "name": n.name, "outcome": outcome_name(r.outcome),
+                "startMs": r.start.as_millis() as u64, "durationMs": r.duration.as_millis() as u64,
+            });
+            if let Some(c) = r.confidence {
+                v["confidence"] = json!(c);
+            }
+            if let Some(reason) = &r.reason {
+                v["reason"] = Value::String(reason.clone());
+            }
+            v
+        })
+        .collect();
+    let meta = |path: ServedPath, reason: Option<&str>| {
+        let mut m = json!({"path": path.as_str(), "site": site, "confidence": edge_confidence,
+            "workflow": g.config.workflow, "steps": steps});
         if let Some(r) = reason {
-            m["fallbackReason"] = Value::String(r);
+            m["fallbackReason"] = Value::String(r.to_string());
         }
         if req.debug {
             m["completedPrompt"] = Value::String(completed.clone());
@@ -397,55 +543,52 @@ async fn run_workflow(g: &Gateway, req: ClientRequest) -> Response {
         g.metrics.requests.with_label_values(&[site, path.as_str()]).inc();
         g.metrics.request_duration.with_label_values(&[site, path.as_str()]).observe(started.elapsed().as_secs_f64());
     };
+    let failure_reason = |r: &StepRecord| r.reason.clone().unwrap_or_else(|| "failed".into());
 
-    if answer_at_edge(&g.plan, confidence, g.config.routing.confidence_threshold) || !g.plan.cloud {
-        return match edge {
-            Ok(answer) => {
-                finish(ServedPath::Edge);
-                answer_response(g, &req, answer, meta(ServedPath::Edge, None))
-            }
-            Err(e) => {
-                g.metrics.requests.with_label_values(&[site, "error"]).inc();
-                error_response(StatusCode::BAD_GATEWAY, &format!("edge model {e}"), "upstream_error", None)
-            }
-        };
-    }
-
-    // Cloud path: only through the desensitizer, which proxies to the cloud model.
-    let mut cloud_body = req.body.clone();
-    if let Some(obj) = cloud_body.as_object_mut() {
-        obj.remove("netgpt");
-        obj.insert("model".into(), Value::String(g.config.cloud.model.clone()));
-        obj.insert("messages".into(), Value::Array(with_prompt(&req.body, &completed)));
-    }
-    let limit =
-        [g.plan.cloud_timeout_ms, g.plan.desensitize_timeout_ms.map(|d| d + g.plan.cloud_timeout_ms.unwrap_or(0))]
-            .into_iter()
-            .flatten()
-            .max();
-    let cloud = call_cloud(g, &cloud_body, req.stream, remaining(deadline, limit))
-        .instrument(tracing::info_span!("step", name = "cloud"))
-        .await;
-    let CloudFailure { privacy: privacy_failure, reason } = match cloud {
-        Ok(answer) => {
-            finish(ServedPath::Cloud);
-            return cloud_response(g, answer, meta(ServedPath::Cloud, None));
-        }
-        Err(failure) => failure,
-    };
-    tracing::warn!(%reason, "cloud path failed; answering at the edge");
-    if privacy_failure && g.config.desensitization.on_failure == DesensitizeFailure::Reject {
+    if let Some(failed) = cloud_failure.filter(|r| r.privacy_failure)
+        && g.config.desensitization.on_failure == DesensitizeFailure::Reject
+    {
         g.metrics.requests.with_label_values(&[site, "error"]).inc();
-        return error_response(StatusCode::SERVICE_UNAVAILABLE, &reason, "desensitization_error", None);
+        return error_response(StatusCode::SERVICE_UNAVAILABLE, &failure_reason(failed), "desensitization_error", None);
     }
-    match edge {
-        Ok(answer) => {
-            finish(ServedPath::EdgeFallback);
-            answer_response(g, &req, answer, meta(ServedPath::EdgeFallback, Some(reason)))
+    let Some(i) = answer else {
+        g.metrics.requests.with_label_values(&[site, "error"]).inc();
+        let reasons: Vec<String> = graph
+            .nodes
+            .iter()
+            .zip(&run.records)
+            .filter(|(n, r)| n.kind == StepKind::Generate && r.outcome == StepOutcome::Failed)
+            .map(|(n, r)| format!("{}: {}", n.name, failure_reason(r)))
+            .collect();
+        let message = if reasons.is_empty() {
+            "no generate step of the workflow ran for this request".to_string()
+        } else {
+            format!("no generate step succeeded ({})", reasons.join("; "))
+        };
+        return error_response(StatusCode::BAD_GATEWAY, &message, "upstream_error", None);
+    };
+    match run.outputs[i].take().and_then(|o| o.answer) {
+        Some(StepAnswer::Cloud(answer)) => {
+            finish(ServedPath::Cloud);
+            cloud_response(g, answer, meta(ServedPath::Cloud, None))
         }
-        Err(e) => {
+        Some(StepAnswer::Edge(answer)) => {
+            let path = if cloud_failure.is_some() { ServedPath::EdgeFallback } else { ServedPath::Edge };
+            let reason = cloud_failure.map(failure_reason);
+            if let Some(reason) = &reason {
+                tracing::warn!(%reason, "cloud path failed; answering at the edge");
+            }
+            finish(path);
+            answer_response(g, &req, answer, meta(path, reason.as_deref()))
+        }
+        None => {
             g.metrics.requests.with_label_values(&[site, "error"]).inc();
-            error_response(StatusCode::BAD_GATEWAY, &format!("{reason}; edge model {e}"), "upstream_error", None)
+            error_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the answering step kept no answer",
+                "internal_error",
+                None,
+            )
         }
     }
 }
@@ -530,7 +673,6 @@ impl CloudFailure {
 async fn call_cloud(g: &Gateway, body: &Value, stream: bool, budget: Duration) -> Result<CloudAnswer, CloudFailure> {
     let url = format!("{}/v1/chat/completions", g.config.desensitizer_url.trim_end_matches('/'));
     let attempt = async {
-        let started = Instant::now();
         let response = g.http.post(url).json(body).send().await.map_err(|e| CloudFailure {
             // The client's 5 s connect timeout is a slow path, not a missing desensitizer.
             privacy: e.is_connect() && !e.is_timeout(),
@@ -545,8 +687,6 @@ async fn call_cloud(g: &Gateway, body: &Value, stream: bool, budget: Duration) -
                 reason: format!("desensitizer/cloud answered {status}: {}", text.chars().take(200).collect::<String>()),
             });
         }
-        let site = g.config.site.name.as_str();
-        g.metrics.step_duration.with_label_values(&[site, "cloudFirstByte"]).observe(started.elapsed().as_secs_f64());
         if stream { first_chunk(response).await } else { whole_answer(response).await }
     };
     tokio::time::timeout(budget, attempt)

@@ -177,6 +177,14 @@ async fn invalid_graphs_and_missing_references_are_reported() {
             {"name": "complete", "kind": "promptCompletion", "dependsOn": ["nope"]}]),
             "spec.steps[0].dependsOn",
         ),
+        (
+            "bad-when",
+            serde_json::json!([
+            {"name": "complete", "kind": "promptCompletion"},
+            {"name": "local", "kind": "generate", "target": "edge", "when": {"step": "later", "outcome": "failed"}},
+            {"name": "later", "kind": "generate", "target": "edge"}]),
+            "spec.steps[1].when.step",
+        ),
     ];
     for (name, steps, want) in cases {
         wfs.create(&PostParams::default(), &workflow(name, "edge", steps)).await.expect("create");
@@ -203,6 +211,22 @@ async fn invalid_graphs_and_missing_references_are_reported() {
         get_opt::<Deployment>(&client, &ns.name, "late-a-gw").await
     })
     .await;
+    // The status shows the graph the gateways run: the classic routing's edge draft made
+    // explicit, the guard of the cloud conditional on it.
+    let plan = eventually("execution plan", WAIT, || async {
+        let st = get_opt::<LogicalAIWorkflow>(&client, &ns.name, "late").await?.status?;
+        (!st.execution_plan.is_empty()).then_some(st.execution_plan)
+    })
+    .await;
+    assert_eq!(
+        plan,
+        [
+            "complete (promptCompletion)",
+            "draft (generate@edge) after complete on complete",
+            "scrub (desensitize) after draft if draft.confidence < 0.7",
+            "answer (generate@cloud) after scrub on complete",
+        ]
+    );
     operator.stop().await;
 }
 

@@ -30,6 +30,7 @@ use crate::render::policy::{render_cloud_policy, render_edge_policy};
 use crate::render::workflow::{GatewayChildren, is_ready, render_gateways, validate_cloud_model, validate_steps};
 use crate::render::{PodDefaults, RenderError};
 use crate::validate::FieldError;
+use netgpt_crds::graph::StepGraph;
 
 const KIND: &str = "LogicalAIWorkflow";
 
@@ -160,6 +161,9 @@ async fn reconcile_inner(wf: &LogicalAIWorkflow, ctx: &Context) -> Result<Reconc
         observed_generation: generation,
         conditions,
         unprotected_entities: protection.unprotected(),
+        execution_plan: StepGraph::compile(&wf.spec.steps, &wf.spec.routing, wf.spec.desensitization.enabled)
+            .map(|g| g.step_lines())
+            .unwrap_or_default(),
         sites,
     };
     patch_status(&api, &name, wf.status.as_ref(), &status).await?;

@@ -3,7 +3,7 @@
 //! workflow, a Service. The NetworkPolicies that let the gateways reach the models are
 //! rendered in [`super::policy`].
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{
@@ -16,7 +16,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::{Resource, ResourceExt};
 use netgpt_crds::config::{CONFIG_API_VERSION, SiteConfig, UpstreamModel, WORKFLOW_CONFIG_KIND, WorkflowConfig};
-use netgpt_crds::{CloudLLM, DesensitizationPolicy, EdgeLLM, LogicalAIWorkflow, ServingDevice, StepKind, Target};
+use netgpt_crds::graph::StepGraph;
+use netgpt_crds::{CloudLLM, DesensitizationPolicy, EdgeLLM, LogicalAIWorkflow, ServingDevice};
 
 use super::desensitization::{THREADS_ENV, sidecar_resources};
 use super::labels::site_object_name;
@@ -40,74 +41,14 @@ pub const DESENSITIZER_METRICS_PORT: i32 = 9091;
 /// rolls the gateway pods instead of waiting for a restart that never comes.
 pub const CONFIG_HASH_ANNOTATION: &str = "netgpt.io/config-hash";
 
-/// Checks the step graph: known dependencies, no cycles, targets where needed, and a
-/// cloud generation always preceded by desensitization.
+/// Checks the step graph by compiling it as the gateway will ([`StepGraph::compile`]):
+/// known dependencies, no cycles, targets where needed, conditions and inputs on steps
+/// that run earlier, and a cloud generation always preceded by desensitization.
 pub fn validate_steps(wf: &LogicalAIWorkflow) -> Vec<FieldError> {
-    let steps = &wf.spec.steps;
-    let mut errors = Vec::new();
-    let index: HashMap<&str, usize> = steps.iter().enumerate().map(|(i, s)| (s.name.as_str(), i)).collect();
-    let dag = steps.iter().any(|s| !s.depends_on.is_empty());
-    for (i, step) in steps.iter().enumerate() {
-        for dep in &step.depends_on {
-            if !index.contains_key(dep.as_str()) {
-                errors.push(FieldError {
-                    field: format!("spec.steps[{i}].dependsOn"),
-                    message: format!("unknown step {dep:?}"),
-                });
-            }
-        }
-        if step.kind == StepKind::Generate && step.target.is_none() {
-            errors.push(FieldError {
-                field: format!("spec.steps[{i}].target"),
-                message: "a generate step needs target edge or cloud".into(),
-            });
-        }
+    match StepGraph::compile(&wf.spec.steps, &wf.spec.routing, wf.spec.desensitization.enabled) {
+        Ok(_) => Vec::new(),
+        Err(errors) => errors.into_iter().map(|e| FieldError { field: e.field, message: e.message }).collect(),
     }
-    if !errors.is_empty() {
-        return errors;
-    }
-    // Predecessors of each step: explicit for a DAG, the previous step for a list.
-    let preds: Vec<Vec<usize>> = steps
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            if dag {
-                s.depends_on.iter().filter_map(|d| index.get(d.as_str()).copied()).collect()
-            } else if i > 0 {
-                vec![i - 1]
-            } else {
-                vec![]
-            }
-        })
-        .collect();
-    if let Some(i) = find_cycle(&preds) {
-        errors.push(FieldError {
-            field: format!("spec.steps[{i}].dependsOn"),
-            message: format!("step {:?} is part of a dependency cycle", steps[i].name),
-        });
-        return errors;
-    }
-    for (i, step) in steps.iter().enumerate() {
-        if step.kind == StepKind::Generate && step.target == Some(Target::Cloud) && wf.spec.desensitization.enabled {
-            let mut seen = HashSet::new();
-            let mut stack = preds[i].clone();
-            let mut desensitized = false;
-            while let Some(p) = stack.pop() {
-                if seen.insert(p) {
-                    desensitized |= steps[p].kind == StepKind::Desensitize;
-                    stack.extend(preds[p].iter().copied());
-                }
-            }
-            if !desensitized {
-                errors.push(FieldError {
-                    field: format!("spec.steps[{i}]"),
-                    message: "a cloud generate step must depend on a desensitize step (desensitization is enabled)"
-                        .into(),
-                });
-            }
-        }
-    }
-    errors
 }
 
 /// `spec.routing.cloudModel` must name the CloudLLM's served base model or one of its
@@ -130,28 +71,6 @@ pub fn validate_cloud_model(wf: &LogicalAIWorkflow, cloud: &CloudLLM) -> Vec<Fie
             known.join(", ")
         ),
     }]
-}
-
-/// Index of a step on a cycle, if the graph has one.
-fn find_cycle(preds: &[Vec<usize>]) -> Option<usize> {
-    // 0 = unvisited, 1 = on the current path, 2 = done.
-    fn visit(n: usize, preds: &[Vec<usize>], state: &mut [u8]) -> Option<usize> {
-        match state[n] {
-            1 => return Some(n),
-            2 => return None,
-            _ => {}
-        }
-        state[n] = 1;
-        for &p in &preds[n] {
-            if let Some(c) = visit(p, preds, state) {
-                return Some(c);
-            }
-        }
-        state[n] = 2;
-        None
-    }
-    let mut state = vec![0u8; preds.len()];
-    (0..preds.len()).find_map(|n| visit(n, preds, &mut state))
 }
 
 /// Children of one site's gateway.
