@@ -22,4 +22,15 @@ else
   echo "test.sh: not root: no real node, tests/real_cluster.rs will skip" >&2
 fi
 
+# The official OpenAI Python client (PyPI), for the structured-output test against the
+# model server; a virtual environment cached per client version.
+openai_version=3.63.0
+openai_venv="$HOME/.cache/netgpt/openai-venv-$openai_version"
+if ! "$openai_venv/bin/python" -c 'import openai' 2>/dev/null; then
+  rm -rf "$openai_venv"
+  python3 -m venv "$openai_venv"
+  "$openai_venv/bin/pip" install --quiet "openai==$openai_version"
+fi
+export NETGPT_OPENAI_PYTHON="$openai_venv/bin/python"
+
 cargo test --workspace --all-targets "$@"

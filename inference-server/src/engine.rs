@@ -17,6 +17,7 @@ use crate::lora::LoraAdapter;
 use crate::metrics::Metrics;
 use crate::model::{KvCache, LanguageModel, SequenceStep, logits_rows};
 use crate::sampler::{SampledToken, Sampler, SamplingParams};
+use crate::structured::Constraint;
 use crate::text_stream::{IncrementalDecoder, StopCheck, StopMatcher};
 use crate::tokenizer::TextTokenizer;
 
@@ -78,6 +79,9 @@ pub struct GenerationRequest {
     /// The adapter this request generates with, held until it ends (a replaced or
     /// unloaded adapter stays alive for the requests that started with it).
     pub adapter: Option<Arc<LoraAdapter>>,
+    /// A grammar the output must follow (structured output); its mask is applied to
+    /// this sequence's logits only.
+    pub constraint: Option<Constraint>,
 }
 
 /// Why a request was not admitted.
@@ -182,6 +186,7 @@ struct Sequence {
     context: Vec<u32>,
     generated: Vec<u32>,
     sampler: Sampler,
+    constraint: Option<Constraint>,
     decoder: IncrementalDecoder,
     stops: StopMatcher,
     /// Tokens whose text has not been released yet.
@@ -257,7 +262,7 @@ impl Engine {
 
     fn admit(&mut self) {
         while self.running.len() < self.limits.max_running.max(1) {
-            let Some(submission) = self.waiting.pop_front() else {
+            let Some(mut submission) = self.waiting.pop_front() else {
                 break;
             };
             self.metrics.prompt_tokens.inc_by(submission.request.prompt_ids.len() as u64);
@@ -269,6 +274,7 @@ impl Engine {
                 context,
                 generated: Vec::new(),
                 sampler,
+                constraint: submission.request.constraint.take(),
                 decoder: IncrementalDecoder::default(),
                 stops,
                 unreported: Vec::new(),
@@ -340,11 +346,16 @@ impl Engine {
         }
         let sample = |(index, sequence): (usize, &mut Sequence)| {
             let row = row_of[index]?;
-            Some((index, sequence.sampler.sample(row, &sequence.context, &sequence.generated)))
+            // A constrained sequence samples only what its grammar allows next.
+            let mask = match sequence.constraint.as_mut().map(Constraint::mask).transpose() {
+                Ok(mask) => mask,
+                Err(error) => return Some((index, Err(error.to_string()))),
+            };
+            Some((index, Ok(sequence.sampler.sample(row, &sequence.context, &sequence.generated, mask.as_ref()))))
         };
-        // Each sampler reads a whole vocabulary of logits: with many sequences, on every
-        // pool thread rather than one after another.
-        let sampled: Vec<(usize, SampledToken)> = if row_of.iter().flatten().count() > 1 {
+        // Each sampler reads a whole vocabulary of logits (and a grammar computes its
+        // mask): with many sequences, on every pool thread rather than one after another.
+        let sampled: Vec<(usize, Result<SampledToken, String>)> = if row_of.iter().flatten().count() > 1 {
             use rayon::prelude::*;
             self.running.par_iter_mut().enumerate().filter_map(sample).collect()
         } else {
@@ -352,7 +363,10 @@ impl Engine {
         };
         let mut outcomes = Vec::new();
         for (index, token) in sampled {
-            let outcome = self.accept_token(index, token);
+            let outcome = match token {
+                Ok(token) => self.accept_token(index, token),
+                Err(message) => Outcome::Failed(message),
+            };
             if !matches!(outcome, Outcome::Continue) {
                 outcomes.push((index, outcome));
             }
@@ -373,6 +387,12 @@ impl Engine {
         }
         sequence.last_token_at = Some(now);
 
+        if let Some(constraint) = sequence.constraint.as_mut()
+            && !tokenizer.is_end_of_generation(token.id)
+            && let Err(error) = constraint.consume(token.id)
+        {
+            return Outcome::Failed(error.to_string());
+        }
         if tokenizer.is_end_of_generation(token.id) {
             return Outcome::Finished(FinishReason::Stop);
         }
@@ -394,7 +414,8 @@ impl Engine {
             // A send error means the client left; the next step drops the sequence.
             let _ = sequence.submission.events.send(GenerationEvent::Delta { text: released, tokens });
         }
-        if stopped {
+        // A complete structured output ends here (its grammar would allow only the end).
+        if stopped || sequence.constraint.as_ref().is_some_and(Constraint::is_complete) {
             Outcome::Finished(FinishReason::Stop)
         } else if sequence.generated.len() >= sequence.submission.request.max_tokens
             || sequence.context.len() >= context_length

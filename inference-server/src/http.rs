@@ -27,10 +27,12 @@ use crate::lora::{AdapterRegistry, AdminAccess, AdminToken, LoraAdapter, Origin}
 use crate::metrics::Metrics;
 use crate::openai::{
     ChatChoice, ChatChunkChoice, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, ChatDelta, ChatLogprobs,
-    ChatMessageOut, Completion, CompletionChoice, CompletionLogprobs, CompletionRequest, MessageContent, ModelCard,
-    ModelList, PromptField, SamplingFields, Usage,
+    ChatMessageOut, Completion, CompletionChoice, CompletionLogprobs, CompletionRequest, FunctionCallOut,
+    MessageContent, ModelCard, ModelList, PromptField, SamplingFields, ToolCallOut, Usage,
 };
+use crate::output_format::{Grammar, OutputFormat, requested_format};
 use crate::sampler::SamplingParams;
+use crate::structured::{Constraint, GrammarCompiler};
 use crate::tokenizer::TextTokenizer;
 
 /// Header carrying a request's id; accepted from clients and echoed back.
@@ -44,6 +46,9 @@ const KNOWN_PATHS: &[&str] =
 /// The model once loaded, with what the handlers need to use it.
 pub struct ServedModel {
     pub tokenizer: TextTokenizer,
+    /// Compiles structured-output grammars against this model's vocabulary (or why it
+    /// cannot).
+    pub grammar: Result<GrammarCompiler, String>,
     pub chat_template: ChatTemplate,
     pub engine: EngineHandle,
     pub context_length: usize,
@@ -525,6 +530,7 @@ fn submit(
     generation: &Generation,
     prompt_param: &'static str,
     adapter: Option<Arc<LoraAdapter>>,
+    constraint: Option<Constraint>,
 ) -> Result<mpsc::UnboundedReceiver<GenerationEvent>, ApiError> {
     let max_tokens =
         completion_budget(served.context_length, prompt_ids.len(), state.max_new_tokens, generation, prompt_param)?;
@@ -537,6 +543,7 @@ fn submit(
             sampling: generation.sampling.clone(),
             stop: generation.stop.clone(),
             adapter,
+            constraint,
         })
         .map_err(|error| match error {
             SubmitError::QueueFull { .. } => ApiError::Overloaded(error.to_string()),
@@ -585,6 +592,17 @@ fn render_messages(request: &ChatCompletionRequest) -> Result<Vec<ChatMessage>, 
                     text
                 }
             };
+            // An assistant turn that called tools: the model sees the JSON it wrote.
+            let mut content = content;
+            for call in message.tool_calls.iter().flatten() {
+                let arguments: serde_json::Value =
+                    serde_json::from_str(&call.function.arguments).unwrap_or(serde_json::Value::Null);
+                let written = serde_json::json!({"name": call.function.name, "arguments": arguments});
+                if !content.is_empty() {
+                    content.push('\n');
+                }
+                content.push_str(&written.to_string());
+            }
             // `developer` is OpenAI's newer name for `system`.
             let role = if message.role == "developer" { "system".to_string() } else { message.role.clone() };
             Ok(ChatMessage { role, content })
@@ -600,7 +618,17 @@ async fn chat_completions(
     let adapter = select_model(&state, request.model.as_deref())?;
     let served = state.served()?;
     let want_logprobs = request.logprobs;
-    let (generation, messages) = check_chat_request(&request)?;
+    let (generation, mut messages) = check_chat_request(&request)?;
+    let format = requested_format(
+        request.response_format.as_ref(),
+        request.tools.as_ref(),
+        request.tool_choice.as_ref(),
+        request.parallel_tool_calls.as_ref(),
+    )?;
+    let constraint = constrain(served, &format)?;
+    if let Some(instructions) = format.instructions() {
+        add_system_instructions(&mut messages, &instructions);
+    }
     let pieces = served.chat_template.render_pieces(&messages).map_err(|error| match error {
         TemplateError::Refused(_) => ApiError::invalid("messages", error.to_string()),
         other => ApiError::Internal(other.to_string()),
@@ -613,25 +641,42 @@ async fn chat_completions(
     if state.log_requests {
         log_request(&state, &model, &served.chat_template.render(&messages).unwrap_or_default());
     }
-    let events = submit(&state, served, prompt_ids, &generation, "messages", adapter)?;
+    let events = submit(&state, served, prompt_ids, &generation, "messages", adapter, constraint)?;
     let id = completion_id("chatcmpl");
     let created = unix_time();
+    let tools = matches!(format, OutputFormat::ToolCall { .. });
     if generation.stream {
-        let stream = chat_stream(events, ChunkHeader { id, created, model }, want_logprobs, generation.include_usage);
+        let header = ChunkHeader { id, created, model };
+        let stream = if tools {
+            // A tool call is only known to be one when it is complete: its text is held
+            // back and sent as one `tool_calls` delta (clients concatenate deltas anyway).
+            tool_call_stream(events, header, format, want_logprobs, generation.include_usage).boxed()
+        } else {
+            chat_stream(events, header, want_logprobs, generation.include_usage).boxed()
+        };
         return Ok(sse_response(stream));
     }
     let collected = collect(events, want_logprobs).await?;
+    let (message, finish_reason) = match format.tool_call(&collected.text) {
+        Some((name, arguments)) => (
+            ChatMessageOut {
+                role: "assistant",
+                content: None,
+                tool_calls: Some(vec![tool_call(None, name, arguments)]),
+            },
+            "tool_calls",
+        ),
+        None => (
+            ChatMessageOut { role: "assistant", content: Some(collected.text), tool_calls: None },
+            collected.finish_reason,
+        ),
+    };
     Ok(axum::Json(ChatCompletion {
         id,
         object: "chat.completion",
         created,
         model,
-        choices: vec![ChatChoice {
-            index: 0,
-            message: ChatMessageOut { role: "assistant", content: collected.text },
-            logprobs: collected.chat_logprobs,
-            finish_reason: collected.finish_reason,
-        }],
+        choices: vec![ChatChoice { index: 0, message, logprobs: collected.chat_logprobs, finish_reason }],
         usage: collected.usage,
     })
     .into_response())
@@ -659,7 +704,7 @@ async fn completions(
         return Err(ApiError::invalid("prompt", format!("token id {bad} is out of range")));
     }
     let model = served_name(&state, adapter.as_ref());
-    let events = submit(&state, served, prompt_ids, &generation, "prompt", adapter)?;
+    let events = submit(&state, served, prompt_ids, &generation, "prompt", adapter, None)?;
     let header = ChunkHeader { id: completion_id("cmpl"), created: unix_time(), model };
     if generation.stream {
         let stream = completion_stream(events, header, want_logprobs, generation.include_usage);
@@ -796,8 +841,12 @@ fn chat_stream(
             usage: None,
         }
     };
-    let opening =
-        json_event(&chunk(&header, ChatDelta { role: Some("assistant"), content: Some(String::new()) }, None, None));
+    let opening = json_event(&chunk(
+        &header,
+        ChatDelta { role: Some("assistant"), content: Some(String::new()), tool_calls: None },
+        None,
+        None,
+    ));
     event_stream(events, vec![opening], move |event| match event {
         GenerationEvent::Delta { text, tokens } => {
             let logprobs = want_logprobs.then(|| {
@@ -805,7 +854,12 @@ fn chat_stream(
                 l.extend(&tokens);
                 l
             });
-            vec![json_event(&chunk(&header, ChatDelta { role: None, content: Some(text) }, logprobs, None))]
+            vec![json_event(&chunk(
+                &header,
+                ChatDelta { role: None, content: Some(text), tool_calls: None },
+                logprobs,
+                None,
+            ))]
         }
         GenerationEvent::Finished { reason, prompt_tokens, completion_tokens } => {
             let mut out = vec![json_event(&chunk(&header, ChatDelta::default(), None, Some(reason.as_str())))];
@@ -820,6 +874,91 @@ fn chat_stream(
         GenerationEvent::Failed { message } => {
             vec![json_event(&ApiError::Internal(message).body_json())]
         }
+    })
+}
+
+/// The grammar `format` asks for, compiled for this model; `None` for free text.
+fn constrain(served: &ServedModel, format: &OutputFormat) -> Result<Option<Constraint>, ApiError> {
+    let Some(grammar) = format.grammar() else {
+        return Ok(None);
+    };
+    let param = if matches!(format, OutputFormat::ToolCall { .. }) { "tools" } else { "response_format" };
+    let compiler = served.grammar.as_ref().map_err(|why| ApiError::invalid(param, why.clone()))?;
+    let compiled = match &grammar {
+        Grammar::JsonSchema(schema) => compiler.json(schema),
+        Grammar::Lark(lark) => compiler.lark(lark),
+    };
+    compiled.map(Some).map_err(|e| ApiError::invalid(param, format!("the schema cannot be followed: {e}")))
+}
+
+/// Puts `instructions` into the leading system message (a new one when there is none).
+fn add_system_instructions(messages: &mut Vec<ChatMessage>, instructions: &str) {
+    match messages.first_mut() {
+        Some(first) if first.role == "system" => {
+            first.content = format!("{}\n\n{instructions}", first.content);
+        }
+        _ => messages.insert(0, ChatMessage { role: "system".into(), content: instructions.to_string() }),
+    }
+}
+
+fn tool_call(index: Option<u32>, name: String, arguments: String) -> ToolCallOut {
+    ToolCallOut { index, id: completion_id("call"), kind: "function", function: FunctionCallOut { name, arguments } }
+}
+
+/// A streamed answer that may be a tool call: text deltas are held until the output is
+/// complete, then sent as one `tool_calls` delta (finish reason `tool_calls`) or, for a
+/// text answer, as one content delta.
+fn tool_call_stream(
+    events: mpsc::UnboundedReceiver<GenerationEvent>,
+    header: ChunkHeader,
+    format: OutputFormat,
+    want_logprobs: bool,
+    include_usage: bool,
+) -> impl Stream<Item = Event> + Send + 'static {
+    let chunk = move |header: &ChunkHeader,
+                      delta: ChatDelta,
+                      logprobs: Option<ChatLogprobs>,
+                      finish_reason: Option<&'static str>| ChatCompletionChunk {
+        id: header.id.clone(),
+        object: "chat.completion.chunk",
+        created: header.created,
+        model: header.model.clone(),
+        choices: vec![ChatChunkChoice { index: 0, delta, logprobs, finish_reason }],
+        usage: None,
+    };
+    let opening =
+        json_event(&chunk(&header, ChatDelta { role: Some("assistant"), ..ChatDelta::default() }, None, None));
+    let mut text = String::new();
+    let mut logprobs = want_logprobs.then(ChatLogprobs::default);
+    event_stream(events, vec![opening], move |event| match event {
+        GenerationEvent::Delta { text: delta, tokens } => {
+            text.push_str(&delta);
+            if let Some(l) = logprobs.as_mut() {
+                l.extend(&tokens);
+            }
+            Vec::new()
+        }
+        GenerationEvent::Finished { reason, prompt_tokens, completion_tokens } => {
+            let (delta, finish) = match format.tool_call(&text) {
+                Some((name, arguments)) => (
+                    ChatDelta { tool_calls: Some(vec![tool_call(Some(0), name, arguments)]), ..ChatDelta::default() },
+                    "tool_calls",
+                ),
+                None => {
+                    (ChatDelta { content: Some(std::mem::take(&mut text)), ..ChatDelta::default() }, reason.as_str())
+                }
+            };
+            let mut out = vec![json_event(&chunk(&header, delta, logprobs.take(), None))];
+            out.push(json_event(&chunk(&header, ChatDelta::default(), None, Some(finish))));
+            if include_usage {
+                let mut usage_chunk = chunk(&header, ChatDelta::default(), None, None);
+                usage_chunk.choices.clear();
+                usage_chunk.usage = Some(Usage::new(prompt_tokens, completion_tokens));
+                out.push(json_event(&usage_chunk));
+            }
+            out
+        }
+        GenerationEvent::Failed { message } => vec![json_event(&ApiError::Internal(message).body_json())],
     })
 }
 

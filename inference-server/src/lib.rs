@@ -20,8 +20,10 @@ pub mod lora;
 pub mod metrics;
 pub mod model;
 pub mod openai;
+pub mod output_format;
 pub mod sampler;
 pub mod server;
+pub mod structured;
 pub mod text_stream;
 pub mod tokenizer;
 

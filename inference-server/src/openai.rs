@@ -71,6 +71,24 @@ pub struct ContentPart {
 pub struct ChatMessageIn {
     pub role: String,
     pub content: Option<MessageContent>,
+    /// Calls an assistant turn made (shown to the model again as the JSON it wrote).
+    #[serde(default)]
+    pub tool_calls: Option<Vec<ToolCallIn>>,
+}
+
+/// A tool call in an assistant message of the history.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ToolCallIn {
+    pub function: FunctionCallIn,
+}
+
+/// The function part of [`ToolCallIn`].
+#[derive(Debug, Clone, Deserialize)]
+pub struct FunctionCallIn {
+    pub name: String,
+    /// The arguments as a JSON text (OpenAI's encoding).
+    #[serde(default)]
+    pub arguments: String,
 }
 
 /// `POST /v1/chat/completions`.
@@ -85,6 +103,12 @@ pub struct ChatCompletionRequest {
     #[serde(default)]
     pub logprobs: bool,
     pub top_logprobs: Option<u32>,
+    /// `text`, `json_object` or `json_schema` (checked by [`crate::output_format`]).
+    pub response_format: Option<serde_json::Value>,
+    /// Functions the model may call, and whether or which it must.
+    pub tools: Option<serde_json::Value>,
+    pub tool_choice: Option<serde_json::Value>,
+    pub parallel_tool_calls: Option<serde_json::Value>,
 }
 
 /// `"prompt"` of a completion: text, or token ids.
@@ -128,7 +152,30 @@ impl Usage {
 #[derive(Debug, Clone, Serialize)]
 pub struct ChatMessageOut {
     pub role: &'static str,
-    pub content: String,
+    /// `null` when the answer is a tool call.
+    pub content: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<ToolCallOut>>,
+}
+
+/// A tool call the model made.
+#[derive(Debug, Clone, Serialize)]
+pub struct ToolCallOut {
+    /// Position in `tool_calls` (streamed deltas only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub index: Option<u32>,
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub function: FunctionCallOut,
+}
+
+/// The function part of [`ToolCallOut`].
+#[derive(Debug, Clone, Serialize)]
+pub struct FunctionCallOut {
+    pub name: String,
+    /// The arguments as a JSON text, as OpenAI encodes them.
+    pub arguments: String,
 }
 
 /// One alternative token (chat format).
@@ -200,6 +247,8 @@ pub struct ChatDelta {
     pub role: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub content: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<ToolCallOut>>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -6,6 +6,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use crate::model::{exp_approx, lanes, log_sum_exp};
+use crate::structured::TokenMask;
 
 /// How many recent tokens the repetition penalty looks at (llama.cpp's default).
 const REPEAT_LAST_N: usize = 64;
@@ -74,11 +75,27 @@ impl Sampler {
 
     /// Chooses the next token. `context` holds the prompt and the tokens generated so far;
     /// `generated` only the latter.
-    pub fn sample(&mut self, logits: &[f32], context: &[u32], generated: &[u32]) -> SampledToken {
-        // Log-probabilities are the model's, before penalties; only the sampled token's and
-        // the requested top ones are computed (not a whole vocabulary-sized vector).
+    /// With a `mask` (structured output) only the tokens it allows can be chosen.
+    pub fn sample(
+        &mut self,
+        logits: &[f32],
+        context: &[u32],
+        generated: &[u32],
+        mask: Option<&TokenMask>,
+    ) -> SampledToken {
+        // Log-probabilities are the model's, before penalties and masks; only the sampled
+        // token's and the requested top ones are computed (not a whole vocabulary-sized
+        // vector).
         let log_sum = log_sum_exp(logits);
-        let adjusted = self.with_penalties(logits, context, generated);
+        let mut adjusted = self.with_penalties(logits, context, generated);
+        if let Some(mask) = mask {
+            let masked = adjusted.get_or_insert_with(|| logits.to_vec());
+            for (id, logit) in masked.iter_mut().enumerate() {
+                if !mask.allows(id as u32) {
+                    *logit = f32::NEG_INFINITY;
+                }
+            }
+        }
         let adjusted = adjusted.as_deref().unwrap_or(logits);
 
         let id = if self.params.temperature <= 0.0 { argmax(adjusted) } else { self.sample_distribution(adjusted) };
@@ -268,7 +285,7 @@ mod tests {
     #[test]
     fn greedy_picks_the_largest_logit_and_reports_its_logprob() {
         let mut sampler = Sampler::new(greedy());
-        let token = sampler.sample(&[0.0, 2.0, 1.0], &[], &[]);
+        let token = sampler.sample(&[0.0, 2.0, 1.0], &[], &[], None);
         assert_eq!(token.id, 1);
         let expected = 2.0 - (1f32 + 2f32.exp() + 1f32.exp()).ln();
         assert!((token.logprob - expected).abs() < 1e-6);
@@ -277,7 +294,7 @@ mod tests {
     #[test]
     fn repetition_penalty_demotes_seen_tokens() {
         let mut sampler = Sampler::new(SamplingParams { repetition_penalty: 3.0, ..greedy() });
-        assert_eq!(sampler.sample(&[0.0, 2.0, 1.0], &[1], &[]).id, 2);
+        assert_eq!(sampler.sample(&[0.0, 2.0, 1.0], &[1], &[], None).id, 2);
     }
 
     #[test]
@@ -286,8 +303,8 @@ mod tests {
         let logits: Vec<f32> = (0..50).map(|i| (i as f32 * 0.37).sin()).collect();
         let mut a = Sampler::new(params.clone());
         let mut b = Sampler::new(params);
-        let ids_a: Vec<u32> = (0..20).map(|_| a.sample(&logits, &[], &[]).id).collect();
-        let ids_b: Vec<u32> = (0..20).map(|_| b.sample(&logits, &[], &[]).id).collect();
+        let ids_a: Vec<u32> = (0..20).map(|_| a.sample(&logits, &[], &[], None).id).collect();
+        let ids_b: Vec<u32> = (0..20).map(|_| b.sample(&logits, &[], &[], None).id).collect();
         assert_eq!(ids_a, ids_b);
     }
 
@@ -305,7 +322,7 @@ mod tests {
         let mut counts = [0usize; 3];
         let draws = 60_000;
         for _ in 0..draws {
-            match sampler.sample(&logits, &[], &[]).id {
+            match sampler.sample(&logits, &[], &[], None).id {
                 3 => counts[0] += 1,
                 400 => counts[1] += 1,
                 999 => counts[2] += 1,
@@ -322,14 +339,14 @@ mod tests {
     fn top_k_one_is_greedy() {
         let mut sampler = Sampler::new(SamplingParams { temperature: 5.0, top_k: 1, ..SamplingParams::default() });
         for _ in 0..10 {
-            assert_eq!(sampler.sample(&[0.0, 2.0, 1.9], &[], &[]).id, 1);
+            assert_eq!(sampler.sample(&[0.0, 2.0, 1.9], &[], &[], None).id, 1);
         }
     }
 
     #[test]
     fn top_logprobs_are_sorted_descending() {
         let mut sampler = Sampler::new(SamplingParams { top_logprobs: 2, ..greedy() });
-        let token = sampler.sample(&[0.0, 2.0, 1.0], &[], &[]);
+        let token = sampler.sample(&[0.0, 2.0, 1.0], &[], &[], None);
         let ids: Vec<u32> = token.top.iter().map(|(id, _)| *id).collect();
         assert_eq!(ids, vec![1, 2]);
     }

@@ -15,6 +15,7 @@ use crate::http::{AppState, ServedModel, router};
 use crate::loader::{DeviceSpec, LoadError, LoadOptions, ModelSource, WeightDType, load, log_cpu_features};
 use crate::lora::{AdapterLimits, AdapterRegistry, AdminAccess, AdminToken, ConfigAdapters};
 use crate::metrics::Metrics;
+use crate::structured::GrammarCompiler;
 use netgpt_runtime::model_store::{self, DEFAULT_MODEL_FILE};
 
 const DEFAULT_PORT: u16 = 8080;
@@ -544,7 +545,14 @@ fn load_into(state: &AppState, settings: &ServerSettings) -> Result<(), LoadErro
     )
     .map_err(|e| LoadError::Unsupported(format!("starting the engine thread: {e}")))?;
     // The engine thread ends by itself once the last handle (held by the state) is gone.
+    // The vocabulary as the grammar engine sees it, for structured output; a model it
+    // cannot describe still serves text (structured requests then get a 400 saying why).
+    let grammar = GrammarCompiler::new(&loaded.tokenizer).map_err(|e| e.to_string());
+    if let Err(error) = &grammar {
+        tracing::warn!(%error, "structured output is unavailable for this model");
+    }
     let _ = state.model.set(ServedModel {
+        grammar,
         tokenizer: loaded.tokenizer,
         chat_template: loaded.chat_template,
         engine,

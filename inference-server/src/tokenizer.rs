@@ -349,6 +349,21 @@ impl TextTokenizer {
         self.vocab_size
     }
 
+    /// The token that ends an assistant turn: the `eos_token` when it ends generation
+    /// (`<|im_end|>` for ChatML models), else the lowest end-of-generation id.
+    pub fn end_of_turn_id(&self) -> Option<u32> {
+        self.eos_token
+            .as_deref()
+            .and_then(|t| self.inner.token_to_id(t))
+            .filter(|id| self.end_of_generation_ids.contains(id))
+            .or_else(|| self.end_of_generation_ids.iter().min().copied())
+    }
+
+    /// Whether `id` is a control token (never part of generated text).
+    pub fn is_special(&self, id: u32) -> bool {
+        self.specials.iter().any(|(_, special)| *special == id)
+    }
+
     /// Id of a token given by its exact vocabulary string.
     pub fn token_to_id(&self, token: &str) -> Option<u32> {
         self.inner.token_to_id(token)
