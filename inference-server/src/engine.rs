@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 use crate::lora::LoraAdapter;
 use crate::metrics::Metrics;
 use crate::model::{KvCache, LanguageModel, SequenceStep, logits_rows};
+use crate::prefix_cache::PrefixCache;
 use crate::sampler::{SampledToken, Sampler, SamplingParams};
 use crate::structured::Constraint;
 use crate::text_stream::{IncrementalDecoder, StopCheck, StopMatcher};
@@ -104,6 +105,8 @@ pub struct EngineLimits {
     pub step_token_budget: usize,
     /// Positions a sequence may reach (prompt plus completion).
     pub context_length: usize,
+    /// Bytes kept for the caches of finished prompts ([`PrefixCache`]); 0: no reuse.
+    pub prefix_cache_bytes: usize,
 }
 
 /// Counts admitted requests; the count drops when the engine is done with one.
@@ -174,7 +177,15 @@ pub fn start_engine(
         capacity: limits.max_running.max(1) + limits.max_queued,
         metrics: metrics.clone(),
     };
-    let engine = Engine { model, tokenizer, limits, metrics, waiting: VecDeque::new(), running: Vec::new() };
+    let engine = Engine {
+        model,
+        tokenizer,
+        limits,
+        metrics,
+        waiting: VecDeque::new(),
+        running: Vec::new(),
+        prefix_cache: PrefixCache::new(limits.prefix_cache_bytes),
+    };
     let thread = std::thread::Builder::new().name("netgpt-engine".into()).spawn(move || engine.run(receiver))?;
     Ok((handle, thread))
 }
@@ -207,6 +218,7 @@ struct Engine {
     metrics: Metrics,
     waiting: VecDeque<Submission>,
     running: Vec<Sequence>,
+    prefix_cache: PrefixCache,
 }
 
 impl Engine {
@@ -269,8 +281,17 @@ impl Engine {
             let context = submission.request.prompt_ids.clone();
             let sampler = Sampler::new(submission.request.sampling.clone());
             let stops = StopMatcher::new(submission.request.stop.clone());
+            // Start from a finished prompt's keys and values where this one starts alike.
+            let cache = match self.prefix_cache.reuse(&context, submission.request.adapter.as_ref()) {
+                Some(reused) => {
+                    self.metrics.prefix_cache_hits.inc();
+                    self.metrics.prefix_cache_reused_tokens.inc_by(reused.tokens as u64);
+                    reused.cache
+                }
+                None => self.model.new_cache(),
+            };
             self.running.push(Sequence {
-                cache: self.model.new_cache(),
+                cache,
                 context,
                 generated: Vec::new(),
                 sampler,
@@ -447,6 +468,12 @@ impl Engine {
                         completion_tokens: sequence.generated.len(),
                     });
                     self.metrics.requests_finished.with_label_values(&[reason.as_str()]).inc();
+                    // Kept for the next prompt that starts the same way.
+                    let held = sequence.cache.len().min(sequence.context.len());
+                    sequence.context.truncate(held);
+                    let adapter = sequence.submission.request.adapter.clone();
+                    self.prefix_cache.insert(sequence.context, adapter.as_ref(), sequence.cache);
+                    self.metrics.prefix_cache_bytes.set(self.prefix_cache.used_bytes() as i64);
                 }
                 Outcome::Failed(message) => {
                     let _ = events.send(GenerationEvent::Failed { message });

@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod model;
 pub mod openai;
 pub mod output_format;
+pub mod prefix_cache;
 pub mod sampler;
 pub mod server;
 pub mod structured;

@@ -27,6 +27,11 @@ pub struct Metrics {
     pub inter_token_latency: Histogram,
     pub prompt_tokens: IntCounter,
     pub generation_tokens: IntCounter,
+    /// Prompts that started from a finished prompt's cache, and the tokens not re-encoded.
+    pub prefix_cache_hits: IntCounter,
+    pub prefix_cache_reused_tokens: IntCounter,
+    /// Bytes the prefix cache holds.
+    pub prefix_cache_bytes: IntGauge,
     pub requests_finished: IntCounterVec,
     pub requests_queued: IntGauge,
     pub requests_running: IntGauge,
@@ -71,6 +76,15 @@ impl Metrics {
         )?;
         let prompt_tokens = IntCounter::new("netgpt_prompt_tokens_total", "Prompt tokens processed.")?;
         let generation_tokens = IntCounter::new("netgpt_generation_tokens_total", "Tokens generated.")?;
+        let prefix_cache_hits = IntCounter::new(
+            "netgpt_prefix_cache_hits_total",
+            "Prompts that reused the keys and values of a finished prompt with the same start.",
+        )?;
+        let prefix_cache_reused_tokens = IntCounter::new(
+            "netgpt_prefix_cache_reused_tokens_total",
+            "Prompt tokens taken from the prefix cache instead of being encoded.",
+        )?;
+        let prefix_cache_bytes = IntGauge::new("netgpt_prefix_cache_bytes", "Memory held by the prefix cache.")?;
         let requests_finished = IntCounterVec::new(
             Opts::new(
                 "netgpt_requests_finished_total",
@@ -119,6 +133,9 @@ impl Metrics {
         registry.register(Box::new(inter_token_latency.clone()))?;
         registry.register(Box::new(prompt_tokens.clone()))?;
         registry.register(Box::new(generation_tokens.clone()))?;
+        registry.register(Box::new(prefix_cache_hits.clone()))?;
+        registry.register(Box::new(prefix_cache_reused_tokens.clone()))?;
+        registry.register(Box::new(prefix_cache_bytes.clone()))?;
         registry.register(Box::new(requests_finished.clone()))?;
         registry.register(Box::new(requests_queued.clone()))?;
         registry.register(Box::new(requests_running.clone()))?;
@@ -132,6 +149,9 @@ impl Metrics {
             inter_token_latency,
             prompt_tokens,
             generation_tokens,
+            prefix_cache_hits,
+            prefix_cache_reused_tokens,
+            prefix_cache_bytes,
             requests_finished,
             requests_queued,
             requests_running,

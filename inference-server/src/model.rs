@@ -168,6 +168,32 @@ impl KvCache {
         })?
     }
 
+    /// A deep copy whose first `positions` positions are this cache's (a shared prompt
+    /// prefix): the copy owns its storage, so writing new positions into it never touches
+    /// this cache, and the positions after `positions` are overwritten as it grows.
+    pub fn fork_prefix(&self, positions: usize) -> candle_core::Result<Self> {
+        let layers = self
+            .layers
+            .iter()
+            .map(|layer| {
+                layer
+                    .as_ref()
+                    .map(|c| Ok(LayerCache { keys: c.keys.copy()?, values: c.values.copy()?, capacity: c.capacity }))
+                    .transpose()
+            })
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        Ok(Self { layers, len: positions.min(self.len) })
+    }
+
+    /// Bytes the cache's tensors hold (all of their capacity).
+    pub fn bytes(&self) -> usize {
+        self.layers
+            .iter()
+            .flatten()
+            .map(|c| (c.keys.elem_count() + c.values.elem_count()) * c.keys.dtype().size_in_bytes())
+            .sum()
+    }
+
     /// Records that `tokens` more positions were processed (after all layers ran).
     pub(crate) fn advance(&mut self, tokens: usize) {
         self.len += tokens;

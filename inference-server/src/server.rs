@@ -22,6 +22,8 @@ const DEFAULT_PORT: u16 = 8080;
 const DEFAULT_MAX_RUNNING: usize = 4;
 const DEFAULT_MAX_QUEUED: usize = 32;
 const DEFAULT_MAX_BODY_BYTES: usize = 1 << 20;
+/// Enough for a few dozen cached prompts of a small edge model, or two of a 7B on a GPU.
+pub const DEFAULT_PREFIX_CACHE_MIB: usize = 256;
 const DEFAULT_STEP_TOKEN_BUDGET: usize = 256;
 /// The kubelet refreshes a mounted ConfigMap within about a minute; polling every few
 /// seconds adds little to that and needs no file-notification machinery (inotify events
@@ -81,6 +83,11 @@ pub struct ServeArgs {
     /// prompt can pause the other sequences).
     #[arg(long, default_value_t = DEFAULT_STEP_TOKEN_BUDGET)]
     pub step_token_budget: usize,
+    /// Memory (MiB) for the caches of finished prompts: a new prompt that starts like one
+    /// of them reuses its keys and values instead of re-encoding the shared start (the
+    /// gateway's per-site completion instructions). 0 turns reuse off.
+    #[arg(long, default_value_t = DEFAULT_PREFIX_CACHE_MIB, env = "NETGPT_PREFIX_CACHE_MIB")]
+    pub prefix_cache_mib: usize,
     /// Keep GGUF weights in the file's own quantization. By default Q5_0/Q5_1 weights,
     /// which have no SIMD kernels, are re-quantized to Q8_0 at load (several times
     /// faster on CPU at a small numerical cost).
@@ -185,6 +192,8 @@ pub struct ServerSettings {
     pub max_queued: usize,
     pub max_body_bytes: usize,
     pub step_token_budget: usize,
+    /// See [`ServeArgs::prefix_cache_mib`], in bytes.
+    pub prefix_cache_bytes: usize,
     pub shutdown_delay: Duration,
     /// Log each request's prompt (see [`ServeArgs::log_requests`]).
     pub log_requests: bool,
@@ -234,6 +243,7 @@ impl ServerSettings {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             log_requests: false,
             step_token_budget: DEFAULT_STEP_TOKEN_BUDGET,
+            prefix_cache_bytes: DEFAULT_PREFIX_CACHE_MIB << 20,
             shutdown_delay: Duration::ZERO,
             requantize: true,
             device: DeviceSpec::Cpu,
@@ -312,6 +322,7 @@ impl ServerSettings {
             max_body_bytes: args.max_body_bytes,
             log_requests: args.log_requests || limits.log_requests.unwrap_or(false),
             step_token_budget: args.step_token_budget.max(1),
+            prefix_cache_bytes: args.prefix_cache_mib.saturating_mul(1 << 20),
             shutdown_delay: Duration::from_secs(args.shutdown_delay_seconds),
             requantize: !args.keep_quantization,
             device: args.device.unwrap_or(match limits.device {
@@ -540,6 +551,7 @@ fn load_into(state: &AppState, settings: &ServerSettings) -> Result<(), LoadErro
             max_queued: settings.max_queued,
             step_token_budget: settings.step_token_budget,
             context_length: loaded.context_length,
+            prefix_cache_bytes: settings.prefix_cache_bytes,
         },
         state.metrics.clone(),
     )
