@@ -12,7 +12,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use crate::workflow::{RoutingPolicy, StepCondition, StepKind, StepOutcome, Target, WorkflowStep};
+use crate::workflow::{IntentSpec, RoutingPolicy, StepCondition, StepKind, StepOutcome, Target, WorkflowStep};
 
 /// Name of the edge draft the compiler adds for the classic routing (suffixed when a
 /// declared step already has it).
@@ -46,6 +46,8 @@ pub struct Node {
     /// Another step takes this one's output as its prompt, so it cannot be streamed to
     /// the client.
     pub consumed: bool,
+    /// What an `intentInference` step extracts.
+    pub intent: Option<IntentSpec>,
 }
 
 impl Node {
@@ -157,6 +159,18 @@ impl StepGraph {
                     "a desensitize step takes no input: it guards the cloud steps that depend on it",
                 ));
             }
+            match (step.kind, &step.intent) {
+                (StepKind::IntentInference, None) => errors.push(GraphError::new(
+                    format!("spec.steps[{i}].intent"),
+                    "an intentInference step needs intent.schema",
+                )),
+                (StepKind::IntentInference, Some(intent)) => errors.extend(check_intent(i, intent)),
+                (_, Some(_)) => errors.push(GraphError::new(
+                    format!("spec.steps[{i}].intent"),
+                    "only intentInference steps take an intent",
+                )),
+                (_, None) => {}
+            }
         }
         if !errors.is_empty() {
             return Err(errors);
@@ -182,10 +196,17 @@ impl StepGraph {
                 timeout: s.timeout_ms.map(|ms| Duration::from_millis(ms.max(1) as u64)),
                 declared: Some(i),
                 consumed: false,
+                intent: s.intent.clone(),
             })
             .collect();
+        // The classic routing for workflows that complete prompts or reach the cloud (an
+        // intent-only workflow answers with its intent).
         let classic = steps.iter().all(|s| s.when.is_none())
-            && !steps.iter().any(|s| s.kind == StepKind::Generate && s.target == Some(Target::Edge));
+            && !steps.iter().any(|s| s.kind == StepKind::Generate && s.target == Some(Target::Edge))
+            && steps.iter().any(|s| {
+                s.kind == StepKind::PromptCompletion
+                    || (s.kind == StepKind::Generate && s.target == Some(Target::Cloud))
+            });
         if classic {
             add_edge_draft(&mut nodes, routing.confidence_threshold);
         }
@@ -292,6 +313,7 @@ impl StepGraph {
                     (StepKind::Desensitize, _) => "desensitize",
                     (StepKind::Generate, Some(Target::Cloud)) => "generate@cloud",
                     (StepKind::Generate, _) => "generate@edge",
+                    (StepKind::IntentInference, _) => "intentInference",
                 };
                 let mut out = format!("{} ({kind})", n.name);
                 if !n.needs.is_empty() {
@@ -361,7 +383,29 @@ fn add_edge_draft(nodes: &mut Vec<Node>, threshold: f64) {
         timeout: None,
         declared: None,
         consumed: false,
+        intent: None,
     });
+}
+
+/// An intent's schema must describe an object; a webhook must be an HTTP(S) URL.
+fn check_intent(i: usize, intent: &IntentSpec) -> Vec<GraphError> {
+    let mut errors = Vec::new();
+    let schema = intent.schema.as_object();
+    let object = schema.is_some_and(|s| {
+        s.get("type").and_then(serde_json::Value::as_str) == Some("object") || s.contains_key("properties")
+    });
+    if !object {
+        errors.push(GraphError::new(
+            format!("spec.steps[{i}].intent.schema"),
+            "the intent schema must describe an object (\"type\": \"object\" with properties)",
+        ));
+    }
+    if let Some(url) = &intent.webhook
+        && !(url.starts_with("http://") || url.starts_with("https://"))
+    {
+        errors.push(GraphError::new(format!("spec.steps[{i}].intent.webhook"), "the webhook must be an http(s) URL"));
+    }
+    errors
 }
 
 fn resolve_condition(
@@ -533,6 +577,29 @@ mod tests {
             ])),
             ["spec.steps[1].input"]
         );
+    }
+
+    #[test]
+    fn intent_steps_need_an_object_schema_and_an_intent_only_workflow_gets_no_draft() {
+        let fields = |v| compile(v).expect_err("refused").into_iter().map(|e| e.field).collect::<Vec<_>>();
+        assert_eq!(
+            fields(serde_json::json!([
+                {"name": "a", "kind": "intentInference"},
+                {"name": "b", "kind": "generate", "target": "edge", "intent": {"schema": {"type": "object"}}},
+                {"name": "c", "kind": "intentInference", "intent": {"schema": {"type": "string"}, "webhook": "ftp://x"}}
+            ])),
+            [
+                "spec.steps[0].intent",
+                "spec.steps[1].intent",
+                "spec.steps[2].intent.schema",
+                "spec.steps[2].intent.webhook"
+            ]
+        );
+        let g = compile(serde_json::json!([
+            {"name": "intent", "kind": "intentInference", "intent": {"schema": {"type": "object", "properties": {}}}}
+        ]))
+        .expect("compiles");
+        assert_eq!(g.step_lines(), ["intent (intentInference)"]);
     }
 
     #[test]

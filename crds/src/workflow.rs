@@ -92,6 +92,42 @@ pub struct WorkflowStep {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = DNS_LABEL_PATTERN), length(min = 1, max = 63))]
     pub input: Option<String>,
+    /// What an `intentInference` step extracts (required there, refused elsewhere).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intent: Option<IntentSpec>,
+}
+
+/// The intent an `intentInference` step fills.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct IntentSpec {
+    /// JSON Schema of the intent (an object schema): the edge model's output is decoded
+    /// under it, so the result always validates.
+    #[schemars(schema_with = "free_form_object_schema")]
+    pub schema: serde_json::Value,
+    /// Model the edge server is asked for: one of the EdgeLLM's `adapters` (an intent
+    /// fine-tune) or its base model. Default: the site's model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    pub model: Option<String>,
+    /// Extra instructions for the model (what the fields mean, units, defaults).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 4096))]
+    pub instructions: Option<String>,
+    /// An `http(s)` URL the result is POSTed to (e.g. the network controller), after the
+    /// answer; failures are logged and counted, never fail the request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 2048))]
+    pub webhook: Option<String>,
+}
+
+/// Any JSON object (a JSON Schema), kept as written by the apiserver.
+fn free_form_object_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "object",
+        "x-kubernetes-preserve-unknown-fields": true,
+        "description": "A JSON Schema object."
+    })
 }
 
 /// A condition on a step this one depends on (directly or not). Exactly one test is set.
@@ -141,6 +177,10 @@ pub enum StepKind {
     Desensitize,
     /// An LLM answers (`target`: edge or cloud).
     Generate,
+    /// The edge model fills the `intent` schema from the prompt (constrained decoding):
+    /// e.g. a network intent — bandwidth, endpoints, protection — for the network
+    /// controller. The result is returned in `netgpt.intents` (and posted to `intent.webhook`).
+    IntentInference,
 }
 
 /// Where a `generate` step runs.

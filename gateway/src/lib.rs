@@ -13,6 +13,7 @@
 //! an error event. On SIGTERM the gateway drains like `netgpt serve`.
 
 pub mod engine;
+pub mod intent;
 pub mod metrics;
 pub mod route;
 pub mod server;

@@ -13,6 +13,8 @@ pub struct GatewayMetrics {
     pub step_duration: HistogramVec,
     /// How each step ended (succeeded, failed, skipped), by step name.
     pub step_outcomes: IntCounterVec,
+    /// Intents posted to their webhook, by outcome (delivered, failed).
+    pub intent_webhooks: IntCounterVec,
     /// End-to-end latency by path.
     pub request_duration: HistogramVec,
     /// Edge confidence of each request's draft answer.
@@ -45,6 +47,11 @@ impl GatewayMetrics {
             &["site", "step", "outcome"],
         )
         .expect("valid metric");
+        let intent_webhooks = IntCounterVec::new(
+            Opts::new("netgpt_gateway_intent_webhooks_total", "Inferred intents posted to their webhook."),
+            &["site", "outcome"],
+        )
+        .expect("valid metric");
         let request_duration = HistogramVec::new(
             HistogramOpts::new("netgpt_gateway_request_duration_seconds", "End-to-end request latency.")
                 .buckets(latency),
@@ -61,12 +68,13 @@ impl GatewayMetrics {
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(step_duration.clone()),
             Box::new(step_outcomes.clone()),
+            Box::new(intent_webhooks.clone()),
             Box::new(request_duration.clone()),
             Box::new(edge_confidence.clone()),
         ] {
             registry.register(c).expect("metric names are unique");
         }
-        Self { registry, requests, step_duration, step_outcomes, request_duration, edge_confidence }
+        Self { registry, requests, step_duration, step_outcomes, intent_webhooks, request_duration, edge_confidence }
     }
 
     /// Creates the request series of `site` at zero for every path, so error and ratio

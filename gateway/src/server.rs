@@ -21,6 +21,7 @@ use serde_json::{Value, json};
 use tracing::Instrument;
 
 use crate::engine::{StepFailure, StepRecord, StepRunner, StepValue, execute};
+use crate::intent::{intent_request, parse_intent, post_webhook};
 use crate::metrics::GatewayMetrics;
 use crate::route::{ServedPath, completion_messages, confidence, finish_completion};
 use netgpt_crds::graph::{Node, StepGraph, outcome_name};
@@ -346,6 +347,8 @@ struct StepData {
     confidence: Option<f64>,
     /// An answer the client can get: a generate step's.
     answer: Option<StepAnswer>,
+    /// An `intentInference` step's result.
+    intent: Option<Value>,
 }
 
 enum StepAnswer {
@@ -397,11 +400,12 @@ impl StepRunner for RequestSteps<'_> {
                     confidence: confidence(&answer.logprobs, g.config.routing.confidence_metric),
                     text: finish_completion(&g.config.site, &answer.text, &input),
                     answer: None,
+                    intent: None,
                 })
             }
             // Runs in the cloud step's hop: the sidecar scrubs, forwards and restores, so
             // the gateway never holds a connection to the cloud.
-            (StepKind::Desensitize, _) => Ok(StepData { text: input, confidence: None, answer: None }),
+            (StepKind::Desensitize, _) => Ok(StepData { text: input, confidence: None, answer: None, intent: None }),
             (StepKind::Generate, Some(Target::Cloud)) => {
                 let body = self.model_body(&g.config.cloud.model, &input);
                 let stream = self.req.stream && !node.consumed;
@@ -419,7 +423,23 @@ impl StepRunner for RequestSteps<'_> {
                     }
                     CloudAnswer::Stream { .. } => (String::new(), None),
                 };
-                Ok(StepData { text, confidence, answer: Some(StepAnswer::Cloud(answer)) })
+                Ok(StepData { text, confidence, answer: Some(StepAnswer::Cloud(answer)), intent: None })
+            }
+            (StepKind::IntentInference, _) => {
+                let intent = node.intent.as_ref().ok_or_else(|| StepFailure::new("the step has no intent schema"))?;
+                let model = intent.model.as_deref().unwrap_or(&g.config.edge.model);
+                let body = intent_request(model, intent, &input);
+                let answer = chat(g, &g.config.edge.url, &body, limit)
+                    .instrument(span)
+                    .await
+                    .map_err(|e| StepFailure::new(e.to_string()))?;
+                let value = parse_intent(&answer.text, &answer.finish_reason).map_err(StepFailure::new)?;
+                Ok(StepData {
+                    confidence: confidence(&answer.logprobs, g.config.routing.confidence_metric),
+                    text: answer.text,
+                    answer: None,
+                    intent: Some(value),
+                })
             }
             (StepKind::Generate, _) => {
                 let mut body = self.model_body(&g.config.edge.model, &input);
@@ -433,7 +453,12 @@ impl StepRunner for RequestSteps<'_> {
                 if let Some(c) = confidence {
                     g.metrics.edge_confidence.with_label_values(&[g.config.site.name.as_str()]).observe(c);
                 }
-                Ok(StepData { text: answer.text.clone(), confidence, answer: Some(StepAnswer::Edge(answer)) })
+                Ok(StepData {
+                    text: answer.text.clone(),
+                    confidence,
+                    answer: Some(StepAnswer::Edge(answer)),
+                    intent: None,
+                })
             }
         }
     }
@@ -445,6 +470,7 @@ impl StepRunner for RequestSteps<'_> {
             text: finish_completion(&self.g.config.site, "", input),
             confidence: None,
             answer: None,
+            intent: None,
         })
     }
 }
@@ -528,9 +554,19 @@ async fn run_workflow(g: &Gateway, req: ClientRequest) -> Response {
             v
         })
         .collect();
+    let intents: serde_json::Map<String, Value> = graph
+        .nodes
+        .iter()
+        .zip(&run.outputs)
+        .filter_map(|(n, o)| Some((n.name.clone(), o.as_ref()?.intent.clone()?)))
+        .collect();
+    send_webhooks(g, &intents);
     let meta = |path: ServedPath, reason: Option<&str>| {
         let mut m = json!({"path": path.as_str(), "site": site, "confidence": edge_confidence,
             "workflow": g.config.workflow, "steps": steps});
+        if !intents.is_empty() {
+            m["intents"] = Value::Object(intents.clone());
+        }
         if let Some(r) = reason {
             m["fallbackReason"] = Value::String(r.to_string());
         }
@@ -551,19 +587,33 @@ async fn run_workflow(g: &Gateway, req: ClientRequest) -> Response {
         g.metrics.requests.with_label_values(&[site, "error"]).inc();
         return error_response(StatusCode::SERVICE_UNAVAILABLE, &failure_reason(failed), "desensitization_error", None);
     }
+    // A workflow without generate steps answers with its (last) intent.
+    let intent_answer = (0..graph.nodes.len()).rev().find(|&i| {
+        graph.nodes[i].kind == StepKind::IntentInference && run.records[i].outcome == StepOutcome::Succeeded
+    });
+    if answer.is_none()
+        && !graph.nodes.iter().any(|n| n.kind == StepKind::Generate)
+        && let Some(output) = intent_answer.and_then(|i| run.outputs[i].take())
+    {
+        finish(ServedPath::Edge);
+        let answer = Answer { text: output.text, logprobs: Vec::new(), finish_reason: "stop".into() };
+        return answer_response(g, &req, answer, meta(ServedPath::Edge, None));
+    }
     let Some(i) = answer else {
         g.metrics.requests.with_label_values(&[site, "error"]).inc();
         let reasons: Vec<String> = graph
             .nodes
             .iter()
             .zip(&run.records)
-            .filter(|(n, r)| n.kind == StepKind::Generate && r.outcome == StepOutcome::Failed)
+            .filter(|(n, r)| {
+                matches!(n.kind, StepKind::Generate | StepKind::IntentInference) && r.outcome == StepOutcome::Failed
+            })
             .map(|(n, r)| format!("{}: {}", n.name, failure_reason(r)))
             .collect();
         let message = if reasons.is_empty() {
-            "no generate step of the workflow ran for this request".to_string()
+            "no answering step of the workflow ran for this request".to_string()
         } else {
-            format!("no generate step succeeded ({})", reasons.join("; "))
+            format!("no answering step succeeded ({})", reasons.join("; "))
         };
         return error_response(StatusCode::BAD_GATEWAY, &message, "upstream_error", None);
     };
@@ -590,6 +640,29 @@ async fn run_workflow(g: &Gateway, req: ClientRequest) -> Response {
                 None,
             )
         }
+    }
+}
+
+/// Posts each inferred intent whose step has a webhook, after the answer (a slow or failed
+/// webhook never delays or fails the request; outcomes are counted).
+fn send_webhooks(g: &Gateway, intents: &serde_json::Map<String, Value>) {
+    for (step, intent) in intents {
+        let Some(url) = g.graph.position(step).and_then(|i| g.graph.nodes[i].intent.as_ref()?.webhook.clone()) else {
+            continue;
+        };
+        let payload =
+            json!({"workflow": g.config.workflow, "site": g.config.site.name, "step": step, "intent": intent});
+        let (http, metrics, site) = (g.http.clone(), g.metrics.clone(), g.config.site.name.clone());
+        tokio::spawn(async move {
+            let outcome = match post_webhook(&http, &url, &payload).await {
+                Ok(()) => "delivered",
+                Err(error) => {
+                    tracing::warn!(%error, %url, "intent webhook failed");
+                    "failed"
+                }
+            };
+            metrics.intent_webhooks.with_label_values(&[site.as_str(), outcome]).inc();
+        });
     }
 }
 

@@ -292,6 +292,91 @@ async fn the_fast_path_with_the_real_edge_model() {
     }
 }
 
+/// The `intent` step of `examples/network-intent.yaml`, as shipped.
+fn shipped_intent_step() -> Value {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/network-intent.yaml");
+    let manifest: Value = serde_norway::from_str(&std::fs::read_to_string(path).expect("example")).expect("YAML");
+    manifest["spec"]["steps"][0].clone()
+}
+
+/// A webhook that records what it receives.
+async fn recording_webhook() -> (String, Arc<Mutex<Vec<Value>>>) {
+    let seen: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let app = Router::new()
+        .route(
+            "/intents",
+            post(|State(seen): State<Arc<Mutex<Vec<Value>>>>, body: Bytes| async move {
+                seen.lock().expect("lock").push(serde_json::from_slice(&body).unwrap_or(Value::Null));
+                "ok"
+            }),
+        )
+        .with_state(seen.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}/intents"), seen)
+}
+
+/// Checks an intent against the shipped network-intent schema by hand.
+fn assert_network_intent(intent: &Value) {
+    let obj = intent.as_object().unwrap_or_else(|| panic!("not an object: {intent}"));
+    let allowed = ["bandwidthMbps", "source", "destination", "protection", "maxLatencyMs", "start", "end"];
+    assert!(obj.keys().all(|k| allowed.contains(&k.as_str())), "{intent}");
+    assert!(obj["bandwidthMbps"].as_i64().is_some_and(|b| (1..=400_000).contains(&b)), "{intent}");
+    assert!(obj["source"].is_string() && obj["destination"].is_string() && obj["protection"].is_boolean(), "{intent}");
+}
+
+#[tokio::test]
+async fn an_intent_branch_runs_beside_the_answer_branch_with_the_real_model() {
+    let edge = common::shared_server();
+    let (cloud, _) = recording_upstream().await;
+    let (webhook, received) = recording_webhook().await;
+    let mut intent = shipped_intent_step();
+    intent["intent"]["webhook"] = json!(webhook);
+    // Two roots: the intent (on the client's words) and the completion; the edge answers
+    // the completed prompt.
+    let steps = json!([
+        intent,
+        {"name": "complete", "kind": "promptCompletion", "dependsOn": []},
+        {"name": "local", "kind": "generate", "target": "edge", "dependsOn": ["complete"]}
+    ]);
+    let gw = gateway(edge, &format!("http://{cloud}"), steps, 120_000).await;
+    let sentence = "I need 10 Gbps from Access 1 to Cloud 2 with protection.";
+    let (status, body) = ask(&gw, sentence).await;
+    assert_eq!(status, 200, "{body}");
+    let inferred = &body["netgpt"]["intents"]["intent"];
+    assert_network_intent(inferred);
+    assert!(!answer_text(&body).is_empty() && !answer_text(&body).starts_with('{'), "local answered: {body}");
+    let (i, c) = (step(&body, "intent"), step(&body, "complete"));
+    assert_eq!((i["outcome"].as_str(), c["outcome"].as_str()), (Some("succeeded"), Some("succeeded")));
+    assert!(i["startMs"].as_u64() < Some(50) && c["startMs"].as_u64() < Some(50), "both roots start at once: {body}");
+    assert!(step(&body, "local")["startMs"].as_u64() >= c["durationMs"].as_u64(), "{body}");
+    // The webhook gets the same intent, after the answer.
+    let delivered = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let Some(v) = received.lock().expect("lock").first().cloned() {
+                return v;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the webhook was called");
+    assert_eq!(&delivered["intent"], inferred);
+    assert_eq!(delivered["step"], "intent");
+    assert_eq!(delivered["site"], "pudong");
+    gw.shutdown().await;
+
+    // An intent-only workflow (the shipped example) answers with the intent itself.
+    let gw = gateway(edge, &format!("http://{cloud}"), json!([shipped_intent_step()]), 120_000).await;
+    let (status, body) = ask(&gw, "Set up 500 Mbps between Edge-3 and DC-West, no protection needed.").await;
+    assert_eq!(status, 200, "{body}");
+    let answered: Value = serde_json::from_str(answer_text(&body)).expect("the answer is the intent");
+    assert_network_intent(&answered);
+    assert_eq!(&answered, &body["netgpt"]["intents"]["intent"]);
+    gw.shutdown().await;
+}
+
 #[tokio::test]
 async fn a_graph_the_operator_would_refuse_does_not_start() {
     let (edge, _) = scripted_edge().await;

@@ -211,6 +211,16 @@ async fn invalid_graphs_and_missing_references_are_reported() {
         get_opt::<Deployment>(&client, &ns.name, "late-a-gw").await
     })
     .await;
+    // With the EdgeLLM known, an intent step asking it for a model it does not serve.
+    let steps = serde_json::json!([{"name": "intent", "kind": "intentInference",
+        "intent": {"schema": {"type": "object", "properties": {}}, "model": "no-such-adapter"}}]);
+    wfs.create(&PostParams::default(), &workflow("bad-intent-model", "edge", steps)).await.expect("create");
+    let message = eventually("bad intent model", WAIT, || async {
+        let st = get_opt::<LogicalAIWorkflow>(&client, &ns.name, "bad-intent-model").await?.status?;
+        st.conditions.into_iter().find(|c| c.type_ == "Ready" && c.reason == "InvalidSpec").map(|c| c.message)
+    })
+    .await;
+    assert!(message.contains("spec.steps[0].intent.model"), "{message}");
     // The status shows the graph the gateways run: the classic routing's edge draft made
     // explicit, the guard of the cloud conditional on it.
     let plan = eventually("execution plan", WAIT, || async {

@@ -27,7 +27,9 @@ use super::{
 use crate::render::desensitization::{Protection, validate_desensitization};
 use crate::render::labels::Component;
 use crate::render::policy::{render_cloud_policy, render_edge_policy};
-use crate::render::workflow::{GatewayChildren, is_ready, render_gateways, validate_cloud_model, validate_steps};
+use crate::render::workflow::{
+    GatewayChildren, is_ready, render_gateways, validate_cloud_model, validate_intent_models, validate_steps,
+};
 use crate::render::{PodDefaults, RenderError};
 use crate::validate::FieldError;
 use netgpt_crds::graph::StepGraph;
@@ -64,6 +66,9 @@ async fn reconcile_inner(wf: &LogicalAIWorkflow, ctx: &Context) -> Result<Reconc
     }
     if let Some(cloud) = &cloud {
         errors.extend(validate_cloud_model(wf, cloud));
+    }
+    if let Some(edge) = &edge {
+        errors.extend(validate_intent_models(wf, edge));
     }
     let rendered = match (&edge, &cloud) {
         (Some(edge), Some(cloud)) if errors.is_empty() => match render_all(wf, edge, cloud, &ctx.defaults) {
