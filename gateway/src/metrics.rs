@@ -84,6 +84,9 @@ impl GatewayMetrics {
         for path in ["edge", "cloud", "edge-fallback", "error"] {
             let _ = self.requests.with_label_values(&[site, path]);
         }
+        for outcome in ["delivered", "failed"] {
+            let _ = self.intent_webhooks.with_label_values(&[site, outcome]);
+        }
     }
 
     /// Creates a step's outcome series at zero. Steps are the workflow's (at most 33,
