@@ -35,6 +35,9 @@ pub struct LocalArgs {
     /// Compute threads per model server (default: the cores available).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Prompt-prefix cache per model server, in MiB (`netgpt serve`'s flag; 0: off).
+    #[arg(long, value_name = "MIB", env = "NETGPT_PREFIX_CACHE_MIB")]
+    pub prefix_cache_mib: Option<usize>,
 }
 
 /// Everything the manifests declare.
@@ -107,12 +110,19 @@ struct ModelServer {
     adapters: Vec<String>,
 }
 
+/// `netgpt local`'s flags that every model server it starts takes.
+#[derive(Clone, Copy)]
+struct ServerKnobs {
+    threads: Option<usize>,
+    prefix_cache_mib: Option<usize>,
+}
+
 async fn model_server(
     servers: &mut BTreeMap<(PathBuf, String), ModelServer>,
     model: &ModelSpec,
     served: &str,
     limits: Option<&ServingLimits>,
-    threads: Option<usize>,
+    knobs: ServerKnobs,
     adapters: &[AdapterSpec],
     dir: &Path,
 ) -> anyhow::Result<String> {
@@ -149,9 +159,10 @@ async fn model_server(
     let args = ServeArgs {
         config: Some(config_path),
         listen: Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
-        threads,
+        threads: knobs.threads,
         max_body_bytes: 1 << 20,
         step_token_budget: 256,
+        prefix_cache_mib: knobs.prefix_cache_mib,
         ..Default::default()
     };
     let settings = ServerSettings::from_args(&args)?;
@@ -239,6 +250,7 @@ async fn run_async(args: LocalArgs) -> anyhow::Result<()> {
                 site.name
             );
         }
+        let knobs = ServerKnobs { threads: args.threads, prefix_cache_mib: args.prefix_cache_mib };
         let edge_served = edge.spec.model.served_name.clone().unwrap_or_else(|| edge.name_any());
         let cloud_served = cloud.spec.model.served_name.clone().unwrap_or_else(|| cloud.name_any());
         let edge_url = model_server(
@@ -246,7 +258,7 @@ async fn run_async(args: LocalArgs) -> anyhow::Result<()> {
             &edge.spec.model,
             &edge_served,
             edge.spec.serving.as_ref(),
-            args.threads,
+            knobs,
             &edge.spec.adapters,
             &dir,
         )
@@ -256,7 +268,7 @@ async fn run_async(args: LocalArgs) -> anyhow::Result<()> {
             &cloud.spec.model,
             &cloud_served,
             cloud.spec.serving.as_ref(),
-            args.threads,
+            knobs,
             &cloud.spec.adapters,
             &dir,
         )

@@ -85,9 +85,9 @@ pub struct ServeArgs {
     pub step_token_budget: usize,
     /// Memory (MiB) for the caches of finished prompts: a new prompt that starts like one
     /// of them reuses its keys and values instead of re-encoding the shared start (the
-    /// gateway's per-site completion instructions). 0 turns reuse off.
-    #[arg(long, default_value_t = DEFAULT_PREFIX_CACHE_MIB, env = "NETGPT_PREFIX_CACHE_MIB")]
-    pub prefix_cache_mib: usize,
+    /// gateway's per-site completion instructions). 0 turns reuse off. Default 256.
+    #[arg(long, value_name = "MIB", env = "NETGPT_PREFIX_CACHE_MIB")]
+    pub prefix_cache_mib: Option<usize>,
     /// Keep GGUF weights in the file's own quantization. By default Q5_0/Q5_1 weights,
     /// which have no SIMD kernels, are re-quantized to Q8_0 at load (several times
     /// faster on CPU at a small numerical cost).
@@ -322,7 +322,7 @@ impl ServerSettings {
             max_body_bytes: args.max_body_bytes,
             log_requests: args.log_requests || limits.log_requests.unwrap_or(false),
             step_token_budget: args.step_token_budget.max(1),
-            prefix_cache_bytes: args.prefix_cache_mib.saturating_mul(1 << 20),
+            prefix_cache_bytes: args.prefix_cache_mib.unwrap_or(DEFAULT_PREFIX_CACHE_MIB).saturating_mul(1 << 20),
             shutdown_delay: Duration::from_secs(args.shutdown_delay_seconds),
             requantize: !args.keep_quantization,
             device: args.device.unwrap_or(match limits.device {
