@@ -33,7 +33,8 @@ enum Command {
     /// Run one site's workflow gateway (edge completion, routing, desensitized cloud path).
     Gateway(netgpt_gateway::GatewayArgs),
     /// Serve a model over an OpenAI-compatible HTTP API.
-    Serve(netgpt_inference::ServeArgs),
+    // Boxed: by far the largest set of flags, and the enum is moved once.
+    Serve(Box<netgpt_inference::ServeArgs>),
     /// Manage locally cached models (`netgpt model pull smollm2`).
     Model {
         #[command(subcommand)]
@@ -89,7 +90,7 @@ fn main() -> anyhow::Result<()> {
         Command::Fetch(args) => Ok(runtime()?.block_on(netgpt_operator::fetch::fetch(&args))?),
         Command::Local(args) => local::run(args),
         Command::Gateway(args) => Ok(netgpt_gateway::run(args)?),
-        Command::Serve(args) => Ok(netgpt_inference::serve(args)?),
+        Command::Serve(args) => Ok(netgpt_inference::serve(*args)?),
         Command::Model { command } => Ok(netgpt_runtime::model_store::run_model_command(command)?),
         Command::Train { command: TrainCommand::Lora(args) } => Ok(netgpt_train::cli::run_train_lora(args)?),
         Command::Dataset { command: DatasetCommand::Generate(args) } => Ok(netgpt_train::dataset::run(args)?),

@@ -388,7 +388,8 @@ fn workflow_config(serve: SocketAddr, desensitizer: SocketAddr) -> String {
     // The cloud model is the same local server (the base model; the edge uses the site's
     // adapter): the cloud path goes gateway -> desensitizer -> model server, like in a
     // cluster. Threshold 1.0 sends every request to the cloud path (the edge's confidence
-    // stays below 1), so all three steps run.
+    // stays below 1), so all three steps run; the forecast counts the request's topic (its
+    // hour-long interval does not end during the test).
     format!(
         r#"apiVersion: netgpt.io/v1alpha1
 kind: WorkflowConfig
@@ -413,6 +414,10 @@ steps:
 - name: answer
   kind: generate
   target: cloud
+- name: forecast
+  kind: popularityPrediction
+  popularity:
+    intervalSeconds: 3600
 routing:
   confidenceThreshold: 1.0
   latencyBudgetMs: 120000

@@ -302,6 +302,12 @@ fn manifests(model_url: &str, sha256: &str, adapters: &Path) -> String {
         }
         if kind == "LogicalAIWorkflow" {
             object["spec"]["routing"]["confidenceThreshold"] = json!(1.0);
+            // Short intervals, so that a prediction reaches the status within the test.
+            for step in object["spec"]["steps"].as_array_mut().into_iter().flatten() {
+                if step["kind"] == "popularityPrediction" {
+                    step["popularity"]["intervalSeconds"] = json!(10);
+                }
+            }
         }
         items.push(object);
     }
@@ -687,9 +693,24 @@ async fn the_whole_workflow_runs_as_pods_on_a_real_node() {
     assert!(!arrived.contains("Thorvaldsen"), "a name only the learned stage finds reached the cloud: {arrived}");
     assert!(arrived.contains("[PERSON_"), "the learned stage's pseudonym in place: {arrived}");
 
+    eprintln!("real-cluster: popularity in status ({:.0?})", started.elapsed());
+    // The requests above were about food: once an interval has closed, the site's edge
+    // model predicts the next one, and the operator (a pod, reaching the gateway Service)
+    // copies the prediction into the workflow's status.
+    let workflows: Api<netgpt_crds::LogicalAIWorkflow> = Api::namespaced(client.clone(), &workloads.name);
+    let popularity =
+        eventually("site-a's prediction in status.sites[].popularity", Duration::from_secs(90), || async {
+            let wf = workflows.get("wf").await.ok()?;
+            let site = wf.status?.sites.into_iter().find(|s| s.name == "site-a")?;
+            site.popularity.into_iter().find(|p| !p.top.is_empty())
+        })
+        .await;
+    assert_eq!(popularity.step, "forecast", "{popularity:?}");
+    assert!(popularity.top.len() <= 3, "{popularity:?}");
+    assert!(popularity.source.is_some() && popularity.interval_start.is_some(), "{popularity:?}");
+
     eprintln!("real-cluster: threshold change ({:.0?})", started.elapsed());
     // A changed routing threshold reaches the running gateways: 0.0 means the edge answers.
-    let workflows: Api<netgpt_crds::LogicalAIWorkflow> = Api::namespaced(client.clone(), &workloads.name);
     workflows
         .patch("wf", &PatchParams::default(), &Patch::Merge(json!({"spec": {"routing": {"confidenceThreshold": 0.0}}})))
         .await

@@ -12,7 +12,9 @@ use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use crate::workflow::{IntentSpec, RoutingPolicy, StepCondition, StepKind, StepOutcome, Target, WorkflowStep};
+use crate::workflow::{
+    IntentSpec, PopularitySpec, RoutingPolicy, StepCondition, StepKind, StepOutcome, Target, WorkflowStep,
+};
 
 /// Name of the edge draft the compiler adds for the classic routing (suffixed when a
 /// declared step already has it).
@@ -24,6 +26,18 @@ pub struct StepGraph {
     /// Steps in an order that puts every step after the ones it needs (declaration order
     /// where the graph leaves a choice).
     pub nodes: Vec<Node>,
+    /// The `popularityPrediction` steps: they run once per interval, outside the
+    /// per-request graph.
+    pub forecasts: Vec<Forecast>,
+}
+
+/// A `popularityPrediction` step.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Forecast {
+    pub name: String,
+    /// Position in `spec.steps`.
+    pub declared: usize,
+    pub spec: PopularitySpec,
 }
 
 /// One step, with its references resolved to indices into [`StepGraph::nodes`].
@@ -129,12 +143,23 @@ impl StepGraph {
             }
         }
         let dag = steps.iter().any(|s| !s.depends_on.is_empty());
+        let periodic = |d: usize| steps[d].kind == StepKind::PopularityPrediction;
+        if steps.iter().all(|s| s.kind == StepKind::PopularityPrediction) {
+            errors.push(GraphError::new(
+                "spec.steps",
+                "a workflow needs a step that runs per request (popularityPrediction runs per interval)",
+            ));
+        }
         let mut needs: Vec<Vec<usize>> = Vec::with_capacity(steps.len());
         for (i, step) in steps.iter().enumerate() {
             let mut mine = Vec::new();
             if dag {
                 for dep in &step.depends_on {
                     match index.get(dep.as_str()) {
+                        Some(&d) if periodic(d) => errors.push(GraphError::new(
+                            format!("spec.steps[{i}].dependsOn"),
+                            format!("{dep:?} is a popularityPrediction step: it runs per interval, not per request"),
+                        )),
                         Some(&d) if !mine.contains(&d) => mine.push(d),
                         Some(_) => {}
                         None => errors.push(GraphError::new(
@@ -143,8 +168,10 @@ impl StepGraph {
                         )),
                     }
                 }
-            } else if i > 0 {
-                mine.push(i - 1);
+            } else if !periodic(i)
+                && let Some(previous) = (0..i).rev().find(|&d| !periodic(d))
+            {
+                mine.push(previous);
             }
             needs.push(mine);
             if step.kind == StepKind::Generate && step.target.is_none() {
@@ -157,6 +184,14 @@ impl StepGraph {
                 errors.push(GraphError::new(
                     format!("spec.steps[{i}].input"),
                     "a desensitize step takes no input: it guards the cloud steps that depend on it",
+                ));
+            }
+            if step.kind == StepKind::PopularityPrediction {
+                errors.extend(check_forecast(i, step));
+            } else if step.popularity.is_some() {
+                errors.push(GraphError::new(
+                    format!("spec.steps[{i}].popularity"),
+                    "only popularityPrediction steps take popularity",
                 ));
             }
             match (step.kind, &step.intent) {
@@ -199,6 +234,16 @@ impl StepGraph {
                 intent: s.intent.clone(),
             })
             .collect();
+        let forecasts: Vec<Forecast> = steps
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.kind == StepKind::PopularityPrediction)
+            .map(|(i, s)| Forecast {
+                name: s.name.clone(),
+                declared: i,
+                spec: s.popularity.clone().unwrap_or_default(),
+            })
+            .collect();
         // The classic routing for workflows that complete prompts or reach the cloud (an
         // intent-only workflow answers with its intent).
         let classic = steps.iter().all(|s| s.when.is_none())
@@ -221,7 +266,7 @@ impl StepGraph {
             }
             if let Some(input) = &step.input {
                 match index.get(input.as_str()) {
-                    Some(&d) if ancestors[i].contains(&d) => nodes[i].input = Some(d),
+                    Some(&d) if ancestors[i].contains(&d) && !periodic(d) => nodes[i].input = Some(d),
                     _ => errors.push(GraphError::new(
                         format!("spec.steps[{i}].input"),
                         format!("{input:?} is not a step this one depends on"),
@@ -274,7 +319,12 @@ impl StepGraph {
                 nodes[src].consumed = true;
             }
         }
-        Ok(Self::reordered(nodes, &order))
+        // Forecasts leave the per-request graph: nothing refers to them (checked above).
+        let order: Vec<usize> =
+            order.into_iter().filter(|&n| nodes[n].kind != StepKind::PopularityPrediction).collect();
+        let mut graph = Self::reordered(nodes, &order);
+        graph.forecasts = forecasts;
+        Ok(graph)
     }
 
     /// The nodes in `order`, with every index remapped.
@@ -294,7 +344,7 @@ impl StepGraph {
                 n
             })
             .collect();
-        Self { nodes }
+        Self { nodes, forecasts: Vec::new() }
     }
 
     /// Index of the step named `name`.
@@ -314,6 +364,7 @@ impl StepGraph {
                     (StepKind::Generate, Some(Target::Cloud)) => "generate@cloud",
                     (StepKind::Generate, _) => "generate@edge",
                     (StepKind::IntentInference, _) => "intentInference",
+                    (StepKind::PopularityPrediction, _) => "popularityPrediction",
                 };
                 let mut out = format!("{} ({kind})", n.name);
                 if !n.needs.is_empty() {
@@ -333,6 +384,16 @@ impl StepGraph {
                 }
                 out
             })
+            .chain(self.forecasts.iter().map(|f| {
+                let topics = match f.spec.topics.len() {
+                    0 => "the built-in topics".to_string(),
+                    n => format!("{n} topics"),
+                };
+                format!(
+                    "{} (popularityPrediction) every {}s: top {} of {topics} from the last {} intervals",
+                    f.name, f.spec.interval_seconds, f.spec.top_n, f.spec.history_intervals
+                )
+            }))
             .collect()
     }
 
@@ -368,7 +429,9 @@ fn add_edge_draft(nodes: &mut Vec<Node>, threshold: f64) {
     let needs = match guard {
         Some(g) => std::mem::replace(&mut nodes[g].needs, vec![draft]),
         // An edge-only workflow: the draft answers after everything declared.
-        None => (0..nodes.len()).filter(|&n| !nodes.iter().any(|m| m.needs.contains(&n))).collect(),
+        None => (0..nodes.len())
+            .filter(|&n| nodes[n].kind != StepKind::PopularityPrediction && !nodes.iter().any(|m| m.needs.contains(&n)))
+            .collect(),
     };
     if let Some(g) = guard {
         nodes[g].when = Some(Condition { step: draft, test: ConditionTest::ConfidenceBelow(threshold) });
@@ -386,6 +449,65 @@ fn add_edge_draft(nodes: &mut Vec<Node>, threshold: f64) {
         intent: None,
     });
 }
+
+/// A forecast runs on its own clock: it takes nothing from the request graph. Its topics
+/// are unique and have keywords; its webhook is an HTTP(S) URL.
+fn check_forecast(i: usize, step: &WorkflowStep) -> Vec<GraphError> {
+    let mut errors = Vec::new();
+    let field = |name: &str| format!("spec.steps[{i}].{name}");
+    let per_interval = "a popularityPrediction step runs per interval, not per request";
+    if !step.depends_on.is_empty() {
+        errors.push(GraphError::new(field("dependsOn"), format!("{per_interval}: it depends on nothing")));
+    }
+    if step.when.is_some() {
+        errors.push(GraphError::new(field("when"), format!("{per_interval}: it has no condition")));
+    }
+    if step.input.is_some() {
+        errors.push(GraphError::new(field("input"), format!("{per_interval}: it reads no step's output")));
+    }
+    if step.target.is_some() {
+        errors.push(GraphError::new(field("target"), "a popularityPrediction step runs on the site's edge model"));
+    }
+    let Some(spec) = &step.popularity else { return errors };
+    let in_range = |value: i32, min: i32, max: i32, name: &str, errors: &mut Vec<GraphError>| {
+        if !(min..=max).contains(&value) {
+            errors.push(GraphError::new(
+                field(&format!("popularity.{name}")),
+                format!("{value} is not in [{min}, {max}]"),
+            ));
+        }
+    };
+    in_range(spec.interval_seconds, 1, 86_400, "intervalSeconds", &mut errors);
+    in_range(spec.top_n, 1, 10, "topN", &mut errors);
+    in_range(spec.history_intervals, 1, 48, "historyIntervals", &mut errors);
+    let mut seen = BTreeSet::new();
+    for (t, topic) in spec.topics.iter().enumerate() {
+        if !seen.insert(topic.name.as_str()) || topic.name == OTHER_TOPIC {
+            errors.push(GraphError::new(
+                field(&format!("popularity.topics[{t}].name")),
+                format!("{:?} is used twice (`other` counts what matches no topic)", topic.name),
+            ));
+        }
+        if topic.keywords.iter().all(|k| k.trim().is_empty()) {
+            errors.push(GraphError::new(field(&format!("popularity.topics[{t}].keywords")), "a topic needs a keyword"));
+        }
+    }
+    if !spec.topics.is_empty() && (spec.top_n as usize) > spec.topics.len() {
+        errors.push(GraphError::new(
+            field("popularity.topN"),
+            format!("{} topics cannot fill a top {}", spec.topics.len(), spec.top_n),
+        ));
+    }
+    if let Some(url) = &spec.webhook
+        && !(url.starts_with("http://") || url.starts_with("https://"))
+    {
+        errors.push(GraphError::new(field("popularity.webhook"), "the webhook must be an http(s) URL"));
+    }
+    errors
+}
+
+/// The topic a request that matches no declared topic counts as.
+pub const OTHER_TOPIC: &str = "other";
 
 /// An intent's schema must describe an object; a webhook must be an HTTP(S) URL.
 fn check_intent(i: usize, intent: &IntentSpec) -> Vec<GraphError> {
@@ -600,6 +722,55 @@ mod tests {
         ]))
         .expect("compiles");
         assert_eq!(g.step_lines(), ["intent (intentInference)"]);
+    }
+
+    #[test]
+    fn a_forecast_runs_beside_the_request_graph_and_nothing_may_lean_on_it() {
+        let g = compile(serde_json::json!([
+            {"name": "complete", "kind": "promptCompletion"},
+            {"name": "forecast", "kind": "popularityPrediction", "popularity": {"intervalSeconds": 60}},
+            {"name": "scrub", "kind": "desensitize"},
+            {"name": "answer", "kind": "generate", "target": "cloud"}
+        ]))
+        .expect("compiles");
+        assert_eq!(
+            g.step_lines(),
+            [
+                "complete (promptCompletion)",
+                "draft (generate@edge) after complete on complete",
+                "scrub (desensitize) after draft if draft.confidence < 0.7",
+                "answer (generate@cloud) after scrub on complete",
+                "forecast (popularityPrediction) every 60s: top 3 of the built-in topics from the last 8 intervals",
+            ],
+            "the list form chains the per-request steps around the forecast"
+        );
+        assert_eq!(g.forecasts.len(), 1);
+        assert_eq!(g.forecasts[0].declared, 1);
+
+        let fields = |v| compile(v).expect_err("refused").into_iter().map(|e| e.field).collect::<Vec<_>>();
+        assert_eq!(
+            fields(serde_json::json!([
+                {"name": "f", "kind": "popularityPrediction", "target": "edge",
+                 "popularity": {"topN": 2, "topics": [{"name": "food", "keywords": ["dinner"]},
+                                                      {"name": "food", "keywords": [" "]}],
+                                "webhook": "cache:9000"}},
+                {"name": "a", "kind": "generate", "target": "edge", "dependsOn": ["f"]},
+                {"name": "b", "kind": "generate", "target": "edge", "popularity": {}}
+            ])),
+            [
+                "spec.steps[0].target",
+                "spec.steps[0].popularity.topics[1].name",
+                "spec.steps[0].popularity.topics[1].keywords",
+                "spec.steps[0].popularity.webhook",
+                "spec.steps[1].dependsOn",
+                "spec.steps[2].popularity",
+            ]
+        );
+        assert_eq!(
+            fields(serde_json::json!([{"name": "f", "kind": "popularityPrediction"}])),
+            ["spec.steps"],
+            "a forecast alone serves no request"
+        );
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! edge prompt completion, the routing decision, desensitization, cloud generation.
 
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -95,6 +95,86 @@ pub struct WorkflowStep {
     /// What an `intentInference` step extracts (required there, refused elsewhere).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub intent: Option<IntentSpec>,
+    /// How a `popularityPrediction` step counts and forecasts (refused elsewhere; every
+    /// field has a default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub popularity: Option<PopularitySpec>,
+}
+
+/// What a `popularityPrediction` step counts and forecasts. The step runs per site once
+/// per interval, not per request: every request's topic is counted (only the topic: the
+/// prompt is read in memory by the topic matcher and never stored), and at the end of
+/// each interval the edge model predicts the next interval's most requested topics from
+/// the history.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PopularitySpec {
+    /// Length of one counting interval in seconds.
+    #[serde(default = "default_interval_seconds")]
+    #[schemars(range(min = 1, max = 86400))]
+    pub interval_seconds: i32,
+    /// How many topics are predicted for the next interval.
+    #[serde(default = "default_top_n")]
+    #[schemars(range(min = 1, max = 10))]
+    pub top_n: i32,
+    /// How many past intervals the model is shown (and the gateway keeps).
+    #[serde(default = "default_history_intervals")]
+    #[schemars(range(min = 1, max = 48))]
+    pub history_intervals: i32,
+    /// The topics counted, each recognised by its keywords (case-insensitive words or
+    /// phrases; a keyword also matches its plural). A request matching none counts as
+    /// `other`. Default: the built-in catalogue of everyday requests (food, coffee,
+    /// transport, sights, shopping, events, …; see docs/workflows.md).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "named_list_schema::<TopicSpec>", length(max = 64))]
+    pub topics: Vec<TopicSpec>,
+    /// Model the edge server is asked for: one of the EdgeLLM's `adapters` (a forecasting
+    /// fine-tune) or its base model. Default: the site's model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    pub model: Option<String>,
+    /// An `http(s)` URL each prediction is POSTed to (e.g. a cache controller that
+    /// pre-warms what serves the predicted topics); failures are logged and counted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 2048))]
+    pub webhook: Option<String>,
+}
+
+fn default_interval_seconds() -> i32 {
+    300
+}
+
+fn default_top_n() -> i32 {
+    3
+}
+
+fn default_history_intervals() -> i32 {
+    8
+}
+
+impl Default for PopularitySpec {
+    fn default() -> Self {
+        Self {
+            interval_seconds: default_interval_seconds(),
+            top_n: default_top_n(),
+            history_intervals: default_history_intervals(),
+            topics: Vec::new(),
+            model: None,
+            webhook: None,
+        }
+    }
+}
+
+/// One counted topic.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TopicSpec {
+    /// Topic name, as predictions and metrics label it.
+    #[schemars(regex(pattern = DNS_LABEL_PATTERN), length(min = 1, max = 63))]
+    pub name: String,
+    /// Words or phrases that mark a request as this topic.
+    #[schemars(length(min = 1, max = 64))]
+    pub keywords: Vec<String>,
 }
 
 /// The intent an `intentInference` step fills.
@@ -181,6 +261,12 @@ pub enum StepKind {
     /// e.g. a network intent — bandwidth, endpoints, protection — for the network
     /// controller. The result is returned in `netgpt.intents` (and posted to `intent.webhook`).
     IntentInference,
+    /// Per site and interval, not per request: request topics are counted and the edge
+    /// model predicts the next interval's most requested ones (`popularity`), served at the
+    /// gateway's `GET /v1/popularity`, as metrics, in `status.sites[].popularity` and to
+    /// `popularity.webhook`. It takes no `dependsOn`, `when` or `input`, and no step can
+    /// depend on it.
+    PopularityPrediction,
 }
 
 /// Where a `generate` step runs.
@@ -497,7 +583,45 @@ pub struct WorkflowSiteStatus {
     /// Whether the gateway is ready.
     #[serde(default)]
     pub ready: bool,
+    /// The latest prediction of each `popularityPrediction` step, as the site's gateway
+    /// published it (`GET /v1/popularity`), read again at every interval.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub popularity: Vec<SitePopularity>,
 }
+
+/// One `popularityPrediction` step's latest prediction at a site, and how its predictions
+/// have scored so far.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SitePopularity {
+    /// The step's name.
+    pub step: String,
+    /// Start of the interval the prediction is for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval_start: Option<Time>,
+    /// The predicted most requested topics, most requested first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub top: Vec<String>,
+    /// `model`, or `fallback` when the model failed and the frequency baseline was
+    /// published instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// Intervals scored so far (since the gateway started).
+    #[serde(default)]
+    pub evaluated_intervals: i64,
+    /// Hit-rate@N of the published predictions over the scored intervals.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hit_rate: Option<f64>,
+    /// Hit-rate@N the frequency baseline would have had.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frequency_hit_rate: Option<f64>,
+    /// Hit-rate@N the sequence baseline (Holt's linear trend) would have had.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequence_hit_rate: Option<f64>,
+}
+
+// Hit rates are finite fractions (the gateway computes them from counts).
+impl Eq for SitePopularity {}
 
 #[cfg(test)]
 mod tests {

@@ -13,8 +13,10 @@
 //! an error event. On SIGTERM the gateway drains like `netgpt serve`.
 
 pub mod engine;
+pub mod forecast;
 pub mod intent;
 pub mod metrics;
+pub mod popularity;
 pub mod route;
 pub mod server;
 

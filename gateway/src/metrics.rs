@@ -1,6 +1,6 @@
 //! Gateway metrics (`netgpt_gateway_*`).
 
-use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
+use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry};
 
 /// Metrics of one gateway.
 #[derive(Clone)]
@@ -15,6 +15,22 @@ pub struct GatewayMetrics {
     pub step_outcomes: IntCounterVec,
     /// Intents posted to their webhook, by outcome (delivered, failed).
     pub intent_webhooks: IntCounterVec,
+    /// Requests by topic, per `popularityPrediction` step (its topics and `other`).
+    pub topic_requests: IntCounterVec,
+    /// The published prediction: rank (1 = most requested) of each predicted topic for
+    /// the next interval, 0 for the others.
+    pub popularity_rank: IntGaugeVec,
+    /// Predictions published, by source (`model`; `fallback`: the model failed and the
+    /// frequency baseline was published).
+    pub popularity_predictions: IntCounterVec,
+    /// Predicted topics that were among the interval's top N, by predictor (`step`: what
+    /// was published; the `frequency` and `sequence` baselines alongside).
+    pub popularity_hits: IntCounterVec,
+    /// Places there were to hit (N per interval with requests, fewer when fewer topics
+    /// were asked for): hit-rate@N = hits / places.
+    pub popularity_places: IntCounterVec,
+    /// Predictions posted to the step's webhook, by outcome (delivered, failed).
+    pub popularity_webhooks: IntCounterVec,
     /// End-to-end latency by path.
     pub request_duration: HistogramVec,
     /// Edge confidence of each request's draft answer.
@@ -52,6 +68,42 @@ impl GatewayMetrics {
             &["site", "outcome"],
         )
         .expect("valid metric");
+        let topic_requests = IntCounterVec::new(
+            Opts::new("netgpt_gateway_topic_requests_total", "Requests by topic (popularityPrediction steps)."),
+            &["site", "step", "topic"],
+        )
+        .expect("valid metric");
+        let popularity_rank = IntGaugeVec::new(
+            Opts::new(
+                "netgpt_gateway_popularity_rank",
+                "Predicted rank of each topic in the next interval (0: not predicted).",
+            ),
+            &["site", "step", "topic"],
+        )
+        .expect("valid metric");
+        let popularity_predictions = IntCounterVec::new(
+            Opts::new("netgpt_gateway_popularity_predictions_total", "Popularity predictions published, by source."),
+            &["site", "step", "source"],
+        )
+        .expect("valid metric");
+        let popularity_hits = IntCounterVec::new(
+            Opts::new("netgpt_gateway_popularity_hits_total", "Predicted topics that were among the interval's top N."),
+            &["site", "step", "predictor"],
+        )
+        .expect("valid metric");
+        let popularity_places = IntCounterVec::new(
+            Opts::new(
+                "netgpt_gateway_popularity_places_total",
+                "Top-N places there were to hit (hit rate denominator).",
+            ),
+            &["site", "step"],
+        )
+        .expect("valid metric");
+        let popularity_webhooks = IntCounterVec::new(
+            Opts::new("netgpt_gateway_popularity_webhooks_total", "Popularity predictions posted to their webhook."),
+            &["site", "outcome"],
+        )
+        .expect("valid metric");
         let request_duration = HistogramVec::new(
             HistogramOpts::new("netgpt_gateway_request_duration_seconds", "End-to-end request latency.")
                 .buckets(latency),
@@ -69,12 +121,32 @@ impl GatewayMetrics {
             Box::new(step_duration.clone()),
             Box::new(step_outcomes.clone()),
             Box::new(intent_webhooks.clone()),
+            Box::new(topic_requests.clone()),
+            Box::new(popularity_rank.clone()),
+            Box::new(popularity_predictions.clone()),
+            Box::new(popularity_hits.clone()),
+            Box::new(popularity_places.clone()),
+            Box::new(popularity_webhooks.clone()),
             Box::new(request_duration.clone()),
             Box::new(edge_confidence.clone()),
         ] {
             registry.register(c).expect("metric names are unique");
         }
-        Self { registry, requests, step_duration, step_outcomes, intent_webhooks, request_duration, edge_confidence }
+        Self {
+            registry,
+            requests,
+            step_duration,
+            step_outcomes,
+            intent_webhooks,
+            topic_requests,
+            popularity_rank,
+            popularity_predictions,
+            popularity_hits,
+            popularity_places,
+            popularity_webhooks,
+            request_duration,
+            edge_confidence,
+        }
     }
 
     /// Creates the request series of `site` at zero for every path, so error and ratio
@@ -94,6 +166,25 @@ impl GatewayMetrics {
     pub fn initialize_step(&self, site: &str, step: &str) {
         for outcome in ["succeeded", "failed", "skipped"] {
             let _ = self.step_outcomes.with_label_values(&[site, step, outcome]);
+        }
+    }
+
+    /// Creates a `popularityPrediction` step's series at zero: its topics are declared
+    /// (at most 64 and `other`), so the labels stay bounded.
+    pub fn initialize_forecast(&self, site: &str, step: &str, labels: &[&str]) {
+        for topic in labels {
+            let _ = self.topic_requests.with_label_values(&[site, step, topic]);
+            let _ = self.popularity_rank.with_label_values(&[site, step, topic]);
+        }
+        for source in ["model", "fallback"] {
+            let _ = self.popularity_predictions.with_label_values(&[site, step, source]);
+        }
+        for predictor in ["step", "frequency", "sequence"] {
+            let _ = self.popularity_hits.with_label_values(&[site, step, predictor]);
+        }
+        let _ = self.popularity_places.with_label_values(&[site, step]);
+        for outcome in ["delivered", "failed"] {
+            let _ = self.popularity_webhooks.with_label_values(&[site, outcome]);
         }
     }
 }

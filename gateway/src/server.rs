@@ -21,6 +21,7 @@ use serde_json::{Value, json};
 use tracing::Instrument;
 
 use crate::engine::{StepFailure, StepRecord, StepRunner, StepValue, execute};
+use crate::forecast::{EdgeModel, Forecaster};
 use crate::intent::{intent_request, parse_intent, post_webhook};
 use crate::metrics::GatewayMetrics;
 use crate::route::{ServedPath, completion_messages, confidence, finish_completion};
@@ -113,6 +114,8 @@ struct Gateway {
     /// Set on shutdown: `/ready` answers 503 while in-flight requests finish.
     draining: AtomicBool,
     stream_idle_timeout: Duration,
+    /// The workflow's `popularityPrediction` steps: every request is counted by each.
+    forecasters: Vec<Arc<Forecaster>>,
 }
 
 /// A gateway running in this process (tests, `netgpt local`, `netgpt gateway`).
@@ -121,12 +124,17 @@ pub struct RunningGateway {
     gateway: Arc<Gateway>,
     http: GracefulServer,
     shutdown_delay: Duration,
+    /// The forecasters' interval loops, stopped on shutdown.
+    forecast_tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl RunningGateway {
     /// Drains like `netgpt serve`: readiness drops, the shutdown delay passes, the
     /// listener closes and in-flight requests (streams included) finish.
     pub async fn shutdown(self) {
+        for task in &self.forecast_tasks {
+            task.abort();
+        }
         if let Err(error) = self.http.drain(&self.gateway.draining, self.shutdown_delay).await {
             tracing::error!(%error, "gateway server failed");
         }
@@ -148,13 +156,25 @@ pub async fn start_with(config: WorkflowConfig, settings: GatewaySettings) -> Re
     for node in &graph.nodes {
         metrics.initialize_step(&config.site.name, &node.name);
     }
+    let http = reqwest::Client::builder().connect_timeout(Duration::from_secs(5)).build()?;
+    let edge = EdgeModel { url: config.edge.url.clone(), model: config.edge.model.clone() };
+    let forecasters: Vec<Arc<Forecaster>> = graph
+        .forecasts
+        .iter()
+        .map(|f| {
+            let (site, workflow) = (config.site.name.as_str(), config.workflow.as_str());
+            Arc::new(Forecaster::new(site, workflow, f.clone(), edge.clone(), http.clone(), metrics.clone()))
+        })
+        .collect();
+    let forecast_tasks = forecasters.iter().cloned().map(crate::forecast::spawn).collect();
     let gateway = Arc::new(Gateway {
         graph,
         config,
-        http: reqwest::Client::builder().connect_timeout(Duration::from_secs(5)).build()?,
+        http,
         metrics,
         draining: AtomicBool::new(false),
         stream_idle_timeout: settings.stream_idle_timeout,
+        forecasters,
     });
     let listen = settings.listen;
     let listener =
@@ -164,6 +184,7 @@ pub async fn start_with(config: WorkflowConfig, settings: GatewaySettings) -> Re
         .route("/v1/chat/completions", post(chat_completions))
         .route("/health", get(|| async { "ok" }))
         .route("/ready", get(ready))
+        .route("/v1/popularity", get(popularity))
         .route(
             "/metrics",
             get(|State(g): State<Arc<Gateway>>| async move { netgpt_runtime::metrics::response(&g.metrics.registry) }),
@@ -172,7 +193,7 @@ pub async fn start_with(config: WorkflowConfig, settings: GatewaySettings) -> Re
         .with_state(gateway.clone());
     let http = GracefulServer::spawn(listener, app);
     tracing::info!(%addr, "gateway listening");
-    Ok(RunningGateway { addr, gateway, http, shutdown_delay: settings.shutdown_delay })
+    Ok(RunningGateway { addr, gateway, http, shutdown_delay: settings.shutdown_delay, forecast_tasks })
 }
 
 /// `netgpt gateway`: runs until SIGTERM or Ctrl-C, then drains.
@@ -203,6 +224,20 @@ async fn ready(State(g): State<Arc<Gateway>>) -> impl IntoResponse {
         Ok(r) if r.status().is_success() => (StatusCode::OK, "ready"),
         _ => (StatusCode::SERVICE_UNAVAILABLE, "edge model not ready"),
     }
+}
+
+/// The `popularityPrediction` steps' counts, predictions and scores; 404 without any.
+async fn popularity(State(g): State<Arc<Gateway>>) -> Response {
+    if g.forecasters.is_empty() {
+        return error_response(
+            StatusCode::NOT_FOUND,
+            "this workflow has no popularityPrediction step",
+            "not_found_error",
+            None,
+        );
+    }
+    let steps: Vec<Value> = g.forecasters.iter().map(|f| f.view()).collect();
+    axum::Json(json!({"workflow": g.config.workflow, "site": g.config.site.name, "steps": steps})).into_response()
 }
 
 fn error_response(status: StatusCode, message: &str, kind: &'static str, param: Option<&str>) -> Response {
@@ -331,7 +366,12 @@ async fn chat_completions(State(g): State<Arc<Gateway>>, headers: HeaderMap, byt
         .unwrap_or_else(|| format!("req-{:016x}", rand::random::<u64>()));
     let span = tracing::info_span!("workflow", request_id = %request_id, site = %g.config.site.name);
     let mut response = match parse_request(&bytes, &headers) {
-        Ok(req) => run_workflow(&g, req).instrument(span).await,
+        Ok(req) => {
+            for forecaster in &g.forecasters {
+                forecaster.record(&req.prompt);
+            }
+            run_workflow(&g, req).instrument(span).await
+        }
         Err(bad) => bad.into_response(),
     };
     if let Ok(v) = HeaderValue::from_str(&request_id) {
@@ -440,6 +480,10 @@ impl StepRunner for RequestSteps<'_> {
                     answer: None,
                     intent: Some(value),
                 })
+            }
+            // Compiled out of the per-request graph (crate::forecast runs it).
+            (StepKind::PopularityPrediction, _) => {
+                Err(StepFailure::new("a popularityPrediction step runs per interval, not per request"))
             }
             (StepKind::Generate, _) => {
                 let mut body = self.model_body(&g.config.edge.model, &input);

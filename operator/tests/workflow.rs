@@ -185,6 +185,13 @@ async fn invalid_graphs_and_missing_references_are_reported() {
             {"name": "later", "kind": "generate", "target": "edge"}]),
             "spec.steps[1].when.step",
         ),
+        (
+            "leans-on-forecast",
+            serde_json::json!([
+            {"name": "forecast", "kind": "popularityPrediction"},
+            {"name": "local", "kind": "generate", "target": "edge", "dependsOn": ["forecast"]}]),
+            "spec.steps[1].dependsOn",
+        ),
     ];
     for (name, steps, want) in cases {
         wfs.create(&PostParams::default(), &workflow(name, "edge", steps)).await.expect("create");
@@ -221,6 +228,38 @@ async fn invalid_graphs_and_missing_references_are_reported() {
     })
     .await;
     assert!(message.contains("spec.steps[0].intent.model"), "{message}");
+    // A forecast asking it for a model it does not serve; then a valid one, whose plan
+    // lists the forecast beside the per-request steps.
+    let forecast = |model: Option<&str>| {
+        let mut popularity = serde_json::json!({"intervalSeconds": 60});
+        if let Some(model) = model {
+            popularity["model"] = model.into();
+        }
+        serde_json::json!([{"name": "answer", "kind": "generate", "target": "edge"},
+            {"name": "forecast", "kind": "popularityPrediction", "popularity": popularity}])
+    };
+    wfs.create(&PostParams::default(), &workflow("bad-forecast-model", "edge", forecast(Some("no-such-adapter"))))
+        .await
+        .expect("create");
+    let message = eventually("bad forecast model", WAIT, || async {
+        let st = get_opt::<LogicalAIWorkflow>(&client, &ns.name, "bad-forecast-model").await?.status?;
+        st.conditions.into_iter().find(|c| c.type_ == "Ready" && c.reason == "InvalidSpec").map(|c| c.message)
+    })
+    .await;
+    assert!(message.contains("spec.steps[1].popularity.model"), "{message}");
+    wfs.create(&PostParams::default(), &workflow("forecasting", "edge", forecast(None))).await.expect("create");
+    let plan = eventually("forecast plan", WAIT, || async {
+        let st = get_opt::<LogicalAIWorkflow>(&client, &ns.name, "forecasting").await?.status?;
+        (!st.execution_plan.is_empty()).then_some(st.execution_plan)
+    })
+    .await;
+    assert_eq!(
+        plan,
+        [
+            "answer (generate@edge)",
+            "forecast (popularityPrediction) every 60s: top 3 of the built-in topics from the last 8 intervals"
+        ]
+    );
     // The status shows the graph the gateways run: the classic routing's edge draft made
     // explicit, the guard of the cloud conditional on it.
     let plan = eventually("execution plan", WAIT, || async {

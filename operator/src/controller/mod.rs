@@ -4,6 +4,7 @@
 pub mod cache;
 pub mod cloud;
 pub mod edge;
+pub mod popularity;
 pub mod training;
 pub mod workflow;
 
@@ -39,7 +40,7 @@ pub const FIELD_MANAGER: &str = "netgpt-operator";
 /// forget fields the operator dropped.
 pub const STATUS_FIELD_MANAGER: &str = "netgpt-operator-status";
 /// Periodic resync, on top of watch events.
-const RESYNC: Duration = Duration::from_secs(300);
+pub const RESYNC: Duration = Duration::from_secs(300);
 /// How often a reconcile with work in progress outside any watch looks again. Training
 /// Jobs are polled rather than watched: a Job or its pod changing between steps reports
 /// within this, and two more watch streams per controller are not worth it.
@@ -70,6 +71,8 @@ pub struct Context {
     /// Pods the models' isolation policies let scrape metrics (`None`: no pod).
     pub scrapers: Option<MetricsScrapers>,
     pub caches: Caches,
+    /// Reads the gateways' popularity predictions for the workflows' status.
+    pub http: reqwest::Client,
     failures: Mutex<HashMap<String, u32>>,
 }
 
@@ -129,7 +132,16 @@ impl Context {
         scrapers: Option<MetricsScrapers>,
         caches: Caches,
     ) -> Self {
-        Self { client, recorder, metrics, defaults, scrapers, caches, failures: Mutex::new(HashMap::new()) }
+        Self {
+            client,
+            recorder,
+            metrics,
+            defaults,
+            scrapers,
+            caches,
+            http: reqwest::Client::new(),
+            failures: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Exponential back-off per object: 1 s, 2 s, 4 s … capped at 5 minutes.
@@ -406,6 +418,9 @@ pub enum Reconciled {
     /// Like `Converging`, but something runs that no watch reports step by step (an
     /// adapter-training Job moving through its steps): look again soon.
     Polling,
+    /// Like `Converging`, but status follows something that changes on a clock of its
+    /// own (the gateways' popularity predictions): look again after this.
+    Refresh(Duration),
     /// The spec broke a rule; nothing was touched until it changes.
     InvalidSpec,
 }
@@ -422,7 +437,7 @@ pub async fn instrumented<K: Resource<DynamicType = ()>>(
     let result = reconcile.await;
     ctx.metrics.reconcile_duration.with_label_values(&[kind]).observe(started.elapsed().as_secs_f64());
     let label = match &result {
-        Ok(Reconciled::Converging | Reconciled::Polling) => "success",
+        Ok(Reconciled::Converging | Reconciled::Polling | Reconciled::Refresh(_)) => "success",
         Ok(Reconciled::InvalidSpec) => "invalid_spec",
         Err(_) => "error",
     };
@@ -433,6 +448,7 @@ pub async fn instrumented<K: Resource<DynamicType = ()>>(
     result.map(|r| match r {
         Reconciled::Converging => Action::requeue(RESYNC),
         Reconciled::Polling => Action::requeue(POLL),
+        Reconciled::Refresh(after) => Action::requeue(after),
         Reconciled::InvalidSpec => Action::await_change(),
     })
 }

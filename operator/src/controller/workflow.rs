@@ -20,6 +20,7 @@ use netgpt_crds::status::condition_type::{DEGRADED, DESENSITIZATION_REDUCED, PRO
 use netgpt_crds::status::find_condition;
 use netgpt_crds::{CloudLLM, EdgeLLM, LogicalAIWorkflow, LogicalAIWorkflowStatus, WorkflowSiteStatus};
 
+use super::popularity::{read_site_popularity, refresh_period};
 use super::{
     Context, Error, Reconciled, apply_child, apply_deployment, condition, instrumented, patch_status, prune_children,
     reject_invalid,
@@ -28,7 +29,7 @@ use crate::render::desensitization::{Protection, validate_desensitization};
 use crate::render::labels::Component;
 use crate::render::policy::{render_cloud_policy, render_edge_policy};
 use crate::render::workflow::{
-    GatewayChildren, is_ready, render_gateways, validate_cloud_model, validate_intent_models, validate_steps,
+    GatewayChildren, is_ready, render_gateways, validate_cloud_model, validate_edge_models, validate_steps,
 };
 use crate::render::{PodDefaults, RenderError};
 use crate::validate::FieldError;
@@ -68,7 +69,7 @@ async fn reconcile_inner(wf: &LogicalAIWorkflow, ctx: &Context) -> Result<Reconc
         errors.extend(validate_cloud_model(wf, cloud));
     }
     if let Some(edge) = &edge {
-        errors.extend(validate_intent_models(wf, edge));
+        errors.extend(validate_edge_models(wf, edge));
     }
     let rendered = match (&edge, &cloud) {
         (Some(edge), Some(cloud)) if errors.is_empty() => match render_all(wf, edge, cloud, &ctx.defaults) {
@@ -99,7 +100,7 @@ async fn reconcile_inner(wf: &LogicalAIWorkflow, ctx: &Context) -> Result<Reconc
         apply_child(ctx, cache, &owner, &gw.service).await?;
         let ready = deployment.status.as_ref().and_then(|s| s.ready_replicas).unwrap_or(0) >= 1;
         let endpoint = format!("http://{}.{namespace}.svc:{}", gw.service.name_any(), wf.spec.exposure.port);
-        sites.push(WorkflowSiteStatus { name: gw.site, endpoint: Some(endpoint), ready });
+        sites.push(WorkflowSiteStatus { name: gw.site, endpoint: Some(endpoint), ready, popularity: Vec::new() });
     }
     prune_children::<Deployment>(ctx, cache, &owner, &namespace, &name, &keep).await?;
     prune_children::<Service>(ctx, cache, &owner, &namespace, &name, &keep).await?;
@@ -107,6 +108,12 @@ async fn reconcile_inner(wf: &LogicalAIWorkflow, ctx: &Context) -> Result<Reconc
     let policy_names = policies.iter().map(ResourceExt::name_any).collect();
     prune_children::<NetworkPolicy>(ctx, cache, &owner, &namespace, &name, &policy_names).await?;
 
+    let graph = StepGraph::compile(&wf.spec.steps, &wf.spec.routing, wf.spec.desensitization.enabled).ok();
+    let forecasts = graph.as_ref().map(|g| g.forecasts.as_slice()).unwrap_or_default();
+    let refresh = refresh_period(forecasts.iter().map(|f| f.spec.interval_seconds), super::RESYNC);
+    if refresh.is_some() {
+        read_popularity(ctx, wf, &mut sites).await;
+    }
     let protection = Protection::of(&wf.spec.desensitization);
     let edge_ready = is_ready(edge.status.as_ref().map(|s| s.conditions.as_slice()));
     let cloud_ready = is_ready(cloud.status.as_ref().map(|s| s.conditions.as_slice()));
@@ -166,13 +173,31 @@ async fn reconcile_inner(wf: &LogicalAIWorkflow, ctx: &Context) -> Result<Reconc
         observed_generation: generation,
         conditions,
         unprotected_entities: protection.unprotected(),
-        execution_plan: StepGraph::compile(&wf.spec.steps, &wf.spec.routing, wf.spec.desensitization.enabled)
-            .map(|g| g.step_lines())
-            .unwrap_or_default(),
+        execution_plan: graph.map(|g| g.step_lines()).unwrap_or_default(),
         sites,
     };
     patch_status(&api, &name, wf.status.as_ref(), &status).await?;
-    Ok(Reconciled::Converging)
+    Ok(refresh.map_or(Reconciled::Converging, Reconciled::Refresh))
+}
+
+/// Each ready gateway's latest popularity predictions. A gateway that cannot be read
+/// (restarting, or the operator runs outside the cluster network) keeps what the status
+/// last showed for it, which carries the interval it was for.
+async fn read_popularity(ctx: &Context, wf: &LogicalAIWorkflow, sites: &mut [WorkflowSiteStatus]) {
+    let previous = wf.status.as_ref().map(|s| s.sites.as_slice()).unwrap_or_default();
+    for site in sites.iter_mut() {
+        let last = previous.iter().find(|p| p.name == site.name).map(|p| p.popularity.clone()).unwrap_or_default();
+        site.popularity = match (&site.endpoint, site.ready) {
+            (Some(endpoint), true) => match read_site_popularity(&ctx.http, endpoint).await {
+                Ok(read) => read,
+                Err(error) => {
+                    tracing::debug!(workflow = %wf.name_any(), site = %site.name, %error, "popularity not read");
+                    last
+                }
+            },
+            _ => last,
+        };
+    }
 }
 
 /// Every child of a valid workflow: the gateways and the allowances into both models.

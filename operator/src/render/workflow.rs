@@ -73,9 +73,10 @@ pub fn validate_cloud_model(wf: &LogicalAIWorkflow, cloud: &CloudLLM) -> Vec<Fie
     }]
 }
 
-/// An `intentInference` step's `intent.model` must name the EdgeLLM's served base model or
-/// one of its declared adapters: the gateway asks the edge server for exactly that model.
-pub fn validate_intent_models(wf: &LogicalAIWorkflow, edge: &EdgeLLM) -> Vec<FieldError> {
+/// An `intentInference` step's `intent.model` and a `popularityPrediction` step's
+/// `popularity.model` must name the EdgeLLM's served base model or one of its declared
+/// adapters: the gateway asks the edge server for exactly that model.
+pub fn validate_edge_models(wf: &LogicalAIWorkflow, edge: &EdgeLLM) -> Vec<FieldError> {
     let served = edge.spec.model.served_name.clone().unwrap_or_else(|| edge.name_any());
     let mut known: Vec<&str> = vec![served.as_str()];
     known.extend(edge.spec.adapters.iter().map(|a| a.name.as_str()));
@@ -84,9 +85,13 @@ pub fn validate_intent_models(wf: &LogicalAIWorkflow, edge: &EdgeLLM) -> Vec<Fie
         .iter()
         .enumerate()
         .filter_map(|(i, step)| {
-            let wanted = step.intent.as_ref()?.model.as_deref()?;
+            let (wanted, field) = match (&step.intent, &step.popularity) {
+                (Some(intent), _) => (intent.model.as_deref()?, "intent.model"),
+                (_, Some(popularity)) => (popularity.model.as_deref()?, "popularity.model"),
+                _ => return None,
+            };
             (!known.contains(&wanted)).then(|| FieldError {
-                field: format!("spec.steps[{i}].intent.model"),
+                field: format!("spec.steps[{i}].{field}"),
                 message: format!(
                     "{wanted:?} is neither EdgeLLM {:?}'s served model nor one of its adapters ({})",
                     edge.name_any(),
