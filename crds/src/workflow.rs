@@ -138,6 +138,23 @@ pub struct PopularitySpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 2048))]
     pub webhook: Option<String>,
+    /// Which prediction is published: the edge model's (`model`, the default), or that of
+    /// whichever predictor — the model, the frequency or the sequence baseline — has the
+    /// best hit rate at this site so far (`best`; the model's until intervals are scored).
+    /// The model is asked every interval either way, so its score stays current.
+    #[serde(default)]
+    pub publish: PublishPolicy,
+}
+
+/// What a `popularityPrediction` step publishes.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum PublishPolicy {
+    /// The edge model's prediction (the frequency baseline when the model fails).
+    #[default]
+    Model,
+    /// The prediction of the predictor with the best hit rate so far.
+    Best,
 }
 
 fn default_interval_seconds() -> i32 {
@@ -161,6 +178,7 @@ impl Default for PopularitySpec {
             topics: Vec::new(),
             model: None,
             webhook: None,
+            publish: PublishPolicy::default(),
         }
     }
 }
@@ -602,8 +620,8 @@ pub struct SitePopularity {
     /// The predicted most requested topics, most requested first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub top: Vec<String>,
-    /// `model`, or `fallback` when the model failed and the frequency baseline was
-    /// published instead.
+    /// What was published: `model`, `frequency` or `sequence` (with `publish: best`), or
+    /// `fallback` (the model failed; the frequency baseline).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
     /// Intervals scored so far (since the gateway started).
@@ -612,6 +630,9 @@ pub struct SitePopularity {
     /// Hit-rate@N of the published predictions over the scored intervals.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hit_rate: Option<f64>,
+    /// Hit-rate@N of the edge model's own predictions (intervals it answered).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_hit_rate: Option<f64>,
     /// Hit-rate@N the frequency baseline would have had.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub frequency_hit_rate: Option<f64>,

@@ -7,6 +7,7 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use netgpt_crds::PublishPolicy;
 use netgpt_crds::graph::Forecast;
 use serde_json::{Map, Value, json};
 
@@ -53,10 +54,14 @@ struct State {
 struct Prediction {
     /// The interval it is for (Unix seconds of its start).
     interval_start: u64,
+    /// What was published.
     top: Vec<usize>,
-    /// `model`, or `fallback` (the frequency baseline, with the model's failure).
+    /// `model`, `frequency` or `sequence` (`publish: best`), or `fallback` (the frequency
+    /// baseline, the model having failed: `reason`).
     source: &'static str,
     reason: Option<String>,
+    /// The model's own pick, when it answered.
+    model: Option<Vec<usize>>,
     frequency: Vec<usize>,
     sequence: Vec<usize>,
 }
@@ -68,6 +73,32 @@ struct Score {
     step: u64,
     frequency: u64,
     sequence: u64,
+    /// The model's hits, over the places of the intervals it answered for.
+    model: u64,
+    model_places: u64,
+}
+
+impl Score {
+    fn rate(hits: u64, places: u64) -> Option<f64> {
+        (places > 0).then(|| hits as f64 / places as f64)
+    }
+
+    /// The predictor with the best hit rate so far; the model on a tie or before any
+    /// score, then the sequence baseline. A model that has not answered for any scored
+    /// interval has no rate and does not compete.
+    fn best(&self) -> &'static str {
+        let unscored = if self.places == 0 { f64::INFINITY } else { f64::NEG_INFINITY };
+        let model = Self::rate(self.model, self.model_places).unwrap_or(unscored);
+        let sequence = Self::rate(self.sequence, self.places).unwrap_or(0.0);
+        let frequency = Self::rate(self.frequency, self.places).unwrap_or(0.0);
+        if model >= sequence && model >= frequency {
+            "model"
+        } else if sequence >= frequency {
+            "sequence"
+        } else {
+            "frequency"
+        }
+    }
 }
 
 impl Forecaster {
@@ -123,7 +154,7 @@ impl Forecaster {
     pub async fn tick(&self) {
         let topics = self.matcher.topics().len();
         let n = self.forecast.spec.top_n.max(1) as usize;
-        let (closed, frequency, sequence) = {
+        let (closed, frequency, sequence, best) = {
             let mut state = self.state();
             let counts = state.history.close();
             let start = std::mem::replace(&mut state.interval_start, unix_now());
@@ -137,17 +168,28 @@ impl Forecaster {
             let closed: Vec<Vec<u32>> = state.history.closed().map(<[u32]>::to_vec).collect();
             let frequency = frequency_baseline(closed.iter().map(Vec::as_slice), topics, n);
             let sequence = sequence_baseline(closed.iter().map(Vec::as_slice), topics, n);
-            (closed, frequency, sequence)
+            (closed, frequency, sequence, state.score.best())
         };
-        let (top, source, reason) = match self.ask_model(&closed, n, &frequency).await {
-            Ok(top) => (top, "model", None),
-            Err(reason) => {
-                tracing::warn!(step = %self.forecast.name, %reason, "popularity prediction fell back to the frequency baseline");
-                (frequency.clone(), "fallback", Some(reason))
-            }
+        let model = self.ask_model(&closed, n, &frequency).await;
+        let (top, source) = match (self.forecast.spec.publish, best, &model) {
+            (PublishPolicy::Best, "sequence", _) => (sequence.clone(), "sequence"),
+            (PublishPolicy::Best, "frequency", _) => (frequency.clone(), "frequency"),
+            (_, _, Ok(top)) => (top.clone(), "model"),
+            (_, _, Err(_)) => (frequency.clone(), "fallback"),
         };
-        let prediction =
-            Prediction { interval_start: self.state().interval_start, top, source, reason, frequency, sequence };
+        let reason = model.as_ref().err().cloned();
+        if let (Some(reason), "fallback") = (&reason, source) {
+            tracing::warn!(step = %self.forecast.name, %reason, "popularity prediction fell back to the frequency baseline");
+        }
+        let prediction = Prediction {
+            interval_start: self.state().interval_start,
+            top,
+            source,
+            reason,
+            model: model.ok(),
+            frequency,
+            sequence,
+        };
         self.publish(&prediction);
         self.state().prediction = Some(prediction);
     }
@@ -162,6 +204,13 @@ impl Forecaster {
         score.frequency += frequency;
         score.sequence += sequence;
         let (site, name) = (self.site.as_str(), self.forecast.name.as_str());
+        if let Some(model) = &p.model {
+            let h = hits(model);
+            score.model += h;
+            score.model_places += places as u64;
+            self.metrics.popularity_hits.with_label_values(&[site, name, "model"]).inc_by(h);
+            self.metrics.popularity_model_places.with_label_values(&[site, name]).inc_by(places as u64);
+        }
         self.metrics.popularity_places.with_label_values(&[site, name]).inc_by(places as u64);
         for (predictor, h) in [("step", step as u64), ("frequency", frequency), ("sequence", sequence)] {
             self.metrics.popularity_hits.with_label_values(&[site, name, predictor]).inc_by(h);
@@ -183,16 +232,14 @@ impl Forecaster {
             n,
         );
         let url = format!("{}/v1/chat/completions", self.edge.url.trim_end_matches('/'));
-        // Half an interval at most, so a slow model never makes predictions pile up.
-        let limit = (self.interval() / 2).clamp(Duration::from_millis(500), Duration::from_secs(60));
-        let response = self
-            .http
-            .post(url)
-            .json(&body)
-            .timeout(limit)
-            .send()
-            .await
-            .map_err(|e| format!("edge model unreachable: {e}"))?;
+        // An interval, at least 10 s and at most a minute: a slow answer delays the next
+        // interval's close (ticks are not made up for), it never overlaps another call.
+        let limit = self.interval().clamp(Duration::from_secs(10), Duration::from_secs(60));
+        let response =
+            self.http.post(url).json(&body).timeout(limit).send().await.map_err(|e| match e.is_timeout() {
+                true => format!("edge model did not answer within {} s", limit.as_secs()),
+                false => format!("edge model unreachable: {e}"),
+            })?;
         let status = response.status();
         let value: Value = response.json().await.map_err(|e| format!("edge model answer: {e}"))?;
         if !status.is_success() {
@@ -261,6 +308,7 @@ impl Forecaster {
         let prediction = state.prediction.as_ref().map(|p| {
             let mut v = json!({
                 "intervalStart": p.interval_start, "top": self.names(&p.top), "source": p.source,
+                "model": p.model.as_ref().map(|m| self.names(m)),
                 "baselines": {"frequency": self.names(&p.frequency), "sequence": self.names(&p.sequence)},
             });
             if let Some(reason) = &p.reason {
@@ -269,7 +317,7 @@ impl Forecaster {
             v
         });
         let s = state.score;
-        let rate = |hits: u64| (s.places > 0).then(|| hits as f64 / s.places as f64);
+        let rate = |hits: u64| Score::rate(hits, s.places);
         json!({
             "step": self.forecast.name,
             "intervalSeconds": self.forecast.spec.interval_seconds,
@@ -280,7 +328,10 @@ impl Forecaster {
             "prediction": prediction,
             "evaluation": {
                 "intervals": s.intervals, "places": s.places,
-                "hitRate": {"step": rate(s.step), "frequency": rate(s.frequency), "sequence": rate(s.sequence)},
+                "hitRate": {
+                    "step": rate(s.step), "model": Score::rate(s.model, s.model_places),
+                    "frequency": rate(s.frequency), "sequence": rate(s.sequence),
+                },
             },
         })
     }
@@ -302,4 +353,27 @@ pub fn spawn(forecaster: Arc<Forecaster>) -> tokio::task::JoinHandle<()> {
 
 fn unix_now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Score;
+
+    #[test]
+    fn best_is_the_model_until_a_baseline_scores_higher() {
+        assert_eq!(Score::default().best(), "model", "nothing scored yet");
+        let score = |model, sequence, frequency| Score {
+            places: 10,
+            model,
+            model_places: 10,
+            sequence,
+            frequency,
+            ..Score::default()
+        };
+        assert_eq!(score(6, 6, 6).best(), "model", "ties go to the model");
+        assert_eq!(score(4, 7, 6).best(), "sequence");
+        assert_eq!(score(4, 5, 6).best(), "frequency");
+        let unanswered = Score { model_places: 0, ..score(0, 7, 6) };
+        assert_eq!(unanswered.best(), "sequence", "a model that never answered does not compete");
+    }
 }

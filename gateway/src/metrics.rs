@@ -29,6 +29,9 @@ pub struct GatewayMetrics {
     /// Places there were to hit (N per interval with requests, fewer when fewer topics
     /// were asked for): hit-rate@N = hits / places.
     pub popularity_places: IntCounterVec,
+    /// Places of the intervals the edge model answered for (its own hit rate's
+    /// denominator).
+    pub popularity_model_places: IntCounterVec,
     /// Predictions posted to the step's webhook, by outcome (delivered, failed).
     pub popularity_webhooks: IntCounterVec,
     /// End-to-end latency by path.
@@ -99,6 +102,14 @@ impl GatewayMetrics {
             &["site", "step"],
         )
         .expect("valid metric");
+        let popularity_model_places = IntCounterVec::new(
+            Opts::new(
+                "netgpt_gateway_popularity_model_places_total",
+                "Top-N places of the intervals the edge model predicted (its hit rate denominator).",
+            ),
+            &["site", "step"],
+        )
+        .expect("valid metric");
         let popularity_webhooks = IntCounterVec::new(
             Opts::new("netgpt_gateway_popularity_webhooks_total", "Popularity predictions posted to their webhook."),
             &["site", "outcome"],
@@ -126,6 +137,7 @@ impl GatewayMetrics {
             Box::new(popularity_predictions.clone()),
             Box::new(popularity_hits.clone()),
             Box::new(popularity_places.clone()),
+            Box::new(popularity_model_places.clone()),
             Box::new(popularity_webhooks.clone()),
             Box::new(request_duration.clone()),
             Box::new(edge_confidence.clone()),
@@ -143,6 +155,7 @@ impl GatewayMetrics {
             popularity_predictions,
             popularity_hits,
             popularity_places,
+            popularity_model_places,
             popularity_webhooks,
             request_duration,
             edge_confidence,
@@ -176,13 +189,14 @@ impl GatewayMetrics {
             let _ = self.topic_requests.with_label_values(&[site, step, topic]);
             let _ = self.popularity_rank.with_label_values(&[site, step, topic]);
         }
-        for source in ["model", "fallback"] {
+        for source in ["model", "frequency", "sequence", "fallback"] {
             let _ = self.popularity_predictions.with_label_values(&[site, step, source]);
         }
-        for predictor in ["step", "frequency", "sequence"] {
+        for predictor in ["step", "model", "frequency", "sequence"] {
             let _ = self.popularity_hits.with_label_values(&[site, step, predictor]);
         }
         let _ = self.popularity_places.with_label_values(&[site, step]);
+        let _ = self.popularity_model_places.with_label_values(&[site, step]);
         for outcome in ["delivered", "failed"] {
             let _ = self.popularity_webhooks.with_label_values(&[site, outcome]);
         }

@@ -153,7 +153,7 @@ async fn topics_are_counted_and_the_edge_model_predicts_the_next_interval() {
     let evaluation = &step["evaluation"];
     let places = evaluation["places"].as_u64().expect("places");
     assert!((1..=2).contains(&places), "{evaluation}");
-    for predictor in ["step", "frequency", "sequence"] {
+    for predictor in ["step", "model", "frequency", "sequence"] {
         let rate = evaluation["hitRate"][predictor].as_f64().expect("a hit rate per predictor");
         assert!((0.0..=1.0).contains(&rate), "{evaluation}");
     }

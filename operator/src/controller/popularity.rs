@@ -44,6 +44,7 @@ pub fn site_popularity(view: &Value) -> Vec<SitePopularity> {
                 source: prediction["source"].as_str().map(str::to_string),
                 evaluated_intervals: step["evaluation"]["intervals"].as_i64().unwrap_or(0),
                 hit_rate: rate("step"),
+                model_hit_rate: rate("model"),
                 frequency_hit_rate: rate("frequency"),
                 sequence_hit_rate: rate("sequence"),
             }
@@ -66,7 +67,7 @@ mod tests {
         let view = serde_json::json!({"steps": [{
             "step": "forecast", "intervalSeconds": 60,
             "prediction": {"intervalStart": 1_800_000_000, "top": ["food", "coffee"], "source": "model"},
-            "evaluation": {"intervals": 4, "places": 8, "hitRate": {"step": 0.75, "frequency": 0.5, "sequence": null}}
+            "evaluation": {"intervals": 4, "places": 8, "hitRate": {"step": 0.75, "model": 0.625, "frequency": 0.5, "sequence": null}}
         }]});
         let status = site_popularity(&view);
         assert_eq!(status.len(), 1);
@@ -76,8 +77,8 @@ mod tests {
             ("forecast", &["food".to_string(), "coffee".to_string()][..], Some("model"))
         );
         assert_eq!(
-            (s.evaluated_intervals, s.hit_rate, s.frequency_hit_rate, s.sequence_hit_rate),
-            (4, Some(0.75), Some(0.5), None)
+            (s.evaluated_intervals, s.hit_rate, s.model_hit_rate, s.frequency_hit_rate, s.sequence_hit_rate),
+            (4, Some(0.75), Some(0.625), Some(0.5), None)
         );
         let start = serde_json::to_value(&s.interval_start).expect("time");
         assert_eq!(start, "2027-01-15T08:00:00Z");
