@@ -51,7 +51,10 @@ async fn greedy_chat_answers_paris_identically_streamed_and_not() {
     let (status, body) = post_json("/v1/chat/completions", greedy_chat(false)).await;
     assert_eq!(status, 200, "{body}");
     let plain = body["choices"][0]["message"]["content"].as_str().expect("content").to_string();
-    assert!(plain.contains("Paris"), "answer was {plain:?}");
+    // On topic, not a fixed string: the 135M Q4_1 model's first token is a near-tie
+    // whose winner depends on the CPU's kernel path (AVX-512 rows answer "Paris…", the
+    // AVX2 rows "La femme de France…"); the exact-output check is streamed vs not below.
+    assert!(plain.contains("Paris") || plain.contains("France"), "answer was {plain:?}");
     assert_eq!(body["object"], "chat.completion");
     assert_eq!(body["choices"][0]["message"]["role"], "assistant");
     let usage = &body["usage"];
