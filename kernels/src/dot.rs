@@ -514,7 +514,9 @@ mod isa_agreement {
             let simd = product(Isa::current(), &a);
             let worst = reference.iter().zip(&simd).map(|(r, s)| (r - s).abs() / (1.0 + r.abs())).fold(0f32, f32::max);
             eprintln!("{dtype:?} {:?}: worst relative difference {worst:e}", Isa::current());
-            assert!(worst < 1e-5, "{dtype:?}: {worst}");
+            // f32 sums in another order: ~1e-5 relative on these wide rows (AVX2 Q8_0
+            // reached 1.02e-5 on an EPYC VM); a wrong kernel is off by orders more.
+            assert!(worst < 5e-5, "{dtype:?}: {worst}");
             // Batched rows give exactly what each row alone gives (a batch must not change
             // a sequence's tokens): the multi-row kernels repeat the single-row arithmetic.
             for j in 0..m {
