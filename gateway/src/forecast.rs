@@ -5,7 +5,7 @@
 //! `GET /v1/popularity`, as metrics, and POSTed to the step's webhook.
 
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use netgpt_crds::PublishPolicy;
 use netgpt_crds::graph::Forecast;
@@ -16,6 +16,7 @@ use crate::metrics::GatewayMetrics;
 use crate::popularity::{
     History, TopicMatcher, frequency_baseline, hits_at_n, parse_prediction, prediction_request, sequence_baseline,
 };
+use crate::server::unix_now;
 
 /// Where the forecaster asks for predictions.
 #[derive(Clone, Debug)]
@@ -349,10 +350,6 @@ pub fn spawn(forecaster: Arc<Forecaster>) -> tokio::task::JoinHandle<()> {
             forecaster.tick().await;
         }
     })
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -721,7 +721,8 @@ fn completion_id() -> String {
     format!("chatcmpl-{:016x}", rand::random::<u64>())
 }
 
-fn unix_now() -> u64 {
+/// Seconds since the Unix epoch (0 if the clock is before it).
+pub(crate) fn unix_now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
