@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use netgpt_crds::PublishPolicy;
 use netgpt_crds::graph::Forecast;
+use netgpt_runtime::unix_seconds;
 use serde_json::{Map, Value, json};
 
 use crate::intent::post_webhook;
@@ -16,7 +17,6 @@ use crate::metrics::GatewayMetrics;
 use crate::popularity::{
     History, TopicMatcher, frequency_baseline, hits_at_n, parse_prediction, prediction_request, sequence_baseline,
 };
-use crate::server::unix_now;
 
 /// Where the forecaster asks for predictions.
 #[derive(Clone, Debug)]
@@ -123,7 +123,7 @@ impl Forecaster {
             metrics,
             state: Mutex::new(State {
                 history,
-                interval_start: unix_now(),
+                interval_start: unix_seconds(),
                 closed_starts: Vec::new(),
                 prediction: None,
                 score: Score::default(),
@@ -158,7 +158,7 @@ impl Forecaster {
         let (closed, frequency, sequence, best) = {
             let mut state = self.state();
             let counts = state.history.close();
-            let start = std::mem::replace(&mut state.interval_start, unix_now());
+            let start = std::mem::replace(&mut state.interval_start, unix_seconds());
             state.closed_starts.push(start);
             let keep = state.history.closed().len();
             let excess = state.closed_starts.len().saturating_sub(keep);

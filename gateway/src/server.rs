@@ -17,6 +17,7 @@ use futures::stream::BoxStream;
 use futures::{Stream, StreamExt};
 use netgpt_crds::DesensitizeFailure;
 use netgpt_crds::config::WorkflowConfig;
+use netgpt_runtime::unix_seconds;
 use serde_json::{Value, json};
 use tracing::Instrument;
 
@@ -721,11 +722,6 @@ fn completion_id() -> String {
     format!("chatcmpl-{:016x}", rand::random::<u64>())
 }
 
-/// Seconds since the Unix epoch (0 if the clock is before it).
-pub(crate) fn unix_now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
-}
-
 /// An answer the gateway already holds (the edge draft), streamed or not.
 fn answer_response(g: &Gateway, req: &ClientRequest, answer: Answer, meta: Value) -> Response {
     let id = completion_id();
@@ -733,7 +729,7 @@ fn answer_response(g: &Gateway, req: &ClientRequest, answer: Answer, meta: Value
     let headers = path_headers(&meta);
     if !req.stream {
         let body = json!({
-            "id": id, "object": "chat.completion", "created": unix_now(), "model": model,
+            "id": id, "object": "chat.completion", "created": unix_seconds(), "model": model,
             "choices": [{"index": 0, "message": {"role": "assistant", "content": answer.text}, "finish_reason": answer.finish_reason}],
             "netgpt": meta,
         });
@@ -742,7 +738,7 @@ fn answer_response(g: &Gateway, req: &ClientRequest, answer: Answer, meta: Value
         return resp;
     }
     let chunk = |delta: Value, finish: Value, extra: Option<&Value>| {
-        let mut c = json!({"id": id, "object": "chat.completion.chunk", "created": unix_now(), "model": model,
+        let mut c = json!({"id": id, "object": "chat.completion.chunk", "created": unix_seconds(), "model": model,
             "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
         if let Some(m) = extra {
             c["netgpt"] = m.clone();

@@ -4,7 +4,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -553,10 +553,6 @@ fn submit(
     Ok(events)
 }
 
-fn unix_time() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
-
 fn completion_id(prefix: &str) -> String {
     let id: u64 = rand::rng().random();
     format!("{prefix}-{id:016x}")
@@ -643,7 +639,7 @@ async fn chat_completions(
     }
     let events = submit(&state, served, prompt_ids, &generation, "messages", adapter, constraint)?;
     let id = completion_id("chatcmpl");
-    let created = unix_time();
+    let created = netgpt_runtime::unix_seconds();
     let tools = matches!(format, OutputFormat::ToolCall { .. });
     if generation.stream {
         let header = ChunkHeader { id, created, model };
@@ -705,7 +701,7 @@ async fn completions(
     }
     let model = served_name(&state, adapter.as_ref());
     let events = submit(&state, served, prompt_ids, &generation, "prompt", adapter, None)?;
-    let header = ChunkHeader { id: completion_id("cmpl"), created: unix_time(), model };
+    let header = ChunkHeader { id: completion_id("cmpl"), created: netgpt_runtime::unix_seconds(), model };
     if generation.stream {
         let stream = completion_stream(events, header, want_logprobs, generation.include_usage);
         return Ok(sse_response(stream));

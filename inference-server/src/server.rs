@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use netgpt_crds::common::{Architecture, ModelFormat, ServingDType, ServingDevice};
 use netgpt_crds::config::ServingConfig;
@@ -478,7 +478,7 @@ pub async fn start(settings: ServerSettings) -> Result<RunningServer, ServeError
         max_new_tokens: settings.max_new_tokens,
         max_body_bytes: settings.max_body_bytes,
         log_requests: settings.log_requests,
-        created: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+        created: netgpt_runtime::unix_seconds(),
         adapters: AdapterRegistry::new(
             settings.model_name.clone(),
             settings.adapter_limits,
