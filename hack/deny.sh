@@ -10,4 +10,8 @@ if ! cargo deny --version >/dev/null 2>&1; then
   "${nice_cmd[@]}" cargo install --locked cargo-deny
 fi
 cargo deny --version
+# cargo-deny reads the whole dependency graph (every target platform), and a build only
+# downloads the host's crates: fetch the rest first (crates.io is reachable), then check
+# without further network access.
+cargo fetch --locked
 cargo deny --offline check licenses bans sources
