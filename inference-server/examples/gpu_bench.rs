@@ -6,6 +6,7 @@
 //! hack/build-cuda.sh -p netgpt-inference --example gpu_bench
 //! target/release/examples/gpu_bench --model DIR [--device cuda:0] [--dtype f16|bf16]
 //!     [--batches 1,32] [--prompt 64] [--new 128] [--repeats 5] [--dump DIR]
+//!     [--adapters DIR,DIR,…]
 //! ```
 //!
 //! Per batch: one untimed warm-up run, then `--repeats` runs, each with fresh caches: one
@@ -15,6 +16,12 @@
 //! `generate` is timed) and decode-only tokens/s. `--dump` writes, for the first and last
 //! sequence of each batch, the prompt, the generated tokens and the f32 logits after the
 //! prompt and after the eighth new token, so the script can check them against HF.
+//!
+//! With `--adapters` (PEFT directories), every batch also runs with LoRA: sequence `b`
+//! uses adapter `b mod n`, so a batch of 32 with 8 adapters mixes all of them in every
+//! step. Base and LoRA runs alternate (same warm GPU, same clocks), and each prints its
+//! own `RESULT` line (`"adapters": 0` or `n`); dumps of LoRA runs go to `DIR/lora`, each
+//! entry naming its adapter, for `bench/peft_gpu_bench.py`'s check against HF PEFT.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -22,6 +29,7 @@ use std::time::Instant;
 use candle_core::{D, Tensor};
 use netgpt_inference::hf_llama::HfLlama;
 use netgpt_inference::loader::{DeviceSpec, WeightDType};
+use netgpt_inference::lora::{AdapterLimits, LoraAdapter};
 use netgpt_inference::model::{KvCache, LanguageModel, SequenceStep};
 
 type Error = Box<dyn std::error::Error>;
@@ -40,6 +48,8 @@ struct Args {
     dump: Option<PathBuf>,
     /// Also print where a batch-1 decode step's time goes.
     profile: bool,
+    /// PEFT adapter directories, mixed over each batch's sequences.
+    adapters: Vec<PathBuf>,
 }
 
 fn parse_args() -> Result<Args, Error> {
@@ -53,6 +63,7 @@ fn parse_args() -> Result<Args, Error> {
         repeats: 5,
         dump: None,
         profile: false,
+        adapters: Vec::new(),
     };
     let mut iter = std::env::args().skip(1);
     while let Some(flag) = iter.next() {
@@ -73,6 +84,7 @@ fn parse_args() -> Result<Args, Error> {
             "--repeats" => args.repeats = value()?.parse()?,
             "--dump" => args.dump = Some(value()?.into()),
             "--profile" => args.profile = true,
+            "--adapters" => args.adapters = value()?.split(',').map(PathBuf::from).collect(),
             other => return Err(format!("unknown argument {other}").into()),
         }
     }
@@ -96,12 +108,24 @@ struct Run {
     checks: Vec<(usize, &'static str, Vec<f32>)>,
 }
 
+/// The adapter of sequence `b` (none without adapters).
+fn adapter_of<'a>(adapters: &[&'a LoraAdapter], b: usize) -> Option<&'a LoraAdapter> {
+    (!adapters.is_empty()).then(|| adapters[b % adapters.len()])
+}
+
 fn argmax(logits: &Tensor) -> Result<Vec<u32>, Error> {
     Ok(logits.argmax(D::Minus1)?.to_vec1::<u32>()?)
 }
 
-fn generate(model: &HfLlama, batch: usize, args: &Args, keep_checks: bool) -> Result<Run, Error> {
+fn generate(
+    model: &HfLlama,
+    batch: usize,
+    args: &Args,
+    adapters: &[&LoraAdapter],
+    keep_checks: bool,
+) -> Result<Run, Error> {
     let vocab = model.config().vocab_size;
+    let per_sequence: Vec<Option<&LoraAdapter>> = (0..batch).map(|b| adapter_of(adapters, b)).collect();
     let prompts: Vec<Vec<u32>> = (0..batch).map(|b| prompt(b, args.prompt, vocab)).collect();
     let mut caches: Vec<KvCache> = (0..batch).map(|_| model.new_cache()).collect();
     let mut tokens: Vec<Vec<u32>> = vec![Vec::with_capacity(args.new_tokens); batch];
@@ -119,7 +143,7 @@ fn generate(model: &HfLlama, batch: usize, args: &Args, keep_checks: bool) -> Re
     let logits = {
         let mut steps: Vec<SequenceStep<'_>> =
             prompts.iter().zip(caches.iter_mut()).map(|(p, cache)| SequenceStep { tokens: p, cache }).collect();
-        model.forward(&mut steps)?
+        model.forward_with_adapters(&mut steps, &per_sequence)?
     };
     keep(&logits, "prefill")?;
     for (b, next) in argmax(&logits)?.into_iter().enumerate() {
@@ -131,7 +155,7 @@ fn generate(model: &HfLlama, batch: usize, args: &Args, keep_checks: bool) -> Re
         let logits = {
             let mut steps: Vec<SequenceStep<'_>> =
                 last.iter().zip(caches.iter_mut()).map(|(t, cache)| SequenceStep { tokens: t, cache }).collect();
-            model.forward(&mut steps)?
+            model.forward_with_adapters(&mut steps, &per_sequence)?
         };
         if step == CHECK_STEP {
             keep(&logits, "step")?;
@@ -263,7 +287,14 @@ fn median(mut values: Vec<f64>) -> f64 {
     values[values.len() / 2]
 }
 
-fn dump(dir: &std::path::Path, batch: usize, args: &Args, run: &Run, vocab: usize) -> Result<(), Error> {
+fn dump(
+    dir: &std::path::Path,
+    batch: usize,
+    args: &Args,
+    run: &Run,
+    vocab: usize,
+    adapters: &[&LoraAdapter],
+) -> Result<(), Error> {
     std::fs::create_dir_all(dir)?;
     let mut index = Vec::new();
     for (b, label, logits) in &run.checks {
@@ -275,7 +306,10 @@ fn dump(dir: &std::path::Path, batch: usize, args: &Args, run: &Run, vocab: usiz
         if *label == "step" {
             context.extend_from_slice(&run.tokens[*b][..CHECK_STEP]);
         }
-        index.push(serde_json::json!({ "batch": batch, "sequence": b, "file": name, "context": context }));
+        let adapter = adapter_of(adapters, *b).map(|a| a.path.display().to_string());
+        index.push(serde_json::json!({
+            "batch": batch, "sequence": b, "file": name, "context": context, "adapter": adapter,
+        }));
     }
     let generated: Vec<_> = run.tokens.iter().map(|t| t.iter().take(16).collect::<Vec<_>>()).collect();
     std::fs::write(
@@ -301,26 +335,44 @@ fn main() -> Result<(), Error> {
     if args.profile {
         profile(&model, &args)?;
     }
+    let layout = model.lora_layout().ok_or("this model takes no adapters")?;
+    let loaded = args
+        .adapters
+        .iter()
+        .enumerate()
+        .map(|(i, dir)| LoraAdapter::load(&format!("a{i}"), dir, &layout, &AdapterLimits::default()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mixes: Vec<Vec<&LoraAdapter>> =
+        if loaded.is_empty() { vec![Vec::new()] } else { vec![Vec::new(), loaded.iter().collect()] };
     for &batch in &args.batches {
-        let warm = generate(&model, batch, &args, args.dump.is_some())?;
-        if let Some(dir) = &args.dump {
-            dump(dir, batch, &args, &warm, vocab)?;
+        for mix in &mixes {
+            let warm = generate(&model, batch, &args, mix, args.dump.is_some())?;
+            if let Some(dir) = &args.dump {
+                let dir = if mix.is_empty() { dir.clone() } else { dir.join("lora") };
+                dump(&dir, batch, &args, &warm, vocab, mix)?;
+            }
         }
-        let mut totals = Vec::new();
-        let mut decodes = Vec::new();
+        // Base and LoRA runs alternate, so both see the same clocks and temperature.
+        let mut totals = vec![Vec::new(); mixes.len()];
+        let mut decodes = vec![Vec::new(); mixes.len()];
         for _ in 0..args.repeats {
-            let run = generate(&model, batch, &args, false)?;
-            totals.push((batch * args.new_tokens) as f64 / run.total_seconds);
-            decodes.push((batch * (args.new_tokens - 1)) as f64 / run.decode_seconds);
+            for (m, mix) in mixes.iter().enumerate() {
+                let run = generate(&model, batch, &args, mix, false)?;
+                totals[m].push((batch * args.new_tokens) as f64 / run.total_seconds);
+                decodes[m].push((batch * (args.new_tokens - 1)) as f64 / run.decode_seconds);
+            }
         }
-        let result = serde_json::json!({
-            "batch": batch,
-            "tokens_per_second": median(totals.clone()),
-            "tokens_per_second_all": totals,
-            "decode_tokens_per_second": median(decodes.clone()),
-            "decode_tokens_per_second_all": decodes,
-        });
-        println!("RESULT {result}");
+        for (m, mix) in mixes.iter().enumerate() {
+            let result = serde_json::json!({
+                "batch": batch,
+                "adapters": mix.len(),
+                "tokens_per_second": median(totals[m].clone()),
+                "tokens_per_second_all": totals[m],
+                "decode_tokens_per_second": median(decodes[m].clone()),
+                "decode_tokens_per_second_all": decodes[m],
+            });
+            println!("RESULT {result}");
+        }
     }
     Ok(())
 }

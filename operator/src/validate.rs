@@ -38,14 +38,13 @@ fn check_model(model: &ModelSpec, errors: &mut Vec<FieldError>) {
 }
 
 /// Device and precision against what the server can run: CUDA serves LLaMA-family
-/// safetensors checkpoints without adapters (LoRA on CUDA is not implemented yet), and only
-/// when the pod gets GPUs; `dtype` applies to safetensors only. `uses_adapters`: whether
-/// the pods load any adapter.
+/// safetensors checkpoints (with their LoRA adapters, up to rank 64: the server refuses a
+/// larger one when it loads it), and only when the pod gets GPUs; `dtype` applies to
+/// safetensors only.
 fn check_serving(
     model: &ModelSpec,
     serving: Option<&ServingLimits>,
     resources: Option<&ResourceSpec>,
-    uses_adapters: bool,
     errors: &mut Vec<FieldError>,
 ) {
     let device = ServingDevice::resolve(serving, resources);
@@ -66,13 +65,6 @@ fn check_serving(
                     arch.to_lowercase(),
                     format.to_lowercase()
                 ),
-            ));
-        }
-        if uses_adapters {
-            errors.push(error(
-                field,
-                "LoRA adapters are not served on CUDA yet: serve on the CPU (spec.serving.device: cpu) or \
-                 remove the adapters",
             ));
         }
     }
@@ -185,8 +177,7 @@ pub fn validate_edge(name: &str, spec: &EdgeLLMSpec, nodes: &[Node]) -> Vec<Fiel
     check_name(name, &mut errors);
     check_model(&spec.model, &mut errors);
     check_adapters(&spec.adapters, &mut errors);
-    let uses_adapters = spec.sites.iter().any(|s| s.adapter.is_some());
-    check_serving(&spec.model, spec.serving.as_ref(), spec.resources.as_ref(), uses_adapters, &mut errors);
+    check_serving(&spec.model, spec.serving.as_ref(), spec.resources.as_ref(), &mut errors);
     let declared: HashSet<&str> = spec.adapters.iter().map(|a| a.name.as_str()).collect();
     let mut sites = HashSet::new();
     let pool = spec.placement.as_ref().map(|p| p.node_selector.clone()).unwrap_or_default();
@@ -239,8 +230,7 @@ pub fn validate_cloud(name: &str, spec: &CloudLLMSpec, nodes: &[Node]) -> Vec<Fi
     }
     check_model(&spec.model, &mut errors);
     check_adapters(&spec.adapters, &mut errors);
-    let uses_adapters = !spec.adapters.is_empty();
-    check_serving(&spec.model, spec.serving.as_ref(), spec.resources.as_ref(), uses_adapters, &mut errors);
+    check_serving(&spec.model, spec.serving.as_ref(), spec.resources.as_ref(), &mut errors);
     let pool = spec.placement.as_ref().map(|p| p.node_selector.clone()).unwrap_or_default();
     check_gpu(spec.resources.as_ref(), &pool, nodes, "the placement", &mut errors);
     errors
@@ -289,10 +279,10 @@ mod tests {
         // Explicit cuda without GPUs.
         let no_gpu = serde_json::json!({"model": model(SAFETENSORS), "serving": {"device": "cuda"}});
         assert_eq!(fields(&cloud(no_gpu)), ["spec.serving.device"]);
-        // Adapters on CUDA are not served yet.
+        // Adapters on CUDA are served (the gathered LoRA kernel).
         let adapters = serde_json::json!({"model": model(SAFETENSORS), "resources": gpu,
             "adapters": [{"name": "a", "source": {"uri": "file:///a"}}]});
-        assert_eq!(fields(&cloud(adapters)), ["spec.resources.gpu"]);
+        assert!(fields(&cloud(adapters)).is_empty());
         // dtype is for safetensors.
         let dtype = serde_json::json!({"model": model(GGUF), "serving": {"dtype": "f16"}});
         assert_eq!(fields(&cloud(dtype)), ["spec.serving.dtype"]);

@@ -322,10 +322,12 @@ async fn status_becomes_ready_when_pods_are_ready() {
     let b = status.sites.iter().find(|s| s.name == "b").expect("b");
     assert!(b.nodes.iter().all(|n| n == "edge-bs-2" || n == "edge-bs-3") && !b.nodes.is_empty(), "{:?}", b.nodes);
 
-    // CloudLLM too; with a GPU it serves on CUDA (device auto), in the CUDA image.
+    // CloudLLM too; with a GPU it serves on CUDA (device auto), in the CUDA image, its
+    // LoRA adapter included.
     let cloud: CloudLLM = serde_json::from_value(serde_json::json!({
         "apiVersion": "netgpt.io/v1alpha1", "kind": "CloudLLM", "metadata": {"name": "cloud"},
         "spec": {"model": {"architecture": "llama", "format": "safetensors", "source": {"uri": "file:///models/big"}},
+                 "adapters": [{"name": "cloud-lora", "source": {"uri": "file:///adapters/cloud-lora"}}],
                  "replicas": 1,
                  "placement": {"nodeSelector": {"netgpt.io/pool": "cloud"},
                                "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]},
@@ -350,7 +352,10 @@ async fn status_becomes_ready_when_pods_are_ready() {
         .await
         .expect("serving ConfigMap");
     let yaml = config.data.expect("data").into_values().next().expect("serving.yaml");
-    assert!(yaml.contains("device: cuda"), "the server is told to use CUDA:\n{yaml}");
+    let served = ServingConfig::from_yaml(&yaml).expect("ServingConfig");
+    assert_eq!(served.limits.device, Some(netgpt_crds::ServingDevice::Cuda), "the server is told to use CUDA:\n{yaml}");
+    let adapters: Vec<&str> = served.adapters.iter().map(|a| a.name.as_str()).collect();
+    assert_eq!(adapters, ["cloud-lora"], "the adapter is served on the GPU too:\n{yaml}");
     operator.stop().await;
 }
 

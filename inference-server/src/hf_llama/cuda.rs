@@ -20,6 +20,8 @@ use candle_core::{DType, Module, Tensor};
 use candle_nn::{Embedding, Linear, RmsNorm};
 
 use super::layer::Layer;
+use crate::lora::gpu::GpuLoraStep;
+use crate::lora::{LoraAdapter, Target};
 use crate::model::{ModelError, SequenceStep};
 use netgpt_kernels::cuda::{self, Heads, StepTables};
 
@@ -85,9 +87,14 @@ fn gate_up_swiglu(x: &Tensor, gate_up: &Tensor) -> candle_core::Result<Tensor> {
     if matrix_vector(x, 32)? { cuda::matvec_swiglu(x, gate_up) } else { cuda::silu_mul(&x.matmul(&gate_up.t()?)?) }
 }
 
-/// Runs the step's tokens through every layer, appending to the caches. Returns the
-/// hidden states `[tokens, hidden]`, the sequences' tokens in order.
-pub(crate) fn hidden_states(model: ModelView<'_>, steps: &mut [SequenceStep<'_>]) -> Result<Tensor, ModelError> {
+/// Runs the step's tokens through every layer, appending to the caches, with each
+/// sequence's adapter (`adapters`, parallel to `steps`, or empty) added to the projections
+/// it adapts. Returns the hidden states `[tokens, hidden]`, the sequences' tokens in order.
+pub(crate) fn hidden_states(
+    model: ModelView<'_>,
+    steps: &mut [SequenceStep<'_>],
+    adapters: &[Option<&LoraAdapter>],
+) -> Result<Tensor, ModelError> {
     let device = model.rope_cos.device();
     let dtype = model.embed_tokens.embeddings().dtype();
     let heads = model.heads;
@@ -116,6 +123,9 @@ pub(crate) fn hidden_states(model: ModelView<'_>, steps: &mut [SequenceStep<'_>]
     // attention kernel; prefill rows attend to positions other rows of the step write.
     let decode = lens.iter().all(|&len| len == 1) && lens.len() <= cuda::GEMV_MAX_ROWS;
     let tables = StepTables::new(device, &caches, &lens, &positions, &capacities)?;
+    let lora = GpuLoraStep::new(&lens, adapters, device)?;
+    let q_width = heads.heads * heads.head_dim;
+    let kv_width = heads.kv_heads * heads.head_dim;
     let total = ids.len();
     let ids = Tensor::from_vec(ids, total, device)?;
     let mut hidden = model.embed_tokens.forward(&ids)?;
@@ -126,15 +136,36 @@ pub(crate) fn hidden_states(model: ModelView<'_>, steps: &mut [SequenceStep<'_>]
     let mut normed = candle_nn::ops::rms_norm(&hidden, &first.input_norm, eps)?;
     for (index, layer) in model.layers.iter().enumerate() {
         let qkv = project_wide(&normed, &layer.qkv)?;
+        if let Some(lora) = &lora {
+            lora.add(index, &[(Target::Q, q_width), (Target::K, kv_width), (Target::V, kv_width)], &normed, &qkv)?;
+        }
         let attention = if decode {
             cuda::attention_decode(&qkv, model.rope_cos, model.rope_sin, &tables, index, heads)?
         } else {
             let q = cuda::rope_append(&qkv, model.rope_cos, model.rope_sin, &tables, index, heads)?;
             cuda::attention(&q, &tables, index, heads)?
         };
-        let attention = project(&attention, &layer.o)?;
+        let attended = attention;
+        let attention = project(&attended, &layer.o)?;
+        if let Some(lora) = &lora {
+            lora.add(index, &[(Target::O, attention.dim(1)?)], &attended, &attention)?;
+        }
         let (sum, post_normed) = cuda::add_rms_norm(&hidden, &attention, &layer.post_attention_norm, eps)?;
-        let mlp = project(&gate_up_swiglu(&post_normed, &layer.gate_up)?, &layer.down)?;
+        let mlp = match &lora {
+            None => project(&gate_up_swiglu(&post_normed, &layer.gate_up)?, &layer.down)?,
+            Some(lora) => {
+                // The adapters' gate/up updates go in before SwiGLU, so the fused
+                // projection-with-SwiGLU kernel gives way to the projection, the update
+                // and the separate SwiGLU kernel.
+                let inter = layer.gate_up.dim(0)? / 2;
+                let gate_up = project_wide(&post_normed, &layer.gate_up)?;
+                lora.add(index, &[(Target::Gate, inter), (Target::Up, inter)], &post_normed, &gate_up)?;
+                let activated = cuda::silu_mul(&gate_up)?;
+                let mlp = project(&activated, &layer.down)?;
+                lora.add(index, &[(Target::Down, mlp.dim(1)?)], &activated, &mlp)?;
+                mlp
+            }
+        };
         // The residual add fuses with the next layer's input norm (the last layer's with
         // the final norm, whose output `head` recomputes for the rows it needs).
         let next_norm = model.layers.get(index + 1).map_or(model.norm.weight(), |next| &next.input_norm);

@@ -21,7 +21,7 @@ mod layer;
 
 use layer::Layer;
 
-use crate::lora::{LoraAdapter, LoraLayout, LoraStep, Target};
+use crate::lora::{AdapterDevice, LoraAdapter, LoraLayout, LoraStep, Target};
 use crate::model::{
     AttentionShape, KvCache, LanguageModel, ModelError, SequenceStep, cached_attention, check_context, last_hidden,
     step_ids, step_tokens,
@@ -278,10 +278,7 @@ impl HfLlama {
         check_context(steps, self.config.max_position_embeddings)?;
         #[cfg(feature = "cuda")]
         if self.device.is_cuda() {
-            if adapters.iter().any(Option::is_some) {
-                return Err(ModelError::Invalid("LoRA adapters are not supported on CUDA yet".into()));
-            }
-            return Ok(cuda::hidden_states(self.cuda_view(), steps)?.unsqueeze(0)?);
+            return Ok(cuda::hidden_states(self.cuda_view(), steps, adapters)?.unsqueeze(0)?);
         }
         let lora = LoraStep::new(&step_tokens(steps), adapters, &self.device)?;
         let ids = step_ids(steps, &self.device)?;
@@ -364,15 +361,23 @@ impl LanguageModel for HfLlama {
     fn lora_layout(&self) -> Option<LoraLayout> {
         let c = &self.config;
         // HF order: Q/K rows are used as stored, no permutation.
-        Some(LoraLayout::llama(
-            c.num_hidden_layers,
-            c.hidden_size,
-            c.intermediate_size,
-            self.shape.heads,
-            self.shape.kv_heads,
-            self.shape.head_dim,
-            false,
-        ))
+        let device = if self.device.is_cuda() {
+            AdapterDevice::Cuda { device: self.device.clone(), dtype: self.embed_tokens.embeddings().dtype() }
+        } else {
+            AdapterDevice::Host
+        };
+        Some(
+            LoraLayout::llama(
+                c.num_hidden_layers,
+                c.hidden_size,
+                c.intermediate_size,
+                self.shape.heads,
+                self.shape.kv_heads,
+                self.shape.head_dim,
+                false,
+            )
+            .on(device),
+        )
     }
 }
 

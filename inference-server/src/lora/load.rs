@@ -42,6 +42,10 @@ pub enum LoraError {
     Empty(PathBuf),
 }
 
+/// The largest rank applied on CUDA (the kernel keeps a row's low-rank vector in shared
+/// memory; `netgpt_kernels::cuda::LORA_MAX_RANK`).
+pub const CUDA_MAX_RANK: usize = 64;
+
 /// Limits on what a server holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AdapterLimits {
@@ -86,14 +90,37 @@ pub struct QkPermutation {
     pub head_dim: usize,
 }
 
-/// What a base model offers adapters: its layers and their projections.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What a base model offers adapters: its layers and their projections, and where it
+/// applies them.
+#[derive(Debug, Clone, PartialEq)]
 pub struct LoraLayout {
     /// `llama` or `gpt2`, for messages.
     pub family: &'static str,
     pub layers: usize,
     pub modules: Vec<ModuleShape>,
     pub qk_permutation: Option<QkPermutation>,
+    pub device: AdapterDevice,
+}
+
+/// Where a base applies adapters, and so where and in which type their matrices are kept.
+#[derive(Debug, Clone, Default)]
+pub enum AdapterDevice {
+    /// The CPU forward paths, in f32.
+    #[default]
+    Host,
+    /// A CUDA model, in its half type: the matrices live on the GPU and are applied by the
+    /// gathered low-rank kernel (`lora::gpu`).
+    Cuda { device: Device, dtype: DType },
+}
+
+impl PartialEq for AdapterDevice {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Host, Self::Host) => true,
+            (Self::Cuda { device: a, dtype: x }, Self::Cuda { device: b, dtype: y }) => x == y && a.same_device(b),
+            _ => false,
+        }
+    }
 }
 
 impl LoraLayout {
@@ -121,7 +148,13 @@ impl LoraLayout {
                 module(Target::Down, "mlp.down_proj", intermediate, hidden),
             ],
             qk_permutation: gguf_rope_layout.then_some(QkPermutation { heads, kv_heads, head_dim }),
+            device: AdapterDevice::Host,
         }
+    }
+
+    /// The same layout for a base that applies adapters on `device` (a CUDA model).
+    pub fn on(self, device: AdapterDevice) -> Self {
+        Self { device, ..self }
     }
 
     /// GPT-2's four `Conv1D` projections.
@@ -137,6 +170,7 @@ impl LoraLayout {
                 module(Target::MlpProj, "mlp.c_proj", inner, hidden),
             ],
             qk_permutation: None,
+            device: AdapterDevice::Host,
         }
     }
 
@@ -297,7 +331,12 @@ pub struct LoraAdapter {
     pub name: String,
     pub path: PathBuf,
     pub config: AdapterConfig,
+    /// The prepared matrices for the CPU paths (empty for a CUDA base).
     weights: HashMap<(usize, Target), LoraWeights>,
+    /// The matrices on the GPU, for a CUDA base.
+    #[cfg(feature = "cuda")]
+    gpu: Option<super::gpu::GpuAdapter>,
+    modules: usize,
     /// Memory of the prepared matrices.
     pub bytes: u64,
     pub load_duration: Duration,
@@ -311,7 +350,13 @@ impl LoraAdapter {
 
     /// Number of adapted projections (over all layers).
     pub fn module_count(&self) -> usize {
-        self.weights.len()
+        self.modules
+    }
+
+    /// The adapter's matrices on the GPU (loaded for a CUDA base).
+    #[cfg(feature = "cuda")]
+    pub(crate) fn gpu(&self) -> Option<&super::gpu::GpuAdapter> {
+        self.gpu.as_ref()
     }
 
     /// Loads the PEFT adapter in `dir` and fits it onto `layout`.
@@ -349,7 +394,16 @@ impl LoraAdapter {
                 return Err(LoraError::Tensor { name, reason: "appears twice (several adapters in one file?)".into() });
             }
         }
+        if let AdapterDevice::Cuda { .. } = layout.device
+            && config.r > CUDA_MAX_RANK
+        {
+            return Err(LoraError::Unsupported(format!(
+                "rank {} on CUDA: the GPU kernel applies ranks up to {CUDA_MAX_RANK}",
+                config.r
+            )));
+        }
         let mut weights = HashMap::with_capacity(halves.len());
+        let mut scaled = Vec::with_capacity(halves.len());
         let mut bytes = 0u64;
         for ((layer, target), pair) in halves {
             let label = format!("layer {layer} {target:?}");
@@ -362,6 +416,12 @@ impl LoraAdapter {
                 _ => Ok(b),
             }
             .map_err(|e| tensor_error(&label, e))?;
+            if let AdapterDevice::Cuda { .. } = layout.device {
+                // Kept as PEFT stores them (A `[r, in]`, s·B `[out, r]`): the GPU kernel
+                // reads both along the rank-contiguous rows.
+                scaled.push(((layer, target), a, (b * scale).map_err(|e| tensor_error(&label, e))?));
+                continue;
+            }
             let prepared = (|| -> candle_core::Result<LoraWeights> {
                 Ok(LoraWeights { a_t: a.t()?.contiguous()?, b_t: (b * scale)?.t()?.contiguous()? })
             })()
@@ -369,14 +429,32 @@ impl LoraAdapter {
             bytes += ((prepared.a_t.elem_count() + prepared.b_t.elem_count()) * 4) as u64;
             weights.insert((layer, target), prepared);
         }
-        if weights.is_empty() {
+        let modules = weights.len() + scaled.len();
+        if modules == 0 {
             return Err(LoraError::Empty(dir.to_path_buf()));
+        }
+        #[cfg(feature = "cuda")]
+        let gpu = match &layout.device {
+            AdapterDevice::Cuda { device, dtype } => {
+                let gpu = super::gpu::GpuAdapter::new(&scaled, config.r, layout.layers, device, *dtype)
+                    .map_err(|e| tensor_error(&format!("adapter {name} on the GPU"), e))?;
+                bytes += gpu.bytes();
+                Some(gpu)
+            }
+            AdapterDevice::Host => None,
+        };
+        #[cfg(not(feature = "cuda"))]
+        if !scaled.is_empty() {
+            return Err(LoraError::Unsupported("a CUDA base in a build without the `cuda` feature".into()));
         }
         Ok(Self {
             name: name.to_string(),
             path: dir.to_path_buf(),
             config,
             weights,
+            #[cfg(feature = "cuda")]
+            gpu,
+            modules,
             bytes,
             load_duration: started.elapsed(),
         })

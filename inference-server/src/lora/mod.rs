@@ -6,6 +6,8 @@
 //!   it fits and prepares the matrices (scale folded in, GGUF Q/K row permutation);
 //! - [`apply`] adds the bypass `(alpha/r)·(x Aᵀ) Bᵀ` to a projection's output, per
 //!   sequence of a batched step;
+//! - `gpu` (feature `cuda`) keeps a CUDA base's adapters on the GPU and applies a step's
+//!   mix of adapters with one gathered low-rank launch per projection group;
 //! - [`registry`] holds the named adapters the server serves, with limits and hot
 //!   load/unload. Requests hold an `Arc` of the adapter they started with, so replacing
 //!   or unloading one never changes a generation in flight;
@@ -15,6 +17,8 @@
 pub mod admin;
 pub mod apply;
 pub mod config;
+#[cfg(feature = "cuda")]
+pub mod gpu;
 pub mod load;
 pub mod registry;
 pub mod reload;
@@ -23,7 +27,7 @@ pub mod target;
 pub use admin::{AdminAccess, AdminError, AdminToken};
 pub use apply::LoraStep;
 pub use config::AdapterConfig;
-pub use load::{AdapterLimits, LoraAdapter, LoraError, LoraLayout, ModuleShape, QkPermutation};
+pub use load::{AdapterDevice, AdapterLimits, LoraAdapter, LoraError, LoraLayout, ModuleShape, QkPermutation};
 pub use registry::{AdapterRegistry, Origin, RegistryError};
 pub use reload::ConfigAdapters;
 pub use target::Target;

@@ -13,6 +13,8 @@
 //    the fused gate/up projection in its epilogue.
 //  - silu_mul: SwiGLU on the fused gate/up projection (cuBLAS steps).
 //  - add_rms_norm: a residual connection and the RMSNorm after it.
+//  - lora_bgmv: LoRA updates for a step whose rows use different adapters (or none), added
+//    in place to a projection's output: each row gathers its own adapter's A and B.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <stdint.h>
@@ -43,6 +45,9 @@ __device__ __forceinline__ void pdl_wait() {
     asm volatile("griddepcontrol.wait;" ::: "memory");
 #endif
 }
+
+// Asks L2 to fetch the 128-byte line holding `p` (no register, no wait).
+__device__ __forceinline__ void l2_prefetch(const void *p) { asm volatile("prefetch.global.L2 [%0];" ::"l"(p)); }
 
 // Eight 16-bit values held in a 16-byte load, as floats.
 template <typename T> __device__ __forceinline__ void unpack8(const uint4 &raw, float *out) {
@@ -583,6 +588,242 @@ __device__ void add_rms_norm(const T *x, const T *delta, const T *weight, T *sum
     add_rms_norm_row(x + row, delta + row, weight, sum + row, normed + row, dim, eps);
 }
 
+
+// LoRA for a batch of rows with mixed adapters, in the style of Punica's BGMV/SGMV
+// (gathered, segmented matrix-vector products): y[row, seg] += (x[row] · Aᵀ) · (s·B)ᵀ with
+// the A and B of the adapter the row's sequence uses, found through tables, so one launch
+// serves any mix of adapters (and rows without one) instead of small GEMMs per adapter.
+//
+// info (i64): [slots] the device address of each slot's adapter table, [slots] each slot's
+// rank, [slots + 1] where each slot's rows start in `order`, [rows] the step's rows
+// grouped by slot (rows without an adapter are in no group). An adapter table holds, for
+// every (layer, target) entry, the addresses of A ([rank, in]) and s·B ([out, rank]), or 0
+// where the adapter leaves that projection alone.
+// y is [rows, y_stride]; its columns are up to three segments (the fused QKV or gate/up
+// projection's parts), segment i with `outs[i]` columns and table entry `entries[i]`
+// (-1: skipped). Blocks are (column block or segment, slot, row of the slot).
+//
+// Two forms. lora_bgmv (decode steps of a few rows, where launches dominate): one launch a
+// projection group; each block computes its row's x·Aᵀ itself (A stays in L2 across the
+// blocks of a row) and then its LORA_COLS columns of the update. lora_shrink + lora_expand
+// (larger steps, where recomputing x·Aᵀ per column block would read A from L2 dozens of
+// times a row): x·Aᵀ once per row and segment into an f32 buffer, then the update.
+// Weights (A, B) and the tables are read before pdl_wait: no kernel of the step writes
+// them, so those loads overlap the projection before.
+constexpr int LORA_THREADS = 256, LORA_COLS = 2048, LORA_MAX_RANK = 64, LORA_GROUP = 16;
+// Ranks a round of the fused kernel (fewer registers: measured faster at batch 1 than 16).
+constexpr int LORA_FUSED_GROUP = 8;
+constexpr int LORA_PER_THREAD = LORA_COLS / LORA_THREADS;
+
+// The adapter matrices of one block: segment, columns, A, B and the row. False when the
+// block has nothing to do (segment skipped, adapter without this projection, no such row).
+struct LoraBlock {
+    const void *a, *b;
+    int rank, seg, out, offset, first, last;
+    long long row;
+};
+
+__device__ __forceinline__ bool lora_block(LoraBlock &blk, const long long *info, int slots, int block, int seg_z,
+                                           int entry0, int entry1, int entry2, int out0, int out1, int out2,
+                                           int blocks0, int blocks1, bool by_segment) {
+    const int slot = blockIdx.y;
+    int entry = entry0, out = out0, offset = 0;
+    // Column blocks (by_segment false) or one block per segment (true).
+    int seg = 0;
+    if (by_segment) {
+        seg = seg_z;
+    } else if (block >= blocks0) {
+        block -= blocks0, seg = 1;
+        if (block >= blocks1) block -= blocks1, seg = 2;
+    }
+    if (seg == 1) entry = entry1, out = out1, offset = out0;
+    if (seg == 2) entry = entry2, out = out2, offset = out0 + out1;
+    if (entry < 0) return false;
+    const long long *table = reinterpret_cast<const long long *>(info[slot]);
+    blk.rank = (int)info[slots + slot];
+    const long long *starts = info + 2 * slots, *order = info + 3 * slots + 1;
+    blk.a = reinterpret_cast<const void *>(table[2 * entry]);
+    blk.b = reinterpret_cast<const void *>(table[2 * entry + 1]);
+    if (blk.a == nullptr || blk.b == nullptr || blk.rank <= 0 || blk.rank > LORA_MAX_RANK) return false;
+    const long long i = starts[slot] + blockIdx.z;
+    if (i >= starts[slot + 1]) return false;
+    blk.row = order[i];
+    blk.seg = seg, blk.out = out, blk.offset = offset;
+    blk.first = block * LORA_COLS, blk.last = min(blk.first + LORA_COLS, out);
+    return true;
+}
+
+// low[0..rank) = x·Aᵀ for one row, with the whole block: each thread sums its 8-input
+// chunks for LORA_GROUP ranks at once (every load of a round issued before the arithmetic,
+// so the block waits for memory about once per round), then one reduction.
+template <typename T, int GROUP>
+__device__ void lora_low(const T *xr, const T *a, int rank, int in, float *low, float (*partial)[LORA_GROUP]) {
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, chunks = in / 8;
+    for (int j0 = 0; j0 < rank; j0 += GROUP) {
+        float acc[GROUP] = {};
+#pragma unroll 2
+        for (int c = threadIdx.x; c < chunks; c += LORA_THREADS) {
+            const uint4 xraw = *reinterpret_cast<const uint4 *>(xr + c * 8);
+            uint4 araw[GROUP];
+#pragma unroll
+            for (int g = 0; g < GROUP; g++)
+                araw[g] = j0 + g < rank ? *reinterpret_cast<const uint4 *>(a + (size_t)(j0 + g) * in + c * 8)
+                                        : make_uint4(0, 0, 0, 0);
+            float xv[8];
+            unpack8<T>(xraw, xv);
+#pragma unroll
+            for (int g = 0; g < GROUP; g++) {
+                float av[8];
+                unpack8<T>(araw[g], av);
+#pragma unroll
+                for (int e = 0; e < 8; e++) acc[g] += xv[e] * av[e];
+            }
+        }
+#pragma unroll
+        for (int g = 0; g < GROUP; g++) {
+            float s = acc[g];
+            for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
+            if (lane == 0) partial[warp][g] = s;
+        }
+        __syncthreads();
+        if (threadIdx.x < GROUP && j0 + (int)threadIdx.x < rank) {
+            float s = 0.f;
+#pragma unroll
+            for (int w = 0; w < LORA_THREADS / 32; w++) s += partial[w][threadIdx.x];
+            low[j0 + threadIdx.x] = s;
+        }
+        __syncthreads();
+    }
+}
+
+// This thread's rank-16 rows of B (its LORA_PER_THREAD columns), loaded before the wait.
+template <typename T> struct LoraB16 {
+    uint4 raw[LORA_PER_THREAD][2];
+    __device__ __forceinline__ void load(const T *b, int first, int last) {
+#pragma unroll
+        for (int k = 0; k < LORA_PER_THREAD; k++) {
+            const int c = first + threadIdx.x + k * LORA_THREADS;
+            if (c < last) {
+                const uint4 *br = reinterpret_cast<const uint4 *>(b + (size_t)c * 16);
+                raw[k][0] = br[0];
+                raw[k][1] = br[1];
+            }
+        }
+    }
+};
+
+// yr[c] += low · B[c] for the block's columns (B's rank-16 rows from `b16` with use_b16).
+template <typename T>
+__device__ __forceinline__ void lora_update(T *yr, const T *b, const float *low, int rank, int first, int last,
+                                            const LoraB16<T> &b16, bool use_b16) {
+    if (use_b16) {
+        T yv[LORA_PER_THREAD];
+#pragma unroll
+        for (int k = 0; k < LORA_PER_THREAD; k++) {
+            const int c = first + threadIdx.x + k * LORA_THREADS;
+            if (c < last) yv[k] = yr[c];
+        }
+#pragma unroll
+        for (int k = 0; k < LORA_PER_THREAD; k++) {
+            const int c = first + threadIdx.x + k * LORA_THREADS;
+            if (c < last) {
+                float b0[8], b1[8];
+                unpack8<T>(b16.raw[k][0], b0);
+                unpack8<T>(b16.raw[k][1], b1);
+                float d = 0.f;
+#pragma unroll
+                for (int e = 0; e < 8; e++) d += low[e] * b0[e] + low[8 + e] * b1[e];
+                yr[c] = from_f<T>(to_f(yv[k]) + d);
+            }
+        }
+        return;
+    }
+    for (int c = first + threadIdx.x; c < last; c += LORA_THREADS) {
+        const T *br = b + (size_t)c * rank;
+        float d = 0.f;
+        if (rank % 8 == 0) {
+            for (int j = 0; j < rank; j += 8) {
+                float bv[8];
+                unpack8<T>(*reinterpret_cast<const uint4 *>(br + j), bv);
+#pragma unroll
+                for (int e = 0; e < 8; e++) d += low[j + e] * bv[e];
+            }
+        } else {
+            for (int j = 0; j < rank; j++) d += low[j] * to_f(br[j]);
+        }
+        yr[c] = from_f<T>(to_f(yr[c]) + d);
+    }
+}
+
+template <typename T>
+__device__ void lora_prefetch(const LoraBlock &blk, int in, bool with_a, bool with_b) {
+    const T *a = static_cast<const T *>(blk.a), *b = static_cast<const T *>(blk.b);
+    if (with_a)
+        for (int line = threadIdx.x; line < (blk.rank * in + 63) / 64; line += LORA_THREADS)
+            l2_prefetch(a + (size_t)line * 64);
+    if (with_b)
+        for (int line = threadIdx.x; line < ((blk.last - blk.first) * blk.rank + 63) / 64; line += LORA_THREADS)
+            l2_prefetch(b + (size_t)blk.first * blk.rank + (size_t)line * 64);
+}
+
+// Grid: (column blocks of every segment, slots, most rows of a slot).
+template <typename T>
+__device__ void lora_bgmv(const T *x, T *y, const long long *info, int slots, int in, int y_stride, int entry0,
+                          int entry1, int entry2, int out0, int out1, int out2, int blocks0, int blocks1) {
+    pdl_trigger();
+    LoraBlock blk;
+    if (!lora_block(blk, info, slots, blockIdx.x, 0, entry0, entry1, entry2, out0, out1, out2, blocks0, blocks1, false))
+        return;
+    __shared__ float low[LORA_MAX_RANK];
+    __shared__ float partial[LORA_THREADS / 32][LORA_GROUP];
+    const T *b = static_cast<const T *>(blk.b);
+    lora_prefetch<T>(blk, in, true, true);
+    pdl_wait();
+    lora_low<T, LORA_FUSED_GROUP>(x + blk.row * in, static_cast<const T *>(blk.a), blk.rank, in, low, partial);
+    // B's rows (L2 hits after the prefetch) and y for all of the thread's columns are
+    // loaded before the first is used (measured: the column loop with a load pair per
+    // iteration cost a quarter more at batch 1); holding B in registers across the wait
+    // measured slower than this.
+    LoraB16<T> b16;
+    if (blk.rank == 16) b16.load(b, blk.first, blk.last);
+    lora_update<T>(y + blk.row * y_stride + blk.offset, b, low, blk.rank, blk.first, blk.last, b16, blk.rank == 16);
+}
+
+// Grid: (segments, slots, most rows of a slot). low_buf: [rows, 3, LORA_MAX_RANK] f32.
+template <typename T>
+__device__ void lora_shrink(const T *x, float *low_buf, const long long *info, int slots, int in, int entry0,
+                            int entry1, int entry2) {
+    pdl_trigger();
+    LoraBlock blk;
+    if (!lora_block(blk, info, slots, 0, blockIdx.x, entry0, entry1, entry2, 1, 1, 1, 1, 1, true)) return;
+    __shared__ float low[LORA_MAX_RANK];
+    __shared__ float partial[LORA_THREADS / 32][LORA_GROUP];
+    lora_prefetch<T>(blk, in, true, false);
+    pdl_wait();
+    lora_low<T, LORA_GROUP>(x + blk.row * in, static_cast<const T *>(blk.a), blk.rank, in, low, partial);
+    if (threadIdx.x < blk.rank) low_buf[(blk.row * 3 + blockIdx.x) * LORA_MAX_RANK + threadIdx.x] = low[threadIdx.x];
+}
+
+// Grid: (column blocks of every segment, slots, most rows of a slot).
+template <typename T>
+__device__ void lora_expand(const float *low_buf, T *y, const long long *info, int slots, int y_stride, int entry0,
+                            int entry1, int entry2, int out0, int out1, int out2, int blocks0, int blocks1) {
+    pdl_trigger();
+    LoraBlock blk;
+    if (!lora_block(blk, info, slots, blockIdx.x, 0, entry0, entry1, entry2, out0, out1, out2, blocks0, blocks1, false))
+        return;
+    __shared__ float low[LORA_MAX_RANK];
+    const T *b = static_cast<const T *>(blk.b);
+    LoraB16<T> b16;
+    if (blk.rank == 16) b16.load(b, blk.first, blk.last);
+    if (blk.rank != 16) lora_prefetch<T>(blk, 0, false, true);
+    pdl_wait();
+    if (threadIdx.x < blk.rank) low[threadIdx.x] = low_buf[(blk.row * 3 + blk.seg) * LORA_MAX_RANK + threadIdx.x];
+    __syncthreads();
+    lora_update<T>(y + blk.row * y_stride + blk.offset, b, low, blk.rank, blk.first, blk.last,
+                   b16, blk.rank == 16);
+}
+
 #define FOR_TYPE(NAME, T)                                                                                          \
     extern "C" __global__ void rope_append_##NAME(const T *qkv, const float *cos, const float *sin,               \
                                                   const uint64_t *table, const uint32_t *pos, const uint32_t *cap, \
@@ -606,6 +847,22 @@ __device__ void add_rms_norm(const T *x, const T *delta, const T *weight, T *sum
     extern "C" __global__ void __launch_bounds__(NORM_THREADS)                                                     \
         add_rms_norm_##NAME(const T *x, const T *delta, const T *weight, T *sum, T *normed, int dim, float eps) {  \
         add_rms_norm<T>(x, delta, weight, sum, normed, dim, eps);                                                  \
+    }                                                                                                              \
+    extern "C" __global__ void __launch_bounds__(LORA_THREADS)                                                     \
+        lora_bgmv_##NAME(const T *x, T *y, const long long *info, int slots, int in, int y_stride, int entry0,     \
+                         int entry1, int entry2, int out0, int out1, int out2, int blocks0, int blocks1) {         \
+        lora_bgmv<T>(x, y, info, slots, in, y_stride, entry0, entry1, entry2, out0, out1, out2, blocks0, blocks1); \
+    }                                                                                                              \
+    extern "C" __global__ void __launch_bounds__(LORA_THREADS)                                                     \
+        lora_shrink_##NAME(const T *x, float *low_buf, const long long *info, int slots, int in, int entry0,       \
+                           int entry1, int entry2) {                                                               \
+        lora_shrink<T>(x, low_buf, info, slots, in, entry0, entry1, entry2);                                       \
+    }                                                                                                              \
+    extern "C" __global__ void __launch_bounds__(LORA_THREADS) lora_expand_##NAME(                                 \
+        const float *low_buf, T *y, const long long *info, int slots, int y_stride, int entry0, int entry1,        \
+        int entry2, int out0, int out1, int out2, int blocks0, int blocks1) {                                      \
+        lora_expand<T>(low_buf, y, info, slots, y_stride, entry0, entry1, entry2, out0, out1, out2, blocks0,       \
+                       blocks1);                                                                                   \
     }
 
 #define GEMV_SPLIT(NAME, T, M, SPLIT)                                                                              \

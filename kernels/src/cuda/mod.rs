@@ -140,6 +140,7 @@ fn output(device: &CudaDevice, dtype: DType, dims: &[usize]) -> candle_core::Res
         match dtype {
             DType::F16 => half::f16::wrap_cuda_slice(device.alloc::<half::f16>(len)?, device.clone()),
             DType::BF16 => half::bf16::wrap_cuda_slice(device.alloc::<half::bf16>(len)?, device.clone()),
+            DType::F32 => f32::wrap_cuda_slice(device.alloc::<f32>(len)?, device.clone()),
             other => bail!("the CUDA kernels take f16 or bf16, not {other:?}"),
         }
     };
@@ -462,4 +463,177 @@ pub fn silu_mul(gate_up: &Tensor) -> candle_core::Result<Tensor> {
     // SAFETY: the kernel strides over exactly rows·inter outputs.
     unsafe { launch(device, &name, (blocks, 1, 1), 256, &args) }?;
     Ok(out)
+}
+
+/// The largest adapter rank [`lora_bgmv`] applies (its per-row low-rank vector lives in
+/// shared memory); adapters of higher rank are refused when they are loaded.
+pub const LORA_MAX_RANK: usize = 64;
+/// Threads and output columns of a [`lora_bgmv`] block (LORA_THREADS, LORA_COLS in
+/// kernels.cu).
+const LORA_THREADS: u32 = 256;
+const LORA_COLS: usize = 2048;
+
+/// An adapter's table on the device, for [`lora_bgmv`]: for each entry (a projection of a
+/// layer, numbered by the caller) the addresses of `A` (`[rank, in]`) and of `s·B`
+/// (`[out, rank]`), 0 where the adapter has none. The matrices must outlive the table
+/// (the caller keeps both together).
+pub fn lora_table(
+    device: &Device,
+    entries: usize,
+    matrices: &[(usize, &Tensor, &Tensor)],
+) -> candle_core::Result<Tensor> {
+    let stream = cuda_device(device)?.cuda_stream();
+    let mut table = vec![0i64; 2 * entries];
+    for &(entry, a, b) in matrices {
+        let (rank, inputs) = a.dims2()?;
+        let (_, b_rank) = b.dims2()?;
+        if entry >= entries || rank != b_rank || rank == 0 || rank > LORA_MAX_RANK || !inputs.is_multiple_of(8) {
+            bail!("lora table: entry {entry} of {entries}, A {:?}, B {:?}", a.dims(), b.dims());
+        }
+        if a.dtype() != b.dtype() || address(a, &stream)? % 16 != 0 {
+            bail!("lora table: A and B must share the model dtype and A must be 16-byte aligned");
+        }
+        table[2 * entry] = address(a, &stream)? as i64;
+        table[2 * entry + 1] = address(b, &stream)? as i64;
+    }
+    Tensor::from_vec(table, 2 * entries, device)
+}
+
+/// Which adapter each row of a step uses, for [`lora_bgmv`]; built once per step.
+pub struct LoraRows {
+    /// `[slots]` table addresses, `[slots]` ranks, `[slots + 1]` group starts, then the
+    /// rows with an adapter, grouped by slot.
+    info: Tensor,
+    rows: usize,
+    slots: usize,
+    /// The most rows one adapter has in the step (the grid's third dimension).
+    most: usize,
+}
+
+impl LoraRows {
+    /// `row_slots[row]` names the slot of the row's adapter (`None`: the row has none);
+    /// `adapters[slot]` is that adapter's [`lora_table`] and rank.
+    pub fn new(
+        device: &Device,
+        row_slots: &[Option<usize>],
+        adapters: &[(&Tensor, usize)],
+    ) -> candle_core::Result<Self> {
+        let stream = cuda_device(device)?.cuda_stream();
+        let slots = adapters.len();
+        let mut groups: Vec<Vec<i64>> = vec![Vec::new(); slots];
+        for (row, slot) in row_slots.iter().enumerate() {
+            if let Some(slot) = slot {
+                let Some(group) = groups.get_mut(*slot) else { bail!("lora rows: slot {slot} of {slots}") };
+                group.push(row as i64);
+            }
+        }
+        let mut info = Vec::with_capacity(3 * slots + 1 + row_slots.len());
+        for (table, _) in adapters {
+            info.push(address(table, &stream)? as i64);
+        }
+        for &(_, rank) in adapters {
+            if rank == 0 || rank > LORA_MAX_RANK {
+                bail!("lora rows: rank {rank} (1 to {LORA_MAX_RANK})");
+            }
+            info.push(rank as i64);
+        }
+        let most = groups.iter().map(Vec::len).max().unwrap_or(0);
+        let mut start = 0i64;
+        for group in &groups {
+            info.push(start);
+            start += group.len() as i64;
+        }
+        info.push(start);
+        info.extend(groups.into_iter().flatten());
+        let len = info.len();
+        Ok(Self { info: Tensor::from_vec(info, len, device)?, rows: row_slots.len(), slots, most })
+    }
+}
+
+/// One part of a projection's output columns for [`lora_bgmv`]: its table entry (`None`:
+/// leave these columns alone) and its width.
+#[derive(Debug, Clone, Copy)]
+pub struct LoraSegment {
+    pub entry: Option<usize>,
+    pub columns: usize,
+}
+
+/// Adds each row's LoRA update to `y` (`[rows, Σ columns]`) **in place**: for each segment
+/// (consecutive columns, at most three: the parts of a fused projection), row `r` gets
+/// `(x[r] · Aᵀ) · (s·B)ᵀ` of its adapter's matrices for that segment's entry. `x` is the
+/// projection's input `[rows, in]` (`in` a multiple of 8). `y` must be a tensor no one else
+/// reads yet (the projection's fresh output). Up to [`GEMV_MAX_ROWS`] rows take one launch
+/// (each block computes its row's `x·Aᵀ`); more take two (`x·Aᵀ` once per row and
+/// segment, then the update), so A is not re-read for every column block of every row.
+pub fn lora_bgmv(x: &Tensor, y: &Tensor, rows: &LoraRows, segments: &[LoraSegment]) -> candle_core::Result<()> {
+    let device = cuda_device(x.device())?;
+    let stream = device.cuda_stream();
+    let (m, inputs) = x.dims2()?;
+    let (y_rows, stride) = y.dims2()?;
+    let width: usize = segments.iter().map(|s| s.columns).sum();
+    if m != rows.rows || y_rows != m || width != stride || segments.is_empty() || segments.len() > 3 {
+        bail!("lora_bgmv: x {:?}, y {:?}, {} step rows, segments {segments:?}", x.dims(), y.dims(), rows.rows);
+    }
+    if !inputs.is_multiple_of(8) || x.dtype() != y.dtype() || address(x, &stream)? % 16 != 0 {
+        bail!("lora_bgmv: x {:?} ({:?}) must be 16-byte aligned rows of a multiple of 8", x.dims(), x.dtype());
+    }
+    if m == 0 || rows.most == 0 || segments.iter().all(|s| s.entry.is_none()) {
+        return Ok(());
+    }
+    let part = |i: usize| segments.get(i).copied().unwrap_or(LoraSegment { entry: None, columns: 0 });
+    let entry = |i: usize| Arg::Int(part(i).entry.map_or(-1, |e| e as i32));
+    let blocks = |i: usize| part(i).columns.div_ceil(LORA_COLS);
+    let columns = [
+        Arg::Int(part(0).columns as i32),
+        Arg::Int(part(1).columns as i32),
+        Arg::Int(part(2).columns as i32),
+        Arg::Int(blocks(0) as i32),
+        Arg::Int(blocks(1) as i32),
+    ];
+    let grid = ((blocks(0) + blocks(1) + blocks(2)) as u32, rows.slots as u32, rows.most as u32);
+    let info = Arg::Ptr(address(&rows.info, &stream)?);
+    let slots = Arg::Int(rows.slots as i32);
+    let suffix = suffix(x.dtype())?;
+    if m <= GEMV_MAX_ROWS {
+        let mut args = vec![
+            Arg::Ptr(address(x, &stream)?),
+            Arg::Ptr(address(y, &stream)?),
+            info,
+            slots,
+            Arg::Int(inputs as i32),
+            Arg::Int(stride as i32),
+            entry(0),
+            entry(1),
+            entry(2),
+        ];
+        args.extend(columns);
+        // SAFETY: shapes checked above; the tables were built by lora_table (every address
+        // a live matrix of the rank recorded beside it, `in` columns for A, rank columns
+        // for B) and LoraRows (every listed row below `rows`), and the segments cover y's
+        // columns exactly. Blocks write disjoint (row, column) ranges.
+        return unsafe { launch(device, &format!("lora_bgmv_{suffix}"), grid, LORA_THREADS, &args) };
+    }
+    // x·Aᵀ per row and segment: [rows, 3, LORA_MAX_RANK] f32, written for exactly the
+    // (row, segment) pairs the update reads.
+    let low = output(device, DType::F32, &[m, 3, LORA_MAX_RANK])?;
+    let shrink = [
+        Arg::Ptr(address(x, &stream)?),
+        Arg::Ptr(address(&low, &stream)?),
+        info,
+        slots,
+        Arg::Int(inputs as i32),
+        entry(0),
+        entry(1),
+        entry(2),
+    ];
+    let shrink_grid = (segments.len() as u32, rows.slots as u32, rows.most as u32);
+    // SAFETY: as above; each block writes the rank values of its own (row, segment).
+    unsafe { launch(device, &format!("lora_shrink_{suffix}"), shrink_grid, LORA_THREADS, &shrink) }?;
+    let mut expand =
+        vec![Arg::Ptr(address(&low, &stream)?), Arg::Ptr(address(y, &stream)?), info, slots, Arg::Int(stride as i32)];
+    expand.extend([entry(0), entry(1), entry(2)]);
+    expand.extend(columns);
+    // SAFETY: as above; it reads the low-rank values lora_shrink wrote for the same blocks'
+    // (row, segment) pairs (same tables, same skipping rules).
+    unsafe { launch(device, &format!("lora_expand_{suffix}"), grid, LORA_THREADS, &expand) }
 }
