@@ -20,7 +20,7 @@ use candle_core::{DType, Module, Tensor};
 use candle_nn::{Embedding, Linear, RmsNorm};
 
 use super::layer::Layer;
-use crate::lora::gpu::GpuLoraStep;
+use crate::lora::gpu_step::GpuLoraStep;
 use crate::lora::{LoraAdapter, Target};
 use crate::model::{ModelError, SequenceStep};
 use netgpt_kernels::cuda::{self, Heads, StepTables};

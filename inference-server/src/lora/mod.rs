@@ -6,8 +6,8 @@
 //!   it fits and prepares the matrices (scale folded in, GGUF Q/K row permutation);
 //! - [`apply`] adds the bypass `(alpha/r)·(x Aᵀ) Bᵀ` to a projection's output, per
 //!   sequence of a batched step;
-//! - `gpu` (feature `cuda`) keeps a CUDA base's adapters on the GPU and applies a step's
-//!   mix of adapters with one gathered low-rank launch per projection group;
+//! - `gpu` (feature `cuda`) keeps a CUDA base's adapters on the GPU, and `gpu_step`
+//!   applies a step's mix of adapters with gathered low-rank launches per projection group;
 //! - [`registry`] holds the named adapters the server serves, with limits and hot
 //!   load/unload. Requests hold an `Arc` of the adapter they started with, so replacing
 //!   or unloading one never changes a generation in flight;
@@ -19,6 +19,8 @@ pub mod apply;
 pub mod config;
 #[cfg(feature = "cuda")]
 pub mod gpu;
+#[cfg(feature = "cuda")]
+pub mod gpu_step;
 pub mod load;
 pub mod registry;
 pub mod reload;
