@@ -126,8 +126,10 @@ def copy_bandwidth():
     return 2 * n / statistics.median(times)
 
 
-def check_logits(model, dump_dir):
-    """Relative L2 error and top-1 agreement of NetGPT's dumped logits against HF's."""
+def check_logits(model, dump_dir, reference=None):
+    """Relative L2 error and top-1 agreement of NetGPT's dumped logits against HF's.
+    `reference(check, ids)`, when given, returns the reference logits row (and the label
+    the result carries) instead of the plain forward pass of `model`."""
     import numpy as np
 
     results = []
@@ -138,13 +140,18 @@ def check_logits(model, dump_dir):
             ours = np.fromfile(os.path.join(dump_dir, check["file"]), dtype="<f4")
             ids = torch.tensor([check["context"]], device="cuda")
             with torch.inference_mode():
-                ref = model(ids).logits[0, -1].float().cpu().numpy()
+                if reference is None:
+                    ref, label = model(ids).logits[0, -1], {}
+                else:
+                    ref, label = reference(check, ids)
+            ref = ref.float().cpu().numpy()
             error = float(np.linalg.norm(ours - ref) / np.linalg.norm(ref))
             results.append(
                 {
                     "file": check["file"],
                     "relative_error": error,
                     "top1_agrees": int(ours.argmax()) == int(ref.argmax()),
+                    **label,
                 }
             )
     return results
@@ -161,9 +168,11 @@ def cuda_library_dir():
     raise SystemExit("no CUDA libraries found under the nvidia package")
 
 
-def run_ours(args, batches):
+def run_gpu_bench(args, batches, extra=()):
+    """Runs gpu_bench on the model in --dir with the CUDA libraries PyTorch ships; returns
+    its RESULT lines as dicts. `extra`: more gpu_bench arguments."""
     # Checks left by an earlier run (other batches, another model) would be compared too.
-    for stale in glob.glob(os.path.join(args.dump, "checks_b*.json")):
+    for stale in glob.glob(os.path.join(args.dump, "**", "checks_b*.json"), recursive=True):
         os.remove(stale)
     libs = cuda_library_dir()
     env = dict(os.environ)
@@ -176,19 +185,19 @@ def run_ours(args, batches):
         "--new", str(args.new),
         "--repeats", str(args.repeats),
         "--dump", args.dump,
-    ] + (["--profile"] if args.profile else [])
+    ] + list(extra)
     print("running", " ".join(command), "with LD_LIBRARY_PATH", libs, flush=True)
     proc = subprocess.run(command, env=env, capture_output=True, text=True)
     sys.stderr.write(proc.stderr)
     if proc.returncode != 0:
         print(proc.stdout)
         raise SystemExit(f"gpu_bench failed ({proc.returncode})")
-    results = {}
-    for line in proc.stdout.splitlines():
-        if line.startswith("RESULT "):
-            result = json.loads(line[len("RESULT "):])
-            results[result["batch"]] = result
-    return results
+    return [json.loads(line[len("RESULT "):]) for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+
+
+def run_ours(args, batches):
+    results = run_gpu_bench(args, batches, ["--profile"] if args.profile else [])
+    return {result["batch"]: result for result in results}
 
 
 def main():

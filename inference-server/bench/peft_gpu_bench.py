@@ -24,11 +24,9 @@ Runs on a GPU node with PyTorch, transformers and peft (no network):
 """
 
 import argparse
-import glob
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 
@@ -105,62 +103,23 @@ def time_peft(peft_model, batch, names, args, lora):
 
 
 def check_logits(peft_model, dump_dir, names_by_path):
-    import numpy as np
+    """hf_gpu_bench's check, against PEFT with the adapter each dumped sequence used."""
 
-    results = []
-    for path in sorted(glob.glob(os.path.join(dump_dir, "checks_b*.json"))):
-        with open(path) as f:
-            checks = json.load(f)
-        for check in checks["checks"]:
-            ours = np.fromfile(os.path.join(dump_dir, check["file"]), dtype="<f4")
-            ids = torch.tensor([check["context"]], device="cuda")
-            adapter = check.get("adapter")
-            with torch.inference_mode():
-                if adapter is None:
-                    with peft_model.disable_adapter():
-                        ref = peft_model(input_ids=ids).logits[0, -1].float().cpu().numpy()
-                else:
-                    peft_model.set_adapter(names_by_path[adapter])
-                    ref = peft_model(input_ids=ids).logits[0, -1].float().cpu().numpy()
-            results.append(
-                {
-                    "file": check["file"],
-                    "adapter": adapter and names_by_path[adapter],
-                    "relative_error": float(np.linalg.norm(ours - ref) / np.linalg.norm(ref)),
-                    "top1_agrees": int(ours.argmax()) == int(ref.argmax()),
-                }
-            )
-    return results
+    def reference(check, ids):
+        adapter = check.get("adapter")
+        if adapter is None:
+            with peft_model.disable_adapter():
+                return peft_model(input_ids=ids).logits[0, -1], {"adapter": None}
+        peft_model.set_adapter(names_by_path[adapter])
+        return peft_model(input_ids=ids).logits[0, -1], {"adapter": names_by_path[adapter]}
+
+    return hf.check_logits(peft_model, dump_dir, reference)
 
 
 def run_ours(args, directories):
-    for stale in glob.glob(os.path.join(args.dump, "**", "checks_b*.json"), recursive=True):
-        os.remove(stale)
-    libs = hf.cuda_library_dir()
-    env = dict(os.environ)
-    env["LD_LIBRARY_PATH"] = libs + (":" + env["LD_LIBRARY_PATH"] if env.get("LD_LIBRARY_PATH") else "")
-    command = [
-        args.ours,
-        "--model", args.dir,
-        "--batches", args.batches,
-        "--prompt", str(args.prompt),
-        "--new", str(args.new),
-        "--repeats", str(args.repeats),
-        "--dump", args.dump,
-        "--adapters", ",".join(directories),
-    ]
-    print("running", " ".join(command), flush=True)
-    proc = subprocess.run(command, env=env, capture_output=True, text=True)
-    sys.stderr.write(proc.stderr)
-    if proc.returncode != 0:
-        print(proc.stdout)
-        raise SystemExit(f"gpu_bench failed ({proc.returncode})")
-    results = {}
-    for line in proc.stdout.splitlines():
-        if line.startswith("RESULT "):
-            result = json.loads(line[len("RESULT "):])
-            results[(result["batch"], result["adapters"] > 0)] = result
-    return results
+    batches = [int(b) for b in args.batches.split(",")]
+    results = hf.run_gpu_bench(args, batches, ["--adapters", ",".join(directories)])
+    return {(result["batch"], result["adapters"] > 0): result for result in results}
 
 
 def main():
