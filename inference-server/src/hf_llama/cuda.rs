@@ -151,21 +151,22 @@ pub(crate) fn hidden_states(
             lora.add(index, &[(Target::O, attention.dim(1)?)], &attended, &attention)?;
         }
         let (sum, post_normed) = cuda::add_rms_norm(&hidden, &attention, &layer.post_attention_norm, eps)?;
-        let mlp = match &lora {
-            None => project(&gate_up_swiglu(&post_normed, &layer.gate_up)?, &layer.down)?,
+        // The gate/up updates go in before SwiGLU, so a step whose adapters touch gate/up
+        // runs the projection, the update and the SwiGLU kernel instead of the fused
+        // projection-with-SwiGLU kernel; other steps (PEFT's common q/v targets) keep it.
+        let activated = match lora.as_ref().filter(|l| l.adapts(index, &[Target::Gate, Target::Up])) {
+            None => gate_up_swiglu(&post_normed, &layer.gate_up)?,
             Some(lora) => {
-                // The adapters' gate/up updates go in before SwiGLU, so the fused
-                // projection-with-SwiGLU kernel gives way to the projection, the update
-                // and the separate SwiGLU kernel.
                 let inter = layer.gate_up.dim(0)? / 2;
                 let gate_up = project_wide(&post_normed, &layer.gate_up)?;
                 lora.add(index, &[(Target::Gate, inter), (Target::Up, inter)], &post_normed, &gate_up)?;
-                let activated = cuda::silu_mul(&gate_up)?;
-                let mlp = project(&activated, &layer.down)?;
-                lora.add(index, &[(Target::Down, mlp.dim(1)?)], &activated, &mlp)?;
-                mlp
+                cuda::silu_mul(&gate_up)?
             }
         };
+        let mlp = project(&activated, &layer.down)?;
+        if let Some(lora) = &lora {
+            lora.add(index, &[(Target::Down, mlp.dim(1)?)], &activated, &mlp)?;
+        }
         // The residual add fuses with the next layer's input norm (the last layer's with
         // the final norm, whose output `head` recomputes for the rows it needs).
         let next_norm = model.layers.get(index + 1).map_or(model.norm.weight(), |next| &next.input_norm);

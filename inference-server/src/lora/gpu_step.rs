@@ -61,6 +61,11 @@ impl<'a> GpuLoraStep<'a> {
         Ok(Some(Self { rows, adapters: used }))
     }
 
+    /// Whether any adapter of the step adapts one of `targets` in `layer`.
+    pub fn adapts(&self, layer: usize, targets: &[Target]) -> bool {
+        self.adapters.iter().any(|a| targets.iter().any(|&t| a.has(layer, t)))
+    }
+
     /// Adds the updates for `layer`'s projections `parts` (target and output width, in the
     /// order their columns appear in `y`) to `y` in place; `x` is the projections' input.
     /// No launch when no adapter of the step adapts any of them.
