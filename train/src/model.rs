@@ -161,6 +161,17 @@ impl Rope {
     }
 }
 
+/// Softmax over the last dimension, from operations that all have gradients:
+/// `candle_nn::ops::softmax_last_dim` is a fused kernel applied without a backward pass,
+/// so a gradient reaching the attention weights stopped there and the query and key
+/// adapters never learned. The row maximum is a constant shift (softmax does not depend
+/// on it), so it is taken from the detached scores.
+fn softmax_last_dim(scores: &Tensor) -> candle_core::Result<Tensor> {
+    let max = scores.detach().max_keepdim(D::Minus1)?;
+    let exp = scores.broadcast_sub(&max)?.exp()?;
+    exp.broadcast_div(&exp.sum_keepdim(D::Minus1)?)
+}
+
 fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64) -> candle_core::Result<Tensor> {
     let mean_square = x.sqr()?.mean_keepdim(D::Minus1)?;
     x.broadcast_div(&(mean_square + eps)?.sqrt()?)?.broadcast_mul(weight)
@@ -227,7 +238,7 @@ impl<'a> TrainableModel<'a> {
             };
             let (k, v) = (expand(k)?, expand(v)?);
             let scores = (q.matmul(&k.t()?)? * scale)?.broadcast_add(&mask)?;
-            let attention = candle_nn::ops::softmax_last_dim(&scores)?.matmul(&v)?;
+            let attention = softmax_last_dim(&scores)?.matmul(&v)?;
             let attention = attention.transpose(0, 1)?.reshape((n, c.heads * c.head_dim))?;
             h = (h + self.projection(&attention, l, 3, train)?)?;
             let x = rms_norm(&h, &layer.ffn_norm, c.rms_norm_eps)?;
