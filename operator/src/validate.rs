@@ -127,8 +127,8 @@ fn check_gpu(
 }
 
 /// `spec.training`: one storage, an absolute host path, a teacher URL with its model,
-/// LoRA targets that exist in LLaMA-family bases.
-fn check_training(training: &AdapterTraining, errors: &mut Vec<FieldError>) {
+/// LoRA targets that exist in the base's architecture (PEFT's names).
+fn check_training(training: &AdapterTraining, architecture: Architecture, errors: &mut Vec<FieldError>) {
     let storage = &training.storage;
     match (&storage.persistent_volume_claim, &storage.host_path) {
         (Some(_), Some(_)) | (None, None) => {
@@ -151,12 +151,18 @@ fn check_training(training: &AdapterTraining, errors: &mut Vec<FieldError>) {
             errors.push(error("spec.training.teacher.model", "required with teacher.url"));
         }
     }
-    const TARGETS: [&str; 7] = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
+    const LLAMA: [&str; 7] = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
+    // `c_proj` is GPT-2's attention output and MLP output alike, as in PEFT.
+    const GPT2: [&str; 3] = ["c_attn", "c_proj", "c_fc"];
+    let known: &[&str] = match architecture {
+        Architecture::Llama => &LLAMA,
+        Architecture::Gpt2 => &GPT2,
+    };
     for (i, target) in training.lora.target_modules.iter().enumerate() {
-        if !TARGETS.contains(&target.as_str()) {
+        if !known.contains(&target.as_str()) {
             errors.push(error(
                 format!("spec.training.lora.targetModules[{i}]"),
-                format!("{target:?} is not one of {}", TARGETS.join(", ")),
+                format!("{target:?} is not one of {} ({:?} bases)", known.join(", "), architecture),
             ));
         }
     }
@@ -166,13 +172,7 @@ fn check_training(training: &AdapterTraining, errors: &mut Vec<FieldError>) {
 pub fn validate_edge(name: &str, spec: &EdgeLLMSpec, nodes: &[Node]) -> Vec<FieldError> {
     let mut errors = Vec::new();
     if let Some(training) = &spec.training {
-        check_training(training, &mut errors);
-        if spec.model.architecture != Architecture::Llama {
-            errors.push(error(
-                "spec.training",
-                format!("adapter training runs on LLaMA-family bases; this model is {:?}", spec.model.architecture),
-            ));
-        }
+        check_training(training, spec.model.architecture, &mut errors);
     }
     check_name(name, &mut errors);
     check_model(&spec.model, &mut errors);
@@ -328,5 +328,23 @@ mod tests {
             serde_json::from_value(serde_json::json!({"model": model(GGUF), "sites": [site]})).expect("EdgeLLMSpec");
         let fields: Vec<String> = validate_edge("e", &spec, &[]).into_iter().map(|e| e.field).collect();
         assert_eq!(fields, ["spec.sites[0].trainAdapter"]);
+    }
+
+    /// GPT-2 (the paper's edge model) trains too, with PEFT's GPT-2 module names.
+    #[test]
+    fn gpt2_edges_train_with_gpt2_target_names() {
+        const GPT2: &str = r#"{"architecture": "gpt2", "format": "safetensors", "source": {"uri": "file:///m"}}"#;
+        let edge = |targets: serde_json::Value| -> Vec<String> {
+            let spec: EdgeLLMSpec = serde_json::from_value(serde_json::json!({
+                "model": model(GPT2),
+                "sites": [{"name": "a", "nodeSelector": {}, "trainAdapter": true}],
+                "training": {"storage": {"hostPath": "/srv/t"}, "lora": {"targetModules": targets}},
+            }))
+            .expect("EdgeLLMSpec");
+            validate_edge("e", &spec, &[]).into_iter().map(|e| e.field).collect()
+        };
+        assert!(edge(serde_json::json!([])).is_empty());
+        assert!(edge(serde_json::json!(["c_attn", "c_proj", "c_fc"])).is_empty());
+        assert_eq!(edge(serde_json::json!(["c_attn", "q_proj"])), ["spec.training.lora.targetModules[1]"]);
     }
 }

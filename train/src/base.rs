@@ -15,6 +15,7 @@ use netgpt_inference::llama::LlamaConfig;
 use netgpt_inference::tokenizer::TextTokenizer;
 
 use crate::TrainError;
+use crate::sites::{AdapterSites, QkRowOrder, Site};
 
 /// The seven projections of a LLaMA block, in PEFT's names.
 pub const PROJECTIONS: [&str; 7] = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
@@ -221,6 +222,38 @@ impl Base {
         let base = Self { config, embeddings, layers, norm, head, tokenizer, chat_template, source: dir.to_path_buf() };
         base.check()?;
         Ok(base)
+    }
+
+    /// The seven projections of every block, in [`PROJECTIONS`] order, and PEFT's names.
+    pub fn sites(&self) -> AdapterSites {
+        const MODULES: [&str; 7] = [
+            "self_attn.q_proj",
+            "self_attn.k_proj",
+            "self_attn.v_proj",
+            "self_attn.o_proj",
+            "mlp.gate_proj",
+            "mlp.up_proj",
+            "mlp.down_proj",
+        ];
+        let c = &self.config;
+        let projections = PROJECTIONS
+            .iter()
+            .zip(MODULES)
+            .map(|(&target, module)| {
+                let (inputs, outputs) = c.projection_shape(target).unwrap_or((0, 0));
+                Site { target, module, inputs, outputs }
+            })
+            .collect();
+        let gguf = c.rope == RopeLayout::Interleaved && self.source.is_file();
+        AdapterSites {
+            family: "llama",
+            layers: c.layers,
+            projections,
+            block_prefix: "model.layers",
+            fan_in_fan_out: false,
+            qk_row_order: gguf.then_some(QkRowOrder { heads: c.heads, kv_heads: c.kv_heads, head_dim: c.head_dim }),
+            default_targets: &["q_proj", "k_proj", "v_proj", "o_proj"],
+        }
     }
 
     /// Shapes agree with the hyper-parameters (a mismatch would fail deep in a matmul).

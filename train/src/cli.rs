@@ -6,15 +6,16 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
 
 use crate::TrainError;
-use crate::base::Base;
 use crate::data::{Split, read_records, tokenize};
-use crate::model::{Adapter, LoraSpec, TrainableModel};
+use crate::family::TrainBase;
+use crate::model::{Adapter, LoraSpec};
 use crate::trainer::{Schedule, TrainOptions, device, train};
 
 /// `netgpt train lora`: fine-tune a LoRA adapter on a site's dataset.
 #[derive(Debug, clap::Args)]
 pub struct TrainLoraArgs {
-    /// The base model: the GGUF file the edge serves, or a safetensors directory.
+    /// The base model: the GGUF file the edge serves, or a safetensors directory (LLaMA
+    /// family or GPT-2).
     #[arg(long, env = "NETGPT_TRAIN_BASE", value_name = "PATH")]
     pub base: Option<PathBuf>,
     /// The site's dataset (JSONL from `netgpt dataset generate`); its `heldout` records
@@ -30,8 +31,9 @@ pub struct TrainLoraArgs {
     pub alpha: f64,
     #[arg(long, default_value_t = 0.05)]
     pub dropout: f32,
-    /// Projections to adapt (PEFT names), comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "q_proj,k_proj,v_proj,o_proj")]
+    /// Projections to adapt (PEFT names), comma-separated. Default: the attention
+    /// projections (`q_proj,k_proj,v_proj,o_proj` on LLaMA, `c_attn,c_proj` on GPT-2).
+    #[arg(long, value_delimiter = ',')]
     pub target_modules: Vec<String>,
     #[arg(long, default_value_t = 2)]
     pub epochs: usize,
@@ -74,13 +76,13 @@ pub fn run_train_lora(args: TrainLoraArgs) -> Result<(), TrainError> {
     let base_path = crate::base_model_path(args.base.as_deref())?;
     let device = device(&args.device)?;
     eprintln!("train: loading {}", base_path.display());
-    let base = Base::load(&base_path, &device)?;
+    let base = TrainBase::load(&base_path, &device)?;
     let records = read_records(&args.data)?;
     let mut train_set = Vec::new();
     let mut heldout = Vec::new();
     let mut skipped = 0;
     for record in &records {
-        match tokenize(record, &base.tokenizer, &base.chat_template, args.max_tokens)? {
+        match tokenize(record, base.tokenizer(), base.chat_template(), args.max_tokens)? {
             Some(e) if record.split == Split::Train => train_set.push(e),
             Some(e) => heldout.push(e),
             None => skipped += 1,
@@ -104,9 +106,9 @@ pub fn run_train_lora(args: TrainLoraArgs) -> Result<(), TrainError> {
     let spec =
         LoraSpec { rank: args.rank, alpha: args.alpha, dropout: args.dropout, targets: args.target_modules.clone() };
     let mut rng = rand::rngs::StdRng::seed_from_u64(args.seed);
-    let adapter = Adapter::new(&base, spec, &mut rng, &device)?;
+    let adapter = Adapter::new(&base.sites(), spec, &mut rng, &device)?;
     let longest = train_set.iter().chain(&heldout).map(|e| e.tokens.len()).max().unwrap_or(1);
-    let model = TrainableModel::new(&base, &adapter, longest, &device)?;
+    let model = base.model(&adapter, longest, &device)?;
     let options = TrainOptions {
         epochs: args.epochs,
         learning_rate: args.learning_rate,
@@ -129,7 +131,7 @@ pub fn run_train_lora(args: TrainLoraArgs) -> Result<(), TrainError> {
         ProgressStyle::with_template("{bar:30} {pos}/{len} steps  {msg}  [{elapsed_precise} < {eta_precise}]")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let report = train(&model, &adapter, &train_set, &heldout, &options, |log| {
+    let report = train(model.as_ref(), &adapter, &train_set, &heldout, &options, |log| {
         bar.set_message(format!("epoch {} loss {:.3}", log.epoch, log.loss));
         bar.inc(1);
         if bar.is_hidden() && (log.step % 10 == 0 || log.step == total) {
@@ -140,7 +142,7 @@ pub fn run_train_lora(args: TrainLoraArgs) -> Result<(), TrainError> {
         }
     })?;
     bar.finish_and_clear();
-    crate::peft::save(&args.output, &base, &adapter)?;
+    crate::peft::save(&args.output, &adapter, base.source())?;
     let text = serde_json::to_string_pretty(&report).map_err(|e| TrainError::Output(e.to_string()))?;
     std::fs::write(args.output.join("training.json"), &text)
         .map_err(|e| TrainError::Output(format!("{}: {e}", args.output.display())))?;

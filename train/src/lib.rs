@@ -10,8 +10,11 @@ pub mod client;
 pub mod data;
 pub mod dataset;
 pub mod eval;
+pub mod family;
+pub mod gpt2;
 pub mod model;
 pub mod peft;
+pub mod sites;
 pub mod terms;
 pub mod trainer;
 

@@ -12,7 +12,15 @@ use std::collections::BTreeMap;
 use candle_core::{CpuStorage, CustomOp1, D, DType, Device, Layout, Shape, Tensor, Var};
 
 use crate::TrainError;
-use crate::base::{Base, PROJECTIONS, RopeLayout};
+use crate::base::{Base, RopeLayout};
+use crate::sites::AdapterSites;
+
+/// A model the trainer can optimise: the mean completion loss of one example.
+pub trait CompletionLoss {
+    /// Mean cross-entropy of `targets[i]` after `tokens[..=positions[i]]`; `train` turns
+    /// dropout on.
+    fn loss(&self, tokens: &[u32], positions: &[u32], targets: &[u32], train: bool) -> candle_core::Result<Tensor>;
+}
 
 /// `x · wᵀ` for a frozen `w` (`[out, in]`) whose gradient is never needed.
 pub fn frozen_matmul(x: &Tensor, w: &Tensor) -> candle_core::Result<Tensor> {
@@ -71,36 +79,49 @@ pub struct LoraPair {
     pub b: Var,
 }
 
-/// The trainable matrices, keyed by `(layer, projection index)`.
+/// The trainable matrices, keyed by `(layer, index into sites.projections)`.
 pub struct Adapter {
     pub spec: LoraSpec,
+    pub sites: AdapterSites,
     pub pairs: BTreeMap<(usize, usize), LoraPair>,
 }
 
 impl Adapter {
     /// PEFT's initialisation: `A` Kaiming-uniform (bound `1/√in`), `B` zero, so training
-    /// starts from the base model exactly.
-    pub fn new(base: &Base, spec: LoraSpec, rng: &mut impl rand::Rng, device: &Device) -> Result<Self, TrainError> {
+    /// starts from the base model exactly. An empty target list means the base's default.
+    pub fn new(
+        sites: &AdapterSites,
+        mut spec: LoraSpec,
+        rng: &mut impl rand::Rng,
+        device: &Device,
+    ) -> Result<Self, TrainError> {
         if spec.rank == 0 {
             return Err(TrainError::Config("rank must be at least 1".into()));
         }
         if !(0.0..1.0).contains(&spec.dropout) {
             return Err(TrainError::Config(format!("dropout {} is not in [0, 1)", spec.dropout)));
         }
+        if spec.targets.is_empty() {
+            spec.targets = sites.default_targets.iter().map(|t| t.to_string()).collect();
+        }
         let mut indices = Vec::new();
         for target in &spec.targets {
-            let index = PROJECTIONS.iter().position(|p| p == target).ok_or_else(|| {
-                TrainError::Config(format!("target module {target:?} is not one of {}", PROJECTIONS.join(", ")))
-            })?;
-            indices.push(index);
+            let selected = sites.select(target);
+            if selected.is_empty() {
+                return Err(TrainError::Config(format!(
+                    "target module {target:?} is not one of {} ({} base)",
+                    sites.target_names().join(", "),
+                    sites.family
+                )));
+            }
+            indices.extend(selected.into_iter().filter(|i| !indices.contains(i)).collect::<Vec<_>>());
         }
-        if indices.is_empty() {
-            return Err(TrainError::Config("at least one target module is needed".into()));
-        }
+        indices.sort_unstable();
         let mut pairs = BTreeMap::new();
-        for layer in 0..base.config.layers {
+        for layer in 0..sites.layers {
             for &index in &indices {
-                let (input, output) = base.config.projection_shape(PROJECTIONS[index]).unwrap_or((0, 0));
+                let site = &sites.projections[index];
+                let (input, output) = (site.inputs, site.outputs);
                 let bound = 1.0 / (input as f32).sqrt();
                 let values: Vec<f32> = (0..spec.rank * input).map(|_| rng.random_range(-bound..bound)).collect();
                 let a = Var::from_tensor(&Tensor::from_vec(values, (spec.rank, input), device)?)?;
@@ -108,7 +129,7 @@ impl Adapter {
                 pairs.insert((layer, index), LoraPair { a, b });
             }
         }
-        Ok(Self { spec, pairs })
+        Ok(Self { spec, sites: sites.clone(), pairs })
     }
 
     pub fn vars(&self) -> Vec<Var> {
@@ -118,6 +139,20 @@ impl Adapter {
     pub fn parameter_count(&self) -> usize {
         self.pairs.values().map(|p| p.a.elem_count() + p.b.elem_count()).sum()
     }
+}
+
+/// `y + scale · B(A(dropout(x)))` when `pair` is set.
+pub fn add_lora(
+    x: &Tensor,
+    y: Tensor,
+    pair: Option<&LoraPair>,
+    spec: &LoraSpec,
+    train: bool,
+) -> candle_core::Result<Tensor> {
+    let Some(pair) = pair else { return Ok(y) };
+    let x = if train && spec.dropout > 0.0 { candle_nn::ops::dropout(x, spec.dropout)? } else { x.clone() };
+    let delta = x.matmul(&pair.a.t()?)?.matmul(&pair.b.t()?)?;
+    y + (delta * spec.scale())?
 }
 
 /// RoPE tables `[positions, head_dim / 2]`.
@@ -166,7 +201,7 @@ impl Rope {
 /// so a gradient reaching the attention weights stopped there and the query and key
 /// adapters never learned. The row maximum is a constant shift (softmax does not depend
 /// on it), so it is taken from the detached scores.
-fn softmax_last_dim(scores: &Tensor) -> candle_core::Result<Tensor> {
+pub fn softmax_last_dim(scores: &Tensor) -> candle_core::Result<Tensor> {
     let max = scores.detach().max_keepdim(D::Minus1)?;
     let exp = scores.broadcast_sub(&max)?.exp()?;
     exp.broadcast_div(&exp.sum_keepdim(D::Minus1)?)
@@ -188,20 +223,13 @@ pub struct TrainableModel<'a> {
 impl<'a> TrainableModel<'a> {
     pub fn new(base: &'a Base, adapter: &'a Adapter, max_tokens: usize, device: &Device) -> Result<Self, TrainError> {
         let rope = Rope::new(base, max_tokens, device)?;
-        let mask: Vec<f32> = (0..max_tokens)
-            .flat_map(|i| (0..max_tokens).map(move |j| if j > i { f32::NEG_INFINITY } else { 0.0 }))
-            .collect();
-        let mask = Tensor::from_vec(mask, (max_tokens, max_tokens), device)?;
+        let mask = causal_mask(max_tokens, device)?;
         Ok(Self { base, adapter, rope, mask })
     }
 
     fn projection(&self, x: &Tensor, layer: usize, index: usize, train: bool) -> candle_core::Result<Tensor> {
         let y = frozen_matmul(x, &self.base.layers[layer].projections[index])?;
-        let Some(pair) = self.adapter.pairs.get(&(layer, index)) else { return Ok(y) };
-        let dropout = self.adapter.spec.dropout;
-        let x = if train && dropout > 0.0 { candle_nn::ops::dropout(x, dropout)? } else { x.clone() };
-        let delta = x.matmul(&pair.a.t()?)?.matmul(&pair.b.t()?)?;
-        y + (delta * self.adapter.spec.scale())?
+        add_lora(x, y, self.adapter.pairs.get(&(layer, index)), &self.adapter.spec, train)
     }
 
     /// Mean cross-entropy of `targets[i]` after `tokens[..=positions[i]]`: the loss on the
@@ -251,4 +279,17 @@ impl<'a> TrainableModel<'a> {
         let rows = rms_norm(&rows, &self.base.norm, c.rms_norm_eps)?;
         frozen_matmul(&rows, &self.base.head)
     }
+}
+
+impl CompletionLoss for TrainableModel<'_> {
+    fn loss(&self, tokens: &[u32], positions: &[u32], targets: &[u32], train: bool) -> candle_core::Result<Tensor> {
+        TrainableModel::loss(self, tokens, positions, targets, train)
+    }
+}
+
+/// An upper-triangular `-inf` mask `[n, n]` for causal attention.
+pub fn causal_mask(n: usize, device: &Device) -> candle_core::Result<Tensor> {
+    let mask: Vec<f32> =
+        (0..n).flat_map(|i| (0..n).map(move |j| if j > i { f32::NEG_INFINITY } else { 0.0 })).collect();
+    Tensor::from_vec(mask, (n, n), device)
 }

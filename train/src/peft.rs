@@ -8,20 +8,7 @@ use std::path::Path;
 use candle_core::Tensor;
 
 use crate::TrainError;
-use crate::base::{Base, PROJECTIONS, RopeLayout};
 use crate::model::Adapter;
-
-fn module_path(projection: &str) -> &'static str {
-    match projection {
-        "q_proj" => "self_attn.q_proj",
-        "k_proj" => "self_attn.k_proj",
-        "v_proj" => "self_attn.v_proj",
-        "o_proj" => "self_attn.o_proj",
-        "gate_proj" => "mlp.gate_proj",
-        "up_proj" => "mlp.up_proj",
-        _ => "mlp.down_proj",
-    }
-}
 
 /// Undoes llama.cpp's Q/K row permutation on `lora_B` (`[heads * head_dim, r]`): per head,
 /// rows `(head_dim/2, 2)` go back to `(2, head_dim/2)`. A GGUF base was trained in the
@@ -34,20 +21,21 @@ pub fn unpermute_rows(b: &Tensor, heads: usize, head_dim: usize) -> candle_core:
     b.reshape((heads, head_dim / 2, 2, rank))?.transpose(1, 2)?.contiguous()?.reshape((out, rank))
 }
 
-/// Saves `adapter` under `dir` (created if needed).
-pub fn save(dir: &Path, base: &Base, adapter: &Adapter) -> Result<(), TrainError> {
+/// Saves `adapter` under `dir` (created if needed); `source` is the base it was trained
+/// over (its file name is recorded).
+pub fn save(dir: &Path, adapter: &Adapter, source: &Path) -> Result<(), TrainError> {
     let io = |e: std::io::Error| TrainError::Output(format!("{}: {e}", dir.display()));
     std::fs::create_dir_all(dir).map_err(io)?;
-    let c = &base.config;
+    let sites = &adapter.sites;
     let mut tensors: HashMap<String, Tensor> = HashMap::new();
     for (&(layer, index), pair) in &adapter.pairs {
-        let name = PROJECTIONS[index];
-        let prefix = format!("base_model.model.model.layers.{layer}.{}", module_path(name));
+        let site = &sites.projections[index];
+        let prefix = format!("base_model.model.{}.{layer}.{}", sites.block_prefix, site.module);
         let mut b = pair.b.as_tensor().clone();
-        if c.rope == RopeLayout::Interleaved && base.source.is_file() {
-            b = match name {
-                "q_proj" => unpermute_rows(&b, c.heads, c.head_dim)?,
-                "k_proj" => unpermute_rows(&b, c.kv_heads, c.head_dim)?,
+        if let Some(order) = sites.qk_row_order {
+            b = match site.target {
+                "q_proj" => unpermute_rows(&b, order.heads, order.head_dim)?,
+                "k_proj" => unpermute_rows(&b, order.kv_heads, order.head_dim)?,
                 _ => b,
             };
         }
@@ -63,13 +51,13 @@ pub fn save(dir: &Path, base: &Base, adapter: &Adapter) -> Result<(), TrainError
         "lora_dropout": adapter.spec.dropout,
         "target_modules": adapter.spec.targets,
         "bias": "none",
-        "fan_in_fan_out": false,
+        "fan_in_fan_out": sites.fan_in_fan_out,
         "use_rslora": false,
         "use_dora": false,
         "inference_mode": true,
         "init_lora_weights": true,
         "modules_to_save": null,
-        "base_model_name_or_path": base.source.file_name().map(|n| n.to_string_lossy().into_owned()),
+        "base_model_name_or_path": source.file_name().map(|n| n.to_string_lossy().into_owned()),
     });
     let text = serde_json::to_string_pretty(&config).map_err(|e| TrainError::Output(e.to_string()))?;
     std::fs::write(dir.join("adapter_config.json"), text).map_err(io)

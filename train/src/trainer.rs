@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::TrainError;
 use crate::data::Example;
-use crate::model::{Adapter, TrainableModel};
+use crate::model::{Adapter, CompletionLoss};
 
 /// How the learning rate moves after warm-up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
@@ -91,7 +91,7 @@ pub struct TrainReport {
 }
 
 /// Mean completion loss over `examples` without dropout or gradients.
-pub fn mean_loss(model: &TrainableModel, examples: &[Example]) -> Result<Option<f64>, TrainError> {
+pub fn mean_loss(model: &dyn CompletionLoss, examples: &[Example]) -> Result<Option<f64>, TrainError> {
     if examples.is_empty() {
         return Ok(None);
     }
@@ -107,7 +107,7 @@ pub fn mean_loss(model: &TrainableModel, examples: &[Example]) -> Result<Option<
 
 /// Trains `adapter` on `train`; `on_step` sees every optimizer step (progress, logs).
 pub fn train(
-    model: &TrainableModel,
+    model: &dyn CompletionLoss,
     adapter: &Adapter,
     train: &[Example],
     heldout: &[Example],

@@ -4,19 +4,21 @@
 //! of the loss. A forward pass with an operation that has no backward pass makes candle
 //! silently treat its output as a constant; this is what catches it.
 
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use candle_core::{Device, Tensor, Var};
-use netgpt_train::base::{Base, PROJECTIONS};
-use netgpt_train::model::{Adapter, LoraSpec, TrainableModel};
+use netgpt_train::family::TrainBase;
+use netgpt_train::model::{Adapter, CompletionLoss, LoraSpec};
 use rand::SeedableRng;
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../inference-server/tests/fixtures").join(name)
 }
 
-fn all_targets() -> LoraSpec {
-    LoraSpec { rank: 2, alpha: 4.0, dropout: 0.0, targets: PROJECTIONS.iter().map(|p| p.to_string()).collect() }
+fn all_targets(base: &TrainBase) -> LoraSpec {
+    let targets = base.sites().target_names().into_iter().map(String::from).collect();
+    LoraSpec { rank: 2, alpha: 4.0, dropout: 0.0, targets }
 }
 
 /// B starts at zero in training (so A's gradient is zero too); give both matrices values
@@ -30,20 +32,21 @@ fn randomize(adapter: &Adapter, device: &Device) {
     }
 }
 
-fn loss(model: &TrainableModel, tokens: &[u32], positions: &[u32], targets: &[u32]) -> f64 {
+fn loss(model: &dyn CompletionLoss, tokens: &[u32], positions: &[u32], targets: &[u32]) -> f64 {
     f64::from(model.loss(tokens, positions, targets, false).expect("loss").to_scalar::<f32>().expect("scalar"))
 }
 
-/// The element of `var` with the largest gradient, and that gradient.
-fn largest(grad: &Tensor) -> (usize, f64) {
+/// The element of `grad` (flattened) within `within` with the largest gradient, and that
+/// gradient.
+fn largest(grad: &Tensor, within: Range<usize>) -> (usize, f64) {
     let values = grad.flatten_all().expect("flatten").to_vec1::<f32>().expect("values");
-    let (index, value) = values
+    values
         .iter()
         .enumerate()
+        .filter(|(i, _)| within.contains(i))
         .max_by(|a, b| a.1.abs().total_cmp(&b.1.abs()))
         .map(|(i, v)| (i, f64::from(*v)))
-        .expect("non-empty");
-    (index, value)
+        .expect("non-empty")
 }
 
 fn nudge(var: &Var, index: usize, delta: f32) {
@@ -53,16 +56,20 @@ fn nudge(var: &Var, index: usize, delta: f32) {
     var.set(&tensor).expect("set");
 }
 
-fn check(base_path: &Path) {
+/// `query_key`: the projections whose gradient reaches the loss only through the
+/// attention softmax, as (site index, rows of B that are query or key outputs).
+fn check(base_path: &Path, query_key: impl Fn(&TrainBase) -> Vec<(usize, Range<usize>)>) {
     let device = Device::Cpu;
-    let base = Base::load(base_path, &device).expect("base");
+    let base = TrainBase::load(base_path, &device).expect("base");
+    let sites = base.sites();
     let mut rng = rand::rngs::StdRng::seed_from_u64(3);
-    let adapter = Adapter::new(&base, all_targets(), &mut rng, &device).expect("adapter");
+    let adapter = Adapter::new(&sites, all_targets(&base), &mut rng, &device).expect("adapter");
     randomize(&adapter, &device);
     let tokens: Vec<u32> = (0..12u32).map(|i| (i * 37 + 5) % 250).collect();
     let positions: Vec<u32> = (5..11).collect();
     let targets: Vec<u32> = positions.iter().map(|&p| tokens[p as usize + 1]).collect();
-    let model = TrainableModel::new(&base, &adapter, tokens.len(), &device).expect("model");
+    let model = base.model(&adapter, tokens.len(), &device).expect("model");
+    let model = model.as_ref();
 
     let grads = model.loss(&tokens, &positions, &targets, false).expect("loss").backward().expect("backward");
     for (&(layer, index), pair) in &adapter.pairs {
@@ -70,41 +77,59 @@ fn check(base_path: &Path) {
             let grad = grads.get(var.as_tensor());
             let norm = grad.map(|g| g.sqr().and_then(|s| s.sum_all()).and_then(|s| s.to_scalar::<f32>()));
             let norm = norm.transpose().expect("norm").unwrap_or(0.0);
-            assert!(norm > 0.0, "{}: layer {layer} {} {name} got no gradient", base_path.display(), PROJECTIONS[index]);
+            let module = sites.projections[index].module;
+            assert!(norm > 0.0, "{}: layer {layer} {module} {name} got no gradient", base_path.display());
         }
     }
 
     // Central differences for the query and key matrices of the first and last layer.
-    let last = base.config.layers - 1;
-    for (layer, index) in [(0, 0), (0, 1), (last, 0), (last, 1)] {
-        let pair = &adapter.pairs[&(layer, index)];
-        for (name, var) in [("A", &pair.a), ("B", &pair.b)] {
-            let (element, analytic) = largest(grads.get(var.as_tensor()).expect("gradient"));
-            let eps = 1e-2f32;
-            nudge(var, element, eps);
-            let up = loss(&model, &tokens, &positions, &targets);
-            nudge(var, element, -2.0 * eps);
-            let down = loss(&model, &tokens, &positions, &targets);
-            nudge(var, element, eps);
-            let numeric = (up - down) / (2.0 * f64::from(eps));
-            let error = (numeric - analytic).abs() / analytic.abs().max(1e-6);
-            assert!(
-                error < 0.05,
-                "{}: layer {layer} {} {name}[{element}]: analytic {analytic:.6}, finite difference {numeric:.6}",
-                base_path.display(),
-                PROJECTIONS[index]
-            );
+    for layer in [0, sites.layers - 1] {
+        for (index, rows) in query_key(&base) {
+            let pair = &adapter.pairs[&(layer, index)];
+            let rank = pair.a.dims()[0];
+            for (name, var) in [("A", &pair.a), ("B", &pair.b)] {
+                // Every element of A feeds the query/key outputs; of B, only those rows.
+                let within = if name == "A" { 0..var.elem_count() } else { rows.start * rank..rows.end * rank };
+                let (element, analytic) = largest(grads.get(var.as_tensor()).expect("gradient"), within);
+                let eps = 1e-2f32;
+                nudge(var, element, eps);
+                let up = loss(model, &tokens, &positions, &targets);
+                nudge(var, element, -2.0 * eps);
+                let down = loss(model, &tokens, &positions, &targets);
+                nudge(var, element, eps);
+                let numeric = (up - down) / (2.0 * f64::from(eps));
+                let error = (numeric - analytic).abs() / analytic.abs().max(1e-6);
+                let module = sites.projections[index].module;
+                assert!(
+                    error < 0.05,
+                    "{}: layer {layer} {module} {name}[{element}]: analytic {analytic:.6}, finite difference {numeric:.6}",
+                    base_path.display()
+                );
+            }
         }
     }
 }
 
+/// LLaMA: `q_proj` and `k_proj` (sites 0 and 1), all their rows.
+fn llama_query_key(base: &TrainBase) -> Vec<(usize, Range<usize>)> {
+    let sites = base.sites();
+    (0..2).map(|i| (i, 0..sites.projections[i].outputs)).collect()
+}
+
 #[test]
 fn query_and_key_adapters_get_the_loss_gradient_safetensors_base() {
-    check(&fixture("tiny-llama"));
+    check(&fixture("tiny-llama"), llama_query_key);
 }
 
 /// The default model: a GGUF base, whose query and key rows are in llama.cpp's order.
 #[test]
 fn query_and_key_adapters_get_the_loss_gradient_gguf_base() {
-    check(&netgpt_train::base_model_path(None).expect("default model"));
+    check(&netgpt_train::base_model_path(None).expect("default model"), llama_query_key);
+}
+
+/// GPT-2, the paper's edge model: the fused `c_attn` (site 0), whose first two thirds of
+/// rows are the query and the key.
+#[test]
+fn query_and_key_adapters_get_the_loss_gradient_gpt2_base() {
+    check(&fixture("tiny-gpt2"), |base| vec![(0, 0..2 * base.sites().projections[0].inputs)]);
 }

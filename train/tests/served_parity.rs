@@ -98,7 +98,7 @@ fn trainer_and_server_agree_on_the_base_and_on_each_saved_adapter() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(7);
         let spec =
             LoraSpec { rank: 4, alpha: 8.0, dropout: 0.0, targets: targets.iter().map(|t| t.to_string()).collect() };
-        let adapter = Adapter::new(&base, spec, &mut rng, &Device::Cpu).expect("adapter");
+        let adapter = Adapter::new(&base.sites(), spec, &mut rng, &Device::Cpu).expect("adapter");
         let model = TrainableModel::new(&base, &adapter, e.tokens.len(), &Device::Cpu).expect("model");
         let trainer_rows = |model: &TrainableModel| -> Vec<Vec<f32>> {
             model.logits(&e.tokens, &e.positions, false).expect("logits").to_vec2::<f32>().expect("rows")
@@ -120,7 +120,7 @@ fn trainer_and_server_agree_on_the_base_and_on_each_saved_adapter() {
         }
         let trainer_adapted = trainer_rows(&model);
         let dir = std::env::temp_dir().join(format!("netgpt-parity-{}-{checked}", std::process::id()));
-        netgpt_train::peft::save(&dir, &base, &adapter).expect("save");
+        netgpt_train::peft::save(&dir, &adapter, &base.source).expect("save");
         let loaded = LoraAdapter::load("trained", &dir, &layout, &AdapterLimits::default()).expect("server loads it");
         let _ = std::fs::remove_dir_all(&dir);
         let served_adapted = served_logits(&served, Some(&loaded), &e);
@@ -132,4 +132,61 @@ fn trainer_and_server_agree_on_the_base_and_on_each_saved_adapter() {
         assert!(size > 0.5, "{targets:?}: the adapter barely changes the logits ({size})");
         assert!(similarity > 0.95, "{targets:?}: the served adapter acts differently ({similarity:.4})");
     }
+}
+
+/// GPT-2, the paper's edge model, from the tiny fixture `netgpt serve` is tested with: the
+/// trainer's logits equal the server's (both f32), without an adapter and with one the
+/// trainer saved and the server's loader read back (PEFT's GPT-2 names, `fan_in_fan_out`,
+/// the two `c_proj` modules told apart).
+#[test]
+fn gpt2_trainer_and_server_agree_on_the_base_and_on_a_saved_adapter() {
+    use netgpt_inference::gpt2::Gpt2;
+    use netgpt_train::family::TrainBase;
+    use netgpt_train::gpt2::Gpt2Trainable;
+
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../inference-server/tests/fixtures/tiny-gpt2");
+    let base = TrainBase::load(&dir, &Device::Cpu).expect("base");
+    let served = Gpt2::from_dir(&dir, &Device::Cpu).expect("served model");
+    let layout = served.lora_layout().expect("layout");
+    let tokens: Vec<u32> = (0..20u32).map(|i| (i * 53 + 11) % 300).collect();
+    let positions: Vec<u32> = (0..tokens.len() as u32).collect();
+    let max_difference = |a: &Tensor, b: &Tensor| -> f32 {
+        (a - b).and_then(|d| d.abs()).and_then(|d| d.max_all()).and_then(|d| d.to_scalar::<f32>()).expect("difference")
+    };
+
+    let spec = LoraSpec { rank: 4, alpha: 8.0, dropout: 0.0, targets: vec![] };
+    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+    let adapter = Adapter::new(&base.sites(), spec, &mut rng, &Device::Cpu).expect("adapter");
+    assert_eq!(adapter.spec.targets, ["c_attn", "c_proj"], "GPT-2's default targets");
+    // c_attn, the attention c_proj and the MLP c_proj, in every layer.
+    assert_eq!(adapter.pairs.len(), 3 * base.sites().layers);
+    let TrainBase::Gpt2(gpt2) = &base else { panic!("config.json says gpt2") };
+    let model = Gpt2Trainable::new(gpt2, &adapter, tokens.len(), &Device::Cpu).expect("model");
+    let logits = || model.logits(&tokens, &positions, false).expect("trainer logits");
+    let trainer_base = logits();
+    let served_base = served.forward_all(&tokens).expect("served logits");
+    let base_gap = max_difference(&trainer_base, &served_base);
+    eprintln!("GPT-2 base: largest logit difference trainer vs server {base_gap:.2e}");
+    assert!(base_gap < 1e-4, "base logits differ by {base_gap}");
+
+    for (i, pair) in adapter.pairs.values().enumerate() {
+        let (rows, cols) = pair.b.dims2().unwrap();
+        let values: Vec<f32> =
+            (0..rows * cols).map(|k| (((k * 7919 + i * 104729) % 2001) as f32 / 1000.0 - 1.0) * 0.5).collect();
+        pair.b.set(&Tensor::from_vec(values, (rows, cols), &Device::Cpu).unwrap()).unwrap();
+    }
+    let trainer_adapted = logits();
+    let dir = std::env::temp_dir().join(format!("netgpt-parity-gpt2-{}", std::process::id()));
+    netgpt_train::peft::save(&dir, &adapter, base.source()).expect("save");
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("adapter_config.json")).expect("config")).expect("json");
+    assert_eq!(config["fan_in_fan_out"], true);
+    let loaded = LoraAdapter::load("trained", &dir, &layout, &AdapterLimits::default()).expect("server loads it");
+    let _ = std::fs::remove_dir_all(&dir);
+    let served_adapted = served.forward_all_with_adapter(&tokens, Some(&loaded)).expect("served logits");
+    let effect = max_difference(&trainer_adapted, &trainer_base);
+    let gap = max_difference(&trainer_adapted, &served_adapted);
+    eprintln!("GPT-2 adapter: largest logit change {effect:.3}, largest difference trainer vs server {gap:.2e}");
+    assert!(effect > 0.1, "the adapter barely changes the logits ({effect})");
+    assert!(gap < 1e-3 * effect.max(1.0), "the served adapter acts differently: {gap} against a change of {effect}");
 }
