@@ -2,7 +2,10 @@
 """LoRA served on CUDA, checked over HTTP on a GPU node (PyTorch, transformers, peft; no
 network). Exits non-zero on the first failed check.
 
-    python3 inference-server/bench/gpu_lora_serve_check.py NETGPT TOKENIZER_JSON
+    python3 inference-server/bench/gpu_lora_serve_check.py NETGPT TOKENIZER_JSON [f16|bf16 ...]
+
+Runs every check once per dtype named (default: f16 and bf16): model, adapters and serving
+dtype all in that type.
 
 1. Writes a small random LLaMA (head size 128, grouped-query attention) with the given
    tokenizer, and three PEFT adapters on it (rank 8, all seven projections, A and B drawn
@@ -30,12 +33,13 @@ import urllib.error
 import urllib.request
 
 PORT = 18081
-ROOT = "/tmp/netgpt-lora-serve"
+ROOT_BASE = "/tmp/netgpt-lora-serve"
+ROOT = ROOT_BASE
 URL = f"http://127.0.0.1:{PORT}"
 PROMPT = "hello there, where is the station"
 
 
-def build(tokenizer):
+def build(tokenizer, dtype):
     import shutil
 
     import torch
@@ -49,7 +53,7 @@ def build(tokenizer):
                          num_attention_heads=4, num_key_value_heads=2, head_dim=128, max_position_embeddings=1024,
                          tie_word_embeddings=False, bos_token_id=0, eos_token_id=299)
     torch.manual_seed(0)
-    model = LlamaForCausalLM(config).half().cuda()
+    model = LlamaForCausalLM(config).to(dtype={"f16": torch.float16, "bf16": torch.bfloat16}[dtype]).cuda()
     model.config.save_pretrained(model_dir)
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, f"{model_dir}/model.safetensors")
     shutil.copy(tokenizer, f"{model_dir}/tokenizer.json")
@@ -107,8 +111,19 @@ def check(ok, message):
 
 
 def main():
+    global ROOT
     netgpt, tokenizer = sys.argv[1], sys.argv[2]
-    model_dir = build(tokenizer)
+    for dtype in sys.argv[3:] or ["f16", "bf16"]:
+        ROOT = os.path.join(ROOT_BASE, dtype)
+        print(f"--- {dtype}", flush=True)
+        serve_and_check(netgpt, tokenizer, dtype)
+    if failures:
+        raise SystemExit(f"{len(failures)} check(s) failed")
+    print("all LoRA serving checks passed")
+
+
+def serve_and_check(netgpt, tokenizer, dtype):
+    model_dir = build(tokenizer, dtype)
     config = os.path.join(ROOT, "serving.yaml")
     with open(config, "w") as f:
         f.write(f"""apiVersion: netgpt.io/v1alpha1
@@ -117,13 +132,14 @@ model: {{name: m, architecture: llama, format: safetensors, path: {model_dir}}}
 adapters:
 - {{name: a0, path: {ROOT}/adapters/a0}}
 - {{name: a1, path: {ROOT}/adapters/a1}}
-limits: {{device: cuda, dtype: f16, contextLength: 1024}}
+limits: {{device: cuda, dtype: {dtype}, contextLength: 1024}}
 """)
     import nvidia
 
     libs = os.path.join(nvidia.__path__[0], "cu13", "lib")
     env = dict(os.environ, LD_LIBRARY_PATH=libs)
-    log = open("/tmp/lora-serve.log", "w")
+    log_path = os.path.join(ROOT, "serve.log")
+    log = open(log_path, "w")
     server = subprocess.Popen([netgpt, "serve", "--config", config, "--adapter-dir", os.path.join(ROOT, "adapters"),
                                "--host", "127.0.0.1", "--port", str(PORT)], env=env, stdout=log, stderr=log)
     try:
@@ -134,7 +150,7 @@ limits: {{device: cuda, dtype: f16, contextLength: 1024}}
             except Exception:
                 time.sleep(1)
         else:
-            raise SystemExit("server never became ready: " + open("/tmp/lora-serve.log").read()[-2000:])
+            raise SystemExit("server never became ready: " + open(log_path).read()[-2000:])
 
         alone = {}
         for name in ["m", "a0", "a1"]:
@@ -192,10 +208,7 @@ limits: {{device: cuda, dtype: f16, contextLength: 1024}}
         server.terminate()
         server.wait(timeout=30)
         log.close()
-    print(open("/tmp/lora-serve.log").read()[-1500:])
-    if failures:
-        raise SystemExit(f"{len(failures)} check(s) failed")
-    print("all LoRA serving checks passed")
+    print(open(log_path).read()[-1500:])
 
 
 if __name__ == "__main__":

@@ -52,11 +52,14 @@ def llama_config(args):
     )
 
 
+DTYPES = {"f16": torch.float16, "bf16": torch.bfloat16}
+
+
 def build_model(args):
     from transformers import LlamaForCausalLM
 
     torch.manual_seed(0)
-    torch.set_default_dtype(torch.float16)
+    torch.set_default_dtype(DTYPES[getattr(args, "dtype", "f16")])
     with torch.device("cuda"):
         model = LlamaForCausalLM(llama_config(args))
     torch.set_default_dtype(torch.float32)
@@ -72,13 +75,13 @@ def save(model, directory):
     save_file(state, os.path.join(directory, "model.safetensors"), metadata={"format": "pt"})
 
 
-def load(directory):
+def load(directory, dtype="f16"):
     from transformers import LlamaForCausalLM
 
     try:
-        return LlamaForCausalLM.from_pretrained(directory, dtype=torch.float16, device_map="cuda").eval()
+        return LlamaForCausalLM.from_pretrained(directory, dtype=DTYPES[dtype], device_map="cuda").eval()
     except TypeError:  # transformers 4: torch_dtype
-        return LlamaForCausalLM.from_pretrained(directory, torch_dtype=torch.float16, device_map="cuda").eval()
+        return LlamaForCausalLM.from_pretrained(directory, torch_dtype=DTYPES[dtype], device_map="cuda").eval()
 
 
 def time_hf(model, batch, args):
@@ -185,6 +188,7 @@ def run_gpu_bench(args, batches, extra=()):
         "--new", str(args.new),
         "--repeats", str(args.repeats),
         "--dump", args.dump,
+        "--dtype", getattr(args, "dtype", "f16"),
     ] + list(extra)
     print("running", " ".join(command), "with LD_LIBRARY_PATH", libs, flush=True)
     proc = subprocess.run(command, env=env, capture_output=True, text=True)

@@ -138,6 +138,7 @@ def main():
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--peft-repeats", type=int, default=3, help="0: skip timing PEFT (logits are still checked)")
     parser.add_argument("--dump", default="/tmp/netgpt-lora-bench-dump")
+    parser.add_argument("--dtype", choices=["f16", "bf16"], default="f16", help="model, adapters and serving")
     parser.add_argument(
         "--max-error", type=float, default=2e-2,
         help="largest relative L2 error accepted (the base path measured 0.8-1.0e-2 against HF in f16)",
@@ -148,7 +149,7 @@ def main():
     import transformers
 
     if os.path.exists(os.path.join(args.dir, "model.safetensors")):
-        model = hf.load(args.dir)
+        model = hf.load(args.dir, args.dtype)
     else:
         model = hf.build_model(args)
         hf.save(model, args.dir)
@@ -193,7 +194,7 @@ def main():
     gpu = torch.cuda.get_device_name()
     lines = [
         f"GPU: {gpu}; torch {torch.__version__}, transformers {transformers.__version__}, peft {peft.__version__}",
-        f"model: LLaMA-7B shapes ({args.layers} layers, {args.kv_heads} KV heads), f16; {args.adapters} adapters, "
+        f"model: LLaMA-7B shapes ({args.layers} layers, {args.kv_heads} KV heads), {args.dtype}; {args.adapters} adapters, "
         f"rank {args.rank}, all 7 projections; prompt {args.prompt}, {args.new} new tokens, greedy; "
         f"medians of {args.repeats} (NetGPT) and {args.peft_repeats} (PEFT) runs",
         "",

@@ -1,31 +1,36 @@
 #!/usr/bin/env bash
-# `netgpt train lora --device cuda` next to Hugging Face PEFT on the same GPU: the same
+# `netgpt train lora` next to Hugging Face PEFT on the same machine (CPU or GPU): the same
 # GGUF base (each dequantizes it to f32), the same tokenized examples (exported by our
 # trainer, read by the peer), the same hyper-parameters (both scripts' defaults: r 8,
 # alpha 16, dropout 0.05, q/k/v/o, AdamW lr 1e-3, 4 warm-up steps, cosine, 4 examples a
 # step, clip 1.0, 2 epochs). Three seeds each, alternating, then a table of medians.
 #
-#   train/bench/gpu_train_compare.sh NETGPT MODEL.gguf SITE.jsonl OUT_DIR
+#   train/bench/train_compare.sh cpu|cuda NETGPT MODEL.gguf SITE.jsonl OUT_DIR [-- netgpt train flags]
 #
-# Needs python3 with torch, transformers, peft and gguf on the GPU machine; NETGPT is a
-# CUDA build (hack/build-cuda.sh).
+# e.g. `-- --limit 32` trains on the first 32 pairs (the CPU figures of docs/adapters.md).
+# Needs python3 with torch, transformers, peft and gguf; on the CPU both use 2 threads
+# (THREADS to change it). For cuda, NETGPT is a CUDA build (hack/build-cuda.sh).
 set -euo pipefail
-netgpt=$1 gguf=$2 data=$3 out=$4
+device=$1 netgpt=$2 gguf=$3 data=$4 out=$5
+shift 5
+[ "${1:-}" = "--" ] && shift
+threads=${THREADS:-2}
 here=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$out"
 for seed in 0 1 2; do
-  "$netgpt" train lora --base "$gguf" --data "$data" --output "$out/ours-$seed" --device cuda --seed "$seed" \
-    --export-examples "$out/examples.json" >"$out/ours-$seed.json" 2>"$out/ours-$seed.log"
-  python3 "$here/peft_peer.py" --gguf "$gguf" --examples "$out/examples.json" --device cuda --seed "$seed" \
-    >"$out/peft-$seed.json" 2>"$out/peft-$seed.log"
+  RAYON_NUM_THREADS=$threads "$netgpt" train lora --base "$gguf" --data "$data" --output "$out/ours-$seed" \
+    --device "$device" --seed "$seed" --export-examples "$out/examples.json" "$@" \
+    >"$out/ours-$seed.json" 2>"$out/ours-$seed.log"
+  python3 "$here/peft_peer.py" --gguf "$gguf" --examples "$out/examples.json" --device "$device" \
+    --threads "$threads" --seed "$seed" >"$out/peft-$seed.json" 2>"$out/peft-$seed.log"
 done
 python3 - "$out" <<'EOF'
 import json, statistics, sys
 out = sys.argv[1]
 def runs(name):
     return [json.load(open(f"{out}/{name}-{seed}.json")) for seed in range(3)]
-rows = {"netgpt (candle, CUDA)": runs("ours"), "transformers + PEFT (CUDA)": runs("peft")}
-print(f"device: {rows['transformers + PEFT (CUDA)'][0]['device']}")
+rows = {"netgpt (candle)": runs("ours"), "transformers + PEFT": runs("peft")}
+print(f"device: {rows['transformers + PEFT'][0]['device']}; {rows['transformers + PEFT'][0]['peer']}")
 print("| | held-out loss before | held-out loss after (seeds 0/1/2) | median | loop (s) | tokens/s |")
 print("|---|---:|---|---:|---:|---:|")
 for name, rs in rows.items():
