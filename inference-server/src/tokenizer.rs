@@ -339,6 +339,17 @@ impl TextTokenizer {
         self.end_of_generation_ids.contains(&id)
     }
 
+    /// One token that ends generation (`<|endoftext|>` before `<|im_end|>`, …, else the
+    /// lowest such id): what training data ends a completion with when the chat template's
+    /// end-of-turn token is not in the vocabulary (the ChatML fallback on GPT-2).
+    pub fn end_of_generation_token(&self) -> Option<u32> {
+        END_OF_GENERATION_TOKENS
+            .iter()
+            .filter_map(|name| self.inner.token_to_id(name))
+            .find(|id| self.end_of_generation_ids.contains(id))
+            .or_else(|| self.end_of_generation_ids.iter().min().copied())
+    }
+
     /// The template string from `tokenizer.chat_template`.
     pub fn chat_template(&self) -> Option<&str> {
         self.chat_template.as_deref()

@@ -20,6 +20,17 @@ use crate::sites::{AdapterSites, QkRowOrder, Site};
 /// The seven projections of a LLaMA block, in PEFT's names.
 pub const PROJECTIONS: [&str; 7] = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
 
+/// Their paths inside a block of a Hugging Face checkpoint (and in PEFT's keys).
+const MODULES: [&str; 7] = [
+    "self_attn.q_proj",
+    "self_attn.k_proj",
+    "self_attn.v_proj",
+    "self_attn.o_proj",
+    "mlp.gate_proj",
+    "mlp.up_proj",
+    "mlp.down_proj",
+];
+
 /// How the base's Q/K rows pair dimensions for RoPE.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RopeLayout {
@@ -178,17 +189,8 @@ impl Base {
         let mut layers = Vec::with_capacity(hf.num_hidden_layers);
         for index in 0..hf.num_hidden_layers {
             let p = |name: &str| format!("model.layers.{index}.{name}.weight");
-            let names = [
-                "self_attn.q_proj",
-                "self_attn.k_proj",
-                "self_attn.v_proj",
-                "self_attn.o_proj",
-                "mlp.gate_proj",
-                "mlp.up_proj",
-                "mlp.down_proj",
-            ];
             let mut projections = Vec::with_capacity(7);
-            for name in names {
+            for name in MODULES {
                 projections.push(take(p(name))?);
             }
             let projections: [Tensor; 7] =
@@ -226,15 +228,6 @@ impl Base {
 
     /// The seven projections of every block, in [`PROJECTIONS`] order, and PEFT's names.
     pub fn sites(&self) -> AdapterSites {
-        const MODULES: [&str; 7] = [
-            "self_attn.q_proj",
-            "self_attn.k_proj",
-            "self_attn.v_proj",
-            "self_attn.o_proj",
-            "mlp.gate_proj",
-            "mlp.up_proj",
-            "mlp.down_proj",
-        ];
         let c = &self.config;
         let projections = PROJECTIONS
             .iter()

@@ -125,13 +125,20 @@ pub fn tokenize(
     let pieces = template.render_pieces(&messages).map_err(|e| TrainError::Data(e.to_string()))?;
     let prompt = tokenizer.encode_prompt(&pieces).map_err(|e| TrainError::Data(e.to_string()))?;
     let mut completion = tokenizer.encode(record.comprehensive.trim()).map_err(|e| TrainError::Data(e.to_string()))?;
+    // The template's end of turn when the vocabulary has it; else a token the server stops
+    // generating at (GPT-2 served with the ChatML fallback stops at `<|endoftext|>`).
     let end = template
         .end_of_turn()
-        .ok_or_else(|| TrainError::Data("the chat template names no token that ends a turn".into()))?;
-    match tokenizer.token_to_id(end) {
-        Some(id) => completion.push(id),
-        None => return Err(TrainError::Data(format!("the tokenizer has no {end} token to end a completion"))),
-    }
+        .and_then(|token| tokenizer.token_to_id(token))
+        .or_else(|| tokenizer.end_of_generation_token())
+        .ok_or_else(|| {
+            TrainError::Data(format!(
+                "the tokenizer has neither the chat template's end-of-turn token ({}) nor an end-of-generation \
+                 token to end a completion with",
+                template.end_of_turn().unwrap_or("none")
+            ))
+        })?;
+    completion.push(end);
     if prompt.len() + completion.len() > max_tokens || prompt.is_empty() {
         return Ok(None);
     }

@@ -66,3 +66,38 @@ fn training_over_gpt2_lowers_the_held_out_loss_and_saves_a_peft_gpt2_adapter() {
     assert_eq!(tensors.len(), 3 * 2 * base.sites().layers);
     assert!(tensors.contains_key("base_model.model.transformer.h.0.mlp.c_proj.lora_B.weight"));
 }
+
+/// A GPT-2 checkpoint ships no chat template; the server formats its prompts with the
+/// ChatML fallback, whose `<|im_end|>` GPT-2's vocabulary lacks, and stops generating at
+/// `<|endoftext|>`. Training data built from a site's dataset record ends its completion
+/// there, so the adapter learns to stop where the server stops.
+#[test]
+fn gpt2_completions_end_with_the_token_the_server_stops_at() {
+    use netgpt_crds::LocationProfile;
+    use netgpt_crds::config::SiteConfig;
+    use netgpt_train::data::{PROMPT_FORMAT, Record, Split, tokenize};
+
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../inference-server/tests/fixtures/tiny-gpt2");
+    let base = TrainBase::load(&dir, &Device::Cpu).expect("base");
+    let site = SiteConfig {
+        name: "pudong".into(),
+        location: LocationProfile { place_name: Some("Pudong, Shanghai".into()), ..Default::default() },
+        adapter: None,
+    };
+    let record = Record {
+        site: "pudong".into(),
+        split: Split::Train,
+        intent: "food".into(),
+        concise: "cheap lunch".into(),
+        comprehensive: "Where is a cheap lunch in Pudong?".into(),
+        messages: Record::messages_for(&site, "cheap lunch"),
+        context_terms: Vec::new(),
+        teacher: "test".into(),
+        redacted: 0,
+        prompt_format: PROMPT_FORMAT,
+    };
+    let example = tokenize(&record, base.tokenizer(), base.chat_template(), 4096).expect("tokenize").expect("fits");
+    let end = base.tokenizer().token_to_id("<|endoftext|>").expect("GPT-2 has <|endoftext|>");
+    assert_eq!(example.targets.last(), Some(&end));
+    assert!(base.tokenizer().is_end_of_generation(end), "the server stops there");
+}

@@ -22,11 +22,14 @@ fn all_targets(base: &TrainBase) -> LoraSpec {
 }
 
 /// B starts at zero in training (so A's gradient is zero too); give both matrices values
-/// so that every gradient is informative.
+/// so that every gradient is informative. Seeded: the same values every run.
 fn randomize(adapter: &Adapter, device: &Device) {
+    use rand::Rng;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(17);
     for (i, pair) in adapter.pairs.values().enumerate() {
         for (j, var) in [&pair.a, &pair.b].into_iter().enumerate() {
-            let value = Tensor::randn(0f32, 0.3, var.shape(), device).expect("randn");
+            let values: Vec<f32> = (0..var.elem_count()).map(|_| rng.random_range(-0.35f32..0.35)).collect();
+            let value = Tensor::from_vec(values, var.shape(), device).expect("values");
             var.set(&value).unwrap_or_else(|e| panic!("pair {i} matrix {j}: {e}"));
         }
     }
@@ -91,17 +94,23 @@ fn check(base_path: &Path, query_key: impl Fn(&TrainBase) -> Vec<(usize, Range<u
                 // Every element of A feeds the query/key outputs; of B, only those rows.
                 let within = if name == "A" { 0..var.elem_count() } else { rows.start * rank..rows.end * rank };
                 let (element, analytic) = largest(grads.get(var.as_tensor()).expect("gradient"), within);
-                let eps = 1e-2f32;
+                // Small enough that the loss is close to linear over the step, large
+                // enough that f32 rounding of the loss (~1e-6) stays far below the change.
+                let eps = 2e-3f32;
                 nudge(var, element, eps);
                 let up = loss(model, &tokens, &positions, &targets);
                 nudge(var, element, -2.0 * eps);
                 let down = loss(model, &tokens, &positions, &targets);
                 nudge(var, element, eps);
                 let numeric = (up - down) / (2.0 * f64::from(eps));
-                let error = (numeric - analytic).abs() / analytic.abs().max(1e-6);
+                // 5 % of the gradient, plus the f32 rounding of the loss over 2·eps
+                // (about 1e-6 / 4e-3) for the last layer's much smaller gradients.
                 let module = sites.projections[index].module;
+                if layer == 0 {
+                    assert!(analytic.abs() > 1e-3, "{module} {name}: gradient {analytic} too small to check");
+                }
                 assert!(
-                    error < 0.05,
+                    (numeric - analytic).abs() <= 0.05 * analytic.abs() + 3e-4,
                     "{}: layer {layer} {module} {name}[{element}]: analytic {analytic:.6}, finite difference {numeric:.6}",
                     base_path.display()
                 );
