@@ -136,6 +136,8 @@ impl Gpt2Base {
     }
 }
 
+/// LayerNorm spelled out: candle-nn's fused kernel has no backward pass (as for RMSNorm
+/// and the softmax in `model.rs`).
 fn layer_norm(x: &Tensor, (weight, bias): &(Tensor, Tensor), eps: f64) -> candle_core::Result<Tensor> {
     let mean = x.mean_keepdim(D::Minus1)?;
     let centred = x.broadcast_sub(&mean)?;

@@ -114,7 +114,11 @@ impl Adapter {
                     sites.family
                 )));
             }
-            indices.extend(selected.into_iter().filter(|i| !indices.contains(i)).collect::<Vec<_>>());
+            for index in selected {
+                if !indices.contains(&index) {
+                    indices.push(index);
+                }
+            }
         }
         indices.sort_unstable();
         let mut pairs = BTreeMap::new();

@@ -13,6 +13,8 @@ use netgpt_train::model::{Adapter, LoraSpec};
 use netgpt_train::trainer::{Schedule, TrainOptions, train};
 use rand::SeedableRng;
 
+mod common;
+
 /// A prompt of varying tokens, then a fixed four-token completion to learn.
 fn example(seed: u32) -> Example {
     let mut tokens: Vec<u32> = (0..10).map(|i| (seed * 31 + i * 7 + 3) % 250).collect();
@@ -73,29 +75,11 @@ fn training_over_gpt2_lowers_the_held_out_loss_and_saves_a_peft_gpt2_adapter() {
 /// there, so the adapter learns to stop where the server stops.
 #[test]
 fn gpt2_completions_end_with_the_token_the_server_stops_at() {
-    use netgpt_crds::LocationProfile;
-    use netgpt_crds::config::SiteConfig;
-    use netgpt_train::data::{PROMPT_FORMAT, Record, Split, tokenize};
+    use netgpt_train::data::tokenize;
 
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../inference-server/tests/fixtures/tiny-gpt2");
     let base = TrainBase::load(&dir, &Device::Cpu).expect("base");
-    let site = SiteConfig {
-        name: "pudong".into(),
-        location: LocationProfile { place_name: Some("Pudong, Shanghai".into()), ..Default::default() },
-        adapter: None,
-    };
-    let record = Record {
-        site: "pudong".into(),
-        split: Split::Train,
-        intent: "food".into(),
-        concise: "cheap lunch".into(),
-        comprehensive: "Where is a cheap lunch in Pudong?".into(),
-        messages: Record::messages_for(&site, "cheap lunch"),
-        context_terms: Vec::new(),
-        teacher: "test".into(),
-        redacted: 0,
-        prompt_format: PROMPT_FORMAT,
-    };
+    let record = common::lunch_record("Where is a cheap lunch in Pudong?");
     let example = tokenize(&record, base.tokenizer(), base.chat_template(), 4096).expect("tokenize").expect("fits");
     let end = base.tokenizer().token_to_id("<|endoftext|>").expect("GPT-2 has <|endoftext|>");
     assert_eq!(example.targets.last(), Some(&end));

@@ -7,38 +7,18 @@
 
 use candle_core::quantized::gguf_file;
 use candle_core::{Device, Tensor};
-use netgpt_crds::LocationProfile;
-use netgpt_crds::config::SiteConfig;
 use netgpt_inference::llama::Llama;
 use netgpt_inference::lora::{AdapterLimits, LoraAdapter};
 use netgpt_inference::model::{LanguageModel, SequenceStep, logits_rows};
 use netgpt_train::base::Base;
-use netgpt_train::data::{Example, PROMPT_FORMAT, Record, Split, tokenize};
+use netgpt_train::data::{Example, tokenize};
 use netgpt_train::model::{Adapter, LoraSpec, TrainableModel};
 use rand::SeedableRng;
 
+mod common;
+
 fn example(base: &Base) -> Example {
-    let site = SiteConfig {
-        name: "pudong".into(),
-        location: LocationProfile {
-            place_name: Some("Pudong, Shanghai".into()),
-            context: Some("Lujiazui financial district; Shanghai Tower.".into()),
-            ..Default::default()
-        },
-        adapter: None,
-    };
-    let record = Record {
-        site: "pudong".into(),
-        split: Split::Train,
-        intent: "food".into(),
-        concise: "cheap lunch".into(),
-        comprehensive: "Where can I find a cheap lunch near Shanghai Tower in Lujiazui, Pudong?".into(),
-        messages: Record::messages_for(&site, "cheap lunch"),
-        context_terms: Vec::new(),
-        teacher: "test".into(),
-        redacted: 0,
-        prompt_format: PROMPT_FORMAT,
-    };
+    let record = common::lunch_record("Where can I find a cheap lunch near Shanghai Tower in Lujiazui, Pudong?");
     tokenize(&record, &base.tokenizer, &base.chat_template, 512).expect("tokenize").expect("fits")
 }
 
