@@ -173,26 +173,42 @@ load_image() {
 
 # Test-bed DNS: answers <svc>.<ns>.svc.cluster.local (and <svc>.<ns>.svc) with the
 # Service's ClusterIP, NXDOMAIN for anything else in cluster.local, nothing upstream.
-start_dns() {
-  running dnsmasq && return 0
-  : >"$NODE/dns/hosts"
+run_dnsmasq() {
   # As root: it reads the hosts file from under $HOME, which `nobody` cannot.
   dnsmasq --keep-in-foreground --user=root --no-resolv --no-hosts --bind-interfaces --listen-address "$NODE_IP" \
     --except-interface lo --local=/cluster.local/ --local=/svc/ --addn-hosts "$NODE/dns/hosts" \
     --pid-file="$NODE/dns/dnsmasq.pidfile" --log-facility="$NODE/logs/dnsmasq.log" &
   echo $! >"$NODE/dnsmasq.pid"
+}
+
+start_dns() {
+  running dnsmasq && return 0
+  : >"$NODE/dns/hosts"
+  rm -f "$NODE/dns/dnsmasq.pidfile"
+  run_dnsmasq
+  # The feeder also keeps dnsmasq alive: without it no pod resolves a Service, and the
+  # symptom (a gateway that never gets ready) is far from the cause.
   (
     set +e +o pipefail
-    while running dnsmasq; do
-      kc get services -A -o jsonpath='{range .items[*]}{.spec.clusterIP}{" "}{.metadata.name}{" "}{.metadata.namespace}{"\n"}{end}' 2>/dev/null |
-        awk '$1 != "None" && $1 != "" {print $1, $2"."$3".svc.cluster.local", $2"."$3".svc"}' | sort >"$NODE/dns/hosts.new"
-      if [ -s "$NODE/dns/hosts.new" ] && ! cmp -s "$NODE/dns/hosts.new" "$NODE/dns/hosts"; then
+    while [ -f "$NODE/dnsmasq.pid" ]; do
+      if ! running dnsmasq; then
+        echo "$(date -Is) dnsmasq is not running; restarting it"
+        rm -f "$NODE/dns/dnsmasq.pidfile"
+        run_dnsmasq
+      fi
+      # dnsmasq writes its pid file once it is set up; a SIGHUP before that kills it.
+      if [ -f "$NODE/dns/dnsmasq.pidfile" ] &&
+        kc --request-timeout=10s get services -A \
+          -o jsonpath='{range .items[*]}{.spec.clusterIP}{" "}{.metadata.name}{" "}{.metadata.namespace}{"\n"}{end}' |
+        awk '$1 != "None" && $1 != "" {print $1, $2"."$3".svc.cluster.local", $2"."$3".svc"}' |
+          sort >"$NODE/dns/hosts.new" &&
+        [ -s "$NODE/dns/hosts.new" ] && ! cmp -s "$NODE/dns/hosts.new" "$NODE/dns/hosts"; then
         mv "$NODE/dns/hosts.new" "$NODE/dns/hosts"
         kill -HUP "$(cat "$NODE/dnsmasq.pid")"
       fi
       sleep 1
     done
-  ) >/dev/null 2>&1 &
+  ) >>"$NODE/logs/dns-feeder.log" 2>&1 &
   echo $! >"$NODE/dns-feeder.pid"
 }
 

@@ -218,11 +218,45 @@ async fn wait_cr_ready(namespace: &str, kind: &str, name: &str) {
     let events = output_text(&events);
     let recent: Vec<&str> = events.lines().rev().take(25).collect();
     panic!(
-        "timed out after {READY_TIMEOUT:?} waiting for {kind} {name} Ready; its conditions: {}\npods:\n{}\nlatest events:\n{}",
+        "timed out after {READY_TIMEOUT:?} waiting for {kind} {name} Ready; its conditions: {}\npods:\n{}\nlatest events:\n{}\n{}",
         serde_json::to_string_pretty(&last["status"]["conditions"]).unwrap_or_default(),
         output_text(&pods),
         recent.into_iter().rev().collect::<Vec<_>>().join("\n"),
+        not_ready_diagnostics(namespace),
     );
+}
+
+/// What a CI log needs to tell why a pod stays unready: the unready containers' own last
+/// log lines, the Services' endpoints, and the node's DNS and kube-proxy state.
+fn not_ready_diagnostics(namespace: &str) -> String {
+    let mut report = String::new();
+    let out = kubectl(&["-n", namespace, "get", "pods", "-o", "json"]);
+    let pods: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    for pod in pods["items"].as_array().into_iter().flatten() {
+        let pod_name = pod["metadata"]["name"].as_str().unwrap_or_default();
+        for status in pod["status"]["containerStatuses"].as_array().into_iter().flatten() {
+            if status["ready"] == true {
+                continue;
+            }
+            let container = status["name"].as_str().unwrap_or_default();
+            let logs = kubectl(&["-n", namespace, "logs", pod_name, "-c", container, "--tail=15"]);
+            report.push_str(&format!("--- logs of unready {pod_name}/{container}:\n{}\n", output_text(&logs)));
+        }
+    }
+    let endpoints = kubectl(&["-n", namespace, "get", "endpoints"]);
+    report.push_str(&format!("--- endpoints:\n{}\n", output_text(&endpoints)));
+    let node = netgpt_testenv::kubeconfig_path().with_file_name("node");
+    for (what, file, lines) in [
+        ("DNS hosts", "dns/hosts", 40),
+        ("DNS feeder log", "logs/dns-feeder.log", 10),
+        ("dnsmasq log", "logs/dnsmasq.log", 10),
+        ("kube-proxy log", "logs/kube-proxy.log", 15),
+    ] {
+        let text = std::fs::read_to_string(node.join(file)).unwrap_or_else(|e| format!("({e})"));
+        let tail: Vec<&str> = text.lines().rev().take(lines).collect();
+        report.push_str(&format!("--- {what} ({file}):\n{}\n", tail.into_iter().rev().collect::<Vec<_>>().join("\n")));
+    }
+    report
 }
 
 fn pod_ready(pod: &Pod) -> bool {

@@ -114,6 +114,9 @@ struct Gateway {
     metrics: GatewayMetrics,
     /// Set on shutdown: `/ready` answers 503 while in-flight requests finish.
     draining: AtomicBool,
+    /// Whether the last `/ready` found the edge model ready: a change is logged once with
+    /// its reason, so a gateway stuck not-ready says why without a line per probe.
+    edge_ready: AtomicBool,
     stream_idle_timeout: Duration,
     /// The workflow's `popularityPrediction` steps: every request is counted by each.
     forecasters: Vec<Arc<Forecaster>>,
@@ -174,6 +177,8 @@ pub async fn start_with(config: WorkflowConfig, settings: GatewaySettings) -> Re
         http,
         metrics,
         draining: AtomicBool::new(false),
+        // Starts "ready" so that a gateway whose edge is not up yet logs it once.
+        edge_ready: AtomicBool::new(true),
         stream_idle_timeout: settings.stream_idle_timeout,
         forecasters,
     });
@@ -216,15 +221,45 @@ pub fn run(args: GatewayArgs) -> Result<(), GatewayError> {
 
 /// Ready when the site's edge model is ready (the cloud is optional: the edge falls back),
 /// and not draining.
-async fn ready(State(g): State<Arc<Gateway>>) -> impl IntoResponse {
+async fn ready(State(g): State<Arc<Gateway>>) -> Response {
     if g.draining.load(Ordering::Acquire) {
-        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down");
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
     }
-    let url = format!("{}/ready", g.config.edge.url.trim_end_matches('/'));
-    match g.http.get(url).timeout(Duration::from_secs(2)).send().await {
-        Ok(r) if r.status().is_success() => (StatusCode::OK, "ready"),
-        _ => (StatusCode::SERVICE_UNAVAILABLE, "edge model not ready"),
+    let edge = g.config.edge.url.trim_end_matches('/');
+    let outcome = match g.http.get(format!("{edge}/ready")).timeout(Duration::from_secs(2)).send().await {
+        Ok(r) if r.status().is_success() => Ok(()),
+        Ok(r) => Err(format!("{edge}/ready answered {}", r.status())),
+        // The error's source chain names the cause (DNS, refused, timeout).
+        Err(error) => Err(format!("{edge}/ready: {}", error_chain(&error))),
+    };
+    let was_ready = g.edge_ready.swap(outcome.is_ok(), Ordering::AcqRel);
+    match outcome {
+        Ok(()) => {
+            if !was_ready {
+                tracing::info!(edge, "edge model ready");
+            }
+            (StatusCode::OK, "ready").into_response()
+        }
+        Err(reason) => {
+            if was_ready {
+                tracing::warn!(%reason, "not ready: edge model unreachable or not ready");
+            }
+            (StatusCode::SERVICE_UNAVAILABLE, format!("edge model not ready: {reason}")).into_response()
+        }
     }
+}
+
+/// An error and its sources, outermost first: reqwest's own message ("error sending
+/// request") hides whether DNS, the connection or the peer failed.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// The `popularityPrediction` steps' counts, predictions and scores; 404 without any.
