@@ -390,6 +390,7 @@ fn out_of_distribution_corpus_regression_floors() {
         ("corpus_presidio_tune.jsonl", 0.94, 0.98),
         ("corpus_presidio_tune_gb.jsonl", 0.92, 0.95),
         ("corpus_presidio_tune_au_ca.jsonl", 0.94, 0.98),
+        ("corpus_faker_eu_tune.jsonl", 0.86, 0.93),
         ("corpus_presidio_heldout.jsonl", 0.88, 0.95),
         ("corpus_presidio_heldout_au_ca.jsonl", 0.90, 0.96),
         ("corpus_presidio_heldout2.jsonl", 0.90, 0.96),

@@ -146,11 +146,50 @@ pub(super) fn detect(text: &str, out: &mut Vec<Detection>) {
     }
     for regex in [&*EN_LOCATION, &*CN_LOCATION] {
         for caps in regex.captures_iter(text) {
-            if let Some(m) = caps.get(1) {
+            if let Some(m) = caps.get(1)
+                && !names_a_time(m.as_str())
+            {
                 out.push(Detection::new(m.start(), m.end(), EntityType::Location, priority::LOCATION));
             }
         }
     }
+}
+
+/// `moved to Thursday`, `coming to May`: a day, month or season, not a place.
+fn names_a_time(place: &str) -> bool {
+    const TIMES: &[&str] = &[
+        "monday",
+        "tuesday",
+        "wednesday",
+        "thursday",
+        "friday",
+        "saturday",
+        "sunday",
+        "january",
+        "february",
+        "march",
+        "april",
+        "may",
+        "june",
+        "july",
+        "august",
+        "september",
+        "october",
+        "november",
+        "december",
+        "spring",
+        "summer",
+        "autumn",
+        "fall",
+        "winter",
+        "christmas",
+        "easter",
+        "tomorrow",
+        "today",
+        "tonight",
+    ];
+    let first = place.split([' ', ',', '-']).next().unwrap_or_default().to_lowercase();
+    TIMES.contains(&first.as_str())
 }
 
 /// Moves `start` past sentence words the greedy Han classes swallowed (`我住在北京市…`).
@@ -194,6 +233,7 @@ mod tests {
         assert_eq!(found("office 42 W 34th St, Apt 5B"), ["42 W 34th St, Apt 5B"]);
         assert_eq!(found("wohne in der Hauptstraße 12, 10115 Berlin"), ["Hauptstraße 12, 10115 Berlin"]);
         assert_eq!(found("au 12 rue de Rivoli, 75001 Paris"), ["12 rue de Rivoli, 75001 Paris"]);
+        assert!(found("Tell Marcel that the meeting moved to Thursday.").is_empty());
         assert_eq!(
             found("sent to Flat 52\nKelly Harbor\nRoseburgh\nW2 5SU?"),
             ["Flat 52\nKelly Harbor\nRoseburgh\nW2 5SU"]

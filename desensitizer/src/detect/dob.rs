@@ -10,7 +10,13 @@ use super::{Detection, compile, number_isolated, priority};
 
 static DOB: LazyLock<Regex> = LazyLock::new(|| {
     compile(concat!(
-        r"(?i)(?:born on|born|date of birth|birth date|birthdate|d\.o\.b\.?|dob|birthday|出生日期|出生于|出生在|生日)",
+        r"(?i)(?:born on|born|date of birth|birth date|birthdate|d\.o\.b\.?|dob|birthday|出生日期|出生于|出生在|生日",
+        // The languages of the sites' neighbours: German, French, Spanish, Italian, Dutch.
+        r"|geboren am|geboren|geb\.|geburtsdatum|née? le|née?|date de naissance|nacid[oa] el|nacid[oa]",
+        r"|fecha de nacimiento|nat[oa] il|nat[oa]|data di nascita|geboortedatum)",
+        // Where before when: `born in Lyon, France, on …` (a place of at most 60
+        // characters, no sentence end inside).
+        r"(?:\s+(?:in|at|à|en|in|a)\s+[^.!?;\n]{1,60}?,?\s+(?:on|le|el|il|am|op)\s+)?",
         // `date of birth: …`, `born 1990-…`, or `date of birth. It's …`.
         r"(?:\s*(?:is|was|:|：|是|为|-)\s*|[.,]?\s*(?:it's|it is)\s+|\s+|)",
         r"(",
@@ -49,5 +55,11 @@ mod tests {
         assert_eq!(found("your date of birth. It's 1939-01-22"), ["1939-01-22"]);
         assert_eq!(found("出生日期：1990年3月12日"), ["1990年3月12日"]);
         assert!(found("the meeting is on 2024-05-01").is_empty());
+        assert_eq!(found("I was born in Caldas da Rainha, Hong Kong, on 10/11/1980."), ["10/11/1980"]);
+        assert_eq!(found("geboren am 14.12.1992 in Graz"), ["14.12.1992"]);
+        assert_eq!(found("née le 03/04/1977"), ["03/04/1977"]);
+        assert_eq!(found("Fecha de nacimiento: 1985-04-16"), ["1985-04-16"]);
+        // A place, then a sentence end: the date after it is not the birth date.
+        assert!(found("born in Lyon. On 2024-05-01 we met").is_empty());
     }
 }

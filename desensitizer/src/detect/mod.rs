@@ -14,6 +14,7 @@ mod email;
 mod gazetteer;
 mod iban;
 mod ip;
+mod join;
 mod names;
 mod national_id;
 mod normalize;
@@ -22,6 +23,7 @@ mod phone;
 mod place;
 mod secret;
 pub mod span;
+mod street_eu;
 mod url_credentials;
 
 use std::collections::BTreeMap;
@@ -144,7 +146,7 @@ impl Detector {
             let learned = model.detect(text)?;
             found = join_learned(found, learned);
         }
-        let mut kept = resolve_in(text, found);
+        let mut kept = join::adjust(text, resolve_in(text, found));
         kept.retain(|d| self.on(d.kind));
         Ok(kept)
     }
@@ -162,6 +164,7 @@ fn run_rules(text: &str, found: &mut Vec<Detection>) {
     phone::detect(text, found);
     dob::detect(text, found);
     address::detect(text, found);
+    street_eu::detect(text, found);
     person::detect(text, found);
     place::detect(text, found);
 }

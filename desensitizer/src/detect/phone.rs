@@ -21,7 +21,7 @@ struct Shape {
     nanp: bool,
 }
 
-static SHAPES: [Shape; 7] = [
+static SHAPES: [Shape; 8] = [
     // +CC, then groups; parentheses around an area code allowed.
     Shape {
         regex: LazyLock::new(|| {
@@ -80,6 +80,9 @@ static SHAPES: [Shape; 7] = [
         digits: 10..=10,
         nanp: false,
     },
+    // A country or area code in parentheses, then the number in one block (`(351)
+    // 932220688`, `(0991)-789243`): a grouping dates and amounts do not take.
+    Shape { regex: LazyLock::new(|| compile(r"\([0-9]{2,4}\)[ \-]?[0-9]{6,10}")), digits: 9..=13, nanp: false },
 ];
 
 /// A number right after a phone label: any grouping, 7–15 digits.
@@ -165,6 +168,8 @@ mod tests {
         // Written as phone numbers, whatever the digits (Canadian test numbers break NANP).
         assert_eq!(found("(272) 074-3961 x627"), ["(272) 074-3961 x627"]);
         assert_eq!(found("at 1-194-134-8269."), ["1-194-134-8269"]);
+        assert_eq!(found("greeting for (351) 932220688."), ["(351) 932220688"]);
+        assert_eq!(found("for (0991)-789243."), ["(0991)-789243"]);
     }
 
     #[test]

@@ -39,7 +39,14 @@ static LABELLED_KEY: LazyLock<Regex> = LazyLock::new(|| {
 /// any value counts. Up to four words may say what the password is for.
 static LABELLED_PASSWORD: LazyLock<Regex> = LazyLock::new(|| {
     compile(
-        r#"(?i)(?:password|passwd|passphrase|passcode|pwd|pin code|密码|口令)(?:\s+(?:for|of|to|on)(?:\s+[\w'’-]+){1,4})?["']?\s*(?:is|was|=|:|=>|：|是|为)\s*["']?([^\s"',;，。]{4,128})"#,
+        r#"(?i)(?:password|passwd|passphrase|passcode|pwd|pin code|\bpin\b|wi-?fi key|(?:safe|door|gate|alarm|entry|access|security|lock|garage|building|keypad) code|passwort|kennwort|mot de passe|contraseña|\bclave\b|密码|口令)(?:\s+(?:for|of|to|on|at)(?:\s+[\w'’-]+){1,4})?["']?\s*(?:is|was|=|:|=>|：|是|为|ist|est|es)\s*["']?([^\s"',;，。]{4,128})"#,
+    )
+});
+
+/// `set X as my new password`: the value before the label.
+static PASSWORD_BEFORE_LABEL: LazyLock<Regex> = LazyLock::new(|| {
+    compile(
+        r#"(?i)\b(?:set|use|used|chose|picked|choose|pick|changed it to|made)\s+["'`]?([^\s"'`]{4,128})["'`]?\s+as\s+(?:my|the|our|a|your)?\s*(?:new\s+)?(?:password|passcode|passphrase|pin|wi-?fi key)\b"#,
     )
 });
 
@@ -88,7 +95,7 @@ pub(super) fn detect(text: &str, out: &mut Vec<Detection>) {
             out.push(Detection::new(start, start + trimmed.len(), EntityType::ApiKey, priority::PASSWORD_SHAPED));
         }
     }
-    for caps in LABELLED_PASSWORD.captures_iter(text) {
+    for caps in LABELLED_PASSWORD.captures_iter(text).chain(PASSWORD_BEFORE_LABEL.captures_iter(text)) {
         let Some(m) = caps.get(1) else { continue };
         let (start, end) = trim_sentence_end(text, m.start(), m.end());
         if end > start {
@@ -143,6 +150,11 @@ mod tests {
         assert!(found("the token is valid").is_empty());
         assert!(found("reset your password via the link").is_empty());
         assert_eq!(found("the password for the office wifi is Blue-Otter-42"), ["Blue-Otter-42"]);
+        assert_eq!(found("I set H6gx6SFnxrO as my new password, is it strong enough?"), ["H6gx6SFnxrO"]);
+        assert_eq!(found("the safe code for the office is 8zcJddAymqf."), ["8zcJddAymqf"]);
+        assert_eq!(found("Das Passwort ist Sonne123"), ["Sonne123"]);
+        assert!(found("I set the alarm as my reminder").is_empty());
+        assert!(found("the spin is fast").is_empty());
     }
 
     #[test]

@@ -1,0 +1,154 @@
+//! Adjustments after resolution, where two kept spans are one value or a span is no value:
+//! a double-barrelled name cut at its hyphen (`Keudel` `-` `Krause`), a town cut at its
+//! connector (`Gillièron` `am` `Albis`), a street line whose postcode line follows it, a
+//! "name" that is only a title (`Prof`).
+
+use netgpt_crds::workflow::EntityType;
+
+use super::{Detection, street_eu};
+
+/// Words between two place spans that make them one name (`Frankfurt am Main`,
+/// `Châlons-en-Champagne` is hyphenated and joined as such).
+const PLACE_CONNECTORS: &[&str] = &[
+    "am", "an der", "an", "im", "bei", "ob der", "sur", "sous", "en", "de", "del", "de la", "di", "della", "do", "da",
+];
+
+/// Titles the learned stage sometimes tags as a name on their own.
+const TITLES: &[&str] =
+    &["prof", "dr", "mr", "mrs", "ms", "mme", "mlle", "sr", "sra", "dott", "sig", "herr", "frau", "ing", "mag", "dipl"];
+
+/// Applies every adjustment to `kept` (disjoint, sorted by start); the result is too.
+pub(super) fn adjust(text: &str, kept: Vec<Detection>) -> Vec<Detection> {
+    let mut out: Vec<Detection> = Vec::with_capacity(kept.len());
+    for d in kept.into_iter().flat_map(|d| split_place_list(text, d)) {
+        if d.kind == EntityType::Person && is_title(text.get(d.start..d.end).unwrap_or_default()) {
+            continue;
+        }
+        if let Some(last) = out.last_mut()
+            && last.kind == d.kind
+            && text.get(last.end..d.start).is_some_and(|gap| belong_together(d.kind, gap))
+        {
+            last.end = d.end;
+            last.priority = last.priority.max(d.priority);
+            continue;
+        }
+        out.push(d);
+    }
+    extend_street_lines(text, out)
+}
+
+/// `Eilenburg, Bahamas` is a town and a country: two places, as every corpus labels them
+/// (and as the pseudonyms then read: `[LOCATION_1], [LOCATION_2]`).
+fn split_place_list(text: &str, d: Detection) -> Vec<Detection> {
+    let Some(span) = text.get(d.start..d.end).filter(|s| d.kind == EntityType::Location && s.contains(", ")) else {
+        return vec![d];
+    };
+    let mut parts = Vec::new();
+    let mut offset = d.start;
+    for part in span.split(", ") {
+        if part.chars().any(char::is_alphanumeric) {
+            parts.push(Detection { start: offset, end: offset + part.len(), ..d });
+        }
+        offset += part.len() + 2;
+    }
+    parts
+}
+
+fn belong_together(kind: EntityType, gap: &str) -> bool {
+    match kind {
+        EntityType::Person | EntityType::Location if gap == "-" => true,
+        EntityType::Location => {
+            gap.strip_prefix(' ').and_then(|g| g.strip_suffix(' ')).is_some_and(|word| PLACE_CONNECTORS.contains(&word))
+        }
+        _ => false,
+    }
+}
+
+fn is_title(span: &str) -> bool {
+    let word = span.trim_end_matches('.').to_lowercase();
+    TITLES.contains(&word.as_str())
+}
+
+/// A street line followed by its postcode line takes the line in; the town the place
+/// rules found in it is then part of the address.
+fn extend_street_lines(text: &str, mut spans: Vec<Detection>) -> Vec<Detection> {
+    let mut i = 0;
+    while i < spans.len() {
+        if spans[i].kind == EntityType::StreetAddress
+            && let Some(end) = street_eu::postal_line_end(text, spans[i].end)
+        {
+            // Only names, places and addresses may be swallowed; anything else inside the
+            // line (a phone number) keeps the line as it was.
+            let inside = spans[i + 1..].iter().take_while(|d| d.start < end).collect::<Vec<_>>();
+            let swallowable = inside.iter().all(|d| {
+                d.end <= end && matches!(d.kind, EntityType::Location | EntityType::Person | EntityType::StreetAddress)
+            });
+            if swallowable {
+                let n = inside.len();
+                spans[i].end = end;
+                spans.drain(i + 1..i + 1 + n);
+            }
+        }
+        i += 1;
+    }
+    spans
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn span(text: &str, needle: &str, kind: EntityType) -> Detection {
+        let start = text.find(needle).unwrap_or_else(|| panic!("{needle} in {text}"));
+        Detection::new(start, start + needle.len(), kind, 1)
+    }
+
+    fn texts<'a>(text: &'a str, spans: &[Detection]) -> Vec<&'a str> {
+        spans.iter().map(|d| &text[d.start..d.end]).collect()
+    }
+
+    #[test]
+    fn joins_hyphenated_names_and_connected_places() {
+        let text = "Please add Luzia Keudel-Krause to the list; she moved to Gillièron am Albis.";
+        let kept = vec![
+            span(text, "Luzia Keudel", EntityType::Person),
+            span(text, "Krause", EntityType::Person),
+            span(text, "Gillièron", EntityType::Location),
+            span(text, "Albis", EntityType::Location),
+        ];
+        assert_eq!(texts(text, &adjust(text, kept)), ["Luzia Keudel-Krause", "Gillièron am Albis"]);
+    }
+
+    #[test]
+    fn keeps_separate_values_apart() {
+        let text = "Ann and Bob, Paris and Lyon, Rome - Milan";
+        let kept = vec![
+            span(text, "Ann", EntityType::Person),
+            span(text, "Bob", EntityType::Person),
+            span(text, "Paris", EntityType::Location),
+            span(text, "Lyon", EntityType::Location),
+            span(text, "Rome", EntityType::Location),
+            span(text, "Milan", EntityType::Location),
+        ];
+        assert_eq!(adjust(text, kept.clone()).len(), kept.len());
+    }
+
+    #[test]
+    fn splits_a_town_from_its_country() {
+        let text = "I was born in Freistadt, Spanien, on 1971-06-20.";
+        let kept = vec![span(text, "Freistadt, Spanien", EntityType::Location)];
+        assert_eq!(texts(text, &adjust(text, kept)), ["Freistadt", "Spanien"]);
+    }
+
+    #[test]
+    fn drops_titles_and_extends_street_lines() {
+        let text = "Name: Prof. Leander Haberl, 4, boulevard Letellier\n92783 Le GallBourg please";
+        let kept = vec![
+            span(text, "Prof", EntityType::Person),
+            span(text, "Leander Haberl", EntityType::Person),
+            span(text, "4, boulevard Letellier", EntityType::StreetAddress),
+            span(text, "Le GallBourg", EntityType::Location),
+        ];
+        assert_eq!(texts(text, &adjust(text, kept)), ["Leander Haberl", "4, boulevard Letellier\n92783 Le GallBourg"]);
+    }
+}
