@@ -29,6 +29,19 @@ pub struct Sample {
     pub spans: Vec<GoldSpan>,
 }
 
+impl Sample {
+    /// The text of each gold span (spans out of range are skipped).
+    pub fn values(&self) -> Vec<&str> {
+        let chars: Vec<(usize, char)> = self.text.char_indices().collect();
+        let byte = |i: usize| chars.get(i).map_or(self.text.len(), |(b, _)| *b);
+        self.spans
+            .iter()
+            .filter(|s| s.start < s.end && s.end <= chars.len())
+            .filter_map(|s| self.text.get(byte(s.start)..byte(s.end)))
+            .collect()
+    }
+}
+
 /// A gold entity, in code points.
 #[derive(Debug, Clone, Deserialize)]
 pub struct GoldSpan {

@@ -410,6 +410,35 @@ fn out_of_distribution_corpus_regression_floors() {
     }
 }
 
+/// Every sentence of every corpus comes back as it was sent, through the sidecar and an
+/// upstream that repeats its input, whole and streamed in two-character pieces: each
+/// pseudonym is restored, whatever value it stands for.
+#[tokio::test]
+async fn every_corpus_sentence_round_trips() {
+    let (upstream, recorder) = recording_upstream().await;
+    let addr = sidecar(upstream, DesensitizationPolicy::default()).await;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/pii");
+    let mut sent = 0;
+    for entry in std::fs::read_dir(&dir).expect("corpus dir") {
+        let path = entry.expect("entry").path();
+        if path.extension().and_then(|e| e.to_str()) != Some("jsonl") {
+            continue;
+        }
+        for sample in eval::load_corpus(&path).expect("corpus loads") {
+            for stream in [false, true] {
+                let body =
+                    json!({"model": "cloud", "stream": stream, "messages": [{"role": "user", "content": sample.text}]});
+                let (status, answer) = post_json(addr, "/v1/chat/completions", &body).await;
+                assert_eq!(status, 200, "{answer}");
+                assert_eq!(answer_text(&answer), sample.text, "{} (stream: {stream})", path.display());
+                sent += 1;
+            }
+        }
+    }
+    assert!(sent > 4_000, "{sent} requests");
+    assert_eq!(recorder.count(), sent, "every request was forwarded once");
+}
+
 #[tokio::test]
 async fn slow_upstream_times_out_with_an_error() {
     let app = Router::new().route(
