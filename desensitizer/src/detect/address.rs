@@ -31,7 +31,7 @@ static EN_STREET: LazyLock<Regex> = LazyLock::new(|| {
 
 static DE_STREET: LazyLock<Regex> = LazyLock::new(|| {
     compile(
-        r"[A-ZÄÖÜ][a-zäöüß]+(?:straße|strasse|str\.|weg|gasse|platz|allee|ring|damm)\s+[0-9]{1,4}[a-z]?(?:,\s*[0-9]{5}\s+[A-ZÄÖÜ][a-zäöüß]+)?",
+        r"[A-ZÄÖÜ][a-zäöüß]+(?:straße|strasse|str\.|weg|gasse|platz|allee|ring|damm)\s+[0-9]{1,4}[a-z]?(?:[/\-][0-9]{1,4})?(?:,\s*[0-9]{5}\s+[A-ZÄÖÜ][a-zäöüß]+)?",
     )
 });
 

@@ -19,9 +19,11 @@ struct Shape {
     /// groups are separated by spaces only (`123 456 7890` may be any grouped number;
     /// `(123) 456-7890` and `123-456-7890` are written as phone numbers whatever the digits).
     nanp: bool,
+    /// Not one part of a longer run of space-separated digit groups (`123 456 789 012`).
+    whole_group: bool,
 }
 
-static SHAPES: [Shape; 8] = [
+static SHAPES: [Shape; 9] = [
     // +CC, then groups; parentheses around an area code allowed.
     Shape {
         regex: LazyLock::new(|| {
@@ -32,20 +34,28 @@ static SHAPES: [Shape; 8] = [
         }),
         digits: 8..=15,
         nanp: false,
+        whole_group: false,
     },
     // 00CC international prefix.
     Shape {
         regex: LazyLock::new(|| compile(r"00[1-9][0-9]{0,2}(?:[ .\-]?[0-9]{1,5}){2,6}")),
         digits: 10..=17,
         nanp: false,
+        whole_group: false,
     },
     // Chinese mobile.
-    Shape { regex: LazyLock::new(|| compile(r"1[3-9][0-9](?:[ \-]?[0-9]{4}){2}")), digits: 11..=11, nanp: false },
+    Shape {
+        regex: LazyLock::new(|| compile(r"1[3-9][0-9](?:[ \-]?[0-9]{4}){2}")),
+        digits: 11..=11,
+        nanp: false,
+        whole_group: false,
+    },
     // Chinese landline with area code.
     Shape {
         regex: LazyLock::new(|| compile(r"(?:0[1-9][0-9]{1,2}-|\(0[1-9][0-9]{1,2}\) ?)[2-9][0-9]{6,7}")),
         digits: 10..=12,
         nanp: false,
+        whole_group: false,
     },
     // North American, optional leading 1.
     Shape {
@@ -57,16 +67,21 @@ static SHAPES: [Shape; 8] = [
         }),
         digits: 10..=13,
         nanp: true,
+        whole_group: false,
     },
     // UK/EU national numbers: trunk 0 (the area code may be in parentheses), then groups.
     Shape {
         regex: LazyLock::new(|| {
             compile(
-                r"\(0[1-9][0-9]{1,4}\)[ \-]?[0-9]{2,8}(?:[ \-][0-9]{2,4}){0,3}|0[1-9][0-9]{0,4}(?:[ \-][0-9]{2,8}){1,4}|0[1-9][0-9]{8,9}",
+                r"\(0[1-9][0-9]{1,4}\)[ \-]?[0-9]{2,8}(?:[ \-][0-9]{2,4}){0,3}|0[1-9][0-9]{0,4}(?:[ \-/][0-9]{2,8}){1,4}|0[1-9][0-9]{8,9}",
             )
         }),
-        digits: 10..=11,
+        // Austrian and German numbers run to 13 digits with the extension
+        // (`06195 41926 418`, `03127/21696804`).
+        digits: 10..=13,
         nanp: false,
+        // Not the tail of a card-shaped number (`4265 0583 4247 3333`).
+        whole_group: true,
     },
     // Australian national numbers: a one-digit area code after the trunk 0, in parentheses
     // or not, then 4 + 4 digits; mobiles 04xx xxx xxx. Dots and dashes as separators too.
@@ -79,10 +94,24 @@ static SHAPES: [Shape; 8] = [
         }),
         digits: 10..=10,
         nanp: false,
+        whole_group: false,
     },
-    // A country or area code in parentheses, then the number in one block (`(351)
-    // 932220688`, `(0991)-789243`): a grouping dates and amounts do not take.
-    Shape { regex: LazyLock::new(|| compile(r"\([0-9]{2,4}\)[ \-]?[0-9]{6,10}")), digits: 9..=13, nanp: false },
+    // A country or area code in parentheses, then the number (`(351) 932220688`, `(351)
+    // 963 625 714`, `(0991)-789243`): a grouping dates and amounts do not take.
+    Shape {
+        regex: LazyLock::new(|| compile(r"\([0-9]{2,5}\)[ \-]?[0-9]{2,10}(?:[ \-][0-9]{2,4}){0,3}")),
+        digits: 9..=14,
+        nanp: false,
+        whole_group: false,
+    },
+    // Spanish, Portuguese and French-style 3-3-3 groups (`925 951 699`): nine digits, the
+    // first 2–9, spaces only (dates and amounts are not grouped so).
+    Shape {
+        regex: LazyLock::new(|| compile(r"[2-9][0-9]{2} [0-9]{3} [0-9]{3}")),
+        digits: 9..=9,
+        nanp: false,
+        whole_group: true,
+    },
 ];
 
 /// A number right after a phone label: any grouping, 7–15 digits.
@@ -104,6 +133,9 @@ pub(super) fn detect(text: &str, out: &mut Vec<Detection>) {
             if shape.nanp && !nanp_ok(&digits) && !number.contains(['(', '-', '.']) {
                 continue;
             }
+            if shape.whole_group && in_longer_group(text, m.start(), m.end()) {
+                continue;
+            }
             out.push(Detection::new(m.start(), m.end(), EntityType::Phone, priority::SHAPE));
         }
     }
@@ -114,6 +146,14 @@ pub(super) fn detect(text: &str, out: &mut Vec<Detection>) {
             out.push(Detection::new(m.start(), m.end(), EntityType::Phone, priority::SHAPE));
         }
     }
+}
+
+/// Whether a digit group stands right before `start` or right after `end`, a space between.
+fn in_longer_group(text: &str, start: usize, end: usize) -> bool {
+    let before =
+        text.get(..start).is_some_and(|t| t.ends_with(' ') && t[..t.len() - 1].ends_with(|c: char| c.is_ascii_digit()));
+    let after = text.get(end..).is_some_and(|t| t.starts_with(' ') && t[1..].starts_with(|c: char| c.is_ascii_digit()));
+    before || after
 }
 
 /// Area code and exchange of a NANP number (optionally prefixed by 1) start with 2–9.
@@ -170,6 +210,10 @@ mod tests {
         assert_eq!(found("at 1-194-134-8269."), ["1-194-134-8269"]);
         assert_eq!(found("greeting for (351) 932220688."), ["(351) 932220688"]);
         assert_eq!(found("for (0991)-789243."), ["(0991)-789243"]);
+        assert_eq!(found("Is 06195 41926 418 a mobile?"), ["06195 41926 418"]);
+        assert_eq!(found("Write 03127/21696804 on it"), ["03127/21696804"]);
+        assert_eq!(found("Is (351) 963 625 714 a mobile?"), ["(351) 963 625 714"]);
+        assert_eq!(found("Write 925 951 699 on it"), ["925 951 699"]);
     }
 
     #[test]
@@ -180,5 +224,7 @@ mod tests {
         // Space-separated groups need NANP digits (area code and exchange start with 2-9).
         assert!(found("batch 123 456 7890").is_empty());
         assert!(found("ids 2023 0815 and 1999 1231").is_empty());
+        assert!(found("count 1 250 000 and 123 456 789 012").is_empty());
+        assert!(found("from 2019/2020 to 2023/2024").is_empty());
     }
 }

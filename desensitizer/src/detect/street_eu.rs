@@ -25,9 +25,10 @@ const NUMBER_AND_UNITS: &str = concat!(
 static TYPED: LazyLock<Regex> = LazyLock::new(|| {
     compile(&format!(
         concat!(
-            r"\b(?:Calle|C/|Avenida|Avda\.|Av\.?|Paseo|Pasaje|Plaza|Camino|Carrer|Carretera|Ronda|Rambla|",
-            r"Callejón|Cuesta|Urbanización|Alameda|Glorieta|Travesía|Vía|Rua|Travessa|Largo|Praça|Praceta|",
-            r"Estrada|Beco|Via|Viale|Piazza|Piazzale|Corso|Vicolo|Strada|Contrada|Borgo|Rotonda|Stretto|",
+            r"\b(?:Calle|C/|C\.|Avenida|Avda\.|Av\.?|Paseo|Pasaje|Plaza|Camino|Carrer|Carretera|Ronda|Rambla|",
+            r"Callejón|Cuesta|Urbanización|Alameda|Glorieta|Travesía|Vía|Cañada|Acceso|Vereda|Senda|Plazuela|",
+            r"Polígono|Rincón|Subida|Vial|Pasadizo|Rua|R\.|Travessa|Largo|Praça|Praceta|Calçada|Rotunda|Bairro|",
+            r"Estrada|Beco|Via|Viale|Piazza|Piazzale|Corso|Vicolo|Vico|Strada|Contrada|Borgo|Rotonda|Stretto|Incrocio|Canale|",
             r"Lungomare|[Rr]ue|[Aa]venue|[Bb]oulevard|[Cc]hemin|[Aa]llée|[Ii]mpasse|[Qq]uai|[Rr]oute|[Pp]lace|[Cc]ours)",
             r"[ \t]+(?:(?:de|del|de la|de las|de los|da|do|dos|das|di|della|dei|degli|delle|du|des|la|le|l'|d')[ \t]*)*",
             r"\p{{Lu}}[\p{{L}}'’.\-]*(?:[ \t]+(?:(?:de|del|da|do|dos|di|della|du|des|la|le|y|e)[ \t]+)?\p{{Lu}}[\p{{L}}'’.\-]*){{0,4}}",
@@ -44,7 +45,7 @@ static COMPOUND: LazyLock<Regex> = LazyLock::new(|| {
         concat!(
             r"\b\p{{Lu}}[\p{{L}}\-]*(?:",
             r"straße|strasse|str\.|gasse|platz|allee|damm|chaussee|ufer|steig|straat|laan|plein|gracht|kade|singel|",
-            r"dijk|steeg|dreef|hof|boulevard|weg",
+            r"dijk|steeg|dreef|hof|boulevard|weg|baan",
             r"|-(?:Ring|Weg|Hof|Park|Platz|Allee|Straße|Gasse|Damm|Markt|Pad))",
             r"[ \t]+{number}"
         ),
@@ -104,6 +105,9 @@ mod tests {
             ["Urbanización María Segura 70 Puerta 1"]
         );
         assert_eq!(found("rue de Cosendey 8, quiet?"), ["rue de Cosendey 8"]);
+        assert_eq!(found("Is C. de Hilario Mateos 41 far?"), ["C. de Hilario Mateos 41"]);
+        assert_eq!(found("Deliver to R. do Longo, 28 tomorrow."), ["R. do Longo, 28"]);
+        assert_eq!(found("Incrocio Raimondo, 4 Piano 4 is where we meet"), ["Incrocio Raimondo, 4 Piano 4"]);
         assert_eq!(found("Rua de Soares, 8\n2068-124 Torres Novas"), ["Rua de Soares, 8\n2068-124 Torres Novas"]);
         assert_eq!(found("Borgo Piovani, 922\n98043, Rometta (ME)"), ["Borgo Piovani, 922\n98043, Rometta (ME)"]);
     }
@@ -114,6 +118,7 @@ mod tests {
         assert_eq!(found("Röhrdanzplatz 83/53"), ["Röhrdanzplatz 83/53"]);
         assert_eq!(found("Chloëhof 337\n2068 LO\nLuinjeberd"), ["Chloëhof 337\n2068 LO\nLuinjeberd"]);
         assert_eq!(found("Danielle-Dobes-Ring 0"), ["Danielle-Dobes-Ring 0"]);
+        assert_eq!(found("Is Chrisbaan 55 far?"), ["Chrisbaan 55"]);
         assert_eq!(found("Bachmannstraße 241\n6868 Kapfenberg"), ["Bachmannstraße 241\n6868 Kapfenberg"]);
     }
 
