@@ -43,6 +43,25 @@ static LABELLED_PASSWORD: LazyLock<Regex> = LazyLock::new(|| {
     )
 });
 
+/// `password Xk3pQ9zT`, `pw: hunter2`, `pass hunter22`: a label and the value with only a
+/// space (or a colon after a short label) between. Without a verb any word could follow
+/// (`password reset link`), so the value must look like a secret ([`secret_like`]).
+static PASSWORD_TERSE: LazyLock<Regex> = LazyLock::new(|| {
+    compile(
+        r#"(?i)\b(?:password|passwd|passphrase|passcode|pwd|pw|passwort|kennwort|contraseña|senha)\s*[:=]?\s+["'`]?([^\s"'`,;，。]{4,128})"#,
+    )
+});
+
+/// Letters and digits mixed, or a symbol among letters: `hunter22`, `Sommer!`, not `reset`,
+/// `1234`, `manager` or `re-entry` (hyphens, dots and apostrophes join words, not secrets).
+fn secret_like(value: &str) -> bool {
+    let has = |f: fn(&char) -> bool| value.chars().any(|c| f(&c));
+    let letters = has(char::is_ascii_alphabetic);
+    let digits = has(char::is_ascii_digit);
+    let symbols = has(|c| !c.is_alphanumeric() && !matches!(c, '-' | '.' | '\'' | '’'));
+    letters && (digits || symbols)
+}
+
 /// `set X as my new password`: the value before the label.
 static PASSWORD_BEFORE_LABEL: LazyLock<Regex> = LazyLock::new(|| {
     compile(
@@ -93,6 +112,13 @@ pub(super) fn detect(text: &str, out: &mut Vec<Detection>) {
         let start = start + token.find(trimmed).unwrap_or(0);
         if trimmed.len() >= 8 && password_shaped(trimmed) && entropy(trimmed) >= 2.8 {
             out.push(Detection::new(start, start + trimmed.len(), EntityType::ApiKey, priority::PASSWORD_SHAPED));
+        }
+    }
+    for caps in PASSWORD_TERSE.captures_iter(text) {
+        let Some(m) = caps.get(1) else { continue };
+        let (start, end) = trim_sentence_end(text, m.start(), m.end());
+        if text.get(start..end).is_some_and(secret_like) {
+            out.push(Detection::new(start, end, EntityType::ApiKey, priority::LABELLED_SECRET));
         }
     }
     for caps in LABELLED_PASSWORD.captures_iter(text).chain(PASSWORD_BEFORE_LABEL.captures_iter(text)) {
@@ -155,6 +181,13 @@ mod tests {
         assert_eq!(found("Das Passwort ist Sonne123"), ["Sonne123"]);
         assert!(found("I set the alarm as my reminder").is_empty());
         assert!(found("the spin is fast").is_empty());
+        assert_eq!(found("my login is jdoe and password Qx7mHt2Lp, why does it fail?"), ["Qx7mHt2Lp"]);
+        assert_eq!(found("pw: hunter22"), ["hunter22"]);
+        for plain in
+            ["send me a password reset link", "password 1234 is weak", "password re-entry", "my password manager's app"]
+        {
+            assert!(found(plain).is_empty(), "{plain}: {:?}", found(plain));
+        }
     }
 
     #[test]
