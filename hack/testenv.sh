@@ -279,13 +279,21 @@ stop_quiet() {
   # namespaces under $RUN: undo them before the directory goes.
   [ -d "$RUN/node" ] && realnode stop
 
+  local pids=()
   for p in reaper scheduler controller-manager apiserver etcd; do
     if [ -f "$RUN/$p.pid" ]; then
-      kill "$(cat "$RUN/$p.pid")" 2>/dev/null || true
+      pids+=("$(cat "$RUN/$p.pid")")
+      kill "${pids[-1]}" 2>/dev/null || true
       rm -f "$RUN/$p.pid"
     fi
   done
-  sleep 0.5
+  # kube-apiserver drains for seconds after SIGTERM: wait (then KILL) so that a `start`
+  # right after finds its ports free and no process writing under $RUN.
+  local pid
+  for pid in "${pids[@]}"; do
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+  done
   rm -rf "$RUN"
 }
 
