@@ -17,21 +17,8 @@ use std::net::SocketAddr;
 use netgpt_crds::workflow::DesensitizationPolicy;
 use netgpt_desensitizer::eval;
 use netgpt_desensitizer::proxy::{SidecarSettings, start};
-use netgpt_testenv::recording::{recording_upstream, texts_of};
+use netgpt_testenv::recording::{answer_text, recording_upstream, texts_of};
 use serde_json::{Value, json};
-
-/// The assistant text of a JSON answer or an SSE stream.
-fn answer_text(body: &str) -> String {
-    if let Ok(value) = serde_json::from_str::<Value>(body) {
-        return value["choices"][0]["message"]["content"].as_str().unwrap_or_default().to_string();
-    }
-    body.lines()
-        .filter_map(|l| l.strip_prefix("data: "))
-        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
-        .flat_map(|v| v["choices"].as_array().cloned().unwrap_or_default())
-        .filter_map(|c| c["delta"]["content"].as_str().map(str::to_string))
-        .collect()
-}
 
 /// Words (runs of letters or digits) of `text`.
 fn words(text: &str) -> Vec<&str> {

@@ -10,7 +10,7 @@ use axum::routing::post;
 use netgpt_crds::workflow::{DesensitizationPolicy, DesensitizeAction};
 use netgpt_desensitizer::proxy::{SidecarSettings, start};
 use netgpt_desensitizer::{Detector, eval};
-use netgpt_testenv::recording::{recording_upstream, texts_of};
+use netgpt_testenv::recording::{answer_text, recording_upstream, texts_of};
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 
@@ -31,20 +31,6 @@ async fn post_json(addr: SocketAddr, path: &str, body: &Value) -> (u16, String) 
     let status = response.status().as_u16();
     assert_eq!(response.headers().get("x-request-id").and_then(|v| v.to_str().ok()), Some("req-42"));
     (status, response.text().await.expect("body"))
-}
-
-/// The assistant text of a JSON answer or an SSE stream.
-fn answer_text(body: &str) -> String {
-    if let Ok(value) = serde_json::from_str::<Value>(body) {
-        let choice = &value["choices"][0];
-        return choice["message"]["content"].as_str().or(choice["text"].as_str()).unwrap_or_default().to_string();
-    }
-    body.lines()
-        .filter_map(|l| l.strip_prefix("data: "))
-        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
-        .flat_map(|v| v["choices"].as_array().cloned().unwrap_or_default())
-        .filter_map(|c| c["delta"]["content"].as_str().or(c["text"].as_str()).map(str::to_string))
-        .collect()
 }
 
 /// One sentence per supported entity type, with the value that must not leak.

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use netgpt_crds::workflow::{DesensitizationPolicy, DesensitizeAction};
 use netgpt_desensitizer::proxy::{SidecarSettings, start};
-use netgpt_testenv::recording::{Recorder, recording_upstream};
+use netgpt_testenv::recording::{Recorder, answer_text, recording_upstream};
 use serde_json::{Value, json};
 
 /// A recording upstream and, in front of it, the real sidecar (default policy:
@@ -43,20 +43,6 @@ async fn forwarded(addr: SocketAddr, recorder: &Recorder, path: &str, body: &Val
     assert_eq!(status, 200, "request was not forwarded: {answer}\nrequest: {body}");
     assert_eq!(recorder.count(), before + 1, "forwarded exactly once");
     recorder.last()
-}
-
-/// The assistant text of a JSON answer or an SSE stream.
-fn answer_text(body: &str) -> String {
-    if let Ok(value) = serde_json::from_str::<Value>(body) {
-        let choice = &value["choices"][0];
-        return choice["message"]["content"].as_str().or(choice["text"].as_str()).unwrap_or_default().to_string();
-    }
-    body.lines()
-        .filter_map(|l| l.strip_prefix("data: "))
-        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
-        .flat_map(|v| v["choices"].as_array().cloned().unwrap_or_default())
-        .filter_map(|c| c["delta"]["content"].as_str().or(c["text"].as_str()).map(str::to_string))
-        .collect()
 }
 
 // ---------------------------------------------------------------------------------------

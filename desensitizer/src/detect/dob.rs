@@ -16,7 +16,7 @@ static DOB: LazyLock<Regex> = LazyLock::new(|| {
         r"|fecha de nacimiento|nat[oa] il|nat[oa]|data di nascita|geboortedatum)",
         // Where before when: `born in Lyon, France, on …` (a place of at most 60
         // characters, no sentence end inside).
-        r"(?:\s+(?:in|at|à|en|in|a)\s+[^.!?;\n]{1,60}?,?\s+(?:on|le|el|il|am|op)\s+)?",
+        r"(?:\s+(?:in|at|à|en|a)\s+[^.!?;\n]{1,60}?,?\s+(?:on|le|el|il|am|op)\s+)?",
         // `date of birth: …`, `born 1990-…`, or `date of birth. It's …`.
         r"(?:\s*(?:is|was|:|：|是|为|-)\s*|[.,]?\s*(?:it's|it is)\s+|\s+|)",
         r"(",

@@ -71,9 +71,10 @@ static POSTAL_LINE: LazyLock<Regex> = LazyLock::new(|| {
 pub(super) fn detect(text: &str, out: &mut Vec<Detection>) {
     for regex in [&*TYPED, &*COMPOUND] {
         for m in regex.find_iter(text) {
-            let end = postal_line_end(text, m.end()).unwrap_or(m.end());
-            if ascii_isolated(text, m.start(), end) {
-                out.push(Detection::new(m.start(), end, EntityType::StreetAddress, priority::ADDRESS));
+            // The postcode line after it is taken in after resolution, for every street
+            // line alike (`join::adjust`).
+            if ascii_isolated(text, m.start(), m.end()) {
+                out.push(Detection::new(m.start(), m.end(), EntityType::StreetAddress, priority::ADDRESS));
             }
         }
     }
@@ -108,18 +109,33 @@ mod tests {
         assert_eq!(found("Is C. de Hilario Mateos 41 far?"), ["C. de Hilario Mateos 41"]);
         assert_eq!(found("Deliver to R. do Longo, 28 tomorrow."), ["R. do Longo, 28"]);
         assert_eq!(found("Incrocio Raimondo, 4 Piano 4 is where we meet"), ["Incrocio Raimondo, 4 Piano 4"]);
-        assert_eq!(found("Rua de Soares, 8\n2068-124 Torres Novas"), ["Rua de Soares, 8\n2068-124 Torres Novas"]);
-        assert_eq!(found("Borgo Piovani, 922\n98043, Rometta (ME)"), ["Borgo Piovani, 922\n98043, Rometta (ME)"]);
     }
 
     #[test]
     fn compound_street_names() {
         assert_eq!(found("at Telse-Kranz-Allee 4608."), ["Telse-Kranz-Allee 4608"]);
         assert_eq!(found("Röhrdanzplatz 83/53"), ["Röhrdanzplatz 83/53"]);
-        assert_eq!(found("Chloëhof 337\n2068 LO\nLuinjeberd"), ["Chloëhof 337\n2068 LO\nLuinjeberd"]);
+        assert_eq!(found("Chloëhof 337\n2068 LO\nLuinjeberd"), ["Chloëhof 337"]);
         assert_eq!(found("Danielle-Dobes-Ring 0"), ["Danielle-Dobes-Ring 0"]);
         assert_eq!(found("Is Chrisbaan 55 far?"), ["Chrisbaan 55"]);
-        assert_eq!(found("Bachmannstraße 241\n6868 Kapfenberg"), ["Bachmannstraße 241\n6868 Kapfenberg"]);
+        assert_eq!(found("Bachmannstraße 241\n6868 Kapfenberg"), ["Bachmannstraße 241"]);
+    }
+
+    /// The street line's end, then what `postal_line_end` takes in after it.
+    fn postal_line<'a>(text: &'a str, street: &str) -> Option<&'a str> {
+        let end = text.find(street)? + street.len();
+        postal_line_end(text, end).and_then(|to| text.get(end..to))
+    }
+
+    #[test]
+    fn postcode_lines_after_a_street_line() {
+        assert_eq!(postal_line("Rua de Soares, 8\n2068-124 Torres Novas", "8"), Some("\n2068-124 Torres Novas"));
+        assert_eq!(postal_line("Borgo Piovani, 922\n98043, Rometta (ME)", "922"), Some("\n98043, Rometta (ME)"));
+        assert_eq!(postal_line("Chloëhof 337\n2068 LO\nLuinjeberd", "337"), Some("\n2068 LO\nLuinjeberd"));
+        assert_eq!(postal_line("Bachmannstraße 241\n6868 Kapfenberg.", "241"), Some("\n6868 Kapfenberg"));
+        assert_eq!(postal_line("Calle Mayor 5\nMálaga, 26778", "5"), Some("\nMálaga, 26778"));
+        assert_eq!(postal_line("Calle Mayor 5 at 8 pm", "5"), None);
+        assert_eq!(postal_line("Calle Mayor 5, 12345abc", "5"), None);
     }
 
     #[test]

@@ -57,6 +57,21 @@ pub fn texts_of(request: &Value) -> Vec<String> {
     out
 }
 
+/// The assistant text of an answer read back through the sidecar: a JSON body (chat or
+/// legacy completion) or an SSE stream's deltas joined.
+pub fn answer_text(body: &str) -> String {
+    if let Ok(value) = serde_json::from_str::<Value>(body) {
+        let choice = &value["choices"][0];
+        return choice["message"]["content"].as_str().or(choice["text"].as_str()).unwrap_or_default().to_string();
+    }
+    body.lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+        .flat_map(|v| v["choices"].as_array().cloned().unwrap_or_default())
+        .filter_map(|c| c["delta"]["content"].as_str().or(c["text"].as_str()).map(str::to_string))
+        .collect()
+}
+
 /// Records the body, then answers like an OpenAI server repeating the texts it received
 /// (placeholders included); streamed in two-character pieces so placeholders are split.
 async fn upstream_echo(State(recorder): State<Recorder>, body: Bytes) -> Response {
