@@ -12,8 +12,9 @@
 //! repeat prefills `batch` sequences of 32 tokens and then decodes 64 steps, every step one
 //! forward call for the whole batch (as the engine's continuous batching does); sequence `j`
 //! of round `k` uses adapter `(k·batch + j) mod N`, so with 8 or 32 adapters a step mixes
-//! `batch` different adapters and successive rounds walk through all of them. Configurations
-//! are interleaved within each repeat and medians are printed.
+//! `batch` different adapters and successive rounds walk through all of them. The same
+//! sequences without adapters decode in lockstep with them (see `decode_paired`), and the
+//! overhead is the median of the per-step time ratios; latencies are medians of all steps.
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -75,38 +76,52 @@ fn write_adapter(dir: &std::path::Path, seed: u64, model: &Llama) -> Result<(), 
     Ok(())
 }
 
-struct Run {
-    tokens_per_second: f64,
-    /// Median time of one decode step (one token for every sequence of the batch).
-    step_ms: f64,
+/// Step times (seconds) of one repeat: the base and the adapters' sequences in lockstep.
+struct Paired {
+    base: Vec<f64>,
+    lora: Vec<f64>,
 }
 
-fn decode(
+/// Prefills `batch` sequences twice (once without adapters, once with this round's
+/// adapters) and then decodes them in lockstep: step `i` of the base and step `i` with
+/// adapters back to back, the order swapped every step. This host's speed drifts by tens of
+/// per cent within seconds; each pair of steps sees the same conditions, so the median of
+/// the per-step ratios measures the adapters' cost where medians of separate runs did not.
+fn decode_paired(
     model: &Llama,
     adapters: &[LoraAdapter],
     batch: usize,
     round: usize,
-) -> Result<Run, Box<dyn std::error::Error>> {
+) -> Result<Paired, Box<dyn std::error::Error>> {
     let chosen: Vec<Option<&LoraAdapter>> =
         (0..batch).map(|j| (!adapters.is_empty()).then(|| &adapters[(round * batch + j) % adapters.len()])).collect();
-    let mut caches: Vec<_> = (0..batch).map(|_| model.new_cache()).collect();
     let prompts: Vec<Vec<u32>> =
         (0..batch).map(|j| (0..PROMPT_TOKENS as u32).map(|i| 1000 + (i * 7 + j as u32 * 13) % 500).collect()).collect();
-    let mut steps: Vec<SequenceStep> =
-        caches.iter_mut().zip(&prompts).map(|(cache, p)| SequenceStep { tokens: p, cache }).collect();
-    model.forward_with_adapters(&mut steps, &chosen)?;
-    let mut times = Vec::with_capacity(DECODE_STEPS);
-    let started = Instant::now();
+    let mut base_caches: Vec<_> = (0..batch).map(|_| model.new_cache()).collect();
+    let mut lora_caches: Vec<_> = (0..batch).map(|_| model.new_cache()).collect();
+    for (caches, chosen) in [(&mut base_caches, &[][..]), (&mut lora_caches, &chosen[..])] {
+        let mut steps: Vec<SequenceStep> =
+            caches.iter_mut().zip(&prompts).map(|(cache, p)| SequenceStep { tokens: p, cache }).collect();
+        model.forward_with_adapters(&mut steps, chosen)?;
+    }
+    let mut paired = Paired { base: Vec::with_capacity(DECODE_STEPS), lora: Vec::with_capacity(DECODE_STEPS) };
     for i in 0..DECODE_STEPS {
         let tokens: Vec<[u32; 1]> = (0..batch).map(|j| [1000 + ((i + j) % 500) as u32]).collect();
-        let mut steps: Vec<SequenceStep> =
-            caches.iter_mut().zip(&tokens).map(|(cache, t)| SequenceStep { tokens: t, cache }).collect();
-        let step = Instant::now();
-        model.forward_with_adapters(&mut steps, &chosen)?;
-        times.push(step.elapsed().as_secs_f64());
+        let order = if i % 2 == 0 { [false, true] } else { [true, false] };
+        for with_adapters in order {
+            let (caches, chosen, times) = if with_adapters {
+                (&mut lora_caches, &chosen[..], &mut paired.lora)
+            } else {
+                (&mut base_caches, &[][..], &mut paired.base)
+            };
+            let mut steps: Vec<SequenceStep> =
+                caches.iter_mut().zip(&tokens).map(|(cache, t)| SequenceStep { tokens: t, cache }).collect();
+            let step = Instant::now();
+            model.forward_with_adapters(&mut steps, chosen)?;
+            times.push(step.elapsed().as_secs_f64());
+        }
     }
-    let total = started.elapsed().as_secs_f64();
-    Ok(Run { tokens_per_second: (batch * DECODE_STEPS) as f64 / total, step_ms: median(&mut times) * 1e3 })
+    Ok(paired)
 }
 
 fn median(values: &mut [f64]) -> f64 {
@@ -142,9 +157,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         path.display()
     );
 
-    // Warm-up, so the first measured configuration does not pay for page faults.
-    decode(&model, &[], 1, 0)?;
-
     let scratch = std::env::temp_dir().join(format!("netgpt-lora-bench-{}", std::process::id()));
     let max = *ADAPTER_COUNTS.iter().max().unwrap_or(&0);
     for i in 0..max {
@@ -171,29 +183,38 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let _ = std::fs::remove_dir_all(&scratch);
 
-    let mut results: HashMap<(usize, usize), Vec<Run>> = HashMap::new();
+    // Warm-up, so the first measured configuration does not pay for page faults.
+    decode_paired(&model, &adapters[..1], 1, 0)?;
+    let mut results: HashMap<(usize, usize), Vec<Paired>> = HashMap::new();
     for round in 0..repeats {
         for &batch in &batches {
-            for &count in &ADAPTER_COUNTS {
-                let run = decode(&model, &adapters[..count], batch, round)?;
-                results.entry((batch, count)).or_default().push(run);
+            for &count in ADAPTER_COUNTS.iter().filter(|&&c| c > 0) {
+                results.entry((batch, count)).or_default().push(decode_paired(
+                    &model,
+                    &adapters[..count],
+                    batch,
+                    round,
+                )?);
             }
         }
     }
 
     println!();
-    println!("| batch | adapters | decode tok/s (median) | step latency ms (median) | vs base |");
+    println!(
+        "| batch | adapters | decode tok/s (median step) | step latency ms (median) | vs base (median of paired steps) |"
+    );
     println!("|---:|---:|---:|---:|---:|");
     for &batch in &batches {
-        let mut base_ms = 0.0;
-        for &count in &ADAPTER_COUNTS {
+        let runs: Vec<&Paired> = ADAPTER_COUNTS.iter().filter_map(|c| results.get(&(batch, *c))).flatten().collect();
+        let base_ms = median(&mut runs.iter().flat_map(|r| r.base.iter().copied()).collect::<Vec<_>>()) * 1e3;
+        println!("| {batch} | 0 | {:.1} | {base_ms:.2} | — |", batch as f64 * 1e3 / base_ms);
+        for &count in ADAPTER_COUNTS.iter().filter(|&&c| c > 0) {
             let runs = &results[&(batch, count)];
-            let tps = median(&mut runs.iter().map(|r| r.tokens_per_second).collect::<Vec<_>>());
-            let ms = median(&mut runs.iter().map(|r| r.step_ms).collect::<Vec<_>>());
-            if count == 0 {
-                base_ms = ms;
-            }
-            println!("| {batch} | {count} | {tps:.1} | {ms:.2} | {:+.1} % |", (ms / base_ms - 1.0) * 100.0);
+            let ms = median(&mut runs.iter().flat_map(|r| r.lora.iter().copied()).collect::<Vec<_>>()) * 1e3;
+            let mut ratios: Vec<f64> =
+                runs.iter().flat_map(|r| r.lora.iter().zip(&r.base).map(|(l, b)| l / b)).collect();
+            let overhead = (median(&mut ratios) - 1.0) * 100.0;
+            println!("| {batch} | {count} | {:.1} | {ms:.2} | {overhead:+.1} % |", batch as f64 * 1e3 / ms);
         }
     }
     println!();

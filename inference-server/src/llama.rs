@@ -354,6 +354,7 @@ impl Llama {
         let mut hidden = self.embeddings.forward(&ids)?;
         for (layer_index, layer) in self.layers.iter().enumerate() {
             let residual = &hidden;
+            lora.prefetch(layer_index);
             let normed = layer.attention_norm.forward(&hidden)?;
             let attention = self.attention(layer, layer_index, &normed, steps, &lora)?;
             let after_attention = (attention + residual)?;

@@ -23,6 +23,22 @@ pub mod math;
 pub use isa::Isa;
 pub use linear::{Linear, PackedLinear, StackedLinear};
 
+/// Asks the CPU to bring `data` into its caches (a hint: results never depend on it), so a
+/// later serial pass over it reads cache instead of memory.
+pub fn prefetch(data: &[f32]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_MM_HINT_T1, _mm_prefetch};
+        let base = data.as_ptr().cast::<i8>();
+        for offset in (0..std::mem::size_of_val(data)).step_by(64) {
+            // SAFETY: prefetching never faults, and the address lies inside `data`.
+            unsafe { _mm_prefetch::<_MM_HINT_T1>(base.add(offset)) };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = data;
+}
+
 /// Runs `f` on the f32 values of a contiguous CPU tensor (no copy).
 pub fn with_f32<R>(t: &candle_core::Tensor, f: impl FnOnce(&[f32]) -> R) -> candle_core::Result<R> {
     let (storage, layout) = t.storage_and_layout();

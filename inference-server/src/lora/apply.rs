@@ -58,6 +58,19 @@ impl<'a> LoraStep<'a> {
         Ok(Self { groups, host_rows })
     }
 
+    /// Starts bringing `layer`'s adapter matrices into the CPU's caches: the base
+    /// projections before their updates stream megabytes of weights, and the updates then
+    /// read their matrices serially, from memory unless they were fetched meanwhile.
+    pub fn prefetch(&self, layer: usize) {
+        for (adapter, _) in &self.groups {
+            for target in [Target::Q, Target::K, Target::V, Target::O, Target::Gate, Target::Up, Target::Down] {
+                if let Some(weights) = adapter.weights(layer, target) {
+                    weights.prefetch();
+                }
+            }
+        }
+    }
+
     /// Whether no sequence of the step uses an adapter.
     pub fn is_empty(&self) -> bool {
         self.groups.is_empty()

@@ -220,6 +220,13 @@ impl LoraWeights {
         x.matmul(&self.a_t)?.matmul(&self.b_t)
     }
 
+    /// Hints the CPU to cache the matrices (host f32 ones; others are left alone).
+    pub fn prefetch(&self) {
+        for matrix in [&self.a_t, &self.b_t] {
+            let _ = netgpt_kernels::with_f32(matrix, netgpt_kernels::prefetch);
+        }
+    }
+
     /// Outputs of the update (the projection's output width).
     pub fn outputs(&self) -> usize {
         self.b_t.dims().get(1).copied().unwrap_or(0)
