@@ -17,6 +17,7 @@ tuning, never tune on it. Reproduce byte for byte (Python 3.11, any PYTHONHASHSE
     python3 -m venv /tmp/mimesis-venv
     /tmp/mimesis-venv/bin/pip install mimesis==22.2.0
     /tmp/mimesis-venv/bin/python generate_mimesis.py > corpus_mimesis_heldout.jsonl
+    /tmp/mimesis-venv/bin/python generate_mimesis.py --seed 90210 > corpus_mimesis_heldout2.jsonl
 
 Standard library + mimesis only; one seed (SEED below) drives the template order, the
 locale of each sentence and every mimesis provider. The script refuses other mimesis
@@ -62,7 +63,8 @@ from mimesis import Address, Code, Datetime, Development, Finance, Hardware, Int
 from mimesis.enums import CardType, Locale
 
 MIMESIS_VERSION = "22.2.0"
-SEED = 51723
+# `--seed N` makes a fresh split with the same templates (the committed file: the default).
+SEED = int(sys.argv[sys.argv.index("--seed") + 1]) if "--seed" in sys.argv else 51723
 SENTENCES_WITH_PII = 340
 SENTENCES_WITHOUT_PII = 60
 
