@@ -4,7 +4,7 @@
 //! loopback hops.
 //!
 //! ```sh
-//! cargo run -p netgpt-desensitizer --release --example desensitize_bench -- CORPUS.jsonl [--learned] [--requests N]
+//! cargo run -p netgpt-desensitizer --release --example desensitize_bench -- CORPUS.jsonl [--learned [--adapter builtin|off|DIR]] [--requests N]
 //! ```
 //!
 //! Prints one table row per workload: typical chat requests (a system prompt like the
@@ -53,11 +53,17 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut corpus = None;
     let mut learned = false;
+    let mut adapter = netgpt_desensitizer::ner::AdapterChoice::Builtin;
     let mut requests = 300usize;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--learned" => learned = true,
+            "--adapter" => {
+                adapter = netgpt_desensitizer::ner::AdapterChoice::parse(
+                    &args.next().ok_or("--adapter needs builtin, off or a directory")?,
+                )
+            }
             "--requests" => requests = args.next().ok_or("--requests needs a count")?.parse()?,
             path => corpus = Some(path.to_string()),
         }
@@ -66,6 +72,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut settings = SidecarSettings::new(format!("http://{}", upstream().await), DesensitizationPolicy::default());
     settings.listen = SocketAddr::from(([127, 0, 0, 1], 0));
     settings.max_body_bytes = 4 * 1024 * 1024;
+    settings.pii_adapter = adapter.clone();
     if learned {
         settings.pii_model =
             Some(netgpt_runtime::model_store::model_path(netgpt_runtime::model_store::PII_MODEL_ALIAS)?);
@@ -93,7 +100,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let ok = |(ms, status): (f64, reqwest::StatusCode)| {
         if status.is_success() { Ok(ms) } else { Err(format!("sidecar answered {status}")) }
     };
-    println!("learned stage: {}\n", if learned { "on" } else { "off" });
+    println!("learned stage: {}\n", if learned { format!("on (adapter: {adapter:?})") } else { "off".into() });
     println!("| workload | requests | p50 ms | p99 ms |");
     println!("|---|---:|---:|---:|");
     let mut latencies = Vec::with_capacity(requests);

@@ -7,6 +7,7 @@
 //! cargo run -p netgpt-desensitizer --release --example pii_eval -- --bench 9 CORPUS.jsonl
 //! cargo run -p netgpt-desensitizer --release --example pii_eval -- --learned CORPUS.jsonl   # with the learned stage
 //! cargo run -p netgpt-desensitizer --release --example pii_eval -- --learned --f32 CORPUS.jsonl   # its f32 reference path
+//! cargo run -p netgpt-desensitizer --release --example pii_eval -- --learned --adapter off CORPUS.jsonl   # the model as published
 //! ```
 //!
 //! `--errors` is for the tuning split only: reading the held-out split's errors would make
@@ -22,6 +23,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut errors = false;
     let mut learned = false;
     let mut precision = netgpt_desensitizer::ner::Precision::Quantized;
+    let mut adapter = netgpt_desensitizer::ner::AdapterChoice::Builtin;
     let mut bench_runs = 0usize;
     let mut corpora = Vec::new();
     let mut args = std::env::args().skip(1);
@@ -30,6 +32,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--errors" => errors = true,
             "--learned" => learned = true,
             "--f32" => precision = netgpt_desensitizer::ner::Precision::F32,
+            "--adapter" => {
+                adapter = netgpt_desensitizer::ner::AdapterChoice::parse(
+                    &args.next().ok_or("--adapter needs builtin, off or a directory")?,
+                )
+            }
             "--bench" => bench_runs = args.next().ok_or("--bench needs a run count")?.parse()?,
             _ => corpora.push(PathBuf::from(arg)),
         }
@@ -38,7 +45,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if learned {
         let dir = netgpt_runtime::model_store::model_path(netgpt_runtime::model_store::PII_MODEL_ALIAS)?;
         detector = detector.with_learned(std::sync::Arc::new(
-            netgpt_desensitizer::ner::NerModel::load_with(&dir, precision)?.with_cache_entries(0),
+            netgpt_desensitizer::ner::NerModel::load_with(&dir, precision, &adapter)?.with_cache_entries(0),
         ));
     }
     for path in &corpora {

@@ -9,7 +9,7 @@
 //! - sentences whose answer is the sentence, character for character.
 //!
 //! ```sh
-//! cargo run -p netgpt-desensitizer --release --example roundtrip_eval -- [--learned] CORPUS.jsonl...
+//! cargo run -p netgpt-desensitizer --release --example roundtrip_eval -- [--learned [--adapter builtin|off|DIR]] CORPUS.jsonl...
 //! ```
 
 use std::net::SocketAddr;
@@ -52,10 +52,17 @@ struct Tally {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut learned = false;
+    let mut adapter = netgpt_desensitizer::ner::AdapterChoice::Builtin;
     let mut corpora = Vec::new();
-    for arg in std::env::args().skip(1) {
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
         match arg.as_str() {
             "--learned" => learned = true,
+            "--adapter" => {
+                adapter = netgpt_desensitizer::ner::AdapterChoice::parse(
+                    &args.next().ok_or("--adapter needs builtin, off or a directory")?,
+                )
+            }
             path => corpora.push(path.to_string()),
         }
     }
@@ -65,6 +72,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (upstream, recorder) = recording_upstream().await;
     let mut settings = SidecarSettings::new(format!("http://{upstream}"), DesensitizationPolicy::default());
     settings.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    settings.pii_adapter = adapter.clone();
     if learned {
         settings.pii_model =
             Some(netgpt_runtime::model_store::model_path(netgpt_runtime::model_store::PII_MODEL_ALIAS)?);
@@ -72,7 +80,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let sidecar = start(settings).await?;
     let url = format!("http://{}/v1/chat/completions", sidecar.addr);
     let client = reqwest::Client::new();
-    println!("learned stage: {}\n", if learned { "on" } else { "off" });
+    println!("learned stage: {}\n", if learned { format!("on (adapter: {adapter:?})") } else { "off".into() });
     println!(
         "| corpus | mode | values | reached the upstream (in part) | restored in the answer | sentences answered exactly |"
     );

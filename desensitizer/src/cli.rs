@@ -86,6 +86,11 @@ pub struct SidecarArgs {
     /// pii-rampart` cached, if any) or `off` (rule detectors only).
     #[arg(long, env = "NETGPT_PII_MODEL", default_value = "auto")]
     pub pii_model: String,
+    /// The learned detector's LoRA adapter: `builtin` (the project's, trained on
+    /// European and English names, streets and places), `off` (the model as published) or
+    /// a PEFT adapter directory.
+    #[arg(long, env = "NETGPT_PII_ADAPTER", default_value = "builtin")]
+    pub pii_adapter: String,
     /// Requests desensitized at once (default: one per CPU); more wait up to 2 s, then 503.
     #[arg(long, env = "NETGPT_MAX_CONCURRENT_DETECTIONS")]
     pub max_concurrent_detections: Option<usize>,
@@ -178,6 +183,7 @@ pub fn settings(args: &SidecarArgs) -> Result<SidecarSettings, CliError> {
     settings.mask_keeps_separators = args.mask_keeps_separators;
     settings.site_places = site_places;
     settings.pii_model = pii_model_dir(&args.pii_model)?;
+    settings.pii_adapter = crate::ner::AdapterChoice::parse(&args.pii_adapter);
     settings.max_learned_tokens = args.max_learned_tokens;
     if let Some(n) = args.max_concurrent_detections {
         settings.max_concurrent_detections = n;

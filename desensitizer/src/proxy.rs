@@ -55,6 +55,8 @@ pub struct SidecarSettings {
     /// Directory of the learned PII detector (`netgpt model pull pii-rampart`); `None`
     /// runs the rule detectors only.
     pub pii_model: Option<std::path::PathBuf>,
+    /// The adapter the learned detector runs with (the project's trained one by default).
+    pub pii_adapter: super::ner::AdapterChoice,
     /// Requests desensitized at once; more wait up to [`DETECTION_QUEUE_WAIT`], then get
     /// 503. Detection is CPU-bound and cannot be cancelled once started, so an unbounded
     /// number of large bodies would starve every other request.
@@ -80,6 +82,7 @@ impl SidecarSettings {
             mask_keeps_separators: true,
             site_places: Vec::new(),
             pii_model: None,
+            pii_adapter: super::ner::AdapterChoice::Builtin,
             max_concurrent_detections: std::thread::available_parallelism().map_or(2, |n| n.get()),
             max_learned_tokens: 32_768,
         }
@@ -147,9 +150,12 @@ pub async fn start(settings: SidecarSettings) -> Result<RunningSidecar, StartErr
         .keeping_mask_separators(settings.mask_keeps_separators)
         .sharing_site_places(settings.site_places.iter().map(String::as_str));
     if let Some(dir) = settings.pii_model.clone() {
-        let model = tokio::task::spawn_blocking(move || super::ner::NerModel::load(&dir))
-            .await
-            .map_err(|e| StartError::Upstream(format!("loading the PII model panicked: {e}")))??;
+        let adapter = settings.pii_adapter.clone();
+        let model = tokio::task::spawn_blocking(move || {
+            super::ner::NerModel::load_with(&dir, super::ner::Precision::Quantized, &adapter)
+        })
+        .await
+        .map_err(|e| StartError::Upstream(format!("loading the PII model panicked: {e}")))??;
         desensitizer = desensitizer.with_learned(Arc::new(model));
     }
     let shared = Arc::new(Shared {

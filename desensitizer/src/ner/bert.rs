@@ -11,19 +11,26 @@ use candle_core::Tensor;
 use candle_core::quantized::GgmlDType;
 use candle_nn::{LayerNorm, Module};
 
+use super::adapter::{Adapter, AdapterError, LowRank};
 use super::onnx::{BertWeights, OnnxError};
 use netgpt_kernels::PackedLinear;
 use netgpt_kernels::formats::PackedWeights;
 
-/// A `Linear` with 4-bit weights and an f32 bias.
+/// A `Linear` with 4-bit weights, an f32 bias and, with an adapter, a low-rank update in
+/// f32.
 struct QLinear {
     weight: PackedLinear,
     bias: Tensor,
+    update: Option<LowRank>,
 }
 
 impl QLinear {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        self.weight.forward(x)?.broadcast_add(&self.bias)
+        let out = self.weight.forward(x)?.broadcast_add(&self.bias)?;
+        if let Some(update) = &self.update {
+            update.add_to(x, &out)?;
+        }
+        Ok(out)
     }
 }
 
@@ -49,9 +56,19 @@ pub struct QuantizedBert {
     heads: usize,
 }
 
-/// Takes weights out of the loaded maps by name.
+/// Takes weights (and the adapter's updates) out of the loaded maps by name.
 struct Parts {
     weights: BertWeights,
+    adapter: Option<Adapter>,
+}
+
+/// Why the quantized model could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Weights(#[from] OnnxError),
+    #[error(transparent)]
+    Adapter(#[from] AdapterError),
 }
 
 impl Parts {
@@ -59,12 +76,16 @@ impl Parts {
         self.weights.floats.remove(name).ok_or_else(|| missing(name))
     }
 
-    fn linear(&mut self, module: &str) -> Result<QLinear, OnnxError> {
+    fn linear(&mut self, module: &str) -> Result<QLinear, BuildError> {
         let name = format!("{module}.weight");
         let q4 = self.weights.q4.remove(&name).ok_or_else(|| missing(&name))?;
+        let update = match self.adapter.as_mut() {
+            Some(adapter) => adapter.take(module, q4.rows, q4.cols)?,
+            None => None,
+        };
         let packed = PackedWeights::from_ggml(GgmlDType::Q4_0, q4.rows, q4.cols, &q4.ggml_q4_0)
             .map_err(|e| OnnxError::Tensor { name: name.clone(), problem: e.to_string() })?;
-        Ok(QLinear { weight: PackedLinear::new(packed), bias: self.float(&format!("{module}.bias"))? })
+        Ok(QLinear { weight: PackedLinear::new(packed), bias: self.float(&format!("{module}.bias"))?, update })
     }
 
     fn norm(&mut self, module: &str, eps: f64) -> Result<LayerNorm, OnnxError> {
@@ -77,11 +98,17 @@ fn missing(name: &str) -> OnnxError {
 }
 
 impl QuantizedBert {
-    pub fn new(weights: BertWeights, layers: usize, heads: usize, eps: f64) -> Result<Self, OnnxError> {
+    pub fn new(
+        weights: BertWeights,
+        adapter: Option<Adapter>,
+        layers: usize,
+        heads: usize,
+        eps: f64,
+    ) -> Result<Self, BuildError> {
         if heads == 0 {
-            return Err(missing("num_attention_heads (0)"));
+            return Err(missing("num_attention_heads (0)").into());
         }
-        let mut parts = Parts { weights };
+        let mut parts = Parts { weights, adapter };
         let mut encoder = Vec::with_capacity(layers);
         for i in 0..layers {
             let p = format!("bert.encoder.layer.{i}");
@@ -96,7 +123,7 @@ impl QuantizedBert {
                 output_norm: parts.norm(&format!("{p}.output.LayerNorm"), eps)?,
             });
         }
-        Ok(Self {
+        let model = Self {
             word: parts.float("bert.embeddings.word_embeddings.weight")?,
             position: parts.float("bert.embeddings.position_embeddings.weight")?,
             token_type: parts.float("bert.embeddings.token_type_embeddings.weight")?,
@@ -104,7 +131,11 @@ impl QuantizedBert {
             layers: encoder,
             classifier: parts.linear("classifier")?,
             heads,
-        })
+        };
+        if let Some(adapter) = parts.adapter {
+            adapter.finish()?;
+        }
+        Ok(model)
     }
 
     /// Logits `[batch, len, labels]` for `input_ids` `[batch, len]` (u32) with

@@ -12,6 +12,7 @@
 //! word ids: a word takes the label of its first piece, as Hugging Face's `first`
 //! aggregation does) and words into entities by [`spans`].
 
+mod adapter;
 mod bert;
 mod onnx;
 mod spans;
@@ -24,6 +25,7 @@ use candle_transformers::models::bert::{BertModel, Config};
 use sha2::Digest;
 
 use crate::detect::span::Detection;
+pub use adapter::{ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, AdapterChoice, AdapterError};
 pub use onnx::OnnxError;
 pub use spans::Tag;
 
@@ -93,6 +95,8 @@ pub enum NerError {
     Encode(String),
     #[error("reading the weights: {0}")]
     Weights(#[from] OnnxError),
+    #[error(transparent)]
+    Adapter(#[from] AdapterError),
     #[error("running the model: {0}")]
     Candle(#[from] candle_core::Error),
     #[error("the request holds more text than the learned detector may read for one request")]
@@ -118,6 +122,16 @@ impl Encoder {
             }
         }
     }
+}
+
+/// The model's weights dequantized to f32 under their Hugging Face names
+/// (`bert.encoder.layer.0.attention.self.query.weight`, `classifier.bias` …): what the
+/// reference path runs, and what the adapter's training script starts from
+/// (`examples/ner_weights.rs` writes them as safetensors).
+pub fn dequantized_weights(dir: &Path) -> Result<std::collections::HashMap<String, Tensor>, NerError> {
+    let path = dir.join(WEIGHTS_FILE);
+    let bytes = std::fs::read(&path).map_err(|source| NerError::Io { path, source })?;
+    Ok(onnx::load_bert_weights(&bytes, &Device::Cpu)?)
 }
 
 /// Which arithmetic [`NerModel::load_with`] uses.
@@ -162,13 +176,13 @@ struct LabelConfig {
 
 impl NerModel {
     /// Loads `WEIGHTS_FILE`, `TOKENIZER_FILE` and `CONFIG_FILE` from `dir`, for the
-    /// integer kernels.
+    /// integer kernels, with the project's adapter.
     pub fn load(dir: &Path) -> Result<Self, NerError> {
-        Self::load_with(dir, Precision::Quantized)
+        Self::load_with(dir, Precision::Quantized, &AdapterChoice::Builtin)
     }
 
-    /// [`NerModel::load`] with a choice of arithmetic.
-    pub fn load_with(dir: &Path, precision: Precision) -> Result<Self, NerError> {
+    /// [`NerModel::load`] with a choice of arithmetic and adapter.
+    pub fn load_with(dir: &Path, precision: Precision, adapter: &AdapterChoice) -> Result<Self, NerError> {
         let read = |name: &str| {
             let path = dir.join(name);
             std::fs::read(&path).map_err(|source| NerError::Io { path, source })
@@ -183,19 +197,28 @@ impl NerModel {
 
         let device = Device::Cpu;
         let bytes = read(WEIGHTS_FILE)?;
+        let adapter = adapter.load(&device)?;
         let encoder = match precision {
             Precision::Quantized => {
                 let weights = onnx::load_bert_q4(&bytes, &device)?;
                 let bert = bert::QuantizedBert::new(
                     weights,
+                    adapter,
                     config.num_hidden_layers,
                     config.num_attention_heads,
                     config.layer_norm_eps,
-                )?;
+                )
+                .map_err(|e| match e {
+                    bert::BuildError::Weights(e) => NerError::Weights(e),
+                    bert::BuildError::Adapter(e) => NerError::Adapter(e),
+                })?;
                 Encoder::Quantized(bert)
             }
             Precision::F32 => {
-                let weights = onnx::load_bert_weights(&bytes, &device)?;
+                let mut weights = onnx::load_bert_weights(&bytes, &device)?;
+                if let Some(adapter) = adapter {
+                    adapter.merge_into(&mut weights)?;
+                }
                 let vb = VarBuilder::from_tensors(weights, DType::F32, &device);
                 let bert = BertModel::load(vb.clone(), &config)?;
                 let classifier = candle_nn::linear(config.hidden_size, labels.len(), vb.pp("classifier"))?;
