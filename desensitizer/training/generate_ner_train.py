@@ -72,11 +72,13 @@ Offsets are Python string indices (code points). Labelling conventions:
   product names, greetings, politeness words) and ones with only a phone, e-mail, ID
   number, password, card or IP address.
 
-The sentence templates were written for this training set only and share nothing with
-the evaluation generators (tests/data/pii/generate*.py) or with presidio-research: of
-those, only generate.py, corpus.jsonl and the README were read, for the labelling
-conventions (the Chinese ones included); the other generators and the held-out corpora
-were not opened.
+The sentence templates were written for this training set only, not copied from the
+evaluation generators (tests/data/pii/generate*.py) or from presidio-research: of those,
+only generate.py, corpus.jsonl and the README were read, for the labelling conventions
+(the Chinese ones included); the other generators and the held-out corpora were not
+opened. One frame is shared nonetheless: "the fastest train from X to Y" was named in
+the brief for this file, quoted from docs/benchmarks.md's description of the European
+held-out split (generate_faker_eu.py --split heldout), so that split is not unseen for it.
 
 Output of `--seed 1 --count 6000` (summary printed on stderr): 6000 sentences, 638 of
 them zh_CN (299, 47 %, without person, address or place); spans person 2328, location
