@@ -223,7 +223,7 @@ fn run_sidecar(args: SidecarArgs) -> Result<(), CliError> {
     }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
-        let learned = settings.pii_model.as_ref().map(|p| p.display().to_string());
+        let learned = settings.pii_model.as_ref().map(|p| format!("{} (adapter: {:?})", p.display(), settings.pii_adapter));
         // Installed before the listener opens, so a SIGTERM during start-up is not lost.
         let stop = netgpt_runtime::termination_signal();
         let sidecar = start(settings).await?;

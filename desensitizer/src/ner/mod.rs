@@ -103,6 +103,15 @@ pub enum NerError {
     TooLong,
 }
 
+impl From<bert::BuildError> for NerError {
+    fn from(error: bert::BuildError) -> Self {
+        match error {
+            bert::BuildError::Weights(e) => NerError::Weights(e),
+            bert::BuildError::Adapter(e) => NerError::Adapter(e),
+        }
+    }
+}
+
 /// The network that turns token ids into label logits.
 enum Encoder {
     /// 8-bit activations × the published 4-bit weights on the project's integer kernels
@@ -207,11 +216,7 @@ impl NerModel {
                     config.num_hidden_layers,
                     config.num_attention_heads,
                     config.layer_norm_eps,
-                )
-                .map_err(|e| match e {
-                    bert::BuildError::Weights(e) => NerError::Weights(e),
-                    bert::BuildError::Adapter(e) => NerError::Adapter(e),
-                })?;
+                )?;
                 Encoder::Quantized(bert)
             }
             Precision::F32 => {
