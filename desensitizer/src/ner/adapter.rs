@@ -98,11 +98,16 @@ struct PeftConfig {
 /// One adapted `Linear`'s update: `A` `[r, in]` and `s·B` `[out, r]`, in f32.
 #[derive(Debug, Clone)]
 pub struct LowRank {
-    pub down: Tensor,
-    pub up_scaled: Tensor,
-    /// `A` row-major and `(s·B)ᵀ` `[r, out]` row-major, for [`LowRank::add_to`].
+    /// `A` `[r, in]` row-major.
     down_rows: Vec<f32>,
+    /// `(s·B)ᵀ` `[r, out]` row-major: each rank's column of `s·B` is contiguous for
+    /// [`LowRank::add_to`].
     up_columns: Vec<f32>,
+    rank: usize,
+    inputs: usize,
+    outputs: usize,
+    /// `B`'s rank as stored, checked against `A`'s by [`LowRank::check`].
+    up_rank: usize,
 }
 
 /// Rows of input per parallel task in [`LowRank::add_to`]: below this, one thread does
@@ -110,18 +115,17 @@ pub struct LowRank {
 const ROWS_PER_TASK: usize = 32;
 
 impl LowRank {
-    fn new(down: Tensor, up_scaled: Tensor) -> candle_core::Result<Self> {
-        let down_rows = down.flatten_all()?.to_vec1::<f32>()?;
-        let up_columns = up_scaled.t()?.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
-        Ok(Self { down, up_scaled, down_rows, up_columns })
-    }
-
-    fn rank(&self) -> usize {
-        self.down_rows.len() / self.inputs()
-    }
-
-    fn inputs(&self) -> usize {
-        self.down.dims().last().copied().unwrap_or(1).max(1)
+    fn new(down: &Tensor, up_scaled: &Tensor) -> candle_core::Result<Self> {
+        let (rank, inputs) = down.dims2()?;
+        let (outputs, up_rank) = up_scaled.dims2()?;
+        Ok(Self {
+            down_rows: down.flatten_all()?.to_vec1::<f32>()?,
+            up_columns: up_scaled.t()?.contiguous()?.flatten_all()?.to_vec1::<f32>()?,
+            rank,
+            inputs,
+            outputs,
+            up_rank,
+        })
     }
 
     /// Adds `s·B·(A·x)` to `out` in place, for `x` `[…, in]` and `out` `[…, out]` (both
@@ -130,8 +134,7 @@ impl LowRank {
     /// the arithmetic (measured: 40 % slower sentences, against a few per cent here).
     pub fn add_to(&self, x: &Tensor, out: &Tensor) -> candle_core::Result<()> {
         use rayon::prelude::*;
-        let (inputs, rank) = (self.inputs(), self.rank());
-        let outputs = self.up_columns.len() / rank.max(1);
+        let (inputs, rank, outputs) = (self.inputs, self.rank, self.outputs);
         let x = x.contiguous()?;
         netgpt_kernels::with_f32(&x, |x| {
             netgpt_kernels::with_f32_mut(out, |out| {
@@ -162,12 +165,14 @@ impl LowRank {
 
     /// `s·B·A` `[out, in]`, to merge into a dense weight.
     pub fn merged(&self) -> candle_core::Result<Tensor> {
-        self.up_scaled.matmul(&self.down)
+        let device = Device::Cpu;
+        let up = Tensor::from_slice(&self.up_columns, (self.rank, self.outputs), &device)?;
+        let down = Tensor::from_slice(&self.down_rows, (self.rank, self.inputs), &device)?;
+        up.t()?.matmul(&down)
     }
 
     fn check(&self, module: &str, out_features: usize, in_features: usize) -> Result<(), AdapterError> {
-        let (rank, inputs) = self.down.dims2()?;
-        let (outputs, rank_b) = self.up_scaled.dims2()?;
+        let (rank, inputs, outputs, rank_b) = (self.rank, self.inputs, self.outputs, self.up_rank);
         if inputs != in_features || outputs != out_features || rank != rank_b {
             return Err(AdapterError::Module {
                 module: module.to_string(),
@@ -242,7 +247,7 @@ impl Adapter {
             if rank != config.r {
                 return Err(AdapterError::Module { module, problem: format!("rank {rank}, config says {}", config.r) });
             }
-            modules.insert(module, LowRank::new(down, (up * scale)?)?);
+            modules.insert(module, LowRank::new(&down, &(up * scale)?)?);
         }
         if modules.is_empty() {
             return Err(invalid("no lora_A/lora_B weights".into()));
