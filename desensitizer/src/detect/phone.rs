@@ -114,20 +114,98 @@ static SHAPES: [Shape; 9] = [
     },
 ];
 
-/// A number right after a phone label: any grouping, 7–15 digits.
+/// A number after a phone label, up to 30 characters on (`call me at`, `SMS the code to`,
+/// `the number for the front desk is`, `Llámame al`, `erreichen Sie unter`): any
+/// grouping, 7–15 digits.
 static LABELLED: LazyLock<Regex> = LazyLock::new(|| {
+    compile(concat!(
+        r"(?i)(?:phone|tel|telephone|mobile|cell|fax|whatsapp|signal|telegram|call|text me|texts?\b|sms|dial|ring|reach|contact|",
+        r"hotline|helpline|landline|\bline\b|number|numéro|nummer|número|numero|téléphone|telefon|teléfono|telefono|",
+        r"portable|handy|móvil|movil|cellulare|joignable|erreichen|erreichbar|llámame|llamar|appelle|anrufen|ruf|",
+        r"电话|手机|手机号|手机号码|联系电话|座机)",
+        r"([^0-9+(\n]{0,30})(\+?\(?[0-9][0-9 ().\-/]{5,20}[0-9])"
+    ))
+});
+
+/// Words that make the `number` after them something else than a phone's
+/// (`order number 12345678`, `tracking number …`).
+static NOT_A_PHONE_NUMBER: LazyLock<Regex> = LazyLock::new(|| {
+    compile(concat!(
+        r"(?i)\b(?:order|invoice|ticket|tracking|reference|ref|case|model|serial|part|version|build|policy|",
+        r"customer|member|membership|flight|confirmation|booking|item|product|batch|lot|room|account|",
+        r"house|bus|seat|gate|page|issue|bug|table|row|column|id|pin|passport|licen[cs]e|card|routing|",
+        r"sort|iban|tax|vat|registration|student|employee|patient|claim|shipment|parcel)\s*$"
+    ))
+});
+
+/// A second number joined to a found one: `0213862336 oder 08003613618455`, `… (work) or
+/// on +44 20 …`.
+static JOINED: LazyLock<Regex> = LazyLock::new(|| {
     compile(
-        r"(?i)(?:phone|tel|telephone|mobile|cell|fax|whatsapp|call me at|call|text me at|reach me|contact me|ring|my number|电话|手机|手机号|手机号码|联系电话|座机)[^0-9+(\n]{0,12}(\+?\(?[0-9][0-9 ().\-]{5,20}[0-9])",
+        r"(?i)^(?:\s*\([^()\n]{1,20}\))?\s*(?:,|/|or|ou|oder|o|y|and|et|und)\s+(?:(?:on|at|au|unter|al|to|sur)\s+)?(\+?\(?[0-9][0-9 ().\-/]{5,20}[0-9])",
     )
 });
 
+/// An extension after a number: `x123`, `x 12`, `ext. 4`, `extension 189`, `poste 12`,
+/// `Durchwahl 12`, `-12` is not one (it is part of German numbers and found with them).
+static EXTENSION: LazyLock<Regex> =
+    LazyLock::new(|| compile(r"(?i)^,?\s?(?:x|ext\.?|extension|poste|durchwahl|anexo|int\.)\s?[0-9]{1,6}\b"));
+
+/// Words that make the `line` after them something else than a phone line (`log line`).
+static NOT_A_PHONE_LINE: LazyLock<Regex> = LazyLock::new(|| {
+    compile(concat!(
+        r"(?i)\b(?:log|command|code|first|last|next|previous|this|that|each|every|one|single|blank|empty|",
+        r"subject|status|request|header|bottom|top|finish|start|dotted|straight|time|product|",
+        r"assembly|production|bus|tram|metro|subway|train|tube|the)\s*$"
+    ))
+});
+
+/// A number asked about (`Is 012 28 44 73 a mobile or a landline?`, `… is this a known scam
+/// number?`): the label comes after it.
+static LABEL_AFTER: LazyLock<Regex> = LazyLock::new(|| {
+    compile(concat!(
+        r"(?i)(\+?\(?[0-9][0-9 ().\-/]{5,20}[0-9])[^0-9\n]{0,24}?\b(?:a mobile|a landline|a cell|a phone|",
+        r"phone number|mobile number|cell number|a valid (?:phone |mobile )?number|scam number|a toll-free)"
+    ))
+});
+
+/// Dates a label may precede (`call me on 2024-05-12`, `2023-05-26 14:30`): not phone
+/// numbers.
+static DATE_SHAPED: LazyLock<Regex> = LazyLock::new(|| {
+    compile(r"^(?:[0-9]{4}[./\-][0-9]{1,2}[./\-][0-9]{1,2}|[0-9]{1,2}[./\-][0-9]{1,2}[./\-][0-9]{2,4})$")
+});
+
+/// Where a number found at `start..end` ends, its extension included.
+fn with_extension(text: &str, end: usize) -> usize {
+    text.get(end..).and_then(|rest| EXTENSION.find(rest)).map_or(end, |m| end + m.end())
+}
+
+/// Where a number of 7–15 digits (a trunk `(0)` not counted), not a date, standing alone,
+/// starts at `start..end` of `text`: after an opening parenthesis that it does not close
+/// (`hotline (21 8240 6971 x6)` is the number in brackets).
+fn loose_number(text: &str, start: usize, end: usize) -> Option<usize> {
+    let value = text.get(start..end)?;
+    let (start, value) = match value.strip_prefix('(') {
+        Some(inner) if !inner.contains(')') => (start + 1, inner),
+        _ => (start, value),
+    };
+    let digits = value.bytes().filter(u8::is_ascii_digit).count() - usize::from(value.contains("(0)"));
+    let ok = (7..=15).contains(&digits)
+        && !DATE_SHAPED.is_match(value)
+        && number_isolated(text, start, with_extension(text, end));
+    ok.then_some(start)
+}
+
 pub(super) fn detect(text: &str, out: &mut Vec<Detection>) {
+    let first = out.len();
     for shape in &SHAPES {
         for m in shape.regex.find_iter(text) {
             // An extension (`x123`, `ext. 12`) is part of the span, not of the number.
             let number = m.as_str().split(['x', 'e']).next().unwrap_or("");
+            let trunk = usize::from(number.contains("(0)"));
             let digits: Vec<u8> = number.bytes().filter(u8::is_ascii_digit).collect();
-            if !shape.digits.contains(&digits.len()) || !number_isolated(text, m.start(), m.end()) {
+            let isolated = number_isolated(text, m.start(), with_extension(text, m.end()));
+            if !shape.digits.contains(&(digits.len() - trunk)) || !isolated {
                 continue;
             }
             if shape.nanp && !nanp_ok(&digits) && !number.contains(['(', '-', '.']) {
@@ -140,11 +218,36 @@ pub(super) fn detect(text: &str, out: &mut Vec<Detection>) {
         }
     }
     for caps in LABELLED.captures_iter(text) {
-        let Some(m) = caps.get(1) else { continue };
-        let digits = m.as_str().bytes().filter(u8::is_ascii_digit).count();
-        if (7..=15).contains(&digits) && number_isolated(text, m.start(), m.end()) {
-            out.push(Detection::new(m.start(), m.end(), EntityType::Phone, priority::SHAPE));
+        let (Some(label), Some(m)) = (caps.get(0), caps.get(2)) else { continue };
+        let word = label.as_str().to_ascii_lowercase();
+        let before = text.get(label.start().saturating_sub(24)..label.start()).unwrap_or("");
+        if (word.starts_with("num") && NOT_A_PHONE_NUMBER.is_match(before))
+            || (word.starts_with("line") && NOT_A_PHONE_LINE.is_match(before))
+        {
+            continue;
         }
+        if let Some(start) = loose_number(text, m.start(), m.end()) {
+            out.push(Detection::new(start, m.end(), EntityType::Phone, priority::SHAPE));
+        }
+    }
+    for caps in LABEL_AFTER.captures_iter(text) {
+        let Some(m) = caps.get(1) else { continue };
+        if let Some(start) = loose_number(text, m.start(), m.end()) {
+            out.push(Detection::new(start, m.end(), EntityType::Phone, priority::SHAPE));
+        }
+    }
+    // Numbers joined to a found one, then every number's extension.
+    let mut i = first;
+    while i < out.len() {
+        let end = with_extension(text, out[i].end);
+        out[i].end = end;
+        if let Some(m) = text.get(end..).and_then(|rest| JOINED.captures(rest)).and_then(|c| c.get(1)) {
+            let stop = end + m.end();
+            if let Some(start) = loose_number(text, end + m.start(), stop) {
+                out.push(Detection::new(start, stop, EntityType::Phone, priority::SHAPE));
+            }
+        }
+        i += 1;
     }
 }
 
@@ -214,6 +317,52 @@ mod tests {
         assert_eq!(found("Write 03127/21696804 on it"), ["03127/21696804"]);
         assert_eq!(found("Is (351) 963 625 714 a mobile?"), ["(351) 963 625 714"]);
         assert_eq!(found("Write 925 951 699 on it"), ["925 951 699"]);
+    }
+
+    #[test]
+    fn extensions_belong_to_every_shape() {
+        assert_eq!(found("call 0055 11 2971-5778x66."), ["0055 11 2971-5778x66"]);
+        assert_eq!(found("Appelle-moi au 021 181 29 67x2269 demain"), ["021 181 29 67x2269"]);
+        assert_eq!(found("my number is 0040 21 586 4148 ext.323"), ["0040 21 586 4148 ext.323"]);
+        assert_eq!(found("número de WhatsApp: 0800-420-7858 x 925?"), ["0800-420-7858 x 925"]);
+        assert_eq!(found("desk on +48 518 125 185 extension 189 or"), ["+48 518 125 185 extension 189"]);
+    }
+
+    #[test]
+    fn numbers_after_a_label_in_several_languages() {
+        assert_eq!(found("SMS the verification code to 32 89 80 60 instead"), ["32 89 80 60"]);
+        assert_eq!(found("Mi número es 619803208, ¿puedes?"), ["619803208"]);
+        assert_eq!(found("Llámame al 3005540247 cuando llegues."), ["3005540247"]);
+        assert_eq!(found("Format this number for a business card: 800.252.003"), ["800.252.003"]);
+        assert_eq!(found("Our support hotline (2114 7652) is down"), ["2114 7652"]);
+        assert_eq!(found("Our toll-free line 8 (915) 517-38-55 should"), ["8 (915) 517-38-55"]);
+        assert_eq!(found("callback number +49 (0) 800 9662089053."), ["+49 (0) 800 9662089053"]);
+        // Asked about: the label comes after the number.
+        assert_eq!(found("Is 012 28 44 73 a mobile or a landline?"), ["012 28 44 73"]);
+        assert_eq!(found("Is 21.206.8785 a mobile or a landline?"), ["21.206.8785"]);
+    }
+
+    #[test]
+    fn a_second_number_joined_to_a_found_one() {
+        assert_eq!(
+            found("Die Praxis erreichen Sie unter 0213862336 oder 08003613618455."),
+            ["0213862336", "08003613618455"]
+        );
+        assert_eq!(found("at +82-10-1446-6271 or 800631355 ext. 4."), ["+82-10-1446-6271", "800631355 ext. 4"]);
+    }
+
+    #[test]
+    fn labels_that_do_not_mean_a_phone() {
+        for plain in [
+            "my order number is 12345678, where is it?",
+            "the tracking number 4412345678 shows nothing",
+            "Log line: 1674640694634 INFO request completed",
+            "Log line: 2023-05-26 14:30:21,495 INFO request",
+            "call me on 2024-05-12 at noon",
+            "Does this look like a valid id to you? 81379504",
+        ] {
+            assert!(found(plain).is_empty(), "{plain}: {:?}", found(plain));
+        }
     }
 
     #[test]

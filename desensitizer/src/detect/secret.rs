@@ -18,6 +18,10 @@ static VENDOR: LazyLock<Regex> = LazyLock::new(|| {
         r"|github_pat_[A-Za-z0-9_]{22,}",
         r"|(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}",
         r"|xox[abposre]-[A-Za-z0-9\-]{10,}",
+        r"|xapp-[0-9]-[A-Za-z0-9\-]{10,}",
+        // Twilio API key SIDs and Mailgun keys: a fixed prefix, then 32 lower-case hex.
+        r"|SK[0-9a-f]{32}",
+        r"|key-[0-9a-f]{32}",
         r"|AIza[0-9A-Za-z_\-]{35}",
         r"|glpat-[A-Za-z0-9_\-]{20,}",
         r"|hf_[A-Za-z0-9]{30,}",
@@ -31,7 +35,7 @@ static VENDOR: LazyLock<Regex> = LazyLock::new(|| {
 /// `label [is|=|:] value` for keys and tokens.
 static LABELLED_KEY: LazyLock<Regex> = LazyLock::new(|| {
     compile(
-        r#"(?i)(?:api[_\- ]?key|apikey|secret(?:[_\- ]?key)?|access[_\- ]?(?:key|token)|auth[_\- ]?token|token|bearer|client[_\- ]?secret|private[_\- ]?key|密钥|令牌)["']?(?:\s*(?:is|was|=|:|=>|：|是|为)\s*|\s+)["']?([A-Za-z0-9_\-+/=.~]{12,256})"#,
+        r#"(?i)(?:api[_\- ]?(?:key|schlüssel)|apikey|secret(?:[_\- ]?key)?|access[_\- ]?(?:key|token)|auth[_\- ]?token|token|bearer|basic|client[_\- ]?secret|private[_\- ]?key|\bkey\b|\bsid\b|credentials?|schlüssel|clé(?: d'api| api)?|clave(?: de api)?|密钥|令牌)["']?(?:\s*(?:is|was|ist|est|es|=|:|=>|：|是|为)\s*|\s+)["']?([A-Za-z0-9_\-+/=.~]{12,256})"#,
     )
 });
 
@@ -39,7 +43,7 @@ static LABELLED_KEY: LazyLock<Regex> = LazyLock::new(|| {
 /// any value counts. Up to four words may say what the password is for.
 static LABELLED_PASSWORD: LazyLock<Regex> = LazyLock::new(|| {
     compile(
-        r#"(?i)(?:password|passwd|passphrase|passcode|pwd|pin code|\bpin\b|wi-?fi key|(?:safe|door|gate|alarm|entry|access|security|lock|garage|building|keypad) code|passwort|kennwort|mot de passe|contraseña|\bclave\b|密码|口令)(?:\s+(?:for|of|to|on|at)(?:\s+[\w'’-]+){1,4})?["']?\s*(?:is|was|=|:|=>|：|是|为|ist|est|es)\s*["']?([^\s"',;，。]{4,128})"#,
+        r#"(?i)(?:password|passwd|passphrase|passcode|pwd|pin code|\bpin\b|wi-?fi key|(?:safe|door|gate|alarm|entry|access|security|lock|garage|building|keypad) code|passwort|kennwort|mot de passe|contraseña|\bclave\b|密码|口令)(?:\s+(?:for|of|to|on|at|du|de|des|für|del|von)(?:\s+[\w'’-]+){1,4})?["']?\s*(?:is|was|=|:|=>|：|是|为|ist|est|es)\s*["']?([^\s"',;，。]{4,128})"#,
     )
 });
 
@@ -48,7 +52,7 @@ static LABELLED_PASSWORD: LazyLock<Regex> = LazyLock::new(|| {
 /// (`password reset link`), so the value must look like a secret ([`secret_like`]).
 static PASSWORD_TERSE: LazyLock<Regex> = LazyLock::new(|| {
     compile(
-        r#"(?i)\b(?:password|passwd|passphrase|passcode|pwd|pw|passwort|kennwort|contraseña|senha)\s*[:=]?\s+["'`]?([^\s"'`,;，。]{4,128})"#,
+        r#"(?i)\b(?:password|passwd|passphrase|passcode|pwd|pw|passwort|kennwort|contraseña|senha|wi-?fi)\s*[:=]?\s+["'`]?([^\s"'`,;，。]{4,128})"#,
     )
 });
 
@@ -69,9 +73,90 @@ static PASSWORD_BEFORE_LABEL: LazyLock<Regex> = LazyLock::new(|| {
     )
 });
 
+/// `mysql -u root -pSecret`, `mysqldump -p'Secret'`: the password glued to `-p`.
+static MYSQL_PASSWORD: LazyLock<Regex> =
+    LazyLock::new(|| compile(r#"\bmysql(?:dump|admin|sh)?\b[^\n]{0,80}?\s-p["']?([^\s"']{4,128})"#));
+
+/// `Is Summer2024! a strong password?`: the value before the label, asked about.
+static PASSWORD_ASKED: LazyLock<Regex> = LazyLock::new(|| {
+    compile(
+        r#"(?i)\b(?:is|was|are)\s+["'`]?([^\s"'`]{4,128})["'`]?\s+(?:a|an|still a|really a)\s+(?:strong|weak|good|bad|secure|safe|valid|decent)\s+(?:password|passphrase|passcode|pin)\b"#,
+    )
+});
+
 /// A lone token shaped like a strong password: upper and lower case letters, a digit and
-/// a symbol that identifiers, versions, paths and URLs do not use.
-static PASSWORD_SHAPED: LazyLock<Regex> = LazyLock::new(|| compile(r"[^\s]{8,64}"));
+/// a symbol that identifiers, versions, paths and URLs do not use. Up to 256 characters,
+/// so that a long token is judged whole, not as a 64-character piece and a tail.
+static PASSWORD_SHAPED: LazyLock<Regex> = LazyLock::new(|| compile(r"[^\s]{8,256}"));
+
+/// A token of key characters with no label at all (pasted into a question, a log line, a
+/// header): judged by [`random_token`].
+static BARE_TOKEN: LazyLock<Regex> = LazyLock::new(|| compile(r"[A-Za-z0-9+/_\-]{20,256}={0,2}"));
+
+/// Words that say a hex string or a UUID nearby is a credential, not a commit or an id.
+static SECRET_CUE: LazyLock<Regex> = LazyLock::new(|| {
+    compile(
+        r"(?i)\b(?:api|keys?|tokens?|secrets?|credentials?|passwords?|auth\w*|bearer|sid|subscription|apikey|schlüssel|clé|clave)\b",
+    )
+});
+
+/// Words right before a hex string that make it a digest: `sha256:`, `commit`, `checksum`.
+static DIGEST_CUE: LazyLock<Regex> = LazyLock::new(|| {
+    compile(
+        r"(?i)(?:sha-?(?:1|224|256|384|512)|md5|commit|checksum|hash|digest|integrity|build|revision|rev|etag|fingerprint|object|blob|tree|image|layer)[\s:=@#-]*$",
+    )
+});
+
+/// Whether a bare token is a secret rather than an identifier, a path, a digest or a word:
+/// - hex of 32 or more digits, or a UUID, when the sentence speaks of keys or tokens and
+///   no digest word stands right before it (a commit or a checksum is not personal);
+/// - otherwise random-looking text: upper and lower case and digits (or base64 symbols),
+///   high entropy, and not mostly made of word-like runs (`getHttp2ResponseHandler`).
+fn random_token(text: &str, start: usize, token: &str) -> bool {
+    let before = text.get(start.saturating_sub(24)..start).unwrap_or("");
+    if DIGEST_CUE.is_match(before) || token.to_ascii_lowercase().starts_with("sha") {
+        return false;
+    }
+    let hex = token.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-');
+    let hex_digits = token.bytes().filter(u8::is_ascii_hexdigit).count();
+    if hex && hex_digits >= 32 {
+        let uuid = token.len() == 36 && token.bytes().filter(|&b| b == b'-').count() == 4;
+        let plain = !token.contains('-');
+        return (uuid || plain) && token.bytes().any(|b| b.is_ascii_alphabetic()) && SECRET_CUE.is_match(text);
+    }
+    let count = |f: fn(&u8) -> bool| token.bytes().filter(f).count();
+    let (upper, lower, digits) =
+        (count(u8::is_ascii_uppercase), count(u8::is_ascii_lowercase), count(u8::is_ascii_digit));
+    let base64_symbols = count(|b| matches!(b, b'+' | b'/' | b'='));
+    if upper < 2 || lower < 2 || digits + base64_symbols < 2 || entropy(token) < 3.6 {
+        return false;
+    }
+    // A path (`src/main/Resources2/x`) has lower-case words between its slashes.
+    if token.contains('/')
+        && token.split('/').any(|part| part.len() >= 3 && part.bytes().all(|b| b.is_ascii_lowercase()))
+    {
+        return false;
+    }
+    // Identifiers are runs of words: `Capitalised` or `lower` runs of four letters or more.
+    let mut wordy = 0;
+    let mut run = 0;
+    let bytes = token.as_bytes();
+    for (i, &b) in bytes.iter().enumerate() {
+        let continues = b.is_ascii_lowercase() || (b.is_ascii_uppercase() && run == 0);
+        if continues && !(run > 0 && b.is_ascii_uppercase()) {
+            run += 1;
+        } else {
+            if run >= 4 {
+                wordy += run;
+            }
+            run = usize::from(b.is_ascii_uppercase());
+        }
+        if i + 1 == bytes.len() && run >= 4 {
+            wordy += run;
+        }
+    }
+    wordy * 2 < token.len()
+}
 
 fn password_shaped(token: &str) -> bool {
     let has = |f: fn(&u8) -> bool| token.as_bytes().iter().any(f);
@@ -82,6 +167,8 @@ fn password_shaped(token: &str) -> bool {
         && token.is_ascii()
         && !token.contains("://")
         && !token.contains('/')
+        // A digest in SRI form (`sha512-…==`) is not a password.
+        && !token.get(..3).is_some_and(|p| p.eq_ignore_ascii_case("sha"))
         // An e-mail address (`Jo.Smith1+x@Example.com`) is not a password.
         && !token.rsplit_once('@').is_some_and(|(_, domain)| domain.contains('.'))
 }
@@ -100,7 +187,12 @@ pub(super) fn detect(text: &str, out: &mut Vec<Detection>) {
         };
         let has_digit = value.bytes().any(|b| b.is_ascii_digit());
         let has_alpha = value.bytes().any(|b| b.is_ascii_alphabetic());
-        if value.len() >= 12 && has_digit && has_alpha && entropy(value) >= 3.0 {
+        // Letters only, when both cases are mixed at random (`Bearer FkYbtOSErUPJqyupjXLX`).
+        let mixed_case = value.bytes().any(|b| b.is_ascii_uppercase())
+            && value.bytes().any(|b| b.is_ascii_lowercase())
+            && value.len() >= 16
+            && entropy(value) >= 3.5;
+        if value.len() >= 12 && has_alpha && (has_digit || mixed_case) && entropy(value) >= 3.0 {
             out.push(Detection::new(start, end, EntityType::ApiKey, priority::LABELLED_SECRET));
         }
     }
@@ -114,6 +206,12 @@ pub(super) fn detect(text: &str, out: &mut Vec<Detection>) {
             out.push(Detection::new(start, start + trimmed.len(), EntityType::ApiKey, priority::PASSWORD_SHAPED));
         }
     }
+    for m in BARE_TOKEN.find_iter(text) {
+        let (start, end) = (m.start(), m.end());
+        if ascii_isolated(text, start, end) && random_token(text, start, m.as_str()) {
+            out.push(Detection::new(start, end, EntityType::ApiKey, priority::PASSWORD_SHAPED));
+        }
+    }
     for caps in PASSWORD_TERSE.captures_iter(text) {
         let Some(m) = caps.get(1) else { continue };
         let (start, end) = trim_sentence_end(text, m.start(), m.end());
@@ -121,7 +219,12 @@ pub(super) fn detect(text: &str, out: &mut Vec<Detection>) {
             out.push(Detection::new(start, end, EntityType::ApiKey, priority::LABELLED_SECRET));
         }
     }
-    for caps in LABELLED_PASSWORD.captures_iter(text).chain(PASSWORD_BEFORE_LABEL.captures_iter(text)) {
+    for caps in LABELLED_PASSWORD
+        .captures_iter(text)
+        .chain(PASSWORD_BEFORE_LABEL.captures_iter(text))
+        .chain(PASSWORD_ASKED.captures_iter(text))
+        .chain(MYSQL_PASSWORD.captures_iter(text))
+    {
         let Some(m) = caps.get(1) else { continue };
         let (start, end) = trim_sentence_end(text, m.start(), m.end());
         if end > start {
@@ -130,11 +233,13 @@ pub(super) fn detect(text: &str, out: &mut Vec<Detection>) {
     }
 }
 
-/// Drops a trailing `.`/`!`/`?`/`)` that ends the sentence rather than the value.
+/// Drops a trailing `.`/`?`/`)`/`:` that ends the sentence rather than the value.
 fn trim_sentence_end(text: &str, start: usize, mut end: usize) -> (usize, usize) {
     while end > start {
         match text.get(..end).and_then(|s| s.chars().next_back()) {
-            Some(c @ ('.' | '!' | '?' | ')' | ':')) => {
+            // Not `!`: `Summer2024!` ends with its symbol more often than a sentence ends
+            // right after a secret with one.
+            Some(c @ ('.' | '?' | ')' | ':')) => {
                 let next = text.get(end..).and_then(|s| s.chars().next());
                 if next.is_none_or(char::is_whitespace) {
                     end -= c.len_utf8();
@@ -188,6 +293,64 @@ mod tests {
         {
             assert!(found(plain).is_empty(), "{plain}: {:?}", found(plain));
         }
+    }
+
+    #[test]
+    fn keys_under_more_labels_and_vendor_prefixes() {
+        assert_eq!(found("Bearer FkYbtOSErUPJqyupjXLX"), ["FkYbtOSErUPJqyupjXLX"]);
+        assert_eq!(
+            found("Authorization: Basic Ln7lkm0dvhA/CvhKzE/siLHMUmEuq95jlKYYvjQTqoKFjA== — safe?"),
+            ["Ln7lkm0dvhA/CvhKzE/siLHMUmEuq95jlKYYvjQTqoKFjA=="]
+        );
+        assert_eq!(
+            found("Ocp-Apim-Subscription-Key: b80eabed869a99455b0e57c7ce363e1a"),
+            ["b80eabed869a99455b0e57c7ce363e1a"]
+        );
+        assert_eq!(
+            found("Mein API-Schlüssel A0ZrDVUW/UqCBIoerZ1j86QTS3Ow9cuYVoLAFzVM geht nicht"),
+            ["A0ZrDVUW/UqCBIoerZ1j86QTS3Ow9cuYVoLAFzVM"]
+        );
+        assert_eq!(found("SID SK5404e4fb440034d6608697a8d41bed44 ok?"), ["SK5404e4fb440034d6608697a8d41bed44"]);
+        assert_eq!(found("needs key-272ded606d0816427dcc5747264187a4; ping"), ["key-272ded606d0816427dcc5747264187a4"]);
+    }
+
+    #[test]
+    fn bare_random_tokens_and_the_identifiers_left_alone() {
+        assert_eq!(
+            found("prod uses fiUziXnFAAoeelK9mqmALOR2HcSGKgVP8Kd0d3mS — how?"),
+            ["fiUziXnFAAoeelK9mqmALOR2HcSGKgVP8Kd0d3mS"]
+        );
+        assert_eq!(
+            found("a new token (G+Ibek7ue/Jvdln/5wDEQ6bQYS5p9xiONdUsogyKukIHgOPY) but"),
+            ["G+Ibek7ue/Jvdln/5wDEQ6bQYS5p9xiONdUsogyKukIHgOPY"]
+        );
+        assert_eq!(
+            found("425c8d99-d19b-4d0b-8cc6-0d5d32cbe540 is our integration token"),
+            ["425c8d99-d19b-4d0b-8cc6-0d5d32cbe540"]
+        );
+        assert_eq!(
+            found("auth failed for key 1610990dafd6a28e2fbff79bf7995dd5 (expired)"),
+            ["1610990dafd6a28e2fbff79bf7995dd5"]
+        );
+        for plain in [
+            "review commit 9823fa7b3a99b7d87de86440285b86ce53935fd1 please",
+            "checksum sha256:3043b026c48bbf33feff9243a8f506b40928b5b7a767c76fb008f86bebb2737f differs",
+            "integrity sha512-znaxfrDw0uVVUwT4Zyap8JWC8XT616U2nM6h3EZ9bA/uq31LmqeIpXaPCatqYiOb3VicL6rRmQ+O+AHsLmbLOw== fails",
+            "request 3b68f14a-de9d-4a45-ab81-7a151dd64b33 completed in 231 ms",
+            "class AbstractSingletonProxyFactoryBean2 and getHttp2ResponseHandler",
+            "see src/main/resources/Config2024Prod/app.yaml",
+        ] {
+            assert!(found(plain).is_empty(), "{plain}: {:?}", found(plain));
+        }
+    }
+
+    #[test]
+    fn passwords_in_more_places() {
+        assert_eq!(found("mysql -u root -pladder-turtle-beacon75 gives access denied"), ["ladder-turtle-beacon75"]);
+        assert_eq!(found("Le mot de passe du wifi est Copper-Blue-Staple."), ["Copper-Blue-Staple"]);
+        assert_eq!(found("Is Monday2019! a strong password?"), ["Monday2019!"]);
+        assert_eq!(found("DB_PASSWORD=Winter2022!"), ["Winter2022!"]);
+        assert_eq!(found("WIFI: beacon1957 / Hotline"), ["beacon1957"]);
     }
 
     #[test]
