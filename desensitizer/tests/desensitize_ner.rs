@@ -119,7 +119,7 @@ fn entities_come_out_whole_and_typed() {
 
 /// The project's adapter computes what PEFT computes with it
 /// (`tests/fixtures/make_ner_adapter_reference.py` made `ner_adapter_reference.json`):
-/// merged into the f32 weights, and as a separate low-rank term beside the 4-bit ones.
+/// merged into the f32 weights, and merged into 8-bit weights on the integer path.
 #[test]
 fn adapter_f32_logits_and_labels_match_peft() {
     compare_with_reference(

@@ -140,7 +140,12 @@ pub fn pull_model(name: &str, progress: &mut dyn FnMut(&str)) -> Result<PathBuf,
         }
         // A directory an interrupted or tampered pull left: fetched again.
         progress(&format!("{} is incomplete or altered; fetching it again", target.display()));
-        std::fs::remove_dir_all(&target).map_err(io_error(format!("removing {}", target.display())))?;
+        // Another pull (a parallel test) may be removing it too.
+        if let Err(e) = std::fs::remove_dir_all(&target)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            return Err(io_error(format!("removing {}", target.display()))(e));
+        }
     }
     let models_dir = target.parent().map(Path::to_path_buf).ok_or(PullError::NoCacheDir)?;
     std::fs::create_dir_all(&models_dir).map_err(io_error(format!("creating {}", models_dir.display())))?;
@@ -150,6 +155,12 @@ pub fn pull_model(name: &str, progress: &mut dyn FnMut(&str)) -> Result<PathBuf,
     std::fs::create_dir_all(&scratch).map_err(io_error(format!("creating {}", scratch.display())))?;
     let result = download_and_extract(model, &scratch, &target, progress);
     let _ = std::fs::remove_dir_all(&scratch);
+    // A concurrent pull that finished first has put a complete copy in place; the rename
+    // onto it is what failed here.
+    if result.is_err() && target.exists() && complete(model, &target) {
+        progress(&format!("{} was saved by a concurrent pull", target.display()));
+        return Ok(target);
+    }
     result?;
     progress(&format!("saved {}", target.display()));
     Ok(target)

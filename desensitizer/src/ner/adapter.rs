@@ -5,9 +5,10 @@
 //! published model the names, street lines and places it misses; it is compiled into the
 //! binary ([`AdapterChoice::Builtin`]) so that the sidecar needs nothing beyond the pulled
 //! model. Each adapted `Linear` computes `W·x + b + s·B·(A·x)` with `s = lora_alpha / r`,
-//! as PEFT does: the quantized path keeps the 4-bit `W` and adds the low-rank term in
-//! f32 (merging into 4-bit weights would round most of the update away); the f32
-//! reference path merges `s·B·A` into `W`.
+//! as PEFT does. Both paths merge `s·B·A` into `W` at load time: the f32 reference path
+//! in f32, the integer path into 8-bit weights (merging into 4-bit ones would round most
+//! of the update away; a separate f32 low-rank term per `Linear` cost 20 % more time per
+//! sentence than the merged 8-bit weights, which run as fast as the published 4-bit ones).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -95,14 +96,15 @@ struct PeftConfig {
     alpha_pattern: HashMap<String, serde_json::Value>,
 }
 
-/// One adapted `Linear`'s update: `A` `[r, in]` and `s·B` `[out, r]`, in f32.
+/// One adapted `Linear`'s update: `A` `[r, in]` and `s·B` `[out, r]`, in f32. Both model
+/// paths merge it into the weights ([`LowRank::merged`]): the f32 reference path as is,
+/// the integer path as 8-bit weights (`bert::merge_to_q8`).
 #[derive(Debug, Clone)]
 pub struct LowRank {
     /// `A` `[r, in]` row-major.
     down_rows: Vec<f32>,
-    /// `(s·B)ᵀ` `[r, out]` row-major: each rank's column of `s·B` is contiguous for
-    /// [`LowRank::add_to`].
-    up_columns: Vec<f32>,
+    /// `s·B` `[out, r]` row-major.
+    up_rows: Vec<f32>,
     rank: usize,
     inputs: usize,
     outputs: usize,
@@ -110,17 +112,13 @@ pub struct LowRank {
     up_rank: usize,
 }
 
-/// Rows of input per parallel task in [`LowRank::add_to`]: below this, one thread does
-/// the whole update (waking the pool would cost more than the arithmetic).
-const ROWS_PER_TASK: usize = 32;
-
 impl LowRank {
     fn new(down: &Tensor, up_scaled: &Tensor) -> candle_core::Result<Self> {
         let (rank, inputs) = down.dims2()?;
         let (outputs, up_rank) = up_scaled.dims2()?;
         Ok(Self {
             down_rows: down.flatten_all()?.to_vec1::<f32>()?,
-            up_columns: up_scaled.t()?.contiguous()?.flatten_all()?.to_vec1::<f32>()?,
+            up_rows: up_scaled.flatten_all()?.to_vec1::<f32>()?,
             rank,
             inputs,
             outputs,
@@ -128,47 +126,12 @@ impl LowRank {
         })
     }
 
-    /// Adds `s·B·(A·x)` to `out` in place, for `x` `[…, in]` and `out` `[…, out]` (both
-    /// contiguous f32, the same rows). Written out rather than as two candle matmuls: at
-    /// rank 8 those are tiny GEMMs whose dispatch and thread wake-ups cost several times
-    /// the arithmetic (measured: 40 % slower sentences, against a few per cent here).
-    pub fn add_to(&self, x: &Tensor, out: &Tensor) -> candle_core::Result<()> {
-        use rayon::prelude::*;
-        let (inputs, rank, outputs) = (self.inputs, self.rank, self.outputs);
-        let x = x.contiguous()?;
-        netgpt_kernels::with_f32(&x, |x| {
-            netgpt_kernels::with_f32_mut(out, |out| {
-                let update_rows = |(x_rows, out_rows): (&[f32], &mut [f32])| {
-                    let mut hidden = vec![0f32; rank];
-                    for (x_row, out_row) in x_rows.chunks_exact(inputs).zip(out_rows.chunks_exact_mut(outputs)) {
-                        for (h, a_row) in hidden.iter_mut().zip(self.down_rows.chunks_exact(inputs)) {
-                            *h = dot(x_row, a_row);
-                        }
-                        for (&h, b_column) in hidden.iter().zip(self.up_columns.chunks_exact(outputs)) {
-                            for (o, &b) in out_row.iter_mut().zip(b_column) {
-                                *o += h * b;
-                            }
-                        }
-                    }
-                };
-                let rows = x.len() / inputs;
-                if rows <= ROWS_PER_TASK {
-                    update_rows((x, out));
-                } else {
-                    x.par_chunks(ROWS_PER_TASK * inputs)
-                        .zip(out.par_chunks_mut(ROWS_PER_TASK * outputs))
-                        .for_each(update_rows);
-                }
-            })
-        })?
-    }
-
     /// `s·B·A` `[out, in]`, to merge into a dense weight.
     pub fn merged(&self) -> candle_core::Result<Tensor> {
         let device = Device::Cpu;
-        let up = Tensor::from_slice(&self.up_columns, (self.rank, self.outputs), &device)?;
+        let up = Tensor::from_slice(&self.up_rows, (self.outputs, self.up_rank), &device)?;
         let down = Tensor::from_slice(&self.down_rows, (self.rank, self.inputs), &device)?;
-        up.t()?.matmul(&down)
+        up.matmul(&down)
     }
 
     fn check(&self, module: &str, out_features: usize, in_features: usize) -> Result<(), AdapterError> {
@@ -183,19 +146,6 @@ impl LowRank {
         }
         Ok(())
     }
-}
-
-/// `a·b` with eight running sums, which the compiler keeps in one vector register.
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut sums = [0f32; 8];
-    let (a_chunks, b_chunks) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = a_chunks.remainder().iter().zip(b_chunks.remainder()).map(|(x, y)| x * y).sum();
-    for (x, y) in a_chunks.zip(b_chunks) {
-        for i in 0..8 {
-            sums[i] += x[i] * y[i];
-        }
-    }
-    sums.iter().sum::<f32>() + tail
 }
 
 /// The low-rank updates by module name (`bert.encoder.layer.0.attention.self.query`).

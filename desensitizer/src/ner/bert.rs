@@ -16,21 +16,16 @@ use super::onnx::{BertWeights, OnnxError};
 use netgpt_kernels::PackedLinear;
 use netgpt_kernels::formats::PackedWeights;
 
-/// A `Linear` with 4-bit weights, an f32 bias and, with an adapter, a low-rank update in
-/// f32.
+/// A `Linear` with integer weights (the published 4-bit ones, or 8-bit ones with an
+/// adapter merged in) and an f32 bias.
 struct QLinear {
     weight: PackedLinear,
     bias: Tensor,
-    update: Option<LowRank>,
 }
 
 impl QLinear {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let out = self.weight.forward(x)?.broadcast_add(&self.bias)?;
-        if let Some(update) = &self.update {
-            update.add_to(x, &out)?;
-        }
-        Ok(out)
+        self.weight.forward(x)?.broadcast_add(&self.bias)
     }
 }
 
@@ -85,12 +80,36 @@ impl Parts {
         };
         let packed = PackedWeights::from_ggml(GgmlDType::Q4_0, q4.rows, q4.cols, &q4.ggml_q4_0)
             .map_err(|e| OnnxError::Tensor { name: name.clone(), problem: e.to_string() })?;
-        Ok(QLinear { weight: PackedLinear::new(packed), bias: self.float(&format!("{module}.bias"))?, update })
+        let packed = match update {
+            Some(update) => merge_to_q8(&packed, &update)
+                .map_err(|e| OnnxError::Tensor { name: name.clone(), problem: format!("merging the adapter: {e}") })?,
+            None => packed,
+        };
+        Ok(QLinear { weight: PackedLinear::new(packed), bias: self.float(&format!("{module}.bias"))? })
     }
 
     fn norm(&mut self, module: &str, eps: f64) -> Result<LayerNorm, OnnxError> {
         Ok(LayerNorm::new(self.float(&format!("{module}.weight"))?, self.float(&format!("{module}.bias"))?, eps))
     }
+}
+
+/// The 4-bit weights with the adapter's update merged in, as 8-bit weights (GGML Q8_0:
+/// one f16 scale per 32 values). Back in 4 bits the update would mostly round away (it
+/// is a fraction of one 4-bit step); 8 bits resolve it 16 times more finely, and the same
+/// integer kernels run them at the base model's speed, where a separate f32 low-rank term
+/// cost a fifth more time per sentence.
+fn merge_to_q8(q4: &PackedWeights, update: &LowRank) -> candle_core::Result<PackedWeights> {
+    let (rows, cols) = (q4.rows, q4.cols);
+    let mut dense = vec![0f32; rows * cols];
+    q4.dequantize_rows(0, &mut dense);
+    let delta = update.merged()?.flatten_all()?.to_vec1::<f32>()?;
+    for (w, d) in dense.iter_mut().zip(delta) {
+        *w += d;
+    }
+    let merged = Tensor::from_vec(dense, (rows, cols), &candle_core::Device::Cpu)?;
+    let q8 = candle_core::quantized::QTensor::quantize(&merged, GgmlDType::Q8_0)?;
+    PackedWeights::from_ggml(GgmlDType::Q8_0, rows, cols, &q8.data()?)
+        .map_err(|e| candle_core::Error::Msg(e.to_string()))
 }
 
 fn missing(name: &str) -> OnnxError {

@@ -115,7 +115,7 @@ impl From<bert::BuildError> for NerError {
 /// The network that turns token ids into label logits.
 enum Encoder {
     /// 8-bit activations × the published 4-bit weights on the project's integer kernels
-    /// (what the sidecar runs).
+    /// (what the sidecar runs); with an adapter, 8-bit weights with the update merged in.
     Quantized(bert::QuantizedBert),
     /// candle-transformers' BERT on the dequantized weights in f32: the reference the
     /// quantized path is tested against (and the same numbers as onnxruntime's).
@@ -164,6 +164,8 @@ pub struct NerModel {
     device: Device,
     cache: std::sync::Mutex<std::collections::HashMap<[u8; 32], Vec<Detection>>>,
     cache_entries: usize,
+    /// See [`NerModel::with_outside_threshold`].
+    outside_threshold: f32,
 }
 
 /// Texts whose results [`NerModel::detect`] remembers.
@@ -251,6 +253,7 @@ impl NerModel {
             device,
             cache: Default::default(),
             cache_entries: CACHE_ENTRIES,
+            outside_threshold: MAX_OUTSIDE_PROBABILITY,
         })
     }
 
@@ -258,6 +261,13 @@ impl NerModel {
     /// see the model's cost on every text).
     pub fn with_cache_entries(mut self, entries: usize) -> Self {
         self.cache_entries = entries;
+        self
+    }
+
+    /// A word is personal data when the model gives `O` less than this probability
+    /// (default `MAX_OUTSIDE_PROBABILITY`); for sweeping the trade-off on tuning corpora.
+    pub fn with_outside_threshold(mut self, threshold: f32) -> Self {
+        self.outside_threshold = threshold;
         self
     }
 
@@ -396,7 +406,7 @@ impl NerModel {
         let outside = probabilities.narrow(D::Minus1, 0, 1)?.squeeze(D::Minus1)?.to_vec2::<f32>()?;
         let labelled =
             probabilities.narrow(D::Minus1, 1, self.labels.len() - 1)?.argmax(D::Minus1)?.to_vec2::<u32>()?;
-        let threshold = MAX_OUTSIDE_PROBABILITY;
+        let threshold = self.outside_threshold;
         Ok(outside
             .iter()
             .zip(&labelled)
