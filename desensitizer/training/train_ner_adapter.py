@@ -6,7 +6,8 @@ BERT token classifier). Out of the box it misses people and places that its trai
 did not cover: continental-European names and street lines, towns named in passing. This
 script fine-tunes it with LoRA (rank 8 on every projection of the encoder and on the
 classifier) on sentences labelled word by word, and writes the adapter in PEFT's format;
-the sidecar applies it in candle on top of the published 4-bit weights.
+the sidecar merges it into the published 4-bit weights at load time and runs the result as
+8-bit weights.
 
 It starts from the weights the sidecar runs, not from a float checkpoint: the 4-bit ONNX
 matrices dequantized by the project's own reader (`examples/ner_weights.rs`).
