@@ -280,6 +280,16 @@ pub(crate) fn char_before(text: &str, at: usize) -> Option<char> {
     text.get(..at).and_then(|s| s.chars().next_back())
 }
 
+/// Up to `bytes` bytes of `text` before byte offset `at`, shortened to start on a
+/// character boundary (the words before a match, whatever script precedes them).
+pub(crate) fn text_before(text: &str, at: usize, bytes: usize) -> &str {
+    let mut from = at.saturating_sub(bytes);
+    while from < at && !text.is_char_boundary(from) {
+        from += 1;
+    }
+    text.get(from..at).unwrap_or_default()
+}
+
 /// The character at byte offset `at`, if any.
 pub(crate) fn char_at(text: &str, at: usize) -> Option<char> {
     text.get(at..).and_then(|s| s.chars().next())

@@ -9,7 +9,7 @@ use std::sync::LazyLock;
 use netgpt_crds::workflow::EntityType;
 use regex::Regex;
 
-use super::{Detection, compile, number_isolated, priority};
+use super::{Detection, compile, number_isolated, priority, text_before};
 
 struct Shape {
     regex: LazyLock<Regex>,
@@ -220,7 +220,7 @@ pub(super) fn detect(text: &str, out: &mut Vec<Detection>) {
     for caps in LABELLED.captures_iter(text) {
         let (Some(label), Some(m)) = (caps.get(0), caps.get(2)) else { continue };
         let word = label.as_str().to_ascii_lowercase();
-        let before = text.get(label.start().saturating_sub(24)..label.start()).unwrap_or("");
+        let before = text_before(text, label.start(), 24);
         if (word.starts_with("num") && NOT_A_PHONE_NUMBER.is_match(before))
             || (word.starts_with("line") && NOT_A_PHONE_LINE.is_match(before))
         {
@@ -355,6 +355,7 @@ mod tests {
     fn labels_that_do_not_mean_a_phone() {
         for plain in [
             "my order number is 12345678, where is it?",
+            "我的订单的订单 order number 12345678 在哪里",
             "the tracking number 4412345678 shows nothing",
             "Log line: 1674640694634 INFO request completed",
             "Log line: 2023-05-26 14:30:21,495 INFO request",

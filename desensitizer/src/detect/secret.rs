@@ -8,7 +8,7 @@ use std::sync::LazyLock;
 use netgpt_crds::workflow::EntityType;
 use regex::Regex;
 
-use super::{Detection, ascii_isolated, compile, entropy, priority};
+use super::{Detection, ascii_isolated, compile, entropy, priority, text_before};
 
 static VENDOR: LazyLock<Regex> = LazyLock::new(|| {
     compile(concat!(
@@ -113,7 +113,7 @@ static DIGEST_CUE: LazyLock<Regex> = LazyLock::new(|| {
 /// - otherwise random-looking text: upper and lower case and digits (or base64 symbols),
 ///   high entropy, and not mostly made of word-like runs (`getHttp2ResponseHandler`).
 fn random_token(text: &str, start: usize, token: &str) -> bool {
-    let before = text.get(start.saturating_sub(24)..start).unwrap_or("");
+    let before = text_before(text, start, 24);
     if DIGEST_CUE.is_match(before) || token.to_ascii_lowercase().starts_with("sha") {
         return false;
     }
@@ -334,6 +334,8 @@ mod tests {
         );
         for plain in [
             "review commit 9823fa7b3a99b7d87de86440285b86ce53935fd1 please",
+            // The digest word is found whatever script stands before it.
+            "评审评审提交的 commit 9823fa7b3a99b7d87de86440285b86ce53935fd1 的 key?",
             "checksum sha256:3043b026c48bbf33feff9243a8f506b40928b5b7a767c76fb008f86bebb2737f differs",
             "integrity sha512-znaxfrDw0uVVUwT4Zyap8JWC8XT616U2nM6h3EZ9bA/uq31LmqeIpXaPCatqYiOb3VicL6rRmQ+O+AHsLmbLOw== fails",
             "request 3b68f14a-de9d-4a45-ab81-7a151dd64b33 completed in 231 ms",
