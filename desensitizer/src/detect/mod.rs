@@ -15,6 +15,7 @@ mod gazetteer;
 mod iban;
 mod ip;
 mod join;
+mod lowercase;
 mod names;
 mod national_id;
 mod normalize;
@@ -135,6 +136,8 @@ impl Detector {
         if text.contains('_') {
             run_rules(&text.replace('_', " "), &mut found);
         }
+        // Chat typed in lower case: see [`lowercase`].
+        lowercase::detect(text, &mut found);
         if found.len() > MAX_CANDIDATES {
             return Err(DetectError::TooMany { limit: MAX_CANDIDATES });
         }

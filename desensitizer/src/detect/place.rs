@@ -193,7 +193,7 @@ fn is_name(folded: &str) -> bool {
 
 /// An unlisted name that looks like an English town: a toponymic first word and capitalized
 /// words after it, or one word with a toponymic ending that is not a listed name.
-fn town_shaped(words: &[&str]) -> bool {
+pub(super) fn town_shaped(words: &[&str]) -> bool {
     match words {
         [single] => {
             let folded = gazetteer::fold(single);

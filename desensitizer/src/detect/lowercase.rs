@@ -1,0 +1,125 @@
+//! Chat typed in lower case (`this is hannah butcher, i moved to rios`): the name, place
+//! and street rules read capitals, and the uncased model misses many such values too. For
+//! a text without a single capital, those rules run once more on a view with every word
+//! capitalised (ASCII letters only: same length, same offsets), and what they find there
+//! is cut down to the words that carry it: listed given names and surnames for a person,
+//! a listed or town-shaped place for a location (`moving to iceland next month` gives
+//! `iceland`, not `To Iceland Next Month`).
+
+use netgpt_crds::workflow::EntityType;
+
+use super::gazetteer::{self, GivenName, Listed};
+use super::{Detection, address, person, place};
+
+/// Adds the person, place and street candidates of a lower-case `text` to `out`.
+pub(super) fn detect(text: &str, out: &mut Vec<Detection>) {
+    let Some(titled) = title_cased(text) else { return };
+    let mut found = Vec::new();
+    person::detect(&titled, &mut found);
+    place::detect(&titled, &mut found);
+    address::detect(&titled, &mut found);
+    for d in found {
+        let kept = match d.kind {
+            EntityType::Person => core(&titled, d.start, d.end, |words| {
+                words.first().is_some_and(|w| plain_name(w)) && words.iter().all(|w| listed_name(w))
+            }),
+            EntityType::Location => core(&titled, d.start, d.end, place_words),
+            _ => Some((d.start, d.end)),
+        };
+        if let Some((start, end)) = kept {
+            out.push(Detection { start, end, ..d });
+        }
+    }
+}
+
+/// `text` with the first letter of every word upper-cased, when `text` has letters and no
+/// capital at all; `None` otherwise. Only ASCII letters change (so offsets stay valid); a
+/// letter after an apostrophe (`daniel's`) does not begin a word.
+pub(super) fn title_cased(text: &str) -> Option<String> {
+    if text.chars().any(char::is_uppercase) || !text.bytes().any(|b| b.is_ascii_lowercase()) {
+        return None;
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut previous: Option<char> = None;
+    for c in text.chars() {
+        let starts_word = previous.is_none_or(|p| !p.is_alphanumeric() && !matches!(p, '\'' | '’'));
+        out.push(if starts_word { c.to_ascii_uppercase() } else { c });
+        previous = Some(c);
+    }
+    Some(out)
+}
+
+/// The longest run of whole words inside `start..end` of `text` that `fits`.
+fn core(text: &str, start: usize, end: usize, fits: impl Fn(&[&str]) -> bool) -> Option<(usize, usize)> {
+    let span = text.get(start..end)?;
+    let words: Vec<(usize, &str)> = span
+        .split(' ')
+        .scan(0usize, |at, w| {
+            let here = *at;
+            *at += w.len() + 1;
+            Some((here, w))
+        })
+        .filter(|(_, w)| !w.is_empty())
+        .collect();
+    let mut best: Option<(usize, usize)> = None;
+    for i in 0..words.len() {
+        for j in (i..words.len()).rev() {
+            let run: Vec<&str> = words[i..=j].iter().map(|(_, w)| *w).collect();
+            if j - i + 1 > best.map_or(0, |(a, b)| b - a + 1) && fits(&run) {
+                best = Some((i, j));
+                break;
+            }
+        }
+    }
+    let (i, j) = best?;
+    let first = start + words[i].0;
+    Some((first, start + words[j].0 + words[j].1.len()))
+}
+
+/// A listed given name or surname that is only a name (`colin`, not `will` or `block`).
+fn plain_name(word: &str) -> bool {
+    let folded = gazetteer::fold(word);
+    matches!(gazetteer::first_name(&folded), Some(GivenName::Plain))
+        || gazetteer::surname(&folded) == Some(Listed::Plain)
+}
+
+/// A listed given name or surname, also one that is an everyday word (`walker`, `butcher`
+/// after `colin`, `hannah`), or an initial (`t.`).
+fn listed_name(word: &str) -> bool {
+    let folded = gazetteer::fold(word);
+    (word.len() == 2 && word.ends_with('.'))
+        || gazetteer::first_name(&folded).is_some()
+        || gazetteer::surname(&folded).is_some()
+}
+
+/// A listed place, or a town-shaped name (`Brownbury`, `Katy Ville`).
+fn place_words(words: &[&str]) -> bool {
+    let folded = gazetteer::fold(&words.join(" "));
+    gazetteer::place(&folded) == Some(Listed::Plain) || place::town_shaped(words)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lower_case_chat_is_read_with_capitals() {
+        assert_eq!(title_cased("my sim is in daniel's old phone").as_deref(), Some("My Sim Is In Daniel's Old Phone"));
+        assert_eq!(title_cased("Already Capitalised"), None);
+        assert_eq!(title_cased("13812345678"), None);
+        let found = |text: &str| -> Vec<(EntityType, String)> {
+            super::super::Detector::default()
+                .detect(text)
+                .expect("detects")
+                .into_iter()
+                .map(|d| (d.kind, text[d.start..d.end].to_string()))
+                .collect()
+        };
+        assert_eq!(found("how do i block colin walker on whatsapp"), [(EntityType::Person, "colin walker".into())]);
+        assert_eq!(
+            found("this is hannah butcher, my account got locked"),
+            [(EntityType::Person, "hannah butcher".into())]
+        );
+        assert!(found("can you explain how a vpn works and why my phone gets slow in the evening").is_empty());
+    }
+}
