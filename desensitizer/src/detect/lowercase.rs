@@ -9,6 +9,7 @@
 use netgpt_crds::workflow::EntityType;
 
 use super::gazetteer::{self, GivenName, Listed};
+use super::names::NOT_NAME_WORDS;
 use super::{Detection, address, person, place};
 
 /// Adds the person, place and street candidates of a lower-case `text` to `out`.
@@ -76,11 +77,19 @@ fn core(text: &str, start: usize, end: usize, fits: impl Fn(&[&str]) -> bool) ->
     Some((first, start + words[j].0 + words[j].1.len()))
 }
 
-/// A listed given name or surname that is only a name (`colin`, not `will` or `block`).
+/// Words of lower-case chat that the name lists also hold (`Ok` is a surname).
+const CHAT_WORDS: &[&str] =
+    &["btw", "hey", "hiya", "idk", "imo", "lol", "nah", "okay", "omg", "pls", "plz", "thx", "yeah", "yep", "yes"];
+
+/// A listed given name or surname that is only a name (`colin`, not `will`, `block` or
+/// `ok`), three letters or more.
 fn plain_name(word: &str) -> bool {
     let folded = gazetteer::fold(word);
-    matches!(gazetteer::first_name(&folded), Some(GivenName::Plain))
-        || gazetteer::surname(&folded) == Some(Listed::Plain)
+    folded.chars().count() >= 3
+        && !CHAT_WORDS.contains(&folded.as_str())
+        && NOT_NAME_WORDS.binary_search(&folded.as_str()).is_err()
+        && (matches!(gazetteer::first_name(&folded), Some(GivenName::Plain))
+            || gazetteer::surname(&folded) == Some(Listed::Plain))
 }
 
 /// A listed given name or surname, also one that is an everyday word (`walker`, `butcher`
@@ -121,5 +130,8 @@ mod tests {
             [(EntityType::Person, "hannah butcher".into())]
         );
         assert!(found("can you explain how a vpn works and why my phone gets slow in the evening").is_empty());
+        // `Ok` is a listed surname; in lower-case chat it is a word.
+        let card = found("card 4111 1111 1111 1111 ok, mail jo@example.com");
+        assert!(card.iter().all(|(kind, _)| *kind != EntityType::Person), "{card:?}");
     }
 }
