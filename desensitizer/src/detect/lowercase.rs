@@ -10,7 +10,7 @@ use netgpt_crds::workflow::EntityType;
 
 use super::gazetteer::{self, GivenName, Listed};
 use super::names::NOT_NAME_WORDS;
-use super::{Detection, address, person, place};
+use super::{Detection, address, person, place, span};
 
 /// Adds the person, place and street candidates of a lower-case `text` to `out`.
 pub(super) fn detect(text: &str, out: &mut Vec<Detection>) {
@@ -25,6 +25,7 @@ pub(super) fn detect(text: &str, out: &mut Vec<Detection>) {
                 words.first().is_some_and(|w| plain_name(w)) && words.iter().all(|w| listed_name(w))
             }),
             EntityType::Location => core(&titled, d.start, d.end, place_words),
+            EntityType::StreetAddress => Some((d.start, span::street_end(&titled, d.start, d.end))),
             _ => Some((d.start, d.end)),
         };
         if let Some((start, end)) = kept {

@@ -353,11 +353,9 @@ pub(crate) fn entropy(s: &str) -> f64 {
         .sum()
 }
 
-/// Compiles a constant pattern. The patterns are literals of this module, covered by unit
-/// tests, so a failure is a programming error caught before release.
-pub(crate) fn compile(pattern: &str) -> regex::Regex {
-    regex::Regex::new(pattern).unwrap_or_else(|e| panic!("invalid built-in pattern: {e}"))
-}
+/// Compiles a constant pattern (defined beside [`Detection`], which the learned stage
+/// shares without depending on this module).
+pub(crate) use span::compile;
 
 /// Test helper shared by the detector modules: the texts one detector finds in `text`.
 #[cfg(test)]

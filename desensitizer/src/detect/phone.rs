@@ -26,12 +26,7 @@ struct Shape {
 static SHAPES: [Shape; 9] = [
     // +CC, then groups; parentheses around an area code allowed.
     Shape {
-        regex: LazyLock::new(|| {
-            compile(concat!(
-                r"\+[1-9][0-9]{0,2}(?:[ .\-]?\(0?[0-9]{1,4}\))?(?:[ .\-]?[0-9]{1,5}){1,6}",
-                r"(?:\s?(?:x|ext\.?|extension)\s?[0-9]{1,6})?"
-            ))
-        }),
+        regex: LazyLock::new(|| compile(r"\+[1-9][0-9]{0,2}(?:[ .\-]?\(0?[0-9]{1,4}\))?(?:[ .\-]?[0-9]{1,5}){1,6}")),
         digits: 8..=15,
         nanp: false,
         whole_group: false,
@@ -60,10 +55,7 @@ static SHAPES: [Shape; 9] = [
     // North American, optional leading 1.
     Shape {
         regex: LazyLock::new(|| {
-            compile(concat!(
-                r"(?:(?:001|1)[ .\-]?)?(?:\([0-9]{3}\)[ .\-]?|[0-9]{3}[ .\-])[0-9]{3}[ .\-][0-9]{4}",
-                r"(?:\s?(?:x|ext\.?|extension)\s?[0-9]{1,6})?"
-            ))
+            compile(r"(?:(?:001|1)[ .\-]?)?(?:\([0-9]{3}\)[ .\-]?|[0-9]{3}[ .\-])[0-9]{3}[ .\-][0-9]{4}")
         }),
         digits: 10..=13,
         nanp: true,
@@ -200,8 +192,9 @@ pub(super) fn detect(text: &str, out: &mut Vec<Detection>) {
     let first = out.len();
     for shape in &SHAPES {
         for m in shape.regex.find_iter(text) {
-            // An extension (`x123`, `ext. 12`) is part of the span, not of the number.
-            let number = m.as_str().split(['x', 'e']).next().unwrap_or("");
+            // Extensions (`x123`, `ext. 12`) are not in the shapes: `with_extension` adds
+            // them to the span below, so they never count as digits of the number.
+            let number = m.as_str();
             let trunk = usize::from(number.contains("(0)"));
             let digits: Vec<u8> = number.bytes().filter(u8::is_ascii_digit).collect();
             let isolated = number_isolated(text, m.start(), with_extension(text, m.end()));

@@ -107,6 +107,15 @@ static DIGEST_CUE: LazyLock<Regex> = LazyLock::new(|| {
     )
 });
 
+/// One word of an identifier: `Capitalised` or `lower` (`get`, `Http`, `Response`).
+static WORD_RUN: LazyLock<Regex> = LazyLock::new(|| compile(r"[A-Z]?[a-z]+"));
+
+/// A digest written with its algorithm in front (`sha256:…`, SRI's `sha512-…==`): not a
+/// secret, whatever its letters look like.
+fn sha_prefixed(token: &str) -> bool {
+    token.get(..3).is_some_and(|p| p.eq_ignore_ascii_case("sha"))
+}
+
 /// Whether a bare token is a secret rather than an identifier, a path, a digest or a word:
 /// - hex of 32 or more digits, or a UUID, when the sentence speaks of keys or tokens and
 ///   no digest word stands right before it (a commit or a checksum is not personal);
@@ -114,7 +123,7 @@ static DIGEST_CUE: LazyLock<Regex> = LazyLock::new(|| {
 ///   high entropy, and not mostly made of word-like runs (`getHttp2ResponseHandler`).
 fn random_token(text: &str, start: usize, token: &str) -> bool {
     let before = text_before(text, start, 24);
-    if DIGEST_CUE.is_match(before) || token.to_ascii_lowercase().starts_with("sha") {
+    if DIGEST_CUE.is_match(before) || sha_prefixed(token) {
         return false;
     }
     let hex = token.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-');
@@ -138,23 +147,7 @@ fn random_token(text: &str, start: usize, token: &str) -> bool {
         return false;
     }
     // Identifiers are runs of words: `Capitalised` or `lower` runs of four letters or more.
-    let mut wordy = 0;
-    let mut run = 0;
-    let bytes = token.as_bytes();
-    for (i, &b) in bytes.iter().enumerate() {
-        let continues = b.is_ascii_lowercase() || (b.is_ascii_uppercase() && run == 0);
-        if continues && !(run > 0 && b.is_ascii_uppercase()) {
-            run += 1;
-        } else {
-            if run >= 4 {
-                wordy += run;
-            }
-            run = usize::from(b.is_ascii_uppercase());
-        }
-        if i + 1 == bytes.len() && run >= 4 {
-            wordy += run;
-        }
-    }
+    let wordy: usize = WORD_RUN.find_iter(token).map(|m| m.len()).filter(|&n| n >= 4).sum();
     wordy * 2 < token.len()
 }
 
@@ -167,8 +160,7 @@ fn password_shaped(token: &str) -> bool {
         && token.is_ascii()
         && !token.contains("://")
         && !token.contains('/')
-        // A digest in SRI form (`sha512-…==`) is not a password.
-        && !token.get(..3).is_some_and(|p| p.eq_ignore_ascii_case("sha"))
+        && !sha_prefixed(token)
         // An e-mail address (`Jo.Smith1+x@Example.com`) is not a password.
         && !token.rsplit_once('@').is_some_and(|(_, domain)| domain.contains('.'))
 }

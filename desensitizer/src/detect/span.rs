@@ -3,7 +3,10 @@
 //! the word lists only, so the learned stage ([`crate::ner`]) can use it without
 //! depending on the detector that runs it.
 
+use std::sync::LazyLock;
+
 use netgpt_crds::workflow::EntityType;
+use regex::Regex;
 
 use super::gazetteer;
 
@@ -57,6 +60,29 @@ pub(crate) mod priority {
     pub const LOCATION: u8 = 30;
 }
 
+/// Compiles a constant pattern. The patterns are literals of the detector modules, covered
+/// by unit tests, so a failure is a programming error caught before release.
+pub(crate) fn compile(pattern: &str) -> Regex {
+    Regex::new(pattern).unwrap_or_else(|e| panic!("invalid built-in pattern: {e}"))
+}
+
+/// What may end a street span but is not part of the street: a time after it (`… 4 in 10
+/// min`, `… street at 5pm`) or chat words (`ok`, `pls`, `asap`).
+static STREET_TAIL: LazyLock<Regex> = LazyLock::new(|| {
+    compile(concat!(
+        r"(?i)(?:[\s,]+(?:in|at|by|around|before|after|within|for|about)\s+[0-9]{1,3}\s*",
+        r"(?:min|mins|minutes?|h|hrs?|hours?|secs?|seconds?|days?|pm|am|o'clock)\b.*",
+        r"|(?:[\s,]+(?:ok|okay|k|pls|plz|please|thx|thanks|asap|now|today|tonight|tomorrow|later|lol))+)$"
+    ))
+});
+
+/// Where a street span at `start..end` of `text` really ends: before a time or chat words
+/// that the learned stage (uncased: `in 5 min ok` looks like `In 5 Min`) or the rules on a
+/// capitalised view of lower-case chat ran on into.
+pub(crate) fn street_end(text: &str, start: usize, end: usize) -> usize {
+    text.get(start..end).and_then(|span| STREET_TAIL.find(span)).map_or(end, |tail| start + tail.start())
+}
+
 /// Whether a word the learned stage called part of a name can be one: written with a
 /// capital (or in a script without case), or a listed given name or surname that is not
 /// also an everyday word. The model is uncased, so without this it names "shouted" and
@@ -78,4 +104,25 @@ fn starts_capitalized_or_caseless(word: &str) -> bool {
     word.chars()
         .next()
         .is_some_and(|c| c.is_uppercase() || (c.is_alphabetic() && !c.is_lowercase() && !c.is_uppercase()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::street_end;
+
+    fn street(text: &str) -> &str {
+        &text[..street_end(text, 0, text.len())]
+    }
+
+    #[test]
+    fn a_street_span_ends_before_a_time_or_chat_words() {
+        assert_eq!(street("canale simeoni, 4 in 10 min"), "canale simeoni, 4");
+        assert_eq!(street("221b baker street in 5 min ok"), "221b baker street");
+        assert_eq!(street("12 Main Street at 5pm"), "12 Main Street");
+        assert_eq!(street("Via Roma 5, pls"), "Via Roma 5");
+        // A number that belongs to the address stays (`Suite 4`, a ZIP code after it).
+        assert_eq!(street("12 Main Street Suite 4"), "12 Main Street Suite 4");
+        assert_eq!(street("4 rue des Lilas 75011 Paris"), "4 rue des Lilas 75011 Paris");
+        assert_eq!(street("Okay Street 4"), "Okay Street 4");
+    }
 }

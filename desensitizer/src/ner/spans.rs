@@ -5,7 +5,7 @@
 
 use netgpt_crds::workflow::EntityType;
 
-use crate::detect::span::{Detection, name_like, place_like, priority};
+use crate::detect::span::{Detection, name_like, place_like, priority, street_end};
 
 /// What the model can say about a word (its label without the B-/I- prefix).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -233,6 +233,7 @@ pub fn entities(text: &str, words: &[TaggedWord]) -> Vec<Detection> {
             let (start, end) = match kind {
                 EntityType::Person => trim_to_plausible(text, g.start, g.end, name_like)?,
                 EntityType::Location => trim_to_plausible(text, g.start, g.end, place_like)?,
+                EntityType::StreetAddress => (g.start, street_end(text, g.start, g.end)),
                 _ => (g.start, g.end),
             };
             Some(Detection::new(start, end, kind, priority::LEARNED))
