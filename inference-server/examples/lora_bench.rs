@@ -4,7 +4,7 @@
 //! memory growth per adapter against the adapters' own size.
 //!
 //! ```sh
-//! cargo run --release -p netgpt-inference --example lora_bench -- [--threads N] [--repeats N] [--batch N]…
+//! cargo run --release -p netgpt-inference --example lora_bench -- [--threads N] [--repeats N] [--batch N]… [--lora-dtype f16|f32]
 //! ```
 //!
 //! Adapters are random PEFT adapters (r=8, alpha=16, q/k/v/o_proj in all 30 layers) written
@@ -22,7 +22,7 @@ use std::time::Instant;
 use candle_core::quantized::gguf_file;
 use candle_core::{Device, Tensor};
 use netgpt_inference::llama::Llama;
-use netgpt_inference::lora::{AdapterLimits, LoraAdapter};
+use netgpt_inference::lora::{AdapterLimits, HostPrecision, LoraAdapter};
 use netgpt_inference::model::{LanguageModel, SequenceStep};
 
 const PROMPT_TOKENS: usize = 32;
@@ -132,8 +132,14 @@ fn median(values: &mut [f64]) -> f64 {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (mut threads, mut repeats, mut batches) = (2usize, 5usize, Vec::new());
+    let mut precision = HostPrecision::default();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
+        if arg == "--lora-dtype" {
+            let name = args.next().ok_or("--lora-dtype needs f16 or f32")?;
+            precision = clap::ValueEnum::from_str(&name, true).map_err(|e| format!("--lora-dtype {name}: {e}"))?;
+            continue;
+        }
         let mut value =
             || args.next().ok_or(format!("{arg} needs a value"))?.parse::<usize>().map_err(|e| e.to_string());
         match arg.as_str() {
@@ -153,7 +159,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let model = Llama::from_gguf(&content, &mut file, &Device::Cpu)?;
     let layout = model.lora_layout().ok_or("no LoRA layout")?;
     println!(
-        "model {} (as served), threads {threads}, prompt {PROMPT_TOKENS} + decode {DECODE_STEPS} steps, {repeats} repeats",
+        "model {} (as served), threads {threads}, prompt {PROMPT_TOKENS} + decode {DECODE_STEPS} steps, {repeats} repeats, adapters in {precision:?}",
         path.display()
     );
 
@@ -162,7 +168,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for i in 0..max {
         write_adapter(&scratch.join(format!("a{i}")), i as u64 + 1, &model)?;
     }
-    let limits = AdapterLimits { max_adapters: max, ..AdapterLimits::default() };
+    let limits = AdapterLimits { max_adapters: max, host_precision: precision, ..AdapterLimits::default() };
     let mut adapters = Vec::with_capacity(max);
     let mut memory = Vec::new();
     let rss_before = rss_bytes();
@@ -219,7 +225,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     println!();
     println!(
-        "| adapters loaded | RSS growth MiB | adapters' memory MiB (f32 A+B) | safetensors files MiB | RSS / adapters |"
+        "| adapters loaded | RSS growth MiB | adapters' memory MiB (A+B as kept) | safetensors files MiB | RSS / adapters |"
     );
     println!("|---:|---:|---:|---:|---:|");
     let mib = |b: u64| b as f64 / (1024.0 * 1024.0);

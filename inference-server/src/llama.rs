@@ -354,7 +354,6 @@ impl Llama {
         let mut hidden = self.embeddings.forward(&ids)?;
         for (layer_index, layer) in self.layers.iter().enumerate() {
             let residual = &hidden;
-            lora.prefetch(layer_index);
             let normed = layer.attention_norm.forward(&hidden)?;
             let attention = self.attention(layer, layer_index, &normed, steps, &lora)?;
             let after_attention = (attention + residual)?;
@@ -596,14 +595,7 @@ fn add_adapters_on_host(
         return Ok(true);
     }
     let x = x.to_dtype(DType::F32)?.contiguous()?;
-    with_f32(&x, |x| {
-        for &(target, offset) in targets {
-            if !lora.add_on_host(layer, target, x, y, (stride, offset))? {
-                return Ok(false);
-            }
-        }
-        Ok(true)
-    })?
+    with_f32(&x, |x| lora.add_on_host(layer, targets, x, y, stride))?
 }
 
 fn two(outputs: Vec<Tensor>) -> candle_core::Result<[Tensor; 2]> {

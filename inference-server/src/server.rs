@@ -130,6 +130,10 @@ pub struct ServeArgs {
     /// Memory all loaded adapters may take together (bytes).
     #[arg(long, env = "NETGPT_MAX_ADAPTER_BYTES")]
     pub max_adapter_bytes: Option<u64>,
+    /// Type of the adapters' matrices on the CPU (a CUDA model keeps them in its own half
+    /// type): f16 reads half the bytes per decode step; f32 keeps them exactly as loaded.
+    #[arg(long, value_enum, default_value = "f16", env = "NETGPT_LORA_DTYPE")]
+    pub lora_dtype: crate::lora::HostPrecision,
     /// Seconds between checks of `--config` for a changed `adapters` list (0: never).
     #[arg(long, default_value_t = DEFAULT_CONFIG_POLL_SECONDS, env = "NETGPT_CONFIG_POLL_SECONDS")]
     pub config_poll_seconds: u64,
@@ -297,6 +301,7 @@ impl ServerSettings {
             max_adapters: args.max_adapters.unwrap_or(defaults.max_adapters),
             max_rank: args.max_adapter_rank.unwrap_or(defaults.max_rank),
             max_bytes: args.max_adapter_bytes.unwrap_or(defaults.max_bytes),
+            host_precision: args.lora_dtype,
         };
         let listen = match args.listen {
             Some(listen) => listen,

@@ -31,7 +31,7 @@ use std::path::PathBuf;
 use candle_core::quantized::gguf_file;
 use candle_core::{Device, Tensor};
 use netgpt_inference::llama::Llama;
-use netgpt_inference::lora::{AdapterLimits, LoraAdapter, LoraLayout};
+use netgpt_inference::lora::{AdapterLimits, HostPrecision, LoraAdapter, LoraLayout};
 use netgpt_inference::model::{LanguageModel, SequenceStep, logits_rows};
 use serde::Deserialize;
 
@@ -209,19 +209,24 @@ struct Errors {
     effect: f64,
 }
 
-/// Runs the prompt through `model` without, with and with an unpermuted adapter, and
-/// measures each against the reference.
-fn errors(model: &Llama, reference: &Reference) -> Errors {
+/// Runs the prompt through `model` without, with and with an unpermuted adapter (its
+/// matrices kept in `precision`), and measures each against the reference.
+fn errors(model: &Llama, reference: &Reference, precision: HostPrecision) -> Errors {
     let config = model.config();
     let layout = model.lora_layout().expect("layout");
     assert!(layout.qk_permutation.is_some(), "SmolLM2's GGUF holds llama.cpp's Q/K order");
     let dir = write_adapter(&reference.adapter, model);
-    let adapter = LoraAdapter::load("site", &dir, &layout, &AdapterLimits::default()).expect("adapter loads");
+    let limits = AdapterLimits { host_precision: precision, ..AdapterLimits::default() };
+    let adapter = LoraAdapter::load("site", &dir, &layout, &limits).expect("adapter loads");
     assert_eq!(adapter.module_count(), 4 * config.layer_count);
-    assert_eq!(adapter.bytes, 4 * reference.adapter.count as u64, "f32 A and B, nothing else");
+    let value_bytes = match precision {
+        HostPrecision::F16 => 2,
+        HostPrecision::F32 => 4,
+    };
+    assert_eq!(adapter.bytes, value_bytes * reference.adapter.count as u64, "A and B in {precision:?}, nothing else");
     // What a loader that ignores llama.cpp's Q/K order would do.
     let naive_layout = LoraLayout { qk_permutation: None, ..layout };
-    let naive = LoraAdapter::load("naive", &dir, &naive_layout, &AdapterLimits::default()).expect("adapter");
+    let naive = LoraAdapter::load("naive", &dir, &naive_layout, &limits).expect("adapter");
     let _ = std::fs::remove_dir_all(&dir);
 
     let ids = &reference.input_ids;
@@ -248,21 +253,24 @@ fn smollm2_gguf_adapter_matches_dequantized_merged_reference() {
         "SmolLM2-135M's shape, as the script assumes"
     );
 
-    let f = errors(&float, &reference);
-    eprintln!(
-        "f32 base: max |Δ logprob| vs transformers: base {:.2e}, adapter {:.2e}, unpermuted adapter {:.3}; \
-         adapter effect {:.3}",
-        f.base, f.adapter, f.unpermuted, f.effect
-    );
-    assert!(f.base < TOLERANCE, "f32 base vs dequantized base: {}", f.base);
-    // (a) the adapter changes the output;
-    assert!(f.effect > MIN_EFFECT, "the adapter barely changes the output ({})", f.effect);
-    // (b) and equals the dequantized-merged reference;
-    assert!(f.adapter < TOLERANCE, "adapter vs merged reference: {}", f.adapter);
-    // thanks to the Q/K row permutation.
-    assert!(f.unpermuted > MIN_EFFECT / 2.0, "unpermuted adapter is as good: {}", f.unpermuted);
+    // The adapter's matrices as loaded (f32) and as the server keeps them by default (f16).
+    for precision in [HostPrecision::F32, HostPrecision::F16] {
+        let f = errors(&float, &reference, precision);
+        eprintln!(
+            "f32 base, adapter in {precision:?}: max |Δ logprob| vs transformers: base {:.2e}, adapter {:.2e}, \
+             unpermuted adapter {:.3}; adapter effect {:.3}",
+            f.base, f.adapter, f.unpermuted, f.effect
+        );
+        assert!(f.base < TOLERANCE, "f32 base vs dequantized base: {}", f.base);
+        // (a) the adapter changes the output;
+        assert!(f.effect > MIN_EFFECT, "the adapter barely changes the output ({})", f.effect);
+        // (b) and equals the dequantized-merged reference;
+        assert!(f.adapter < TOLERANCE, "adapter in {precision:?} vs merged reference: {}", f.adapter);
+        // thanks to the Q/K row permutation.
+        assert!(f.unpermuted > MIN_EFFECT / 2.0, "unpermuted adapter is as good: {}", f.unpermuted);
+    }
 
-    let q = errors(&quantized, &reference);
+    let q = errors(&quantized, &reference, HostPrecision::default());
     eprintln!(
         "Q4_1 base: max |Δ logprob| vs transformers: base {:.3}, adapter {:.3}, unpermuted adapter {:.3}; \
          adapter effect {:.3}",

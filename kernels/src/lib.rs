@@ -23,28 +23,20 @@ pub mod math;
 pub use isa::Isa;
 pub use linear::{Linear, PackedLinear, StackedLinear};
 
-/// Asks the CPU to bring `data` into its caches (a hint: results never depend on it), so a
-/// later serial pass over it reads cache instead of memory.
-pub fn prefetch(data: &[f32]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{_MM_HINT_T1, _mm_prefetch};
-        let base = data.as_ptr().cast::<i8>();
-        for offset in (0..std::mem::size_of_val(data)).step_by(64) {
-            // SAFETY: prefetching never faults, and the address lies inside `data`.
-            unsafe { _mm_prefetch::<_MM_HINT_T1>(base.add(offset)) };
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = data;
-}
-
 /// Runs `f` on the f32 values of a contiguous CPU tensor (no copy).
 pub fn with_f32<R>(t: &candle_core::Tensor, f: impl FnOnce(&[f32]) -> R) -> candle_core::Result<R> {
     let (storage, layout) = t.storage_and_layout();
     let candle_core::Storage::Cpu(cpu) = &*storage else { candle_core::bail!("host kernels need CPU tensors") };
     let Some((start, end)) = layout.contiguous_offsets() else { candle_core::bail!("tensor is not contiguous") };
     Ok(f(&cpu.as_slice::<f32>()?[start..end]))
+}
+
+/// Runs `f` on the f16 values of a contiguous CPU tensor (no copy).
+pub fn with_f16<R>(t: &candle_core::Tensor, f: impl FnOnce(&[half::f16]) -> R) -> candle_core::Result<R> {
+    let (storage, layout) = t.storage_and_layout();
+    let candle_core::Storage::Cpu(cpu) = &*storage else { candle_core::bail!("host kernels need CPU tensors") };
+    let Some((start, end)) = layout.contiguous_offsets() else { candle_core::bail!("tensor is not contiguous") };
+    Ok(f(&cpu.as_slice::<half::f16>()?[start..end]))
 }
 
 /// Runs `f` on the f32 values of a contiguous CPU tensor, writable in place (for KV
@@ -150,6 +142,49 @@ pub fn accumulate_rows(coefficients: &[f32], rows: &[f32], row_len: usize, start
         }
         for (c, sums) in sums.iter().enumerate() {
             acc[8 * c..8 * c + 8].copy_from_slice(sums);
+        }
+    }
+}
+
+/// [`accumulate_rows`] over rows stored in f16 (half the bytes to read), widened to f32
+/// in registers (F16C, part of x86-64-v3) and accumulated in f32.
+pub fn accumulate_rows_f16(
+    coefficients: &[f32],
+    rows: &[half::f16],
+    row_len: usize,
+    start: usize,
+    acc: &mut [f32; CHUNK],
+) {
+    assert!(
+        start + CHUNK <= row_len && rows.len() >= coefficients.len() * row_len,
+        "accumulate_rows_f16: rows of {row_len} from {start}"
+    );
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma", target_feature = "f16c"))]
+    {
+        use std::arch::x86_64::*;
+        // SAFETY: the build enables AVX2, FMA and F16C (this block's cfg); row p's
+        // columns start..start + 64 lie inside `rows` and `acc` holds 64 values (checked
+        // above); each 128-bit load reads eight f16 values of one row.
+        unsafe {
+            let mut sums: [__m256; 8] = std::array::from_fn(|c| _mm256_loadu_ps(acc.as_ptr().add(8 * c)));
+            for (p, &coefficient) in coefficients.iter().enumerate() {
+                let w = _mm256_set1_ps(coefficient);
+                let row = rows.as_ptr().add(p * row_len + start).cast::<__m128i>();
+                for (c, sum) in sums.iter_mut().enumerate() {
+                    let values = _mm256_cvtph_ps(_mm_loadu_si128(row.add(c)));
+                    *sum = _mm256_fmadd_ps(w, values, *sum);
+                }
+            }
+            for (c, sum) in sums.iter().enumerate() {
+                _mm256_storeu_ps(acc.as_mut_ptr().add(8 * c), *sum);
+            }
+        }
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma", target_feature = "f16c")))]
+    for (p, &coefficient) in coefficients.iter().enumerate() {
+        let row = &rows[p * row_len + start..p * row_len + start + CHUNK];
+        for (a, r) in acc.iter_mut().zip(row) {
+            *a += coefficient * r.to_f32();
         }
     }
 }

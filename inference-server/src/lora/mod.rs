@@ -29,7 +29,9 @@ pub mod target;
 pub use admin::{AdminAccess, AdminError, AdminToken};
 pub use apply::LoraStep;
 pub use config::AdapterConfig;
-pub use load::{AdapterDevice, AdapterLimits, LoraAdapter, LoraError, LoraLayout, ModuleShape, QkPermutation};
+pub use load::{
+    AdapterDevice, AdapterLimits, HostPrecision, LoraAdapter, LoraError, LoraLayout, ModuleShape, QkPermutation,
+};
 pub use registry::{AdapterRegistry, Origin, RegistryError};
 pub use reload::ConfigAdapters;
 pub use target::Target;
