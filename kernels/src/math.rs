@@ -57,9 +57,97 @@ pub fn exp_approx(x: f32) -> f32 {
     }
 }
 
+/// `erf(x)` within 1e-6 absolute error in f32 (Abramowitz & Stegun 7.1.26: 1.5e-7 in exact
+/// arithmetic; the approximation PyTorch's vectorized CPU `erf` uses), without calls so
+/// that loops over it vectorize.
+#[inline(always)]
+pub fn erf_approx(x: f32) -> f32 {
+    const P: f32 = 0.327_591_1;
+    const A: [f32; 5] = [0.254_829_6, -0.284_496_74, 1.421_413_7, -1.453_152_1, 1.061_405_4];
+    let a = x.abs();
+    let t = 1.0 / (1.0 + P * a);
+    let poly = t * (A[0] + t * (A[1] + t * (A[2] + t * (A[3] + t * A[4]))));
+    (1.0 - poly * exp_approx(-a * a)).copysign(x)
+}
+
+/// `values[i] = gelu(values[i] + bias[i mod width])` for rows of `width` values: the exact
+/// (erf) GELU of BERT's intermediate layer, with the projection's bias added in the same
+/// pass. libm's `erff` per value cost as much as the projection before it.
+pub fn bias_gelu_erf(values: &mut [f32], bias: &[f32]) {
+    if bias.is_empty() {
+        return;
+    }
+    for row in values.chunks_exact_mut(bias.len()) {
+        for (v, &b) in row.iter_mut().zip(bias) {
+            let x = *v + b;
+            *v = 0.5 * x * (1.0 + erf_approx(x * std::f32::consts::FRAC_1_SQRT_2));
+        }
+    }
+}
+
+/// `values[i] += bias[i mod width]` for rows of `width` values.
+pub fn add_bias(values: &mut [f32], bias: &[f32]) {
+    if bias.is_empty() {
+        return;
+    }
+    for row in values.chunks_exact_mut(bias.len()) {
+        for (v, &b) in row.iter_mut().zip(bias) {
+            *v += b;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn erf_and_gelu_match_libm() {
+        let mut worst = 0f64;
+        for i in -6_000..=6_000 {
+            let x = i as f32 / 1000.0;
+            let want = libm_erf(f64::from(x));
+            worst = worst.max((f64::from(erf_approx(x)) - want).abs());
+        }
+        assert!(worst < 1e-6, "worst absolute error of erf {worst:e}");
+        assert_eq!(erf_approx(20.0), 1.0);
+        assert_eq!(erf_approx(-20.0), -1.0);
+        let mut values = vec![-3.0f32, -0.5, 0.0, 0.7, 2.0, 10.0];
+        let bias = [0.5f32, -0.5];
+        let expected: Vec<f64> = values
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| {
+                let x = f64::from(v + bias[i % 2]);
+                0.5 * x * (1.0 + libm_erf(x / 2f64.sqrt()))
+            })
+            .collect();
+        bias_gelu_erf(&mut values, &bias);
+        for (got, want) in values.iter().zip(&expected) {
+            assert!((f64::from(*got) - want).abs() < 1e-6 * want.abs().max(1.0), "{got} vs {want}");
+        }
+    }
+
+    /// erf in f64 from its Taylor series (|x| < 3) or its asymptotic complement: the
+    /// reference the approximation is checked against, independent of it.
+    fn libm_erf(x: f64) -> f64 {
+        let a = x.abs();
+        let value = if a < 3.0 {
+            let mut term = a;
+            let mut sum = a;
+            for n in 1..200 {
+                term *= -a * a / n as f64;
+                sum += term / (2 * n + 1) as f64;
+            }
+            sum * 2.0 / std::f64::consts::PI.sqrt()
+        } else {
+            // erfc(a) ≈ e^{-a²}/(a√π) · (1 − 1/(2a²) + 3/(4a⁴) − 15/(8a⁶))
+            let inv = 1.0 / (2.0 * a * a);
+            let series = 1.0 - inv + 3.0 * inv * inv - 15.0 * inv * inv * inv;
+            1.0 - (-a * a).exp() / (a * std::f64::consts::PI.sqrt()) * series
+        };
+        value.copysign(x)
+    }
 
     #[test]
     fn exp_approx_matches_libm() {

@@ -20,12 +20,30 @@ use netgpt_kernels::formats::PackedWeights;
 /// adapter merged in) and an f32 bias.
 struct QLinear {
     weight: PackedLinear,
-    bias: Tensor,
+    bias: Vec<f32>,
 }
 
 impl QLinear {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        self.weight.forward(x)?.broadcast_add(&self.bias)
+        self.forward_with(x, netgpt_kernels::math::add_bias)
+    }
+
+    /// `gelu(x·Wᵀ + b)` with the exact (erf) GELU, bias and activation in one host pass.
+    fn forward_gelu(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        self.forward_with(x, netgpt_kernels::math::bias_gelu_erf)
+    }
+
+    /// The product's values finished by `epilogue(values, bias)` on the host: candle's
+    /// broadcast add and its libm-based `gelu_erf` per value cost as much as the integer
+    /// product itself on short texts.
+    fn forward_with(&self, x: &Tensor, epilogue: fn(&mut [f32], &[f32])) -> candle_core::Result<Tensor> {
+        let mut values = self.weight.forward_values(x)?;
+        epilogue(&mut values, &self.bias);
+        let mut dims = x.dims().to_vec();
+        if let Some(last) = dims.last_mut() {
+            *last = self.bias.len();
+        }
+        Tensor::from_vec(values, dims, x.device())
     }
 }
 
@@ -85,7 +103,18 @@ impl Parts {
                 .map_err(|e| OnnxError::Tensor { name: name.clone(), problem: format!("merging the adapter: {e}") })?,
             None => packed,
         };
-        Ok(QLinear { weight: PackedLinear::new(packed), bias: self.float(&format!("{module}.bias"))? })
+        let bias = self.float(&format!("{module}.bias"))?;
+        let bias = bias
+            .flatten_all()
+            .and_then(|b| b.to_vec1::<f32>())
+            .map_err(|e| OnnxError::Tensor { name: format!("{module}.bias"), problem: e.to_string() })?;
+        if bias.len() != packed.rows {
+            return Err(BuildError::Weights(OnnxError::Tensor {
+                name: format!("{module}.bias"),
+                problem: format!("{} values for {} outputs", bias.len(), packed.rows),
+            }));
+        }
+        Ok(QLinear { weight: PackedLinear::new(packed), bias })
     }
 
     fn norm(&mut self, module: &str, eps: f64) -> Result<LayerNorm, OnnxError> {
@@ -185,7 +214,7 @@ impl QuantizedBert {
         let probabilities = candle_nn::ops::softmax_last_dim(&scores)?;
         let context = probabilities.matmul(&v)?.transpose(1, 2)?.contiguous()?.reshape((batch, len, hidden))?;
         let attended = layer.attention_norm.forward(&(layer.attention_out.forward(&context)? + x)?)?;
-        let inner = layer.intermediate.forward(&attended)?.gelu_erf()?;
+        let inner = layer.intermediate.forward_gelu(&attended)?;
         layer.output_norm.forward(&(layer.output.forward(&inner)? + attended)?)
     }
 }
