@@ -46,7 +46,10 @@ pub fn exp_approx(x: f32) -> f32 {
     let n = (clamped * std::f32::consts::LOG2_E + 0.5).floor();
     let r = clamped - n * LN2_HI - n * LN2_LO;
     let p = 1.0 + r * (1.0 + r * (0.5 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
-    let scale = f32::from_bits(((n as i32 + 127) << 23) as u32);
+    // 2^n from the bits of n + 1.5·2^23 (whose low mantissa bits hold n exactly): integer
+    // operations on the bits vectorize, where `n as i32` saturates value by value.
+    let biased = (n + 12_582_912.0).to_bits().wrapping_sub(0x4B40_0000 - 127);
+    let scale = f32::from_bits(biased << 23);
     // NaN stays NaN; below the clamp the true value is under f32's normal range.
     if x.is_nan() {
         x

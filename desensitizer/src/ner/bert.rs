@@ -211,10 +211,29 @@ impl QuantizedBert {
         let k = split(layer.key.forward(x)?)?;
         let v = split(layer.value.forward(x)?)?;
         let scores = (q.matmul(&k.t()?)? / (head_dim as f64).sqrt())?.broadcast_add(mask_bias)?;
-        let probabilities = candle_nn::ops::softmax_last_dim(&scores)?;
+        let probabilities = softmax_rows(&scores)?;
         let context = probabilities.matmul(&v)?.transpose(1, 2)?.contiguous()?.reshape((batch, len, hidden))?;
         let attended = layer.attention_norm.forward(&(layer.attention_out.forward(&context)? + x)?)?;
         let inner = layer.intermediate.forward_gelu(&attended)?;
         layer.output_norm.forward(&(layer.output.forward(&inner)? + attended)?)
     }
+}
+
+/// Softmax over the last dimension on the host with [`netgpt_kernels::math::exp_approx`]
+/// (3e-7 relative error, vectorized): candle's calls libm's `expf` per score.
+fn softmax_rows(scores: &Tensor) -> candle_core::Result<Tensor> {
+    let width = scores.dims().last().copied().unwrap_or(1).max(1);
+    let mut values = scores.flatten_all()?.to_vec1::<f32>()?;
+    use netgpt_kernels::math::{exp_approx, lanes};
+    for row in values.chunks_exact_mut(width) {
+        // Separate passes, the folds split over lanes: each loop vectorizes.
+        let max = lanes(row, f32::NEG_INFINITY, f32::max, f32::max);
+        row.iter_mut().for_each(|v| *v = exp_approx(*v - max));
+        let sum = lanes(row, 0.0, |a, v| a + v, |a, b| a + b);
+        // Padding scores are finite (see `forward`), so a row always has a maximum
+        // whose term is 1 and the sum is at least 1.
+        let inverse = 1.0 / sum;
+        row.iter_mut().for_each(|v| *v *= inverse);
+    }
+    Tensor::from_vec(values, scores.dims(), scores.device())
 }

@@ -40,6 +40,28 @@ const WINDOW_OVERLAP: usize = 32;
 /// Windows per forward pass (about 25 MB of attention scores at most).
 const WINDOWS_PER_BATCH: usize = 8;
 
+/// Runs `f` on a pool of one thread that belongs to the calling thread: a text of one
+/// window is a forward pass of a few milliseconds in which the integer products alternate
+/// with short serial steps (attention, softmax, layer norms), and spreading each product
+/// over the shared pool made the other threads fall asleep and be woken around every
+/// serial step. Measured on two cores, 17-token sentences: 5.2 ms on one thread against
+/// 6.9 ms on two; 50–90-token ones 15.7 against 18.9 ms. Concurrent requests still use
+/// every core, one text each. Longer texts (several windows) keep the shared pool.
+fn on_one_thread<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    thread_local! {
+        static POOL: Option<rayon::ThreadPool> = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .thread_name(|_| "netgpt-pii".into())
+            .build()
+            .ok();
+    }
+    POOL.with(|pool| match pool {
+        Some(pool) => pool.install(f),
+        // No thread could be started: run here, on the shared pool as before.
+        None => f(),
+    })
+}
+
 thread_local! {
     /// Tokens the learned stage may still read on this thread (see [`with_token_budget`]).
     static TOKEN_BUDGET: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
@@ -313,7 +335,8 @@ impl NerModel {
             return Ok(Vec::new());
         }
         charge_tokens(ids.len())?;
-        let token_labels = self.classify(ids)?;
+        let token_labels =
+            if ids.len() + 2 <= WINDOW { on_one_thread(|| self.classify(ids))? } else { self.classify(ids)? };
         let mut words: Vec<spans::TaggedWord> = Vec::new();
         let mut current_word = None;
         for ((&(start, end), word), &label) in
