@@ -308,7 +308,7 @@ impl LoraWeights {
             DType::F16 => netgpt_kernels::with_f16(&self.a_t, |a_t| {
                 netgpt_kernels::with_f16(&self.b_t, |b_t| {
                     down_project_f16(x, a_t, low);
-                    up_project_add_f16(low, b_t, outputs, columns.start, y);
+                    up_project_add(low, b_t, outputs, columns.start, y);
                 })
             })??,
             other => candle_core::bail!("LoRA matrices in {other:?} on the host"),
@@ -360,21 +360,45 @@ fn down_project(x: &[f32], a_t: &[f32], low: &mut [f32]) {
     }
 }
 
+/// A value type the host keeps `s·B` in, with its register kernel.
+trait HostValue: Copy {
+    fn widen(self) -> f32;
+    /// [`netgpt_kernels::accumulate_rows`] over rows of this type.
+    fn accumulate(low: &[f32], rows: &[Self], row_len: usize, start: usize, acc: &mut [f32; netgpt_kernels::CHUNK]);
+}
+
+impl HostValue for f32 {
+    fn widen(self) -> f32 {
+        self
+    }
+    fn accumulate(low: &[f32], rows: &[f32], row_len: usize, start: usize, acc: &mut [f32; netgpt_kernels::CHUNK]) {
+        netgpt_kernels::accumulate_rows(low, rows, row_len, start, acc);
+    }
+}
+
+impl HostValue for half::f16 {
+    fn widen(self) -> f32 {
+        self.to_f32()
+    }
+    fn accumulate(low: &[f32], rows: &[Self], row_len: usize, start: usize, acc: &mut [f32; netgpt_kernels::CHUNK]) {
+        netgpt_kernels::accumulate_rows_f16(low, rows, row_len, start, acc);
+    }
+}
+
 /// `y += low·B[.., first..first + y.len()]` for one row (`b_t` is `[rank, outputs]`): 64
-/// outputs at a time held in registers over all ranks ([`netgpt_kernels::accumulate_rows`]),
-/// so `y` is read and written once.
-fn up_project_add(low: &[f32], b_t: &[f32], outputs: usize, first: usize, y: &mut [f32]) {
-    use netgpt_kernels::{CHUNK, accumulate_rows};
+/// outputs at a time held in registers over all ranks, so `y` is read and written once.
+fn up_project_add<T: HostValue>(low: &[f32], b_t: &[T], outputs: usize, first: usize, y: &mut [f32]) {
+    use netgpt_kernels::CHUNK;
     let mut done = 0;
     while done + CHUNK <= y.len() {
         let Ok(chunk) = <&mut [f32; CHUNK]>::try_from(&mut y[done..done + CHUNK]) else { break };
-        accumulate_rows(low, b_t, outputs, first + done, chunk);
+        T::accumulate(low, b_t, outputs, first + done, chunk);
         done += CHUNK;
     }
     let (from, to) = (first + done, first + y.len());
     for (l, &lv) in low.iter().enumerate() {
         for (o, &b) in y[done..].iter_mut().zip(&b_t[l * outputs + from..l * outputs + to]) {
-            *o += lv * b;
+            *o += lv * b.widen();
         }
     }
 }
@@ -412,23 +436,6 @@ fn down_project_f16(x: &[f32], a_t: &[half::f16], low: &mut [f32]) {
     for (&xi, a_row) in x.iter().zip(a_t.chunks_exact(rank.max(1))) {
         for (l, a) in low.iter_mut().zip(a_row) {
             *l += xi * a.to_f32();
-        }
-    }
-}
-
-/// [`up_project_add`] for `(s·B)ᵀ` kept in f16.
-fn up_project_add_f16(low: &[f32], b_t: &[half::f16], outputs: usize, first: usize, y: &mut [f32]) {
-    use netgpt_kernels::{CHUNK, accumulate_rows_f16};
-    let mut done = 0;
-    while done + CHUNK <= y.len() {
-        let Ok(chunk) = <&mut [f32; CHUNK]>::try_from(&mut y[done..done + CHUNK]) else { break };
-        accumulate_rows_f16(low, b_t, outputs, first + done, chunk);
-        done += CHUNK;
-    }
-    let (from, to) = (first + done, first + y.len());
-    for (l, &lv) in low.iter().enumerate() {
-        for (o, b) in y[done..].iter_mut().zip(&b_t[l * outputs + from..l * outputs + to]) {
-            *o += lv * b.to_f32();
         }
     }
 }
