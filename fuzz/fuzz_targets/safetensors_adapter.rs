@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use netgpt_inference::lora::load::{CONFIG_FILE, WEIGHTS_FILE};
-use netgpt_inference::lora::{AdapterLimits, LoraAdapter, LoraLayout};
+use netgpt_inference::lora::{AdapterOptions, LoraAdapter, LoraLayout};
 
 const CONFIG: &str = r#"{"peft_type": "LORA", "r": 2, "lora_alpha": 4,
   "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]}"#;
@@ -31,7 +31,7 @@ fuzz_target!(|data: &[u8]| {
     std::fs::write(dir.join(WEIGHTS_FILE), data).expect("write the weights");
     // 2 layers, hidden 8, intermediate 16, 2 heads of 4, 1 KV head, GGUF Q/K row order.
     let layout = LoraLayout::llama(2, 8, 16, 2, 1, 4, true);
-    let limits = AdapterLimits { max_bytes: 1 << 20, ..AdapterLimits::default() };
+    let limits = AdapterOptions { max_bytes: 1 << 20, ..AdapterOptions::default() };
     if let Ok(adapter) = LoraAdapter::load("fuzz", dir, &layout, &limits) {
         assert!(adapter.module_count() > 0);
         assert!(adapter.bytes <= 4 * data.len() as u64 * 2, "prepared size out of proportion to the file");

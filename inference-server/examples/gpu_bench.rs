@@ -29,7 +29,7 @@ use std::time::Instant;
 use candle_core::{D, Tensor};
 use netgpt_inference::hf_llama::HfLlama;
 use netgpt_inference::loader::{DeviceSpec, WeightDType};
-use netgpt_inference::lora::{AdapterLimits, LoraAdapter};
+use netgpt_inference::lora::{AdapterOptions, LoraAdapter};
 use netgpt_inference::model::{KvCache, LanguageModel, SequenceStep};
 
 type Error = Box<dyn std::error::Error>;
@@ -340,7 +340,7 @@ fn main() -> Result<(), Error> {
         .adapters
         .iter()
         .enumerate()
-        .map(|(i, dir)| LoraAdapter::load(&format!("a{i}"), dir, &layout, &AdapterLimits::default()))
+        .map(|(i, dir)| LoraAdapter::load(&format!("a{i}"), dir, &layout, &AdapterOptions::default()))
         .collect::<Result<Vec<_>, _>>()?;
     let mixes: Vec<Vec<&LoraAdapter>> =
         if loaded.is_empty() { vec![Vec::new()] } else { vec![Vec::new(), loaded.iter().collect()] };

@@ -22,7 +22,7 @@ use std::time::Instant;
 use candle_core::quantized::gguf_file;
 use candle_core::{Device, Tensor};
 use netgpt_inference::llama::Llama;
-use netgpt_inference::lora::{AdapterLimits, HostPrecision, LoraAdapter};
+use netgpt_inference::lora::{AdapterOptions, HostPrecision, LoraAdapter};
 use netgpt_inference::model::{LanguageModel, SequenceStep};
 
 const PROMPT_TOKENS: usize = 32;
@@ -130,25 +130,25 @@ fn median(values: &mut [f64]) -> f64 {
     if n % 2 == 1 { values[n / 2] } else { (values[n / 2 - 1] + values[n / 2]) / 2.0 }
 }
 
+/// Command line (see the module documentation).
+#[derive(clap::Parser)]
+struct Args {
+    /// Threads of the compute pool.
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+    /// Rounds per batch size and adapter count.
+    #[arg(long, default_value_t = 5)]
+    repeats: usize,
+    /// Batch sizes (repeatable; 1 and 4 when none is given).
+    #[arg(long = "batch")]
+    batches: Vec<usize>,
+    /// How the adapters' matrices are kept on the host.
+    #[arg(long = "lora-dtype", value_enum, default_value_t = HostPrecision::default())]
+    precision: HostPrecision,
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let (mut threads, mut repeats, mut batches) = (2usize, 5usize, Vec::new());
-    let mut precision = HostPrecision::default();
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        if arg == "--lora-dtype" {
-            let name = args.next().ok_or("--lora-dtype needs f16 or f32")?;
-            precision = clap::ValueEnum::from_str(&name, true).map_err(|e| format!("--lora-dtype {name}: {e}"))?;
-            continue;
-        }
-        let mut value =
-            || args.next().ok_or(format!("{arg} needs a value"))?.parse::<usize>().map_err(|e| e.to_string());
-        match arg.as_str() {
-            "--threads" => threads = value()?,
-            "--repeats" => repeats = value()?,
-            "--batch" => batches.push(value()?),
-            other => return Err(format!("unknown argument {other}").into()),
-        }
-    }
+    let Args { threads, repeats, mut batches, precision } = clap::Parser::parse();
     if batches.is_empty() {
         batches = vec![1, 4];
     }
@@ -168,7 +168,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for i in 0..max {
         write_adapter(&scratch.join(format!("a{i}")), i as u64 + 1, &model)?;
     }
-    let limits = AdapterLimits { max_adapters: max, host_precision: precision, ..AdapterLimits::default() };
+    let limits = AdapterOptions { max_adapters: max, host_precision: precision, ..AdapterOptions::default() };
     let mut adapters = Vec::with_capacity(max);
     let mut memory = Vec::new();
     let rss_before = rss_bytes();

@@ -13,7 +13,7 @@ use tokio::sync::watch;
 use crate::engine::{EngineLimits, start_engine};
 use crate::http::{AppState, ServedModel, router};
 use crate::loader::{DeviceSpec, LoadError, LoadOptions, ModelSource, WeightDType, load, log_cpu_features};
-use crate::lora::{AdapterLimits, AdapterRegistry, AdminAccess, AdminToken, ConfigAdapters};
+use crate::lora::{AdapterOptions, AdapterRegistry, AdminAccess, AdminToken, ConfigAdapters};
 use crate::metrics::Metrics;
 use crate::structured::GrammarCompiler;
 use netgpt_runtime::model_store::{self, DEFAULT_MODEL_FILE};
@@ -211,7 +211,7 @@ pub struct ServerSettings {
     pub adapters: Vec<(String, PathBuf)>,
     /// Where `POST /v1/adapters` may load from.
     pub adapter_dir: Option<PathBuf>,
-    pub adapter_limits: AdapterLimits,
+    pub adapter_options: AdapterOptions,
     /// The configuration file whose `adapters` are re-applied when it changes.
     pub config_path: Option<PathBuf>,
     /// The first `config_adapters` entries of `adapters` came from that file (the rest
@@ -254,7 +254,7 @@ impl ServerSettings {
             dtype: None,
             adapters: Vec::new(),
             adapter_dir: None,
-            adapter_limits: AdapterLimits::default(),
+            adapter_options: AdapterOptions::default(),
             config_path: None,
             config_adapters: 0,
             config_poll: Duration::from_secs(DEFAULT_CONFIG_POLL_SECONDS),
@@ -296,8 +296,8 @@ impl ServerSettings {
             };
             adapters.push((name.to_string(), PathBuf::from(dir)));
         }
-        let defaults = AdapterLimits::default();
-        let adapter_limits = AdapterLimits {
+        let defaults = AdapterOptions::default();
+        let adapter_options = AdapterOptions {
             max_adapters: args.max_adapters.unwrap_or(defaults.max_adapters),
             max_rank: args.max_adapter_rank.unwrap_or(defaults.max_rank),
             max_bytes: args.max_adapter_bytes.unwrap_or(defaults.max_bytes),
@@ -342,7 +342,7 @@ impl ServerSettings {
             }),
             adapters,
             adapter_dir: args.adapter_dir.clone(),
-            adapter_limits,
+            adapter_options,
             config_path: args.config.clone(),
             config_adapters,
             config_poll: Duration::from_secs(args.config_poll_seconds),
@@ -486,7 +486,7 @@ pub async fn start(settings: ServerSettings) -> Result<RunningServer, ServeError
         created: netgpt_runtime::unix_seconds(),
         adapters: AdapterRegistry::new(
             settings.model_name.clone(),
-            settings.adapter_limits,
+            settings.adapter_options,
             settings.adapter_dir.clone(),
             metrics.clone(),
         ),
@@ -790,7 +790,7 @@ limits:
                 ("site-b".to_string(), PathBuf::from("/adapters/b"))
             ]
         );
-        assert_eq!(settings.adapter_limits.max_rank, 16);
+        assert_eq!(settings.adapter_options.max_rank, 16);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use candle_core::quantized::gguf_file;
 use candle_core::{Device, Tensor};
 use netgpt_inference::llama::Llama;
-use netgpt_inference::lora::{AdapterLimits, LoraAdapter};
+use netgpt_inference::lora::{AdapterOptions, LoraAdapter};
 use netgpt_inference::model::{LanguageModel, SequenceStep, logits_rows};
 
 fn load_model() -> Llama {
@@ -82,7 +82,7 @@ fn mixed_adapters_in_one_step_match_each_alone() {
     let dir = std::env::temp_dir().join(format!("netgpt-lora-batching-{}", std::process::id()));
     let load = |name: &str, seed| {
         let path = write_adapter(&model, &dir.join(name), seed);
-        LoraAdapter::load(name, &path, &layout, &AdapterLimits::default()).expect("adapter loads")
+        LoraAdapter::load(name, &path, &layout, &AdapterOptions::default()).expect("adapter loads")
     };
     let (first, second) = (load("first", 1), load("second", 2));
     let prompts: [&[u32]; 3] = [

@@ -10,7 +10,7 @@ use candle_core::quantized::gguf_file;
 use netgpt_inference::gpt2::Gpt2;
 use netgpt_inference::hf_llama::HfLlama;
 use netgpt_inference::llama::Llama;
-use netgpt_inference::lora::{AdapterLimits, LoraAdapter, LoraError, LoraLayout};
+use netgpt_inference::lora::{AdapterOptions, LoraAdapter, LoraError, LoraLayout};
 use netgpt_inference::model::{LanguageModel, SequenceStep, logits_rows};
 use serde::Deserialize;
 
@@ -33,7 +33,7 @@ fn reference(name: &str) -> Reference {
 
 fn adapter(name: &str, model: &dyn LanguageModel) -> LoraAdapter {
     let layout = model.lora_layout().expect("layout");
-    LoraAdapter::load(name, &fixtures().join(name), &layout, &AdapterLimits::default()).expect("adapter loads")
+    LoraAdapter::load(name, &fixtures().join(name), &layout, &AdapterOptions::default()).expect("adapter loads")
 }
 
 fn max_difference(a: &[f32], b: &[f32]) -> f32 {
@@ -121,7 +121,7 @@ fn gguf_base_needs_and_gets_the_qk_row_permutation() {
 
     let expected = reference("tiny-llama-lora");
     let dir = fixtures().join("tiny-llama-lora");
-    let adapter = LoraAdapter::load("a", &dir, &layout, &AdapterLimits::default()).expect("adapter");
+    let adapter = LoraAdapter::load("a", &dir, &layout, &AdapterOptions::default()).expect("adapter");
     let logits = incremental_logits(&model, &expected.input_ids, Some(&adapter));
     assert_rows_match(&logits, &expected.logits, "GGUF base + adapter");
 
@@ -129,7 +129,7 @@ fn gguf_base_needs_and_gets_the_qk_row_permutation() {
     // model's attention is nearly uniform, so Q/K errors move logits only by ~3e-3, still
     // far outside the tolerance the correct path meets.
     let naive_layout = LoraLayout { qk_permutation: None, ..layout };
-    let naive = LoraAdapter::load("naive", &dir, &naive_layout, &AdapterLimits::default()).expect("adapter");
+    let naive = LoraAdapter::load("naive", &dir, &naive_layout, &AdapterOptions::default()).expect("adapter");
     let wrong = incremental_logits(&model, &expected.input_ids, Some(&naive));
     let worst = wrong.iter().zip(&expected.logits).map(|(a, e)| max_difference(a, e)).fold(0f32, f32::max);
     assert!(worst > 10.0 * TOLERANCE, "unpermuted q/k lora_B should not match (max Δ {worst})");
@@ -177,7 +177,7 @@ fn copy_adapter(from: &Path, to: &Path) {
     }
 }
 
-fn load_error(dir: &Path, model: &dyn LanguageModel, limits: AdapterLimits) -> String {
+fn load_error(dir: &Path, model: &dyn LanguageModel, limits: AdapterOptions) -> String {
     let layout = model.lora_layout().expect("layout");
     match LoraAdapter::load("bad", dir, &layout, &limits) {
         Ok(_) => panic!("{} loaded", dir.display()),
@@ -199,7 +199,7 @@ fn adapters_that_do_not_fit_are_refused_with_clear_errors() {
     let good = fixtures().join("tiny-llama-lora");
 
     // GPT-2's modules on a LLaMA base.
-    let message = load_error(&fixtures().join("tiny-gpt2-lora"), &model, AdapterLimits::default());
+    let message = load_error(&fixtures().join("tiny-gpt2-lora"), &model, AdapterOptions::default());
     assert!(message.contains("\"c_proj\"") || message.contains("c_attn"), "{message}");
     assert!(message.contains("does not exist in this llama base"), "{message}");
 
@@ -212,7 +212,7 @@ fn adapters_that_do_not_fit_are_refused_with_clear_errors() {
     let narrowed = tensors[name].narrow(1, 0, 16).expect("narrow");
     tensors.insert(name.to_string(), narrowed);
     candle_core::safetensors::save(&tensors, wrong_shape.join("adapter_model.safetensors")).expect("save");
-    let message = load_error(&wrong_shape, &model, AdapterLimits::default());
+    let message = load_error(&wrong_shape, &model, AdapterOptions::default());
     assert!(message.starts_with("shape: "), "{message}");
     assert!(message.contains(name) && message.contains("[4, 16]") && message.contains("[4, 32]"), "{message}");
 
@@ -220,14 +220,14 @@ fn adapters_that_do_not_fit_are_refused_with_clear_errors() {
     let no_config = scratch.join("no-config");
     copy_adapter(&good, &no_config);
     std::fs::remove_file(no_config.join("adapter_config.json")).expect("rm");
-    assert!(load_error(&no_config, &model, AdapterLimits::default()).contains("adapter_config.json"));
+    assert!(load_error(&no_config, &model, AdapterOptions::default()).contains("adapter_config.json"));
     let corrupt = scratch.join("corrupt");
     copy_adapter(&good, &corrupt);
     std::fs::write(corrupt.join("adapter_model.safetensors"), b"\x10\x00\x00\x00\x00\x00\x00\x00{not json").expect("w");
-    assert!(load_error(&corrupt, &model, AdapterLimits::default()).contains("not a readable safetensors"));
-    let strict = AdapterLimits { max_rank: 2, ..AdapterLimits::default() };
+    assert!(load_error(&corrupt, &model, AdapterOptions::default()).contains("not a readable safetensors"));
+    let strict = AdapterOptions { max_rank: 2, ..AdapterOptions::default() };
     assert!(load_error(&good, &model, strict).contains("rank 4 exceeds the limit of 2"));
-    let small = AdapterLimits { max_bytes: 1000, ..AdapterLimits::default() };
+    let small = AdapterOptions { max_bytes: 1000, ..AdapterOptions::default() };
     assert!(load_error(&good, &model, small).contains("more than the limit of 1000"));
     let _ = std::fs::remove_dir_all(&scratch);
 }

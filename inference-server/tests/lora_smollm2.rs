@@ -31,7 +31,7 @@ use std::path::PathBuf;
 use candle_core::quantized::gguf_file;
 use candle_core::{Device, Tensor};
 use netgpt_inference::llama::Llama;
-use netgpt_inference::lora::{AdapterLimits, HostPrecision, LoraAdapter, LoraLayout};
+use netgpt_inference::lora::{AdapterOptions, HostPrecision, LoraAdapter, LoraLayout};
 use netgpt_inference::model::{LanguageModel, SequenceStep, logits_rows};
 use serde::Deserialize;
 
@@ -216,7 +216,7 @@ fn errors(model: &Llama, reference: &Reference, precision: HostPrecision) -> Err
     let layout = model.lora_layout().expect("layout");
     assert!(layout.qk_permutation.is_some(), "SmolLM2's GGUF holds llama.cpp's Q/K order");
     let dir = write_adapter(&reference.adapter, model);
-    let limits = AdapterLimits { host_precision: precision, ..AdapterLimits::default() };
+    let limits = AdapterOptions { host_precision: precision, ..AdapterOptions::default() };
     let adapter = LoraAdapter::load("site", &dir, &layout, &limits).expect("adapter loads");
     assert_eq!(adapter.module_count(), 4 * config.layer_count);
     let value_bytes = match precision {

@@ -23,20 +23,21 @@ pub mod math;
 pub use isa::Isa;
 pub use linear::{Linear, PackedLinear, StackedLinear};
 
-/// Runs `f` on the f32 values of a contiguous CPU tensor (no copy).
-pub fn with_f32<R>(t: &candle_core::Tensor, f: impl FnOnce(&[f32]) -> R) -> candle_core::Result<R> {
+/// Runs `f` on the values of a contiguous CPU tensor of element type `T` (no copy); a
+/// tensor of another type is an error.
+pub fn with_values<T: candle_core::WithDType, R>(
+    t: &candle_core::Tensor,
+    f: impl FnOnce(&[T]) -> R,
+) -> candle_core::Result<R> {
     let (storage, layout) = t.storage_and_layout();
     let candle_core::Storage::Cpu(cpu) = &*storage else { candle_core::bail!("host kernels need CPU tensors") };
     let Some((start, end)) = layout.contiguous_offsets() else { candle_core::bail!("tensor is not contiguous") };
-    Ok(f(&cpu.as_slice::<f32>()?[start..end]))
+    Ok(f(&cpu.as_slice::<T>()?[start..end]))
 }
 
-/// Runs `f` on the f16 values of a contiguous CPU tensor (no copy).
-pub fn with_f16<R>(t: &candle_core::Tensor, f: impl FnOnce(&[half::f16]) -> R) -> candle_core::Result<R> {
-    let (storage, layout) = t.storage_and_layout();
-    let candle_core::Storage::Cpu(cpu) = &*storage else { candle_core::bail!("host kernels need CPU tensors") };
-    let Some((start, end)) = layout.contiguous_offsets() else { candle_core::bail!("tensor is not contiguous") };
-    Ok(f(&cpu.as_slice::<half::f16>()?[start..end]))
+/// Runs `f` on the f32 values of a contiguous CPU tensor (no copy).
+pub fn with_f32<R>(t: &candle_core::Tensor, f: impl FnOnce(&[f32]) -> R) -> candle_core::Result<R> {
+    with_values(t, f)
 }
 
 /// Runs `f` on the f32 values of a contiguous CPU tensor, writable in place (for KV
@@ -186,5 +187,44 @@ pub fn accumulate_rows_f16(
         for (a, r) in acc.iter_mut().zip(row) {
             *a += coefficient * r.to_f32();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Both row accumulations against f64 arithmetic, at a column offset inside wider
+    /// rows and starting from a non-zero accumulator; the f16 rows hold values that f16
+    /// represents exactly, so both must agree with the same reference.
+    #[test]
+    fn row_accumulations_match_plain_arithmetic() {
+        let (count, row_len, start) = (5, 3 * CHUNK, 70);
+        let rows: Vec<f32> = (0..count * row_len).map(|i| ((i * 37 % 101) as f32 - 50.0) / 64.0).collect();
+        let rows_f16: Vec<half::f16> = rows.iter().map(|&v| half::f16::from_f32(v)).collect();
+        assert!(rows.iter().zip(&rows_f16).all(|(&v, h)| h.to_f32() == v));
+        let coefficients = [0.5f32, -1.25, 2.0, 0.125, -0.75];
+        let initial: [f32; CHUNK] = std::array::from_fn(|c| c as f32 / 8.0);
+        let want: Vec<f64> = (0..CHUNK)
+            .map(|c| {
+                let sum: f64 =
+                    (0..count).map(|p| f64::from(coefficients[p]) * f64::from(rows[p * row_len + start + c])).sum();
+                f64::from(initial[c]) + sum
+            })
+            .collect();
+        let (mut got, mut got_f16) = (initial, initial);
+        accumulate_rows(&coefficients, &rows, row_len, start, &mut got);
+        accumulate_rows_f16(&coefficients, &rows_f16, row_len, start, &mut got_f16);
+        for c in 0..CHUNK {
+            assert!((f64::from(got[c]) - want[c]).abs() < 1e-5, "column {c}: {} vs {}", got[c], want[c]);
+            assert!((f64::from(got_f16[c]) - want[c]).abs() < 1e-5, "f16 column {c}: {} vs {}", got_f16[c], want[c]);
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "accumulate_rows_f16")]
+    fn row_accumulation_refuses_columns_past_the_row() {
+        let rows = vec![half::f16::ZERO; 2 * CHUNK];
+        accumulate_rows_f16(&[1.0, 1.0], &rows, CHUNK, 1, &mut [0.0; CHUNK]);
     }
 }

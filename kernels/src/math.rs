@@ -20,6 +20,21 @@ pub fn log_sum_exp(logits: &[f32]) -> f32 {
     sum.ln() + max
 }
 
+/// Softmax of one row in place with [`exp_approx`] (libm's `expf` per value keeps a loop
+/// scalar). A row whose maximum is not finite (empty, all `-inf`, or NaN) is left as is:
+/// callers keep at least one finite score per row.
+pub fn softmax_in_place(row: &mut [f32]) {
+    // Separate passes, the folds split over lanes: each loop vectorizes.
+    let max = lanes(row, f32::NEG_INFINITY, f32::max, f32::max);
+    if !max.is_finite() {
+        return;
+    }
+    row.iter_mut().for_each(|v| *v = exp_approx(*v - max));
+    // The maximum's own term is 1, so the sum is at least 1.
+    let inverse = 1.0 / lanes(row, 0.0, |a, v| a + v, |a, b| a + b);
+    row.iter_mut().for_each(|v| *v *= inverse);
+}
+
 /// Folds `values` in eight independent lanes, then the lanes together: a plain fold is
 /// one long dependency chain (floating-point order is fixed), eight lanes vectorize.
 #[inline(always)]
@@ -150,6 +165,23 @@ mod tests {
             1.0 - (-a * a).exp() / (a * std::f64::consts::PI.sqrt()) * series
         };
         value.copysign(x)
+    }
+
+    #[test]
+    fn softmax_in_place_matches_f64() {
+        let mut row: Vec<f32> = (0..37).map(|i| (i as f32 * 0.7).sin() * 12.0).collect();
+        row[5] = f32::NEG_INFINITY; // a masked score
+        let max = row.iter().copied().fold(f64::NEG_INFINITY, |m, v| m.max(f64::from(v)));
+        let total: f64 = row.iter().map(|&v| (f64::from(v) - max).exp()).sum();
+        let want: Vec<f64> = row.iter().map(|&v| (f64::from(v) - max).exp() / total).collect();
+        softmax_in_place(&mut row);
+        for (got, want) in row.iter().zip(&want) {
+            assert!((f64::from(*got) - want).abs() < 1e-6, "{got} vs {want}");
+        }
+        assert_eq!(row[5], 0.0);
+        let mut masked = [f32::NEG_INFINITY; 3];
+        softmax_in_place(&mut masked);
+        assert!(masked.iter().all(|v| *v == f32::NEG_INFINITY), "an all-masked row is left as is");
     }
 
     #[test]

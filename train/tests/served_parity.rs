@@ -8,7 +8,7 @@
 use candle_core::quantized::gguf_file;
 use candle_core::{Device, Tensor};
 use netgpt_inference::llama::Llama;
-use netgpt_inference::lora::{AdapterLimits, LoraAdapter};
+use netgpt_inference::lora::{AdapterOptions, LoraAdapter};
 use netgpt_inference::model::{LanguageModel, SequenceStep, logits_rows};
 use netgpt_train::base::Base;
 use netgpt_train::data::{Example, tokenize};
@@ -101,7 +101,7 @@ fn trainer_and_server_agree_on_the_base_and_on_each_saved_adapter() {
         let trainer_adapted = trainer_rows(&model);
         let dir = std::env::temp_dir().join(format!("netgpt-parity-{}-{checked}", std::process::id()));
         netgpt_train::peft::save(&dir, &adapter, &base.source).expect("save");
-        let loaded = LoraAdapter::load("trained", &dir, &layout, &AdapterLimits::default()).expect("server loads it");
+        let loaded = LoraAdapter::load("trained", &dir, &layout, &AdapterOptions::default()).expect("server loads it");
         let _ = std::fs::remove_dir_all(&dir);
         let served_adapted = served_logits(&served, Some(&loaded), &e);
         let trainer_effect = difference(&trainer_adapted, &trainer_base);
@@ -161,7 +161,7 @@ fn gpt2_trainer_and_server_agree_on_the_base_and_on_a_saved_adapter() {
     let config: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("adapter_config.json")).expect("config")).expect("json");
     assert_eq!(config["fan_in_fan_out"], true);
-    let loaded = LoraAdapter::load("trained", &dir, &layout, &AdapterLimits::default()).expect("server loads it");
+    let loaded = LoraAdapter::load("trained", &dir, &layout, &AdapterOptions::default()).expect("server loads it");
     let _ = std::fs::remove_dir_all(&dir);
     let served_adapted = served.forward_all_with_adapter(&tokens, Some(&loaded)).expect("served logits");
     let effect = max_difference(&trainer_adapted, &trainer_base);

@@ -219,21 +219,12 @@ impl QuantizedBert {
     }
 }
 
-/// Softmax over the last dimension on the host with [`netgpt_kernels::math::exp_approx`]
-/// (3e-7 relative error, vectorized): candle's calls libm's `expf` per score.
+/// Softmax over the last dimension on the host with the kernels' vectorized `exp`
+/// (candle's calls libm's `expf` per score). Padding scores are finite (see `forward`),
+/// so every row has a finite maximum.
 fn softmax_rows(scores: &Tensor) -> candle_core::Result<Tensor> {
     let width = scores.dims().last().copied().unwrap_or(1).max(1);
     let mut values = scores.flatten_all()?.to_vec1::<f32>()?;
-    use netgpt_kernels::math::{exp_approx, lanes};
-    for row in values.chunks_exact_mut(width) {
-        // Separate passes, the folds split over lanes: each loop vectorizes.
-        let max = lanes(row, f32::NEG_INFINITY, f32::max, f32::max);
-        row.iter_mut().for_each(|v| *v = exp_approx(*v - max));
-        let sum = lanes(row, 0.0, |a, v| a + v, |a, b| a + b);
-        // Padding scores are finite (see `forward`), so a row always has a maximum
-        // whose term is 1 and the sum is at least 1.
-        let inverse = 1.0 / sum;
-        row.iter_mut().for_each(|v| *v *= inverse);
-    }
+    values.chunks_exact_mut(width).for_each(netgpt_kernels::math::softmax_in_place);
     Tensor::from_vec(values, scores.dims(), scores.device())
 }

@@ -46,9 +46,9 @@ pub enum LoraError {
 /// memory; `netgpt_kernels::cuda::LORA_MAX_RANK`).
 pub const CUDA_MAX_RANK: usize = 64;
 
-/// Limits on what a server holds, and how it keeps adapters.
+/// What a server accepts (its limits) and how it keeps adapters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AdapterLimits {
+pub struct AdapterOptions {
     /// Adapters loaded at once.
     pub max_adapters: usize,
     /// Highest rank accepted.
@@ -60,7 +60,7 @@ pub struct AdapterLimits {
     pub host_precision: HostPrecision,
 }
 
-impl Default for AdapterLimits {
+impl Default for AdapterOptions {
     fn default() -> Self {
         Self { max_adapters: 16, max_rank: 256, max_bytes: 1 << 30, host_precision: HostPrecision::default() }
     }
@@ -305,8 +305,8 @@ impl LoraWeights {
                     up_project_add(low, b_t, outputs, columns.start, y);
                 })
             })??,
-            DType::F16 => netgpt_kernels::with_f16(&self.a_t, |a_t| {
-                netgpt_kernels::with_f16(&self.b_t, |b_t| {
+            DType::F16 => netgpt_kernels::with_values::<half::f16, _>(&self.a_t, |a_t| {
+                netgpt_kernels::with_values::<half::f16, _>(&self.b_t, |b_t| {
                     down_project_f16(x, a_t, low);
                     up_project_add(low, b_t, outputs, columns.start, y);
                 })
@@ -476,11 +476,11 @@ impl LoraAdapter {
     }
 
     /// Loads the PEFT adapter in `dir` and fits it onto `layout`.
-    pub fn load(name: &str, dir: &Path, layout: &LoraLayout, limits: &AdapterLimits) -> Result<Self, LoraError> {
+    pub fn load(name: &str, dir: &Path, layout: &LoraLayout, options: &AdapterOptions) -> Result<Self, LoraError> {
         let started = Instant::now();
         let config = read_config(dir)?;
-        if config.r > limits.max_rank {
-            return Err(LoraError::RankTooLarge { rank: config.r, max: limits.max_rank });
+        if config.r > options.max_rank {
+            return Err(LoraError::RankTooLarge { rank: config.r, max: options.max_rank });
         }
         if let Some(unknown) = config.target_names().iter().find(|n| !layout.knows_target(n)) {
             return Err(LoraError::Unsupported(format!(
@@ -489,7 +489,7 @@ impl LoraAdapter {
                 layout.module_names()
             )));
         }
-        let tensors = read_weights(dir, limits)?;
+        let tensors = read_weights(dir, options)?;
         let scale = config.scale();
         let mut halves: HashMap<(usize, Target), (Option<Tensor>, Option<Tensor>)> = HashMap::new();
         for (name, tensor) in tensors {
@@ -539,7 +539,7 @@ impl LoraAdapter {
                 continue;
             }
             let prepared = (|| -> candle_core::Result<LoraWeights> {
-                let dtype = limits.host_precision.dtype();
+                let dtype = options.host_precision.dtype();
                 Ok(LoraWeights {
                     a_t: a.t()?.contiguous()?.to_dtype(dtype)?,
                     b_t: (b * scale)?.t()?.contiguous()?.to_dtype(dtype)?,
@@ -591,7 +591,7 @@ fn read_config(dir: &Path) -> Result<AdapterConfig, LoraError> {
     AdapterConfig::parse(&text).map_err(|message| LoraError::Config { path, message })
 }
 
-fn read_weights(dir: &Path, limits: &AdapterLimits) -> Result<HashMap<String, Tensor>, LoraError> {
+fn read_weights(dir: &Path, limits: &AdapterOptions) -> Result<HashMap<String, Tensor>, LoraError> {
     let path = dir.join(WEIGHTS_FILE);
     let metadata = match std::fs::metadata(&path) {
         Ok(metadata) => metadata,

@@ -30,7 +30,7 @@ pub use admin::{AdminAccess, AdminError, AdminToken};
 pub use apply::LoraStep;
 pub use config::AdapterConfig;
 pub use load::{
-    AdapterDevice, AdapterLimits, HostPrecision, LoraAdapter, LoraError, LoraLayout, ModuleShape, QkPermutation,
+    AdapterDevice, AdapterOptions, HostPrecision, LoraAdapter, LoraError, LoraLayout, ModuleShape, QkPermutation,
 };
 pub use registry::{AdapterRegistry, Origin, RegistryError};
 pub use reload::ConfigAdapters;

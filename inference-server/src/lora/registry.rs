@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
-use super::load::{AdapterLimits, LoraAdapter, LoraError, LoraLayout};
+use super::load::{AdapterOptions, LoraAdapter, LoraError, LoraLayout};
 use crate::metrics::Metrics;
 
 /// Errors of registry operations; the HTTP layer maps each to a status.
@@ -71,7 +71,7 @@ type Entries = BTreeMap<String, Entry>;
 /// The served adapters of one base model.
 pub struct AdapterRegistry {
     base_name: String,
-    limits: AdapterLimits,
+    options: AdapterOptions,
     /// API loads must resolve inside this directory (none: API loads are refused).
     root: Option<PathBuf>,
     /// Set once the base model has loaded (adapters are fitted onto it).
@@ -83,10 +83,10 @@ pub struct AdapterRegistry {
 }
 
 impl AdapterRegistry {
-    pub fn new(base_name: String, limits: AdapterLimits, root: Option<PathBuf>, metrics: Metrics) -> Self {
+    pub fn new(base_name: String, options: AdapterOptions, root: Option<PathBuf>, metrics: Metrics) -> Self {
         Self {
             base_name,
-            limits,
+            options,
             root,
             layout: OnceLock::new(),
             adapters: RwLock::new(BTreeMap::new()),
@@ -174,19 +174,19 @@ impl AdapterRegistry {
         // Checked before the (slow) load so a refusal is cheap, and again under the write
         // lock: a configuration reload may have claimed the name meanwhile.
         check_replaceable(&self.read(), name, replace, origin)?;
-        let adapter = LoraAdapter::load(name, dir, layout, &self.limits)
+        let adapter = LoraAdapter::load(name, dir, layout, &self.options)
             .map_err(|source| RegistryError::Load { name: name.to_string(), source })?;
         let adapter = Arc::new(adapter);
         let mut adapters = self.write();
         check_replaceable(&adapters, name, replace, origin)?;
         let replaced = adapters.get(name).map_or(0, |e| e.adapter.bytes);
         let loaded = adapters.len() + usize::from(!adapters.contains_key(name));
-        if loaded > self.limits.max_adapters {
-            return Err(RegistryError::TooMany { loaded: adapters.len(), max: self.limits.max_adapters });
+        if loaded > self.options.max_adapters {
+            return Err(RegistryError::TooMany { loaded: adapters.len(), max: self.options.max_adapters });
         }
         let bytes = adapters.values().map(|e| e.adapter.bytes).sum::<u64>() - replaced + adapter.bytes;
-        if bytes > self.limits.max_bytes {
-            return Err(RegistryError::TooLarge { bytes, max: self.limits.max_bytes });
+        if bytes > self.options.max_bytes {
+            return Err(RegistryError::TooLarge { bytes, max: self.options.max_bytes });
         }
         adapters.insert(name.to_string(), Entry { adapter: adapter.clone(), origin });
         self.metrics.adapters_loaded.set(adapters.len() as i64);
