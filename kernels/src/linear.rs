@@ -59,10 +59,18 @@ impl PackedLinear {
         if last != cols {
             candle_core::bail!("linear input width {last} does not match the weights' {cols}");
         }
-        let m = x.elem_count() / cols.max(1);
         let x = x.to_dtype(DType::F32)?.contiguous()?;
-        let activations = super::with_f32(&x, |values| QuantizedRows::quantize(values, m, cols))?;
-        Ok(self.product(&activations))
+        super::with_f32(&x, |values| self.forward_rows(values))?
+    }
+
+    /// The product for host rows: `x` holds whole rows of `cols` values; the result is
+    /// row-major `[x rows, weight rows]` (as [`PackedLinear::forward_values`]).
+    pub fn forward_rows(&self, x: &[f32]) -> candle_core::Result<Vec<f32>> {
+        let cols = self.weights.cols;
+        if cols == 0 || !x.len().is_multiple_of(cols) {
+            candle_core::bail!("{} input values are not whole rows of the weights' {cols}", x.len());
+        }
+        Ok(self.product(&QuantizedRows::quantize(x, x.len() / cols, cols)))
     }
 
     /// `out[j · rows + r]` for every activation row `j` and weight row `r` (the output

@@ -35,6 +35,18 @@ pub fn softmax_in_place(row: &mut [f32]) {
     row.iter_mut().for_each(|v| *v *= inverse);
 }
 
+/// Layer normalization of one row in place: `(x − mean) / √(var + eps) · weight + bias`,
+/// mean and (biased) variance over the row, as BERT's `LayerNorm`.
+pub fn layer_norm_in_place(row: &mut [f32], weight: &[f32], bias: &[f32], eps: f32) {
+    let n = row.len().max(1) as f32;
+    let mean = lanes(row, 0.0, |a, v| a + v, |a, b| a + b) / n;
+    let variance = lanes(row, 0.0, |a, v| a + (v - mean) * (v - mean), |a, b| a + b) / n;
+    let inverse = 1.0 / (variance + eps).sqrt();
+    for ((v, &w), &b) in row.iter_mut().zip(weight).zip(bias) {
+        *v = (*v - mean) * inverse * w + b;
+    }
+}
+
 /// Folds `values` in eight independent lanes, then the lanes together: a plain fold is
 /// one long dependency chain (floating-point order is fixed), eight lanes vectorize.
 #[inline(always)]

@@ -9,7 +9,6 @@
 
 use candle_core::Tensor;
 use candle_core::quantized::GgmlDType;
-use candle_nn::{LayerNorm, Module};
 
 use super::adapter::{Adapter, AdapterError, LowRank};
 use super::onnx::{BertWeights, OnnxError};
@@ -17,56 +16,89 @@ use netgpt_kernels::PackedLinear;
 use netgpt_kernels::formats::PackedWeights;
 
 /// A `Linear` with integer weights (the published 4-bit ones, or 8-bit ones with an
-/// adapter merged in) and an f32 bias.
+/// adapter merged in) and an f32 bias, on host rows.
 struct QLinear {
     weight: PackedLinear,
     bias: Vec<f32>,
 }
 
 impl QLinear {
-    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        self.forward_with(x, netgpt_kernels::math::add_bias)
+    /// `x·Wᵀ + b` for whole rows of `x`.
+    fn rows(&self, x: &[f32]) -> candle_core::Result<Vec<f32>> {
+        self.rows_with(x, netgpt_kernels::math::add_bias)
     }
 
     /// `gelu(x·Wᵀ + b)` with the exact (erf) GELU, bias and activation in one host pass.
-    fn forward_gelu(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        self.forward_with(x, netgpt_kernels::math::bias_gelu_erf)
+    fn rows_gelu(&self, x: &[f32]) -> candle_core::Result<Vec<f32>> {
+        self.rows_with(x, netgpt_kernels::math::bias_gelu_erf)
     }
 
     /// The product's values finished by `epilogue(values, bias)` on the host: candle's
     /// broadcast add and its libm-based `gelu_erf` per value cost as much as the integer
     /// product itself on short texts.
-    fn forward_with(&self, x: &Tensor, epilogue: fn(&mut [f32], &[f32])) -> candle_core::Result<Tensor> {
-        let mut values = self.weight.forward_values(x)?;
+    fn rows_with(&self, x: &[f32], epilogue: fn(&mut [f32], &[f32])) -> candle_core::Result<Vec<f32>> {
+        let mut values = self.weight.forward_rows(x)?;
         epilogue(&mut values, &self.bias);
-        let mut dims = x.dims().to_vec();
-        if let Some(last) = dims.last_mut() {
-            *last = self.bias.len();
-        }
-        Tensor::from_vec(values, dims, x.device())
+        Ok(values)
     }
 }
 
-struct Layer {
-    query: QLinear,
-    key: QLinear,
-    value: QLinear,
-    attention_out: QLinear,
-    attention_norm: LayerNorm,
-    intermediate: QLinear,
-    output: QLinear,
-    output_norm: LayerNorm,
+/// BERT's `LayerNorm` on host rows.
+struct Norm {
+    weight: Vec<f32>,
+    bias: Vec<f32>,
+    eps: f32,
 }
 
-/// The encoder and the classifier.
+impl Norm {
+    fn apply(&self, x: &mut [f32]) {
+        for row in x.chunks_exact_mut(self.weight.len().max(1)) {
+            netgpt_kernels::math::layer_norm_in_place(row, &self.weight, &self.bias, self.eps);
+        }
+    }
+
+    /// `norm(y + residual)`, in `y`'s buffer.
+    fn residual(&self, mut y: Vec<f32>, residual: &[f32]) -> Vec<f32> {
+        for (v, r) in y.iter_mut().zip(residual) {
+            *v += r;
+        }
+        self.apply(&mut y);
+        y
+    }
+}
+
+/// One encoder layer. Query, key and value are one projection (their rows stacked): the
+/// input is quantized once and multiplied in one pass, where three projections quantized
+/// it three times (a tenth of a sentence's time went to quantizing activations).
+struct Layer {
+    qkv: QLinear,
+    attention_out: QLinear,
+    attention_norm: Norm,
+    intermediate: QLinear,
+    output: QLinear,
+    output_norm: Norm,
+}
+
+/// The encoder and the classifier, run on host rows (`[windows · len, hidden]`): every
+/// step is a host kernel, so a forward allocates a few vectors per layer and never waits
+/// on candle's threads between small tensor operations.
 pub struct QuantizedBert {
     word: Tensor,
     position: Tensor,
     token_type: Tensor,
-    embedding_norm: LayerNorm,
+    embedding_norm: Norm,
     layers: Vec<Layer>,
     classifier: QLinear,
     heads: usize,
+}
+
+/// One projection's weights in GGML form (before packing) and its bias.
+struct Ggml {
+    dtype: GgmlDType,
+    rows: usize,
+    cols: usize,
+    bytes: Vec<u8>,
+    bias: Vec<f32>,
 }
 
 /// Takes weights (and the adapter's updates) out of the loaded maps by name.
@@ -89,56 +121,113 @@ impl Parts {
         self.weights.floats.remove(name).ok_or_else(|| missing(name))
     }
 
-    fn linear(&mut self, module: &str) -> Result<QLinear, BuildError> {
+    fn floats(&mut self, name: &str) -> Result<Vec<f32>, OnnxError> {
+        self.float(name)?
+            .flatten_all()
+            .and_then(|t| t.to_vec1::<f32>())
+            .map_err(|e| OnnxError::Tensor { name: name.to_string(), problem: e.to_string() })
+    }
+
+    /// A projection's weights, with the adapter's update merged in where it has one.
+    fn ggml(&mut self, module: &str) -> Result<Ggml, BuildError> {
         let name = format!("{module}.weight");
         let q4 = self.weights.q4.remove(&name).ok_or_else(|| missing(&name))?;
         let update = match self.adapter.as_mut() {
             Some(adapter) => adapter.take(module, q4.rows, q4.cols)?,
             None => None,
         };
-        let packed = PackedWeights::from_ggml(GgmlDType::Q4_0, q4.rows, q4.cols, &q4.ggml_q4_0)
-            .map_err(|e| OnnxError::Tensor { name: name.clone(), problem: e.to_string() })?;
-        let packed = match update {
-            Some(update) => merge_to_q8(&packed, &update)
-                .map_err(|e| OnnxError::Tensor { name: name.clone(), problem: format!("merging the adapter: {e}") })?,
-            None => packed,
+        let (dtype, bytes) = match update {
+            Some(update) => {
+                (GgmlDType::Q8_0, to_q8(&name, GgmlDType::Q4_0, q4.rows, q4.cols, &q4.ggml_q4_0, Some(&update))?)
+            }
+            None => (GgmlDType::Q4_0, q4.ggml_q4_0),
         };
-        let bias = self.float(&format!("{module}.bias"))?;
-        let bias = bias
-            .flatten_all()
-            .and_then(|b| b.to_vec1::<f32>())
-            .map_err(|e| OnnxError::Tensor { name: format!("{module}.bias"), problem: e.to_string() })?;
-        if bias.len() != packed.rows {
+        let bias = self.floats(&format!("{module}.bias"))?;
+        if bias.len() != q4.rows {
             return Err(BuildError::Weights(OnnxError::Tensor {
                 name: format!("{module}.bias"),
-                problem: format!("{} values for {} outputs", bias.len(), packed.rows),
+                problem: format!("{} values for {} outputs", bias.len(), q4.rows),
             }));
         }
-        Ok(QLinear { weight: PackedLinear::new(packed), bias })
+        Ok(Ggml { dtype, rows: q4.rows, cols: q4.cols, bytes, bias })
     }
 
-    fn norm(&mut self, module: &str, eps: f64) -> Result<LayerNorm, OnnxError> {
-        Ok(LayerNorm::new(self.float(&format!("{module}.weight"))?, self.float(&format!("{module}.bias"))?, eps))
+    fn linear(&mut self, module: &str) -> Result<QLinear, BuildError> {
+        let ggml = self.ggml(module)?;
+        pack(module, ggml)
+    }
+
+    /// Projections of the same input as one (`modules`' rows stacked in order). Where an
+    /// adapter changed some of them but not all, the others go to 8 bits too (their
+    /// 4-bit values are exact in 8 bits up to the new block scale's rounding).
+    fn stacked(&mut self, modules: &[String]) -> Result<QLinear, BuildError> {
+        let mut parts = modules.iter().map(|m| self.ggml(m)).collect::<Result<Vec<_>, _>>()?;
+        let name = modules.join("+");
+        if parts.iter().any(|p| p.dtype != parts[0].dtype) {
+            for part in parts.iter_mut().filter(|p| p.dtype != GgmlDType::Q8_0) {
+                part.bytes = to_q8(&name, part.dtype, part.rows, part.cols, &part.bytes, None)?;
+                part.dtype = GgmlDType::Q8_0;
+            }
+        }
+        let cols = parts.first().map_or(0, |p| p.cols);
+        if parts.iter().any(|p| p.cols != cols) {
+            return Err(BuildError::Weights(OnnxError::Tensor { name, problem: "inputs of different widths".into() }));
+        }
+        let mut stacked = Ggml { dtype: parts[0].dtype, rows: 0, cols, bytes: Vec::new(), bias: Vec::new() };
+        for part in parts {
+            stacked.rows += part.rows;
+            stacked.bytes.extend_from_slice(&part.bytes);
+            stacked.bias.extend_from_slice(&part.bias);
+        }
+        pack(&name, stacked)
+    }
+
+    fn norm(&mut self, module: &str, eps: f64) -> Result<Norm, OnnxError> {
+        let weight = self.floats(&format!("{module}.weight"))?;
+        let bias = self.floats(&format!("{module}.bias"))?;
+        if bias.len() != weight.len() {
+            return Err(OnnxError::Tensor {
+                name: format!("{module}.bias"),
+                problem: format!("{} values for {} weights", bias.len(), weight.len()),
+            });
+        }
+        Ok(Norm { weight, bias, eps: eps as f32 })
     }
 }
 
-/// The 4-bit weights with the adapter's update merged in, as 8-bit weights (GGML Q8_0:
-/// one f16 scale per 32 values). Back in 4 bits the update would mostly round away (it
-/// is a fraction of one 4-bit step); 8 bits resolve it 16 times more finely, and the same
-/// integer kernels run them at the base model's speed, where a separate f32 low-rank term
-/// cost a fifth more time per sentence.
-fn merge_to_q8(q4: &PackedWeights, update: &LowRank) -> candle_core::Result<PackedWeights> {
-    let (rows, cols) = (q4.rows, q4.cols);
-    let mut dense = vec![0f32; rows * cols];
-    q4.dequantize_rows(0, &mut dense);
-    let delta = update.merged()?.flatten_all()?.to_vec1::<f32>()?;
-    for (w, d) in dense.iter_mut().zip(delta) {
-        *w += d;
-    }
-    let merged = Tensor::from_vec(dense, (rows, cols), &candle_core::Device::Cpu)?;
-    let q8 = candle_core::quantized::QTensor::quantize(&merged, GgmlDType::Q8_0)?;
-    PackedWeights::from_ggml(GgmlDType::Q8_0, rows, cols, &q8.data()?)
-        .map_err(|e| candle_core::Error::Msg(e.to_string()))
+fn pack(name: &str, ggml: Ggml) -> Result<QLinear, BuildError> {
+    let packed = PackedWeights::from_ggml(ggml.dtype, ggml.rows, ggml.cols, &ggml.bytes)
+        .map_err(|e| OnnxError::Tensor { name: name.to_string(), problem: e.to_string() })?;
+    Ok(QLinear { weight: PackedLinear::new(packed), bias: ggml.bias })
+}
+
+/// GGML weights (Q4_0 or Q8_0) as Q8_0, with an adapter's update merged in where given.
+/// Back in 4 bits the update would mostly round away (it is a fraction of one 4-bit
+/// step); 8 bits resolve it 16 times more finely, and the same integer kernels run them
+/// at the base model's speed, where a separate f32 low-rank term cost a fifth more time
+/// per sentence.
+fn to_q8(
+    name: &str,
+    dtype: GgmlDType,
+    rows: usize,
+    cols: usize,
+    bytes: &[u8],
+    update: Option<&LowRank>,
+) -> Result<Vec<u8>, BuildError> {
+    let tensor_error = |problem: String| OnnxError::Tensor { name: name.to_string(), problem };
+    let packed = PackedWeights::from_ggml(dtype, rows, cols, bytes).map_err(|e| tensor_error(e.to_string()))?;
+    let merged = (|| -> candle_core::Result<Vec<u8>> {
+        let mut dense = vec![0f32; rows * cols];
+        packed.dequantize_rows(0, &mut dense);
+        if let Some(update) = update {
+            for (w, d) in dense.iter_mut().zip(update.merged()?.flatten_all()?.to_vec1::<f32>()?) {
+                *w += d;
+            }
+        }
+        let dense = Tensor::from_vec(dense, (rows, cols), &candle_core::Device::Cpu)?;
+        candle_core::quantized::QTensor::quantize(&dense, GgmlDType::Q8_0)?.data().map(|d| d.to_vec())
+    })();
+    Ok(merged.map_err(|e| tensor_error(format!("to 8 bits: {e}")))?)
 }
 
 fn missing(name: &str) -> OnnxError {
@@ -160,10 +249,9 @@ impl QuantizedBert {
         let mut encoder = Vec::with_capacity(layers);
         for i in 0..layers {
             let p = format!("bert.encoder.layer.{i}");
+            let attention = |part: &str| format!("{p}.attention.self.{part}");
             encoder.push(Layer {
-                query: parts.linear(&format!("{p}.attention.self.query"))?,
-                key: parts.linear(&format!("{p}.attention.self.key"))?,
-                value: parts.linear(&format!("{p}.attention.self.value"))?,
+                qkv: parts.stacked(&[attention("query"), attention("key"), attention("value")])?,
                 attention_out: parts.linear(&format!("{p}.attention.output.dense"))?,
                 attention_norm: parts.norm(&format!("{p}.attention.output.LayerNorm"), eps)?,
                 intermediate: parts.linear(&format!("{p}.intermediate.dense"))?,
@@ -180,6 +268,10 @@ impl QuantizedBert {
             classifier: parts.linear("classifier")?,
             heads,
         };
+        let hidden = model.embedding_norm.weight.len();
+        if hidden == 0 || !hidden.is_multiple_of(heads) {
+            return Err(missing(&format!("a width divisible by {heads} heads ({hidden})")).into());
+        }
         if let Some(adapter) = parts.adapter {
             adapter.finish()?;
         }
@@ -190,41 +282,71 @@ impl QuantizedBert {
     /// `mask` `[batch, len]` (1 = token, 0 = padding); token type 0 throughout.
     pub fn forward(&self, input_ids: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
         let (batch, len) = input_ids.dims2()?;
-        let words = self.word.embedding(&input_ids.flatten_all()?)?.reshape((batch, len, ()))?;
-        let positions = self.position.narrow(0, 0, len)?;
-        let token_type = self.token_type.narrow(0, 0, 1)?;
-        let mut x = self.embedding_norm.forward(&words.broadcast_add(&positions)?.broadcast_add(&token_type)?)?;
+        let mut x = self.embed(&input_ids.flatten_all()?.to_vec1::<u32>()?, len)?;
         // Padding gets a large negative score before the softmax (finite, so that an
         // all-padding row cannot produce NaN).
-        let mask_bias = ((mask.to_dtype(candle_core::DType::F32)? - 1.0)? * 1e9)?.reshape((batch, 1, 1, len))?;
+        let key_bias: Vec<f32> = mask
+            .flatten_all()?
+            .to_dtype(candle_core::DType::F32)?
+            .to_vec1::<f32>()?
+            .iter()
+            .map(|m| (m - 1.0) * 1e9)
+            .collect();
         for layer in &self.layers {
-            x = self.layer(layer, &x, &mask_bias)?;
+            x = self.layer(layer, &x, batch, len, &key_bias)?;
         }
-        self.classifier.forward(&x)
+        let logits = self.classifier.rows(&x)?;
+        Tensor::from_vec(logits, (batch, len, self.classifier.bias.len()), input_ids.device())
     }
 
-    fn layer(&self, layer: &Layer, x: &Tensor, mask_bias: &Tensor) -> candle_core::Result<Tensor> {
-        let (batch, len, hidden) = x.dims3()?;
-        let head_dim = hidden / self.heads;
-        let split = |t: Tensor| t.reshape((batch, len, self.heads, head_dim))?.transpose(1, 2)?.contiguous();
-        let q = split(layer.query.forward(x)?)?;
-        let k = split(layer.key.forward(x)?)?;
-        let v = split(layer.value.forward(x)?)?;
-        let scores = (q.matmul(&k.t()?)? / (head_dim as f64).sqrt())?.broadcast_add(mask_bias)?;
-        let probabilities = softmax_rows(&scores)?;
-        let context = probabilities.matmul(&v)?.transpose(1, 2)?.contiguous()?.reshape((batch, len, hidden))?;
-        let attended = layer.attention_norm.forward(&(layer.attention_out.forward(&context)? + x)?)?;
-        let inner = layer.intermediate.forward_gelu(&attended)?;
-        layer.output_norm.forward(&(layer.output.forward(&inner)? + attended)?)
+    /// Word + position (`p mod len` within each window) + token type 0, normalized.
+    fn embed(&self, ids: &[u32], len: usize) -> candle_core::Result<Vec<f32>> {
+        let hidden = self.embedding_norm.weight.len();
+        let mut x = vec![0f32; ids.len() * hidden];
+        netgpt_kernels::with_f32(&self.word, |words| {
+            netgpt_kernels::with_f32(&self.position, |positions| {
+                netgpt_kernels::with_f32(&self.token_type, |token_type| {
+                    for (t, (&id, row)) in ids.iter().zip(x.chunks_exact_mut(hidden)).enumerate() {
+                        let (id, p) = (id as usize, t % len.max(1));
+                        let (Some(word), Some(position), Some(token_type)) = (
+                            words.get(id * hidden..(id + 1) * hidden),
+                            positions.get(p * hidden..(p + 1) * hidden),
+                            token_type.get(..hidden),
+                        ) else {
+                            candle_core::bail!("token {id} at position {p} outside the embedding tables")
+                        };
+                        for (((v, w), p), t) in row.iter_mut().zip(word).zip(position).zip(token_type) {
+                            *v = w + p + t;
+                        }
+                    }
+                    Ok(())
+                })
+            })
+        })????;
+        self.embedding_norm.apply(&mut x);
+        Ok(x)
     }
-}
 
-/// Softmax over the last dimension on the host with the kernels' vectorized `exp`
-/// (candle's calls libm's `expf` per score). Padding scores are finite (see `forward`),
-/// so every row has a finite maximum.
-fn softmax_rows(scores: &Tensor) -> candle_core::Result<Tensor> {
-    let width = scores.dims().last().copied().unwrap_or(1).max(1);
-    let mut values = scores.flatten_all()?.to_vec1::<f32>()?;
-    values.chunks_exact_mut(width).for_each(netgpt_kernels::math::softmax_in_place);
-    Tensor::from_vec(values, scores.dims(), scores.device())
+    fn layer(
+        &self,
+        layer: &Layer,
+        x: &[f32],
+        windows: usize,
+        len: usize,
+        key_bias: &[f32],
+    ) -> candle_core::Result<Vec<f32>> {
+        let hidden = self.embedding_norm.weight.len();
+        let qkv = layer.qkv.rows(x)?;
+        let context = netgpt_kernels::attention::attend_bidirectional(
+            &qkv,
+            windows,
+            len,
+            self.heads,
+            hidden / self.heads,
+            key_bias,
+        );
+        let attended = layer.attention_norm.residual(layer.attention_out.rows(&context)?, x);
+        let inner = layer.intermediate.rows_gelu(&attended)?;
+        Ok(layer.output_norm.residual(layer.output.rows(&inner)?, &attended))
+    }
 }
