@@ -2,6 +2,29 @@
 //! log-softmax. Used by the kernels (attention softmax, SwiGLU, block scales) and by the
 //! sampler; it depends on nothing.
 
+/// Runs an `#[inline(always)]` body compiled for 512-bit vectors where the CPU has
+/// AVX-512F (decided once per process), else as built (x86-64-v3: 256-bit). The bodies
+/// are element-wise loops over [`exp_approx`]/[`erf_approx`] whose results do not depend
+/// on the vector width (same operations per element, same eight-lane folds). Measured on
+/// the learned PII stage: 3–8 % off a long sentence, 3 % off a corpus.
+macro_rules! wide_vectors {
+    ($body:ident($($arg:ident: $ty:ty),*)) => {{
+        #[cfg(target_arch = "x86_64")]
+        {
+            #[target_feature(enable = "avx512f,avx512vl,avx512dq,avx512bw,fma,avx2")]
+            unsafe fn wide($($arg: $ty),*) {
+                $body($($arg),*)
+            }
+            if crate::isa::Isa::current() == crate::isa::Isa::Avx512Vnni {
+                // SAFETY: the CPU has AVX-512F, VL, DQ and BW (Avx512Vnni is detected
+                // with all of them checked).
+                return unsafe { wide($($arg),*) };
+            }
+        }
+        $body($($arg),*)
+    }};
+}
+
 /// Log-softmax of one row of logits, in f32 on the host.
 pub fn log_softmax(logits: &[f32]) -> Vec<f32> {
     let log_sum = log_sum_exp(logits);
@@ -24,6 +47,11 @@ pub fn log_sum_exp(logits: &[f32]) -> f32 {
 /// scalar). A row whose maximum is not finite (empty, all `-inf`, or NaN) is left as is:
 /// callers keep at least one finite score per row.
 pub fn softmax_in_place(row: &mut [f32]) {
+    wide_vectors!(softmax_body(row: &mut [f32]))
+}
+
+#[inline(always)]
+fn softmax_body(row: &mut [f32]) {
     // Separate passes, the folds split over lanes: each loop vectorizes.
     let max = lanes(row, f32::NEG_INFINITY, f32::max, f32::max);
     if !max.is_finite() {
@@ -104,6 +132,11 @@ pub fn erf_approx(x: f32) -> f32 {
 /// (erf) GELU of BERT's intermediate layer, with the projection's bias added in the same
 /// pass. libm's `erff` per value cost as much as the projection before it.
 pub fn bias_gelu_erf(values: &mut [f32], bias: &[f32]) {
+    wide_vectors!(bias_gelu_erf_body(values: &mut [f32], bias: &[f32]))
+}
+
+#[inline(always)]
+fn bias_gelu_erf_body(values: &mut [f32], bias: &[f32]) {
     if bias.is_empty() {
         return;
     }
