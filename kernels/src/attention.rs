@@ -221,9 +221,9 @@ pub fn attend_bidirectional(
         let rows = &qkv[w * len * 3 * hidden..][..len * 3 * hidden];
         let bias = &key_bias[w * len..][..len];
         match head_dim {
-            32 => window_heads::<32>(rows, bias, heads, out),
-            64 => window_heads::<64>(rows, bias, heads, out),
-            _ => window_heads_any(rows, bias, heads, head_dim, out),
+            32 => attend_window::<32>(rows, bias, heads, out),
+            64 => attend_window::<64>(rows, bias, heads, out),
+            _ => attend_window_any_width(rows, bias, heads, head_dim, out),
         }
     });
     out
@@ -239,7 +239,7 @@ const KEY_BLOCK: usize = 16;
 /// row, then the weighted sum of values two queries at a time with the `2·D`
 /// accumulators in registers. A dot product per (query, key) spent as much on horizontal
 /// sums as on products, and a weighted sum through memory was a fifth of a sentence.
-fn window_heads<const D: usize>(rows: &[f32], bias: &[f32], heads: usize, out: &mut [f32]) {
+fn attend_window<const D: usize>(rows: &[f32], bias: &[f32], heads: usize, out: &mut [f32]) {
     let hidden = heads * D;
     let len = bias.len();
     let keys_padded = len.div_ceil(KEY_BLOCK) * KEY_BLOCK;
@@ -261,13 +261,12 @@ fn window_heads<const D: usize>(rows: &[f32], bias: &[f32], heads: usize, out: &
             for p0 in (0..keys_padded).step_by(KEY_BLOCK) {
                 let mut acc = [[0f32; KEY_BLOCK]; QUERY_BLOCK];
                 for d in 0..D {
-                    let Ok(k) = <&[f32; KEY_BLOCK]>::try_from(&keys_t[d * keys_padded + p0..][..KEY_BLOCK]) else {
-                        continue;
-                    };
+                    let k: &[f32; KEY_BLOCK] =
+                        keys_t[d * keys_padded + p0..][..KEY_BLOCK].try_into().expect("a slice of KEY_BLOCK values");
                     for (i, acc) in acc.iter_mut().enumerate() {
                         let q = queries[(i0 + i) * D + d];
                         for c in 0..KEY_BLOCK {
-                            acc[c] = q.mul_add(k[c], acc[c]);
+                            acc[c] = fused_multiply_add(q, k[c], acc[c]);
                         }
                     }
                 }
@@ -287,11 +286,11 @@ fn window_heads<const D: usize>(rows: &[f32], bias: &[f32], heads: usize, out: &
             let pair = (len - i0).min(2);
             let mut acc = [[0f32; D]; 2];
             for (p, value) in values.chunks_exact(D).enumerate() {
-                let Ok(value) = <&[f32; D]>::try_from(value) else { continue };
+                let value: &[f32; D] = value.try_into().expect("chunks_exact gives rows of D");
                 for (i, acc) in acc.iter_mut().enumerate().take(pair) {
                     let weight = scores[(i0 + i) * keys_padded + p];
                     for c in 0..D {
-                        acc[c] = weight.mul_add(value[c], acc[c]);
+                        acc[c] = fused_multiply_add(weight, value[c], acc[c]);
                     }
                 }
             }
@@ -302,27 +301,39 @@ fn window_heads<const D: usize>(rows: &[f32], bias: &[f32], heads: usize, out: &
     }
 }
 
-/// [`window_heads`] for any head width: a dot product per (query, key) and the decode
+/// [`attend_window`] for any head width: a dot product per (query, key) and the decode
 /// path's weighted sum.
-fn window_heads_any(rows: &[f32], bias: &[f32], heads: usize, head_dim: usize, out: &mut [f32]) {
+fn attend_window_any_width(rows: &[f32], bias: &[f32], heads: usize, head_dim: usize, out: &mut [f32]) {
     let (hidden, len) = (heads * head_dim, bias.len());
     let scale = 1.0 / (head_dim as f32).sqrt();
     let mut values = vec![0f32; len * head_dim];
     let mut scores = vec![0f32; len];
     for h in 0..heads {
-        let part = |row: &[f32], which: usize| row[which * hidden + h * head_dim..][..head_dim].to_vec();
+        // Head h's query (0), key (1) or value (2) in one position's row.
+        let part = |row: &'_ [f32], which: usize| -> std::ops::Range<usize> {
+            let start = which * hidden + h * head_dim;
+            debug_assert!(start + head_dim <= row.len());
+            start..start + head_dim
+        };
         for (p, row) in rows.chunks_exact(3 * hidden).enumerate() {
-            values[p * head_dim..(p + 1) * head_dim].copy_from_slice(&part(row, 2));
+            values[p * head_dim..(p + 1) * head_dim].copy_from_slice(&row[part(row, 2)]);
         }
         for (i, row) in rows.chunks_exact(3 * hidden).enumerate() {
-            let query = part(row, 0);
+            let query = &row[part(row, 0)];
             for ((score, key_row), b) in scores.iter_mut().zip(rows.chunks_exact(3 * hidden)).zip(bias) {
-                *score = dot(&query, &part(key_row, 1)) * scale + b;
+                *score = dot(query, &key_row[part(key_row, 1)]) * scale + b;
             }
             crate::math::softmax_in_place(&mut scores);
             weighted_sum(&scores, &values, 1.0, &mut out[i * hidden + h * head_dim..][..head_dim]);
         }
     }
+}
+
+/// `a·b + c`, one rounding where the build has FMA (one instruction), two otherwise (a
+/// libm `fmaf` call per element would cost more than the product).
+#[inline(always)]
+fn fused_multiply_add(a: f32, b: f32, c: f32) -> f32 {
+    if cfg!(target_feature = "fma") { a.mul_add(b, c) } else { a * b + c }
 }
 
 /// Lanes of the accumulators (one AVX2 register of f32).
@@ -484,14 +495,16 @@ mod tests {
     /// blocks, two windows, padding keys that must get no weight.
     #[test]
     fn bidirectional_attention_matches_plain_arithmetic() {
-        for (head_dim, len) in [(32, 21), (32, 16), (64, 5), (24, 9)] {
-            let (windows, heads) = (2, 3);
+        for (head_dim, len, heads) in
+            [(32, 21, 3), (32, 16, 3), (64, 5, 3), (24, 9, 3), (72, 6, 2), (32, 1, 1), (24, 1, 1)]
+        {
+            let windows = 2;
             let hidden = heads * head_dim;
             let qkv: Vec<f32> =
                 (0..windows * len * 3 * hidden).map(|i| ((i * 7919 % 2003) as f32 / 2003.0 - 0.5) * 2.0).collect();
-            // The second window's last two positions are padding.
+            // The second window's last two positions are padding (its only one when len is 1).
             let key_bias: Vec<f32> =
-                (0..windows * len).map(|t| if t >= windows * len - 2 { -1e9 } else { 0.0 }).collect();
+                (0..windows * len).map(|t| if t >= windows * len - 2.min(len) { -1e9 } else { 0.0 }).collect();
             let got = attend_bidirectional(&qkv, windows, len, heads, head_dim, &key_bias);
             let at = |w: usize, p: usize, part: usize, h: usize, d: usize| {
                 f64::from(qkv[(w * len + p) * 3 * hidden + part * hidden + h * head_dim + d])
@@ -500,11 +513,15 @@ mod tests {
                 for h in 0..heads {
                     for i in 0..len {
                         let keys: Vec<usize> = (0..len).filter(|&p| key_bias[w * len + p] == 0.0).collect();
+                        // A window of padding only: every score is the same -1e9 in f32, so
+                        // the weights are uniform (finite, as candle's additive mask gives).
+                        let uniform = keys.is_empty();
+                        let keys: Vec<usize> = if uniform { (0..len).collect() } else { keys };
                         let scores: Vec<f64> = keys
                             .iter()
                             .map(|&p| {
-                                (0..head_dim).map(|d| at(w, i, 0, h, d) * at(w, p, 1, h, d)).sum::<f64>()
-                                    / (head_dim as f64).sqrt()
+                                let product = (0..head_dim).map(|d| at(w, i, 0, h, d) * at(w, p, 1, h, d)).sum::<f64>();
+                                if uniform { 0.0 } else { product / (head_dim as f64).sqrt() }
                             })
                             .collect();
                         let max = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);

@@ -1,9 +1,12 @@
-//! Vectorizable scalar math on host rows: `exp` without libm calls, lane-split folds,
-//! log-softmax. Used by the kernels (attention softmax, SwiGLU, block scales) and by the
-//! sampler; it depends on nothing.
+//! Vectorizable scalar math on host rows: `exp` and `erf` without libm calls, lane-split
+//! folds, softmax and log-softmax, LayerNorm, bias + GELU. Used by the kernels (attention
+//! softmax, SwiGLU, block scales), the sampler and the learned PII stage's encoder; the
+//! element-wise loops run 512-bit vectors where the kernels use AVX-512 (`wide_vectors!`).
 
-/// Runs an `#[inline(always)]` body compiled for 512-bit vectors where the CPU has
-/// AVX-512F (decided once per process), else as built (x86-64-v3: 256-bit). The bodies
+/// Runs an `#[inline(always)]` body compiled for 512-bit vectors where the kernels use
+/// AVX-512 ([`crate::isa::Isa::Avx512Vnni`]: the CPU has AVX-512 F, VL, BW and VNNI, and
+/// `NETGPT_KERNELS` does not lower the level; decided once per process), else as built
+/// (x86-64-v3: 256-bit). The bodies
 /// are element-wise loops over [`exp_approx`]/[`erf_approx`] whose results do not depend
 /// on the vector width (same operations per element, same eight-lane folds). Measured on
 /// the learned PII stage: 3–8 % off a long sentence, 3 % off a corpus.
@@ -11,13 +14,13 @@ macro_rules! wide_vectors {
     ($body:ident($($arg:ident: $ty:ty),*)) => {{
         #[cfg(target_arch = "x86_64")]
         {
-            #[target_feature(enable = "avx512f,avx512vl,avx512dq,avx512bw,fma,avx2")]
+            #[target_feature(enable = "avx512f,avx512vl,avx512bw,fma,avx2")]
             unsafe fn wide($($arg: $ty),*) {
                 $body($($arg),*)
             }
             if crate::isa::Isa::current() == crate::isa::Isa::Avx512Vnni {
-                // SAFETY: the CPU has AVX-512F, VL, DQ and BW (Avx512Vnni is detected
-                // with all of them checked).
+                // SAFETY: `Isa::detect` returns Avx512Vnni only after checking AVX-512 F,
+                // VL, BW and VNNI, AVX2 and FMA: every feature `wide` enables.
                 return unsafe { wide($($arg),*) };
             }
         }
@@ -44,8 +47,8 @@ pub fn log_sum_exp(logits: &[f32]) -> f32 {
 }
 
 /// Softmax of one row in place with [`exp_approx`] (libm's `expf` per value keeps a loop
-/// scalar). A row whose maximum is not finite (empty, all `-inf`, or NaN) is left as is:
-/// callers keep at least one finite score per row.
+/// scalar). An empty or all-`-inf` row is left as is; a row holding `+inf` or NaN becomes
+/// all NaN (no distribution can be read from it). Callers keep a finite score per row.
 pub fn softmax_in_place(row: &mut [f32]) {
     wide_vectors!(softmax_body(row: &mut [f32]))
 }
@@ -54,7 +57,11 @@ pub fn softmax_in_place(row: &mut [f32]) {
 fn softmax_body(row: &mut [f32]) {
     // Separate passes, the folds split over lanes: each loop vectorizes.
     let max = lanes(row, f32::NEG_INFINITY, f32::max, f32::max);
-    if !max.is_finite() {
+    if max == f32::NEG_INFINITY {
+        return;
+    }
+    if !max.is_finite() || row.iter().any(|v| v.is_nan()) {
+        row.fill(f32::NAN);
         return;
     }
     row.iter_mut().for_each(|v| *v = exp_approx(*v - max));
@@ -66,6 +73,7 @@ fn softmax_body(row: &mut [f32]) {
 /// Layer normalization of one row in place: `(x − mean) / √(var + eps) · weight + bias`,
 /// mean and (biased) variance over the row, as BERT's `LayerNorm`.
 pub fn layer_norm_in_place(row: &mut [f32], weight: &[f32], bias: &[f32], eps: f32) {
+    debug_assert!(weight.len() == row.len() && bias.len() == row.len(), "layer norm of mismatched widths");
     let n = row.len().max(1) as f32;
     let mean = lanes(row, 0.0, |a, v| a + v, |a, b| a + b) / n;
     let variance = lanes(row, 0.0, |a, v| a + (v - mean) * (v - mean), |a, b| a + b) / n;
@@ -185,10 +193,14 @@ mod tests {
                 0.5 * x * (1.0 + libm_erf(x / 2f64.sqrt()))
             })
             .collect();
+        let mut narrow = values.clone();
         bias_gelu_erf(&mut values, &bias);
         for (got, want) in values.iter().zip(&expected) {
             assert!((f64::from(*got) - want).abs() < 1e-6 * want.abs().max(1.0), "{got} vs {want}");
         }
+        // The 512-bit path (where this CPU has it) and the 256-bit body agree bit for bit.
+        bias_gelu_erf_body(&mut narrow, &bias);
+        assert_eq!(values, narrow);
     }
 
     /// erf in f64 from its Taylor series (|x| < 3) or its asymptotic complement: the
@@ -227,6 +239,18 @@ mod tests {
         let mut masked = [f32::NEG_INFINITY; 3];
         softmax_in_place(&mut masked);
         assert!(masked.iter().all(|v| *v == f32::NEG_INFINITY), "an all-masked row is left as is");
+        for bad in [f32::INFINITY, f32::NAN] {
+            let mut row = [0.5, bad, -1.0];
+            softmax_in_place(&mut row);
+            assert!(row.iter().all(|v| v.is_nan()), "{bad} in a row: {row:?}");
+        }
+        softmax_in_place(&mut []);
+        // The 512-bit path (where this CPU has it) and the 256-bit body agree bit for bit.
+        let row: Vec<f32> = (0..61).map(|i| (i as f32 * 1.3).cos() * 20.0).collect();
+        let (mut wide, mut narrow) = (row.clone(), row);
+        softmax_in_place(&mut wide);
+        softmax_body(&mut narrow);
+        assert_eq!(wide, narrow);
     }
 
     #[test]

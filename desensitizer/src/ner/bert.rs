@@ -23,6 +23,11 @@ struct QLinear {
 }
 
 impl QLinear {
+    /// (outputs, inputs).
+    fn shape(&self) -> (usize, usize) {
+        (self.weight.weights().rows, self.weight.weights().cols)
+    }
+
     /// `x·Wᵀ + b` for whole rows of `x`.
     fn rows(&self, x: &[f32]) -> candle_core::Result<Vec<f32>> {
         self.rows_with(x, netgpt_kernels::math::add_bias)
@@ -83,9 +88,11 @@ struct Layer {
 /// step is a host kernel, so a forward allocates a few vectors per layer and never waits
 /// on candle's threads between small tensor operations.
 pub struct QuantizedBert {
-    word: Tensor,
-    position: Tensor,
-    token_type: Tensor,
+    /// Embedding tables, row-major with `hidden` values a row.
+    word: Vec<f32>,
+    position: Vec<f32>,
+    token_type: Vec<f32>,
+    hidden: usize,
     embedding_norm: Norm,
     layers: Vec<Layer>,
     classifier: QLinear,
@@ -93,7 +100,7 @@ pub struct QuantizedBert {
 }
 
 /// One projection's weights in GGML form (before packing) and its bias.
-struct Ggml {
+struct QuantizedProjection {
     dtype: GgmlDType,
     rows: usize,
     cols: usize,
@@ -114,6 +121,12 @@ pub enum BuildError {
     Weights(#[from] OnnxError),
     #[error(transparent)]
     Adapter(#[from] AdapterError),
+    #[error("{name}: {problem}")]
+    Shape { name: String, problem: String },
+}
+
+fn shape_error(name: &str, problem: impl Into<String>) -> BuildError {
+    BuildError::Shape { name: name.to_string(), problem: problem.into() }
 }
 
 impl Parts {
@@ -129,7 +142,7 @@ impl Parts {
     }
 
     /// A projection's weights, with the adapter's update merged in where it has one.
-    fn ggml(&mut self, module: &str) -> Result<Ggml, BuildError> {
+    fn ggml(&mut self, module: &str) -> Result<QuantizedProjection, BuildError> {
         let name = format!("{module}.weight");
         let q4 = self.weights.q4.remove(&name).ok_or_else(|| missing(&name))?;
         let update = match self.adapter.as_mut() {
@@ -137,9 +150,7 @@ impl Parts {
             None => None,
         };
         let (dtype, bytes) = match update {
-            Some(update) => {
-                (GgmlDType::Q8_0, to_q8(&name, GgmlDType::Q4_0, q4.rows, q4.cols, &q4.ggml_q4_0, Some(&update))?)
-            }
+            Some(update) => (GgmlDType::Q8_0, merge_to_q8(&name, q4.rows, q4.cols, &q4.ggml_q4_0, &update)?),
             None => (GgmlDType::Q4_0, q4.ggml_q4_0),
         };
         let bias = self.floats(&format!("{module}.bias"))?;
@@ -149,7 +160,7 @@ impl Parts {
                 problem: format!("{} values for {} outputs", bias.len(), q4.rows),
             }));
         }
-        Ok(Ggml { dtype, rows: q4.rows, cols: q4.cols, bytes, bias })
+        Ok(QuantizedProjection { dtype, rows: q4.rows, cols: q4.cols, bytes, bias })
     }
 
     fn linear(&mut self, module: &str) -> Result<QLinear, BuildError> {
@@ -158,22 +169,24 @@ impl Parts {
     }
 
     /// Projections of the same input as one (`modules`' rows stacked in order). Where an
-    /// adapter changed some of them but not all, the others go to 8 bits too (their
-    /// 4-bit values are exact in 8 bits up to the new block scale's rounding).
+    /// adapter changed some of them but not all (PEFT's usual query and value), the 4-bit
+    /// ones are widened to 8 bits exactly (same scale, same integers).
     fn stacked(&mut self, modules: &[String]) -> Result<QLinear, BuildError> {
-        let mut parts = modules.iter().map(|m| self.ggml(m)).collect::<Result<Vec<_>, _>>()?;
         let name = modules.join("+");
-        if parts.iter().any(|p| p.dtype != parts[0].dtype) {
-            for part in parts.iter_mut().filter(|p| p.dtype != GgmlDType::Q8_0) {
-                part.bytes = to_q8(&name, part.dtype, part.rows, part.cols, &part.bytes, None)?;
+        let mut parts = modules.iter().map(|m| self.ggml(m)).collect::<Result<Vec<_>, _>>()?;
+        let Some(first) = parts.first() else { return Err(shape_error(&name, "nothing to stack")) };
+        let (dtype, cols) = (first.dtype, first.cols);
+        if parts.iter().any(|p| p.dtype != dtype) {
+            for part in parts.iter_mut().filter(|p| p.dtype == GgmlDType::Q4_0) {
+                part.bytes = widen_q4_0_to_q8_0(&part.bytes);
                 part.dtype = GgmlDType::Q8_0;
             }
         }
-        let cols = parts.first().map_or(0, |p| p.cols);
         if parts.iter().any(|p| p.cols != cols) {
-            return Err(BuildError::Weights(OnnxError::Tensor { name, problem: "inputs of different widths".into() }));
+            return Err(shape_error(&name, "inputs of different widths"));
         }
-        let mut stacked = Ggml { dtype: parts[0].dtype, rows: 0, cols, bytes: Vec::new(), bias: Vec::new() };
+        let mut stacked =
+            QuantizedProjection { dtype: parts[0].dtype, rows: 0, cols, bytes: Vec::new(), bias: Vec::new() };
         for part in parts {
             stacked.rows += part.rows;
             stacked.bytes.extend_from_slice(&part.bytes);
@@ -195,39 +208,45 @@ impl Parts {
     }
 }
 
-fn pack(name: &str, ggml: Ggml) -> Result<QLinear, BuildError> {
+fn pack(name: &str, ggml: QuantizedProjection) -> Result<QLinear, BuildError> {
     let packed = PackedWeights::from_ggml(ggml.dtype, ggml.rows, ggml.cols, &ggml.bytes)
         .map_err(|e| OnnxError::Tensor { name: name.to_string(), problem: e.to_string() })?;
     Ok(QLinear { weight: PackedLinear::new(packed), bias: ggml.bias })
 }
 
-/// GGML weights (Q4_0 or Q8_0) as Q8_0, with an adapter's update merged in where given.
-/// Back in 4 bits the update would mostly round away (it is a fraction of one 4-bit
-/// step); 8 bits resolve it 16 times more finely, and the same integer kernels run them
-/// at the base model's speed, where a separate f32 low-rank term cost a fifth more time
-/// per sentence.
-fn to_q8(
-    name: &str,
-    dtype: GgmlDType,
-    rows: usize,
-    cols: usize,
-    bytes: &[u8],
-    update: Option<&LowRank>,
-) -> Result<Vec<u8>, BuildError> {
-    let tensor_error = |problem: String| OnnxError::Tensor { name: name.to_string(), problem };
-    let packed = PackedWeights::from_ggml(dtype, rows, cols, bytes).map_err(|e| tensor_error(e.to_string()))?;
-    let merged = (|| -> candle_core::Result<Vec<u8>> {
-        let mut dense = vec![0f32; rows * cols];
-        packed.dequantize_rows(0, &mut dense);
-        if let Some(update) = update {
-            for (w, d) in dense.iter_mut().zip(update.merged()?.flatten_all()?.to_vec1::<f32>()?) {
-                *w += d;
-            }
-        }
-        let dense = Tensor::from_vec(dense, (rows, cols), &candle_core::Device::Cpu)?;
-        candle_core::quantized::QTensor::quantize(&dense, GgmlDType::Q8_0)?.data().map(|d| d.to_vec())
-    })();
-    Ok(merged.map_err(|e| tensor_error(format!("to 8 bits: {e}")))?)
+/// GGML Q4_0 weights with an adapter's update merged in, as Q8_0. Back in 4 bits the
+/// update would mostly round away (it is a fraction of one 4-bit step); 8 bits resolve it
+/// 16 times more finely, and the same integer kernels run them at the base model's speed,
+/// where a separate f32 low-rank term cost a fifth more time per sentence.
+fn merge_to_q8(name: &str, rows: usize, cols: usize, q4_0: &[u8], update: &LowRank) -> Result<Vec<u8>, BuildError> {
+    let packed = PackedWeights::from_ggml(GgmlDType::Q4_0, rows, cols, q4_0)
+        .map_err(|e| OnnxError::Tensor { name: name.to_string(), problem: e.to_string() })?;
+    merged_q8(&packed, update).map_err(|e| shape_error(name, format!("merging the adapter: {e}")))
+}
+
+fn merged_q8(q4: &PackedWeights, update: &LowRank) -> candle_core::Result<Vec<u8>> {
+    let mut dense = vec![0f32; q4.rows * q4.cols];
+    q4.dequantize_rows(0, &mut dense);
+    for (w, d) in dense.iter_mut().zip(update.merged()?.flatten_all()?.to_vec1::<f32>()?) {
+        *w += d;
+    }
+    let dense = Tensor::from_vec(dense, (q4.rows, q4.cols), &candle_core::Device::Cpu)?;
+    Ok(candle_core::quantized::QTensor::quantize(&dense, GgmlDType::Q8_0)?.data()?.to_vec())
+}
+
+/// GGML Q4_0 blocks (an f16 scale, then 32 nibbles: values 0–15 in the low nibbles, 16–31
+/// in the high ones, each `scale · (nibble − 8)`) as Q8_0 blocks (the same scale, then 32
+/// signed bytes) holding exactly the same values.
+fn widen_q4_0_to_q8_0(q4_0: &[u8]) -> Vec<u8> {
+    const Q4_BLOCK: usize = 18;
+    let mut out = Vec::with_capacity(q4_0.len() / Q4_BLOCK * 34);
+    for block in q4_0.chunks_exact(Q4_BLOCK) {
+        let (scale, nibbles) = block.split_at(2);
+        out.extend_from_slice(scale);
+        out.extend(nibbles.iter().map(|b| ((b & 0x0F) as i8 - 8) as u8));
+        out.extend(nibbles.iter().map(|b| ((b >> 4) as i8 - 8) as u8));
+    }
+    out
 }
 
 fn missing(name: &str) -> OnnxError {
@@ -243,7 +262,7 @@ impl QuantizedBert {
         eps: f64,
     ) -> Result<Self, BuildError> {
         if heads == 0 {
-            return Err(missing("num_attention_heads (0)").into());
+            return Err(shape_error("num_attention_heads", "0 heads"));
         }
         let mut parts = Parts { weights, adapter };
         let mut encoder = Vec::with_capacity(layers);
@@ -259,23 +278,70 @@ impl QuantizedBert {
                 output_norm: parts.norm(&format!("{p}.output.LayerNorm"), eps)?,
             });
         }
+        let embedding_norm = parts.norm("bert.embeddings.LayerNorm", eps)?;
+        let hidden = embedding_norm.weight.len();
         let model = Self {
-            word: parts.float("bert.embeddings.word_embeddings.weight")?,
-            position: parts.float("bert.embeddings.position_embeddings.weight")?,
-            token_type: parts.float("bert.embeddings.token_type_embeddings.weight")?,
-            embedding_norm: parts.norm("bert.embeddings.LayerNorm", eps)?,
+            word: parts.floats("bert.embeddings.word_embeddings.weight")?,
+            position: parts.floats("bert.embeddings.position_embeddings.weight")?,
+            token_type: parts.floats("bert.embeddings.token_type_embeddings.weight")?,
+            hidden,
+            embedding_norm,
             layers: encoder,
             classifier: parts.linear("classifier")?,
             heads,
         };
-        let hidden = model.embedding_norm.weight.len();
-        if hidden == 0 || !hidden.is_multiple_of(heads) {
-            return Err(missing(&format!("a width divisible by {heads} heads ({hidden})")).into());
-        }
+        model.check_shapes()?;
         if let Some(adapter) = parts.adapter {
             adapter.finish()?;
         }
         Ok(model)
+    }
+
+    /// Every width the host forward relies on, checked once: a model whose tensors
+    /// disagree is refused here rather than read out of step at run time.
+    fn check_shapes(&self) -> Result<(), BuildError> {
+        let (hidden, heads) = (self.hidden, self.heads);
+        let expect = |name: &str, ok: bool, what: String| if ok { Ok(()) } else { Err(shape_error(name, what)) };
+        expect(
+            "bert.embeddings.LayerNorm",
+            hidden > 0 && hidden.is_multiple_of(heads),
+            format!("width {hidden} for {heads} heads"),
+        )?;
+        for (name, table) in [("word", &self.word), ("position", &self.position), ("token_type", &self.token_type)] {
+            let ok = !table.is_empty() && table.len().is_multiple_of(hidden);
+            expect(
+                &format!("bert.embeddings.{name}_embeddings"),
+                ok,
+                format!("{} values in rows of {hidden}", table.len()),
+            )?;
+        }
+        for (i, layer) in self.layers.iter().enumerate() {
+            let (inner, _) = layer.intermediate.shape();
+            for (part, (rows, cols), want) in [
+                ("attention.self.query+key+value", layer.qkv.shape(), (3 * hidden, hidden)),
+                ("attention.output.dense", layer.attention_out.shape(), (hidden, hidden)),
+                ("intermediate.dense", layer.intermediate.shape(), (inner, hidden)),
+                ("output.dense", layer.output.shape(), (hidden, inner)),
+            ] {
+                expect(
+                    &format!("bert.encoder.layer.{i}.{part}"),
+                    (rows, cols) == want,
+                    format!("[{rows}, {cols}], expected {want:?}"),
+                )?;
+            }
+            for (part, norm) in
+                [("attention.output.LayerNorm", &layer.attention_norm), ("output.LayerNorm", &layer.output_norm)]
+            {
+                let width = norm.weight.len();
+                expect(
+                    &format!("bert.encoder.layer.{i}.{part}"),
+                    width == hidden,
+                    format!("width {width}, expected {hidden}"),
+                )?;
+            }
+        }
+        let (_, cols) = self.classifier.shape();
+        expect("classifier", cols == hidden, format!("{cols} inputs, expected {hidden}"))
     }
 
     /// Logits `[batch, len, labels]` for `input_ids` `[batch, len]` (u32) with
@@ -301,28 +367,20 @@ impl QuantizedBert {
 
     /// Word + position (`p mod len` within each window) + token type 0, normalized.
     fn embed(&self, ids: &[u32], len: usize) -> candle_core::Result<Vec<f32>> {
-        let hidden = self.embedding_norm.weight.len();
+        let hidden = self.hidden;
         let mut x = vec![0f32; ids.len() * hidden];
-        netgpt_kernels::with_f32(&self.word, |words| {
-            netgpt_kernels::with_f32(&self.position, |positions| {
-                netgpt_kernels::with_f32(&self.token_type, |token_type| {
-                    for (t, (&id, row)) in ids.iter().zip(x.chunks_exact_mut(hidden)).enumerate() {
-                        let (id, p) = (id as usize, t % len.max(1));
-                        let (Some(word), Some(position), Some(token_type)) = (
-                            words.get(id * hidden..(id + 1) * hidden),
-                            positions.get(p * hidden..(p + 1) * hidden),
-                            token_type.get(..hidden),
-                        ) else {
-                            candle_core::bail!("token {id} at position {p} outside the embedding tables")
-                        };
-                        for (((v, w), p), t) in row.iter_mut().zip(word).zip(position).zip(token_type) {
-                            *v = w + p + t;
-                        }
-                    }
-                    Ok(())
-                })
-            })
-        })????;
+        let token_type = &self.token_type[..hidden];
+        for (t, (&id, row)) in ids.iter().zip(x.chunks_exact_mut(hidden)).enumerate() {
+            let (id, p) = (id as usize, t % len.max(1));
+            let (Some(word), Some(position)) =
+                (self.word.get(id * hidden..(id + 1) * hidden), self.position.get(p * hidden..(p + 1) * hidden))
+            else {
+                candle_core::bail!("token {id} at position {p} outside the embedding tables")
+            };
+            for (((v, w), p), t) in row.iter_mut().zip(word).zip(position).zip(token_type) {
+                *v = w + p + t;
+            }
+        }
         self.embedding_norm.apply(&mut x);
         Ok(x)
     }
@@ -335,7 +393,7 @@ impl QuantizedBert {
         len: usize,
         key_bias: &[f32],
     ) -> candle_core::Result<Vec<f32>> {
-        let hidden = self.embedding_norm.weight.len();
+        let hidden = self.hidden;
         let qkv = layer.qkv.rows(x)?;
         let context = netgpt_kernels::attention::attend_bidirectional(
             &qkv,
@@ -348,5 +406,31 @@ impl QuantizedBert {
         let attended = layer.attention_norm.residual(layer.attention_out.rows(&context)?, x);
         let inner = layer.intermediate.rows_gelu(&attended)?;
         Ok(layer.output_norm.residual(layer.output.rows(&inner)?, &attended))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Widening 4-bit blocks to 8 bits keeps every value exactly.
+    #[test]
+    fn widened_q4_0_blocks_hold_the_same_values() {
+        let (rows, cols) = (3, 64);
+        let blocks = rows * cols / 32;
+        let mut q4 = Vec::new();
+        for b in 0..blocks {
+            q4.extend_from_slice(&half::f16::from_f32(0.01 * (b as f32 + 1.0)).to_le_bytes());
+            q4.extend((0..16u8).map(|j| j.wrapping_mul(7).wrapping_add(b as u8 * 3)));
+        }
+        let unpack = |dtype, bytes: &[u8]| {
+            let packed = PackedWeights::from_ggml(dtype, rows, cols, bytes).expect("pack");
+            let mut values = vec![0f32; rows * cols];
+            packed.dequantize_rows(0, &mut values);
+            values
+        };
+        let narrow = unpack(GgmlDType::Q4_0, &q4);
+        assert_eq!(narrow, unpack(GgmlDType::Q8_0, &widen_q4_0_to_q8_0(&q4)));
+        assert!(narrow.iter().any(|v| *v < 0.0) && narrow.iter().any(|v| *v > 0.0));
     }
 }

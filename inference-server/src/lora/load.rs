@@ -591,7 +591,7 @@ fn read_config(dir: &Path) -> Result<AdapterConfig, LoraError> {
     AdapterConfig::parse(&text).map_err(|message| LoraError::Config { path, message })
 }
 
-fn read_weights(dir: &Path, limits: &AdapterOptions) -> Result<HashMap<String, Tensor>, LoraError> {
+fn read_weights(dir: &Path, options: &AdapterOptions) -> Result<HashMap<String, Tensor>, LoraError> {
     let path = dir.join(WEIGHTS_FILE);
     let metadata = match std::fs::metadata(&path) {
         Ok(metadata) => metadata,
@@ -605,8 +605,8 @@ fn read_weights(dir: &Path, limits: &AdapterOptions) -> Result<HashMap<String, T
         Err(source) => return Err(LoraError::Read { path, source }),
     };
     // Checked before reading, so an oversized file costs no memory.
-    if metadata.len() > limits.max_bytes {
-        return Err(LoraError::TooLarge { bytes: metadata.len(), max: limits.max_bytes });
+    if metadata.len() > options.max_bytes {
+        return Err(LoraError::TooLarge { bytes: metadata.len(), max: options.max_bytes });
     }
     candle_core::safetensors::load(&path, &Device::Cpu)
         .map_err(|e| LoraError::Safetensors { path, message: e.to_string() })
