@@ -132,7 +132,7 @@ pub struct ServeArgs {
     pub max_adapter_bytes: Option<u64>,
     /// Type of the adapters' matrices on the CPU (a CUDA model keeps them in its own half
     /// type): f16 reads half the bytes per decode step; f32 keeps them exactly as loaded.
-    #[arg(long, value_enum, default_value = "f16", env = "NETGPT_LORA_DTYPE")]
+    #[arg(long, value_enum, default_value_t = crate::lora::HostPrecision::default(), env = "NETGPT_LORA_DTYPE")]
     pub lora_dtype: crate::lora::HostPrecision,
     /// Seconds between checks of `--config` for a changed `adapters` list (0: never).
     #[arg(long, default_value_t = DEFAULT_CONFIG_POLL_SECONDS, env = "NETGPT_CONFIG_POLL_SECONDS")]

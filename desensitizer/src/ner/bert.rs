@@ -130,12 +130,11 @@ fn shape_error(name: &str, problem: impl Into<String>) -> BuildError {
 }
 
 impl Parts {
-    fn float(&mut self, name: &str) -> Result<Tensor, OnnxError> {
-        self.weights.floats.remove(name).ok_or_else(|| missing(name))
-    }
-
     fn floats(&mut self, name: &str) -> Result<Vec<f32>, OnnxError> {
-        self.float(name)?
+        self.weights
+            .floats
+            .remove(name)
+            .ok_or_else(|| missing(name))?
             .flatten_all()
             .and_then(|t| t.to_vec1::<f32>())
             .map_err(|e| OnnxError::Tensor { name: name.to_string(), problem: e.to_string() })

@@ -90,10 +90,6 @@ impl HostPrecision {
     }
 }
 
-fn dtype_bytes(t: &Tensor) -> usize {
-    t.dtype().size_in_bytes()
-}
-
 /// A projection of the base an adapter may target.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModuleShape {
@@ -323,16 +319,16 @@ const MAX_HOST_RANK: usize = 64;
 /// Lanes of the register accumulators below (one AVX2 register of f32).
 const LANES: usize = 8;
 
-/// `low = x·Aᵀ` for one row (`a_t` is `[in, rank]`). Eight ranks at a time in registers,
+/// `low = x·Aᵀ` for one row (`a_t` is `[in, rank]`, f32 or f16 widened value by value). Eight ranks at a time in registers,
 /// four inputs per step in separate partial sums: one accumulator updated in memory per
 /// input made this a chain of dependent loads and stores (most of an adapter's cost).
-fn down_project(x: &[f32], a_t: &[f32], low: &mut [f32]) {
+fn down_project<T: HostValue>(x: &[f32], a_t: &[T], low: &mut [f32]) {
     let rank = low.len();
     if rank == 0 || !rank.is_multiple_of(LANES) {
         low.fill(0.0);
         for (&xi, a_row) in x.iter().zip(a_t.chunks_exact(rank.max(1))) {
             for (l, &a) in low.iter_mut().zip(a_row) {
-                *l += xi * a;
+                *l += xi * a.widen();
             }
         }
         return;
@@ -344,14 +340,14 @@ fn down_project(x: &[f32], a_t: &[f32], low: &mut [f32]) {
             for (k, acc) in acc.iter_mut().enumerate() {
                 let a = &a_rows[k * rank + c..k * rank + c + LANES];
                 for l in 0..LANES {
-                    acc[l] += xs[k] * a[l];
+                    acc[l] += xs[k] * a[l].widen();
                 }
             }
         }
         for (i, &xi) in x.iter().enumerate().skip(whole) {
             let a = &a_t[i * rank + c..i * rank + c + LANES];
             for l in 0..LANES {
-                acc[0][l] += xi * a[l];
+                acc[0][l] += xi * a[l].widen();
             }
         }
         for l in 0..LANES {
@@ -403,8 +399,8 @@ fn up_project_add<T: HostValue>(low: &[f32], b_t: &[T], outputs: usize, first: u
     }
 }
 
-/// [`down_project`] for `Aᵀ` kept in f16: eight ranks at a time widened to f32 in
-/// registers (F16C), four inputs per step in separate partial sums.
+/// [`down_project`] for `Aᵀ` kept in f16 with F16C where the build has it: eight ranks at
+/// a time widened to f32 in registers, four inputs per step in separate partial sums.
 fn down_project_f16(x: &[f32], a_t: &[half::f16], low: &mut [f32]) {
     let rank = low.len();
     #[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma", target_feature = "f16c"))]
@@ -432,12 +428,7 @@ fn down_project_f16(x: &[f32], a_t: &[half::f16], low: &mut [f32]) {
         }
         return;
     }
-    low.fill(0.0);
-    for (&xi, a_row) in x.iter().zip(a_t.chunks_exact(rank.max(1))) {
-        for (l, a) in low.iter_mut().zip(a_row) {
-            *l += xi * a.to_f32();
-        }
-    }
+    down_project(x, a_t, low);
 }
 
 /// A loaded adapter, bound to the base layout it was fitted to. Immutable: replacing an
@@ -546,7 +537,8 @@ impl LoraAdapter {
                 })
             })()
             .map_err(|e| tensor_error(&label, e))?;
-            bytes += ((prepared.a_t.elem_count() + prepared.b_t.elem_count()) * dtype_bytes(&prepared.a_t)) as u64;
+            bytes +=
+                ((prepared.a_t.elem_count() + prepared.b_t.elem_count()) * prepared.a_t.dtype().size_in_bytes()) as u64;
             weights.insert((layer, target), prepared);
         }
         let modules = weights.len() + scaled.len();
