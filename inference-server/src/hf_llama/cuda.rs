@@ -15,6 +15,14 @@
 //! projection's kernel was tried and measured slower: every warp recomputes it for the
 //! whole row. Folding the residual add + RMSNorm into the projection before it, done by
 //! its last block, measured slower than the separate launch.)
+//!
+//! Adapters on such a decode step take no launch of their own either: each projection
+//! group's `x·Aᵀ` is computed by the kernel that already reads `x` (or by extra blocks of
+//! its launch) and the update is added by the kernel that next reads the projection's
+//! output (`netgpt_kernels::cuda::LoraDecode`). Larger steps add them with the gathered
+//! kernels of `lora::gpu_step`, one or two launches per adapted projection group.
+
+use std::sync::OnceLock;
 
 use candle_core::{DType, Module, Tensor};
 use candle_nn::{Embedding, Linear, RmsNorm};
@@ -134,7 +142,51 @@ pub(crate) fn hidden_states(
         return Err(ModelError::Invalid("a model without layers".into()));
     };
     let mut normed = candle_nn::ops::rms_norm(&hidden, &first.input_norm, eps)?;
+    // A decode step with adapters adds them inside its own launches (no launch of their
+    // own) where every projection takes the matrix-vector kernels.
+    let fused = match &lora {
+        Some(lora) if decode && fused_lora_enabled() && fusable(&model, &normed)? => lora.fused(heads.heads)?,
+        _ => None,
+    };
     for (index, layer) in model.layers.iter().enumerate() {
+        let next_norm = model.layers.get(index + 1).map_or(model.norm.weight(), |next| &next.input_norm);
+        if let (Some(fused), Some(lora)) = (&fused, &lora) {
+            let entry = |target| lora.entry(index, target);
+            let qkv = cuda::matvec_lora_low(
+                &normed,
+                &layer.qkv,
+                fused,
+                [entry(Target::Q), entry(Target::K), entry(Target::V)],
+            )?;
+            let attended = cuda::attention_decode_lora(
+                &qkv,
+                model.rope_cos,
+                model.rope_sin,
+                &tables,
+                index,
+                heads,
+                fused,
+                [entry(Target::Q), entry(Target::K), entry(Target::V), entry(Target::O)],
+            )?;
+            let attention = cuda::gemv_lora_apply(&attended, &layer.o, fused, entry(Target::O))?;
+            let (sum, post_normed) = cuda::add_rms_norm_lora_low(
+                &hidden,
+                &attention,
+                &layer.post_attention_norm,
+                eps,
+                fused,
+                [entry(Target::Gate), entry(Target::Up)],
+            )?;
+            let activated = cuda::matvec_swiglu_lora(
+                &post_normed,
+                &layer.gate_up,
+                fused,
+                [entry(Target::Gate), entry(Target::Up)],
+            )?;
+            let mlp = cuda::gemv_lora_low(&activated, &layer.down, fused, entry(Target::Down))?;
+            (hidden, normed) = cuda::add_rms_norm_lora_apply(&sum, &mlp, next_norm, eps, fused, entry(Target::Down))?;
+            continue;
+        }
         let qkv = project_wide(&normed, &layer.qkv)?;
         if let Some(lora) = &lora {
             lora.add(index, &[(Target::Q, q_width), (Target::K, kv_width), (Target::V, kv_width)], &normed, &qkv)?;
@@ -169,7 +221,6 @@ pub(crate) fn hidden_states(
         }
         // The residual add fuses with the next layer's input norm (the last layer's with
         // the final norm, whose output `head` recomputes for the rows it needs).
-        let next_norm = model.layers.get(index + 1).map_or(model.norm.weight(), |next| &next.input_norm);
         (hidden, normed) = cuda::add_rms_norm(&sum, &mlp, next_norm, eps)?;
     }
     for step in steps.iter_mut() {
@@ -177,6 +228,27 @@ pub(crate) fn hidden_states(
     }
     debug_assert_eq!(hidden.dtype(), dtype);
     Ok(hidden)
+}
+
+/// Whether decode steps add adapters inside their own launches (on unless
+/// `NETGPT_CUDA_LORA_FUSED=0`, which keeps the separate update launches: a switch for
+/// measuring the two side by side and for ruling the fused kernels out when debugging).
+fn fused_lora_enabled() -> bool {
+    static ENABLED: OnceLock<bool> = OnceLock::new();
+    *ENABLED.get_or_init(|| std::env::var("NETGPT_CUDA_LORA_FUSED").map_or(true, |v| v != "0"))
+}
+
+/// Whether a decode step can take the fused LoRA kernels: every projection on the
+/// matrix-vector kernels (widths they divide), rows the norm's extra blocks hold.
+fn fusable(model: &ModelView<'_>, normed: &Tensor) -> candle_core::Result<bool> {
+    let Some(layer) = model.layers.first() else { return Ok(false) };
+    let hidden = normed.dim(1)?;
+    let inter = layer.gate_up.dim(0)? / 2;
+    Ok(matrix_vector(normed, 32)?
+        && hidden.is_multiple_of(32)
+        && inter.is_multiple_of(32)
+        && hidden <= 8192
+        && model.heads.head_dim == cuda::HEAD_DIM)
 }
 
 /// Logits `[rows, vocab]` (model dtype) for the final hidden states `last` `[rows, hidden]`.

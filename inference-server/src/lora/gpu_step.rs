@@ -6,7 +6,7 @@
 //! own adapter's matrices, so there is no loop over adapters and no gather/scatter of rows.
 
 use candle_core::{Device, Tensor};
-use netgpt_kernels::cuda::{self, LoraRows, LoraSegment};
+use netgpt_kernels::cuda::{self, LoraDecode, LoraRows, LoraSegment};
 
 use super::gpu::{GpuAdapter, entry};
 use super::load::LoraAdapter;
@@ -64,6 +64,18 @@ impl<'a> GpuLoraStep<'a> {
     /// Whether any adapter of the step adapts one of `targets` in `layer`.
     pub fn adapts(&self, layer: usize, targets: &[Target]) -> bool {
         self.adapters.iter().any(|a| targets.iter().any(|&t| a.has(layer, t)))
+    }
+
+    /// `layer`'s table entry for `target` when some adapter of the step adapts it.
+    pub fn entry(&self, layer: usize, target: Target) -> Option<usize> {
+        entry(layer, target).filter(|_| self.adapters.iter().any(|a| a.has(layer, target)))
+    }
+
+    /// The step's adapters for the kernels that apply them inside a decode step's own
+    /// launches (`None` for steps of more than [`cuda::GEMV_MAX_ROWS`] rows).
+    /// `heads`: the model's query heads.
+    pub fn fused(&self, heads: usize) -> candle_core::Result<Option<LoraDecode<'_>>> {
+        LoraDecode::new(&self.rows, heads)
     }
 
     /// Adds the updates for `layer`'s projections `parts` (target and output width, in the

@@ -56,6 +56,104 @@ template <typename T> __device__ __forceinline__ void unpack8(const uint4 &raw, 
     for (int i = 0; i < 8; i++) out[i] = to_f(v[i]);
 }
 
+// LoRA on decode steps (at most LORA_ROWS rows), fused into the kernels above: no launch
+// of its own. Each projection group's low-rank values x·Aᵀ are computed by the kernel that
+// already has x, or by extra blocks of a launch that does, and its update low·(s·B)ᵀ is
+// added by the kernel that next touches the projection's output:
+//   QKV:      x·Aᵀ by extra blocks of the QKV matvec; the update by attention_decode
+//             (before RoPE).
+//   output:   attended·Aᵀ by attention_decode (each head writes its part, the row's last
+//             head sums them); the update in the output gemv's epilogue.
+//   gate/up:  x·Aᵀ by extra blocks of the add_rms_norm before (they recompute the norm);
+//             the update in the SwiGLU matvec's epilogue, before SwiGLU.
+//   down:     x·Aᵀ by extra blocks of the down gemv; the update by the add_rms_norm after
+//             (before the residual add).
+// Values are rounded as the unfused path rounds them (the projection's output to T, then
+// output + update to T). The low-rank values live in one f32 buffer per step with a part
+// per group, low[(segment * LORA_ROWS + row) * LORA_MAX_RANK + j] within it, reused by
+// every layer: a kernel writes only after pdl_wait, which returns once the kernel before
+// has finished, and that one waited for its own predecessor, so no earlier reader of a
+// part is still running when the next layer writes it. by_row: [rows] each row's adapter
+// table (0: none), [rows] its rank. Every load a kernel makes before pdl_wait is of
+// adapter matrices or tables, which no kernel of the step writes.
+constexpr int LORA_THREADS = 256, LORA_COLS = 2048, LORA_MAX_RANK = 64, LORA_GROUP = 16, LORA_ROWS = 8;
+// The most rows a decode matrix-vector kernel takes (GEMV_MAX_ROWS in mod.rs).
+constexpr int GEMV_ROWS_MAX = 8;
+
+// A row's matrices for one table entry (A [rank, in], s·B [out, rank]); rank 0 where the
+// row has no adapter, the adapter leaves the projection alone, or the entry is -1.
+struct LoraMats {
+    const void *a, *b;
+    int rank;
+};
+
+__device__ __forceinline__ LoraMats lora_mats(const long long *by_row, int rows, int m, int entry) {
+    LoraMats mats{nullptr, nullptr, 0};
+    if (entry < 0 || m >= rows) return mats;
+    const long long *table = reinterpret_cast<const long long *>(by_row[m]);
+    const int rank = (int)by_row[rows + m];
+    if (table == nullptr || rank <= 0 || rank > LORA_MAX_RANK) return mats;
+    const void *a = reinterpret_cast<const void *>(table[2 * entry]);
+    const void *b = reinterpret_cast<const void *>(table[2 * entry + 1]);
+    if (a == nullptr || b == nullptr) return mats;
+    return LoraMats{a, b, rank};
+}
+
+__device__ __forceinline__ float *low_at(float *low, int seg, int m) {
+    return low + (seg * LORA_ROWS + m) * LORA_MAX_RANK;
+}
+
+// low · B[n] for output column n (B [out, rank], rank-contiguous rows).
+template <typename T> __device__ __forceinline__ float lora_delta(const void *b, int rank, int n, const float *low) {
+    const T *br = static_cast<const T *>(b) + (size_t)n * rank;
+    float d = 0.f;
+    if (rank % 8 == 0) {
+        for (int j = 0; j < rank; j += 8) {
+            float bv[8];
+            unpack8<T>(__ldg(reinterpret_cast<const uint4 *>(br + j)), bv);
+#pragma unroll
+            for (int e = 0; e < 8; e++) d += low[j + e] * bv[e];
+        }
+    } else {
+        for (int j = 0; j < rank; j++) d += low[j] * to_f(br[j]);
+    }
+    return d;
+}
+
+// Ranks 8 and 16 (the common PEFT ranks) take a fast path: B's row in two 16-byte
+// registers loaded before pdl_wait, so after it only the low-rank values are read.
+__device__ __forceinline__ bool lora_fast(int rank) { return rank == 8 || rank == 16; }
+
+template <typename T> __device__ __forceinline__ void lora_load_row(uint4 (&raw)[2], const LoraMats mats, int n) {
+    const uint4 *row = reinterpret_cast<const uint4 *>(static_cast<const T *>(mats.b) + (size_t)n * mats.rank);
+    raw[0] = __ldg(row);
+    raw[1] = mats.rank == 16 ? __ldg(row + 1) : make_uint4(0, 0, 0, 0);
+}
+
+// low · B[n] with B's row in `raw` (lora_load_row; rank 8 or 16); low may be global.
+template <typename T> __device__ __forceinline__ float lora_dot(const uint4 (&raw)[2], const float *low, int rank) {
+    float lv[16];
+#pragma unroll
+    for (int j = 0; j < 16; j++) lv[j] = j < rank ? low[j] : 0.f;
+    float b0[8], b1[8], d = 0.f;
+    unpack8<T>(raw[0], b0);
+    unpack8<T>(raw[1], b1);
+#pragma unroll
+    for (int e = 0; e < 8; e++) d += lv[e] * b0[e] + lv[8 + e] * b1[e];
+    return d;
+}
+
+// low · B[n] for any rank: the fast path where it applies, else lora_delta.
+template <typename T> __device__ __forceinline__ float lora_delta_any(const LoraMats mats, int n, const float *low) {
+    if (mats.rank == 0) return 0.f;
+    if (lora_fast(mats.rank)) {
+        uint4 raw[2];
+        lora_load_row<T>(raw, mats, n);
+        return lora_dot<T>(raw, low, mats.rank);
+    }
+    return lora_delta<T>(mats.b, mats.rank, n, low);
+}
+
 // qkv: [rows, (heads + 2 kv_heads) * head_dim]; cos/sin: [positions, head_dim / 2] f32.
 // table: this layer's cache pointers, keys at [r], values at [rows + r]; each cache is
 // [kv_heads, cap[r], head_dim]. q_out: [rows, heads, head_dim]. One block per (row, head
@@ -97,11 +195,12 @@ constexpr int ATTN_UNROLL = 4;
 // The attention loop of one (row, head) block over positions 0..n-1 of one KV head
 // (`keys`/`values`: [cap, HEAD_DIM]), with the scaled query `qv` (this lane's 8 values).
 // Position `newest` is read from `new_k`/`new_v` instead of the cache (the fused decode
-// kernel has it in shared memory; pass newest >= n for none). Writes `out` (HEAD_DIM).
+// kernel has it in shared memory; pass newest >= n for none). Writes `out` (HEAD_DIM) and
+// returns element threadIdx.x of it as stored (0 for threads past HEAD_DIM).
 // With PREFETCHED, the first iteration's cache rows (those before `newest`) are already in
 // `first_k`/`first_v`, loaded by the caller before pdl_wait.
 template <typename T, int THREADS = ATTN_THREADS, int UNROLL = ATTN_UNROLL, bool PREFETCHED = false>
-__device__ void attend(const float (&qv)[8], const T *keys, const T *values, uint32_t n, uint32_t newest,
+__device__ float attend(const float (&qv)[8], const T *keys, const T *values, uint32_t n, uint32_t newest,
                        const T *new_k, const T *new_v, T *out, const uint4 (&first_k)[UNROLL] = {},
                        const uint4 (&first_v)[UNROLL] = {}) {
     constexpr int ATTN_GROUPS = THREADS / 16, ATTN_UNROLL = UNROLL;
@@ -167,8 +266,11 @@ __device__ void attend(const float (&qv)[8], const T *keys, const T *values, uin
             sum += group_sum[g] * w;
             o += group_out[g][threadIdx.x] * w;
         }
-        out[threadIdx.x] = from_f<T>(o / sum);
+        const T value = from_f<T>(o / sum);
+        out[threadIdx.x] = value;
+        return to_f(value);
     }
+    return 0.f;
 }
 
 template <typename T, int THREADS = ATTN_THREADS, int UNROLL = ATTN_UNROLL>
@@ -203,14 +305,30 @@ __device__ void attention(const T *q, const uint64_t *table, const uint32_t *pos
 // 128: 0.02 ms a step faster than 256 threads; 1024 spills registers).
 constexpr int DECODE_ATTN_THREADS = 512;
 
-template <typename T, int THREADS, int UNROLL>
+// The LoRA part of attention_decode (LORA true): the step's adapter rows (by_row), the
+// QKV group's low-rank values (low_qkv, written by the QKV matvec's extra blocks), the
+// output projection's (low_o, summed here from every head's part), and the table entries
+// of Q, K, V and O (-1: no adapter of the step has it).
+struct LoraAttention {
+    const long long *by_row;
+    float *low_qkv, *low_o;
+    float *low_o_parts;  // [heads] parts of low_o, laid out as segments
+    unsigned *counters;  // [rows] heads done, zero between layers
+    int entries[4];
+};
+
+template <typename T, int THREADS, int UNROLL, bool LORA>
 __device__ void attention_decode(const T *qkv, const float *cos, const float *sin, const uint64_t *table,
                                  const uint32_t *pos, const uint32_t *cap, T *out, int rows, int heads, int kv_heads,
-                                 float scale) {
+                                 float scale, const LoraAttention lora) {
     constexpr int GROUPS = THREADS / 16;
     __shared__ __align__(16) T q_s[HEAD_DIM];
     __shared__ __align__(16) T new_k[HEAD_DIM];
     __shared__ __align__(16) T new_v[HEAD_DIM];
+    // With LORA: this block's Q head, K head and V head after their updates, and this
+    // head's columns of the output projection's A (staged before pdl_wait).
+    __shared__ float updated[LORA ? 3 : 1][HEAD_DIM];
+    __shared__ __align__(16) T a_s[LORA ? LORA_MAX_RANK : 1][HEAD_DIM];
     pdl_trigger();
     const int r = blockIdx.x, h = blockIdx.y, per_kv = heads / kv_heads, kvh = h / per_kv;
     const int lane = threadIdx.x & 15, group = threadIdx.x >> 4;
@@ -229,21 +347,59 @@ __device__ void attention_decode(const T *qkv, const float *cos, const float *si
             first_k[u] = first_v[u] = make_uint4(0, 0, 0, 0);
         }
     }
+    // Thread t < 3 * HEAD_DIM updates element t % HEAD_DIM of the Q (t / HEAD_DIM = 0), K
+    // (1) or V (2) head; its column of the segment is that head's.
+    const int seg = threadIdx.x / HEAD_DIM, elem = threadIdx.x % HEAD_DIM;
+    const int column = (seg == 0 ? h : kvh) * HEAD_DIM + elem;
+    LoraMats mats{nullptr, nullptr, 0}, out_mats{nullptr, nullptr, 0};
+    uint4 b_raw[2] = {};
+    if (LORA) {
+        if (seg < 3) {
+            mats = lora_mats(lora.by_row, rows, r, lora.entries[seg]);
+            if (lora_fast(mats.rank)) lora_load_row<T>(b_raw, mats, column);
+        }
+        out_mats = lora_mats(lora.by_row, rows, r, lora.entries[3]);
+        const T *a_o = static_cast<const T *>(out_mats.a) + h * HEAD_DIM;
+        for (int i = threadIdx.x; i < out_mats.rank * HEAD_DIM; i += THREADS)
+            a_s[i / HEAD_DIM][i % HEAD_DIM] = a_o[(size_t)(i / HEAD_DIM) * heads * HEAD_DIM + i % HEAD_DIM];
+    }
     pdl_wait();
     const T *src = qkv + (size_t)r * (heads + 2 * kv_heads) * HEAD_DIM;
     constexpr int HALF = HEAD_DIM / 2;
+    if (LORA) {
+        // The row's low-rank values come straight from global memory, read together with
+        // the projection's output (one round trip after the wait).
+        if (seg < 3) {
+            const int head = seg == 0 ? h : heads + (seg - 1) * kv_heads + kvh;
+            float v = to_f(src[(size_t)head * HEAD_DIM + elem]);
+            const float *low = low_at(lora.low_qkv, seg, r);
+            if (lora_fast(mats.rank))
+                v = to_f(from_f<T>(v + lora_dot<T>(b_raw, low, mats.rank)));
+            else if (mats.rank > 0)
+                v = to_f(from_f<T>(v + lora_delta<T>(mats.b, mats.rank, column, low)));
+            updated[seg][elem] = v;
+        }
+        __syncthreads();
+    }
     if (threadIdx.x < HALF) {
         const int j = threadIdx.x;
         const float co = cos[(size_t)p * HALF + j], si = sin[(size_t)p * HALF + j];
         const T *qh = src + (size_t)h * HEAD_DIM, *kh = src + (size_t)(heads + kvh) * HEAD_DIM;
         const T *vh = src + (size_t)(heads + kv_heads + kvh) * HEAD_DIM;
-        const float q1 = to_f(qh[j]), q2 = to_f(qh[j + HALF]), k1 = to_f(kh[j]), k2 = to_f(kh[j + HALF]);
+        float q1, q2, k1, k2;
+        if (LORA) {
+            q1 = updated[0][j], q2 = updated[0][j + HALF], k1 = updated[1][j], k2 = updated[1][j + HALF];
+            new_v[j] = from_f<T>(updated[2][j]);
+            new_v[j + HALF] = from_f<T>(updated[2][j + HALF]);
+        } else {
+            q1 = to_f(qh[j]), q2 = to_f(qh[j + HALF]), k1 = to_f(kh[j]), k2 = to_f(kh[j + HALF]);
+            new_v[j] = vh[j];
+            new_v[j + HALF] = vh[j + HALF];
+        }
         q_s[j] = from_f<T>(q1 * co - q2 * si);
         q_s[j + HALF] = from_f<T>(q2 * co + q1 * si);
         new_k[j] = from_f<T>(k1 * co - k2 * si);
         new_k[j + HALF] = from_f<T>(k2 * co + k1 * si);
-        new_v[j] = vh[j];
-        new_v[j + HALF] = vh[j + HALF];
         if (h % per_kv == 0) {
             keys[(size_t)p * HEAD_DIM + j] = new_k[j];
             keys[(size_t)p * HEAD_DIM + j + HALF] = new_k[j + HALF];
@@ -256,18 +412,135 @@ __device__ void attention_decode(const T *qkv, const float *cos, const float *si
     unpack8<T>(*reinterpret_cast<const uint4 *>(q_s + lane * 8), qv);
 #pragma unroll
     for (int i = 0; i < 8; i++) qv[i] *= scale;
-    attend<T, THREADS, UNROLL, true>(qv, keys, values, p + 1, p, new_k, new_v, out + ((size_t)r * heads + h) * HEAD_DIM,
-                                     first_k, first_v);
+    const float o = attend<T, THREADS, UNROLL, true>(qv, keys, values, p + 1, p, new_k, new_v,
+                                                     out + ((size_t)r * heads + h) * HEAD_DIM, first_k, first_v);
+    // The output projection's x·Aᵀ for row r: each head writes its part (a sum over its
+    // HEAD_DIM inputs, which the first four warps hold), and the row's last head to finish
+    // adds the parts in head order, so the result does not depend on block timing (atomic
+    // adds would make a row's answer vary with the batch around it).
+    if (LORA && out_mats.rank > 0) {
+        __shared__ float warp_part[HEAD_DIM / 32][LORA_MAX_RANK];
+        __shared__ bool last;
+        if (threadIdx.x < HEAD_DIM) {
+            for (int j0 = 0; j0 < out_mats.rank; j0 += 8) {
+                float av[8];
+#pragma unroll
+                for (int g = 0; g < 8; g++) av[g] = j0 + g < out_mats.rank ? to_f(a_s[j0 + g][threadIdx.x]) : 0.f;
+#pragma unroll
+                for (int g = 0; g < 8; g++) {
+                    float part = o * av[g];
+#pragma unroll
+                    for (int off = 16; off > 0; off >>= 1) part += __shfl_xor_sync(0xffffffffu, part, off);
+                    if ((threadIdx.x & 31) == 0 && j0 + g < out_mats.rank) warp_part[threadIdx.x / 32][j0 + g] = part;
+                }
+            }
+        }
+        __syncthreads();
+        if ((int)threadIdx.x < out_mats.rank) {
+            float part = 0.f;
+#pragma unroll
+            for (int w = 0; w < HEAD_DIM / 32; w++) part += warp_part[w][threadIdx.x];
+            low_at(lora.low_o_parts, h, r)[threadIdx.x] = part;
+        }
+        __threadfence();
+        __syncthreads();
+        if (threadIdx.x == 0) last = atomicAdd(lora.counters + r, 1u) == (unsigned)heads - 1;
+        __syncthreads();
+        if (last && (int)threadIdx.x < out_mats.rank) {
+            float sum = 0.f;
+            for (int head = 0; head < heads; head++) sum += __ldcg(low_at(lora.low_o_parts, head, r) + threadIdx.x);
+            low_at(lora.low_o, 0, r)[threadIdx.x] = sum;
+            if (threadIdx.x == 0) lora.counters[r] = 0;  // for the next layer
+        }
+    }
 }
+
+// What a decode projection launch does for LoRA (see the LoRA notes at the top).
+enum LoraRole {
+    NO_LORA,
+    LORA_LOW,    // extra leading blocks compute x·Aᵀ of each row's adapter for the next kernel
+    LORA_APPLY,  // the epilogue adds low·(s·B)ᵀ of each row's adapter (low from the kernel before)
+};
+
+// The LoRA arguments of a projection launch: the step's adapter rows, this group's
+// low-rank values, the segments' table entries (-1: none).
+struct LoraProjection {
+    const long long *by_row;
+    float *low;
+    int entries[3];
+};
+
+template <typename T, int GROUP>
+__device__ void lora_low(const T *xr, const T *a, int rank, int in, float *low, float (*partial)[LORA_GROUP]);
+
+// Ranks an extra block of a projection launch computes: these blocks share the
+// projection's register allocation, and a wider round (16 ranks) took the QKV matvec from
+// 46 to 124 registers a thread; more blocks, one round each, finish sooner.
+constexpr int LORA_LOW_RANKS = 4;
+
+// Extra block `block` (< segments · rows · groups) of a projection launch (LORA_THREADS
+// threads): x[m]·Aᵀ of LORA_LOW_RANKS ranks of one segment of row m's adapter, written
+// to the group's low-rank values for the kernel after.
+template <typename T>
+__device__ void lora_low_block(const T *x, int K, int rows, const LoraProjection lora, int block, int groups) {
+    __shared__ float low_s[LORA_LOW_RANKS];
+    __shared__ float partial[LORA_THREADS / 32][LORA_GROUP];
+    pdl_trigger();
+    const int seg = block / (rows * groups), m = block / groups % rows, j0 = block % groups * LORA_LOW_RANKS;
+    const LoraMats mats = lora_mats(lora.by_row, rows, m, lora.entries[seg]);
+    if (j0 >= mats.rank) return;
+    const int ranks = min(LORA_LOW_RANKS, mats.rank - j0);
+    const T *a = static_cast<const T *>(mats.a) + (size_t)j0 * K;
+    for (int line = threadIdx.x; line < (ranks * K + 63) / 64; line += LORA_THREADS) l2_prefetch(a + (size_t)line * 64);
+    pdl_wait();
+    lora_low<T, LORA_LOW_RANKS>(x + (size_t)m * K, a, ranks, K, low_s, partial);
+    if ((int)threadIdx.x < ranks) low_at(lora.low, seg, m)[j0 + threadIdx.x] = low_s[threadIdx.x];
+}
+
+// For LORA_APPLY: each row's adapter matrices for the launch's segments, looked up before
+// pdl_wait by the first SEGS * M threads into shared memory (so nothing stays in registers
+// across the projection's loop), read by the epilogue after a barrier.
+template <int SEGS, int M> struct LoraRowsShared {
+    const void *b[SEGS][M];
+    int rank[SEGS][M];
+
+    __device__ __forceinline__ void fill(const LoraProjection lora) {
+        if (threadIdx.x < SEGS * M) {
+            const int seg = threadIdx.x / M, m = threadIdx.x % M;
+            const LoraMats mats = lora_mats(lora.by_row, M, m, lora.entries[seg]);
+            b[seg][m] = mats.b;
+            rank[seg][m] = mats.rank;
+        }
+    }
+
+    // Output `s` of column n, row m, segment seg as the unfused path stores it: rounded
+    // to T, plus the row's update, rounded to T again.
+    template <typename T>
+    __device__ __forceinline__ float apply(float s, int seg, int m, int n, const LoraProjection lora) const {
+        float v = to_f(from_f<T>(s));
+        const LoraMats mats{nullptr, b[seg][m], rank[seg][m]};
+        if (mats.rank > 0) v = to_f(from_f<T>(v + lora_delta_any<T>(mats, n, low_at(lora.low, seg, m))));
+        return v;
+    }
+};
 
 // y[m, n] = sum_k x[m, k] w[n, k] for M rows; SPLIT warps per output column n (each over
 // K / SPLIT), 8 warps a block. K / SPLIT must be a multiple of 8 (16-byte loads); x and w
 // 16-byte aligned. Splitting shortens each warp's chain of dependent load rounds, for rows
 // too long (the down projection, K = 11008) or launches too small (4096 x 4096) to hide it.
-template <typename T, int M, int SPLIT> __device__ void gemv(const T *x, const T *w, T *y, int K, int N) {
+// LR: see LoraRole; LORA_LOW launches M · groups extra leading blocks (segment 0),
+// LORA_APPLY adds segment 0's update to every output.
+template <typename T, int M, int SPLIT, LoraRole LR = NO_LORA>
+__device__ void gemv(const T *x, const T *w, T *y, int K, int N, const LoraProjection lora = {}, int groups = 0) {
     __shared__ float partial[8][M];
+    __shared__ LoraRowsShared<1, LR == LORA_APPLY ? M : 1> lora_rows;
+    int block = blockIdx.x;
+    if constexpr (LR == LORA_LOW) {
+        if (block < M * groups) return lora_low_block<T>(x, K, M, lora, block, groups);
+        block -= M * groups;
+    }
     const int warp = threadIdx.x / 32, lane = threadIdx.x & 31;
-    const int n = blockIdx.x * (8 / SPLIT) + warp / SPLIT;
+    const int n = block * (8 / SPLIT) + warp / SPLIT;
     const int span = K / SPLIT, k0 = (warp % SPLIT) * span;
     // No early return: with SPLIT > 1 every warp must reach the barrier below.
     const bool active = n < N;
@@ -283,6 +556,7 @@ template <typename T, int M, int SPLIT> __device__ void gemv(const T *x, const T
     if (k + 3 * 256 < span)
 #pragma unroll
         for (int u = 0; u < 4; u++) wv[u] = __ldg(reinterpret_cast<const uint4 *>(wr + k + u * 256));
+    if constexpr (LR == LORA_APPLY) lora_rows.fill(lora);
     pdl_trigger();
     pdl_wait();
     // Four independent 16-byte weight loads in flight per lane before any arithmetic.
@@ -336,6 +610,16 @@ template <typename T, int M, int SPLIT> __device__ void gemv(const T *x, const T
         acc[m] = s;
     }
     if (SPLIT == 1) {
+        if constexpr (LR == LORA_APPLY) {
+            __syncthreads();  // lora_rows
+            if (!active || lane >= M) return;
+            float s = 0.f;
+#pragma unroll
+            for (int m = 0; m < M; m++)
+                if (m == lane) s = acc[m];
+            y[(size_t)lane * N + n] = from_f<T>(lora_rows.template apply<T>(s, 0, lane, n, lora));
+            return;
+        }
         if (active && lane == 0)
 #pragma unroll
             for (int m = 0; m < M; m++) y[(size_t)m * N + n] = from_f<T>(acc[m]);
@@ -345,6 +629,14 @@ template <typename T, int M, int SPLIT> __device__ void gemv(const T *x, const T
 #pragma unroll
         for (int m = 0; m < M; m++) partial[warp][m] = acc[m];
     __syncthreads();
+    if constexpr (LR == LORA_APPLY) {
+        if (!active || lane >= M || warp % SPLIT != 0) return;
+        float s = 0.f;
+#pragma unroll
+        for (int j = 0; j < SPLIT; j++) s += partial[warp + j][lane];
+        y[(size_t)lane * N + n] = from_f<T>(lora_rows.template apply<T>(s, 0, lane, n, lora));
+        return;
+    }
     if (active && lane == 0 && warp % SPLIT == 0) {
 #pragma unroll
         for (int m = 0; m < M; m++) {
@@ -365,12 +657,27 @@ constexpr int NORM_THREADS = 512;
 // round trip to memory, ~8 us a row at batch 1 (measured on an H100: 0.3 ms a step).
 constexpr int NORM_VECS = 2;
 
+// With `lora` (rank > 0), `delta` gets the row's update low·(s·B)ᵀ first (rounded to T, as
+// the unfused path stored the projection plus its update).
+// Whether add_rms_norm_row takes its vector path (16-byte loads, at most NORM_VECS a thread).
 template <typename T>
-__device__ void add_rms_norm_row(const T *x, const T *delta, const T *weight, T *sum, T *normed, int dim, float eps) {
+__device__ __forceinline__ bool norm_vectors(const T *x, const T *delta, const T *weight, const T *sum,
+                                             const T *normed, int dim) {
+    return dim % 8 == 0 && dim <= (int)blockDim.x * 8 * NORM_VECS &&
+           ((uintptr_t)x | (uintptr_t)delta | (uintptr_t)weight | (uintptr_t)sum | (uintptr_t)normed) % 16 == 0;
+}
+
+// `update0` (with `has_update0`, on the vector path): updates already computed for this
+// thread's first vector, added to delta the same way.
+template <typename T>
+__device__ __forceinline__ void add_rms_norm_row(const T *x, const T *delta, const T *weight, T *sum, T *normed,
+                                                 int dim, float eps,
+                                                 const LoraMats lora = LoraMats{nullptr, nullptr, 0},
+                                                 const float *low = nullptr, bool has_update0 = false,
+                                                 const float (&update0)[8] = {}) {
     __shared__ float partial[NORM_THREADS / 32];
     const int threads = blockDim.x;
-    const bool vectors = dim % 8 == 0 && dim <= threads * 8 * NORM_VECS && ((uintptr_t)x | (uintptr_t)delta |
-                         (uintptr_t)weight | (uintptr_t)sum | (uintptr_t)normed) % 16 == 0;
+    const bool vectors = norm_vectors(x, delta, weight, sum, normed, dim);
     float squares = 0.f;
     uint4 sv[NORM_VECS], wv[NORM_VECS];
     if (vectors) {
@@ -391,6 +698,13 @@ __device__ void add_rms_norm_row(const T *x, const T *delta, const T *weight, T 
             float a[8], b[8];
             unpack8<T>(xv[v], a);
             unpack8<T>(dv[v], b);
+            if (v == 0 && has_update0) {
+#pragma unroll
+                for (int e = 0; e < 8; e++) b[e] = to_f(from_f<T>(b[e] + update0[e]));
+            } else if (lora.rank > 0) {
+#pragma unroll
+                for (int e = 0; e < 8; e++) b[e] = to_f(from_f<T>(b[e] + lora_delta<T>(lora.b, lora.rank, i + e, low)));
+            }
             T *out = reinterpret_cast<T *>(&sv[v]);
 #pragma unroll
             for (int e = 0; e < 8; e++) {
@@ -402,7 +716,9 @@ __device__ void add_rms_norm_row(const T *x, const T *delta, const T *weight, T 
         }
     } else {
         for (int i = threadIdx.x; i < dim; i += threads) {
-            const T rounded = from_f<T>(to_f(x[i]) + to_f(delta[i]));
+            float d = to_f(delta[i]);
+            if (lora.rank > 0) d = to_f(from_f<T>(d + lora_delta<T>(lora.b, lora.rank, i, low)));
+            const T rounded = from_f<T>(to_f(x[i]) + d);
             sum[i] = rounded;
             squares += to_f(rounded) * to_f(rounded);
         }
@@ -493,13 +809,22 @@ enum Epilogue {
 // warp) before any arithmetic, and the first round is issued before pdl_wait: weights do
 // not depend on the previous kernel, so they stream in while it finishes.
 // Needs K / SPLIT a multiple of 8, x and w 16-byte aligned, and N % R == 0 without SWIGLU.
-template <typename T, int M, int R, int SPLIT, int U, Epilogue E>
-__device__ void matvec(const T *x, const T *w, T *y, int K, int N) {
+// LR: LORA_LOW (QKV) launches 3 · M · groups extra leading blocks (segment, row, ranks);
+// LORA_APPLY (SwiGLU only) adds the gate (segment 0) and up (1) updates before SwiGLU.
+template <typename T, int M, int R, int SPLIT, int U, Epilogue E, LoraRole LR = NO_LORA>
+__device__ void matvec(const T *x, const T *w, T *y, int K, int N, const LoraProjection lora = {}, int groups = 0) {
     constexpr int WARPS = 8, GROUPS = WARPS / SPLIT;
     constexpr bool GLU = E == SWIGLU;
+    static_assert(LR != LORA_APPLY || GLU, "matvec applies LoRA updates only before SwiGLU");
     __shared__ float partial[WARPS][M][R];
+    __shared__ LoraRowsShared<2, LR == LORA_APPLY ? M : 1> lora_rows;
+    int block = blockIdx.x;
+    if constexpr (LR == LORA_LOW) {
+        if (block < 3 * M * groups) return lora_low_block<T>(x, K, M, lora, block, groups);
+        block -= 3 * M * groups;
+    }
     const int warp = threadIdx.x / 32, lane = threadIdx.x & 31;
-    const int g = blockIdx.x * GROUPS + warp / SPLIT;
+    const int g = block * GROUPS + warp / SPLIT;
     const bool active = g < (GLU ? N : N / R);
     const int span = active ? K / SPLIT : 0, k0 = (warp % SPLIT) * (K / SPLIT);
     const T *rows[R];
@@ -517,6 +842,7 @@ __device__ void matvec(const T *x, const T *w, T *y, int K, int N) {
     uint4 wv[R][U];
     int k = lane * 8;
     load_any_round<U, R>(wv, rows, k, 0, span);
+    if constexpr (LR == LORA_APPLY) lora_rows.fill(lora);
     pdl_trigger();
     pdl_wait();
     while (true) {
@@ -550,6 +876,18 @@ __device__ void matvec(const T *x, const T *w, T *y, int K, int N) {
                 for (int j = 0; j < SPLIT; j++) s += partial[warp - warp % SPLIT + j][m][r];
                 acc[m][r] = s;
             }
+    }
+    if constexpr (LR == LORA_APPLY) {
+        if (SPLIT == 1) __syncthreads();  // lora_rows (with SPLIT > 1, the barrier above)
+        if (!active || lane >= M || warp % SPLIT != 0) return;
+        float gate = 0.f, up = 0.f;
+#pragma unroll
+        for (int m = 0; m < M; m++)
+            if (m == lane) gate = acc[m][0], up = acc[m][R - 1];
+        gate = lora_rows.template apply<T>(gate, 0, lane, g, lora);
+        up = lora_rows.template apply<T>(up, 1, lane, g, lora);
+        y[(size_t)lane * N + g] = from_f<T>(gate / (1.f + __expf(-gate)) * up);
+        return;
     }
     if (!active || lane != 0 || warp % SPLIT != 0) return;
 #pragma unroll
@@ -589,6 +927,140 @@ __device__ void add_rms_norm(const T *x, const T *delta, const T *weight, T *sum
 }
 
 
+// An extra block of add_rms_norm_low: row m's normed values exactly as the row's own block
+// computes them (same rounding, same reduction order), then their product with ranks
+// [8·group, 8·group + 8) of A of segment `seg` of the row's adapter, for the projection
+// after. Where the row is one 16-byte vector a thread, those A values are loaded before
+// pdl_wait, so after it this block costs what the row's own block does plus a reduction.
+template <typename T>
+__device__ void add_rms_norm_low_block(const T *x, const T *delta, const T *weight, int dim, float eps, int rows,
+                                       const LoraProjection lora, int seg, int m, int group) {
+    constexpr int RANKS = 8;
+    __shared__ float squares_s[NORM_THREADS / 32];
+    __shared__ float partial[NORM_THREADS / 32][RANKS];
+    pdl_trigger();
+    const LoraMats mats = lora_mats(lora.by_row, rows, m, lora.entries[seg]);
+    const int j0 = group * RANKS;
+    if (j0 >= mats.rank) return;
+    const T *a = static_cast<const T *>(mats.a);
+    const int threads = blockDim.x, warp = threadIdx.x / 32, lane = threadIdx.x & 31;
+    const bool one_vector = dim <= 8 * threads;
+    uint4 a_raw[RANKS];
+    {
+        const int i = threadIdx.x * 8;
+#pragma unroll
+        for (int q = 0; q < RANKS; q++)
+            a_raw[q] = one_vector && i < dim && j0 + q < mats.rank
+                           ? __ldg(reinterpret_cast<const uint4 *>(a + (size_t)(j0 + q) * dim + i))
+                           : make_uint4(0, 0, 0, 0);
+    }
+    pdl_wait();
+    const T *xr = x + (size_t)m * dim, *dr = delta + (size_t)m * dim;
+    float nv[NORM_VECS][8];
+    float squares = 0.f;
+#pragma unroll
+    for (int v = 0; v < NORM_VECS; v++) {
+        const int i = (threadIdx.x + v * threads) * 8;
+        if (i >= dim) break;
+        float xa[8], da[8];
+        unpack8<T>(*reinterpret_cast<const uint4 *>(xr + i), xa);
+        unpack8<T>(*reinterpret_cast<const uint4 *>(dr + i), da);
+#pragma unroll
+        for (int e = 0; e < 8; e++) {
+            nv[v][e] = to_f(from_f<T>(xa[e] + da[e]));
+            squares += nv[v][e] * nv[v][e];
+        }
+    }
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) squares += __shfl_xor_sync(0xffffffffu, squares, o);
+    if (lane == 0) squares_s[warp] = squares;
+    __syncthreads();
+    float total = 0.f;
+    for (int w = 0; w < threads / 32; w++) total += squares_s[w];
+    const float scale = rsqrtf(total / dim + eps);
+    float acc[RANKS] = {};
+#pragma unroll
+    for (int v = 0; v < NORM_VECS; v++) {
+        const int i = (threadIdx.x + v * threads) * 8;
+        if (i >= dim) break;
+        float wf[8];
+        unpack8<T>(*reinterpret_cast<const uint4 *>(weight + i), wf);
+#pragma unroll
+        for (int e = 0; e < 8; e++) nv[v][e] = to_f(from_f<T>(nv[v][e] * scale * wf[e]));
+#pragma unroll
+        for (int q = 0; q < RANKS; q++) {
+            uint4 raw = a_raw[q];
+            if (!one_vector)
+                raw = j0 + q < mats.rank ? __ldg(reinterpret_cast<const uint4 *>(a + (size_t)(j0 + q) * dim + i))
+                                         : make_uint4(0, 0, 0, 0);
+            float av[8];
+            unpack8<T>(raw, av);
+#pragma unroll
+            for (int e = 0; e < 8; e++) acc[q] += nv[v][e] * av[e];
+        }
+    }
+#pragma unroll
+    for (int q = 0; q < RANKS; q++) {
+        float part = acc[q];
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1) part += __shfl_xor_sync(0xffffffffu, part, o);
+        if (lane == 0) partial[warp][q] = part;
+    }
+    __syncthreads();
+    if (threadIdx.x < RANKS && j0 + (int)threadIdx.x < mats.rank) {
+        float sum = 0.f;
+        for (int w = 0; w < threads / 32; w++) sum += partial[w][threadIdx.x];
+        low_at(lora.low, seg, m)[j0 + threadIdx.x] = sum;
+    }
+}
+
+// add_rms_norm with extra blocks (gridDim.x = rows + 2·rows·groups): for the gate
+// (segment 0) and up (1) projections after, x·Aᵀ of the normed rows, 8 ranks a block.
+template <typename T>
+__device__ void add_rms_norm_low(const T *x, const T *delta, const T *weight, T *sum, T *normed, int dim, float eps,
+                                 int rows, const LoraProjection lora, int groups) {
+    if ((int)blockIdx.x < rows) return add_rms_norm<T>(x, delta, weight, sum, normed, dim, eps);
+    const int e = blockIdx.x - rows, per_seg = rows * groups;
+    add_rms_norm_low_block<T>(x, delta, weight, dim, eps, rows, lora, e / per_seg, e % per_seg / groups,
+                              e % groups);
+}
+
+// add_rms_norm whose delta (the down projection's output) first gets each row's update,
+// from the low-rank values the down gemv's extra blocks wrote (segment 0).
+template <typename T>
+__device__ void add_rms_norm_apply(const T *x, const T *delta, const T *weight, T *sum, T *normed, int dim, float eps,
+                                   int rows, const LoraProjection lora) {
+    __shared__ float low_s[LORA_MAX_RANK];
+    pdl_trigger();
+    const int m = blockIdx.x;
+    const size_t row = (size_t)m * dim;
+    const LoraMats mats = lora_mats(lora.by_row, rows, m, lora.entries[0]);
+    // Fast path (rank 8 or 16, one vector a thread): B's rows for the thread's 8 columns
+    // are loaded before the wait, so after it only the row's low-rank values are read, in
+    // the same round trip as x and delta.
+    const int i0 = threadIdx.x * 8;
+    const bool fast = lora_fast(mats.rank) && dim <= 8 * (int)blockDim.x &&
+                      norm_vectors(x + row, delta + row, weight, sum + row, normed + row, dim);
+    uint4 b_raw[8][2];
+    if (fast && i0 < dim)
+#pragma unroll
+        for (int c = 0; c < 8; c++) lora_load_row<T>(b_raw[c], mats, i0 + c);
+    pdl_wait();
+    float update[8] = {};
+    if (fast) {
+        if (i0 < dim) {
+            const float *low = low_at(lora.low, 0, m);
+#pragma unroll
+            for (int c = 0; c < 8; c++) update[c] = lora_dot<T>(b_raw[c], low, mats.rank);
+        }
+        return add_rms_norm_row(x + row, delta + row, weight, sum + row, normed + row, dim, eps, LoraMats{nullptr, nullptr, 0},
+                                nullptr, true, update);
+    }
+    if ((int)threadIdx.x < mats.rank) low_s[threadIdx.x] = low_at(lora.low, 0, m)[threadIdx.x];
+    __syncthreads();
+    add_rms_norm_row(x + row, delta + row, weight, sum + row, normed + row, dim, eps, mats, low_s);
+}
+
 // LoRA for a batch of rows with mixed adapters, in the style of Punica's BGMV/SGMV
 // (gathered, segmented matrix-vector products): y[row, seg] += (x[row] · Aᵀ) · (s·B)ᵀ with
 // the A and B of the adapter the row's sequence uses, found through tables, so one launch
@@ -610,7 +1082,6 @@ __device__ void add_rms_norm(const T *x, const T *delta, const T *weight, T *sum
 // times a row): x·Aᵀ once per row and segment into an f32 buffer, then the update.
 // Weights (A, B) and the tables are read before pdl_wait: no kernel of the step writes
 // them, so those loads overlap the projection before.
-constexpr int LORA_THREADS = 256, LORA_COLS = 2048, LORA_MAX_RANK = 64, LORA_GROUP = 16;
 // Ranks a round of the fused kernel (fewer registers: measured faster at batch 1 than 16).
 constexpr int LORA_FUSED_GROUP = 8;
 constexpr int LORA_PER_THREAD = LORA_COLS / LORA_THREADS;
@@ -838,8 +1309,18 @@ __device__ void lora_expand(const float *low_buf, T *y, const long long *info, i
     extern "C" __global__ void __launch_bounds__(DECODE_ATTN_THREADS) attention_decode_##NAME(                     \
         const T *qkv, const float *cos, const float *sin, const uint64_t *table, const uint32_t *pos,              \
         const uint32_t *cap, T *out, int rows, int heads, int kv_heads, float scale) {                             \
-        attention_decode<T, DECODE_ATTN_THREADS, ATTN_UNROLL>(qkv, cos, sin, table, pos, cap, out, rows, heads,    \
-                                                              kv_heads, scale);                                    \
+        attention_decode<T, DECODE_ATTN_THREADS, ATTN_UNROLL, false>(qkv, cos, sin, table, pos, cap, out, rows,    \
+                                                                     heads, kv_heads, scale, LoraAttention{});     \
+    }                                                                                                              \
+    extern "C" __global__ void __launch_bounds__(DECODE_ATTN_THREADS) attention_decode_lora_##NAME(                \
+        const T *qkv, const float *cos, const float *sin, const uint64_t *table, const uint32_t *pos,              \
+        const uint32_t *cap, T *out, int rows, int heads, int kv_heads, float scale, const long long *by_row,      \
+        float *low_qkv, float *low_o, float *low_o_parts, unsigned *counters, int entry_q, int entry_k,            \
+        int entry_v, int entry_o) {                                                                                \
+        const LoraAttention lora{by_row, low_qkv, low_o, low_o_parts, counters,                                    \
+                                 {entry_q, entry_k, entry_v, entry_o}};                                            \
+        attention_decode<T, DECODE_ATTN_THREADS, ATTN_UNROLL, true>(qkv, cos, sin, table, pos, cap, out, rows,     \
+                                                                    heads, kv_heads, scale, lora);                 \
     }                                                                                                              \
     extern "C" __global__ void silu_mul_##NAME(const T *gate_up, T *out, int rows, int inter) {                   \
         silu_mul<T>(gate_up, out, rows, inter);                                                                    \
@@ -847,6 +1328,18 @@ __device__ void lora_expand(const float *low_buf, T *y, const long long *info, i
     extern "C" __global__ void __launch_bounds__(NORM_THREADS)                                                     \
         add_rms_norm_##NAME(const T *x, const T *delta, const T *weight, T *sum, T *normed, int dim, float eps) {  \
         add_rms_norm<T>(x, delta, weight, sum, normed, dim, eps);                                                  \
+    }                                                                                                              \
+    extern "C" __global__ void __launch_bounds__(NORM_THREADS) add_rms_norm_low_##NAME(                            \
+        const T *x, const T *delta, const T *weight, T *sum, T *normed, int dim, float eps, int rows,              \
+        const long long *by_row, float *low, int entry0, int entry1, int groups) {                                 \
+        add_rms_norm_low<T>(x, delta, weight, sum, normed, dim, eps, rows,                                         \
+                            LoraProjection{by_row, low, {entry0, entry1, -1}}, groups);                             \
+    }                                                                                                              \
+    extern "C" __global__ void __launch_bounds__(NORM_THREADS) add_rms_norm_apply_##NAME(                          \
+        const T *x, const T *delta, const T *weight, T *sum, T *normed, int dim, float eps, int rows,              \
+        const long long *by_row, float *low, int entry0) {                                                         \
+        add_rms_norm_apply<T>(x, delta, weight, sum, normed, dim, eps, rows,                                       \
+                              LoraProjection{by_row, low, {entry0, -1, -1}});                                       \
     }                                                                                                              \
     extern "C" __global__ void __launch_bounds__(LORA_THREADS)                                                     \
         lora_bgmv_##NAME(const T *x, T *y, const long long *info, int slots, int in, int y_stride, int entry0,     \
@@ -871,7 +1364,32 @@ __device__ void lora_expand(const float *low_buf, T *y, const long long *info, i
         gemv<T, M, SPLIT>(x, w, y, K, N);                                                                          \
     }
 
-#define GEMV(NAME, T, M) GEMV_SPLIT(NAME, T, M, 1) GEMV_SPLIT(NAME, T, M, 2) GEMV_SPLIT(NAME, T, M, 4)
+// Blocks a multiprocessor must hold of a LORA_LOW launch, by rows: as many as the plain
+// kernel of the same shape gets with the registers ptxas gives it (sm_90, CUDA 13.0). The
+// extra blocks' x·Aᵀ loop raised the projection's registers (QKV at one row 46 -> 61, the
+// down projection at eight 112 -> 146), which cost a block per multiprocessor; capped,
+// the extra blocks (not the projection's loop) give up registers.
+constexpr int MV_LOW_BLOCKS[GEMV_ROWS_MAX + 1] = {1, 5, 4, 4, 4, 4, 3, 3, 3};
+constexpr int GEMV_LOW_BLOCKS[3][GEMV_ROWS_MAX + 1] = {
+    {},
+    {1, 6, 5, 4, 4, 3, 3, 3, 2},  // split 1
+    {1, 5, 4, 3, 3, 3, 2, 2, 2},  // split 2
+};
+
+// The LoRA forms (see LoraRole) for the splits the output and down projections use.
+#define GEMV_LORA(NAME, T, M, SPLIT)                                                                               \
+    extern "C" __global__ void __launch_bounds__(256, GEMV_LOW_BLOCKS[SPLIT][M]) gemv_low_##NAME##_##M##_s##SPLIT(                            \
+        const T *x, const T *w, T *y, int K, int N, const long long *by_row, float *low, int entry, int groups) {  \
+        gemv<T, M, SPLIT, LORA_LOW>(x, w, y, K, N, LoraProjection{by_row, low, {entry, -1, -1}}, groups);          \
+    }                                                                                                              \
+    extern "C" __global__ void __launch_bounds__(256) gemv_apply_##NAME##_##M##_s##SPLIT(                          \
+        const T *x, const T *w, T *y, int K, int N, const long long *by_row, float *low, int entry) {              \
+        gemv<T, M, SPLIT, LORA_APPLY>(x, w, y, K, N, LoraProjection{by_row, low, {entry, -1, -1}});                \
+    }
+
+#define GEMV(NAME, T, M)                                                                                           \
+    GEMV_SPLIT(NAME, T, M, 1) GEMV_SPLIT(NAME, T, M, 2) GEMV_SPLIT(NAME, T, M, 4) GEMV_LORA(NAME, T, M, 1)         \
+        GEMV_LORA(NAME, T, M, 2)
 
 #define GEMVS(NAME, T)                                                                                             \
     GEMV(NAME, T, 1) GEMV(NAME, T, 2) GEMV(NAME, T, 3) GEMV(NAME, T, 4) GEMV(NAME, T, 5) GEMV(NAME, T, 6)          \
@@ -891,6 +1409,17 @@ constexpr int MV_SPLIT = 4, MV_LOADS = 4;
     extern "C" __global__ void __launch_bounds__(256) matvec_glu_##NAME##_##M(const T *x, const T *w, T *y, int K, \
                                                                               int N) {                             \
         matvec<T, M, 2, MV_SPLIT, MV_LOADS, SWIGLU>(x, w, y, K, N);                                                \
+    }                                                                                                              \
+    extern "C" __global__ void __launch_bounds__(256, MV_LOW_BLOCKS[M]) matvec_low_##NAME##_##M(                                     \
+        const T *x, const T *w, T *y, int K, int N, const long long *by_row, float *low, int entry0, int entry1,   \
+        int entry2, int groups) {                                                                                  \
+        matvec<T, M, 1, MV_SPLIT, MV_LOADS, PLAIN, LORA_LOW>(                                                      \
+            x, w, y, K, N, LoraProjection{by_row, low, {entry0, entry1, entry2}}, groups);                         \
+    }                                                                                                              \
+    extern "C" __global__ void __launch_bounds__(256) matvec_glu_apply_##NAME##_##M(                               \
+        const T *x, const T *w, T *y, int K, int N, const long long *by_row, float *low, int entry0, int entry1) {  \
+        matvec<T, M, 2, MV_SPLIT, MV_LOADS, SWIGLU, LORA_APPLY>(x, w, y, K, N,                                     \
+                                                                LoraProjection{by_row, low, {entry0, entry1, -1}}); \
     }
 
 #define MATVECS(NAME, T)                                                                                           \

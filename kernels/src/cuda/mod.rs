@@ -295,6 +295,56 @@ pub fn attention_decode(
     layer: usize,
     heads: Heads,
 ) -> candle_core::Result<Tensor> {
+    attention_decode_kernel(qkv, cos, sin, tables, layer, heads, None)
+}
+
+/// [`attention_decode`] for a step with adapters ([`LoraDecode`]): first adds each row's Q,
+/// K and V updates (from the low-rank values [`matvec_lora_low`] computed) to its heads,
+/// and adds each head's part of the output projection's `x·Aᵀ` to the step's
+/// [`LoraGroup::Output`] values. `entries`: the table entries of Q, K, V and O (`None`
+/// where no adapter of the step has that projection).
+#[allow(clippy::too_many_arguments)]
+pub fn attention_decode_lora(
+    qkv: &Tensor,
+    cos: &Tensor,
+    sin: &Tensor,
+    tables: &StepTables,
+    layer: usize,
+    heads: Heads,
+    lora: &LoraDecode<'_>,
+    entries: [Option<usize>; 4],
+) -> candle_core::Result<Tensor> {
+    let stream = cuda_device(qkv.device())?.cuda_stream();
+    if lora.rows.rows != tables.rows || lora.heads != heads.heads {
+        bail!(
+            "attention_decode_lora: {} adapter rows and {} heads for {} step rows and {} heads",
+            lora.rows.rows,
+            lora.heads,
+            tables.rows,
+            heads.heads
+        );
+    }
+    let (parts, counters) = lora.output_parts(&stream)?;
+    let mut args = vec![
+        Arg::Ptr(address(&lora.rows.by_row, &stream)?),
+        Arg::Ptr(lora.group(LoraGroup::Qkv, &stream)?),
+        Arg::Ptr(lora.group(LoraGroup::Output, &stream)?),
+        Arg::Ptr(parts),
+        Arg::Ptr(counters),
+    ];
+    args.extend(entries.map(entry_arg));
+    attention_decode_kernel(qkv, cos, sin, tables, layer, heads, Some(Fused { form: "lora_", args, extra_blocks: 0 }))
+}
+
+fn attention_decode_kernel(
+    qkv: &Tensor,
+    cos: &Tensor,
+    sin: &Tensor,
+    tables: &StepTables,
+    layer: usize,
+    heads: Heads,
+    fused: Option<Fused>,
+) -> candle_core::Result<Tensor> {
     let device = cuda_device(qkv.device())?;
     let stream = device.cuda_stream();
     let rows = tables.rows;
@@ -317,9 +367,11 @@ pub fn attention_decode(
         Arg::Int(heads.kv_heads as i32),
         Arg::Float(1f32 / (HEAD_DIM as f32).sqrt()),
     ];
-    let name = format!("attention_decode_{}", suffix(qkv.dtype())?);
+    let (form, args) = Fused::append(fused, &args);
+    let name = format!("attention_decode_{form}{}", suffix(qkv.dtype())?);
     let grid = (rows as u32, heads.heads as u32, 1);
-    // SAFETY: as for rope_append; the caller guarantees one row per sequence.
+    // SAFETY: as for rope_append; the caller guarantees one row per sequence. With LoRA,
+    // the LoraDecode tables were checked against the step's rows.
     unsafe { launch(device, &name, grid, DECODE_ATTENTION_THREADS, &args) }?;
     Ok(out)
 }
@@ -356,10 +408,45 @@ fn check_gemv(
 
 /// [`gemv`] with `split` (1, 2 or 4) warps per output row, each over `k / split`.
 pub fn gemv_split(x: &Tensor, w: &Tensor, split: usize) -> candle_core::Result<Tensor> {
+    gemv_kernel(x, w, split, None)
+}
+
+/// The output projection of a step with adapters ([`LoraDecode`]): [`gemv`] whose
+/// epilogue adds each row's update from the step's [`LoraGroup::Output`] values (which
+/// [`attention_decode_lora`] computed). `entry`: O's table entry.
+pub fn gemv_lora_apply(
+    x: &Tensor,
+    w: &Tensor,
+    lora: &LoraDecode<'_>,
+    entry: Option<usize>,
+) -> candle_core::Result<Tensor> {
+    let fused = lora.fused(x, "apply_", LoraGroup::Output, &[entry], 0)?;
+    let (n, k) = w.dims2()?;
+    gemv_kernel(x, w, gemv_default_split(n, k), Some(fused))
+}
+
+/// The down projection of a step with adapters: [`gemv`] with extra blocks that compute
+/// each row's `x·Aᵀ` into the step's [`LoraGroup::Down`] values, for
+/// [`add_rms_norm_lora_apply`] to add the update. `entry`: the down projection's entry.
+pub fn gemv_lora_low(
+    x: &Tensor,
+    w: &Tensor,
+    lora: &LoraDecode<'_>,
+    entry: Option<usize>,
+) -> candle_core::Result<Tensor> {
+    let groups = lora.low_groups();
+    let mut fused = lora.fused(x, "low_", LoraGroup::Down, &[entry], (x.dim(0)? * groups) as u32)?;
+    fused.args.push(Arg::Int(groups as i32));
+    let (n, k) = w.dims2()?;
+    gemv_kernel(x, w, gemv_default_split(n, k), Some(fused))
+}
+
+fn gemv_kernel(x: &Tensor, w: &Tensor, split: usize, fused: Option<Fused>) -> candle_core::Result<Tensor> {
     let device = cuda_device(x.device())?;
     let stream = device.cuda_stream();
-    if ![1, 2, 4].contains(&split) {
-        bail!("gemv: split {split} (1, 2 or 4)");
+    // The LoRA forms exist for the splits gemv_default_split picks.
+    if ![1, 2, 4].contains(&split) || (fused.is_some() && split == 4) {
+        bail!("gemv: split {split} (1, 2 or 4; 1 or 2 with LoRA)");
     }
     let (m, n, k) = check_gemv(x, w, 8 * split, &stream)?;
     let out = output(device, x.dtype(), &[m, n])?;
@@ -370,8 +457,10 @@ pub fn gemv_split(x: &Tensor, w: &Tensor, split: usize) -> candle_core::Result<T
         Arg::Int(k as i32),
         Arg::Int(n as i32),
     ];
-    let name = format!("gemv_{}_{m}_s{split}", suffix(x.dtype())?);
-    let grid = (n.div_ceil(8 / split) as u32, 1, 1);
+    let extra = fused.as_ref().map_or(0, |f| f.extra_blocks);
+    let (form, args) = Fused::append(fused, &args);
+    let name = format!("gemv_{form}{}_{m}_s{split}", suffix(x.dtype())?);
+    let grid = (n.div_ceil(8 / split) as u32 + extra, 1, 1);
     // SAFETY: shapes checked above; the rows start 16-byte aligned and k / split is a
     // multiple of 8, so every 16-byte load is aligned and in bounds.
     unsafe { launch(device, &name, grid, 256, &args) }?;
@@ -383,17 +472,45 @@ pub fn gemv_split(x: &Tensor, w: &Tensor, split: usize) -> candle_core::Result<T
 /// [`gemv`]'s fewer registers win on the 4096-row output and down projections. `k` must
 /// be a multiple of 32.
 pub fn matvec(x: &Tensor, w: &Tensor) -> candle_core::Result<Tensor> {
-    matvec_kernel(x, w, false)
+    matvec_kernel(x, w, false, None)
 }
 
 /// The gate/up projection and SwiGLU in one launch: `w` is `[gate; up]` (`[2·inter, k]`),
 /// the result `silu(x · gateᵀ) · (x · upᵀ)` `[m, inter]` (each rounded to the model dtype
 /// first, as the separate projection stored them).
 pub fn matvec_swiglu(x: &Tensor, w: &Tensor) -> candle_core::Result<Tensor> {
-    matvec_kernel(x, w, true)
+    matvec_kernel(x, w, true, None)
 }
 
-fn matvec_kernel(x: &Tensor, w: &Tensor, swiglu: bool) -> candle_core::Result<Tensor> {
+/// The QKV projection of a step with adapters ([`LoraDecode`]): [`matvec`] with extra
+/// blocks that compute each row's `x·Aᵀ` for Q, K and V (`entries`) into the step's
+/// [`LoraGroup::Qkv`] values, which [`attention_decode_lora`] turns into the updates.
+pub fn matvec_lora_low(
+    x: &Tensor,
+    w: &Tensor,
+    lora: &LoraDecode<'_>,
+    entries: [Option<usize>; 3],
+) -> candle_core::Result<Tensor> {
+    let groups = lora.low_groups();
+    let mut fused = lora.fused(x, "low_", LoraGroup::Qkv, &entries, (3 * x.dim(0)? * groups) as u32)?;
+    fused.args.push(Arg::Int(groups as i32));
+    matvec_kernel(x, w, false, Some(fused))
+}
+
+/// [`matvec_swiglu`] for a step with adapters: adds each row's gate and up updates
+/// (`entries`, from the step's [`LoraGroup::GateUp`] values, which
+/// [`add_rms_norm_lora_low`] computed) before SwiGLU.
+pub fn matvec_swiglu_lora(
+    x: &Tensor,
+    w: &Tensor,
+    lora: &LoraDecode<'_>,
+    entries: [Option<usize>; 2],
+) -> candle_core::Result<Tensor> {
+    let fused = lora.fused(x, "apply_", LoraGroup::GateUp, &entries, 0)?;
+    matvec_kernel(x, w, true, Some(fused))
+}
+
+fn matvec_kernel(x: &Tensor, w: &Tensor, swiglu: bool, fused: Option<Fused>) -> candle_core::Result<Tensor> {
     let device = cuda_device(x.device())?;
     let stream = device.cuda_stream();
     let (m, n, k) = check_gemv(x, w, 8 * MATVEC_SPLIT, &stream)?;
@@ -409,9 +526,11 @@ fn matvec_kernel(x: &Tensor, w: &Tensor, swiglu: bool) -> candle_core::Result<Te
         Arg::Int(k as i32),
         Arg::Int(outputs as i32),
     ];
-    let name = format!("matvec_{}{}_{m}", if swiglu { "glu_" } else { "" }, suffix(x.dtype())?);
+    let extra = fused.as_ref().map_or(0, |f| f.extra_blocks);
+    let (form, args) = Fused::append(fused, &args);
+    let name = format!("matvec_{}{form}{}_{m}", if swiglu { "glu_" } else { "" }, suffix(x.dtype())?);
     // Eight warps a block, MATVEC_SPLIT to a row (a gate/up pair for SwiGLU).
-    let grid = (outputs.div_ceil(8 / MATVEC_SPLIT) as u32, 1, 1);
+    let grid = (outputs.div_ceil(8 / MATVEC_SPLIT) as u32 + extra, 1, 1);
     // SAFETY: shapes checked above; k / MATVEC_SPLIT is a multiple of 8 and the rows start
     // 16-byte aligned, so every 16-byte load is aligned and in bounds.
     unsafe { launch(device, &name, grid, 256, &args) }?;
@@ -421,6 +540,54 @@ fn matvec_kernel(x: &Tensor, w: &Tensor, swiglu: bool) -> candle_core::Result<Te
 /// Residual connection and the next RMSNorm in one launch: returns `x + delta` and
 /// `rms_norm(x + delta) · weight` (rows of `x`, `[rows, dim]`).
 pub fn add_rms_norm(x: &Tensor, delta: &Tensor, weight: &Tensor, eps: f32) -> candle_core::Result<(Tensor, Tensor)> {
+    add_rms_norm_kernel(x, delta, weight, eps, None)
+}
+
+/// [`add_rms_norm`] for a step with adapters ([`LoraDecode`]) before the gate/up
+/// projection: two extra blocks a row compute the normed row's `x·Aᵀ` for gate and up
+/// (`entries`) into the step's [`LoraGroup::GateUp`] values, for [`matvec_swiglu_lora`].
+/// Rows must be at most 8192 wide, a multiple of 8.
+pub fn add_rms_norm_lora_low(
+    x: &Tensor,
+    delta: &Tensor,
+    weight: &Tensor,
+    eps: f32,
+    lora: &LoraDecode<'_>,
+    entries: [Option<usize>; 2],
+) -> candle_core::Result<(Tensor, Tensor)> {
+    let (rows, dim) = x.dims2()?;
+    if !dim.is_multiple_of(8) || dim > 8 * 2 * NORM_THREADS as usize {
+        bail!("add_rms_norm_lora_low: rows of {dim} (a multiple of 8, at most 8192)");
+    }
+    // Eight ranks a block: the extra blocks hold their part of A in registers across the wait.
+    let groups = lora.rows.max_rank.div_ceil(8);
+    let mut fused = lora.fused(x, "low_", LoraGroup::GateUp, &entries, (2 * rows * groups) as u32)?;
+    fused.args.push(Arg::Int(groups as i32));
+    add_rms_norm_kernel(x, delta, weight, eps, Some(fused))
+}
+
+/// [`add_rms_norm`] after the down projection of a step with adapters: `delta` (the down
+/// projection's output) first gets each row's update, from the step's
+/// [`LoraGroup::Down`] values ([`gemv_lora_low`]). `entry`: the down projection's entry.
+pub fn add_rms_norm_lora_apply(
+    x: &Tensor,
+    delta: &Tensor,
+    weight: &Tensor,
+    eps: f32,
+    lora: &LoraDecode<'_>,
+    entry: Option<usize>,
+) -> candle_core::Result<(Tensor, Tensor)> {
+    let fused = lora.fused(x, "apply_", LoraGroup::Down, &[entry], 0)?;
+    add_rms_norm_kernel(x, delta, weight, eps, Some(fused))
+}
+
+fn add_rms_norm_kernel(
+    x: &Tensor,
+    delta: &Tensor,
+    weight: &Tensor,
+    eps: f32,
+    fused: Option<Fused>,
+) -> candle_core::Result<(Tensor, Tensor)> {
     let device = cuda_device(x.device())?;
     let stream = device.cuda_stream();
     let (rows, dim) = x.dims2()?;
@@ -438,9 +605,17 @@ pub fn add_rms_norm(x: &Tensor, delta: &Tensor, weight: &Tensor, eps: f32) -> ca
         Arg::Int(dim as i32),
         Arg::Float(eps),
     ];
-    let name = format!("add_rms_norm_{}", suffix(x.dtype())?);
-    // SAFETY: shapes checked above; one block per row writes every element of both outputs.
-    unsafe { launch(device, &name, (rows as u32, 1, 1), NORM_THREADS, &args) }?;
+    let extra = fused.as_ref().map_or(0, |f| f.extra_blocks);
+    // The LoRA forms take the step's row count before their own arguments.
+    let mut base = args.to_vec();
+    if fused.is_some() {
+        base.push(Arg::Int(rows as i32));
+    }
+    let (form, args) = Fused::append(fused, &base);
+    let name = format!("add_rms_norm_{form}{}", suffix(x.dtype())?);
+    // SAFETY: shapes checked above; one block per row writes every element of both outputs
+    // (extra LoRA blocks write only the step's low-rank values).
+    unsafe { launch(device, &name, (rows as u32 + extra, 1, 1), NORM_THREADS, &args) }?;
     Ok((sum, normed))
 }
 
@@ -490,8 +665,8 @@ pub fn lora_table(
         if entry >= entries || rank != b_rank || rank == 0 || rank > LORA_MAX_RANK || !inputs.is_multiple_of(8) {
             bail!("lora table: entry {entry} of {entries}, A {:?}, B {:?}", a.dims(), b.dims());
         }
-        if a.dtype() != b.dtype() || address(a, &stream)? % 16 != 0 {
-            bail!("lora table: A and B must share the model dtype and A must be 16-byte aligned");
+        if a.dtype() != b.dtype() || address(a, &stream)? % 16 != 0 || address(b, &stream)? % 16 != 0 {
+            bail!("lora table: A and B must share the model dtype and be 16-byte aligned");
         }
         table[2 * entry] = address(a, &stream)? as i64;
         table[2 * entry + 1] = address(b, &stream)? as i64;
@@ -499,15 +674,20 @@ pub fn lora_table(
     Tensor::from_vec(table, 2 * entries, device)
 }
 
-/// Which adapter each row of a step uses, for [`lora_bgmv`]; built once per step.
+/// Which adapter each row of a step uses, for [`lora_bgmv`] and [`LoraDecode`]; built once
+/// per step.
 pub struct LoraRows {
     /// `[slots]` table addresses, `[slots]` ranks, `[slots + 1]` group starts, then the
     /// rows with an adapter, grouped by slot.
     info: Tensor,
+    /// `[rows]` each row's table address (0: no adapter), then `[rows]` its rank (0).
+    by_row: Tensor,
     rows: usize,
     slots: usize,
     /// The most rows one adapter has in the step (the grid's third dimension).
     most: usize,
+    /// The highest rank of the step's adapters.
+    max_rank: usize,
 }
 
 impl LoraRows {
@@ -537,6 +717,15 @@ impl LoraRows {
             }
             info.push(rank as i64);
         }
+        let mut by_row = vec![0i64; 2 * row_slots.len()];
+        for (row, slot) in row_slots.iter().enumerate() {
+            if let Some(&slot) = slot.as_ref() {
+                by_row[row] = info[slot];
+                by_row[row_slots.len() + row] = info[slots + slot];
+            }
+        }
+        let by_row_len = by_row.len();
+        let by_row = Tensor::from_vec(by_row, by_row_len, device)?;
         let most = groups.iter().map(Vec::len).max().unwrap_or(0);
         let mut start = 0i64;
         for group in &groups {
@@ -546,7 +735,8 @@ impl LoraRows {
         info.push(start);
         info.extend(groups.into_iter().flatten());
         let len = info.len();
-        Ok(Self { info: Tensor::from_vec(info, len, device)?, rows: row_slots.len(), slots, most })
+        let max_rank = adapters.iter().map(|&(_, rank)| rank).max().unwrap_or(0);
+        Ok(Self { info: Tensor::from_vec(info, len, device)?, by_row, rows: row_slots.len(), slots, most, max_rank })
     }
 }
 
@@ -636,4 +826,113 @@ pub fn lora_bgmv(x: &Tensor, y: &Tensor, rows: &LoraRows, segments: &[LoraSegmen
     // SAFETY: as above; it reads the low-rank values lora_shrink wrote for the same blocks'
     // (row, segment) pairs (same tables, same skipping rules).
     unsafe { launch(device, &format!("lora_expand_{suffix}"), grid, LORA_THREADS, &expand) }
+}
+
+/// The projection groups of a layer; each has its own part of [`LoraDecode`]'s buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoraGroup {
+    Qkv = 0,
+    Output = 1,
+    GateUp = 2,
+    Down = 3,
+}
+
+const LORA_GROUPS: usize = 4;
+/// Floats of one segment's low-rank values: 8 rows × [`LORA_MAX_RANK`] (LORA_ROWS in
+/// kernels.cu is [`GEMV_MAX_ROWS`]); a group has up to 3 segments.
+const LORA_SEGMENT_FLOATS: usize = GEMV_MAX_ROWS * LORA_MAX_RANK;
+const LORA_GROUP_FLOATS: usize = 3 * LORA_SEGMENT_FLOATS;
+
+/// LoRA fused into a decode step's kernels (steps of at most [`GEMV_MAX_ROWS`] rows): no
+/// launch of its own. Each group's `x·Aᵀ` is computed by the kernel that has `x` (or extra
+/// blocks of its launch) and the update added by the kernel that next touches the
+/// projection's output; see the notes in kernels.cu. Holds the step's low-rank values, one
+/// layer's worth reused by every layer (each kernel writes only after the one before it
+/// has finished), each head's part of the output projection's, and per row a count of
+/// heads done (zero between layers).
+pub struct LoraDecode<'a> {
+    rows: &'a LoraRows,
+    low: Tensor,
+    heads: usize,
+}
+
+impl<'a> LoraDecode<'a> {
+    /// `None` for steps of more than [`GEMV_MAX_ROWS`] rows (they take [`lora_bgmv`]);
+    /// `heads`: the model's query heads.
+    pub fn new(rows: &'a LoraRows, heads: usize) -> candle_core::Result<Option<Self>> {
+        if rows.rows == 0 || rows.rows > GEMV_MAX_ROWS {
+            return Ok(None);
+        }
+        let floats = LORA_GROUPS * LORA_GROUP_FLOATS + heads * LORA_SEGMENT_FLOATS + GEMV_MAX_ROWS;
+        let low = Tensor::zeros(floats, DType::F32, rows.info.device())?;
+        Ok(Some(Self { rows, low, heads }))
+    }
+
+    /// Extra blocks per (segment, row) of a projection launch that computes `x·Aᵀ`:
+    /// LORA_LOW_RANKS (4) ranks each.
+    fn low_groups(&self) -> usize {
+        self.rows.max_rank.div_ceil(4)
+    }
+
+    /// The device address of `group`'s values.
+    fn group(&self, group: LoraGroup, stream: &CudaStream) -> candle_core::Result<u64> {
+        self.at(group as usize * LORA_GROUP_FLOATS, stream)
+    }
+
+    /// Where each head's part of the output projection's values starts, and the per-row
+    /// counters (u32, after them).
+    fn output_parts(&self, stream: &CudaStream) -> candle_core::Result<(u64, u64)> {
+        let parts = LORA_GROUPS * LORA_GROUP_FLOATS;
+        Ok((self.at(parts, stream)?, self.at(parts + self.heads * LORA_SEGMENT_FLOATS, stream)?))
+    }
+
+    fn at(&self, floats: usize, stream: &CudaStream) -> candle_core::Result<u64> {
+        Ok(address(&self.low, stream)? + (floats * std::mem::size_of::<f32>()) as u64)
+    }
+
+    /// The arguments a fused launch for `group` appends (`x` is the launch's input, whose
+    /// rows must be the step's).
+    fn fused(
+        &self,
+        x: &Tensor,
+        form: &'static str,
+        group: LoraGroup,
+        entries: &[Option<usize>],
+        extra_blocks: u32,
+    ) -> candle_core::Result<Fused> {
+        let stream = cuda_device(x.device())?.cuda_stream();
+        if x.dim(0)? != self.rows.rows {
+            bail!("lora: {} input rows for a step of {}", x.dim(0)?, self.rows.rows);
+        }
+        let mut args = vec![Arg::Ptr(address(&self.rows.by_row, &stream)?), Arg::Ptr(self.group(group, &stream)?)];
+        args.extend(entries.iter().copied().map(entry_arg));
+        Ok(Fused { form, args, extra_blocks })
+    }
+}
+
+/// A table entry as the kernels take it (-1: none).
+fn entry_arg(entry: Option<usize>) -> Arg {
+    Arg::Int(entry.and_then(|e| i32::try_from(e).ok()).unwrap_or(-1))
+}
+
+/// The LoRA form of a launch: the kernel name's infix, the arguments it appends, and the
+/// extra blocks it launches before the projection's.
+struct Fused {
+    form: &'static str,
+    args: Vec<Arg>,
+    extra_blocks: u32,
+}
+
+impl Fused {
+    /// The kernel name infix ("" without LoRA) and the full argument list.
+    fn append(fused: Option<Fused>, base: &[Arg]) -> (&'static str, Vec<Arg>) {
+        let mut args = base.to_vec();
+        match fused {
+            None => ("", args),
+            Some(fused) => {
+                args.extend(fused.args);
+                (fused.form, args)
+            }
+        }
+    }
 }
