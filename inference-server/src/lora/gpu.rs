@@ -20,8 +20,10 @@ pub struct GpuAdapter {
     /// `A` `[r, in]` and `s·B` `[out, r]` of every adapted projection; the table holds
     /// their addresses, so they live exactly as long as it does.
     matrices: Vec<(Tensor, Tensor)>,
-    /// [`cuda::lora_table`]: addresses per (layer, projection).
+    /// [`cuda::lora_table`]: addresses per (layer, projection), and its host copy (decode
+    /// steps gather each row's addresses from it).
     table: Tensor,
+    host_table: Vec<i64>,
     /// Which entries the adapter has (to skip launches no adapter of a step needs).
     present: Vec<bool>,
     rank: usize,
@@ -53,8 +55,8 @@ impl GpuAdapter {
         }
         let refs: Vec<(usize, &Tensor, &Tensor)> =
             indexed.iter().zip(&placed).map(|(&index, (a, b))| (index, a, b)).collect();
-        let table = cuda::lora_table(device, entries, &refs)?;
-        Ok(Self { matrices: placed, table, present, rank })
+        let (table, host_table) = cuda::lora_table(device, entries, &refs)?;
+        Ok(Self { matrices: placed, table, host_table, present, rank })
     }
 
     /// Device memory of the matrices.
@@ -67,8 +69,8 @@ impl GpuAdapter {
         entry(layer, target).and_then(|e| self.present.get(e).copied()).unwrap_or(false)
     }
 
-    /// The device table of matrix addresses and the rank, for a step's slots.
-    pub(crate) fn table(&self) -> (&Tensor, usize) {
-        (&self.table, self.rank)
+    /// The device table of matrix addresses, its host copy and the rank, for a step's slots.
+    pub(crate) fn table(&self) -> (&Tensor, &[i64], usize) {
+        (&self.table, &self.host_table, self.rank)
     }
 }

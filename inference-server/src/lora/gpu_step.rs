@@ -56,7 +56,7 @@ impl<'a> GpuLoraStep<'a> {
             };
             row_slots.extend(std::iter::repeat_n(slot, len));
         }
-        let tables: Vec<(&Tensor, usize)> = used.iter().map(|a| a.table()).collect();
+        let tables: Vec<(&Tensor, &[i64], usize)> = used.iter().map(|a| a.table()).collect();
         let rows = LoraRows::new(device, &row_slots, &tables)?;
         Ok(Some(Self { rows, adapters: used }))
     }

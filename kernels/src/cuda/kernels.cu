@@ -73,9 +73,12 @@ template <typename T> __device__ __forceinline__ void unpack8(const uint4 &raw, 
 // per group, low[(segment * LORA_ROWS + row) * LORA_MAX_RANK + j] within it, reused by
 // every layer: a kernel writes only after pdl_wait, which returns once the kernel before
 // has finished, and that one waited for its own predecessor, so no earlier reader of a
-// part is still running when the next layer writes it. by_row: [rows] each row's adapter
-// table (0: none), [rows] its rank. Every load a kernel makes before pdl_wait is of
-// adapter matrices or tables, which no kernel of the step writes.
+// part is still running when the next layer writes it. by_row: [rows] each row's rank (0:
+// no adapter), then for every table entry and row the addresses of A and s·B at rows +
+// (entry · rows + row) · 2 (0 where the row's adapter leaves that projection alone), so a
+// lookup is one round trip, not a chain through the adapter's table. Every load a kernel
+// makes before pdl_wait is of adapter matrices or tables, which no kernel of the step
+// writes.
 constexpr int LORA_THREADS = 256, LORA_COLS = 2048, LORA_MAX_RANK = 64, LORA_GROUP = 16, LORA_ROWS = 8;
 // The most rows a decode matrix-vector kernel takes (GEMV_MAX_ROWS in mod.rs).
 constexpr int GEMV_ROWS_MAX = 8;
@@ -90,12 +93,11 @@ struct LoraMats {
 __device__ __forceinline__ LoraMats lora_mats(const long long *by_row, int rows, int m, int entry) {
     LoraMats mats{nullptr, nullptr, 0};
     if (entry < 0 || m >= rows) return mats;
-    const long long *table = reinterpret_cast<const long long *>(by_row[m]);
-    const int rank = (int)by_row[rows + m];
-    if (table == nullptr || rank <= 0 || rank > LORA_MAX_RANK) return mats;
-    const void *a = reinterpret_cast<const void *>(table[2 * entry]);
-    const void *b = reinterpret_cast<const void *>(table[2 * entry + 1]);
-    if (a == nullptr || b == nullptr) return mats;
+    const int rank = (int)by_row[m];
+    const long long *pair = by_row + rows + ((size_t)entry * rows + m) * 2;
+    const void *a = reinterpret_cast<const void *>(pair[0]);
+    const void *b = reinterpret_cast<const void *>(pair[1]);
+    if (rank <= 0 || rank > LORA_MAX_RANK || a == nullptr || b == nullptr) return mats;
     return LoraMats{a, b, rank};
 }
 
@@ -504,12 +506,16 @@ template <int SEGS, int M> struct LoraRowsShared {
     const void *b[SEGS][M];
     int rank[SEGS][M];
 
-    __device__ __forceinline__ void fill(const LoraProjection lora) {
+    // Also asks L2 for B's rows of the block's output columns [first, first + columns).
+    template <typename T> __device__ __forceinline__ void fill(const LoraProjection lora, int first, int columns) {
         if (threadIdx.x < SEGS * M) {
             const int seg = threadIdx.x / M, m = threadIdx.x % M;
             const LoraMats mats = lora_mats(lora.by_row, M, m, lora.entries[seg]);
             b[seg][m] = mats.b;
             rank[seg][m] = mats.rank;
+            if (mats.rank > 0)
+                for (int n = first; n < first + columns; n++)
+                    l2_prefetch(static_cast<const T *>(mats.b) + (size_t)n * mats.rank);
         }
     }
 
@@ -556,7 +562,8 @@ __device__ void gemv(const T *x, const T *w, T *y, int K, int N, const LoraProje
     if (k + 3 * 256 < span)
 #pragma unroll
         for (int u = 0; u < 4; u++) wv[u] = __ldg(reinterpret_cast<const uint4 *>(wr + k + u * 256));
-    if constexpr (LR == LORA_APPLY) lora_rows.fill(lora);
+    if constexpr (LR == LORA_APPLY)
+        lora_rows.template fill<T>(lora, block * (8 / SPLIT), min(8 / SPLIT, N - block * (8 / SPLIT)));
     pdl_trigger();
     pdl_wait();
     // Four independent 16-byte weight loads in flight per lane before any arithmetic.
@@ -842,7 +849,8 @@ __device__ void matvec(const T *x, const T *w, T *y, int K, int N, const LoraPro
     uint4 wv[R][U];
     int k = lane * 8;
     load_any_round<U, R>(wv, rows, k, 0, span);
-    if constexpr (LR == LORA_APPLY) lora_rows.fill(lora);
+    if constexpr (LR == LORA_APPLY)
+        lora_rows.template fill<T>(lora, block * GROUPS, min(GROUPS, N - block * GROUPS));
     pdl_trigger();
     pdl_wait();
     while (true) {
@@ -1053,8 +1061,8 @@ __device__ void add_rms_norm_apply(const T *x, const T *delta, const T *weight, 
 #pragma unroll
             for (int c = 0; c < 8; c++) update[c] = lora_dot<T>(b_raw[c], low, mats.rank);
         }
-        return add_rms_norm_row(x + row, delta + row, weight, sum + row, normed + row, dim, eps, LoraMats{nullptr, nullptr, 0},
-                                nullptr, true, update);
+        return add_rms_norm_row(x + row, delta + row, weight, sum + row, normed + row, dim, eps,
+                                LoraMats{nullptr, nullptr, 0}, nullptr, true, update);
     }
     if ((int)threadIdx.x < mats.rank) low_s[threadIdx.x] = low_at(lora.low, 0, m)[threadIdx.x];
     __syncthreads();
@@ -1378,7 +1386,8 @@ constexpr int GEMV_LOW_BLOCKS[3][GEMV_ROWS_MAX + 1] = {
 
 // The LoRA forms (see LoraRole) for the splits the output and down projections use.
 #define GEMV_LORA(NAME, T, M, SPLIT)                                                                               \
-    extern "C" __global__ void __launch_bounds__(256, GEMV_LOW_BLOCKS[SPLIT][M]) gemv_low_##NAME##_##M##_s##SPLIT(                            \
+    extern "C" __global__ void __launch_bounds__(256, GEMV_LOW_BLOCKS[SPLIT][M])                                   \
+        gemv_low_##NAME##_##M##_s##SPLIT(                                                                          \
         const T *x, const T *w, T *y, int K, int N, const long long *by_row, float *low, int entry, int groups) {  \
         gemv<T, M, SPLIT, LORA_LOW>(x, w, y, K, N, LoraProjection{by_row, low, {entry, -1, -1}}, groups);          \
     }                                                                                                              \
@@ -1410,7 +1419,7 @@ constexpr int MV_SPLIT = 4, MV_LOADS = 4;
                                                                               int N) {                             \
         matvec<T, M, 2, MV_SPLIT, MV_LOADS, SWIGLU>(x, w, y, K, N);                                                \
     }                                                                                                              \
-    extern "C" __global__ void __launch_bounds__(256, MV_LOW_BLOCKS[M]) matvec_low_##NAME##_##M(                                     \
+    extern "C" __global__ void __launch_bounds__(256, MV_LOW_BLOCKS[M]) matvec_low_##NAME##_##M(                   \
         const T *x, const T *w, T *y, int K, int N, const long long *by_row, float *low, int entry0, int entry1,   \
         int entry2, int groups) {                                                                                  \
         matvec<T, M, 1, MV_SPLIT, MV_LOADS, PLAIN, LORA_LOW>(                                                      \

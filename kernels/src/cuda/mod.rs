@@ -326,7 +326,7 @@ pub fn attention_decode_lora(
     }
     let (parts, counters) = lora.output_parts(&stream)?;
     let mut args = vec![
-        Arg::Ptr(address(&lora.rows.by_row, &stream)?),
+        Arg::Ptr(lora.by_row(&stream)?),
         Arg::Ptr(lora.group(LoraGroup::Qkv, &stream)?),
         Arg::Ptr(lora.group(LoraGroup::Output, &stream)?),
         Arg::Ptr(parts),
@@ -650,13 +650,13 @@ const LORA_COLS: usize = 2048;
 
 /// An adapter's table on the device, for [`lora_bgmv`]: for each entry (a projection of a
 /// layer, numbered by the caller) the addresses of `A` (`[rank, in]`) and of `s·B`
-/// (`[out, rank]`), 0 where the adapter has none. The matrices must outlive the table
-/// (the caller keeps both together).
+/// (`[out, rank]`), 0 where the adapter has none; returned with its host copy. The
+/// matrices must outlive the table (the caller keeps both together).
 pub fn lora_table(
     device: &Device,
     entries: usize,
     matrices: &[(usize, &Tensor, &Tensor)],
-) -> candle_core::Result<Tensor> {
+) -> candle_core::Result<(Tensor, Vec<i64>)> {
     let stream = cuda_device(device)?.cuda_stream();
     let mut table = vec![0i64; 2 * entries];
     for &(entry, a, b) in matrices {
@@ -671,7 +671,7 @@ pub fn lora_table(
         table[2 * entry] = address(a, &stream)? as i64;
         table[2 * entry + 1] = address(b, &stream)? as i64;
     }
-    Tensor::from_vec(table, 2 * entries, device)
+    Ok((Tensor::from_vec(table.clone(), 2 * entries, device)?, table))
 }
 
 /// Which adapter each row of a step uses, for [`lora_bgmv`] and [`LoraDecode`]; built once
@@ -680,8 +680,9 @@ pub struct LoraRows {
     /// `[slots]` table addresses, `[slots]` ranks, `[slots + 1]` group starts, then the
     /// rows with an adapter, grouped by slot.
     info: Tensor,
-    /// `[rows]` each row's table address (0: no adapter), then `[rows]` its rank (0).
-    by_row: Tensor,
+    /// For steps of up to [`GEMV_MAX_ROWS`] rows ([`LoraDecode`]): `[rows]` each row's rank
+    /// (0: no adapter), then `[entries, rows, 2]` the addresses of each row's A and s·B.
+    by_row: Option<Tensor>,
     rows: usize,
     slots: usize,
     /// The most rows one adapter has in the step (the grid's third dimension).
@@ -692,11 +693,12 @@ pub struct LoraRows {
 
 impl LoraRows {
     /// `row_slots[row]` names the slot of the row's adapter (`None`: the row has none);
-    /// `adapters[slot]` is that adapter's [`lora_table`] and rank.
+    /// `adapters[slot]` is that adapter's [`lora_table`], the table's host copy and the
+    /// adapter's rank.
     pub fn new(
         device: &Device,
         row_slots: &[Option<usize>],
-        adapters: &[(&Tensor, usize)],
+        adapters: &[(&Tensor, &[i64], usize)],
     ) -> candle_core::Result<Self> {
         let stream = cuda_device(device)?.cuda_stream();
         let slots = adapters.len();
@@ -708,24 +710,32 @@ impl LoraRows {
             }
         }
         let mut info = Vec::with_capacity(3 * slots + 1 + row_slots.len());
-        for (table, _) in adapters {
+        for (table, _, _) in adapters {
             info.push(address(table, &stream)? as i64);
         }
-        for &(_, rank) in adapters {
+        for &(_, _, rank) in adapters {
             if rank == 0 || rank > LORA_MAX_RANK {
                 bail!("lora rows: rank {rank} (1 to {LORA_MAX_RANK})");
             }
             info.push(rank as i64);
         }
-        let mut by_row = vec![0i64; 2 * row_slots.len()];
-        for (row, slot) in row_slots.iter().enumerate() {
-            if let Some(&slot) = slot.as_ref() {
-                by_row[row] = info[slot];
-                by_row[row_slots.len() + row] = info[slots + slot];
+        let by_row = if row_slots.is_empty() || row_slots.len() > GEMV_MAX_ROWS {
+            None
+        } else {
+            let rows = row_slots.len();
+            let entries = adapters.iter().map(|(_, host, _)| host.len() / 2).max().unwrap_or(0);
+            let mut by_row = vec![0i64; rows + entries * rows * 2];
+            for (row, slot) in row_slots.iter().enumerate() {
+                let Some(&(_, host, rank)) = slot.and_then(|slot| adapters.get(slot)) else { continue };
+                by_row[row] = rank as i64;
+                for (entry, pair) in host.chunks_exact(2).enumerate() {
+                    let at = rows + (entry * rows + row) * 2;
+                    by_row[at..at + 2].copy_from_slice(pair);
+                }
             }
-        }
-        let by_row_len = by_row.len();
-        let by_row = Tensor::from_vec(by_row, by_row_len, device)?;
+            let len = by_row.len();
+            Some(Tensor::from_vec(by_row, len, device)?)
+        };
         let most = groups.iter().map(Vec::len).max().unwrap_or(0);
         let mut start = 0i64;
         for group in &groups {
@@ -735,7 +745,7 @@ impl LoraRows {
         info.push(start);
         info.extend(groups.into_iter().flatten());
         let len = info.len();
-        let max_rank = adapters.iter().map(|&(_, rank)| rank).max().unwrap_or(0);
+        let max_rank = adapters.iter().map(|&(_, _, rank)| rank).max().unwrap_or(0);
         Ok(Self { info: Tensor::from_vec(info, len, device)?, by_row, rows: row_slots.len(), slots, most, max_rank })
     }
 }
@@ -860,7 +870,7 @@ impl<'a> LoraDecode<'a> {
     /// `None` for steps of more than [`GEMV_MAX_ROWS`] rows (they take [`lora_bgmv`]);
     /// `heads`: the model's query heads.
     pub fn new(rows: &'a LoraRows, heads: usize) -> candle_core::Result<Option<Self>> {
-        if rows.rows == 0 || rows.rows > GEMV_MAX_ROWS {
+        if rows.rows == 0 || rows.rows > GEMV_MAX_ROWS || rows.by_row.is_none() {
             return Ok(None);
         }
         let floats = LORA_GROUPS * LORA_GROUP_FLOATS + heads * LORA_SEGMENT_FLOATS + GEMV_MAX_ROWS;
@@ -872,6 +882,13 @@ impl<'a> LoraDecode<'a> {
     /// LORA_LOW_RANKS (4) ranks each.
     fn low_groups(&self) -> usize {
         self.rows.max_rank.div_ceil(4)
+    }
+
+    fn by_row(&self, stream: &CudaStream) -> candle_core::Result<u64> {
+        match &self.rows.by_row {
+            Some(by_row) => address(by_row, stream),
+            None => bail!("lora: no per-row table for a step of {} rows", self.rows.rows),
+        }
     }
 
     /// The device address of `group`'s values.
@@ -904,7 +921,7 @@ impl<'a> LoraDecode<'a> {
         if x.dim(0)? != self.rows.rows {
             bail!("lora: {} input rows for a step of {}", x.dim(0)?, self.rows.rows);
         }
-        let mut args = vec![Arg::Ptr(address(&self.rows.by_row, &stream)?), Arg::Ptr(self.group(group, &stream)?)];
+        let mut args = vec![Arg::Ptr(self.by_row(&stream)?), Arg::Ptr(self.group(group, &stream)?)];
         args.extend(entries.iter().copied().map(entry_arg));
         Ok(Fused { form, args, extra_blocks })
     }
