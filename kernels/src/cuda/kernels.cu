@@ -1217,21 +1217,8 @@ __device__ __forceinline__ void lora_update(T *yr, const T *b, const float *low,
         }
         return;
     }
-    for (int c = first + threadIdx.x; c < last; c += LORA_THREADS) {
-        const T *br = b + (size_t)c * rank;
-        float d = 0.f;
-        if (rank % 8 == 0) {
-            for (int j = 0; j < rank; j += 8) {
-                float bv[8];
-                unpack8<T>(*reinterpret_cast<const uint4 *>(br + j), bv);
-#pragma unroll
-                for (int e = 0; e < 8; e++) d += low[j + e] * bv[e];
-            }
-        } else {
-            for (int j = 0; j < rank; j++) d += low[j] * to_f(br[j]);
-        }
-        yr[c] = from_f<T>(to_f(yr[c]) + d);
-    }
+    for (int c = first + threadIdx.x; c < last; c += LORA_THREADS)
+        yr[c] = from_f<T>(to_f(yr[c]) + lora_delta<T>(b, rank, c, low));
 }
 
 template <typename T>

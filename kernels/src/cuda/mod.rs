@@ -367,7 +367,7 @@ fn attention_decode_kernel(
         Arg::Int(heads.kv_heads as i32),
         Arg::Float(1f32 / (HEAD_DIM as f32).sqrt()),
     ];
-    let (form, args) = Fused::append(fused, &args);
+    let (form, args, _) = Fused::append(fused, &args);
     let name = format!("attention_decode_{form}{}", suffix(qkv.dtype())?);
     let grid = (rows as u32, heads.heads as u32, 1);
     // SAFETY: as for rope_append; the caller guarantees one row per sequence. With LoRA,
@@ -457,8 +457,7 @@ fn gemv_kernel(x: &Tensor, w: &Tensor, split: usize, fused: Option<Fused>) -> ca
         Arg::Int(k as i32),
         Arg::Int(n as i32),
     ];
-    let extra = fused.as_ref().map_or(0, |f| f.extra_blocks);
-    let (form, args) = Fused::append(fused, &args);
+    let (form, args, extra) = Fused::append(fused, &args);
     let name = format!("gemv_{form}{}_{m}_s{split}", suffix(x.dtype())?);
     let grid = (n.div_ceil(8 / split) as u32 + extra, 1, 1);
     // SAFETY: shapes checked above; the rows start 16-byte aligned and k / split is a
@@ -526,8 +525,7 @@ fn matvec_kernel(x: &Tensor, w: &Tensor, swiglu: bool, fused: Option<Fused>) -> 
         Arg::Int(k as i32),
         Arg::Int(outputs as i32),
     ];
-    let extra = fused.as_ref().map_or(0, |f| f.extra_blocks);
-    let (form, args) = Fused::append(fused, &args);
+    let (form, args, extra) = Fused::append(fused, &args);
     let name = format!("matvec_{}{form}{}_{m}", if swiglu { "glu_" } else { "" }, suffix(x.dtype())?);
     // Eight warps a block, MATVEC_SPLIT to a row (a gate/up pair for SwiGLU).
     let grid = (outputs.div_ceil(8 / MATVEC_SPLIT) as u32 + extra, 1, 1);
@@ -605,13 +603,12 @@ fn add_rms_norm_kernel(
         Arg::Int(dim as i32),
         Arg::Float(eps),
     ];
-    let extra = fused.as_ref().map_or(0, |f| f.extra_blocks);
     // The LoRA forms take the step's row count before their own arguments.
     let mut base = args.to_vec();
     if fused.is_some() {
         base.push(Arg::Int(rows as i32));
     }
-    let (form, args) = Fused::append(fused, &base);
+    let (form, args, extra) = Fused::append(fused, &base);
     let name = format!("add_rms_norm_{form}{}", suffix(x.dtype())?);
     // SAFETY: shapes checked above; one block per row writes every element of both outputs
     // (extra LoRA blocks write only the step's low-rank values).
@@ -941,14 +938,14 @@ struct Fused {
 }
 
 impl Fused {
-    /// The kernel name infix ("" without LoRA) and the full argument list.
-    fn append(fused: Option<Fused>, base: &[Arg]) -> (&'static str, Vec<Arg>) {
+    /// The kernel name infix ("" without LoRA), the full argument list and the extra blocks.
+    fn append(fused: Option<Fused>, base: &[Arg]) -> (&'static str, Vec<Arg>, u32) {
         let mut args = base.to_vec();
         match fused {
-            None => ("", args),
+            None => ("", args, 0),
             Some(fused) => {
                 args.extend(fused.args);
-                (fused.form, args)
+                (fused.form, args, fused.extra_blocks)
             }
         }
     }
