@@ -367,7 +367,7 @@ fn attention_decode_kernel(
         Arg::Int(heads.kv_heads as i32),
         Arg::Float(1f32 / (HEAD_DIM as f32).sqrt()),
     ];
-    let (form, args, _) = Fused::append(fused, &args);
+    let (form, args, _) = Fused::append(fused, args.to_vec());
     let name = format!("attention_decode_{form}{}", suffix(qkv.dtype())?);
     let grid = (rows as u32, heads.heads as u32, 1);
     // SAFETY: as for rope_append; the caller guarantees one row per sequence. With LoRA,
@@ -434,9 +434,7 @@ pub fn gemv_lora_low(
     lora: &LoraDecode<'_>,
     entry: Option<usize>,
 ) -> candle_core::Result<Tensor> {
-    let groups = lora.low_groups();
-    let mut fused = lora.fused(x, "low_", LoraGroup::Down, &[entry], (x.dim(0)? * groups) as u32)?;
-    fused.args.push(Arg::Int(groups as i32));
+    let fused = lora.fused_low(x, LoraGroup::Down, &[entry], lora.low_groups())?;
     let (n, k) = w.dims2()?;
     gemv_kernel(x, w, gemv_default_split(n, k), Some(fused))
 }
@@ -457,7 +455,7 @@ fn gemv_kernel(x: &Tensor, w: &Tensor, split: usize, fused: Option<Fused>) -> ca
         Arg::Int(k as i32),
         Arg::Int(n as i32),
     ];
-    let (form, args, extra) = Fused::append(fused, &args);
+    let (form, args, extra) = Fused::append(fused, args.to_vec());
     let name = format!("gemv_{form}{}_{m}_s{split}", suffix(x.dtype())?);
     let grid = (n.div_ceil(8 / split) as u32 + extra, 1, 1);
     // SAFETY: shapes checked above; the rows start 16-byte aligned and k / split is a
@@ -490,9 +488,7 @@ pub fn matvec_lora_low(
     lora: &LoraDecode<'_>,
     entries: [Option<usize>; 3],
 ) -> candle_core::Result<Tensor> {
-    let groups = lora.low_groups();
-    let mut fused = lora.fused(x, "low_", LoraGroup::Qkv, &entries, (3 * x.dim(0)? * groups) as u32)?;
-    fused.args.push(Arg::Int(groups as i32));
+    let fused = lora.fused_low(x, LoraGroup::Qkv, &entries, lora.low_groups())?;
     matvec_kernel(x, w, false, Some(fused))
 }
 
@@ -525,7 +521,7 @@ fn matvec_kernel(x: &Tensor, w: &Tensor, swiglu: bool, fused: Option<Fused>) -> 
         Arg::Int(k as i32),
         Arg::Int(outputs as i32),
     ];
-    let (form, args, extra) = Fused::append(fused, &args);
+    let (form, args, extra) = Fused::append(fused, args.to_vec());
     let name = format!("matvec_{}{form}{}_{m}", if swiglu { "glu_" } else { "" }, suffix(x.dtype())?);
     // Eight warps a block, MATVEC_SPLIT to a row (a gate/up pair for SwiGLU).
     let grid = (outputs.div_ceil(8 / MATVEC_SPLIT) as u32 + extra, 1, 1);
@@ -542,8 +538,9 @@ pub fn add_rms_norm(x: &Tensor, delta: &Tensor, weight: &Tensor, eps: f32) -> ca
 }
 
 /// [`add_rms_norm`] for a step with adapters ([`LoraDecode`]) before the gate/up
-/// projection: two extra blocks a row compute the normed row's `x·Aᵀ` for gate and up
-/// (`entries`) into the step's [`LoraGroup::GateUp`] values, for [`matvec_swiglu_lora`].
+/// projection: extra blocks (per row, for gate and for up, one per 8 ranks) compute the
+/// normed row's `x·Aᵀ` for gate and up (`entries`) into the step's [`LoraGroup::GateUp`]
+/// values, for [`matvec_swiglu_lora`].
 /// Rows must be at most 8192 wide, a multiple of 8.
 pub fn add_rms_norm_lora_low(
     x: &Tensor,
@@ -553,14 +550,12 @@ pub fn add_rms_norm_lora_low(
     lora: &LoraDecode<'_>,
     entries: [Option<usize>; 2],
 ) -> candle_core::Result<(Tensor, Tensor)> {
-    let (rows, dim) = x.dims2()?;
+    let dim = x.dim(1)?;
     if !dim.is_multiple_of(8) || dim > 8 * 2 * NORM_THREADS as usize {
         bail!("add_rms_norm_lora_low: rows of {dim} (a multiple of 8, at most 8192)");
     }
     // Eight ranks a block: the extra blocks hold their part of A in registers across the wait.
-    let groups = lora.rows.max_rank.div_ceil(8);
-    let mut fused = lora.fused(x, "low_", LoraGroup::GateUp, &entries, (2 * rows * groups) as u32)?;
-    fused.args.push(Arg::Int(groups as i32));
+    let fused = lora.fused_low(x, LoraGroup::GateUp, &entries, lora.rows.max_rank.div_ceil(8))?;
     add_rms_norm_kernel(x, delta, weight, eps, Some(fused))
 }
 
@@ -604,11 +599,11 @@ fn add_rms_norm_kernel(
         Arg::Float(eps),
     ];
     // The LoRA forms take the step's row count before their own arguments.
-    let mut base = args.to_vec();
+    let mut args = args.to_vec();
     if fused.is_some() {
-        base.push(Arg::Int(rows as i32));
+        args.push(Arg::Int(rows as i32));
     }
-    let (form, args, extra) = Fused::append(fused, &base);
+    let (form, args, extra) = Fused::append(fused, args);
     let name = format!("add_rms_norm_{form}{}", suffix(x.dtype())?);
     // SAFETY: shapes checked above; one block per row writes every element of both outputs
     // (extra LoRA blocks write only the step's low-rank values).
@@ -662,11 +657,12 @@ pub fn lora_table(
         if entry >= entries || rank != b_rank || rank == 0 || rank > LORA_MAX_RANK || !inputs.is_multiple_of(8) {
             bail!("lora table: entry {entry} of {entries}, A {:?}, B {:?}", a.dims(), b.dims());
         }
-        if a.dtype() != b.dtype() || address(a, &stream)? % 16 != 0 || address(b, &stream)? % 16 != 0 {
+        let (a_at, b_at) = (address(a, &stream)?, address(b, &stream)?);
+        if a.dtype() != b.dtype() || a_at % 16 != 0 || b_at % 16 != 0 {
             bail!("lora table: A and B must share the model dtype and be 16-byte aligned");
         }
-        table[2 * entry] = address(a, &stream)? as i64;
-        table[2 * entry + 1] = address(b, &stream)? as i64;
+        table[2 * entry] = a_at as i64;
+        table[2 * entry + 1] = b_at as i64;
     }
     Ok((Tensor::from_vec(table.clone(), 2 * entries, device)?, table))
 }
@@ -922,6 +918,21 @@ impl<'a> LoraDecode<'a> {
         args.extend(entries.iter().copied().map(entry_arg));
         Ok(Fused { form, args, extra_blocks })
     }
+
+    /// The arguments of a launch whose extra blocks compute `group`'s `x·Aᵀ`: `groups`
+    /// blocks (of the kernel's ranks each) per row and entry, their count appended last.
+    fn fused_low(
+        &self,
+        x: &Tensor,
+        group: LoraGroup,
+        entries: &[Option<usize>],
+        groups: usize,
+    ) -> candle_core::Result<Fused> {
+        let extra_blocks = (entries.len() * self.rows.rows * groups) as u32;
+        let mut fused = self.fused(x, "low_", group, entries, extra_blocks)?;
+        fused.args.push(Arg::Int(groups as i32));
+        Ok(fused)
+    }
 }
 
 /// A table entry as the kernels take it (-1: none).
@@ -939,8 +950,7 @@ struct Fused {
 
 impl Fused {
     /// The kernel name infix ("" without LoRA), the full argument list and the extra blocks.
-    fn append(fused: Option<Fused>, base: &[Arg]) -> (&'static str, Vec<Arg>, u32) {
-        let mut args = base.to_vec();
+    fn append(fused: Option<Fused>, mut args: Vec<Arg>) -> (&'static str, Vec<Arg>, u32) {
         match fused {
             None => ("", args, 0),
             Some(fused) => {
