@@ -408,10 +408,7 @@ impl Llama {
         let inter = stride / 2;
         let mut dims = x.dims().to_vec();
         *dims.last_mut().unwrap_or(&mut 0) = inter;
-        if !add_adapters_on_host(lora, layer_index, x, &mut values, stride, &[(Target::Gate, 0), (Target::Up, inter)])?
-        {
-            return Ok(None);
-        }
+        add_adapters_on_host(lora, layer_index, x, &mut values, stride, &[(Target::Gate, 0), (Target::Up, inter)])?;
         let mut out = vec![0f32; values.len() / 2];
         netgpt_kernels::swiglu(&values, inter, &mut out);
         Ok(Some(Tensor::from_vec(out, dims, &self.device)?))
@@ -448,9 +445,7 @@ impl Llama {
             return Err(ModelError::Invalid(format!("stacked Q/K/V output of width {width} for {total} tokens")));
         }
         let targets = [(Target::Q, 0), (Target::K, q_width), (Target::V, q_width + kv_width)];
-        if !add_adapters_on_host(lora, layer_index, x, &mut data, width, &targets)? {
-            return Ok(None);
-        }
+        add_adapters_on_host(lora, layer_index, x, &mut data, width, &targets)?;
         let data = data.as_slice();
         let heads = Heads { kv_heads: c.kv_head_count, groups: c.head_count / c.kv_head_count, head_dim: c.head_dim };
         let mut out = vec![0f32; total * q_width];
@@ -581,8 +576,7 @@ impl LanguageModel for Llama {
 }
 
 /// Adds the step's adapter updates for `targets` (each with its first column) to a
-/// stacked product `y` (rows of `stride` values) of the input `x`, on the host. `false`
-/// when an adapter cannot be applied there (its matrices are not f32 on the CPU).
+/// stacked product `y` (rows of `stride` values) of the input `x`, on the host.
 fn add_adapters_on_host(
     lora: &LoraStep<'_>,
     layer: usize,
@@ -590,9 +584,9 @@ fn add_adapters_on_host(
     y: &mut [f32],
     stride: usize,
     targets: &[(Target, usize)],
-) -> candle_core::Result<bool> {
+) -> candle_core::Result<()> {
     if lora.is_empty() {
-        return Ok(true);
+        return Ok(());
     }
     let x = x.to_dtype(DType::F32)?.contiguous()?;
     with_f32(&x, |x| lora.add_on_host(layer, targets, x, y, stride))?

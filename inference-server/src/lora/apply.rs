@@ -66,7 +66,9 @@ impl<'a> LoraStep<'a> {
     /// Adds each adapter's update for projection `target` of `layer` to `y = base(x)`;
     /// `x` is `[1, tokens, in]`, `y` `[1, tokens, out]`.
     pub fn apply(&self, layer: usize, target: Target, x: &Tensor, y: Tensor) -> candle_core::Result<Tensor> {
-        if self.groups.is_empty() {
+        // No adapter of the step adapts this projection (e.g. the MLP of attention-only
+        // adapters): nothing to add, and no copy of `y`.
+        if !self.groups.iter().any(|(adapter, _)| adapter.weights(layer, target).is_some()) {
             return Ok(y);
         }
         if let Some(y) = self.apply_on_host(layer, target, x, &y)? {
@@ -91,7 +93,7 @@ impl<'a> LoraStep<'a> {
 
     /// Adds each adapter's updates for `targets` of `layer` (each with its first column in
     /// `y`) to `y`, rows of `stride` values (a stacked product), for `x` (`[tokens, in]`),
-    /// on the host. `false` when an adapter's matrices cannot be applied there.
+    /// on the host.
     ///
     /// Every (row, target, column part) is its own task, and the tasks run on all pool
     /// threads: the base projections around them keep every thread busy, and an update
@@ -107,15 +109,12 @@ impl<'a> LoraStep<'a> {
         x: &[f32],
         y: &mut [f32],
         stride: usize,
-    ) -> candle_core::Result<bool> {
+    ) -> candle_core::Result<()> {
         let threads = rayon::current_num_threads();
         let mut tasks: Vec<HostTask<'_>> = Vec::new();
         for ((adapter, _), rows) in self.groups.iter().zip(&self.host_rows) {
             for &(target, offset) in targets {
                 let Some(weights) = adapter.weights(layer, target) else { continue };
-                if !weights.on_host() {
-                    return Ok(false);
-                }
                 let outputs = weights.outputs();
                 for &row in rows {
                     tasks.push(HostTask { weights, row, start: row * stride + offset, columns: 0..outputs });
@@ -159,7 +158,7 @@ impl<'a> LoraStep<'a> {
         } else {
             work.into_iter().try_for_each(run)?;
         }
-        Ok(true)
+        Ok(())
     }
 
     /// Decode-sized steps on the host: a rank-8 update of a few rows is a few thousand
@@ -183,10 +182,7 @@ impl<'a> LoraStep<'a> {
         let x = x.contiguous()?;
         let mut out = y.flatten_all()?.to_vec1::<f32>()?;
         let stride = y.dims().last().copied().unwrap_or(0);
-        let handled = netgpt_kernels::with_f32(&x, |x| self.add_on_host(layer, &[(target, 0)], x, &mut out, stride))??;
-        if !handled {
-            return Ok(None);
-        }
+        netgpt_kernels::with_f32(&x, |x| self.add_on_host(layer, &[(target, 0)], x, &mut out, stride))??;
         Ok(Some(Tensor::from_vec(out, y.dims(), y.device())?))
     }
 }

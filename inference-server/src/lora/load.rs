@@ -81,15 +81,6 @@ pub enum HostPrecision {
     F32,
 }
 
-impl HostPrecision {
-    fn dtype(self) -> DType {
-        match self {
-            Self::F16 => DType::F16,
-            Self::F32 => DType::F32,
-        }
-    }
-}
-
 /// A projection of the base an adapter may target.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModuleShape {
@@ -233,39 +224,81 @@ impl LoraLayout {
 }
 
 /// One adapted projection, prepared for the bypass: `delta(x) = (x·Aᵀ)·(s·B)ᵀ`.
+///
+/// The matrices are plain host memory with their shape inline, not candle tensors: a
+/// decode step reads the shape and matrices of every adapter in the step for every
+/// projection, and a tensor's shape, storage lock and data sit behind separate pointers
+/// that the base weights have pushed out of the caches. Measured with `lora_bench`
+/// (batch 4, four adapters per step, updates' arithmetic switched off): reaching the
+/// matrices through tensors cost 6 µs per projection group, long enough for the sibling
+/// pool thread to fall asleep, and the attention after it paid the wake-up.
 #[derive(Debug, Clone)]
 pub struct LoraWeights {
-    /// `Aᵀ`, `[in, r]`.
-    a_t: Tensor,
-    /// `(scale·B)ᵀ`, `[r, out]` (q/k rows already in the base's order).
-    b_t: Tensor,
+    inputs: usize,
+    rank: usize,
+    outputs: usize,
+    /// `Aᵀ` (`[in, r]`) followed by `(s·B)ᵀ` (`[r, out]`, q/k columns already in the base's
+    /// order), in one allocation so that a row's update reads one stretch of memory.
+    values: HostValues,
+}
+
+/// The matrices of a [`LoraWeights`] in the precision the host keeps them in.
+#[derive(Debug, Clone)]
+enum HostValues {
+    F32(Box<[f32]>),
+    F16(Box<[half::f16]>),
 }
 
 impl LoraWeights {
-    /// The update for `x` (`[tokens, in]`), `[tokens, out]`.
-    pub fn delta(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        if self.a_t.dtype() != x.dtype() {
-            // Matrices kept in f16 on the host (see `HostPrecision`): widened for the
-            // prompt-sized GEMMs, which are rare next to decode steps.
-            return x.matmul(&self.a_t.to_dtype(x.dtype())?)?.matmul(&self.b_t.to_dtype(x.dtype())?);
+    /// Prepares `Aᵀ` (`[in, r]`) and `(s·B)ᵀ` (`[r, out]`) for the host, in `precision`.
+    fn new(a_t: &Tensor, b_t: &Tensor, precision: HostPrecision) -> candle_core::Result<Self> {
+        let (inputs, rank) = a_t.dims2()?;
+        let (b_rank, outputs) = b_t.dims2()?;
+        if b_rank != rank {
+            candle_core::bail!("lora_A has rank {rank} but lora_B has rank {b_rank}");
         }
-        x.matmul(&self.a_t)?.matmul(&self.b_t)
+        let joined = Tensor::cat(&[a_t.flatten_all()?, b_t.flatten_all()?], 0)?;
+        let values = match precision {
+            HostPrecision::F32 => HostValues::F32(joined.to_dtype(DType::F32)?.to_vec1::<f32>()?.into()),
+            HostPrecision::F16 => HostValues::F16(joined.to_dtype(DType::F16)?.to_vec1::<half::f16>()?.into()),
+        };
+        Ok(Self { inputs, rank, outputs, values })
+    }
+
+    /// The update for `x` (`[tokens, in]`), `[tokens, out]`, with candle's GEMMs (prompt
+    /// chunks; decode steps use [`LoraWeights::add_row_on_host`]).
+    pub fn delta(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let split = self.inputs * self.rank;
+        let (a_t, b_t) = match &self.values {
+            HostValues::F32(v) => (
+                Tensor::from_slice(&v[..split], (self.inputs, self.rank), &Device::Cpu)?,
+                Tensor::from_slice(&v[split..], (self.rank, self.outputs), &Device::Cpu)?,
+            ),
+            HostValues::F16(v) => (
+                Tensor::from_slice(&v[..split], (self.inputs, self.rank), &Device::Cpu)?,
+                Tensor::from_slice(&v[split..], (self.rank, self.outputs), &Device::Cpu)?,
+            ),
+        };
+        let on_x = |t: Tensor| t.to_dtype(x.dtype())?.to_device(x.device());
+        x.matmul(&on_x(a_t)?)?.matmul(&on_x(b_t)?)
     }
 
     /// Outputs of the update (the projection's output width).
     pub fn outputs(&self) -> usize {
-        self.b_t.dims().get(1).copied().unwrap_or(0)
+        self.outputs
     }
 
     /// Inputs of the update (the projection's input width).
     pub fn inputs(&self) -> usize {
-        self.a_t.dims().first().copied().unwrap_or(0)
+        self.inputs
     }
 
-    /// Whether [`LoraWeights::add_row_on_host`] can apply these matrices (f32 or f16 on
-    /// the CPU); otherwise the caller uses [`LoraWeights::delta`].
-    pub fn on_host(&self) -> bool {
-        self.a_t.device().is_cpu() && matches!(self.a_t.dtype(), DType::F32 | DType::F16)
+    /// Bytes of the matrices as kept.
+    fn bytes(&self) -> usize {
+        match &self.values {
+            HostValues::F32(v) => v.len() * 4,
+            HostValues::F16(v) => v.len() * 2,
+        }
     }
 
     /// Adds columns `columns` of the update for one input row `x` (`in` values) to `y`
@@ -277,8 +310,7 @@ impl LoraWeights {
         y: &mut [f32],
         columns: std::ops::Range<usize>,
     ) -> candle_core::Result<()> {
-        let (inputs, rank) = self.a_t.dims2()?;
-        let outputs = self.b_t.dim(1)?;
+        let (inputs, rank, outputs) = (self.inputs, self.rank, self.outputs);
         if x.len() != inputs || y.len() != columns.len() || columns.end > outputs {
             candle_core::bail!(
                 "LoRA update of {inputs} → {outputs} given {} inputs for columns {columns:?} ({} outputs)",
@@ -294,20 +326,16 @@ impl LoraWeights {
             low_vec = vec![0f32; rank];
             &mut low_vec
         };
-        match self.a_t.dtype() {
-            DType::F32 => netgpt_kernels::with_f32(&self.a_t, |a_t| {
-                netgpt_kernels::with_f32(&self.b_t, |b_t| {
-                    down_project(x, a_t, low);
-                    up_project_add(low, b_t, outputs, columns.start, y);
-                })
-            })??,
-            DType::F16 => netgpt_kernels::with_values::<half::f16, _>(&self.a_t, |a_t| {
-                netgpt_kernels::with_values::<half::f16, _>(&self.b_t, |b_t| {
-                    down_project_f16(x, a_t, low);
-                    up_project_add(low, b_t, outputs, columns.start, y);
-                })
-            })??,
-            other => candle_core::bail!("LoRA matrices in {other:?} on the host"),
+        let split = inputs * rank;
+        match &self.values {
+            HostValues::F32(v) => {
+                down_project(x, &v[..split], low);
+                up_project_add(low, &v[split..], outputs, columns.start, y);
+            }
+            HostValues::F16(v) => {
+                down_project_f16(x, &v[..split], low);
+                up_project_add(low, &v[split..], outputs, columns.start, y);
+            }
         }
         Ok(())
     }
@@ -431,6 +459,11 @@ fn down_project_f16(x: &[f32], a_t: &[half::f16], low: &mut [f32]) {
     down_project(x, a_t, low);
 }
 
+/// Where projection `target` of `layer` sits in [`LoraAdapter`]'s table.
+fn slot(layer: usize, target: Target) -> usize {
+    layer * Target::COUNT + target as usize
+}
+
 /// A loaded adapter, bound to the base layout it was fitted to. Immutable: replacing an
 /// adapter creates a new one.
 #[derive(Debug)]
@@ -438,8 +471,10 @@ pub struct LoraAdapter {
     pub name: String,
     pub path: PathBuf,
     pub config: AdapterConfig,
-    /// The prepared matrices for the CPU paths (empty for a CUDA base).
-    weights: HashMap<(usize, Target), LoraWeights>,
+    /// The prepared matrices for the CPU paths, at [`slot`] (empty for a CUDA base).
+    /// A flat table rather than a map: a decode step looks up every adapter of the step
+    /// for every projection, and one layer's entries share a few cache lines.
+    weights: Vec<Option<LoraWeights>>,
     /// The matrices on the GPU, for a CUDA base.
     #[cfg(feature = "cuda")]
     gpu: Option<super::gpu::GpuAdapter>,
@@ -452,7 +487,7 @@ pub struct LoraAdapter {
 impl LoraAdapter {
     /// The update of projection `target` in `layer`, if the adapter has one.
     pub fn weights(&self, layer: usize, target: Target) -> Option<&LoraWeights> {
-        self.weights.get(&(layer, target))
+        self.weights.get(slot(layer, target))?.as_ref()
     }
 
     /// Number of adapted projections (over all layers).
@@ -509,7 +544,8 @@ impl LoraAdapter {
                 config.r
             )));
         }
-        let mut weights = HashMap::with_capacity(halves.len());
+        let mut weights: Vec<Option<LoraWeights>> = Vec::new();
+        let mut host_modules = 0;
         let mut scaled = Vec::with_capacity(halves.len());
         let mut bytes = 0u64;
         for ((layer, target), pair) in halves {
@@ -529,19 +565,17 @@ impl LoraAdapter {
                 scaled.push(((layer, target), a, (b * scale).map_err(|e| tensor_error(&label, e))?));
                 continue;
             }
-            let prepared = (|| -> candle_core::Result<LoraWeights> {
-                let dtype = options.host_precision.dtype();
-                Ok(LoraWeights {
-                    a_t: a.t()?.contiguous()?.to_dtype(dtype)?,
-                    b_t: (b * scale)?.t()?.contiguous()?.to_dtype(dtype)?,
-                })
-            })()
-            .map_err(|e| tensor_error(&label, e))?;
-            bytes +=
-                ((prepared.a_t.elem_count() + prepared.b_t.elem_count()) * prepared.a_t.dtype().size_in_bytes()) as u64;
-            weights.insert((layer, target), prepared);
+            let prepared = (|| LoraWeights::new(&a.t()?, &(b * scale)?.t()?, options.host_precision))()
+                .map_err(|e| tensor_error(&label, e))?;
+            bytes += prepared.bytes() as u64;
+            let at = slot(layer, target);
+            if weights.len() <= at {
+                weights.resize(at + 1, None);
+            }
+            weights[at] = Some(prepared);
+            host_modules += 1;
         }
-        let modules = weights.len() + scaled.len();
+        let modules = host_modules + scaled.len();
         if modules == 0 {
             return Err(LoraError::Empty(dir.to_path_buf()));
         }
@@ -702,16 +736,11 @@ mod tests {
                     .sum()
             })
             .collect();
-        for (dtype, tolerance) in [(DType::F32, 1e-5), (DType::F16, 2e-3)] {
-            let weights = LoraWeights {
-                a_t: Tensor::from_vec(a_t.clone(), (inputs, rank), &Device::Cpu)
-                    .and_then(|t| t.to_dtype(dtype))
-                    .expect("A"),
-                b_t: Tensor::from_vec(b_t.clone(), (rank, outputs), &Device::Cpu)
-                    .and_then(|t| t.to_dtype(dtype))
-                    .expect("B"),
-            };
-            assert!(weights.on_host());
+        for (dtype, tolerance) in [(HostPrecision::F32, 1e-5), (HostPrecision::F16, 2e-3)] {
+            let a = Tensor::from_vec(a_t.clone(), (inputs, rank), &Device::Cpu).expect("A");
+            let b = Tensor::from_vec(b_t.clone(), (rank, outputs), &Device::Cpu).expect("B");
+            let weights = LoraWeights::new(&a, &b, dtype).expect("weights");
+            assert_eq!((weights.inputs(), weights.outputs()), (inputs, outputs));
             // Column bounds: the whole row, then three parts.
             for bounds in [&[0, outputs][..], &[0, 64, 192, outputs]] {
                 let mut y = vec![1f32; outputs];

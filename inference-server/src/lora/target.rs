@@ -16,3 +16,8 @@ pub enum Target {
     CFc,
     MlpProj,
 }
+
+impl Target {
+    /// How many targets there are (a table indexed by `target as usize` has this length).
+    pub const COUNT: usize = Target::MlpProj as usize + 1;
+}
