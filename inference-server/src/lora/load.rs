@@ -268,19 +268,21 @@ impl LoraWeights {
     /// The update for `x` (`[tokens, in]`), `[tokens, out]`, with candle's GEMMs (prompt
     /// chunks; decode steps use [`LoraWeights::add_row_on_host`]).
     pub fn delta(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let split = self.inputs * self.rank;
         let (a_t, b_t) = match &self.values {
-            HostValues::F32(v) => (
-                Tensor::from_slice(&v[..split], (self.inputs, self.rank), &Device::Cpu)?,
-                Tensor::from_slice(&v[split..], (self.rank, self.outputs), &Device::Cpu)?,
-            ),
-            HostValues::F16(v) => (
-                Tensor::from_slice(&v[..split], (self.inputs, self.rank), &Device::Cpu)?,
-                Tensor::from_slice(&v[split..], (self.rank, self.outputs), &Device::Cpu)?,
-            ),
+            HostValues::F32(v) => self.tensors(v)?,
+            HostValues::F16(v) => self.tensors(v)?,
         };
         let on_x = |t: Tensor| t.to_dtype(x.dtype())?.to_device(x.device());
         x.matmul(&on_x(a_t)?)?.matmul(&on_x(b_t)?)
+    }
+
+    /// `Aᵀ` and `(s·B)ᵀ` as CPU tensors (copies of `values`).
+    fn tensors<T: candle_core::WithDType>(&self, values: &[T]) -> candle_core::Result<(Tensor, Tensor)> {
+        let split = self.inputs * self.rank;
+        Ok((
+            Tensor::from_slice(&values[..split], (self.inputs, self.rank), &Device::Cpu)?,
+            Tensor::from_slice(&values[split..], (self.rank, self.outputs), &Device::Cpu)?,
+        ))
     }
 
     /// Outputs of the update (the projection's output width).
@@ -545,7 +547,6 @@ impl LoraAdapter {
             )));
         }
         let mut weights: Vec<Option<LoraWeights>> = Vec::new();
-        let mut host_modules = 0;
         let mut scaled = Vec::with_capacity(halves.len());
         let mut bytes = 0u64;
         for ((layer, target), pair) in halves {
@@ -573,9 +574,8 @@ impl LoraAdapter {
                 weights.resize(at + 1, None);
             }
             weights[at] = Some(prepared);
-            host_modules += 1;
         }
-        let modules = host_modules + scaled.len();
+        let modules = weights.iter().flatten().count() + scaled.len();
         if modules == 0 {
             return Err(LoraError::Empty(dir.to_path_buf()));
         }
