@@ -6,7 +6,7 @@ use std::sync::LazyLock;
 use netgpt_crds::workflow::EntityType;
 use regex::Regex;
 
-use super::{Detection, compile, identifier_isolated, priority};
+use super::{Detection, compile, identifier_isolated, priority, text_before};
 
 /// Runs of digit groups separated by one space, dash or dot (`4111.1111.1111.1111`).
 static DIGIT_RUN: LazyLock<Regex> = LazyLock::new(|| compile(r"[0-9]+(?:[ \-.][0-9]+)*"));
@@ -29,8 +29,18 @@ pub fn luhn_valid(digits: &str) -> bool {
     count > 0 && sum.is_multiple_of(10)
 }
 
+/// A product-code label right before a number (`Barcode 6692536905175`, `EAN: …`,
+/// `ISBN-13 …`): EAN-13 and ISBN-13 codes pass the Luhn-like check as often as not and
+/// begin with the digits cards do, so a number labelled as one is not a card.
+static PRODUCT_CODE: LazyLock<Regex> = LazyLock::new(|| {
+    compile(r"(?i)\b(?:bar ?code|ean(?:-?(?:8|13))?|upc(?:-a)?|gtin(?:-?1[2-4])?|isbn(?:-?1[03])?)\b[^0-9\n]{0,12}$")
+});
+
 pub(super) fn detect(text: &str, out: &mut Vec<Detection>) {
     for m in DIGIT_RUN.find_iter(text) {
+        if PRODUCT_CODE.is_match(text_before(text, m.start(), 40)) {
+            continue;
+        }
         scan_run(text, m.start(), m.as_str(), out);
     }
 }
@@ -143,6 +153,10 @@ mod tests {
         assert_eq!(found("maestro 675954791264 ok"), ["675954791264"]);
         assert_eq!(found("jcb 180010896698801"), ["180010896698801"]);
         assert_eq!(found("maestro 060498271877"), ["060498271877"], "legacy Maestro IIN 0604");
+        // A Luhn-valid number labelled as a product code is not a card.
+        assert!(found("Barcode 6692536905175 scans as a different product").is_empty());
+        assert_eq!(found("card 4222222222222"), ["4222222222222"]);
+        assert!(found("ISBN-13: 4222222222222").is_empty());
         assert!(found("order 412345678905").is_empty(), "12 digits only for Maestro");
     }
 

@@ -6,15 +6,61 @@
 //! a listed or town-shaped place for a location (`moving to iceland next month` gives
 //! `iceland`, not `To Iceland Next Month`).
 
+use std::sync::LazyLock;
+
 use netgpt_crds::workflow::EntityType;
+use regex::Regex;
 
 use super::gazetteer::{self, GivenName, Listed};
 use super::names::NOT_NAME_WORDS;
-use super::{Detection, address, person, place, span};
+use super::{Detection, address, compile, person, place, priority, span};
+
+/// Words that address a person in lower-case chat (`cc luz sanchez on the thread`, `call
+/// august day tomorrow`, `i'm lady franklin`): the two words after one are a name when
+/// the name lists vouch for them ([`cued_pair`]).
+static PERSON_CUE: LazyLock<Regex> = LazyLock::new(|| {
+    compile(concat!(
+        r"\b(?:cc|bcc|call|ring|text|email|e-mail|ping|message|dm|tell|ask|remind|invite|meet|thank|thanks|",
+        r"i'm|i’m|i am|this is|my name is|named|called)\s+",
+    ))
+});
+
+/// Words after which a name in lower-case chat has ended (`cc luz sanchez on …`,
+/// `call gebhard heintze tomorrow`).
+const AFTER_NAME: &[&str] = &[
+    "about",
+    "again",
+    "and",
+    "asap",
+    "at",
+    "back",
+    "for",
+    "from",
+    "here",
+    "if",
+    "in",
+    "later",
+    "now",
+    "on",
+    "please",
+    "pls",
+    "re",
+    "regarding",
+    "so",
+    "that",
+    "to",
+    "today",
+    "tomorrow",
+    "tonight",
+    "too",
+    "when",
+    "with",
+];
 
 /// Adds the person, place and street candidates of a lower-case `text` to `out`.
 pub(super) fn detect(text: &str, out: &mut Vec<Detection>) {
     let Some(titled) = title_cased(text) else { return };
+    cued_pairs(text, out);
     let mut found = Vec::new();
     person::detect(&titled, &mut found);
     place::detect(&titled, &mut found);
@@ -32,6 +78,52 @@ pub(super) fn detect(text: &str, out: &mut Vec<Detection>) {
             out.push(Detection { start, end, ..d });
         }
     }
+}
+
+/// Two words right after a [`PERSON_CUE`], followed by the end of the clause (punctuation,
+/// the end, or an [`AFTER_NAME`] word), where the lists vouch for a name: one is a given
+/// name or surname that is only a name, or both are listed names (`august day`). The
+/// model and the word-by-word rules see such pairs in part (`pena` without `gervasio`).
+fn cued_pairs(text: &str, out: &mut Vec<Detection>) {
+    for cue in PERSON_CUE.find_iter(text) {
+        let Some(rest) = text.get(cue.end()..) else { continue };
+        let mut words = rest.split_inclusive(|c: char| !(c.is_alphabetic() || matches!(c, '\'' | '’' | '-')));
+        let (Some(first), Some(second)) = (words.next(), words.next()) else { continue };
+        // Each piece ends with its delimiter; the first must end with a single space.
+        let Some(first) = first.strip_suffix(' ') else { continue };
+        let (second, delimiter) = match second.char_indices().last() {
+            Some((i, c)) if !(c.is_alphabetic() || matches!(c, '\'' | '’' | '-')) => (&second[..i], Some(c)),
+            _ => (second, None),
+        };
+        let ended = match delimiter {
+            None => true,
+            Some(' ') => words.next().is_none_or(|next| {
+                let next = next.trim_end_matches(|c: char| !c.is_alphabetic());
+                next.is_empty() || AFTER_NAME.contains(&next)
+            }),
+            Some(_) => true,
+        };
+        if ended && cued_pair(first, second) {
+            let start = cue.end();
+            let end = start + first.len() + 1 + second.len();
+            out.push(Detection::new(start, end, EntityType::Person, priority::PERSON_CONTEXT));
+        }
+    }
+}
+
+/// Whether `first second` after a cue is a name: neither a chat or function word, and
+/// one of them a name that is only a name (`gervasio pena`), or both listed names.
+fn cued_pair(first: &str, second: &str) -> bool {
+    let listed = |w: &str| listed_name(w) && w.chars().count() >= 3;
+    let function = |w: &str| {
+        let folded = gazetteer::fold(w);
+        CHAT_WORDS.contains(&folded.as_str())
+            || AFTER_NAME.contains(&folded.as_str())
+            || NOT_NAME_WORDS.binary_search(&folded.as_str()).is_ok()
+    };
+    !function(first)
+        && !function(second)
+        && (plain_name(first) || plain_name(second) || (listed(first) && listed(second)))
 }
 
 /// `text` with the first letter of every word upper-cased, when `text` has letters and no
@@ -131,6 +223,13 @@ mod tests {
             [(EntityType::Person, "hannah butcher".into())]
         );
         assert!(found("can you explain how a vpn works and why my phone gets slow in the evening").is_empty());
+        // Two words after a cue that the lists vouch for.
+        assert_eq!(found("cc gervasio pena on the thread"), [(EntityType::Person, "gervasio pena".into())]);
+        assert_eq!(found("remind me to call august day tomorrow"), [(EntityType::Person, "august day".into())]);
+        assert_eq!(found("hey, i'm lady franklin, can you help"), [(EntityType::Person, "lady franklin".into())]);
+        for plain in ["call back soon", "i'm really tired, sorry", "text me when you land", "ask the team about it"] {
+            assert!(found(plain).iter().all(|(kind, _)| *kind != EntityType::Person), "{plain}: {:?}", found(plain));
+        }
         // `Ok` is a listed surname; in lower-case chat it is a word.
         let card = found("card 4111 1111 1111 1111 ok, mail jo@example.com");
         assert!(card.iter().all(|(kind, _)| *kind != EntityType::Person), "{card:?}");

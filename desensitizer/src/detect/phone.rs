@@ -111,7 +111,7 @@ static SHAPES: [Shape; 9] = [
 /// grouping, 7–15 digits.
 static LABELLED: LazyLock<Regex> = LazyLock::new(|| {
     compile(concat!(
-        r"(?i)(?:phone|tel|telephone|mobile|cell|fax|whatsapp|signal|telegram|call|text me|texts?\b|sms|dial|ring|reach|contact|",
+        r"(?i)(?:phone|tel|telephone|mobile|cell|fax|whatsapp|signal|telegram|call|text me|texts?\b|messages?\b|messaging|sms|dial|ring|reach|contact|",
         r"hotline|helpline|landline|\bline\b|number|numéro|nummer|número|numero|téléphone|telefon|teléfono|telefono|",
         r"portable|handy|móvil|movil|cellulare|joignable|erreichen|erreichbar|llámame|llamar|appelle|anrufen|ruf|",
         r"电话|手机|手机号|手机号码|联系电话|座机)",
@@ -301,6 +301,7 @@ mod tests {
         assert_eq!(found("ring 08.7786.7089 now"), ["08.7786.7089"]);
         assert_eq!(found("ring 0479 217 151 now"), ["0479 217 151"]);
         assert_eq!(found("reach me on 3638 5556"), ["3638 5556"]);
+        assert_eq!(found("I would like to stop receiving messages to 3632965645"), ["3632965645"]);
         // Written as phone numbers, whatever the digits (Canadian test numbers break NANP).
         assert_eq!(found("(272) 074-3961 x627"), ["(272) 074-3961 x627"]);
         assert_eq!(found("at 1-194-134-8269."), ["1-194-134-8269"]);

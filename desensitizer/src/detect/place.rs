@@ -31,6 +31,15 @@ static STRONG_CUE: LazyLock<Regex> = LazyLock::new(|| {
     ))
 });
 
+/// `moving from Benin to …`, `flew from Lyon to …`: the destination of a journey whose
+/// origin was just named, however short the window before it.
+static JOURNEY_TO: LazyLock<Regex> = LazyLock::new(|| {
+    compile(concat!(
+        r"(?i)\b(?:mov(?:e|ed|es|ing)|relocat(?:e|ed|es|ing)|fl(?:y|ying|ew|ies)|travell?(?:ed|ing)?|driv(?:e|ing)|drove|",
+        r"commut(?:e|ed|es|ing)|going|went|heading)\s+(?:(?:here|there|back)\s+)?from\s+[^.,;!?\n]{1,40}?\s+to\s+(?:the\s+)?$"
+    ))
+});
+
 /// Prepositions that place what follows (sorted for binary search). `to` and `from` also
 /// take people (`send it to Jackson`), so a place that is also a listed name needs a
 /// stronger cue after them.
@@ -60,7 +69,7 @@ const WEAK_CUES: &[&str] = &[
 const PERSON_CUES: &[&str] = &["at", "from", "to", "visit", "visited", "visiting"];
 
 /// Lower-case words that may sit inside a place name (`Isle of Man`, `Trinidad and Tobago`).
-const CONNECTORS: &[&str] = &["and", "de", "del", "la", "le", "of", "on", "sur", "the", "upon"];
+const CONNECTORS: &[&str] = &["and", "de", "del", "i", "la", "le", "of", "on", "sur", "the", "upon"];
 
 /// First words of English place names (`North Holly`, `Port Janet`, `Lake Katie`).
 const TOPONYM_PREFIXES: &[&str] = &[
@@ -73,6 +82,61 @@ const TOPONYM_SUFFIXES: &[&str] = &[
     "berg", "borough", "burg", "burgh", "bury", "chester", "field", "ford", "fort", "furt", "haven", "land", "mouth",
     "port", "shire", "side", "stad", "ton", "town", "view", "ville", "wood",
 ];
+
+/// Labels of fields whose value is a place (`city=Fuengirola`, `Hometown: Lake Charles`,
+/// `"town": "Battle"`), up to the value's first character.
+static FIELD_LABEL: LazyLock<Regex> = LazyLock::new(|| {
+    compile(concat!(
+        r#"(?i)\b(?:city|town|hometown|home town|birthplace|place of birth|city of birth|village|suburb|"#,
+        r#"locality|district|county|region|province|state|country|residence|location)["']?\s*(?:=|:|：)\s*["']?"#,
+    ))
+});
+
+/// Lower-case words inside a place name given as a field value (`Vilanova i la Geltrú`,
+/// `Stratford-upon-Avon`, `Saint-Germain-des-Prés`).
+const FIELD_CONNECTORS: &[&str] = &[
+    "am", "an", "and", "da", "das", "de", "del", "der", "des", "di", "do", "dos", "du", "en", "i", "im", "la", "le",
+    "les", "of", "on", "sur", "the", "upon", "y",
+];
+
+/// A word that may begin or end a place name: capitalized, or elided (`d'Azur`, `l'Isle`).
+fn place_word(word: &str) -> bool {
+    capitalized(word)
+        || ["d'", "l'", "d’", "l’"].iter().any(|p| {
+            word.get(..p.len()).is_some_and(|h| h.eq_ignore_ascii_case(p))
+                && word.get(p.len()..).is_some_and(capitalized)
+        })
+}
+
+/// Places given as field values: the capitalized words right after a [`FIELD_LABEL`], joined
+/// by single spaces or hyphens (lower-case connectors between them), at most
+/// [`MAX_WORDS`]. Listed or not: the label is the evidence.
+fn field_values(text: &str, out: &mut Vec<Detection>) {
+    for label in FIELD_LABEL.find_iter(text) {
+        let Some(rest) = text.get(label.end()..) else { continue };
+        let tokens = words(rest);
+        let word = |i: usize| rest.get(tokens[i].0..tokens[i].1).unwrap_or("");
+        if tokens.first().is_none_or(|&(start, _)| start != 0) || !place_word(word(0)) {
+            continue;
+        }
+        let mut last = 0;
+        let mut j = 1;
+        while j < tokens.len() && j < MAX_WORDS {
+            let gap = rest.get(tokens[j - 1].1..tokens[j].0).unwrap_or("\n");
+            if !(gap == " " || gap == "-") {
+                break;
+            }
+            if place_word(word(j)) {
+                last = j;
+            } else if !FIELD_CONNECTORS.contains(&word(j)) {
+                break;
+            }
+            j += 1;
+        }
+        let (start, end) = (label.end(), label.end() + tokens[last].1);
+        out.push(Detection::new(start, end, EntityType::Location, priority::LOCATION_FIELD));
+    }
+}
 
 /// The longest place name tried, in words (`South Georgia and the South Sandwich Islands`).
 const MAX_WORDS: usize = 8;
@@ -118,7 +182,7 @@ fn cue_before(text: &str, start: usize) -> Option<Cue> {
     // Only the last few words matter; bounding the window keeps this linear overall.
     let window_start = before.char_indices().rev().nth(40).map_or(0, |(i, _)| i);
     let window = before.get(window_start..)?;
-    if STRONG_CUE.is_match(window) {
+    if STRONG_CUE.is_match(window) || JOURNEY_TO.is_match(window) {
         return Some(Cue::Strong);
     }
     let trimmed = window.trim_end_matches([' ', '\t']);
@@ -205,6 +269,7 @@ pub(super) fn town_shaped(words: &[&str]) -> bool {
 }
 
 pub(super) fn detect(text: &str, out: &mut Vec<Detection>) {
+    field_values(text, out);
     // Address-block lines only exist in multi-line text; checked once, not per word.
     let multiline = text.contains('\n');
     let own_line = |start: usize, end: usize| multiline && own_line(text, start, end);
@@ -327,6 +392,7 @@ mod tests {
         assert_eq!(found("She flew to Port Janetchester on Monday"), ["Port Janetchester"]);
         assert_eq!(found("arrived at Torrestown this morning"), ["Torrestown"]);
         assert_eq!(found("I live in Reading"), ["Reading"]);
+        assert_eq!(found("We're moving from Peru to Chile in the spring"), ["Peru", "Chile"]);
         assert_eq!(found("I'm from Austin, so"), ["Austin"]);
         assert_eq!(found("We moved here from Falkland Islands (Malvinas)"), ["Falkland Islands (Malvinas)"]);
         assert_eq!(found("I live in Slovakia (Slovak Republic), near"), ["Slovakia (Slovak Republic)"]);
@@ -335,6 +401,18 @@ mod tests {
             found("She moved to South Georgia and the South Sandwich Islands"),
             ["South Georgia and the South Sandwich Islands"]
         );
+    }
+
+    #[test]
+    fn places_given_as_field_values() {
+        assert_eq!(found("name=Ramonita Knox, phone=+61 409 767 264, city=Lake Charles"), ["Lake Charles"]);
+        assert_eq!(found("Hometown: Vilanova i la Geltrú\nJob: nurse"), ["Vilanova i la Geltrú"]);
+        assert_eq!(found(r#"{"city": "Provence-Alpes-Côte d'Azur", "zip": "13001"}"#), ["Provence-Alpes-Côte d'Azur"]);
+        assert_eq!(found("Town: Battle"), ["Battle"]);
+        // A lower-case value or one after some other label is not a place given this way.
+        for text in ["state: running", "status: Done", "the city is big", "country=\n"] {
+            assert!(found(text).is_empty(), "{text}: {:?}", found(text));
+        }
     }
 
     #[test]

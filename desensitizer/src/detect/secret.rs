@@ -40,10 +40,12 @@ static LABELLED_KEY: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 /// `password [for the router] [is|=|:] value`: passwords are low-entropy by nature, so
-/// any value counts. Up to four words may say what the password is for.
+/// any value counts. Up to four words may say what the password is for. The value is the
+/// whole run of non-space characters (quotes, commas and brackets are password symbols
+/// too: `R)f(L:u'r0`), cut by [`labelled_value`].
 static LABELLED_PASSWORD: LazyLock<Regex> = LazyLock::new(|| {
     compile(
-        r#"(?i)(?:password|passwd|passphrase|passcode|pwd|pin code|\bpin\b|wi-?fi key|(?:safe|door|gate|alarm|entry|access|security|lock|garage|building|keypad) code|passwort|kennwort|mot de passe|contraseña|\bclave\b|密码|口令)(?:\s+(?:for|of|to|on|at|du|de|des|für|del|von)(?:\s+[\w'’-]+){1,4})?["']?\s*(?:is|was|=|:|=>|：|是|为|ist|est|es)\s*["']?([^\s"',;，。]{4,128})"#,
+        r#"(?i)(?:password|passwd|passphrase|passcode|pwd|pin code|\bpin\b|wi-?fi key|(?:safe|door|gate|alarm|entry|access|security|lock|garage|building|keypad) code|passwort|kennwort|mot de passe|contraseña|\bclave\b|密码|口令)(?:\s+(?:for|of|to|on|at|du|de|des|für|del|von)(?:\s+[\w'’-]+){1,4})?["']?\s*(?:is|was|=|:|=>|：|是|为|ist|est|es)\s*(["'`]?)([^\s，。]{4,130})"#,
     )
 });
 
@@ -52,7 +54,7 @@ static LABELLED_PASSWORD: LazyLock<Regex> = LazyLock::new(|| {
 /// (`password reset link`), so the value must look like a secret ([`secret_like`]).
 static PASSWORD_TERSE: LazyLock<Regex> = LazyLock::new(|| {
     compile(
-        r#"(?i)\b(?:password|passwd|passphrase|passcode|pwd|pw|passwort|kennwort|contraseña|senha|wi-?fi)\s*[:=]?\s+["'`]?([^\s"'`,;，。]{4,128})"#,
+        r#"(?i)\b(?:password|passwd|passphrase|passcode|pwd|pw|passwort|kennwort|contraseña|senha|wi-?fi)\s*[:=]?\s+(["'`]?)([^\s，。]{4,130})"#,
     )
 });
 
@@ -205,15 +207,20 @@ pub(super) fn detect(text: &str, out: &mut Vec<Detection>) {
         }
     }
     for caps in PASSWORD_TERSE.captures_iter(text) {
-        let Some(m) = caps.get(1) else { continue };
-        let (start, end) = trim_sentence_end(text, m.start(), m.end());
+        let (Some(quote), Some(m)) = (caps.get(1), caps.get(2)) else { continue };
+        let Some((start, end)) = labelled_value(text, quote.as_str(), m.start(), m.end()) else { continue };
         if text.get(start..end).is_some_and(secret_like) {
             out.push(Detection::new(start, end, EntityType::ApiKey, priority::LABELLED_SECRET));
         }
     }
-    for caps in LABELLED_PASSWORD
+    for caps in LABELLED_PASSWORD.captures_iter(text) {
+        let (Some(quote), Some(m)) = (caps.get(1), caps.get(2)) else { continue };
+        if let Some((start, end)) = labelled_value(text, quote.as_str(), m.start(), m.end()) {
+            out.push(Detection::new(start, end, EntityType::ApiKey, priority::LABELLED_SECRET));
+        }
+    }
+    for caps in PASSWORD_BEFORE_LABEL
         .captures_iter(text)
-        .chain(PASSWORD_BEFORE_LABEL.captures_iter(text))
         .chain(PASSWORD_ASKED.captures_iter(text))
         .chain(MYSQL_PASSWORD.captures_iter(text))
     {
@@ -223,6 +230,33 @@ pub(super) fn detect(text: &str, out: &mut Vec<Detection>) {
             out.push(Detection::new(start, end, EntityType::ApiKey, priority::LABELLED_SECRET));
         }
     }
+}
+
+/// The value after a password label, `start..end` being the run of non-space characters
+/// after it: up to the closing quote on the same line when an opening one came before it
+/// (`"correct horse"` whole), otherwise the run without one trailing `,` or `;` and
+/// without what ends the sentence ([`trim_sentence_end`]). `None` when under 4 characters.
+fn labelled_value(text: &str, quote: &str, start: usize, end: usize) -> Option<(usize, usize)> {
+    let run = text.get(start..end)?;
+    let (start, end) = match quote.chars().next() {
+        Some(q) => {
+            // The closing quote on the same line, within the longest value taken.
+            let rest = text.get(start..)?;
+            let close = rest.char_indices().take(128).take_while(|&(_, c)| c != '\n').find(|&(_, c)| c == q);
+            (start, start + close.map_or(run.len(), |(i, _)| i))
+        }
+        None => {
+            // CJK text after the value needs no space (`密码：wXL94O7R，别告诉别人`, the
+            // full-width comma already folded to `,` by normalization): the value ends at
+            // the first CJK character, or at a `,`/`;` right before one.
+            let cjk = run.char_indices().find(|&(_, c)| c >= '\u{2E80}').map(|(i, _)| i);
+            let run = &run[..cjk.unwrap_or(run.len())];
+            let end = start + run.len();
+            let end = if run.ends_with([',', ';']) { end - 1 } else { end };
+            trim_sentence_end(text, start, end)
+        }
+    };
+    (text.get(start..end)?.chars().count() >= 4).then_some((start, end))
 }
 
 /// Drops a trailing `.`/`?`/`)`/`:` that ends the sentence rather than the value.
@@ -280,6 +314,13 @@ mod tests {
         assert!(found("the spin is fast").is_empty());
         assert_eq!(found("my login is jdoe and password Qx7mHt2Lp, why does it fail?"), ["Qx7mHt2Lp"]);
         assert_eq!(found("pw: hunter22"), ["hunter22"]);
+        // Quotes, commas and brackets inside a labelled password belong to it.
+        assert_eq!(found("My wifi password is 0%$Qx-lj\"aft7-, can you print it?"), ["0%$Qx-lj\"aft7-"]);
+        assert_eq!(found("log in with admin and password R)f(L:u'r0, then reboot"), ["R)f(L:u'r0"]);
+        assert_eq!(found("the password is %Gc6q|a.zJ,^, ok?"), ["%Gc6q|a.zJ,^"]);
+        assert_eq!(found(r#"{"password": "s3cr3t pass", "user": "jo"}"#), ["s3cr3t pass"]);
+        assert_eq!(found("password: 'Tr0ub4dor', please"), ["Tr0ub4dor"]);
+        assert_eq!(found("密码：wXL94O7R,别告诉别人"), ["wXL94O7R"]);
         for plain in
             ["send me a password reset link", "password 1234 is weak", "password re-entry", "my password manager's app"]
         {
