@@ -32,9 +32,71 @@ pub(super) fn adjust(text: &str, kept: Vec<Detection>) -> Vec<Detection> {
             last.priority = last.priority.max(d.priority);
             continue;
         }
-        out.push(d);
+        out.push(with_number_word(text, without_leading_verb(text, d)));
     }
     extend_street_lines(text, out)
+}
+
+/// Sentence-initial verbs and greetings that the learned stage and the capitalised-pair
+/// rules take into a name (`Ask Wang Fang`, `Dear Li Na`).
+const LEADING_VERBS: &[&str] = &[
+    "Ask",
+    "Call",
+    "Cc",
+    "Congratulate",
+    "Contact",
+    "Dear",
+    "Email",
+    "Hello",
+    "Hey",
+    "Hi",
+    "Inform",
+    "Invite",
+    "Meet",
+    "Message",
+    "Notify",
+    "Ping",
+    "Please",
+    "Remind",
+    "Tell",
+    "Text",
+    "Thank",
+    "Thanks",
+    "Welcome",
+];
+
+/// A person span without a leading [`LEADING_VERBS`] word, when a name is left after it.
+fn without_leading_verb(text: &str, d: Detection) -> Detection {
+    if d.kind != EntityType::Person {
+        return d;
+    }
+    let Some(span) = text.get(d.start..d.end) else { return d };
+    match span.split_once(' ') {
+        Some((first, rest)) if LEADING_VERBS.contains(&first) && rest.starts_with(char::is_uppercase) => {
+            Detection { start: d.start + first.len() + 1, ..d }
+        }
+        _ => d,
+    }
+}
+
+/// A street line whose house number is introduced by `No.` (`No. 1000 Lujiazui Ring Road`,
+/// the way Chinese addresses are written in English) starts at that word: left outside,
+/// it would be the one piece of the line sent in clear.
+fn with_number_word(text: &str, d: Detection) -> Detection {
+    if d.kind != EntityType::StreetAddress
+        || !text.get(d.start..).is_some_and(|s| s.starts_with(|c: char| c.is_ascii_digit()))
+    {
+        return d;
+    }
+    let before = text.get(..d.start).unwrap_or_default();
+    for word in ["No. ", "No.", "No ", "NO. ", "no. "] {
+        if let Some(rest) = before.strip_suffix(word)
+            && !rest.ends_with(|c: char| c.is_alphanumeric())
+        {
+            return Detection { start: d.start - word.len(), ..d };
+        }
+    }
+    d
 }
 
 /// `Eilenburg, Bahamas` is a town and a country: two places, as every corpus labels them
@@ -117,6 +179,28 @@ mod tests {
             span(text, "Albis", EntityType::Location),
         ];
         assert_eq!(texts(text, &adjust(text, kept)), ["Luzia Keudel-Krause", "Gillièron am Albis"]);
+    }
+
+    #[test]
+    fn a_house_number_word_belongs_to_the_street() {
+        let text = "Ship it to No. 1000 Lujiazui Ring Road, or to Nos 5 Elm Road";
+        let kept = vec![
+            span(text, "1000 Lujiazui Ring Road", EntityType::StreetAddress),
+            span(text, "5 Elm Road", EntityType::StreetAddress),
+        ];
+        assert_eq!(texts(text, &adjust(text, kept)), ["No. 1000 Lujiazui Ring Road", "5 Elm Road"]);
+    }
+
+    #[test]
+    fn a_leading_verb_is_not_part_of_a_name() {
+        let text = "Ask Wang Fang and Dear Li Na and Hi there and Will Smith";
+        let kept = vec![
+            span(text, "Ask Wang Fang", EntityType::Person),
+            span(text, "Dear Li Na", EntityType::Person),
+            span(text, "Hi there", EntityType::Person),
+            span(text, "Will Smith", EntityType::Person),
+        ];
+        assert_eq!(texts(text, &adjust(text, kept)), ["Wang Fang", "Li Na", "Hi there", "Will Smith"]);
     }
 
     #[test]

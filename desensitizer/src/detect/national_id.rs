@@ -11,6 +11,16 @@ use super::{Detection, compile, number_isolated, priority};
 
 static CN_ID: LazyLock<Regex> = LazyLock::new(|| compile(r"[1-9][0-9]{16}[0-9Xx]"));
 static SSN_GROUPED: LazyLock<Regex> = LazyLock::new(|| compile(r"[0-9]{3}[ \-][0-9]{2}[ \-][0-9]{4}"));
+/// A UK National Insurance number (`QQ 12 34 56 C`, `AB123456D`): two prefix letters of the
+/// ones HMRC issues, six digits (in pairs or not), a suffix A–D. No check digit, but the
+/// letter rules and the fixed shape make it as specific as a grouped SSN.
+static UK_NINO: LazyLock<Regex> = LazyLock::new(|| {
+    compile(r"\b([A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z]) ?([0-9]{2}) ?([0-9]{2}) ?([0-9]{2}) ?([A-D])\b")
+});
+
+/// Prefixes HMRC never issues.
+const NINO_EXCLUDED: &[&str] = &["BG", "GB", "KN", "NK", "NT", "TN", "ZZ"];
+
 /// Nine bare digits are an SSN only when labelled as one.
 static SSN_LABELLED: LazyLock<Regex> =
     LazyLock::new(|| compile(r"(?i)(?:ssn|social security(?: number| no\.?| #)?)[\s:#.\-]{0,4}([0-9]{9})"));
@@ -83,6 +93,15 @@ pub(super) fn detect(text: &str, out: &mut Vec<Detection>) {
             out.push(Detection::new(m.start(), m.end(), EntityType::NationalId, priority::VALIDATED));
         }
     }
+    for caps in UK_NINO.captures_iter(text) {
+        let (Some(whole), Some(prefix)) = (caps.get(0), caps.get(1)) else { continue };
+        // The letters of a compact number must be glued to it or spaced like the digits.
+        let spaced = whole.as_str().contains(' ');
+        let evenly = !spaced || whole.as_str().matches(' ').count() == 4;
+        if evenly && !NINO_EXCLUDED.contains(&prefix.as_str()) {
+            out.push(Detection::new(whole.start(), whole.end(), EntityType::NationalId, priority::VALIDATED));
+        }
+    }
     for caps in SSN_LABELLED.captures_iter(text) {
         if let Some(m) = caps.get(1)
             && us_ssn_valid(m.as_str())
@@ -131,5 +150,15 @@ mod tests {
         assert_eq!(found("social security number: 536221849"), ["536221849"]);
         assert!(found("call 536221849").is_empty());
         assert!(found("536-22 1849").is_empty());
+    }
+
+    #[test]
+    fn uk_national_insurance_numbers() {
+        assert_eq!(found("Her NI number is AB 12 34 56 C."), ["AB 12 34 56 C"]);
+        assert_eq!(found("NINO: JG103759A"), ["JG103759A"]);
+        // HMRC's example prefix, never-issued prefixes and uneven spacing are not numbers.
+        for text in ["QQ 12 34 56 C", "GB 12 34 56 A", "AB12 3456 C", "order AB123456E"] {
+            assert!(found(text).is_empty(), "{text}: {:?}", found(text));
+        }
     }
 }
