@@ -10,19 +10,20 @@ use super::{Detection, compile, number_isolated, priority};
 
 static DOB: LazyLock<Regex> = LazyLock::new(|| {
     compile(concat!(
-        r"(?i)(?:born on|born|date of birth|birth date|birthdate|d\.o\.b\.?|dob|birthday|出生日期|出生于|出生在|生日",
+        r"(?i)(?:born on|born|date of birth|birth date|birthdate|d\.o\.b\.?|dob|birthday|出生日期|出生于|出生在|生日|[,(]\s*b\.",
         // The languages of the sites' neighbours: German, French, Spanish, Italian, Dutch.
         r"|geboren am|geboren|geb\.|geburtsdatum|née? le|née?|date de naissance|nacid[oa] el|nacid[oa]",
-        r"|fecha de nacimiento|nat[oa] il|nat[oa]|data di nascita|geboortedatum)",
+        r"|fecha de nacimiento|nat[oa] il|nat[oa]|data di nascita|geboortedatum|nascid[oa] em|data de nascimento|født|fødselsdato)",
         // Where before when: `born in Lyon, France, on …` (a place of at most 60
         // characters, no sentence end inside).
         r"(?:\s+(?:in|at|à|en|a)\s+[^.!?;\n]{1,60}?,?\s+(?:on|le|el|il|am|op)\s+)?",
         // `date of birth: …`, `born 1990-…`, or `date of birth. It's …`.
-        r"(?:\s*(?:is|was|:|：|是|为|-)\s*|[.,]?\s*(?:it's|it is)\s+|\s+|)",
+        r"(?:\s*(?:is|was|:|：|是|为|-)\s*|[.,]?\s*(?:it's|it is)\s+|\s*\(\s*|\s+|)",
         r"(",
         r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}",
         r"|[0-9]{4}/[0-9]{1,2}/[0-9]{1,2}",
         r"|[0-9]{1,2}[/.\-][0-9]{1,2}[/.\-][0-9]{2,4}",
+        r"|[0-9]{1,2}[ \-](?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?[ \-][0-9]{4}",
         r"|[0-9]{4}年[0-9]{1,2}月[0-9]{1,2}日",
         r"|(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.? [0-9]{1,2}(?:st|nd|rd|th)?,? [0-9]{4}",
         r"|[0-9]{1,2}(?:st|nd|rd|th)? (?:of )?(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?,? [0-9]{4}",
@@ -59,6 +60,11 @@ mod tests {
         assert_eq!(found("geboren am 14.12.1992 in Graz"), ["14.12.1992"]);
         assert_eq!(found("née le 03/04/1977"), ["03/04/1977"]);
         assert_eq!(found("Fecha de nacimiento: 1985-04-16"), ["1985-04-16"]);
+        assert_eq!(found("Mrs. Beatrice Mwangi, b. 1951-04-30, follow-up"), ["1951-04-30"]);
+        assert_eq!(found("Mr. Abdullahi Musa (DOB 01-Jan-1940) lives alone"), ["01-Jan-1940"]);
+        assert_eq!(found("please confirm your date of birth (1983/10/14) and address"), ["1983/10/14"]);
+        assert_eq!(found("Ana Paula Ferreira, nascida em 17/01/1990, Rua da Consolação"), ["17/01/1990"]);
+        assert!(found("see section b. 2024-05-01 of the plan").is_empty());
         // A place, then a sentence end: the date after it is not the birth date.
         assert!(found("born in Lyon. On 2024-05-01 we met").is_empty());
     }

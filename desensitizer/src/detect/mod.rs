@@ -25,6 +25,7 @@ mod place;
 mod secret;
 pub mod span;
 mod street_eu;
+mod table;
 mod url_credentials;
 
 use std::collections::BTreeMap;
@@ -170,6 +171,7 @@ fn run_rules(text: &str, found: &mut Vec<Detection>) {
     street_eu::detect(text, found);
     person::detect(text, found);
     place::detect(text, found);
+    table::detect(text, found);
 }
 
 /// Kinds where the learned stage and the heuristics describe the same thing in different

@@ -33,9 +33,15 @@ static HONORIFIC: LazyLock<Regex> = LazyLock::new(|| {
 
 static INTRO: LazyLock<Regex> = LazyLock::new(|| {
     compile(&format!(
-        r"(?i:my name is|my name's|call me|name\s*:|full name\s*:|signed,?|regards,|sincerely,|yours truly,|best wishes,|dear|contact person\s*:?|ask for|patient\s*:|customer\s*:|attn\.?:?|from\s*:|to\s*:)\s*({NAME})"
+        r"(?i:my name is|my name's|call me|name\s*:|full name\s*:|signed,?|regards,|sincerely,|yours truly,|best wishes,|dear|contact person\s*:?|ask for|patient\s*:|customer\s*:|attn\.?:?|from\s*:|to\s*:|cc\s*:|recipient\s*:|passenger\s*:|(?:account |card ?)?holder\s*:|employee\s*:|applicant\s*:|guest\s*:|consignee\s*:|shipper\s*:|sender\s*:|visitor\s*:|beneficiary\s*:|payee\s*:|owner\s*:|titulaire\s*:|empfänger\s*:|destinatario\s*:|contact\s*:|emergency contact\s*:|next of kin\s*:|reference\s*:|requester\s*:|reported by\s*:|assignee\s*:)\s*({NAME})"
     ))
 });
+
+/// A family name in capitals before a capitalized given name, the way East Asian names are
+/// written on forms and passenger lists (`PARK Ji-hoon`, `LIU Yang`, `NGUYEN Van An`): the
+/// capitals must be a listed surname.
+static CAPS_SURNAME_FIRST: LazyLock<Regex> =
+    LazyLock::new(|| compile(r"\b(\p{Lu}{2,})[ \t]+\p{Lu}\p{Ll}+(?:-\p{Ll}+)?(?:[ \t]+\p{Lu}\p{Ll}+(?:-\p{Ll}+)?)?\b"));
 
 /// People do not always capitalize their own name in chat: `my name is john smith`.
 static INTRO_LOWER: LazyLock<Regex> =
@@ -91,7 +97,7 @@ static TRAILING_SURNAMES: LazyLock<Regex> = LazyLock::new(|| {
 
 static CN_INTRO: LazyLock<Regex> = LazyLock::new(|| {
     compile(&format!(
-        r"(?:我叫|我是|名叫|叫做|名字是|名字叫|姓名[:：]?|联系人[:：]?|收件人[:：]?|患者[:：]?|客户[:：]?|用户[:：]?)\s*([{CN_SURNAMES}]\p{{Han}}{{1,2}})"
+        r"(?:我叫|我是|名叫|叫做|名字是|名字叫|姓名[:：]?|联系人[:：]?|收件人[:：]?|患者[:：]?|客户[:：]?|用户[:：]?|持卡人[:：]?|(?i:name|holder|recipient|contact|customer|patient)\s*[:：]?)\s*([{CN_SURNAMES}]\p{{Han}}{{1,2}})"
     ))
 });
 
@@ -291,6 +297,16 @@ pub(super) fn detect(text: &str, out: &mut Vec<Detection>) {
             out.push(Detection::new(m.start(), end, EntityType::Person, priority::PERSON_CONTEXT));
         }
     }
+    for caps in CAPS_SURNAME_FIRST.captures_iter(text) {
+        let (Some(whole), Some(family)) = (caps.get(0), caps.get(1)) else { continue };
+        let folded = gazetteer::fold(family.as_str());
+        let listed = gazetteer::surname(&folded).is_some() || SURNAMES.binary_search(&folded.as_str()).is_ok();
+        // Everyday words that are also surnames (`PARK`) count here: a word in capitals
+        // before a capitalized given name is a form's family name, not a heading.
+        if listed {
+            out.push(Detection::new(whole.start(), whole.end(), EntityType::Person, priority::PERSON_CONTEXT));
+        }
+    }
     // Overlapping pairs (`Ana Maria Silva`) are found because each start is tried.
     let mut at = 0;
     while let Some(caps) = text.get(at..).and_then(|rest| GIVEN_SURNAME.captures(rest)) {
@@ -477,8 +493,21 @@ mod tests {
     }
 
     #[test]
+    fn names_on_forms_and_passenger_lists() {
+        assert_eq!(found("Recipient: Ji-ho Choi\n152 Teheran-ro"), ["Ji-ho Choi"]);
+        assert_eq!(found("Passenger list: PARK Ji-hoon, KIM Min-ji; from Incheon"), ["PARK Ji-hoon", "KIM Min-ji"]);
+        assert_eq!(found("spoke to LIU Yang (procurement)"), ["LIU Yang"]);
+        assert_eq!(found("Next of kin: Obiageli Nwankwo, sister"), ["Obiageli Nwankwo"]);
+        for text in ["USA Today reported it", "the API Gateway failed", "NASA Ames"] {
+            assert!(found(text).is_empty(), "{text}: {:?}", found(text));
+        }
+    }
+
+    #[test]
     fn chinese_names() {
         assert_eq!(found("你好，我叫王小明，住在上海"), ["王小明"]);
+        assert_eq!(found("Name: 陈静 / Chen Jing"), ["陈静", "Chen Jing"]);
+        assert_eq!(found("UnionPay card, holder 王芳, please verify"), ["王芳"]);
         assert_eq!(found("请联系张伟先生"), ["张伟"]);
         assert_eq!(found("我叫李明的朋友"), ["李明"]);
     }

@@ -134,9 +134,20 @@ fn field_values(text: &str, out: &mut Vec<Detection>) {
             j += 1;
         }
         let (start, end) = (label.end(), label.end() + tokens[last].1);
-        out.push(Detection::new(start, end, EntityType::Location, priority::LOCATION_FIELD));
+        out.push(Detection::new(start, end, EntityType::Location, priority::FIELD_VALUE));
     }
 }
+
+/// An administrative area named with its kind (`Changning District`, `Pudong New Area`,
+/// `Kings County`, `Co. Mayo`, `Gangnam-gu`, `Shibuya-ku`): the kind word says it is a
+/// place, listed or not, cue or not.
+static ADMIN_AREA: LazyLock<Regex> = LazyLock::new(|| {
+    compile(concat!(
+        r"\b(?:(?:\p{Lu}[\p{Ll}'’]+[ \-]){1,3}(?:District|New Area|County|Prefecture|Province|Oblast|Governorate|Municipality|Ward|Sub-district|Subdistrict)",
+        r"|Co\. \p{Lu}\p{Ll}+",
+        r"|\p{Lu}\p{Ll}+-(?:gu|ku|si|shi|dong|qu))\b"
+    ))
+});
 
 /// The longest place name tried, in words (`South Georgia and the South Sandwich Islands`).
 const MAX_WORDS: usize = 8;
@@ -270,6 +281,9 @@ pub(super) fn town_shaped(words: &[&str]) -> bool {
 
 pub(super) fn detect(text: &str, out: &mut Vec<Detection>) {
     field_values(text, out);
+    for m in ADMIN_AREA.find_iter(text) {
+        out.push(Detection::new(m.start(), m.end(), EntityType::Location, priority::LOCATION_CUED));
+    }
     // Address-block lines only exist in multi-line text; checked once, not per word.
     let multiline = text.contains('\n');
     let own_line = |start: usize, end: usize| multiline && own_line(text, start, end);
@@ -411,6 +425,17 @@ mod tests {
         assert_eq!(found("Town: Battle"), ["Battle"]);
         // A lower-case value or one after some other label is not a place given this way.
         for text in ["state: running", "status: Done", "the city is big", "country=\n"] {
+            assert!(found(text).is_empty(), "{text}: {:?}", found(text));
+        }
+    }
+
+    #[test]
+    fn administrative_areas_named_with_their_kind() {
+        assert_eq!(found("Room 1203, Xinhua Road, Changning District, Shanghai"), ["Changning District"]);
+        assert_eq!(found("Pudong New Area"), ["Pudong New Area"]);
+        assert_eq!(found("Main Street, Ballina, Co. Mayo"), ["Co. Mayo"]);
+        assert_eq!(found("152 Teheran-ro, 7F\nGangnam-gu"), ["Gangnam-gu"]);
+        for text in ["the District Court ruled", "a County Council meeting", "Ward 7 is closed"] {
             assert!(found(text).is_empty(), "{text}: {:?}", found(text));
         }
     }

@@ -45,9 +45,10 @@ pub(crate) mod priority {
     pub const PASSWORD_SHAPED: u8 = 55;
     /// Street addresses (number + street suffix).
     pub const ADDRESS: u8 = 50;
-    /// A place given as the value of a labelled field (`city=Lake Charles`, `Town: Battle`):
-    /// the label says what it is, as a street's number and suffix do.
-    pub const LOCATION_FIELD: u8 = 49;
+    /// A value whose label says what it is, as a street's number and suffix do: a place in
+    /// a labelled field (`city=Lake Charles`, `Town: Battle`), a cell under a table header
+    /// (`first_name`, `ship_city`).
+    pub const FIELD_VALUE: u8 = 49;
     /// The learned stage (names, addresses, places in context): above the word-list and
     /// cue heuristics it replaces where both see something, below every validated shape.
     /// Where it overlaps a heuristic span of the same type the two are joined first.
