@@ -80,6 +80,19 @@ static MAILING: LazyLock<Regex> = LazyLock::new(|| {
     ))
 });
 
+/// Street lines numbered by a lane, plot or unit rather than a house (`Room 1203, Lane 88,
+/// Xinhua Road` as Shanghai addresses are written in English, `Plot 1142, Great East
+/// Road`, `Unit 12, Riverside Industrial Estate`): the numbered part, then a named street.
+static NUMBERED_PART: LazyLock<Regex> = LazyLock::new(|| {
+    compile(concat!(
+        r"(?:(?:Room|Rm|Flat|Unit|Building|Bldg|Block)\.?[ \t]+[0-9A-Za-z\-]{1,6},[ \t]*)?",
+        r"(?:(?:No\.[ \t]*)?[0-9]{1,5},[ \t]*)?",
+        r"(?:Lane|Plot|Unit|Stand|Erf|Block|Building)[ \t]+[0-9]{1,5}[A-Za-z]?,?[ \t]+(?:No\.[ \t]*[0-9]{1,5},?[ \t]+)?",
+        r"\p{Lu}\p{Ll}+(?:[ \t]\p{Lu}\p{Ll}+){0,3}[ \t]",
+        r"(?:Road|Rd|Street|St|Avenue|Ave|Lu|Boulevard|Highway|Way|Drive|Lane|Close|Estate|Park|Crescent|Industrial Estate)\b\.?"
+    ))
+});
+
 /// US military mail: a ship, a PSC or a unit box, then `APO`/`FPO`/`DPO` with an `AA`,
 /// `AE` or `AP` pseudo-state and a ZIP code (`USNS Bryant\nFPO AE 20107`, `PSC 7396, Box
 /// 3046\nAPO AP 33514`).
@@ -130,7 +143,7 @@ const CN_LEADS: &[&str] = &[
 ];
 
 pub(super) fn detect(text: &str, out: &mut Vec<Detection>) {
-    for regex in [&*EN_STREET, &*MAILING, &*MILITARY, &*UK_POSTAL, &*DE_STREET, &*FR_STREET] {
+    for regex in [&*EN_STREET, &*MAILING, &*MILITARY, &*UK_POSTAL, &*DE_STREET, &*FR_STREET, &*NUMBERED_PART] {
         for m in regex.find_iter(text) {
             let end = m.end() - usize::from(m.as_str().ends_with('.'));
             if ascii_isolated(text, m.start(), end) {
@@ -231,6 +244,15 @@ mod tests {
             ["1600 Pennsylvania Avenue, Washington, DC 20500"]
         );
         assert_eq!(found("office 42 W 34th St, Apt 5B"), ["42 W 34th St, Apt 5B"]);
+        assert_eq!(
+            found("the heater in Room 1203, Lane 88, Xinhua Road, Changning District"),
+            ["Room 1203, Lane 88, Xinhua Road"]
+        );
+        assert_eq!(found("to Mrs. Mulenga, Plot 1142, Great East Road, Lusaka"), ["Plot 1142, Great East Road"]);
+        assert_eq!(
+            found("deliver to Unit 12, Riverside Industrial Estate, Doncaster"),
+            ["Unit 12, Riverside Industrial Estate"]
+        );
         assert_eq!(found("wohne in der Hauptstraße 12, 10115 Berlin"), ["Hauptstraße 12, 10115 Berlin"]);
         assert_eq!(found("au 12 rue de Rivoli, 75001 Paris"), ["12 rue de Rivoli, 75001 Paris"]);
         assert!(found("Tell Marcel that the meeting moved to Thursday.").is_empty());

@@ -57,10 +57,48 @@ const AFTER_NAME: &[&str] = &[
     "with",
 ];
 
+/// A word before what people do in chat (`mike said`, `sakura lands`, `tomasz texted`):
+/// a name when the lists know it as a given name ([`lone_name`]).
+static BEFORE_PERSON_VERB: LazyLock<Regex> = LazyLock::new(|| {
+    compile(concat!(
+        r"\b([a-z][a-z'’\-]{1,20})\s+(?:said|says|asked|asks|told|tells|texted|called|replied|wants|needs|thinks|",
+        r"knows|lands|landed|arrives|arrived|left|comes|came|is coming|was|will|won't|just|messaged|emailed)\b"
+    ))
+});
+
+/// A word after a cue that takes a person (`reply to dimitris,`, `it's under tomasz at …`,
+/// `i think haruka but …`), the clause ending right after it.
+static AFTER_PERSON_CUE: LazyLock<Regex> = LazyLock::new(|| {
+    compile(concat!(
+        r"\b(?:reply to|replied to|text|call|ask|tell|under|meet|invite|message|thank|thanks|its|it's|i think|",
+        r"this is|i'm|ping|cc)\s+([a-z][a-z'’\-]{1,20})(?:[,.!?;:]|\s+(?:at|on|and|but|about|to|if|when|tomorrow|today|tonight|later|again|too|is|was|said)\b|$)"
+    ))
+});
+
+/// A lone word of lower-case chat that is a listed given name (any kind but a function or
+/// chat word): the verb or cue around it is the rest of the evidence.
+fn lone_name(word: &str) -> bool {
+    let folded = gazetteer::fold(word.trim_end_matches(['\'', '’']));
+    folded.chars().count() >= 3
+        && !CHAT_WORDS.contains(&folded.as_str())
+        && !AFTER_NAME.contains(&folded.as_str())
+        && NOT_NAME_WORDS.binary_search(&folded.as_str()).is_err()
+        && gazetteer::first_name(&folded).is_some()
+}
+
 /// Adds the person, place and street candidates of a lower-case `text` to `out`.
 pub(super) fn detect(text: &str, out: &mut Vec<Detection>) {
     let Some(titled) = title_cased(text) else { return };
     cued_pairs(text, out);
+    for regex in [&*BEFORE_PERSON_VERB, &*AFTER_PERSON_CUE] {
+        for caps in regex.captures_iter(text) {
+            if let Some(m) = caps.get(1)
+                && lone_name(m.as_str())
+            {
+                out.push(Detection::new(m.start(), m.end(), EntityType::Person, priority::PERSON_CONTEXT));
+            }
+        }
+    }
     let mut found = Vec::new();
     person::detect(&titled, &mut found);
     place::detect(&titled, &mut found);
@@ -227,7 +265,20 @@ mod tests {
         assert_eq!(found("cc gervasio pena on the thread"), [(EntityType::Person, "gervasio pena".into())]);
         assert_eq!(found("remind me to call august day tomorrow"), [(EntityType::Person, "august day".into())]);
         assert_eq!(found("hey, i'm lady franklin, can you help"), [(EntityType::Person, "lady franklin".into())]);
-        for plain in ["call back soon", "i'm really tired, sorry", "text me when you land", "ask the team about it"] {
+        assert_eq!(found("yo bring chips. mike said ur ok with driving?"), [(EntityType::Person, "mike".into())]);
+        assert_eq!(found("lmk when jessica lands, she is on the 17:40"), [(EntityType::Person, "jessica".into())]);
+        assert_eq!(
+            found("can u grab it? it's under daniel at the post office"),
+            [(EntityType::Person, "daniel".into())]
+        );
+        for plain in [
+            "call back soon",
+            "i'm really tired, sorry",
+            "text me when you land",
+            "ask the team about it",
+            "time will tell",
+            "it's under the bed",
+        ] {
             assert!(found(plain).iter().all(|(kind, _)| *kind != EntityType::Person), "{plain}: {:?}", found(plain));
         }
         // `Ok` is a listed surname; in lower-case chat it is a word.

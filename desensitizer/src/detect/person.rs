@@ -49,7 +49,44 @@ static INTRO_LOWER: LazyLock<Regex> =
 
 /// A capitalized word before a listed family name (`Thiago Silva`).
 static GIVEN_SURNAME: LazyLock<Regex> =
-    LazyLock::new(|| compile(r"\p{Lu}\p{Ll}+(?:-\p{Lu}\p{Ll}+)?[ \t]+((?:[OD]')?\p{Lu}\p{Ll}+(?:'\p{Lu}\p{Ll}+)?)"));
+    LazyLock::new(|| compile(r"\p{Lu}\p{Ll}+(?:-\p{Lu}?\p{Ll}+)?[ \t]+((?:[OD]')?\p{Lu}\p{Ll}+(?:'\p{Lu}\p{Ll}+)?)"));
+
+/// Two or three capitalized words that are all Hanyu Pinyin, the first or the last a common
+/// Chinese family name (`Huang Jun`, `Wang Xiaoming`, `Xiaoming Wang`, `Li Na`): Chinese
+/// names written in Latin letters, which the census name lists mostly lack. The words
+/// must be whole syllable sequences (`Long Island`, `Fan Club` are not).
+static PINYIN_NAME: LazyLock<Regex> =
+    LazyLock::new(|| compile(r"\b\p{Lu}[a-z]{1,11}(?:[ \t]+\p{Lu}[a-z]{1,11}){1,2}\b"));
+
+/// A Korean-style given name, hyphenated in lower case (`Hyun-woo`, `Ji-ho`), before or
+/// after a family name: `Hyun-woo Lee`, `Choi Ji-ho`. The family name must be listed.
+static HYPHENATED_GIVEN: LazyLock<Regex> = LazyLock::new(|| {
+    compile(r"\b(?:(\p{Lu}\p{Ll}+)-\p{Ll}+[ \t]+(\p{Lu}\p{Ll}+)|(\p{Lu}\p{Ll}+)[ \t]+\p{Lu}\p{Ll}+-\p{Ll}+)\b")
+});
+
+/// The hundred commonest Chinese family names in Pinyin.
+const PINYIN_SURNAMES: &[&str] = &[
+    "bai", "cai", "cao", "chang", "chen", "cheng", "cui", "dai", "deng", "ding", "dong", "du", "duan", "fan", "fang",
+    "feng", "fu", "gao", "gong", "gu", "guo", "han", "hao", "he", "hou", "hu", "huang", "jia", "jiang", "jin", "kong",
+    "lai", "lei", "li", "liang", "liao", "lin", "liu", "long", "lu", "luo", "lv", "ma", "mao", "meng", "mo", "pan",
+    "peng", "qian", "qin", "qiu", "ren", "shao", "shen", "shi", "song", "su", "sun", "tan", "tang", "tao", "tian",
+    "wan", "wang", "wei", "wen", "wu", "xia", "xiao", "xie", "xiong", "xu", "xue", "yan", "yang", "yao", "ye", "yin",
+    "yu", "yuan", "zeng", "zhang", "zhao", "zheng", "zhong", "zhou", "zhu", "zou",
+];
+
+/// Syllables of Hanyu Pinyin (initial, then final), for [`pinyin_word`].
+static PINYIN_SYLLABLES: LazyLock<Regex> = LazyLock::new(|| {
+    compile(concat!(
+        r"^(?:(?:zh|ch|sh|[bpmfdtnlgkhjqxrzcsyw])?",
+        r"(?:iang|iong|uang|ueng|ang|eng|ing|ong|uan|ian|iao|uai|ai|ei|ao|ou|an|en|in|un|ia|ie|iu|ua|uo|ui|ue|ve|er|a|o|e|i|u|v)){1,3}$"
+    ))
+});
+
+/// A word that splits into Pinyin syllables (`xiaoming`, `jun`), not an English word that
+/// happens to (`long`, `fan`, `he` are also surnames, so a name needs two such words).
+fn pinyin_word(word: &str) -> bool {
+    PINYIN_SYLLABLES.is_match(&word.to_lowercase())
+}
 
 /// A name after a generic name cue (`What's your last name? Cooper`, `was called Tony
 /// Bryant`) or a role/relation word (`my kid Leah`, `Producer Steve Peterson`). Speech verbs
@@ -297,6 +334,26 @@ pub(super) fn detect(text: &str, out: &mut Vec<Detection>) {
             out.push(Detection::new(m.start(), end, EntityType::Person, priority::PERSON_CONTEXT));
         }
     }
+    for m in PINYIN_NAME.find_iter(text) {
+        let words: Vec<&str> = m.as_str().split_whitespace().collect();
+        let surname = |w: &str| PINYIN_SURNAMES.binary_search(&w.to_lowercase().as_str()).is_ok();
+        let (Some(first), Some(last)) = (words.first(), words.last()) else { continue };
+        // Everyday English words that are Pinyin too (`He`, `Long`, `Fan`, `Men`) may not be
+        // the whole given name.
+        let given = if surname(first) { &words[1..] } else { &words[..words.len() - 1] };
+        let english = given.iter().all(|w| NOT_NAME_WORDS.binary_search(&w.to_lowercase().as_str()).is_ok());
+        if (surname(first) || surname(last)) && words.iter().all(|w| pinyin_word(w)) && !english {
+            out.push(Detection::new(m.start(), m.end(), EntityType::Person, priority::PERSON_LIST));
+        }
+    }
+    for caps in HYPHENATED_GIVEN.captures_iter(text) {
+        let Some(whole) = caps.get(0) else { continue };
+        let family = caps.get(2).or_else(|| caps.get(3)).map_or("", |m| m.as_str());
+        let folded = gazetteer::fold(family);
+        if gazetteer::surname(&folded).is_some() || PINYIN_SURNAMES.binary_search(&folded.as_str()).is_ok() {
+            out.push(Detection::new(whole.start(), whole.end(), EntityType::Person, priority::PERSON_LIST));
+        }
+    }
     for caps in CAPS_SURNAME_FIRST.captures_iter(text) {
         let (Some(whole), Some(family)) = (caps.get(0), caps.get(1)) else { continue };
         let folded = gazetteer::fold(family.as_str());
@@ -415,7 +472,9 @@ mod tests {
 
     #[test]
     fn lists_are_sorted_for_binary_search() {
-        for list in [FIRST_NAMES, AMBIGUOUS_FIRST_NAMES, NOT_SURNAMES, SURNAMES, NOT_NAME_WORDS, INSTITUTIONS] {
+        for list in
+            [FIRST_NAMES, AMBIGUOUS_FIRST_NAMES, NOT_SURNAMES, SURNAMES, NOT_NAME_WORDS, INSTITUTIONS, PINYIN_SURNAMES]
+        {
             let mut sorted = list.to_vec();
             sorted.sort_unstable();
             sorted.dedup();
@@ -499,6 +558,19 @@ mod tests {
         assert_eq!(found("spoke to LIU Yang (procurement)"), ["LIU Yang"]);
         assert_eq!(found("Next of kin: Obiageli Nwankwo, sister"), ["Obiageli Nwankwo"]);
         for text in ["USA Today reported it", "the API Gateway failed", "NASA Ames"] {
+            assert!(found(text).is_empty(), "{text}: {:?}", found(text));
+        }
+    }
+
+    #[test]
+    fn chinese_names_in_pinyin() {
+        assert_eq!(found("visiting Huang Jun on 18F"), ["Huang Jun"]);
+        assert_eq!(found("help me reply to Wang Xiaoming today"), ["Wang Xiaoming"]);
+        assert_eq!(found("requested by Hyun-woo Lee."), ["Hyun-woo Lee"]);
+        assert_eq!(found("ask Choi Ji-ho about it"), ["Choi Ji-ho"]);
+        assert!(found("a Self-service Portal").is_empty());
+        assert!(!pinyin_word("ion") && !pinyin_word("island") && pinyin_word("xiaoming"));
+        for text in ["Long Island traffic", "the Fan Club met"] {
             assert!(found(text).is_empty(), "{text}: {:?}", found(text));
         }
     }
