@@ -5,7 +5,7 @@
 
 use netgpt_crds::workflow::EntityType;
 
-use super::{Detection, street_eu};
+use super::{Detection, priority, street_eu};
 
 /// Words between two place spans that make them one name (`Frankfurt am Main`,
 /// `Châlons-en-Champagne` is hyphenated and joined as such).
@@ -34,7 +34,81 @@ pub(super) fn adjust(text: &str, kept: Vec<Detection>) -> Vec<Detection> {
         }
         out.push(with_number_word(text, without_leading_verb(text, d)));
     }
-    extend_street_lines(text, out)
+    address_tails(text, extend_street_lines(text, out))
+}
+
+/// Comma-separated chunks after a street line that nothing claimed, read as the places of
+/// the address (`Plot 1142, Great East Road, Lusaka, Zambia`, `Unit 12, Riverside
+/// Industrial Estate, Doncaster DN4 5HT; …`): capitalized words each (connectors between
+/// them allowed), a postcode after the last one left out, at most four chunks, up to the
+/// next claimed span or the end of the clause.
+fn address_tails(text: &str, spans: Vec<Detection>) -> Vec<Detection> {
+    let mut out: Vec<Detection> = Vec::with_capacity(spans.len());
+    for (i, d) in spans.iter().enumerate() {
+        out.push(*d);
+        if d.kind != EntityType::StreetAddress {
+            continue;
+        }
+        let limit = spans.get(i + 1).map_or(text.len(), |next| next.start);
+        let mut at = d.end;
+        for _ in 0..4 {
+            let Some(rest) = text.get(at..limit).and_then(|r| r.strip_prefix(", ")) else { break };
+            let chunk_len = rest.find([',', ';', '.', '\n', '(', ')', '—', '–']).unwrap_or(rest.len());
+            let chunk = &rest[..chunk_len];
+            let Some(place_len) = place_chunk(chunk) else { break };
+            let start = at + 2;
+            out.push(Detection::new(
+                start,
+                start + place_len,
+                EntityType::Location,
+                d.priority.min(priority::FIELD_VALUE),
+            ));
+            at = start + chunk_len;
+            // Only a whole chunk lets the next one be read too (`Doncaster DN4 5HT; …`
+            // ends here).
+            if place_len != chunk_len.min(chunk.trim_end().len()) && !chunk[place_len..].trim().is_empty() {
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// The length of the place at the start of `chunk`: capitalized words (lower-case
+/// connectors between them), then nothing but a postcode (letters in capitals and digits)
+/// or spaces. `None` when the chunk is not shaped so.
+fn place_chunk(chunk: &str) -> Option<usize> {
+    const CONNECTORS: &[&str] =
+        &["am", "de", "del", "do", "da", "dos", "des", "du", "la", "le", "of", "on", "sur", "upon"];
+    let mut end = 0;
+    let mut words = 0;
+    let mut offset = 0;
+    for word in chunk.split(' ') {
+        let here = offset;
+        offset += word.len() + 1;
+        if word.is_empty() {
+            continue;
+        }
+        let capitalized = word.chars().next().is_some_and(char::is_uppercase)
+            && word.chars().nth(1).is_some_and(|c| c.is_lowercase() || c == '.');
+        if capitalized && words < 5 {
+            end = here + word.len();
+            words += 1;
+        } else if words > 0 && CONNECTORS.contains(&word) {
+            continue;
+        } else {
+            // What is left must be a postcode (or nothing).
+            let tail = chunk[here..].trim();
+            let postcode = tail.len() <= 10
+                && tail.chars().any(|c| c.is_ascii_digit())
+                && tail.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == ' ' || c == '-');
+            if words == 0 || !postcode {
+                return None;
+            }
+            break;
+        }
+    }
+    (words > 0).then_some(end)
 }
 
 /// Sentence-initial verbs and greetings that the learned stage and the capitalised-pair
@@ -201,6 +275,20 @@ mod tests {
             span(text, "Will Smith", EntityType::Person),
         ];
         assert_eq!(texts(text, &adjust(text, kept)), ["Wang Fang", "Li Na", "Hi there", "Will Smith"]);
+    }
+
+    #[test]
+    fn the_places_after_a_street_line() {
+        let text = "courier it to Plot 1142, Great East Road, Lusaka, Zambia.";
+        let kept = vec![span(text, "Plot 1142, Great East Road", EntityType::StreetAddress)];
+        assert_eq!(texts(text, &adjust(text, kept)), ["Plot 1142, Great East Road", "Lusaka", "Zambia"]);
+        let text = "to Unit 12, Riverside Estate, Doncaster DN4 5HT; site contact Gary";
+        let kept = vec![span(text, "Unit 12, Riverside Estate", EntityType::StreetAddress)];
+        assert_eq!(texts(text, &adjust(text, kept)), ["Unit 12, Riverside Estate", "Doncaster"]);
+        // A clause that goes on in lower case is not a place.
+        let text = "at 22 Linden Ave, bring chips, Mike";
+        let kept = vec![span(text, "22 Linden Ave", EntityType::StreetAddress)];
+        assert_eq!(texts(text, &adjust(text, kept)), ["22 Linden Ave"]);
     }
 
     #[test]
