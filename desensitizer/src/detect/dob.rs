@@ -10,7 +10,7 @@ use super::{Detection, compile, number_isolated, priority};
 
 static DOB: LazyLock<Regex> = LazyLock::new(|| {
     compile(concat!(
-        r"(?i)(?:born on|born|date of birth|birth date|birthdate|d\.o\.b\.?|dob|birthday|出生日期|出生于|出生在|生日|[,(]\s*b\.",
+        r"(?i)(?:born on|born|date of birth|birth date|birthdate|d\.o\.b\.?|dob|birthday|出生日期|出生于|出生在|生日|(?m:^|[,(])\s*b\.",
         // The languages of the sites' neighbours: German, French, Spanish, Italian, Dutch.
         r"|geboren am|geboren|geb\.|geburtsdatum|née? le|née?|date de naissance|nacid[oa] el|nacid[oa]",
         r"|fecha de nacimiento|nat[oa] il|nat[oa]|data di nascita|geboortedatum|nascid[oa] em|data de nascimento|født|fødselsdato)",
@@ -18,7 +18,7 @@ static DOB: LazyLock<Regex> = LazyLock::new(|| {
         // characters, no sentence end inside).
         r"(?:\s+(?:in|at|à|en|a)\s+[^.!?;\n]{1,60}?,?\s+(?:on|le|el|il|am|op)\s+)?",
         // `date of birth: …`, `born 1990-…`, or `date of birth. It's …`.
-        r"(?:\s*(?:is|was|:|：|是|为|-)\s*|[.,]?\s*(?:it's|it is)\s+|\s*\(\s*|\s+|)",
+        r"(?:\s*(?:is|was|:|：|是|为|-)\s*|[.,]?\s*(?:it's|it is)\s+|\s*\(\s*|\s+(?:on\s+)?the\s+|\s+|)",
         r"(",
         r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}",
         r"|[0-9]{4}/[0-9]{1,2}/[0-9]{1,2}",
@@ -65,6 +65,8 @@ mod tests {
         assert_eq!(found("please confirm your date of birth (1983/10/14) and address"), ["1983/10/14"]);
         assert_eq!(found("Ana Paula Ferreira, nascida em 17/01/1990, Rua da Consolação"), ["17/01/1990"]);
         assert!(found("see section b. 2024-05-01 of the plan").is_empty());
+        assert_eq!(found("b. 1988-03-04 — is that enough on the form?"), ["1988-03-04"]);
+        assert_eq!(found("I was born on the 9th of January 1965 — what zodiac"), ["9th of January 1965"]);
         // A place, then a sentence end: the date after it is not the birth date.
         assert!(found("born in Lyon. On 2024-05-01 we met").is_empty());
     }

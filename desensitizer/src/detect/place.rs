@@ -40,6 +40,36 @@ static JOURNEY_TO: LazyLock<Regex> = LazyLock::new(|| {
     ))
 });
 
+/// Nouns that a listed place before them ties to someone's work or plans (`the Lisbon team`,
+/// `our Seoul coordinator`, `the Kyoto retreat`, `Bergen trip`): a place then, not one
+/// named in passing (sorted for binary search).
+const PLACE_OF: &[&str] = &[
+    "branch",
+    "campus",
+    "clinic",
+    "conference",
+    "coordinator",
+    "depot",
+    "factory",
+    "headquarters",
+    "hq",
+    "hub",
+    "manager",
+    "meeting",
+    "office",
+    "offices",
+    "offsite",
+    "plant",
+    "retreat",
+    "site",
+    "staff",
+    "store",
+    "team",
+    "trip",
+    "visit",
+    "warehouse",
+];
+
 /// Prepositions that place what follows (sorted for binary search). `to` and `from` also
 /// take people (`send it to Jackson`), so a place that is also a listed name needs a
 /// stronger cue after them.
@@ -330,8 +360,14 @@ pub(super) fn detect(text: &str, out: &mut Vec<Detection>) {
                 let next_capitalized =
                     j + 1 < tokens.len() && text.get(end..tokens[j + 1].0) == Some(" ") && capitalized(word(j + 1));
                 let name_like = is_name(&folded);
+                let place_of = text
+                    .get(end..)
+                    .and_then(|rest| rest.strip_prefix(' '))
+                    .map(|rest| rest.split(|c: char| !c.is_alphabetic()).next().unwrap_or("").to_lowercase())
+                    .is_some_and(|noun| PLACE_OF.binary_search(&noun.as_str()).is_ok());
                 let trusted = match (listed, cue) {
                     (_, Some(Cue::Strong)) => true,
+                    (Listed::Plain, _) if place_of => true,
                     (Listed::Plain, Some(Cue::Weak)) => true,
                     (Listed::Plain, Some(Cue::PersonLike)) => !name_like,
                     (Listed::Plain, None) => {
@@ -393,9 +429,11 @@ mod tests {
 
     #[test]
     fn lists_are_sorted_for_binary_search() {
-        let mut sorted = WEAK_CUES.to_vec();
-        sorted.sort_unstable();
-        assert_eq!(sorted, WEAK_CUES);
+        for list in [WEAK_CUES, PLACE_OF] {
+            let mut sorted = list.to_vec();
+            sorted.sort_unstable();
+            assert_eq!(sorted, list);
+        }
     }
 
     #[test]
@@ -406,6 +444,8 @@ mod tests {
         assert_eq!(found("She flew to Port Janetchester on Monday"), ["Port Janetchester"]);
         assert_eq!(found("arrived at Torrestown this morning"), ["Torrestown"]);
         assert_eq!(found("I live in Reading"), ["Reading"]);
+        assert_eq!(found("Pedro joins the Lisbon team on Monday"), ["Lisbon"]);
+        assert_eq!(found("Reach our Seoul coordinator at 02-3445-1187"), ["Seoul"]);
         assert_eq!(found("We're moving from Peru to Chile in the spring"), ["Peru", "Chile"]);
         assert_eq!(found("I'm from Austin, so"), ["Austin"]);
         assert_eq!(found("We moved here from Falkland Islands (Malvinas)"), ["Falkland Islands (Malvinas)"]);
