@@ -30,6 +30,9 @@ static FIRST_PLACES: LazyLock<HashSet<&'static str>> =
 static SURNAMES: LazyLock<HashSet<&'static str>> = LazyLock::new(|| set(include_str!("data/surnames.txt")));
 static SURNAMES_AMBIGUOUS: LazyLock<HashSet<&'static str>> =
     LazyLock::new(|| set(include_str!("data/surnames_ambiguous.txt")));
+/// Lower-case English words (SCOWL via Debian's `wamerican`; notice in
+/// data/SCOWL-COPYRIGHT).
+static ENGLISH_WORDS: LazyLock<HashSet<&'static str>> = LazyLock::new(|| set(include_str!("data/english_words.txt")));
 static PLACES: LazyLock<HashSet<&'static str>> = LazyLock::new(|| set(include_str!("data/places.txt")));
 static PLACES_AMBIGUOUS: LazyLock<HashSet<&'static str>> =
     LazyLock::new(|| set(include_str!("data/places_ambiguous.txt")));
@@ -97,6 +100,11 @@ static PLACE_FIRST_WORDS: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
 /// `folded` (one word, as [`fold`] makes it) begins some listed place of several words.
 pub(super) fn begins_multiword_place(folded: &str) -> bool {
     PLACE_FIRST_WORDS.contains(folded)
+}
+
+/// An everyday English word (`shouted`, `mike`, not `sakura`); `folded` as [`fold`] makes it.
+pub(crate) fn english_word(folded: &str) -> bool {
+    ENGLISH_WORDS.contains(folded)
 }
 
 /// A country, US state or city; `folded` as [`fold`] makes it, words separated by one space.

@@ -87,15 +87,27 @@ pub(crate) fn street_end(text: &str, start: usize, end: usize) -> usize {
     text.get(start..end).and_then(|span| STREET_TAIL.find(span)).map_or(end, |tail| start + tail.start())
 }
 
+/// Chat abbreviations and technical words that are in no dictionary but name nobody.
+const CHAT_TOKENS: &[&str] = &[
+    "api", "btw", "csv", "gonna", "gotta", "hiya", "html", "http", "https", "idk", "imho", "imo", "json", "lmao",
+    "lmk", "lol", "nah", "omg", "pdf", "pls", "plz", "sql", "tbh", "thx", "url", "uuid", "wanna", "xml", "yaml",
+    "yeah", "yep",
+];
+
 /// Whether a word the learned stage called part of a name can be one: written with a
-/// capital (or in a script without case), or a listed given name or surname that is not
-/// also an everyday word. The model is uncased, so without this it names "shouted" and
-/// "mandolin"; with it, "alex rivera" typed in lower case still counts.
+/// capital (or in a script without case), a listed given name or surname that is not
+/// also an everyday word, or a lower-case word of three letters or more that is in no
+/// English dictionary (`sakura`, `tomasz`). The model is uncased, so without this it
+/// names "shouted" and "mandolin"; with it, "alex rivera" typed in lower case still counts.
 pub(crate) fn name_like(word: &str) -> bool {
     starts_capitalized_or_caseless(word) || {
         let folded = gazetteer::fold(word);
         gazetteer::first_name(&folded) == Some(gazetteer::GivenName::Plain)
             || gazetteer::surname(&folded) == Some(gazetteer::Listed::Plain)
+            || (folded.len() >= 3
+                && folded.bytes().all(|b| b.is_ascii_lowercase())
+                && !gazetteer::english_word(&folded)
+                && !CHAT_TOKENS.contains(&folded.as_str()))
     }
 }
 
@@ -112,7 +124,13 @@ fn starts_capitalized_or_caseless(word: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::street_end;
+    use super::{name_like, street_end};
+
+    #[test]
+    fn lower_case_words_in_no_dictionary_can_be_names() {
+        assert!(name_like("sakura") && name_like("tomasz") && name_like("Shouted"));
+        assert!(!name_like("shouted") && !name_like("mandolin") && !name_like("lmk") && !name_like("json"));
+    }
 
     fn street(text: &str) -> &str {
         &text[..street_end(text, 0, text.len())]

@@ -143,8 +143,19 @@ def write(name, entries):
     print(f"{name}: {len(entries)} entries")
 
 
+def write_words(name, entries):
+    with open(os.path.join(OUT, name), "w", encoding="utf-8") as f:
+        f.write("\n".join(sorted(entries)) + "\n")
+    print(f"{name}: {len(entries)} entries")
+
+
 def main():
     words = everyday_words()
+    # The whole lower-case word list too: a word the learned stage tags as a name in
+    # lower-case chat counts when it is not an everyday word (`sakura`, not `shouted`).
+    # SCOWL's copyright notice travels with it (data/SCOWL-COPYRIGHT, from
+    # /usr/share/doc/wamerican/copyright).
+    write_words("english_words.txt", {w for w in words if re.fullmatch(r"[a-z]+", w)})
     found, major = places()
     first = set(census("dist.male.first")) | set(census("dist.female.first")) | ssa_given_names()
     write("first_names.txt", first - words - major)
