@@ -5,7 +5,7 @@
 
 use netgpt_crds::workflow::EntityType;
 
-use super::{Detection, priority, street_eu};
+use super::{Detection, place, priority, street_eu};
 
 /// Words between two place spans that make them one name (`Frankfurt am Main`,
 /// `Châlons-en-Champagne` is hyphenated and joined as such).
@@ -66,7 +66,7 @@ fn address_tails(text: &str, spans: Vec<Detection>) -> Vec<Detection> {
             at = start + chunk_len;
             // Only a whole chunk lets the next one be read too (`Doncaster DN4 5HT; …`
             // ends here).
-            if place_len != chunk_len.min(chunk.trim_end().len()) && !chunk[place_len..].trim().is_empty() {
+            if !chunk[place_len..].trim().is_empty() {
                 break;
             }
         }
@@ -78,8 +78,6 @@ fn address_tails(text: &str, spans: Vec<Detection>) -> Vec<Detection> {
 /// connectors between them), then nothing but a postcode (letters in capitals and digits)
 /// or spaces. `None` when the chunk is not shaped so.
 fn place_chunk(chunk: &str) -> Option<usize> {
-    const CONNECTORS: &[&str] =
-        &["am", "de", "del", "do", "da", "dos", "des", "du", "la", "le", "of", "on", "sur", "upon"];
     let mut end = 0;
     let mut words = 0;
     let mut offset = 0;
@@ -94,15 +92,11 @@ fn place_chunk(chunk: &str) -> Option<usize> {
         if capitalized && words < 5 {
             end = here + word.len();
             words += 1;
-        } else if words > 0 && CONNECTORS.contains(&word) {
+        } else if words > 0 && place::FIELD_CONNECTORS.contains(&word) {
             continue;
         } else {
             // What is left must be a postcode (or nothing).
-            let tail = chunk[here..].trim();
-            let postcode = tail.len() <= 10
-                && tail.chars().any(|c| c.is_ascii_digit())
-                && tail.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == ' ' || c == '-');
-            if words == 0 || !postcode {
+            if words == 0 || !place::postcode_like(chunk[here..].trim()) {
                 return None;
             }
             break;

@@ -12,7 +12,7 @@ use netgpt_crds::workflow::EntityType;
 use regex::Regex;
 
 use super::gazetteer::{self, GivenName, Listed};
-use super::names::NOT_NAME_WORDS;
+use super::names::{CHAT_WORDS, NOT_NAME_WORDS};
 use super::{Detection, address, compile, person, place, priority, span};
 
 /// Words that address a person in lower-case chat (`cc luz sanchez on the thread`, `call
@@ -79,11 +79,13 @@ static AFTER_PERSON_CUE: LazyLock<Regex> = LazyLock::new(|| {
 /// chat word): the verb or cue around it is the rest of the evidence.
 fn lone_name(word: &str) -> bool {
     let folded = gazetteer::fold(word.trim_end_matches(['\'', '’']));
-    folded.chars().count() >= 3
-        && !CHAT_WORDS.contains(&folded.as_str())
-        && !AFTER_NAME.contains(&folded.as_str())
-        && NOT_NAME_WORDS.binary_search(&folded.as_str()).is_err()
-        && gazetteer::first_name(&folded).is_some()
+    folded.chars().count() >= 3 && !chat_or_function_word(&folded) && gazetteer::first_name(&folded).is_some()
+}
+
+/// A chat word, a word that ends a name ([`AFTER_NAME`]) or a listed non-name word, which
+/// no cue makes a name; `folded` as [`gazetteer::fold`] makes it.
+fn chat_or_function_word(folded: &str) -> bool {
+    CHAT_WORDS.contains(&folded) || AFTER_NAME.contains(&folded) || NOT_NAME_WORDS.binary_search(&folded).is_ok()
 }
 
 /// Adds the person, place and street candidates of a lower-case `text` to `out`.
@@ -153,12 +155,7 @@ fn cued_pairs(text: &str, out: &mut Vec<Detection>) {
 /// one of them a name that is only a name (`gervasio pena`), or both listed names.
 fn cued_pair(first: &str, second: &str) -> bool {
     let listed = |w: &str| listed_name(w) && w.chars().count() >= 3;
-    let function = |w: &str| {
-        let folded = gazetteer::fold(w);
-        CHAT_WORDS.contains(&folded.as_str())
-            || AFTER_NAME.contains(&folded.as_str())
-            || NOT_NAME_WORDS.binary_search(&folded.as_str()).is_ok()
-    };
+    let function = |w: &str| chat_or_function_word(&gazetteer::fold(w));
     !function(first)
         && !function(second)
         && (plain_name(first) || plain_name(second) || (listed(first) && listed(second)))
@@ -207,10 +204,6 @@ fn core(text: &str, start: usize, end: usize, fits: impl Fn(&[&str]) -> bool) ->
     let first = start + words[i].0;
     Some((first, start + words[j].0 + words[j].1.len()))
 }
-
-/// Words of lower-case chat that the name lists also hold (`Ok` is a surname).
-const CHAT_WORDS: &[&str] =
-    &["btw", "hey", "hiya", "idk", "imo", "lol", "nah", "okay", "omg", "pls", "plz", "thx", "yeah", "yep", "yes"];
 
 /// A listed given name or surname that is only a name (`colin`, not `will`, `block` or
 /// `ok`), three letters or more.

@@ -470,3 +470,7 @@ pub(super) const NOT_NAME_WORDS: &[&str] = &[
     "a", "also", "an", "and", "but", "by", "from", "here", "in", "is", "just", "not", "on", "really", "so", "sorry",
     "spelled", "the", "too", "very", "with", "written",
 ];
+
+/// Words of lower-case chat that the name lists also hold (`Ok` is a surname).
+pub(super) const CHAT_WORDS: &[&str] =
+    &["btw", "hey", "hiya", "idk", "imo", "lol", "nah", "okay", "omg", "pls", "plz", "thx", "yeah", "yep", "yes"];

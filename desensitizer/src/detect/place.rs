@@ -122,9 +122,9 @@ static FIELD_LABEL: LazyLock<Regex> = LazyLock::new(|| {
     ))
 });
 
-/// Lower-case words inside a place name given as a field value (`Vilanova i la Geltrú`,
-/// `Stratford-upon-Avon`, `Saint-Germain-des-Prés`).
-const FIELD_CONNECTORS: &[&str] = &[
+/// Lower-case words inside a place name given as a field value or after a street line
+/// (`Vilanova i la Geltrú`, `Stratford-upon-Avon`, `Saint-Germain-des-Prés`).
+pub(super) const FIELD_CONNECTORS: &[&str] = &[
     "am", "an", "and", "da", "das", "de", "del", "der", "des", "di", "do", "dos", "du", "en", "i", "im", "la", "le",
     "les", "of", "on", "sur", "the", "upon", "y",
 ];
@@ -138,12 +138,24 @@ fn place_word(word: &str) -> bool {
         })
 }
 
+/// Characters of a field's value read after its label (a place name of [`MAX_WORDS`]
+/// words fits).
+const FIELD_SCAN: usize = 120;
+
 /// Places given as field values: the capitalized words right after a [`FIELD_LABEL`], joined
 /// by single spaces or hyphens (lower-case connectors between them), at most
 /// [`MAX_WORDS`]. Listed or not: the label is the evidence.
 fn field_values(text: &str, out: &mut Vec<Detection>) {
     for label in FIELD_LABEL.find_iter(text) {
         let Some(rest) = text.get(label.end()..) else { continue };
+        // Only the rest of the label's line, and not much of it: scanning the whole text
+        // after every label would make a body of many labels quadratic.
+        let line_end = rest
+            .char_indices()
+            .take(FIELD_SCAN)
+            .find(|&(_, c)| c == '\n')
+            .map_or_else(|| rest.char_indices().nth(FIELD_SCAN).map_or(rest.len(), |(i, _)| i), |(i, _)| i);
+        let rest = &rest[..line_end];
         let tokens = words(rest);
         let word = |i: usize| rest.get(tokens[i].0..tokens[i].1).unwrap_or("");
         if tokens.first().is_none_or(|&(start, _)| start != 0) || !place_word(word(0)) {
@@ -263,10 +275,15 @@ fn own_line(text: &str, start: usize, end: usize) -> bool {
         return false;
     }
     let tail = tail.trim();
-    let postcode = tail.len() <= 10
+    lead_ok && (tail.is_empty() || postcode_like(tail))
+}
+
+/// A postcode after a place (`W2 5SU`, `12345`, `DN4 5HT`): at most 10 characters, a digit
+/// among capitals, digits, spaces and hyphens.
+pub(super) fn postcode_like(tail: &str) -> bool {
+    tail.len() <= 10
         && tail.chars().any(|c| c.is_ascii_digit())
-        && tail.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == ' ' || c == '-');
-    lead_ok && (tail.is_empty() || postcode)
+        && tail.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == ' ' || c == '-')
 }
 
 /// The end of a parenthesised alternative name or qualifier right after a place

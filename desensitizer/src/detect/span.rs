@@ -87,11 +87,11 @@ pub(crate) fn street_end(text: &str, start: usize, end: usize) -> usize {
     text.get(start..end).and_then(|span| STREET_TAIL.find(span)).map_or(end, |tail| start + tail.start())
 }
 
-/// Chat abbreviations and technical words that are in no dictionary but name nobody.
-const CHAT_TOKENS: &[&str] = &[
-    "api", "btw", "csv", "gonna", "gotta", "hiya", "html", "http", "https", "idk", "imho", "imo", "json", "lmao",
-    "lmk", "lol", "nah", "omg", "pdf", "pls", "plz", "sql", "tbh", "thx", "url", "uuid", "wanna", "xml", "yaml",
-    "yeah", "yep",
+/// Chat abbreviations (beyond [`super::names::CHAT_WORDS`]) and technical words that
+/// are in no dictionary but name nobody.
+const NOT_NAME_TOKENS: &[&str] = &[
+    "api", "csv", "gonna", "gotta", "html", "http", "https", "imho", "json", "lmao", "lmk", "pdf", "sql", "tbh", "url",
+    "uuid", "wanna", "xml", "yaml",
 ];
 
 /// Whether a word the learned stage called part of a name can be one: written with a
@@ -107,7 +107,8 @@ pub(crate) fn name_like(word: &str) -> bool {
             || (folded.len() >= 3
                 && folded.bytes().all(|b| b.is_ascii_lowercase())
                 && !gazetteer::english_word(&folded)
-                && !CHAT_TOKENS.contains(&folded.as_str()))
+                && !NOT_NAME_TOKENS.contains(&folded.as_str())
+                && !super::names::CHAT_WORDS.contains(&folded.as_str()))
     }
 }
 
