@@ -8,8 +8,11 @@
 //! gradient.
 
 use std::collections::BTreeMap;
+use std::sync::{Mutex, PoisonError};
 
 use candle_core::{CpuStorage, CustomOp1, D, DType, Device, Layout, Shape, Tensor, Var};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 
 use crate::TrainError;
 use crate::base::{Base, RopeLayout};
@@ -84,6 +87,10 @@ pub struct Adapter {
     pub spec: LoraSpec,
     pub sites: AdapterSites,
     pub pairs: BTreeMap<(usize, usize), LoraPair>,
+    /// Draws the dropout masks on the CPU. candle's own dropout draws from an unseeded
+    /// thread-local generator there, which made two runs with the same seed end at
+    /// different losses; the trainer reseeds this from its options.
+    dropout_rng: Mutex<StdRng>,
 }
 
 impl Adapter {
@@ -133,7 +140,31 @@ impl Adapter {
                 pairs.insert((layer, index), LoraPair { a, b });
             }
         }
-        Ok(Self { spec, sites: sites.clone(), pairs })
+        Ok(Self { spec, sites: sites.clone(), pairs, dropout_rng: Mutex::new(StdRng::seed_from_u64(0)) })
+    }
+
+    /// Seeds the dropout masks, so that a run is reproducible from its seed. On a GPU the
+    /// masks come from the device's generator, which `seed` seeds as well.
+    pub fn seed_dropout(&self, seed: u64, device: &Device) -> candle_core::Result<()> {
+        *self.dropout_rng.lock().unwrap_or_else(PoisonError::into_inner) = StdRng::seed_from_u64(seed);
+        if !device.is_cpu() {
+            device.set_seed(seed)?;
+        }
+        Ok(())
+    }
+
+    /// Inverted dropout with probability `spec.dropout`.
+    fn dropout(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let p = self.spec.dropout;
+        if !x.device().is_cpu() {
+            return candle_nn::ops::dropout(x, p);
+        }
+        let keep = 1.0 / (1.0 - p);
+        let mask: Vec<f32> = {
+            let mut rng = self.dropout_rng.lock().unwrap_or_else(PoisonError::into_inner);
+            (0..x.elem_count()).map(|_| if rng.random::<f32>() < p { 0.0 } else { keep }).collect()
+        };
+        x * Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(x.dtype())?
     }
 
     pub fn vars(&self) -> Vec<Var> {
@@ -150,11 +181,12 @@ pub fn add_lora(
     x: &Tensor,
     y: Tensor,
     pair: Option<&LoraPair>,
-    spec: &LoraSpec,
+    adapter: &Adapter,
     train: bool,
 ) -> candle_core::Result<Tensor> {
     let Some(pair) = pair else { return Ok(y) };
-    let x = if train && spec.dropout > 0.0 { candle_nn::ops::dropout(x, spec.dropout)? } else { x.clone() };
+    let spec = &adapter.spec;
+    let x = if train && spec.dropout > 0.0 { adapter.dropout(x)? } else { x.clone() };
     let delta = x.matmul(&pair.a.t()?)?.matmul(&pair.b.t()?)?;
     y + (delta * spec.scale())?
 }
@@ -233,7 +265,7 @@ impl<'a> TrainableModel<'a> {
 
     fn projection(&self, x: &Tensor, layer: usize, index: usize, train: bool) -> candle_core::Result<Tensor> {
         let y = frozen_matmul(x, &self.base.layers[layer].projections[index])?;
-        add_lora(x, y, self.adapter.pairs.get(&(layer, index)), &self.adapter.spec, train)
+        add_lora(x, y, self.adapter.pairs.get(&(layer, index)), self.adapter, train)
     }
 
     /// Mean cross-entropy of `targets[i]` after `tokens[..=positions[i]]`: the loss on the

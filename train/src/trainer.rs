@@ -121,6 +121,9 @@ pub fn train(
         return Err(TrainError::Config("epochs and gradient accumulation must be at least 1".into()));
     }
     let vars = adapter.vars();
+    if let Some(var) = vars.first() {
+        adapter.seed_dropout(options.seed, var.device())?;
+    }
     let mut optimizer = AdamW::new(
         vars.clone(),
         ParamsAdamW { lr: options.learning_rate, weight_decay: options.weight_decay, ..Default::default() },

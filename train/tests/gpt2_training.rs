@@ -10,7 +10,7 @@ use candle_core::Device;
 use netgpt_train::data::Example;
 use netgpt_train::family::TrainBase;
 use netgpt_train::model::{Adapter, LoraSpec};
-use netgpt_train::trainer::{Schedule, TrainOptions, train};
+use netgpt_train::trainer::{Schedule, TrainOptions, TrainReport, train};
 use rand::SeedableRng;
 
 mod common;
@@ -25,11 +25,14 @@ fn example(seed: u32) -> Example {
     Example { tokens, positions, targets }
 }
 
-#[test]
-fn training_over_gpt2_lowers_the_held_out_loss_and_saves_a_peft_gpt2_adapter() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../inference-server/tests/fixtures/tiny-gpt2");
+fn fixture() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../inference-server/tests/fixtures/tiny-gpt2")
+}
+
+/// Trains a fresh adapter over the GPT-2 fixture with dropout on; `seed` seeds both the
+/// example order and the dropout masks.
+fn train_gpt2(base: &TrainBase, seed: u64) -> (Adapter, TrainReport) {
     let device = Device::Cpu;
-    let base = TrainBase::load(&dir, &device).expect("base");
     let spec = LoraSpec { rank: 4, alpha: 8.0, dropout: 0.05, targets: vec![] };
     let mut rng = rand::rngs::StdRng::seed_from_u64(0);
     let adapter = Adapter::new(&base.sites(), spec, &mut rng, &device).expect("adapter");
@@ -44,11 +47,24 @@ fn training_over_gpt2_lowers_the_held_out_loss_and_saves_a_peft_gpt2_adapter() {
         gradient_accumulation: 2,
         max_grad_norm: 1.0,
         weight_decay: 0.0,
-        seed: 0,
+        seed,
     };
     let report = train(model.as_ref(), &adapter, train_set, heldout, &options, |_| {}).expect("train");
+    drop(model);
+    (adapter, report)
+}
+
+fn final_heldout_loss(report: &TrainReport) -> f64 {
+    report.evaluations.last().and_then(|e| e.heldout_loss).expect("held-out loss")
+}
+
+#[test]
+fn training_over_gpt2_lowers_the_held_out_loss_and_saves_a_peft_gpt2_adapter() {
+    let device = Device::Cpu;
+    let base = TrainBase::load(&fixture(), &device).expect("base");
+    let (adapter, report) = train_gpt2(&base, 0);
     let before = report.evaluations[0].heldout_loss.expect("held-out loss");
-    let after = report.evaluations.last().and_then(|e| e.heldout_loss).expect("held-out loss");
+    let after = final_heldout_loss(&report);
     eprintln!("GPT-2 held-out loss {before:.3} -> {after:.3} in {} steps", report.optimizer_steps);
     // The fixture is 32 wide with a tied head of small random embeddings, so no adapter
     // gets far below uniform (ln 300 = 5.70): Hugging Face PEFT with the same examples and
@@ -69,6 +85,19 @@ fn training_over_gpt2_lowers_the_held_out_loss_and_saves_a_peft_gpt2_adapter() {
     assert!(tensors.contains_key("base_model.model.transformer.h.0.mlp.c_proj.lora_B.weight"));
 }
 
+/// A run is reproducible from its seed, dropout included: the same seed ends at exactly
+/// the same held-out loss, another seed (other masks and order) elsewhere. candle's own
+/// dropout drew from an unseeded generator, and this test's loss moved between runs.
+#[test]
+fn gpt2_training_is_reproducible_from_its_seed() {
+    let base = TrainBase::load(&fixture(), &Device::Cpu).expect("base");
+    let first = final_heldout_loss(&train_gpt2(&base, 7).1);
+    let again = final_heldout_loss(&train_gpt2(&base, 7).1);
+    let other = final_heldout_loss(&train_gpt2(&base, 8).1);
+    assert_eq!(first.to_bits(), again.to_bits(), "same seed: {first} then {again}");
+    assert_ne!(first.to_bits(), other.to_bits(), "seeds 7 and 8 both ended at {first}");
+}
+
 /// A GPT-2 checkpoint ships no chat template; the server formats its prompts with the
 /// ChatML fallback, whose `<|im_end|>` GPT-2's vocabulary lacks, and stops generating at
 /// `<|endoftext|>`. Training data built from a site's dataset record ends its completion
@@ -77,8 +106,7 @@ fn training_over_gpt2_lowers_the_held_out_loss_and_saves_a_peft_gpt2_adapter() {
 fn gpt2_completions_end_with_the_token_the_server_stops_at() {
     use netgpt_train::data::tokenize;
 
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../inference-server/tests/fixtures/tiny-gpt2");
-    let base = TrainBase::load(&dir, &Device::Cpu).expect("base");
+    let base = TrainBase::load(&fixture(), &Device::Cpu).expect("base");
     let record = common::lunch_record("Where is a cheap lunch in Pudong?");
     let example = tokenize(&record, base.tokenizer(), base.chat_template(), 4096).expect("tokenize").expect("fits");
     let end = base.tokenizer().token_to_id("<|endoftext|>").expect("GPT-2 has <|endoftext|>");
