@@ -149,7 +149,7 @@ impl Report {
 /// Characters of a leading honorific (`Dr `, `Mrs. `) in a person's gold value: some
 /// corpora put the title inside the span, but a title identifies nobody, so its letters
 /// left in clear do not count as a leak.
-fn title_len(value: &[char]) -> usize {
+pub fn title_len(value: &[char]) -> usize {
     const TITLES: &[&str] = &["mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sir", "dame", "lord", "lady", "rev"];
     let word: String = value.iter().take_while(|c| c.is_alphabetic()).collect();
     if !TITLES.contains(&word.to_lowercase().as_str()) {

@@ -119,6 +119,12 @@ static LABELLED: LazyLock<Regex> = LazyLock::new(|| {
     ))
 });
 
+/// A signature's one-letter label (`Head of Sales | T 1300 170 493 | M +61 …`, `F: 020 …`
+/// on its own line): only at a line's start or after a separator, where a letter is not a
+/// word of the sentence.
+static SIGNATURE_LETTER: LazyLock<Regex> =
+    LazyLock::new(|| compile(r"(?m)(?:^|[|•·]\s*)[TMFPW]\.?:?\s+(\+?\(?[0-9][0-9 ().\-/]{5,20}[0-9])"));
+
 /// Words that make the `number` after them something else than a phone's
 /// (`order number 12345678`, `tracking number …`).
 static NOT_A_PHONE_NUMBER: LazyLock<Regex> = LazyLock::new(|| {
@@ -223,7 +229,7 @@ pub(super) fn detect(text: &str, out: &mut Vec<Detection>) {
             out.push(Detection::new(start, m.end(), EntityType::Phone, priority::SHAPE));
         }
     }
-    for caps in LABEL_AFTER.captures_iter(text) {
+    for caps in SIGNATURE_LETTER.captures_iter(text).chain(LABEL_AFTER.captures_iter(text)) {
         let Some(m) = caps.get(1) else { continue };
         if let Some(start) = loose_number(text, m.start(), m.end()) {
             out.push(Detection::new(start, m.end(), EntityType::Phone, priority::SHAPE));
@@ -320,6 +326,13 @@ mod tests {
         assert_eq!(found("my number is 0040 21 586 4148 ext.323"), ["0040 21 586 4148 ext.323"]);
         assert_eq!(found("número de WhatsApp: 0800-420-7858 x 925?"), ["0800-420-7858 x 925"]);
         assert_eq!(found("desk on +48 518 125 185 extension 189 or"), ["+48 518 125 185 extension 189"]);
+    }
+
+    #[test]
+    fn numbers_after_a_signature_letter() {
+        assert_eq!(found("Head of Sales | T 1300 170 493 | M 0412 555 019"), ["1300 170 493", "0412 555 019"]);
+        assert_eq!(found("Jo Bloggs\nF: 020 7946 0958"), ["020 7946 0958"]);
+        assert!(found("Plan B 2024 1130 05").is_empty(), "a letter inside a sentence is no label");
     }
 
     #[test]

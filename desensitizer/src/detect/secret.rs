@@ -75,6 +75,13 @@ static PASSWORD_BEFORE_LABEL: LazyLock<Regex> = LazyLock::new(|| {
     )
 });
 
+/// `changed my password from Cry57al*19 to copper1251`: both the old and the new value.
+static PASSWORD_CHANGED: LazyLock<Regex> = LazyLock::new(|| {
+    compile(
+        r#"(?i)\b(?:password|passwd|passphrase|passcode|pin|passwort|mot de passe|contraseña)\s+from\s+["'`]?([^\s"'`]{4,128}?)["'`]?\s+to\s+["'`]?([^\s"'`]{4,128})"#,
+    )
+});
+
 /// `mysql -u root -pSecret`, `mysqldump -p'Secret'`: the password glued to `-p`.
 static MYSQL_PASSWORD: LazyLock<Regex> =
     LazyLock::new(|| compile(r#"\bmysql(?:dump|admin|sh)?\b[^\n]{0,80}?\s-p["']?([^\s"']{4,128})"#));
@@ -230,6 +237,13 @@ pub(super) fn detect(text: &str, out: &mut Vec<Detection>) {
             out.push(Detection::new(start, end, EntityType::ApiKey, priority::LABELLED_SECRET));
         }
     }
+    for caps in PASSWORD_CHANGED.captures_iter(text) {
+        for m in [caps.get(1), caps.get(2)].into_iter().flatten() {
+            if let Some((start, end)) = labelled_value(text, "", m.start(), m.end()) {
+                out.push(Detection::new(start, end, EntityType::ApiKey, priority::LABELLED_SECRET));
+            }
+        }
+    }
 }
 
 /// The value after a password label, `start..end` being the run of non-space characters
@@ -288,6 +302,14 @@ mod tests {
         detect(text, &mut out);
         let kept = super::super::resolve(out);
         kept.iter().map(|d| text[d.start..d.end].to_string()).collect()
+    }
+
+    #[test]
+    fn both_values_of_a_password_change() {
+        assert_eq!(
+            found("I changed my password from Cry57al*19 to copper1251, but the app still uses the old one."),
+            ["Cry57al*19", "copper1251"]
+        );
     }
 
     #[test]
