@@ -214,7 +214,10 @@ pub fn entities(text: &str, words: &[TaggedWord]) -> Vec<Detection> {
         }
         let family = tag.family();
         let street = matches!(tag, Tag::StreetName | Tag::SecondaryAddress);
-        let number = tag == Tag::BuildingNumber;
+        // A unit's number (`Apartment 1402`, `Flat 33`) places a home as a house number does.
+        let number = tag == Tag::BuildingNumber
+            || (tag == Tag::SecondaryAddress
+                && text.get(word.start..word.end).is_some_and(|w| w.chars().any(|c| c.is_ascii_digit())));
         if let Some(group) = groups.last_mut() {
             let gap = text.get(group.end..word.start).unwrap_or("\u{0}");
             if same_entity(group, family, word, gap) {
@@ -302,6 +305,20 @@ mod tests {
                 (EntityType::Location, "France")
             ]
         );
+    }
+
+    #[test]
+    fn a_units_number_places_a_home_a_street_name_alone_does_not() {
+        let text = "staying at Apartment 1402, Marina Heights Tower or near Marina Heights Tower";
+        let tower = text.rfind("Marina").expect("second tower");
+        let words = [
+            word(text, "Apartment", Some(Tag::SecondaryAddress), true),
+            word(text, "1402", Some(Tag::SecondaryAddress), false),
+            word(text, "Marina", Some(Tag::StreetName), true),
+            word(text, "Heights", Some(Tag::StreetName), false),
+            TaggedWord { start: tower, end: tower + 6, tag: Some(Tag::StreetName), begin: true },
+        ];
+        assert_eq!(found(text, &words), [(EntityType::StreetAddress, "Apartment 1402, Marina Heights")]);
     }
 
     #[test]
