@@ -86,13 +86,11 @@ fn print_errors(samples: &[eval::Sample], detector: &Detector) {
         let show = |(s, e, _): &(usize, usize, &str)| chars[*s..*e].iter().collect::<String>();
         let mut lines = Vec::new();
         for g in gold.iter().filter(|g| !predicted.contains(g)) {
-            // `!` marks a miss that left some of the value in clear (a leak, counted as the
-            // summary counts it: a person's title aside), not only a boundary the scoring
-            // did not accept.
-            let end = g.1.min(chars.len());
-            let from = if g.2 == "person" { g.0 + eval::title_len(&chars[g.0..end]) } else { g.0 };
-            let exposed =
-                (from..end).any(|c| chars[c].is_alphanumeric() && !predicted.iter().any(|p| p.0 <= c && c < p.1));
+            // `!` marks a miss that left some of the value in clear (a leak, as the summary
+            // counts it), not only a boundary the scoring did not accept.
+            let exposed = eval::left_in_clear(&chars, g.0, g.1, g.2 == "person", |c| {
+                predicted.iter().any(|p| p.0 <= c && c < p.1)
+            });
             lines.push(format!("  -{} {} {:?}", if exposed { "!" } else { "" }, g.2, show(g)));
         }
         for p in predicted.iter().filter(|p| !gold.contains(p)) {

@@ -146,10 +146,19 @@ impl Report {
     }
 }
 
+/// Whether a gold value at characters `start..end` of `chars` leaks: some letter or digit
+/// of it that `covered` (by a detection) says is not covered, a person's leading title
+/// aside ([`title_len`]).
+pub fn left_in_clear(chars: &[char], start: usize, end: usize, person: bool, covered: impl Fn(usize) -> bool) -> bool {
+    let end = end.min(chars.len());
+    let from = if person { start + title_len(&chars[start.min(end)..end]) } else { start };
+    (from..end).any(|c| chars[c].is_alphanumeric() && !covered(c))
+}
+
 /// Characters of a leading honorific (`Dr `, `Mrs. `) in a person's gold value: some
 /// corpora put the title inside the span, but a title identifies nobody, so its letters
 /// left in clear do not count as a leak.
-pub fn title_len(value: &[char]) -> usize {
+fn title_len(value: &[char]) -> usize {
     const TITLES: &[&str] = &["mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sir", "dame", "lord", "lady", "rev"];
     let word: String = value.iter().take_while(|c| c.is_alphabetic()).collect();
     if !TITLES.contains(&word.to_lowercase().as_str()) {
@@ -202,10 +211,9 @@ pub fn evaluate(samples: &[Sample], detector: &Detector, iou_threshold: f64) -> 
         }
         let chars: Vec<char> = sample.text.chars().collect();
         for g in &gold {
-            let from = if g.2 == EntityType::Person { g.0 + title_len(&chars[g.0..g.1.min(chars.len())]) } else { g.0 };
-            let exposed = (from..g.1.min(chars.len()))
-                .any(|c| chars[c].is_alphanumeric() && !predicted.iter().any(|p| p.0 <= c && c < p.1));
-            if exposed {
+            if left_in_clear(&chars, g.0, g.1, g.2 == EntityType::Person, |c| {
+                predicted.iter().any(|p| p.0 <= c && c < p.1)
+            }) {
                 leaked[entity::index(g.2)] += 1;
             }
         }

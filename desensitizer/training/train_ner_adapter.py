@@ -75,9 +75,10 @@ STREET_WORDS = {
     "street", "st", "road", "rd", "avenue", "ave", "av", "lane", "ln", "drive", "dr", "way",
     "boulevard", "blvd", "highway", "hwy", "court", "ct", "place", "pl", "terrace", "crescent",
     "close", "square", "sq", "parade", "row", "alley", "path", "lu", "jie", "dao", "hutong",
-    "calle", "rua", "via", "viale", "rue", "straße", "strasse", "str", "gasse", "weg", "laan",
-    "gata", "gatan", "vej", "katu", "ulica", "ul", "-ro", "-gil",
+    "calle", "rua", "via", "viale", "rue", "str", "gasse", "weg", "laan", "katu", "ulica", "ul",
 }
+# Street words written as a word's ending (`Hauptstraße`, `Drottninggatan`, `Teheran-ro`).
+STREET_SUFFIXES = ("straße", "strasse", "gatan", "gata", "vej", "-ro")
 
 
 def street_line(tokens):
@@ -85,7 +86,7 @@ def street_line(tokens):
     Xinhua Road`), by its street-type word."""
     for token in tokens:
         word = token.lower().strip("#.")
-        if word in STREET_WORDS or any(word.endswith(w) for w in ("straße", "strasse", "gatan", "gata", "vej", "-ro")):
+        if word in STREET_WORDS or word.endswith(STREET_SUFFIXES):
             return True
     return False
 

@@ -171,7 +171,7 @@ impl<'a> Gpt2Trainable<'a> {
     fn projection(&self, x: &Tensor, layer: usize, index: usize, train: bool) -> candle_core::Result<Tensor> {
         let (weight, bias) = &self.base.blocks[layer].projections[index];
         let y = frozen_matmul(x, weight)?.broadcast_add(bias)?;
-        add_lora(x, y, self.adapter.pairs.get(&(layer, index)), self.adapter, train)
+        add_lora(x, y, self.adapter, (layer, index), train)
     }
 
     /// Logits (`[positions, vocab]`) after `tokens[..=p]` for each `p` of `positions`.

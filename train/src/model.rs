@@ -176,15 +176,15 @@ impl Adapter {
     }
 }
 
-/// `y + scale · B(A(dropout(x)))` when `pair` is set.
+/// `y + scale · B(A(dropout(x)))` when `adapter` adapts projection `site` (`(layer, index)`).
 pub fn add_lora(
     x: &Tensor,
     y: Tensor,
-    pair: Option<&LoraPair>,
     adapter: &Adapter,
+    site: (usize, usize),
     train: bool,
 ) -> candle_core::Result<Tensor> {
-    let Some(pair) = pair else { return Ok(y) };
+    let Some(pair) = adapter.pairs.get(&site) else { return Ok(y) };
     let spec = &adapter.spec;
     let x = if train && spec.dropout > 0.0 { adapter.dropout(x)? } else { x.clone() };
     let delta = x.matmul(&pair.a.t()?)?.matmul(&pair.b.t()?)?;
@@ -265,7 +265,7 @@ impl<'a> TrainableModel<'a> {
 
     fn projection(&self, x: &Tensor, layer: usize, index: usize, train: bool) -> candle_core::Result<Tensor> {
         let y = frozen_matmul(x, &self.base.layers[layer].projections[index])?;
-        add_lora(x, y, self.adapter.pairs.get(&(layer, index)), self.adapter, train)
+        add_lora(x, y, self.adapter, (layer, index), train)
     }
 
     /// Mean cross-entropy of `targets[i]` after `tokens[..=positions[i]]`: the loss on the

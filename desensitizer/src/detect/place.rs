@@ -150,12 +150,8 @@ fn field_values(text: &str, out: &mut Vec<Detection>) {
         let Some(rest) = text.get(label.end()..) else { continue };
         // Only the rest of the label's line, and not much of it: scanning the whole text
         // after every label would make a body of many labels quadratic.
-        let line_end = rest
-            .char_indices()
-            .take(FIELD_SCAN)
-            .find(|&(_, c)| c == '\n')
-            .map_or_else(|| rest.char_indices().nth(FIELD_SCAN).map_or(rest.len(), |(i, _)| i), |(i, _)| i);
-        let rest = &rest[..line_end];
+        let scanned = rest.char_indices().nth(FIELD_SCAN).map_or(rest, |(i, _)| &rest[..i]);
+        let rest = scanned.split('\n').next().unwrap_or(scanned);
         let tokens = words(rest);
         let word = |i: usize| rest.get(tokens[i].0..tokens[i].1).unwrap_or("");
         if tokens.first().is_none_or(|&(start, _)| start != 0) || !place_word(word(0)) {
