@@ -75,6 +75,9 @@ static AFTER_PERSON_CUE: LazyLock<Regex> = LazyLock::new(|| {
     ))
 });
 
+/// A word before a possessive `'s` (`grace's email`, `igor's old phone`).
+static POSSESSIVE: LazyLock<Regex> = LazyLock::new(|| compile(r"\b([a-z][a-z\-]{2,20})['’]s\b"));
+
 /// A lone word of lower-case chat that is a listed given name (any kind but a function or
 /// chat word): the verb or cue around it is the rest of the evidence.
 fn lone_name(word: &str) -> bool {
@@ -92,7 +95,7 @@ fn chat_or_function_word(folded: &str) -> bool {
 pub(super) fn detect(text: &str, out: &mut Vec<Detection>) {
     let Some(titled) = title_cased(text) else { return };
     cued_pairs(text, out);
-    for regex in [&*BEFORE_PERSON_VERB, &*AFTER_PERSON_CUE] {
+    for regex in [&*BEFORE_PERSON_VERB, &*AFTER_PERSON_CUE, &*POSSESSIVE] {
         for caps in regex.captures_iter(text) {
             if let Some(m) = caps.get(1)
                 && lone_name(m.as_str())
@@ -264,7 +267,10 @@ mod tests {
             found("can u grab it? it's under daniel at the post office"),
             [(EntityType::Person, "daniel".into())]
         );
+        // A listed given name before a possessive.
+        assert_eq!(found("whats grace's email again"), [(EntityType::Person, "grace".into())]);
         for plain in [
+            "let's go, today's plan is fine",
             "call back soon",
             "i'm really tired, sorry",
             "text me when you land",

@@ -25,11 +25,43 @@ const NAME: &str = concat!(
     r"(?:[ \t]+(?:[OD]')?\p{Lu}(?:\p{Ll}{1,2}\p{Lu})?\p{Ll}+(?:'\p{Lu}\p{Ll}+|'\p{Ll}{2,}|-\p{Lu}?\p{Ll}+)?){0,2}"
 );
 
+/// A name after an honorific; a surname's lower-case particles belong to it (`Dr. van
+/// Geenen`, `Mme de la Tour`).
 static HONORIFIC: LazyLock<Regex> = LazyLock::new(|| {
     compile(&format!(
-        r"(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Professor|Sir|Dame|Madam|Mme|Mlle|Herr|Frau|Sr|Sra)\.?[ \t]+({NAME})"
+        concat!(
+            r"(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Professor|Sir|Dame|Madam|Mme|Mlle|Herr|Frau|Sr|Sra)\.?[ \t]+",
+            r"((?:(?:van|von|de|der|den|da|di|du|del|della|dos|das|la|le|ten|ter|bin|al)[ \t]+){{0,2}}{NAME})"
+        ),
+        NAME = NAME
     ))
 });
+
+/// A user name after the word for an account (`admin r.delacroix`, `customer billy.k`,
+/// `username j_smith`): one lower-case word joined by dots or underscores, which the name
+/// rules (capitals) and the model (words) do not see as a person.
+static USERNAME: LazyLock<Regex> = LazyLock::new(|| {
+    compile(concat!(
+        r"\b(?i:admin|administrator|user|username|user name|login|customer|member|operator|moderator|handle|",
+        r"employee|account)[ \t]*:?[ \t]+([a-z][a-z0-9]*(?:[._][a-z0-9]+)+)\b"
+    ))
+});
+
+/// A family name naming an author's or artist's work (`the Adams novel`, `a Weber film`):
+/// any listed surname, everyday words included (`the Brown novel`).
+static AUTHOR_OF_WORK: LazyLock<Regex> = LazyLock::new(|| {
+    compile(concat!(
+        r"\b(?i:the|a|an|that|this|his|her|their|my)[ \t]+(\p{Lu}\p{Ll}+)[ \t]+(?:novels?|books?|films?|movies?|",
+        r"albums?|songs?|plays?|poems?|biography|memoir|trilogy|paintings?|symphony|opera|essays?|lectures?)\b"
+    ))
+});
+
+/// What ends a file name or a host rather than a user name (`user config.yaml`, `login
+/// portal.example.com`).
+const NOT_USERNAME_ENDINGS: &[&str] = &[
+    "cfg", "cn", "com", "conf", "csv", "de", "exe", "html", "ini", "io", "js", "json", "log", "md", "net", "org", "py",
+    "rs", "sh", "toml", "txt", "uk", "xml", "yaml", "yml",
+];
 
 static INTRO: LazyLock<Regex> = LazyLock::new(|| {
     compile(&format!(
@@ -320,6 +352,22 @@ pub(super) fn detect(text: &str, out: &mut Vec<Detection>) {
             }
         }
     }
+    for caps in USERNAME.captures_iter(text) {
+        let Some(m) = caps.get(1) else { continue };
+        let ending = m.as_str().rsplit(['.', '_']).next().unwrap_or("");
+        // An e-mail address's local part is the e-mail rule's.
+        let mailbox = super::char_at(text, m.end()) == Some('@');
+        if !NOT_USERNAME_ENDINGS.contains(&ending) && !mailbox && name_isolated(text, m.start(), m.end()) {
+            out.push(Detection::new(m.start(), m.end(), EntityType::Person, priority::PERSON_CONTEXT));
+        }
+    }
+    for caps in AUTHOR_OF_WORK.captures_iter(text) {
+        let Some(m) = caps.get(1) else { continue };
+        let folded = gazetteer::fold(m.as_str());
+        if is_surname(&folded) || gazetteer::surname(&folded).is_some() {
+            out.push(Detection::new(m.start(), m.end(), EntityType::Person, priority::PERSON_CONTEXT));
+        }
+    }
     for caps in INTRO_LOWER.captures_iter(text) {
         let Some(m) = caps.get(1) else { continue };
         let mut end = m.start();
@@ -483,6 +531,25 @@ mod tests {
     }
 
     #[test]
+    fn family_names_of_an_author() {
+        assert_eq!(found("Unlike the Zuniga novel, it is short."), ["Zuniga"]);
+        assert_eq!(found("I loved the Brown novel."), ["Brown"]);
+        assert!(found("Read the Python book first.").is_empty());
+        assert!(found("the Beatles album is great").is_empty());
+    }
+
+    #[test]
+    fn user_names_after_an_account_word() {
+        assert_eq!(found("audit: admin r.delacroix changed the role"), ["r.delacroix"]);
+        assert_eq!(found("someone entered it under customer billy.k"), ["billy.k"]);
+        assert_eq!(found("username: j_smith42 cannot log in"), ["j_smith42"]);
+        assert!(found("the user config.yaml is missing").is_empty());
+        assert!(found("login portal.example.com").is_empty());
+        assert!(found("customer jane.doe@example.com wrote").is_empty());
+        assert!(found("the admin panel is down").is_empty());
+    }
+
+    #[test]
     fn english_names() {
         assert_eq!(found("Please ask Dr. Okonkwo Adebayo."), ["Okonkwo Adebayo"]);
         assert_eq!(found("my name is Zelda Quist and"), ["Zelda Quist"]);
@@ -498,6 +565,8 @@ mod tests {
         assert_eq!(found("Rodriguez said it was fine."), ["Rodriguez"]);
         assert_eq!(found("Follow up with Wendy Walton MD soon"), ["Wendy Walton MD"]);
         assert_eq!(found("here's Joseph's address"), ["Joseph"]);
+        assert_eq!(found("Make this polite: 'Dr. van Geenen, your rent is late.'"), ["van Geenen"]);
+        assert_eq!(found("Mme de la Tour arrives"), ["de la Tour"]);
         assert!(found("we flew to New York City last year").is_empty());
         assert!(found("she studies at Stanford University now").is_empty());
         // Capitalized technical terms are not names.
