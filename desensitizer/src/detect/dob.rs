@@ -10,10 +10,15 @@ use super::{Detection, compile, number_isolated, priority};
 
 static DOB: LazyLock<Regex> = LazyLock::new(|| {
     compile(concat!(
-        r"(?i)(?:born on|born|date of birth|birth date|birthdate|d\.o\.b\.?|dob|birthday|出生日期|出生于|出生在|生日|(?m:^|[,(])\s*b\.",
+        r"(?i)(?:born on|born|date of birth|birth date|birthdate|d\.o\.b\.?|dob|birthday|出生日期|出生于|出生在|生日",
+        // Abbreviations only as a field of their own (`Ingeborg Strand, f. 12.05.1947`):
+        // English b., Scandinavian f. (født, född), Polish ur., Czech and Slovak nar.
+        r"|(?m:^|[,(])\s*(?:b|f|ur|nar)\.",
         // The languages of the sites' neighbours: German, French, Spanish, Italian, Dutch.
         r"|geboren am|geboren|geb\.|geburtsdatum|née? le|née?|date de naissance|nacid[oa] el|nacid[oa]",
-        r"|fecha de nacimiento|nat[oa] il|nat[oa]|data di nascita|geboortedatum|nascid[oa] em|data de nascimento|født|fødselsdato)",
+        r"|fecha de nacimiento|nat[oa] il|nat[oa]|data di nascita|geboortedatum|nascid[oa] em|data de nascimento|født|fødselsdato",
+        // Swedish, Polish, Czech, Finnish.
+        r"|född|födelsedatum|urodzon[ya]|data urodzenia|narozen[aá]?|datum narození|syntynyt)",
         // Where before when: `born in Lyon, France, on …` (a place of at most 60
         // characters, no sentence end inside).
         r"(?:\s+(?:in|at|à|en|a)\s+[^.!?;\n]{1,60}?,?\s+(?:on|le|el|il|am|op)\s+)?",
@@ -66,6 +71,10 @@ mod tests {
         assert_eq!(found("Ana Paula Ferreira, nascida em 17/01/1990, Rua da Consolação"), ["17/01/1990"]);
         assert!(found("see section b. 2024-05-01 of the plan").is_empty());
         assert_eq!(found("b. 1988-03-04 — is that enough on the form?"), ["1988-03-04"]);
+        assert_eq!(found("Library card: Ingeborg Strand, f. 12.05.1947, Storgata 14"), ["12.05.1947"]);
+        assert_eq!(found("Anna Nowak (ur. 03.02.1961) mieszka w Gdańsku"), ["03.02.1961"]);
+        assert_eq!(found("Karin Berg, född 1979-06-21, Göteborg"), ["1979-06-21"]);
+        assert!(found("see chapter f. 2024-05-01 of the plan").is_empty());
         assert_eq!(found("I was born on the 9th of January 1965 — what zodiac"), ["9th of January 1965"]);
         // A place, then a sentence end: the date after it is not the birth date.
         assert!(found("born in Lyon. On 2024-05-01 we met").is_empty());

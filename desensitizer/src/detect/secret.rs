@@ -82,6 +82,15 @@ static PASSWORD_CHANGED: LazyLock<Regex> = LazyLock::new(|| {
     )
 });
 
+/// `login is admin / Tp7-Rv2x-Lk9q`, `creds: root/Hx9!kd2p`: a user name and a password
+/// joined by a slash after a login label; the password must look like one
+/// ([`secret_like`]: `login page/home` is none).
+static LOGIN_PAIR: LazyLock<Regex> = LazyLock::new(|| {
+    compile(
+        r#"(?i)\b(?:login|log-in|credentials|creds|user/pass|username/password)\s*(?:is|are|:|=)?\s*["'`]?[^\s/"'`]{1,64}["'`]?\s*/\s*["'`]?([^\s"'`]{4,128})"#,
+    )
+});
+
 /// `mysql -u root -pSecret`, `mysqldump -p'Secret'`: the password glued to `-p`.
 static MYSQL_PASSWORD: LazyLock<Regex> =
     LazyLock::new(|| compile(r#"\bmysql(?:dump|admin|sh)?\b[^\n]{0,80}?\s-p["']?([^\s"']{4,128})"#));
@@ -237,6 +246,13 @@ pub(super) fn detect(text: &str, out: &mut Vec<Detection>) {
             out.push(Detection::new(start, end, EntityType::ApiKey, priority::LABELLED_SECRET));
         }
     }
+    for caps in LOGIN_PAIR.captures_iter(text) {
+        let Some(m) = caps.get(1) else { continue };
+        let (start, end) = trim_sentence_end(text, m.start(), m.end());
+        if text.get(start..end).is_some_and(secret_like) {
+            out.push(Detection::new(start, end, EntityType::ApiKey, priority::LABELLED_SECRET));
+        }
+    }
     for caps in PASSWORD_CHANGED.captures_iter(text) {
         for m in [caps.get(1), caps.get(2)].into_iter().flatten() {
             if let Some((start, end)) = labelled_value(text, "", m.start(), m.end()) {
@@ -335,6 +351,9 @@ mod tests {
         assert!(found("I set the alarm as my reminder").is_empty());
         assert!(found("the spin is fast").is_empty());
         assert_eq!(found("my login is jdoe and password Qx7mHt2Lp, why does it fail?"), ["Qx7mHt2Lp"]);
+        assert_eq!(found("router admin login is admin / Tp7-Rv2x-Lk9q"), ["Tp7-Rv2x-Lk9q"]);
+        assert_eq!(found("creds: root/Hx9kd2pq."), ["Hx9kd2pq"]);
+        assert!(found("the login page/home link is broken").is_empty());
         assert_eq!(found("pw: hunter22"), ["hunter22"]);
         // Quotes, commas and brackets inside a labelled password belong to it.
         assert_eq!(found("My wifi password is 0%$Qx-lj\"aft7-, can you print it?"), ["0%$Qx-lj\"aft7-"]);
