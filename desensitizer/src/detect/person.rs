@@ -364,7 +364,7 @@ pub(super) fn detect(text: &str, out: &mut Vec<Detection>) {
     for caps in AUTHOR_OF_WORK.captures_iter(text) {
         let Some(m) = caps.get(1) else { continue };
         let folded = gazetteer::fold(m.as_str());
-        if is_surname(&folded) || gazetteer::surname(&folded).is_some() {
+        if SURNAMES.binary_search(&folded.as_str()).is_ok() || gazetteer::surname(&folded).is_some() {
             out.push(Detection::new(m.start(), m.end(), EntityType::Person, priority::PERSON_CONTEXT));
         }
     }
